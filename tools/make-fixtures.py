@@ -1,0 +1,117 @@
+"""Parity fixtures: tiny randomly initialised Hugging Face models and transformers' own outputs.
+
+Run on the GPU machine (it has torch and transformers; this one has neither):
+    python3 tools/make-fixtures.py --out test/fixtures
+Each fixture folder is a model folder the engine loads (config.json, safetensors) plus
+expected.json (prompt ids, greedy continuation) and logits.f32 (fp32 logits at every prompt
+position, row-major [prompt_len, vocab]). The logits are computed on the CPU in fp32 from the
+weights as saved, so that bf16/fp16 rounding is part of the model and not of the comparison.
+"""
+import argparse
+import json
+import os
+
+import torch
+from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config
+
+PROMPT_LEN = 300
+GREEDY_TOKENS = 24
+VOCAB = 512
+
+# Each case covers something the loader must handle: Llama-3 rope scaling and a sharded
+# checkpoint; Qwen2's QKV bias, tied embeddings and bf16; Mistral with head_dim 128 in fp16.
+CASES = {
+    "llama": dict(
+        cls=LlamaConfig,
+        dtype=torch.float32,
+        shard="150KB",
+        cfg=dict(
+            vocab_size=VOCAB, hidden_size=256, intermediate_size=384, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=4096,
+            rope_theta=500000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
+            rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
+                              high_freq_factor=4.0, original_max_position_embeddings=256),
+            bos_token_id=1, eos_token_id=2,
+        ),
+    ),
+    "qwen2": dict(
+        cls=Qwen2Config,
+        dtype=torch.bfloat16,
+        shard=None,
+        cfg=dict(
+            vocab_size=VOCAB, hidden_size=256, intermediate_size=704, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+            rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+            bos_token_id=1, eos_token_id=2,
+        ),
+    ),
+    "mistral": dict(
+        cls=MistralConfig,
+        dtype=torch.float16,
+        shard=None,
+        cfg=dict(
+            vocab_size=VOCAB, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+            num_attention_heads=2, num_key_value_heads=1, head_dim=128, max_position_embeddings=4096,
+            rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=None,
+            bos_token_id=1, eos_token_id=2,
+        ),
+    ),
+}
+
+
+def greedy(model, ids, n):
+    out = list(ids)
+    with torch.no_grad():
+        for _ in range(n):
+            logits = model(torch.tensor([out])).logits[0, -1]
+            out.append(int(torch.argmax(logits)))
+    return out[len(ids):]
+
+
+def make(name, case, root, seed):
+    torch.manual_seed(seed)
+    cfg = case["cls"](**case["cfg"])
+    # A larger init than the default 0.02 makes the logits peaked, so the greedy argmax is
+    # decided by a margin far above fp32 rounding and the token comparison is meaningful.
+    cfg.initializer_range = 0.08
+    model = AutoModelForCausalLM.from_config(cfg).to(case["dtype"])
+    folder = os.path.join(root, name)
+    os.makedirs(folder, exist_ok=True)
+    kw = {"max_shard_size": case["shard"]} if case["shard"] else {}
+    model.save_pretrained(folder, **kw)
+
+    ref = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    gen = torch.Generator().manual_seed(seed + 1)
+    # ids 0..2 are the special tokens of the config; a prompt free of them keeps any
+    # pad/eos handling out of the comparison.
+    prompt = torch.randint(3, VOCAB, (PROMPT_LEN,), generator=gen).tolist()
+    with torch.no_grad():
+        logits = ref(torch.tensor([prompt])).logits[0].float().contiguous()
+    top2 = torch.topk(logits, 2, dim=-1).values
+    margin = float((top2[:, 0] - top2[:, 1]).min())
+    cont = greedy(ref, prompt, GREEDY_TOKENS)
+    logits.numpy().astype("<f4").tofile(os.path.join(folder, "logits.f32"))
+    meta = dict(
+        arch=name, seed=seed, dtype=str(case["dtype"]).replace("torch.", ""),
+        prompt_ids=prompt, greedy_ids=cont, vocab_size=VOCAB,
+        max_abs_logit=float(logits.abs().max()), min_top2_margin=margin,
+        transformers=__import__("transformers").__version__, torch=torch.__version__,
+    )
+    with open(os.path.join(folder, "expected.json"), "w") as f:
+        json.dump(meta, f)
+    print(f"{name}: saved {folder} dtype={meta['dtype']} max|logit|={meta['max_abs_logit']:.3f} "
+          f"min top-2 margin={margin:.4f} greedy={cont[:8]}...")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="test/fixtures")
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    torch.set_num_threads(8)
+    for i, (name, case) in enumerate(CASES.items()):
+        make(name, case, args.out, args.seed + 100 * i)
+
+
+if __name__ == "__main__":
+    main()
