@@ -1,0 +1,301 @@
+// node-addon-api glue: the only code that knows Node. Every heavy call runs on a worker
+// thread (Napi::AsyncWorker) and settles a Promise; a C++ exception becomes its rejection.
+#include <napi.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "engine/devices.h"
+#include "engine/model.h"
+#include "engine/sequence.h"
+#include "engine/thread_pool.h"
+
+namespace quest {
+namespace {
+
+// Runs `work` off the main thread; `done` turns its result into a JS value.
+class Task : public Napi::AsyncWorker {
+ public:
+  Task(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
+       std::function<void()> after = {})
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
+        done_(std::move(done)), after_(std::move(after)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      work_();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    } catch (...) {
+      SetError("unknown native error");
+    }
+  }
+  void OnOK() override {
+    if (after_) after_();
+    deferred_.Resolve(done_(Env()));
+  }
+  void OnError(const Napi::Error& e) override {
+    if (after_) after_();
+    deferred_.Reject(e.Value());
+  }
+  // Keeps a JS object (the sequence or model wrapper) alive while the work runs.
+  void hold(Napi::Object o) { held_ = Napi::Persistent(o); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> done_;
+  std::function<void()> after_;
+  Napi::ObjectReference held_;
+};
+
+DType parse_dtype(const std::string& s) {
+  if (s == "F32") return DType::F32;
+  if (s == "F16") return DType::F16;
+  if (s == "BF16") return DType::BF16;
+  throw std::runtime_error("unknown dtype " + s);
+}
+
+int get_int(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw std::runtime_error(std::string("model spec: '") + key + "' must be a number");
+  return v.As<Napi::Number>().Int32Value();
+}
+
+double get_num(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+}
+
+bool get_bool(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
+}
+
+ModelSpec parse_spec(const Napi::Object& o) {
+  ModelSpec s;
+  s.arch = o.Get("arch").ToString();
+  s.vocab = get_int(o, "vocabSize");
+  s.hidden = get_int(o, "hiddenSize");
+  s.layers = get_int(o, "numLayers");
+  s.heads = get_int(o, "numHeads");
+  s.kv_heads = get_int(o, "numKvHeads");
+  s.head_dim = get_int(o, "headDim");
+  s.intermediate = get_int(o, "intermediateSize");
+  s.rms_eps = get_num(o, "rmsNormEps", 1e-5);
+  s.max_positions = get_int(o, "maxPositions");
+  s.tie_embeddings = get_bool(o, "tieEmbeddings");
+  s.attention_bias = get_bool(o, "attentionBias");
+  s.o_bias = get_bool(o, "outputBias");
+  s.mlp_bias = get_bool(o, "mlpBias");
+  s.random_weights = get_bool(o, "randomWeights");
+  s.random_seed = uint64_t(get_num(o, "randomSeed", 0));
+  Napi::Object rope = o.Get("rope").As<Napi::Object>();
+  s.rope.theta = get_num(rope, "theta", 10000.0);
+  s.rope.type = rope.Get("type").ToString();
+  s.rope.factor = get_num(rope, "factor", 1.0);
+  s.rope.low_freq_factor = get_num(rope, "lowFreqFactor", 1.0);
+  s.rope.high_freq_factor = get_num(rope, "highFreqFactor", 4.0);
+  s.rope.original_max_position = get_num(rope, "originalMaxPositions", 8192.0);
+  Napi::Value tv = o.Get("tensors");
+  if (tv.IsArray()) {
+    Napi::Array arr = tv.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Object t = arr.Get(i).As<Napi::Object>();
+      TensorRef ref;
+      ref.file = t.Get("file").ToString();
+      ref.offset = uint64_t(get_num(t, "offset", 0));
+      ref.nbytes = uint64_t(get_num(t, "nbytes", 0));
+      ref.dtype = parse_dtype(t.Get("dtype").ToString());
+      Napi::Array shape = t.Get("shape").As<Napi::Array>();
+      for (uint32_t j = 0; j < shape.Length(); ++j) ref.shape.push_back(shape.Get(j).As<Napi::Number>().Int64Value());
+      s.tensors[t.Get("name").ToString()] = ref;
+    }
+  }
+  return s;
+}
+
+Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
+  auto a = Napi::Float32Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+std::vector<int32_t> tokens_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(info.Env(), "tokens must be an Int32Array");
+  auto a = info[i].As<Napi::Int32Array>();
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
+ public:
+  static Napi::FunctionReference ctor;
+  static void Init(Napi::Env env) {
+    Napi::Function f = DefineClass(env, "Sequence",
+                                   {InstanceMethod("prefill", &SequenceWrap::Prefill),
+                                    InstanceMethod("feed", &SequenceWrap::Feed),
+                                    InstanceMethod("generate", &SequenceWrap::Generate),
+                                    InstanceMethod("stats", &SequenceWrap::Stats),
+                                    InstanceAccessor("length", &SequenceWrap::Length, nullptr)});
+    ctor = Napi::Persistent(f);
+  }
+  explicit SequenceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SequenceWrap>(info) {}
+  std::shared_ptr<Sequence> seq;
+
+ private:
+  // One call at a time: the engine's sequence is not re-entrant.
+  Napi::Value run(const Napi::CallbackInfo& info, std::function<void()> work,
+                  std::function<Napi::Value(Napi::Env)> done) {
+    if (busy_->exchange(true)) throw Napi::Error::New(info.Env(), "sequence is busy with another call");
+    auto busy = busy_;
+    auto* task = new Task(info.Env(), std::move(work), std::move(done), [busy] { busy->store(false); });
+    task->hold(info.This().As<Napi::Object>());
+    auto p = task->promise();
+    task->Queue();
+    return p;
+  }
+  Napi::Value Prefill(const Napi::CallbackInfo& info) {
+    auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 0));
+    bool all = info.Length() > 1 && info[1].ToBoolean();
+    auto out = std::make_shared<std::vector<float>>();
+    auto s = seq;
+    return run(info, [=] { *out = s->prefill(tokens->data(), int64_t(tokens->size()), all); },
+               [out](Napi::Env env) { return to_js(env, *out); });
+  }
+  Napi::Value Feed(const Napi::CallbackInfo& info) {
+    auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 0));
+    auto out = std::make_shared<std::vector<float>>();
+    auto s = seq;
+    return run(info, [=] { *out = s->feed(tokens->data(), int64_t(tokens->size())); },
+               [out](Napi::Env env) { return to_js(env, *out); });
+  }
+  Napi::Value Generate(const Napi::CallbackInfo& info) {
+    int max_new = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+    if (max_new <= 0) throw Napi::RangeError::New(info.Env(), "maxNewTokens must be a positive integer");
+    auto stop = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 1));
+    auto out = std::make_shared<std::vector<int32_t>>();
+    auto s = seq;
+    return run(info, [=] { *out = s->generate(max_new, *stop); },
+               [out](Napi::Env env) {
+                 auto a = Napi::Int32Array::New(env, out->size());
+                 std::copy(out->begin(), out->end(), a.Data());
+                 return a;
+               });
+  }
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    const SequenceStats& st = seq->stats();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("prefillTokens", double(st.prefill_tokens));
+    o.Set("decodeSteps", double(st.decode_steps));
+    o.Set("prefillMs", st.prefill_ms);
+    o.Set("decodeMs", st.decode_ms);
+    o.Set("selectMs", st.select_ms);
+    o.Set("tokensRead", st.tokens_read);
+    o.Set("policySamples", double(st.policy_samples));
+    o.Set("kvBytesRead", st.kv_bytes_read);
+    o.Set("metaBytesRead", st.meta_bytes_read);
+    return o;
+  }
+  Napi::Value Length(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(seq->length())); }
+
+  std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
+};
+Napi::FunctionReference SequenceWrap::ctor;
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::FunctionReference ctor;
+  static void Init(Napi::Env env) {
+    Napi::Function f = DefineClass(env, "Model",
+                                   {InstanceMethod("createSequence", &ModelWrap::CreateSequence),
+                                    InstanceAccessor("weightBytes", &ModelWrap::WeightBytes, nullptr),
+                                    InstanceAccessor("backend", &ModelWrap::BackendName, nullptr)});
+    ctor = Napi::Persistent(f);
+  }
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
+  std::shared_ptr<const Model> model;
+  Backend* backend = nullptr;
+
+ private:
+  Napi::Value CreateSequence(const Napi::CallbackInfo& info) {
+    PolicyOptions opts;
+    if (info.Length() > 0 && info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      if (o.Has("policy")) opts.name = o.Get("policy").ToString();
+      opts.budget = int64_t(get_num(o, "budget", 0));
+      opts.page_size = int(get_num(o, "pageSize", 16));
+      opts.dense_layers = int(get_num(o, "denseLayers", 2));
+    }
+    if (opts.page_size <= 0 || (opts.page_size & (opts.page_size - 1)) != 0)
+      throw Napi::RangeError::New(info.Env(), "pageSize must be a power of two");
+    Napi::Object obj = SequenceWrap::ctor.New({});
+    try {
+      SequenceWrap::Unwrap(obj)->seq = std::make_shared<Sequence>(model, opts, *backend);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+    return obj;
+  }
+  Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(model->weight_bytes()));
+  }
+  Napi::Value BackendName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend->name()); }
+};
+Napi::FunctionReference ModelWrap::ctor;
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "loadModel(spec) needs a spec object");
+  std::shared_ptr<ModelSpec> spec;
+  try {
+    spec = std::make_shared<ModelSpec>(parse_spec(info[0].As<Napi::Object>()));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  auto model = std::make_shared<std::shared_ptr<const Model>>();
+  auto* task = new Task(
+      info.Env(), [=] { *model = std::make_shared<const Model>(*spec); },
+      [model](Napi::Env) {
+        Napi::Object obj = ModelWrap::ctor.New({});
+        ModelWrap* w = ModelWrap::Unwrap(obj);
+        w->model = *model;
+        w->backend = &cpu_backend();
+        return obj;
+      });
+  auto p = task->promise();
+  task->Queue();
+  return p;
+}
+
+Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CudaStatus cs = cuda_status();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cpuThreads", cpu_pool().size());
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("compiled", cs.compiled);
+  c.Set("architectures", cs.architectures);
+  c.Set("devices", cs.devices);
+  c.Set("deviceName", cs.device_name);
+  c.Set("memoryGiB", cs.memory_gib);
+  c.Set("error", cs.error);
+  o.Set("cuda", c);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ModelWrap::Init(env);
+  SequenceWrap::Init(env);
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
+  return exports;
+}
+
+}  // namespace
+}  // namespace quest
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return quest::Init(env, exports); }
+NODE_API_MODULE(quest_engine, InitModule)

@@ -1,0 +1,143 @@
+// The reference backend: plain fp32 loops over the thread pool. Clarity first; it is the
+// oracle every faster kernel is compared with.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "engine/backend.h"
+#include "engine/thread_pool.h"
+
+namespace quest {
+namespace {
+
+// Eight partial sums let the compiler vectorise without reassociation flags.
+inline float dot(const float* a, const float* b, int n) {
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += a[i + j] * b[i + j];
+  float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; ++i) t += a[i] * b[i];
+  return t;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+
+  void embed(const float* table, int dim, const int32_t* tokens, int rows, float* y) override {
+    for (int r = 0; r < rows; ++r) std::memcpy(y + int64_t(r) * dim, table + int64_t(tokens[r]) * dim, dim * sizeof(float));
+  }
+
+  void matmul(const float* x, int rows, const Linear& w, float* y) override {
+    constexpr int kBlock = 16;
+    int64_t blocks = (w.out + kBlock - 1) / kBlock;
+    cpu_pool().parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        int o0 = int(b * kBlock), o1 = std::min(w.out, o0 + kBlock);
+        for (int r = 0; r < rows; ++r) {
+          const float* xr = x + int64_t(r) * w.in;
+          float* yr = y + int64_t(r) * w.out;
+          for (int o = o0; o < o1; ++o) yr[o] = dot(xr, w.w + int64_t(o) * w.in, w.in) + (w.b ? w.b[o] : 0.0f);
+        }
+      }
+    });
+  }
+
+  void rmsnorm(const float* x, int rows, int dim, const float* weight, float eps, float* y) override {
+    for (int r = 0; r < rows; ++r) {
+      const float* xr = x + int64_t(r) * dim;
+      float* yr = y + int64_t(r) * dim;
+      float ss = dot(xr, xr, dim);
+      float inv = 1.0f / std::sqrt(ss / dim + eps);
+      for (int i = 0; i < dim; ++i) yr[i] = weight[i] * (xr[i] * inv);
+    }
+  }
+
+  void rope(float* x, int rows, int heads, int head_dim, const int64_t* pos, const float* inv_freq) override {
+    int half = head_dim / 2;
+    std::vector<float> cs(half), sn(half);
+    for (int r = 0; r < rows; ++r) {
+      // The angle is formed in fp32 as transformers does (position * inv_freq), then rotated.
+      for (int i = 0; i < half; ++i) {
+        float angle = static_cast<float>(pos[r]) * inv_freq[i];
+        cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+        sn[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      }
+      for (int h = 0; h < heads; ++h) {
+        float* v = x + (int64_t(r) * heads + h) * head_dim;
+        for (int i = 0; i < half; ++i) {
+          float a = v[i], b = v[i + half];
+          v[i] = a * cs[i] - b * sn[i];
+          v[i + half] = b * cs[i] + a * sn[i];
+        }
+      }
+    }
+  }
+
+  void swiglu(const float* gate, const float* up, int64_t n, float* y) override {
+    for (int64_t i = 0; i < n; ++i) y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  }
+
+  void add(float* x, const float* y, int64_t n) override {
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+  }
+
+  void attend(const PagedKvCache& cache, int layer, const float* q, int rows, int heads, const int64_t* pos,
+              const Selection* sel, float* out, AttentionScores* scores) override {
+    const int kvh = cache.kv_heads(), d = cache.head_dim(), group = heads / kvh;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    std::mutex scores_mu;
+    cpu_pool().parallel_for(int64_t(rows) * heads, [&](int64_t i0, int64_t i1) {
+      std::vector<float> p;
+      std::vector<std::vector<float>> local;  // this thread's share of the column sums
+      if (scores && scores->wanted) local.assign(kvh, {});
+      for (int64_t i = i0; i < i1; ++i) {
+        int r = int(i / heads), h = int(i % heads), g = h / group;
+        const float* qh = q + i * d;
+        float* oh = out + i * d;
+        const std::vector<int32_t>* list = sel && !(*sel)[g].empty() ? &(*sel)[g] : nullptr;
+        int64_t n = list ? int64_t(list->size()) : pos[r] + 1;
+        p.resize(n);
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t t = list ? (*list)[j] : j;
+          p[j] = dot(qh, cache.key(layer, g, t), d) * scale;
+          mx = std::max(mx, p[j]);
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
+        std::fill(oh, oh + d, 0.0f);
+        for (int64_t j = 0; j < n; ++j) {
+          p[j] /= sum;
+          const float* v = cache.value(layer, g, list ? (*list)[j] : j);
+          for (int c = 0; c < d; ++c) oh[c] += p[j] * v[c];
+        }
+        if (!local.empty()) {
+          auto& acc = local[g];
+          int64_t span = list ? int64_t(list->back()) + 1 : n;  // lists are sorted
+          if (int64_t(acc.size()) < span) acc.resize(span, 0.0f);
+          for (int64_t j = 0; j < n; ++j) acc[list ? (*list)[j] : j] += p[j];
+        }
+      }
+      if (!local.empty()) {
+        std::lock_guard<std::mutex> lock(scores_mu);
+        for (int g = 0; g < kvh; ++g) {
+          auto& dst = scores->per_kv_head[g];
+          if (dst.size() < local[g].size()) dst.resize(local[g].size(), 0.0f);
+          for (size_t j = 0; j < local[g].size(); ++j) dst[j] += local[g][j];
+        }
+      }
+    });
+  }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+}  // namespace quest

@@ -1,0 +1,19 @@
+// What the build and the machine offer: whether the CUDA backend was compiled in, and
+// whether a usable GPU is present now.
+#pragma once
+#include <string>
+
+namespace quest {
+
+struct CudaStatus {
+  bool compiled = false;
+  std::string architectures;  // as compiled, e.g. "80;90"
+  int devices = 0;
+  std::string device_name;
+  double memory_gib = 0;
+  std::string error;  // why no device can be used, when none can
+};
+
+CudaStatus cuda_status();
+
+}  // namespace quest

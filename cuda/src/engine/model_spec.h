@@ -1,0 +1,46 @@
+// What the engine needs to know about a model: filled from JavaScript (src/model parses
+// config.json and the safetensors headers) and checked again here against the files.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace quest {
+
+enum class DType { F32, F16, BF16 };
+
+struct TensorRef {
+  std::string file;         // absolute path of the .safetensors file
+  uint64_t offset = 0;      // absolute byte offset of the data in the file
+  uint64_t nbytes = 0;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+};
+
+struct RopeSpec {
+  double theta = 10000.0;
+  std::string type = "default";  // default | linear | llama3
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  double original_max_position = 8192.0;
+};
+
+struct ModelSpec {
+  std::string arch;  // llama | mistral | qwen2
+  int vocab = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate = 0;
+  double rms_eps = 1e-5;
+  int max_positions = 0;
+  bool tie_embeddings = false;
+  bool attention_bias = false;  // q/k/v biases (Qwen2; Llama with attention_bias)
+  bool o_bias = false;          // o_proj bias (Llama with attention_bias)
+  bool mlp_bias = false;
+  RopeSpec rope;
+  std::map<std::string, TensorRef> tensors;
+  // A synthetic model (bench-latency presets) has no files: weights are drawn at random.
+  bool random_weights = false;
+  uint64_t random_seed = 0;
+};
+
+}  // namespace quest

@@ -1,0 +1,153 @@
+#include "engine/weights.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+namespace quest {
+
+struct WeightReader::Mapping {
+  std::string file;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  ~Mapping() {
+    if (data) munmap(const_cast<uint8_t*>(data), size);
+  }
+};
+
+size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+const char* dtype_name(DType t) { return t == DType::F32 ? "F32" : t == DType::F16 ? "F16" : "BF16"; }
+
+float bf16_to_f32(uint16_t v) {
+  uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t f32_to_bf16(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float f16_to_f32(uint16_t h) {
+  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) {
+        mant <<= 1;
+        --exp;
+      }
+      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+static std::string shape_str(const std::vector<int64_t>& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+WeightReader::WeightReader(const ModelSpec& spec) : spec_(spec), random_state_(spec.random_seed * 2654435761u + 1) {}
+WeightReader::~WeightReader() = default;
+
+bool WeightReader::has(const std::string& name) const {
+  return spec_.random_weights || spec_.tensors.count(name) > 0;
+}
+
+const WeightReader::Mapping& WeightReader::map(const std::string& file) {
+  for (auto& m : maps_)
+    if (m->file == file) return *m;
+  int fd = ::open(file.c_str(), O_RDONLY);
+  if (fd < 0) throw std::runtime_error(file + ": cannot open: " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw std::runtime_error(file + ": cannot stat");
+  }
+  auto m = std::make_unique<Mapping>();
+  m->file = file;
+  m->size = static_cast<size_t>(st.st_size);
+  if (m->size > 0) {
+    void* p = mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      ::close(fd);
+      throw std::runtime_error(file + ": mmap failed: " + std::strerror(errno));
+    }
+    m->data = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);
+  maps_.push_back(std::move(m));
+  return *maps_.back();
+}
+
+std::vector<float> WeightReader::read(const std::string& name, const std::vector<int64_t>& shape) {
+  int64_t count = 1;
+  for (auto d : shape) count *= d;
+  std::vector<float> out(static_cast<size_t>(count));
+  if (spec_.random_weights) {
+    // Norm weights at one, everything else small and random (xorshift + Box-Muller):
+    // enough for timing, never meant to mean anything.
+    bool is_norm = name.find("norm") != std::string::npos;
+    for (auto& v : out) {
+      if (is_norm) {
+        v = 1.0f;
+        continue;
+      }
+      random_state_ ^= random_state_ << 13;
+      random_state_ ^= random_state_ >> 7;
+      random_state_ ^= random_state_ << 17;
+      double u = ((random_state_ >> 11) + 0.5) / 9007199254740992.0;
+      v = static_cast<float>(0.02 * (2.0 * u - 1.0) * 1.7320508);
+    }
+    return out;
+  }
+  auto it = spec_.tensors.find(name);
+  if (it == spec_.tensors.end()) throw std::runtime_error("missing tensor " + name);
+  const TensorRef& t = it->second;
+  if (t.shape != shape)
+    throw std::runtime_error(t.file + ": tensor " + name + " has shape " + shape_str(t.shape) + ", expected " +
+                             shape_str(shape));
+  if (t.nbytes != static_cast<uint64_t>(count) * dtype_size(t.dtype))
+    throw std::runtime_error(t.file + ": tensor " + name + " spans " + std::to_string(t.nbytes) + " bytes, but " +
+                             dtype_name(t.dtype) + shape_str(shape) + " needs " +
+                             std::to_string(count * dtype_size(t.dtype)));
+  const Mapping& m = map(t.file);
+  if (t.offset > m.size || t.nbytes > m.size - t.offset)
+    throw std::runtime_error(t.file + ": tensor " + name + " ends at byte " + std::to_string(t.offset + t.nbytes) +
+                             ", past the end of the file (" + std::to_string(m.size) + " bytes)");
+  const uint8_t* src = m.data + t.offset;
+  for (int64_t i = 0; i < count; ++i) {
+    if (t.dtype == DType::F32) {
+      std::memcpy(&out[i], src + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, src + 2 * i, 2);
+      out[i] = t.dtype == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+    }
+  }
+  return out;
+}
+
+}  // namespace quest

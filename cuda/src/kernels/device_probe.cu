@@ -1,0 +1,37 @@
+// Asks the CUDA runtime for a device. On a machine without a driver the runtime returns
+// an error rather than crashing, and the engine falls back to the CPU backend.
+#include <cuda_runtime.h>
+
+#include "engine/devices.h"
+
+#ifndef QUEST_CUDA_ARCHS
+#define QUEST_CUDA_ARCHS "unknown"
+#endif
+
+namespace quest {
+
+CudaStatus cuda_status() {
+  CudaStatus s;
+  s.compiled = true;
+  s.architectures = QUEST_CUDA_ARCHS;
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    s.error = cudaGetErrorString(err);
+    cudaGetLastError();
+    return s;
+  }
+  s.devices = count;
+  if (count == 0) {
+    s.error = "no CUDA device";
+    return s;
+  }
+  cudaDeviceProp prop;
+  if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
+    s.device_name = prop.name;
+    s.memory_gib = double(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0);
+  }
+  return s;
+}
+
+}  // namespace quest

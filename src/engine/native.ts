@@ -1,0 +1,104 @@
+/**
+ * The native addon's whole API, written by hand: cuda/src/binding/addon.cpp implements
+ * exactly this. Everything that crosses into C++ goes through these types.
+ */
+export type NativeDType = 'F32' | 'F16' | 'BF16';
+
+export interface NativeTensorRef {
+  name: string;
+  /** Absolute path of the safetensors file. */
+  file: string;
+  /** Absolute byte offset of the tensor's data in the file. */
+  offset: number;
+  nbytes: number;
+  dtype: NativeDType;
+  shape: number[];
+}
+
+export interface NativeRope {
+  theta: number;
+  type: 'default' | 'linear' | 'llama3';
+  factor?: number;
+  lowFreqFactor?: number;
+  highFreqFactor?: number;
+  originalMaxPositions?: number;
+}
+
+export interface NativeModelSpec {
+  arch: 'llama' | 'mistral' | 'qwen2';
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  rmsNormEps: number;
+  maxPositions: number;
+  tieEmbeddings: boolean;
+  attentionBias: boolean;
+  outputBias: boolean;
+  mlpBias: boolean;
+  rope: NativeRope;
+  tensors: NativeTensorRef[];
+  /** Draw weights at random instead of reading files (architecture presets). */
+  randomWeights?: boolean;
+  randomSeed?: number;
+}
+
+export interface NativeSequenceOptions {
+  policy: string;
+  budget: number;
+  pageSize: number;
+  denseLayers: number;
+}
+
+export interface NativeSequenceStats {
+  prefillTokens: number;
+  decodeSteps: number;
+  prefillMs: number;
+  decodeMs: number;
+  selectMs: number;
+  /** Tokens read, summed over decode steps x governed layers x KV heads. */
+  tokensRead: number;
+  /** Decode steps x governed layers x KV heads. */
+  policySamples: number;
+  kvBytesRead: number;
+  metaBytesRead: number;
+}
+
+export interface NativeSequence {
+  /** Dense prefill; the logits of the last token, or of every token when allLogits. */
+  prefill(tokens: Int32Array, allLogits?: boolean): Promise<Float32Array>;
+  /** One decode step per token under the policy; the last token's logits. */
+  feed(tokens: Int32Array): Promise<Float32Array>;
+  /** Greedy decoding from the current logits. */
+  generate(maxNewTokens: number, stopTokens: Int32Array): Promise<Int32Array>;
+  stats(): NativeSequenceStats;
+  readonly length: number;
+}
+
+export interface NativeModel {
+  createSequence(opts: NativeSequenceOptions): NativeSequence;
+  readonly weightBytes: number;
+  readonly backend: string;
+}
+
+export interface NativeCudaStatus {
+  compiled: boolean;
+  architectures: string;
+  devices: number;
+  deviceName: string;
+  memoryGiB: number;
+  error: string;
+}
+
+export interface NativeBackendInfo {
+  cpuThreads: number;
+  cuda: NativeCudaStatus;
+}
+
+export interface NativeAddon {
+  loadModel(spec: NativeModelSpec): Promise<NativeModel>;
+  backendInfo(): NativeBackendInfo;
+}

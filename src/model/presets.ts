@@ -1,0 +1,62 @@
+/**
+ * Architecture presets for benchmarking without weights: shapes from each model's
+ * published config.json, weights drawn at random by the engine.
+ */
+import { QuestError } from '../errors.js';
+import type { ArchSpec } from './config.js';
+
+const llama = (o: Partial<ArchSpec>): ArchSpec => ({
+  arch: 'llama',
+  vocabSize: 32000,
+  hiddenSize: 4096,
+  numLayers: 32,
+  numHeads: 32,
+  numKvHeads: 32,
+  headDim: 128,
+  intermediateSize: 11008,
+  rmsNormEps: 1e-5,
+  maxPositions: 4096,
+  tieEmbeddings: false,
+  attentionBias: false,
+  outputBias: false,
+  mlpBias: false,
+  rope: { theta: 10000, type: 'default' },
+  ...o,
+});
+
+export const PRESETS: Record<string, ArchSpec> = {
+  // meta-llama/Llama-2-7b-hf; positions raised so long-context latency can be measured
+  // (LongChat-7B-v1.5-32K, Quest's model, is this shape with linear rope scaling 8).
+  'llama-2-7b': llama({ maxPositions: 131072 }),
+  // meta-llama/Meta-Llama-3.1-8B
+  'llama-3-8b': llama({
+    vocabSize: 128256,
+    numKvHeads: 8,
+    intermediateSize: 14336,
+    maxPositions: 131072,
+    rope: { theta: 500000, type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 },
+  }),
+  // mistralai/Mistral-7B-v0.3 (no sliding window)
+  'mistral-7b': llama({ arch: 'mistral', vocabSize: 32768, numKvHeads: 8, intermediateSize: 14336, maxPositions: 32768, rope: { theta: 1000000, type: 'default' } }),
+  // Qwen/Qwen2-7B
+  'qwen2-7b': llama({
+    arch: 'qwen2',
+    vocabSize: 152064,
+    hiddenSize: 3584,
+    numHeads: 28,
+    numKvHeads: 4,
+    intermediateSize: 18944,
+    rmsNormEps: 1e-6,
+    maxPositions: 131072,
+    attentionBias: true,
+    rope: { theta: 1000000, type: 'default' },
+  }),
+  // The shape of the project's default model, for quick CPU runs.
+  tiny: llama({ vocabSize: 4096, hiddenSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, intermediateSize: 768, maxPositions: 32768, tieEmbeddings: true, rope: { theta: 1e6, type: 'default' } }),
+};
+
+export function preset(name: string): ArchSpec {
+  const p = PRESETS[name];
+  if (!p) throw new QuestError(`--model ${name}: not a model folder or a preset (presets: ${Object.keys(PRESETS).join(', ')})`);
+  return p;
+}

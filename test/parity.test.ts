@@ -1,0 +1,40 @@
+// The CPU engine against transformers: fixtures made by tools/make-fixtures.py on the GPU
+// machine (tiny random Llama with llama3 rope and shards, Qwen2 bf16 with bias and tied
+// embeddings, Mistral fp16 with head_dim 128).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../src/engine/index.js';
+import { openModelFolder } from '../src/model/index.js';
+
+const root = path.join(import.meta.dirname, 'fixtures');
+
+describe.each(['llama', 'qwen2', 'mistral'])('%s fixture', (arch) => {
+  const dir = path.join(root, arch);
+  const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+  const ref = new Float32Array(readFileSync(path.join(dir, 'logits.f32')).buffer.slice(0));
+
+  it('reproduces transformers logits at every position', async () => {
+    const folder = openModelFolder(dir);
+    const model = await loadModel(folder.spec, dir);
+    const seq = model.createSequence({ policy: 'dense', budget: 0, pageSize: 16, denseLayers: 2 });
+    const logits = await seq.prefill(Int32Array.from(expected.prompt_ids), true);
+    expect(logits.length).toBe(ref.length);
+    let maxDiff = 0;
+    let maxRef = 0;
+    for (let i = 0; i < ref.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(logits[i] - ref[i]));
+      maxRef = Math.max(maxRef, Math.abs(ref[i]));
+    }
+    expect(maxDiff).toBeLessThan(1e-4 * maxRef);
+  });
+
+  it('reproduces the greedy continuation exactly', async () => {
+    const folder = openModelFolder(dir);
+    const model = await loadModel(folder.spec, dir);
+    const seq = model.createSequence({ policy: 'dense', budget: 0, pageSize: 16, denseLayers: 2 });
+    await seq.prefill(Int32Array.from(expected.prompt_ids));
+    const out = await seq.generate(expected.greedy_ids.length, new Int32Array(0));
+    expect(Array.from(out)).toEqual(expected.greedy_ids);
+  });
+});
