@@ -1,1 +1,27 @@
-export function main(argv: string[]): Promise<number> { void argv; return Promise.resolve(0); }
+/** quest's command line: one file per command, each parsing flags and calling a runner. */
+import { Command, CommanderError } from 'commander';
+import { QuestError } from '../errors.js';
+import { benchLatencyCommand } from './bench-latency.js';
+import { envCommand } from './env.js';
+import { evalCommand } from './eval.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('quest')
+    .description('KV-cache sparsity for long-context LLM inference: accuracy and latency through one engine')
+    .exitOverride()
+    .showHelpAfterError();
+  evalCommand(program, argv);
+  benchLatencyCommand(program, argv);
+  envCommand(program);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof QuestError) {
+      process.stderr.write(`quest: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,68 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { benchConfig, projectRoot } from '../config/index.js';
+import { runMetadata } from '../report/metadata.js';
+import { markdown, writeTables, type Column } from '../report/tables.js';
+import { runLatency, type LatencyRow } from '../run/latency.js';
+import { intList, nameList, nonNegativeInt, oneOf, positiveInt } from './options.js';
+import { bar } from './progress.js';
+
+const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
+const COLUMNS: Column<LatencyRow>[] = [
+  { title: 'model', value: (r) => r.model },
+  { title: 'backend', value: (r) => r.backend },
+  { title: 'context', value: (r) => String(r.length) },
+  { title: 'policy', value: (r) => r.policy },
+  { title: 'budget', value: (r) => (r.budget === null ? 'all' : String(r.budget)) },
+  { title: 'prefill ms', value: (r) => f(r.prefillMs, 1) },
+  { title: 'prefill tok/s', value: (r) => f(r.prefillTokensPerS, 0) },
+  { title: 'decode ms/token', value: (r) => f(r.decodeMsPerStep, 2) },
+  { title: 'tokens read/step/head', value: (r) => f(r.tokensPerStep, 1) },
+  { title: 'KV KiB/step', value: (r) => f(r.kvKiBPerStep, 1) },
+];
+
+export function benchLatencyCommand(program: Command, argv: string[]): void {
+  program
+    .command('bench-latency')
+    .description('prefill and per-token decode latency at given context lengths (model folder or preset with random weights)')
+    .option('--model <dir|preset>', 'model folder, or a preset: llama-2-7b, llama-3-8b, mistral-7b, qwen2-7b, tiny')
+    .option('--lengths <tokens>', 'context lengths, comma-separated', intList('--lengths'))
+    .option('--decode-steps <n>', 'decode steps timed after the prefill', positiveInt('--decode-steps'))
+    .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
+    .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
+    .option('--policies <names>', 'KV-cache policies, comma-separated', nameList('--policies'))
+    .option('--budgets <tokens>', 'token budgets, comma-separated', intList('--budgets'))
+    .option('--page-size <n>', 'KV cache page size', positiveInt('--page-size'))
+    .option('--dense-layers <n>', 'layers below this always read everything', nonNegativeInt('--dense-layers'))
+    .option('--output-path <dir>', 'where the tables go')
+    .option('--config <file>', 'YAML file of settings; flags override it')
+    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
+    .action(async (o) => {
+      const cfg = benchConfig(o.config, {
+        model: o.model,
+        lengths: o.lengths,
+        decodeSteps: o.decodeSteps,
+        repeats: o.repeats,
+        seed: o.seed,
+        policies: o.policies,
+        budgets: o.budgets,
+        pageSize: o.pageSize,
+        denseLayers: o.denseLayers,
+        outputPath: o.outputPath,
+        device: o.device,
+      });
+      const b = bar('bench');
+      const { rows, backend } = await runLatency(cfg, {
+        start: (total) => b.start(total),
+        step: (r) => b.increment(`${r.length} ${r.policy}`),
+        stop: () => b.stop(),
+      });
+      const meta = await runMetadata(backend, argv);
+      const stamp = meta.date.replace(/[:.]/g, '-');
+      const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));
+      writeTables(dir, rows, COLUMNS, { ...meta, config: cfg });
+      writeFileSync(path.join(dir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
+      process.stdout.write(`\n${meta.device} | ${meta.date}\n\n${markdown(rows, COLUMNS)}\ntables: ${dir}\n`);
+    });
+}

@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { addonPath, chooseBackend } from '../engine/index.js';
+
+export function envCommand(program: Command): void {
+  program
+    .command('env')
+    .description('which backends the engine was built with, which device runs will use, and why')
+    .action(() => {
+      const c = chooseBackend('auto');
+      const cuda = c.info.cuda;
+      const lines = [
+        `addon:          ${addonPath}`,
+        `backends built: ${c.built.join(', ')}`,
+        `cuda:           ${cuda.compiled ? `compiled for sm_${cuda.architectures.split(',').join(', sm_')}; device detection only, the GPU forward pass is not implemented yet` : 'not compiled'}`,
+        `gpu:            ${cuda.devices > 0 ? `${cuda.devices} x ${cuda.deviceName} (${cuda.memoryGiB.toFixed(0)} GiB)` : `none (${cuda.error})`}`,
+        `cpu threads:    ${c.info.cpuThreads} (QUEST_THREADS overrides)`,
+        `runs will use:  ${c.use} (${c.reason})`,
+        `node:           ${process.version}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

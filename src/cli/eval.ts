@@ -1,0 +1,54 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { evalConfig } from '../config/index.js';
+import { runEval } from '../run/eval.js';
+import { EVAL_COLUMNS, markdown } from '../report/tables.js';
+import { intList, nameList, nonNegativeInt, oneOf, percentList, positiveInt } from './options.js';
+import { bar } from './progress.js';
+
+export function evalCommand(program: Command, argv: string[]): void {
+  program
+    .command('eval')
+    .description('accuracy of policies x budgets on long-context tasks (default: the shipped model on passkey)')
+    .option('--model <dir>', 'Hugging Face model folder (config.json, safetensors, tokenizer.json)')
+    .option('--tasks <names>', 'comma-separated tasks', nameList('--tasks'))
+    .option('--limit <n>', 'at most n samples per task', positiveInt('--limit'))
+    .option('--seed <n>', 'seed of the task generators', nonNegativeInt('--seed'))
+    .option('--output-path <dir>', 'where records and tables go (rerunning into it resumes)')
+    .option('--config <file>', 'YAML file of settings; flags override it')
+    .option('--lengths <tokens>', 'prompt lengths in tokens, comma-separated', intList('--lengths'))
+    .option('--depths <percents>', 'needle depths in percent, comma-separated', percentList('--depths'))
+    .option('--policies <names>', 'KV-cache policies, comma-separated', nameList('--policies'))
+    .option('--budgets <tokens>', 'token budgets, comma-separated', intList('--budgets'))
+    .option('--page-size <n>', 'KV cache page size (a power of two)', positiveInt('--page-size'))
+    .option('--dense-layers <n>', 'layers below this always read everything', nonNegativeInt('--dense-layers'))
+    .option('--question-mode <mode>', 'decode: feed the question token by token under the policy; prefill: with the context', oneOf('--question-mode', ['decode', 'prefill'] as const))
+    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
+    .action(async (o) => {
+      const cfg = evalConfig(o.config, {
+        model: o.model,
+        tasks: o.tasks,
+        limit: o.limit,
+        seed: o.seed,
+        outputPath: o.outputPath,
+        lengths: o.lengths,
+        depths: o.depths,
+        policies: o.policies,
+        budgets: o.budgets,
+        pageSize: o.pageSize,
+        denseLayers: o.denseLayers,
+        questionMode: o.questionMode,
+        device: o.device,
+      });
+      const b = bar('eval');
+      const result = await runEval(cfg, argv, {
+        start: (total, done) => b.start(total, done),
+        unit: (r) => b.increment(`${r.sampleId} ${r.policy}${r.budget ? `@${r.budget}` : ''} -> ${r.score ? 'ok' : 'miss'}`),
+        stop: () => b.stop(),
+      });
+      const m = result.metadata;
+      process.stdout.write(`\nmodel ${path.basename(cfg.model)} | backend ${m.backend} (${m.backendReason}) | ${m.device}\n\n`);
+      process.stdout.write(markdown(result.rows, EVAL_COLUMNS));
+      process.stdout.write(`\nrecords and tables: ${result.outputDir}\n`);
+    });
+}

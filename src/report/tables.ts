@@ -1,0 +1,107 @@
+/** Records -> summary rows -> CSV, Markdown and JSON. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import type { EvalRecord } from '../run/records.js';
+
+export interface SummaryRow {
+  task: string;
+  length: number | null;
+  policy: string;
+  budget: number | null;
+  questionMode: string;
+  n: number;
+  /** Mean score in percent. */
+  score: number;
+  tokensPerStep: number | null;
+  kvKiBPerStep: number | null;
+  metaKiBPerStep: number | null;
+  selectMsPerSample: number;
+  prefillMsPerSample: number;
+  decodeMsPerStep: number | null;
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const meanOrNull = (xs: (number | null)[]): number | null => {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? mean(v) : null;
+};
+
+export function summarize(records: EvalRecord[]): SummaryRow[] {
+  const groups = new Map<string, EvalRecord[]>();
+  for (const r of records) {
+    const k = JSON.stringify([r.task, r.length, r.policy, r.budget, r.questionMode]);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const rows = [...groups.values()].map((rs): SummaryRow => {
+    const r0 = rs[0];
+    const kv = meanOrNull(rs.map((r) => r.stats.kvBytesPerStep));
+    const meta = meanOrNull(rs.map((r) => r.stats.metaBytesPerStep));
+    return {
+      task: r0.task,
+      length: r0.length,
+      policy: r0.policy,
+      budget: r0.budget,
+      questionMode: r0.questionMode,
+      n: rs.length,
+      score: 100 * mean(rs.map((r) => r.score)),
+      tokensPerStep: meanOrNull(rs.map((r) => r.stats.tokensPerStep)),
+      kvKiBPerStep: kv === null ? null : kv / 1024,
+      metaKiBPerStep: meta === null ? null : meta / 1024,
+      selectMsPerSample: mean(rs.map((r) => r.stats.selectMs)),
+      prefillMsPerSample: mean(rs.map((r) => r.stats.prefillMs)),
+      decodeMsPerStep: meanOrNull(rs.map((r) => r.stats.decodeMsPerStep)),
+    };
+  });
+  const order = (r: SummaryRow) => [r.task, r.length ?? 0, r.policy === 'dense' ? '' : r.policy, r.budget ?? 0] as const;
+  return rows.sort((a, b) => {
+    const x = order(a);
+    const y = order(b);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+    return 0;
+  });
+}
+
+const fmt = (v: number | null, digits = 1): string => (v === null ? '-' : v.toFixed(digits));
+
+export interface Column<R> {
+  title: string;
+  value: (r: R) => string;
+}
+
+export const EVAL_COLUMNS: Column<SummaryRow>[] = [
+  { title: 'task', value: (r) => r.task },
+  { title: 'length', value: (r) => String(r.length ?? '-') },
+  { title: 'policy', value: (r) => r.policy },
+  { title: 'budget', value: (r) => (r.budget === null ? 'all' : String(r.budget)) },
+  { title: 'question', value: (r) => r.questionMode },
+  { title: 'n', value: (r) => String(r.n) },
+  { title: 'score %', value: (r) => fmt(r.score) },
+  { title: 'tokens read/step/head', value: (r) => fmt(r.tokensPerStep) },
+  { title: 'KV KiB/step', value: (r) => fmt(r.kvKiBPerStep) },
+  { title: 'meta KiB/step', value: (r) => fmt(r.metaKiBPerStep) },
+  { title: 'select ms/sample', value: (r) => fmt(r.selectMsPerSample, 2) },
+  { title: 'prefill ms', value: (r) => fmt(r.prefillMsPerSample, 0) },
+  { title: 'decode ms/step', value: (r) => fmt(r.decodeMsPerStep, 2) },
+];
+
+export function markdown<R>(rows: R[], columns: Column<R>[]): string {
+  const head = `| ${columns.map((c) => c.title).join(' | ')} |`;
+  const rule = `|${columns.map(() => '---').join('|')}|`;
+  return [head, rule, ...rows.map((r) => `| ${columns.map((c) => c.value(r)).join(' | ')} |`)].join('\n') + '\n';
+}
+
+export function csv<R extends object>(rows: R[]): string {
+  return stringify(rows as Record<string, unknown>[], { header: true, cast: { number: (v: number) => String(v) } });
+}
+
+/** Writes summary.csv, summary.md and results.json into `dir`. */
+export function writeTables<R extends object>(dir: string, rows: R[], columns: Column<R>[], meta: Record<string, unknown>): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'summary.csv'), csv(rows));
+  const lines = Object.entries(meta)
+    .filter(([, v]) => typeof v !== 'object' || v === null)
+    .map(([k, v]) => `- ${k}: ${String(v)}`);
+  writeFileSync(path.join(dir, 'summary.md'), `${markdown(rows, columns)}\n${lines.join('\n')}\n`);
+  writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ ...meta, rows }, null, 2) + '\n');
+}

@@ -1,0 +1,160 @@
+/** The eval runner: samples x policies x budgets -> one record each, appended as it finishes. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { projectRoot, type EvalConfig } from '../config/index.js';
+import { QuestError } from '../errors.js';
+import { chooseBackend, loadModel, type NativeModel, type NativeSequence } from '../engine/index.js';
+import { openModelFolder, type ModelFolder } from '../model/index.js';
+import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
+import { runMetadata, type RunMetadata } from '../report/metadata.js';
+import { EVAL_COLUMNS, summarize, writeTables, type SummaryRow } from '../report/tables.js';
+import { task, type Sample } from '../tasks/index.js';
+import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
+import { policyPoints, units, type Unit } from './units.js';
+import { checkPolicies } from './policies.js';
+
+export interface EvalProgress {
+  start(total: number, done: number): void;
+  unit(record: EvalRecord): void;
+  stop(): void;
+}
+
+export interface EvalResult {
+  outputDir: string;
+  rows: SummaryRow[];
+  metadata: RunMetadata;
+}
+
+interface Prepared {
+  unit: Unit;
+  context: Int32Array;
+  question: Int32Array;
+}
+
+function defaultOutput(folder: ModelFolder): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return path.join(projectRoot, 'runs', `${folder.name}-${stamp}`);
+}
+
+function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder): { context: Int32Array; question: Int32Array } {
+  const context = Int32Array.from(tok.encode(s.context, true));
+  const question = Int32Array.from(tok.encode(s.question));
+  const total = context.length + question.length;
+  if (total > folder.spec.maxPositions)
+    throw new QuestError(
+      `${s.id}: the prompt is ${total} tokens but ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions (lower --lengths)`,
+    );
+  return { context, question };
+}
+
+function readStats(seq: NativeSequence): ReadStats {
+  const st = seq.stats();
+  return {
+    tokensPerStep: st.policySamples > 0 ? st.tokensRead / st.policySamples : null,
+    kvBytesPerStep: st.decodeSteps > 0 ? st.kvBytesRead / st.decodeSteps : null,
+    metaBytesPerStep: st.decodeSteps > 0 ? st.metaBytesRead / st.decodeSteps : null,
+    selectMs: st.selectMs,
+    prefillMs: st.prefillMs,
+    decodeMsPerStep: st.decodeSteps > 0 ? st.decodeMs / st.decodeSteps : null,
+  };
+}
+
+async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
+  const { sample, point } = p.unit;
+  const t = task(sample.task);
+  const seq = model.createSequence({ policy: point.policy, budget: point.budget ?? 0, pageSize: cfg.pageSize, denseLayers: cfg.denseLayers });
+  if (cfg.questionMode === 'decode') {
+    await seq.prefill(p.context);
+    await seq.feed(p.question);
+  } else {
+    const all = new Int32Array(p.context.length + p.question.length);
+    all.set(p.context);
+    all.set(p.question, p.context.length);
+    await seq.prefill(all);
+  }
+  const ids = await seq.generate(t.maxNewTokens, stop);
+  const prediction = tok.decode(ids);
+  return {
+    key: p.unit.key,
+    task: sample.task,
+    sampleId: sample.id,
+    length: typeof sample.meta.length === 'number' ? sample.meta.length : null,
+    depth: typeof sample.meta.depth === 'number' ? sample.meta.depth : null,
+    contextTokens: p.context.length,
+    questionTokens: p.question.length,
+    policy: point.policy,
+    budget: point.budget,
+    questionMode: cfg.questionMode,
+    prediction,
+    answers: sample.answers,
+    score: t.score(prediction, sample),
+    stats: readStats(seq),
+  };
+}
+
+/** A run's identity: rerunning into the same folder resumes only when these match. */
+function identity(cfg: EvalConfig): Record<string, unknown> {
+  const { outputPath: _o, limit: _l, device: _d, ...rest } = cfg;
+  return rest;
+}
+
+export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
+  checkPolicies(cfg.policies, cfg.budgets, cfg.pageSize);
+  const backend = chooseBackend(cfg.device);
+  const folder = openModelFolder(cfg.model);
+  const tok = loadTokenizer(folder.dir);
+  const tasks = cfg.tasks.map(task);
+
+  const prepared = new Map<string, { context: Int32Array; question: Int32Array }>();
+  const samples: Sample[] = [];
+  for (const t of tasks) {
+    const all = t.samples({ tokenizer: tok, lengths: cfg.lengths, depths: cfg.depths, seed: cfg.seed });
+    for (const s of cfg.limit === null ? all : all.slice(0, cfg.limit)) {
+      prepared.set(s.id, tokenize(tok, s, folder));
+      samples.push(s);
+    }
+  }
+  const all = units(samples, policyPoints(cfg.policies, cfg.budgets));
+
+  const outputDir = path.resolve(cfg.outputPath ?? defaultOutput(folder));
+  mkdirSync(outputDir, { recursive: true });
+  const runFile = path.join(outputDir, 'run.json');
+  if (existsSync(runFile)) {
+    const prev = JSON.parse(readFileSync(runFile, 'utf8')) as Record<string, unknown>;
+    if (JSON.stringify(prev) !== JSON.stringify(identity(cfg)))
+      throw new QuestError(`--output-path ${outputDir}: holds a run with a different configuration (see ${runFile}); choose another folder`);
+  } else {
+    writeFileSync(runFile, JSON.stringify(identity(cfg), null, 2) + '\n');
+  }
+  const recordsFile = path.join(outputDir, 'samples.jsonl');
+  const wanted = new Set(all.map((u) => u.key));
+  const done = readRecords(recordsFile).filter((r) => wanted.has(r.key));
+  const doneKeys = new Set(done.map((r) => r.key));
+  const pending = all.filter((u) => !doneKeys.has(u.key));
+
+  const metadata = await runMetadata(backend, argv);
+  const model = await loadModel(folder.spec, folder.dir);
+  const stop = Int32Array.from(folder.stopTokens);
+  const records = [...done];
+  progress.start(all.length, done.length);
+  try {
+    for (const unit of pending) {
+      const rec = await runUnit(model, { unit, ...prepared.get(unit.sample.id)! }, cfg, tok, stop);
+      appendRecord(recordsFile, rec);
+      records.push(rec);
+      progress.unit(rec);
+    }
+  } finally {
+    progress.stop();
+  }
+  const order = new Map(all.map((u, i) => [u.key, i]));
+  records.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
+  const rows = summarize(records);
+  writeTables(outputDir, rows, EVAL_COLUMNS, {
+    ...metadata,
+    model: folder.dir,
+    tokenizer: tok.file,
+    config: cfg,
+  });
+  return { outputDir, rows, metadata };
+}

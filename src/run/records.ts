@@ -1,0 +1,55 @@
+/** Per-sample records, appended to a JSONL file as each unit finishes. */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { QuestError } from '../errors.js';
+
+export interface ReadStats {
+  /** Mean tokens read per KV head per governed layer per decode step. */
+  tokensPerStep: number | null;
+  kvBytesPerStep: number | null;
+  metaBytesPerStep: number | null;
+  selectMs: number;
+  prefillMs: number;
+  decodeMsPerStep: number | null;
+}
+
+export interface EvalRecord {
+  key: string;
+  task: string;
+  sampleId: string;
+  length: number | null;
+  depth: number | null;
+  contextTokens: number;
+  questionTokens: number;
+  policy: string;
+  budget: number | null;
+  questionMode: 'decode' | 'prefill';
+  prediction: string;
+  answers: string[];
+  score: number;
+  stats: ReadStats;
+}
+
+/**
+ * The records already in `file`. A run killed mid-write leaves at most a torn last line:
+ * it is cut off so appending resumes cleanly; a bad line anywhere else is damage, named.
+ */
+export function readRecords(file: string): EvalRecord[] {
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  const out: EvalRecord[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i].trim()) continue;
+    try {
+      out.push(JSON.parse(lines[i]) as EvalRecord);
+    } catch {
+      if (i !== lines.length - 1) throw new QuestError(`${file}:${i + 1}: not a JSON record`);
+      writeFileSync(file, lines.slice(0, i).join('\n') + (i > 0 ? '\n' : ''));
+    }
+  }
+  return out;
+}
+
+export function appendRecord(file: string, record: EvalRecord): void {
+  appendFileSync(file, JSON.stringify(record) + '\n');
+}

@@ -1,0 +1,31 @@
+import type { TextTokenizer } from '../model/tokenizer.js';
+
+/** One evaluation item: the context is prefilled dense, the question follows it. */
+export interface Sample {
+  id: string;
+  task: string;
+  context: string;
+  question: string;
+  answers: string[];
+  meta: Record<string, unknown>;
+}
+
+export interface SampleOptions {
+  tokenizer: TextTokenizer;
+  /** Target prompt lengths in tokens of the model's own tokenizer. */
+  lengths: number[];
+  /** Needle depths in percent, where the task has a needle. */
+  depths: number[];
+  seed: number;
+}
+
+export interface Task {
+  name: string;
+  /** Where the task's definition comes from. */
+  source: string;
+  metric: string;
+  maxNewTokens: number;
+  samples(opts: SampleOptions): Sample[];
+  /** 1 for a correct prediction, 0 for a wrong one, or a fraction for partial metrics. */
+  score(prediction: string, sample: Sample): number;
+}
