@@ -1,0 +1,145 @@
+// Every malformed input gives one line naming the file and what is wrong, and a non-zero
+// exit: never a native crash.
+import { rmSync, writeFileSync, readFileSync, truncateSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { copyModel, defaultModel, editHeader, quest } from './helpers.js';
+
+async function evalError(dir: string, extra: string[] = []) {
+  const r = await quest(['eval', '--model', dir, '--limit', '1', '--lengths', '256', '--output-path', path.join(dir, 'out'), ...extra]);
+  expect(r.exitCode).toBe(1);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^quest: /);
+  return lines[0];
+}
+
+const st = (dir: string) => path.join(dir, 'model.safetensors');
+const cfgPath = (dir: string) => path.join(dir, 'config.json');
+const editConfig = (dir: string, edit: (c: Record<string, unknown>) => void) => {
+  const c = JSON.parse(readFileSync(cfgPath(dir), 'utf8'));
+  edit(c);
+  writeFileSync(cfgPath(dir), JSON.stringify(c));
+};
+
+describe('bad model folders', () => {
+  it('missing config.json', async () => {
+    const dir = copyModel(defaultModel);
+    rmSync(cfgPath(dir));
+    expect(await evalError(dir)).toContain(`${cfgPath(dir)}: missing`);
+  });
+
+  it('malformed config.json', async () => {
+    const dir = copyModel(defaultModel);
+    writeFileSync(cfgPath(dir), '{"hidden_size": 256,');
+    expect(await evalError(dir)).toContain(`${cfgPath(dir)}: config.json is not valid JSON`);
+  });
+
+  it('config.json with a field of the wrong type', async () => {
+    const dir = copyModel(defaultModel);
+    editConfig(dir, (c) => (c.num_hidden_layers = 'four'));
+    expect(await evalError(dir)).toContain('"num_hidden_layers" must be a number');
+  });
+
+  it('unknown architecture', async () => {
+    const dir = copyModel(defaultModel);
+    editConfig(dir, (c) => (c.architectures = ['GPT2LMHeadModel']));
+    expect(await evalError(dir)).toContain('unknown architecture "GPT2LMHeadModel"');
+  });
+
+  it('safetensors offsets past the end of the file', async () => {
+    const dir = copyModel(defaultModel);
+    const size = statSync(st(dir)).size;
+    editHeader(st(dir), (h) => (h['model.norm.weight'].data_offsets = [size, size + 512]));
+    const msg = await evalError(dir);
+    expect(msg).toContain(st(dir));
+    expect(msg).toMatch(/model\.norm\.weight ends at data offset \d+, past the end of the file/);
+  });
+
+  it('a truncated safetensors file', async () => {
+    const dir = copyModel(defaultModel);
+    truncateSync(st(dir), statSync(st(dir)).size - 4096);
+    const msg = await evalError(dir);
+    expect(msg).toContain(st(dir));
+    expect(msg).toContain('past the end of the file');
+  });
+
+  it('unknown dtype', async () => {
+    const dir = copyModel(defaultModel);
+    editHeader(st(dir), (h) => (h['model.norm.weight'].dtype = 'F8'));
+    expect(await evalError(dir)).toContain('tensor model.norm.weight has dtype F8; supported: F32, F16, BF16');
+  });
+
+  it('a shape that does not match its bytes', async () => {
+    const dir = copyModel(defaultModel);
+    editHeader(st(dir), (h) => (h['model.norm.weight'].shape = [512]));
+    expect(await evalError(dir)).toContain('tensor model.norm.weight is BF16[512] (1024 bytes) but spans 512 bytes');
+  });
+
+  it('a shape that does not match config.json', async () => {
+    const dir = copyModel(defaultModel);
+    editHeader(st(dir), (h) => {
+      h['model.norm.weight'].shape = [128, 2];
+    });
+    const msg = await evalError(dir);
+    expect(msg).toContain(st(dir));
+    expect(msg).toContain('tensor model.norm.weight has shape [128, 2], expected [256]');
+  });
+
+  it('a missing tensor', async () => {
+    const dir = copyModel(defaultModel);
+    editHeader(st(dir), (h) => {
+      h['model.layers.3.mlp.up_proj.xweight'] = h['model.layers.3.mlp.up_proj.weight'];
+      delete h['model.layers.3.mlp.up_proj.weight'];
+    });
+    expect(await evalError(dir)).toContain('missing tensor model.layers.3.mlp.up_proj.weight');
+  });
+
+  it('a tokenizer.json that does not parse', async () => {
+    const dir = copyModel(defaultModel);
+    writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": ');
+    expect(await evalError(dir)).toContain(`${path.join(dir, 'tokenizer.json')}: tokenizer.json is not valid JSON`);
+  });
+
+  it('a tokenizer.json the library cannot load', async () => {
+    const dir = copyModel(defaultModel);
+    writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {"type": "NoSuchModel"}}');
+    expect(await evalError(dir)).toContain(`${path.join(dir, 'tokenizer.json')}: not a tokenizer the library can load`);
+  });
+
+  it('a context longer than the model allows', async () => {
+    const dir = copyModel(defaultModel);
+    editConfig(dir, (c) => (c.max_position_embeddings = 200));
+    const msg = await evalError(dir);
+    expect(msg).toMatch(/the prompt is \d+ tokens but .*config\.json allows 200 positions/);
+  });
+});
+
+describe('bad flags and configs', () => {
+  it('names a bad flag value', async () => {
+    const r = await quest(['eval', '--lengths', '1024,abc']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe('quest: --lengths: "abc" is not a positive integer');
+  });
+
+  it('names an unknown task', async () => {
+    const r = await quest(['eval', '--tasks', 'nope', '--limit', '1']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^quest: --tasks: unknown task "nope"/);
+  });
+
+  it('names an unknown key in a config file', async () => {
+    const dir = copyModel(defaultModel);
+    const file = path.join(dir, 'run.yaml');
+    writeFileSync(file, 'tasks: [passkey]\nbudgetz: [1]\n');
+    const r = await quest(['eval', '--config', file]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(`quest: ${file}: unknown key "budgetz"`);
+  });
+
+  it('names a model that is neither a folder nor a preset', async () => {
+    const r = await quest(['bench-latency', '--model', 'no-such-model']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^quest: --model no-such-model: not a model folder or a preset/);
+  });
+});

@@ -1,0 +1,78 @@
+// The CLI as a user runs it: the default eval, resuming, bench-latency and env.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { quest, tempDir } from './helpers.js';
+
+const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n');
+
+describe('quest eval', () => {
+  it('runs the shipped default and writes records, CSV, Markdown and JSON', async () => {
+    const out = tempDir();
+    const r = await quest(['eval', '--output-path', out]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('| task | length | policy | budget |');
+    expect(r.stdout).toMatch(/\| passkey \| 1024 \| dense \| all \| decode \| 5 \|/);
+    expect(r.stdout).toMatch(/\| passkey \| 2048 \| dense \| all \| decode \| 5 \|/);
+    const records = lines(path.join(out, 'samples.jsonl')).map((l) => JSON.parse(l));
+    expect(records).toHaveLength(10);
+    for (const rec of records) {
+      expect(rec.score === 0 || rec.score === 1).toBe(true);
+      expect(rec.contextTokens + rec.questionTokens).toBeLessThanOrEqual(rec.length);
+      expect(typeof rec.prediction).toBe('string');
+    }
+    expect(lines(path.join(out, 'summary.csv'))[0]).toContain('task,length,policy,budget');
+    const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(results.config.tasks).toEqual(['passkey']);
+    expect(results.backend).toBe('cpu');
+    expect(results.gitSha).toMatch(/^[0-9a-f]{40}$/);
+    expect(results.rows).toHaveLength(2);
+    expect(existsSync(path.join(out, 'summary.md'))).toBe(true);
+  });
+
+  it('resumes into the same output without repeating or losing a record', async () => {
+    const out = tempDir();
+    const args = ['eval', '--lengths', '512', '--output-path', out];
+    expect((await quest([...args, '--limit', '2'])).exitCode).toBe(0);
+    const first = lines(path.join(out, 'samples.jsonl'));
+    expect(first).toHaveLength(2);
+    expect((await quest([...args, '--limit', '4'])).exitCode).toBe(0);
+    const second = lines(path.join(out, 'samples.jsonl'));
+    expect(second).toHaveLength(4);
+    expect(second.slice(0, 2)).toEqual(first);
+    expect(new Set(second.map((l) => JSON.parse(l).key)).size).toBe(4);
+  });
+
+  it('refuses to mix runs of different configurations in one output', async () => {
+    const out = tempDir();
+    expect((await quest(['eval', '--lengths', '512', '--limit', '1', '--output-path', out])).exitCode).toBe(0);
+    const r = await quest(['eval', '--lengths', '256', '--limit', '1', '--output-path', out]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('holds a run with a different configuration');
+  });
+});
+
+describe('quest bench-latency', () => {
+  it('times prefill and decode for a preset with random weights', async () => {
+    const out = tempDir();
+    const r = await quest(['bench-latency', '--model', 'tiny', '--lengths', '64,128', '--decode-steps', '4', '--repeats', '1', '--output-path', out]);
+    expect(r.exitCode).toBe(0);
+    const rows = JSON.parse(readFileSync(path.join(out, 'rows.json'), 'utf8'));
+    expect(rows.map((x: { length: number }) => x.length)).toEqual([64, 128]);
+    for (const row of rows) {
+      expect(row.prefillMs).toBeGreaterThan(0);
+      expect(row.decodeMsPerStep).toBeGreaterThan(0);
+    }
+    // Four decode steps after 64 tokens read 65..68 tokens per KV head.
+    expect(rows[0].tokensPerStep).toBeCloseTo(66.5, 6);
+  });
+});
+
+describe('quest env', () => {
+  it('says which backends were built and which device runs use', async () => {
+    const r = await quest(['env']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/backends built: cpu/);
+    expect(r.stdout).toMatch(/runs will use: +cpu/);
+  });
+});

@@ -1,0 +1,68 @@
+// The engine's API contract on the CPU backend: feeding token by token computes what one
+// prefill computes, whatever the page size, and the statistics count what was read.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel, type NativeModel } from '../src/engine/index.js';
+import { openModelFolder } from '../src/model/index.js';
+import { fixtures } from './helpers.js';
+
+const dir = path.join(fixtures, 'llama');
+const prompt: number[] = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')).prompt_ids;
+let model: NativeModel;
+const opts = (pageSize = 16) => ({ policy: 'dense', budget: 0, pageSize, denseLayers: 2 });
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('engine', () => {
+  it('loads', async () => {
+    model = await loadModel(openModelFolder(dir).spec, dir);
+    expect(model.backend).toBe('cpu');
+    expect(model.weightBytes).toBeGreaterThan(0);
+  });
+
+  it.each([1, 16, 64])('prefill + feed equals one prefill (page size %i)', async (pageSize) => {
+    const whole = await model.createSequence(opts(16)).prefill(Int32Array.from(prompt));
+    const seq = model.createSequence(opts(pageSize));
+    await seq.prefill(Int32Array.from(prompt.slice(0, 200)));
+    const fed = await seq.feed(Int32Array.from(prompt.slice(200)));
+    expect(seq.length).toBe(prompt.length);
+    expect(maxDiff(whole, fed)).toBeLessThan(1e-4);
+  });
+
+  it('counts decode steps and the tokens dense attention reads', async () => {
+    const seq = model.createSequence(opts());
+    await seq.prefill(Int32Array.from(prompt.slice(0, 100)));
+    await seq.feed(Int32Array.from(prompt.slice(100, 110)));
+    const st = seq.stats();
+    expect(st.prefillTokens).toBe(100);
+    expect(st.decodeSteps).toBe(10);
+    // Layers 2.. are governed (this model has 2 layers, dense_layers 0 would govern both).
+    const all = model.createSequence({ ...opts(), denseLayers: 0 });
+    await all.prefill(Int32Array.from(prompt.slice(0, 100)));
+    await all.feed(Int32Array.from(prompt.slice(100, 110)));
+    const s2 = all.stats();
+    // Steps at positions 100..109 read 101..110 tokens: mean 105.5, per KV head and layer.
+    expect(s2.tokensRead / s2.policySamples).toBeCloseTo(105.5, 6);
+  });
+
+  it('turns native errors into rejected promises', async () => {
+    const seq = model.createSequence(opts());
+    await expect(seq.feed(Int32Array.from([1]))).rejects.toThrow('feed before prefill');
+    await expect(seq.prefill(Int32Array.from([100000]))).rejects.toThrow('outside the vocabulary');
+    await expect(seq.generate(4, new Int32Array(0))).rejects.toThrow('generate before prefill');
+    expect(() => model.createSequence({ ...opts(), pageSize: 12 })).toThrow('power of two');
+    expect(() => model.createSequence({ ...opts(), policy: 'nope' })).toThrow("unknown policy 'nope'");
+  });
+
+  it('refuses a second call on a busy sequence', async () => {
+    const seq = model.createSequence(opts());
+    const first = seq.prefill(Int32Array.from(prompt));
+    expect(() => seq.prefill(Int32Array.from(prompt))).toThrow('busy');
+    await first;
+  });
+});

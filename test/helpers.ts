@@ -1,0 +1,38 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+
+export const repo = path.resolve(import.meta.dirname, '..');
+export const fixtures = path.join(repo, 'test', 'fixtures');
+export const defaultModel = path.join(repo, 'models', 'quest-random-tiny');
+
+export function tempDir(prefix = 'quest-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A writable copy of a model folder. */
+export function copyModel(src: string): string {
+  const dir = path.join(tempDir(), path.basename(src));
+  cpSync(src, dir, { recursive: true });
+  return dir;
+}
+
+/** Runs the CLI as a user would; never throws, so the exit code can be checked. */
+export function quest(args: string[], env: Record<string, string> = {}) {
+  return execa(process.execPath, [path.join(repo, 'bin', 'quest.js'), ...args], { reject: false, env });
+}
+
+/** Rewrites a safetensors header in place (the data is left as it was). */
+export function editHeader(file: string, edit: (h: Record<string, any>) => void): void {
+  const buf = readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  edit(header);
+  let text = JSON.stringify(header);
+  // Keep the data where it was: pad the new header to the old length.
+  if (text.length > n) throw new Error('edited header grew');
+  text = text.padEnd(n, ' ');
+  const out = Buffer.concat([buf.subarray(0, 8), Buffer.from(text, 'utf8'), buf.subarray(8 + n)]);
+  writeFileSync(file, out);
+}
