@@ -46,11 +46,25 @@ export interface NativeModelSpec {
   randomSeed?: number;
 }
 
+export type PolicyName = 'dense' | 'quest' | 'h2o' | 'streaming' | 'tova' | 'snapkv' | 'oracle-topk';
+
 export interface NativeSequenceOptions {
   policy: string;
+  /** Tokens read per KV head per layer per decode step, everything included (0 for dense). */
   budget: number;
+  /** A power of two. */
   pageSize: number;
+  /** Layers below this always read everything. */
   denseLayers: number;
+  /** Quest under GQA: 'group' (default) selects one page set per KV head; 'per-query-head' is the paper's rule. */
+  questGqa?: 'group' | 'per-query-head';
+  /** StreamingLLM's sink tokens (default 4). */
+  streamingSinks?: number;
+  /** H2O: the share of the budget kept by accumulated attention (default 0.5; the rest is recent). */
+  h2oHeavyFraction?: number;
+  /** SnapKV: observation window (default 32) and pooling kernel (default 7). */
+  snapkvWindow?: number;
+  snapkvKernel?: number;
 }
 
 export interface NativeSequenceStats {

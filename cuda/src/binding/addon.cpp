@@ -229,9 +229,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       opts.budget = int64_t(get_num(o, "budget", 0));
       opts.page_size = int(get_num(o, "pageSize", 16));
       opts.dense_layers = int(get_num(o, "denseLayers", 2));
+      opts.quest_per_query_head = o.Has("questGqa") && o.Get("questGqa").ToString().Utf8Value() == "per-query-head";
+      opts.streaming_sinks = int(get_num(o, "streamingSinks", 4));
+      opts.h2o_heavy_fraction = get_num(o, "h2oHeavyFraction", 0.5);
+      opts.snapkv_window = int(get_num(o, "snapkvWindow", 32));
+      opts.snapkv_kernel = int(get_num(o, "snapkvKernel", 7));
     }
-    if (opts.page_size <= 0 || (opts.page_size & (opts.page_size - 1)) != 0)
-      throw Napi::RangeError::New(info.Env(), "pageSize must be a power of two");
     Napi::Object obj = SequenceWrap::ctor.New({});
     try {
       SequenceWrap::Unwrap(obj)->seq = std::make_shared<Sequence>(model, opts, *backend);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include "engine/backend.h"
@@ -88,16 +89,28 @@ class CpuBackend final : public Backend {
               const Selection* sel, float* out, AttentionScores* scores) override {
     const int kvh = cache.kv_heads(), d = cache.head_dim(), group = heads / kvh;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    std::mutex scores_mu;
+    const bool per_query = sel && int(sel->size()) == heads;
+    const int64_t last_pos = *std::max_element(pos, pos + rows);
+    const bool want = scores && scores->wanted();
+    if (want) scores->reset(kvh);
+    // Each chunk's share of the scores is merged in chunk order afterwards, so the sums
+    // (and the policies' choices that depend on them) are the same on every run.
+    std::mutex shares_mu;
+    std::map<int64_t, AttentionScores> shares;
     cpu_pool().parallel_for(int64_t(rows) * heads, [&](int64_t i0, int64_t i1) {
       std::vector<float> p;
-      std::vector<std::vector<float>> local;  // this thread's share of the column sums
-      if (scores && scores->wanted) local.assign(kvh, {});
+      AttentionScores local;
+      if (want) {
+        local = *scores;
+        local.reset(kvh);
+      }
       for (int64_t i = i0; i < i1; ++i) {
         int r = int(i / heads), h = int(i % heads), g = h / group;
         const float* qh = q + i * d;
         float* oh = out + i * d;
-        const std::vector<int32_t>* list = sel && !(*sel)[g].empty() ? &(*sel)[g] : nullptr;
+        const std::vector<int32_t>* list = nullptr;
+        if (sel) list = &(*sel)[per_query ? h : g];
+        if (list && list->empty()) list = nullptr;
         int64_t n = list ? int64_t(list->size()) : pos[r] + 1;
         p.resize(n);
         float mx = -INFINITY;
@@ -114,22 +127,33 @@ class CpuBackend final : public Backend {
           const float* v = cache.value(layer, g, list ? (*list)[j] : j);
           for (int c = 0; c < d; ++c) oh[c] += p[j] * v[c];
         }
-        if (!local.empty()) {
-          auto& acc = local[g];
+        if (want) {
           int64_t span = list ? int64_t(list->back()) + 1 : n;  // lists are sorted
-          if (int64_t(acc.size()) < span) acc.resize(span, 0.0f);
-          for (int64_t j = 0; j < n; ++j) acc[list ? (*list)[j] : j] += p[j];
+          auto fold = [&](std::vector<float>& acc) {
+            if (int64_t(acc.size()) < span) acc.resize(span, 0.0f);
+            for (int64_t j = 0; j < n; ++j) acc[list ? (*list)[j] : j] += p[j];
+          };
+          if (local.want_sums) fold(local.sums[g]);
+          if (local.want_last && pos[r] == last_pos) fold(local.last[g]);
+          if (local.window_from >= 0 && pos[r] >= local.window_from) fold(local.window[g]);
         }
       }
-      if (!local.empty()) {
-        std::lock_guard<std::mutex> lock(scores_mu);
-        for (int g = 0; g < kvh; ++g) {
-          auto& dst = scores->per_kv_head[g];
-          if (dst.size() < local[g].size()) dst.resize(local[g].size(), 0.0f);
-          for (size_t j = 0; j < local[g].size(); ++j) dst[j] += local[g][j];
-        }
+      if (want) {
+        std::lock_guard<std::mutex> lock(shares_mu);
+        shares.emplace(i0, std::move(local));
       }
     });
+    auto merge = [](std::vector<std::vector<float>>& dst, const std::vector<std::vector<float>>& src) {
+      for (size_t g = 0; g < src.size(); ++g) {
+        if (dst[g].size() < src[g].size()) dst[g].resize(src[g].size(), 0.0f);
+        for (size_t j = 0; j < src[g].size(); ++j) dst[g][j] += src[g][j];
+      }
+    };
+    for (auto& [begin, share] : shares) {
+      merge(scores->sums, share.sums);
+      merge(scores->last, share.last);
+      merge(scores->window, share.window);
+    }
   }
 };
 

@@ -14,14 +14,23 @@ struct Linear {
   int in = 0, out = 0;
 };
 
-// Which cached positions each KV head reads at one decode step; empty means all of them.
+// Which cached positions each head reads at one decode step: one sorted list per KV head
+// (or per query head, for policies that select per query head). An empty list means all.
 using Selection = std::vector<std::vector<int32_t>>;
 
-// Column sums of attention probabilities, per KV head, over the positions attended to:
-// what H2O-style policies accumulate. Filled only when asked for.
+// Attention probabilities a policy asked to see, summed over the query heads of each KV
+// head, indexed [kv_head][position]. Filled only for the parts requested.
 struct AttentionScores {
-  bool wanted = false;
-  std::vector<std::vector<float>> per_kv_head;  // [kv_head][position]
+  bool want_sums = false;      // column sums over every row attended (H2O)
+  bool want_last = false;      // the probabilities of the last row (TOVA after the prefill)
+  int64_t window_from = -1;    // >= 0: column sums over rows at positions >= this (SnapKV)
+  std::vector<std::vector<float>> sums, last, window;
+  bool wanted() const { return want_sums || want_last || window_from >= 0; }
+  void reset(int kv_heads) {
+    sums.assign(want_sums ? kv_heads : 0, {});
+    last.assign(want_last ? kv_heads : 0, {});
+    window.assign(window_from >= 0 ? kv_heads : 0, {});
+  }
 };
 
 class Backend {
@@ -36,7 +45,8 @@ class Backend {
   virtual void swiglu(const float* gate, const float* up, int64_t n, float* y) = 0;
   virtual void add(float* x, const float* y, int64_t n) = 0;
   // out[r] = attention of q[r] ([heads][head_dim]) over the cache of `layer`: causally over
-  // positions [0, pos[r]] when `sel` is null, else over the positions `sel` lists per KV head.
+  // positions [0, pos[r]] when `sel` is null, else over the positions `sel` lists (one list
+  // per KV head, or per query head when it has `heads` lists).
   virtual void attend(const PagedKvCache& cache, int layer, const float* q, int rows, int heads,
                       const int64_t* pos, const Selection* sel, float* out, AttentionScores* scores) = 0;
 };

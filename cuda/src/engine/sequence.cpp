@@ -14,6 +14,18 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 // Prefill runs in chunks so activations stay bounded at any context length.
 constexpr int64_t kPrefillChunk = 256;
 
+// Tokens a KV head serves at one step: its own list, or the union of its query heads' lists.
+int64_t tokens_read(const Selection& sel, int kv_head, int kv_heads, int group, int64_t all) {
+  if (int(sel.size()) == kv_heads) return sel[kv_head].empty() ? all : int64_t(sel[kv_head].size());
+  std::vector<int32_t> u;
+  for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
+    if (sel[h].empty()) return all;
+    u.insert(u.end(), sel[h].begin(), sel[h].end());
+  }
+  std::sort(u.begin(), u.end());
+  return int64_t(std::unique(u.begin(), u.end()) - u.begin());
+}
+
 }  // namespace
 
 Sequence::Sequence(std::shared_ptr<const Model> model, const PolicyOptions& opts, Backend& backend)
@@ -30,7 +42,9 @@ void Sequence::check_room(int64_t n) const {
 
 std::vector<float> Sequence::prefill(const int32_t* tokens, int64_t n, bool all_logits) {
   if (n <= 0) throw std::runtime_error("prefill needs at least one token");
+  if (stats_.decode_steps > 0) throw std::runtime_error("prefill after decode steps: a sequence is prefilled once, then fed");
   check_room(n);
+  prompt_end_ = length() + n;
   auto t0 = Clock::now();
   std::vector<float> all;
   for (int64_t i = 0; i < n; i += kPrefillChunk) {
@@ -85,7 +99,10 @@ void Sequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all
 
   Selection sel(s.kv_heads);
   AttentionScores scores;
-  scores.wanted = policy_->wants_scores();
+  if (decode)
+    policy_->request_decode(scores);
+  else
+    policy_->request_prefill(prompt_end_, scores);
   const size_t elem = sizeof(float);  // the CPU cache holds fp32
   for (int l = 0; l < s.layers; ++l) {
     const LayerWeights& L = model_->layer(l);
@@ -97,14 +114,15 @@ void Sequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all
     be_.rope(k.data(), n, s.kv_heads, s.head_dim, pos.data(), model_->inv_freq().data());
     for (int i = 0; i < n; ++i) cache_.write(l, pos[i], k.data() + size_t(i) * kvd, v.data() + size_t(i) * kvd);
 
-    const bool governed = decode && l >= opts_.dense_layers;
-    if (scores.wanted) scores.per_kv_head.assign(s.kv_heads, {});
-    if (governed) {
+    const bool governed = l >= opts_.dense_layers;
+    if (decode && governed) {
       auto ts = Clock::now();
+      sel.assign(s.kv_heads, {});
       policy_->select(l, pos[0], q.data(), s.heads, cache_, sel);
       stats_.select_ms += ms_since(ts);
+      stats_.meta_bytes_read += policy_->meta_bytes();
       for (int kh = 0; kh < s.kv_heads; ++kh) {
-        int64_t read = sel[kh].empty() ? pos[0] + 1 : int64_t(sel[kh].size());
+        int64_t read = tokens_read(sel, kh, s.kv_heads, s.heads / s.kv_heads, pos[0] + 1);
         stats_.tokens_read += double(read);
         stats_.kv_bytes_read += double(read) * s.head_dim * 2 * elem;
       }
@@ -112,12 +130,13 @@ void Sequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all
     } else if (decode) {
       stats_.kv_bytes_read += double(pos[0] + 1) * kvd * 2 * elem;
     }
-    be_.attend(cache_, l, q.data(), n, s.heads, pos.data(), governed ? &sel : nullptr, att.data(),
-               scores.wanted ? &scores : nullptr);
-    if (scores.wanted) {
-      if (governed)
-        policy_->observe_decode(l, sel, scores);
-      else if (!decode)
+    const bool observe = governed && scores.wanted();
+    be_.attend(cache_, l, q.data(), n, s.heads, pos.data(), decode && governed ? &sel : nullptr, att.data(),
+               observe ? &scores : nullptr);
+    if (observe) {
+      if (decode)
+        policy_->observe_decode(l, scores);
+      else
         policy_->observe_prefill(l, scores);
     }
     be_.matmul(att.data(), n, L.o, h.data());

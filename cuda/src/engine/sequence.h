@@ -44,6 +44,7 @@ class Sequence {
   PagedKvCache cache_;
   std::unique_ptr<Policy> policy_;
   std::vector<float> last_logits_;
+  int64_t prompt_end_ = 0;  // one past the last prefilled position
   SequenceStats stats_;
 };
 

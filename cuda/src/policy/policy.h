@@ -1,6 +1,7 @@
 // A KV-cache policy decides, at each decode step, layer and KV head, which cached
 // positions attention reads. The dense prefill and layers below `dense_layers` always read
-// everything; a policy only sees the layers it governs.
+// everything; a policy only sees the layers it governs. Budget B counts every token read
+// per KV head per layer per step: sinks, recent window and the current page included.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -14,25 +15,40 @@ namespace quest {
 
 struct PolicyOptions {
   std::string name = "dense";
-  int64_t budget = 0;  // tokens read per KV head per layer per step, everything included
+  int64_t budget = 0;
   int page_size = 16;
   int dense_layers = 2;
+  bool quest_per_query_head = false;  // the paper's selection: each query head its own pages
+  int streaming_sinks = 4;            // StreamingLLM's attention sinks
+  double h2o_heavy_fraction = 0.5;    // share of B kept by accumulated attention; the rest is recent
+  int snapkv_window = 32;             // SnapKV's observation window (last prompt tokens)
+  int snapkv_kernel = 7;              // SnapKV's pooling kernel
 };
 
 class Policy {
  public:
   virtual ~Policy() = default;
-  // True when the policy needs attention probabilities (prefill column sums and decode).
-  virtual bool wants_scores() const { return false; }
-  // The prefill's column sums of attention probabilities for `layer` ([kv_head][position]).
-  virtual void observe_prefill(int /*layer*/, const AttentionScores& /*scores*/) {}
-  // Fills `sel` (one sorted list per KV head) for the query at `pos` ([heads][head_dim], after
-  // RoPE); the token at `pos` is already in the cache. Leaves a list empty to read everything.
+  // Asks for the attention probabilities the policy needs from a prefill ending (exclusive)
+  // at `prompt_end`, or from a decode step.
+  virtual void request_prefill(int64_t /*prompt_end*/, AttentionScores& /*s*/) {}
+  virtual void request_decode(AttentionScores& /*s*/) {}
+  virtual void observe_prefill(int /*layer*/, const AttentionScores& /*s*/) {}
+  // Fills `sel` for the query at `pos` ([heads][head_dim], after RoPE; the token at `pos` is
+  // already cached): one sorted list per KV head, or per query head. Empty means all.
   virtual void select(int layer, int64_t pos, const float* q, int heads, const PagedKvCache& cache, Selection& sel) = 0;
-  // The attention probabilities the step produced over what it read.
-  virtual void observe_decode(int /*layer*/, const Selection& /*sel*/, const AttentionScores& /*scores*/) {}
+  virtual void observe_decode(int /*layer*/, const AttentionScores& /*s*/) {}
+  // Metadata bytes the last select() read (Quest's page min/max), at fp32.
+  virtual double meta_bytes() const { return 0; }
 };
 
+// Throws std::runtime_error when the options make no sense for the named policy.
+void validate_policy(const PolicyOptions& opts);
 std::unique_ptr<Policy> make_policy(const PolicyOptions& opts, int layers, int kv_heads);
+
+// Helpers the policies share.
+// The `k` indices of the largest scores (ties to the lower index), in increasing order.
+std::vector<int32_t> top_k_sorted(const std::vector<float>& scores, int64_t k);
+// [lo, hi) as a list of positions.
+void append_range(std::vector<int32_t>& out, int64_t lo, int64_t hi);
 
 }  // namespace quest

@@ -1,0 +1,58 @@
+// Quest (Tang et al., 2024): score every full page by an upper bound of q.k over its keys,
+// sum_i max(q_i * max_i, q_i * min_i), read the top pages plus the current one.
+#include "policy/policies.h"
+
+namespace quest {
+namespace {
+
+class QuestPolicy final : public Policy {
+ public:
+  QuestPolicy(const PolicyOptions& o, int kv_heads) : o_(o), kv_heads_(kv_heads) {}
+
+  void select(int layer, int64_t pos, const float* q, int heads, const PagedKvCache& cache, Selection& sel) override {
+    const int P = o_.page_size, d = cache.head_dim(), group = heads / kv_heads_;
+    const int64_t current = pos / P;             // the page holding the newest token
+    const int64_t pages = o_.budget / P;         // pages read, the current one included
+    meta_bytes_ = 0;
+    if (pages - 1 >= current) {
+      for (auto& s : sel) s.clear();
+      return;
+    }
+    meta_bytes_ = double(current) * kv_heads_ * d * 2 * sizeof(float);
+    // GQA: the group's query heads select together (scores summed) so B tokens are read per
+    // KV head; per-query-head selection is the paper's MHA rule applied to each query head.
+    sel.assign(o_.quest_per_query_head ? heads : kv_heads_, {});
+    std::vector<float> score(current);
+    for (size_t s = 0; s < sel.size(); ++s) {
+      const int g = o_.quest_per_query_head ? int(s) / group : int(s);
+      const int h0 = o_.quest_per_query_head ? int(s) : g * group;
+      const int h1 = o_.quest_per_query_head ? h0 + 1 : h0 + group;
+      for (int64_t p = 0; p < current; ++p) {
+        const float* mn = cache.page_min(layer, g, p);
+        const float* mx = cache.page_max(layer, g, p);
+        float total = 0;
+        for (int h = h0; h < h1; ++h) {
+          const float* qh = q + int64_t(h) * d;
+          for (int i = 0; i < d; ++i) total += std::max(qh[i] * mx[i], qh[i] * mn[i]);
+        }
+        score[p] = total;
+      }
+      auto& list = sel[s];
+      for (int32_t p : top_k_sorted(score, pages - 1)) append_range(list, int64_t(p) * P, int64_t(p + 1) * P);
+      append_range(list, current * P, pos + 1);
+    }
+  }
+
+  double meta_bytes() const override { return meta_bytes_; }
+
+ private:
+  PolicyOptions o_;
+  int kv_heads_;
+  double meta_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Policy> make_quest(const PolicyOptions& o, int kv_heads) { return std::make_unique<QuestPolicy>(o, kv_heads); }
+
+}  // namespace quest

@@ -1,0 +1,80 @@
+// SnapKV (Li et al., 2024): at the end of the prefill, the attention that the last `window`
+// prompt tokens pay to each earlier token (summed over the window and over the query heads
+// of a KV head), max-pooled with `kernel`, picks B - window earlier tokens; those plus the
+// window are kept. No later eviction: tokens decoded afterwards are all read.
+#include <algorithm>
+
+#include "policy/policies.h"
+
+namespace quest {
+namespace {
+
+class SnapKvPolicy final : public Policy {
+ public:
+  SnapKvPolicy(const PolicyOptions& o, int layers, int kv_heads)
+      : o_(o), window_(layers, std::vector<std::vector<float>>(kv_heads)), kept_(layers, std::vector<std::vector<int32_t>>(kv_heads)),
+        started_(layers, false) {}
+
+  void request_prefill(int64_t prompt_end, AttentionScores& s) override {
+    prompt_end_ = prompt_end;
+    s.window_from = std::max<int64_t>(0, prompt_end - o_.snapkv_window);
+  }
+
+  void observe_prefill(int layer, const AttentionScores& s) override {
+    for (size_t g = 0; g < s.window.size(); ++g) {
+      auto& dst = window_[layer][g];
+      if (dst.size() < s.window[g].size()) dst.resize(s.window[g].size(), 0.0f);
+      for (size_t j = 0; j < s.window[g].size(); ++j) dst[j] += s.window[g][j];
+    }
+  }
+
+  void select(int layer, int64_t pos, const float*, int, const PagedKvCache&, Selection& sel) override {
+    if (!started_[layer]) {
+      started_[layer] = true;
+      compress(layer);
+    }
+    if (compressed_.empty() || !compressed_[layer]) {
+      for (auto& s : sel) s.clear();
+      return;
+    }
+    for (size_t g = 0; g < sel.size(); ++g) {
+      sel[g] = kept_[layer][g];
+      append_range(sel[g], prompt_end_, pos + 1);
+    }
+  }
+
+ private:
+  void compress(int layer) {
+    if (compressed_.empty()) compressed_.assign(window_.size(), false);
+    if (prompt_end_ <= o_.budget) return;  // the prompt fits: nothing to drop
+    const int64_t prefix = prompt_end_ - o_.snapkv_window, half = o_.snapkv_kernel / 2;
+    for (size_t g = 0; g < kept_[layer].size(); ++g) {
+      const auto& w = window_[layer][g];
+      std::vector<float> pooled(prefix, 0.0f);
+      for (int64_t j = 0; j < prefix; ++j) {
+        float m = -1.0f;
+        for (int64_t t = std::max<int64_t>(0, j - half); t <= std::min(prefix - 1, j + half); ++t)
+          m = std::max(m, size_t(t) < w.size() ? w[t] : 0.0f);
+        pooled[j] = m;
+      }
+      auto& kept = kept_[layer][g];
+      kept = top_k_sorted(pooled, o_.budget - o_.snapkv_window);
+      append_range(kept, prefix, prompt_end_);
+    }
+    compressed_[layer] = true;
+  }
+
+  PolicyOptions o_;
+  int64_t prompt_end_ = 0;
+  std::vector<std::vector<std::vector<float>>> window_;  // [layer][kv head][position]
+  std::vector<std::vector<std::vector<int32_t>>> kept_;  // the prompt tokens kept
+  std::vector<bool> started_, compressed_;
+};
+
+}  // namespace
+
+std::unique_ptr<Policy> make_snapkv(const PolicyOptions& o, int layers, int kv_heads) {
+  return std::make_unique<SnapKvPolicy>(o, layers, kv_heads);
+}
+
+}  // namespace quest

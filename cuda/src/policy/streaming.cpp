@@ -1,0 +1,29 @@
+// StreamingLLM (Xiao et al., 2024): the first `sinks` tokens and the most recent B - sinks.
+#include "policy/policies.h"
+
+namespace quest {
+namespace {
+
+class StreamingPolicy final : public Policy {
+ public:
+  explicit StreamingPolicy(const PolicyOptions& o) : o_(o) {}
+  void select(int, int64_t pos, const float*, int, const PagedKvCache&, Selection& sel) override {
+    if (pos + 1 <= o_.budget) {
+      for (auto& s : sel) s.clear();
+      return;
+    }
+    std::vector<int32_t> list;
+    append_range(list, 0, o_.streaming_sinks);
+    append_range(list, pos + 1 - (o_.budget - o_.streaming_sinks), pos + 1);
+    for (auto& s : sel) s = list;
+  }
+
+ private:
+  PolicyOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<Policy> make_streaming(const PolicyOptions& o) { return std::make_unique<StreamingPolicy>(o); }
+
+}  // namespace quest
