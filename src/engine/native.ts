@@ -112,7 +112,39 @@ export interface NativeBackendInfo {
   cuda: NativeCudaStatus;
 }
 
+/** One attention layer under a policy, on given data: what tests compare with references. */
+export interface NativeProbeInput extends NativeSequenceOptions {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  promptLength: number;
+  steps: number;
+  /** [promptLength + steps][kvHeads][headDim] */
+  keys: Float32Array;
+  values: Float32Array;
+  /** [promptLength + steps][heads][headDim] */
+  queries: Float32Array;
+}
+
+export interface NativeProbeStep {
+  /** One sorted list per KV head (or per query head); an empty list means every position. */
+  selection: Int32Array[];
+  /** [kvHead][position]: the step's attention probabilities, summed over the group. */
+  probs: Float32Array[];
+  metaBytes: number;
+}
+
+export interface NativeProbeOutput {
+  /** What the prefill reported to the policy, [kvHead][position] each (empty when not asked). */
+  prefill: { sums: Float32Array[]; last: Float32Array[]; window: Float32Array[] };
+  steps: NativeProbeStep[];
+  /** [page][kvHead][headDim] after the last step. */
+  pageMin: Float32Array;
+  pageMax: Float32Array;
+}
+
 export interface NativeAddon {
   loadModel(spec: NativeModelSpec): Promise<NativeModel>;
   backendInfo(): NativeBackendInfo;
+  probePolicy(input: NativeProbeInput): Promise<NativeProbeOutput>;
 }

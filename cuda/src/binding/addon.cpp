@@ -11,6 +11,7 @@
 #include "engine/model.h"
 #include "engine/sequence.h"
 #include "engine/thread_pool.h"
+#include "policy/probe.h"
 
 namespace quest {
 namespace {
@@ -115,6 +116,28 @@ ModelSpec parse_spec(const Napi::Object& o) {
     }
   }
   return s;
+}
+
+PolicyOptions parse_policy(const Napi::Object& o) {
+  PolicyOptions opts;
+  if (o.Has("policy")) opts.name = o.Get("policy").ToString();
+  opts.budget = int64_t(get_num(o, "budget", 0));
+  opts.page_size = int(get_num(o, "pageSize", 16));
+  opts.dense_layers = int(get_num(o, "denseLayers", 2));
+  opts.quest_per_query_head = o.Has("questGqa") && o.Get("questGqa").ToString().Utf8Value() == "per-query-head";
+  opts.streaming_sinks = int(get_num(o, "streamingSinks", 4));
+  opts.h2o_heavy_fraction = get_num(o, "h2oHeavyFraction", 0.5);
+  opts.snapkv_window = int(get_num(o, "snapkvWindow", 32));
+  opts.snapkv_kernel = int(get_num(o, "snapkvKernel", 7));
+  return opts;
+}
+
+std::vector<float> floats_field(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw std::runtime_error(std::string("'") + key + "' must be a Float32Array");
+  auto a = v.As<Napi::Float32Array>();
+  return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
 }
 
 Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
@@ -222,19 +245,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
  private:
   Napi::Value CreateSequence(const Napi::CallbackInfo& info) {
-    PolicyOptions opts;
-    if (info.Length() > 0 && info[0].IsObject()) {
-      Napi::Object o = info[0].As<Napi::Object>();
-      if (o.Has("policy")) opts.name = o.Get("policy").ToString();
-      opts.budget = int64_t(get_num(o, "budget", 0));
-      opts.page_size = int(get_num(o, "pageSize", 16));
-      opts.dense_layers = int(get_num(o, "denseLayers", 2));
-      opts.quest_per_query_head = o.Has("questGqa") && o.Get("questGqa").ToString().Utf8Value() == "per-query-head";
-      opts.streaming_sinks = int(get_num(o, "streamingSinks", 4));
-      opts.h2o_heavy_fraction = get_num(o, "h2oHeavyFraction", 0.5);
-      opts.snapkv_window = int(get_num(o, "snapkvWindow", 32));
-      opts.snapkv_kernel = int(get_num(o, "snapkvKernel", 7));
-    }
+    PolicyOptions opts = info.Length() > 0 && info[0].IsObject() ? parse_policy(info[0].As<Napi::Object>()) : PolicyOptions{};
     Napi::Object obj = SequenceWrap::ctor.New({});
     try {
       SequenceWrap::Unwrap(obj)->seq = std::make_shared<Sequence>(model, opts, *backend);
@@ -273,6 +284,64 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   return p;
 }
 
+Napi::Array lists_to_js(Napi::Env env, const std::vector<std::vector<float>>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(uint32_t(i), to_js(env, v[i]));
+  return a;
+}
+
+Napi::Value ProbePolicy(const Napi::CallbackInfo& info) {
+  auto in = std::make_shared<ProbeInput>();
+  try {
+    if (info.Length() < 1 || !info[0].IsObject()) throw std::runtime_error("probePolicy(input) needs an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    in->opts = parse_policy(o);
+    in->heads = get_int(o, "heads");
+    in->kv_heads = get_int(o, "kvHeads");
+    in->head_dim = get_int(o, "headDim");
+    in->prompt_len = get_int(o, "promptLength");
+    in->steps = get_int(o, "steps");
+    in->keys = floats_field(o, "keys");
+    in->values = floats_field(o, "values");
+    in->queries = floats_field(o, "queries");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  auto out = std::make_shared<ProbeOutput>();
+  auto* task = new Task(
+      info.Env(), [=] { *out = probe_policy(*in); },
+      [out](Napi::Env env) {
+        Napi::Object r = Napi::Object::New(env);
+        Napi::Object pre = Napi::Object::New(env);
+        pre.Set("sums", lists_to_js(env, out->prefill.sums));
+        pre.Set("last", lists_to_js(env, out->prefill.last));
+        pre.Set("window", lists_to_js(env, out->prefill.window));
+        r.Set("prefill", pre);
+        Napi::Array steps = Napi::Array::New(env, out->steps.size());
+        for (size_t i = 0; i < out->steps.size(); ++i) {
+          const ProbeStep& st = out->steps[i];
+          Napi::Object so = Napi::Object::New(env);
+          Napi::Array sel = Napi::Array::New(env, st.sel.size());
+          for (size_t g = 0; g < st.sel.size(); ++g) {
+            auto a = Napi::Int32Array::New(env, st.sel[g].size());
+            std::copy(st.sel[g].begin(), st.sel[g].end(), a.Data());
+            sel.Set(uint32_t(g), a);
+          }
+          so.Set("selection", sel);
+          so.Set("probs", lists_to_js(env, st.probs));
+          so.Set("metaBytes", st.meta_bytes);
+          steps.Set(uint32_t(i), so);
+        }
+        r.Set("steps", steps);
+        r.Set("pageMin", to_js(env, out->page_min));
+        r.Set("pageMax", to_js(env, out->page_max));
+        return r;
+      });
+  auto p = task->promise();
+  task->Queue();
+  return p;
+}
+
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CudaStatus cs = cuda_status();
@@ -294,6 +363,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   SequenceWrap::Init(env);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
+  exports.Set("probePolicy", Napi::Function::New(env, ProbePolicy));
   return exports;
 }
 
