@@ -122,6 +122,20 @@ describe('bad flags and configs', () => {
     expect(r.stderr.trim()).toBe('quest: --lengths: "abc" is not a positive integer');
   });
 
+  it.each([
+    [['--policies', 'dense,qeust'], 'quest: --policies: unknown policy "qeust" (known: dense, quest, h2o, streaming, tova, snapkv, oracle-topk)'],
+    [['--policies', 'quest', '--budgets', '64,0'], 'quest: --budgets: "0" is not a positive integer'],
+    [['--policies', 'quest', '--budgets', '64,1.5'], 'quest: --budgets: "1.5" is not a positive integer'],
+    [['--policies', 'quest', '--budgets', '8'], 'quest: --budgets: 8 is smaller than a page (--page-size 16)'],
+    [['--policies', 'quest', '--page-size', '12'], 'quest: --page-size: 12 is not a power of two'],
+    [['--policies', 'snapkv', '--budgets', '32'], "quest: --budgets: 32 does not exceed SnapKV's 32-token window (--snapkv-window)"],
+    [['--quest-gqa', 'per-head'], 'quest: --quest-gqa: "per-head" is not one of group, per-query-head'],
+  ])('names the flag of bad policy input %j', async (args, message) => {
+    const r = await quest(['eval', '--limit', '1', ...args]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(message);
+  });
+
   it('names an unknown task', async () => {
     const r = await quest(['eval', '--tasks', 'nope', '--limit', '1']);
     expect(r.exitCode).toBe(1);

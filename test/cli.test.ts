@@ -52,6 +52,37 @@ describe('quest eval', () => {
   });
 });
 
+describe('quest eval with policies', () => {
+  it('prints accuracy by policy x budget with the read statistics', async () => {
+    const out = tempDir();
+    const r = await quest(['eval', '--tasks', 'passkey', '--policies', 'dense,quest,h2o,streaming', '--budgets', '64,256', '--lengths', '512', '--limit', '2', '--output-path', out]);
+    expect(r.exitCode).toBe(0);
+    const rows = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')).rows;
+    expect(rows.map((x: { policy: string; budget: number | null }) => `${x.policy}@${x.budget ?? 'all'}`)).toEqual([
+      'dense@all', 'h2o@64', 'h2o@256', 'quest@64', 'quest@256', 'streaming@64', 'streaming@256',
+    ]);
+    for (const row of rows) {
+      expect(row.n).toBe(2);
+      if (row.policy === 'h2o' || row.policy === 'streaming') expect(row.tokensPerStep).toBe(row.budget);
+      if (row.policy === 'quest') {
+        expect(row.tokensPerStep).toBeLessThanOrEqual(row.budget);
+        expect(row.metaKiBPerStep).toBeGreaterThan(0);
+      }
+    }
+    const rec = JSON.parse(lines(path.join(out, 'samples.jsonl'))[0]);
+    expect(rec.questionMode).toBe('decode');
+    expect(rec.questionTokensFed).toBe(rec.questionTokens);
+  });
+
+  it('feeds only the last --question-tokens under the policy', async () => {
+    const out = tempDir();
+    const r = await quest(['eval', '--lengths', '256', '--limit', '1', '--question-tokens', '3', '--output-path', out]);
+    expect(r.exitCode).toBe(0);
+    const rec = JSON.parse(lines(path.join(out, 'samples.jsonl'))[0]);
+    expect(rec.questionTokensFed).toBe(3);
+  });
+});
+
 describe('quest bench-latency', () => {
   it('times prefill and decode for a preset with random weights', async () => {
     const out = tempDir();

@@ -5,7 +5,7 @@ import { benchConfig, projectRoot } from '../config/index.js';
 import { runMetadata } from '../report/metadata.js';
 import { markdown, writeTables, type Column } from '../report/tables.js';
 import { runLatency, type LatencyRow } from '../run/latency.js';
-import { intList, nameList, nonNegativeInt, oneOf, positiveInt } from './options.js';
+import { addPolicyFlags, intList, nonNegativeInt, oneOf, policyFlags, positiveInt } from './options.js';
 import { bar } from './progress.js';
 
 const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
@@ -23,7 +23,7 @@ const COLUMNS: Column<LatencyRow>[] = [
 ];
 
 export function benchLatencyCommand(program: Command, argv: string[]): void {
-  program
+  const cmd = program
     .command('bench-latency')
     .description('prefill and per-token decode latency at given context lengths (model folder or preset with random weights)')
     .option('--model <dir|preset>', 'model folder, or a preset: llama-2-7b, llama-3-8b, mistral-7b, qwen2-7b, tiny')
@@ -31,24 +31,17 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--decode-steps <n>', 'decode steps timed after the prefill', positiveInt('--decode-steps'))
     .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
     .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
-    .option('--policies <names>', 'KV-cache policies, comma-separated', nameList('--policies'))
-    .option('--budgets <tokens>', 'token budgets, comma-separated', intList('--budgets'))
-    .option('--page-size <n>', 'KV cache page size', positiveInt('--page-size'))
-    .option('--dense-layers <n>', 'layers below this always read everything', nonNegativeInt('--dense-layers'))
     .option('--output-path <dir>', 'where the tables go')
     .option('--config <file>', 'YAML file of settings; flags override it')
-    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
-    .action(async (o) => {
+    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
+  addPolicyFlags(cmd).action(async (o) => {
       const cfg = benchConfig(o.config, {
         model: o.model,
         lengths: o.lengths,
         decodeSteps: o.decodeSteps,
         repeats: o.repeats,
         seed: o.seed,
-        policies: o.policies,
-        budgets: o.budgets,
-        pageSize: o.pageSize,
-        denseLayers: o.denseLayers,
+        ...policyFlags(o),
         outputPath: o.outputPath,
         device: o.device,
       });

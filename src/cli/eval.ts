@@ -3,11 +3,11 @@ import type { Command } from 'commander';
 import { evalConfig } from '../config/index.js';
 import { runEval } from '../run/eval.js';
 import { EVAL_COLUMNS, markdown } from '../report/tables.js';
-import { intList, nameList, nonNegativeInt, oneOf, percentList, positiveInt } from './options.js';
+import { addPolicyFlags, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt } from './options.js';
 import { bar } from './progress.js';
 
 export function evalCommand(program: Command, argv: string[]): void {
-  program
+  const cmd = program
     .command('eval')
     .description('accuracy of policies x budgets on long-context tasks (default: the shipped model on passkey)')
     .option('--model <dir>', 'Hugging Face model folder (config.json, safetensors, tokenizer.json)')
@@ -18,13 +18,10 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--lengths <tokens>', 'prompt lengths in tokens, comma-separated', intList('--lengths'))
     .option('--depths <percents>', 'needle depths in percent, comma-separated', percentList('--depths'))
-    .option('--policies <names>', 'KV-cache policies, comma-separated', nameList('--policies'))
-    .option('--budgets <tokens>', 'token budgets, comma-separated', intList('--budgets'))
-    .option('--page-size <n>', 'KV cache page size (a power of two)', positiveInt('--page-size'))
-    .option('--dense-layers <n>', 'layers below this always read everything', nonNegativeInt('--dense-layers'))
     .option('--question-mode <mode>', 'decode: feed the question token by token under the policy; prefill: with the context', oneOf('--question-mode', ['decode', 'prefill'] as const))
-    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
-    .action(async (o) => {
+    .option('--question-tokens <n>', 'in decode mode, feed only the last n question tokens (the rest is prefilled)', positiveInt('--question-tokens'))
+    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
+  addPolicyFlags(cmd).action(async (o) => {
       const cfg = evalConfig(o.config, {
         model: o.model,
         tasks: o.tasks,
@@ -33,11 +30,9 @@ export function evalCommand(program: Command, argv: string[]): void {
         outputPath: o.outputPath,
         lengths: o.lengths,
         depths: o.depths,
-        policies: o.policies,
-        budgets: o.budgets,
-        pageSize: o.pageSize,
-        denseLayers: o.denseLayers,
+        ...policyFlags(o),
         questionMode: o.questionMode,
+        questionTokens: o.questionTokens,
         device: o.device,
       });
       const b = bar('eval');

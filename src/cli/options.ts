@@ -1,4 +1,6 @@
-/** Flag parsers that name the flag in their error. */
+/** Flag parsers that name the flag in their error, and the flags eval and bench share. */
+import type { Command } from 'commander';
+import type { PolicyConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
 
 export function positiveInt(flag: string) {
@@ -44,4 +46,31 @@ export function oneOf<T extends string>(flag: string, allowed: readonly T[]) {
     if (!(allowed as readonly string[]).includes(v)) throw new QuestError(`${flag}: "${v}" is not one of ${allowed.join(', ')}`);
     return v as T;
   };
+}
+
+export function fraction(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new QuestError(`${flag}: "${v}" is not a number in [0, 1]`);
+    return n;
+  };
+}
+
+/** The policy flags of eval and bench-latency. */
+export function addPolicyFlags(cmd: Command): Command {
+  return cmd
+    .option('--policies <names>', 'KV-cache policies, comma-separated: dense, quest, h2o, streaming, tova, snapkv, oracle-topk', nameList('--policies'))
+    .option('--budgets <tokens>', 'token budgets (tokens read per KV head per layer per step), comma-separated', intList('--budgets'))
+    .option('--page-size <n>', 'KV cache page size (a power of two)', positiveInt('--page-size'))
+    .option('--dense-layers <n>', 'layers below this always read everything', nonNegativeInt('--dense-layers'))
+    .option('--quest-gqa <mode>', "Quest under GQA: group (one page set per KV head) or per-query-head (the paper's rule)", oneOf('--quest-gqa', ['group', 'per-query-head'] as const))
+    .option('--h2o-heavy-fraction <f>', 'H2O: share of the budget kept by accumulated attention (the rest is recent)', fraction('--h2o-heavy-fraction'))
+    .option('--streaming-sinks <n>', 'StreamingLLM: attention sink tokens', nonNegativeInt('--streaming-sinks'))
+    .option('--snapkv-window <n>', 'SnapKV: observation window (last prompt tokens)', positiveInt('--snapkv-window'))
+    .option('--snapkv-kernel <n>', 'SnapKV: max-pooling kernel', positiveInt('--snapkv-kernel'));
+}
+
+export function policyFlags(o: Record<string, unknown>): Partial<PolicyConfig> {
+  const keys = ['policies', 'budgets', 'pageSize', 'denseLayers', 'questGqa', 'h2oHeavyFraction', 'streamingSinks', 'snapkvWindow', 'snapkvKernel'] as const;
+  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Partial<PolicyConfig>;
 }

@@ -8,7 +8,20 @@ import { QuestError, errorMessage } from '../errors.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export interface EvalConfig {
+/** The policy settings eval and bench-latency share. */
+export interface PolicyConfig {
+  policies: string[];
+  budgets: number[];
+  pageSize: number;
+  denseLayers: number;
+  questGqa: 'group' | 'per-query-head';
+  h2oHeavyFraction: number;
+  streamingSinks: number;
+  snapkvWindow: number;
+  snapkvKernel: number;
+}
+
+export interface EvalConfig extends PolicyConfig {
   /** A model folder, or an architecture preset name. */
   model: string;
   tasks: string[];
@@ -20,26 +33,20 @@ export interface EvalConfig {
   lengths: number[];
   /** Needle depths in percent. */
   depths: number[];
-  policies: string[];
-  budgets: number[];
-  pageSize: number;
-  denseLayers: number;
   /** decode: the question is fed token by token under the policy (Quest's protocol). */
   questionMode: 'decode' | 'prefill';
+  /** In decode mode, feed only the question's last N tokens (the rest is prefilled); null: all. */
+  questionTokens: number | null;
   device: 'auto' | 'cpu' | 'cuda';
 }
 
-export interface BenchConfig {
+export interface BenchConfig extends PolicyConfig {
   model: string;
   lengths: number[];
   decodeSteps: number;
   repeats: number;
   seed: number;
   outputPath: string | null;
-  policies: string[];
-  budgets: number[];
-  pageSize: number;
-  denseLayers: number;
   device: 'auto' | 'cpu' | 'cuda';
 }
 
@@ -54,6 +61,11 @@ const common = {
   budgets: posInts,
   pageSize: posInt,
   denseLayers: { type: 'integer', minimum: 0 },
+  questGqa: { enum: ['group', 'per-query-head'] },
+  h2oHeavyFraction: { type: 'number', minimum: 0, maximum: 1 },
+  streamingSinks: { type: 'integer', minimum: 0 },
+  snapkvWindow: posInt,
+  snapkvKernel: { type: 'integer', minimum: 1 },
   device: { enum: ['auto', 'cpu', 'cuda'] },
 };
 
@@ -67,6 +79,7 @@ const SCHEMAS = {
       limit: { anyOf: [posInt, { type: 'null' }] },
       depths: { type: 'array', items: { type: 'number', minimum: 0, maximum: 100 }, minItems: 1 },
       questionMode: { enum: ['decode', 'prefill'] },
+      questionTokens: { anyOf: [posInt, { type: 'null' }] },
     },
   },
   bench: {
@@ -76,7 +89,23 @@ const SCHEMAS = {
   },
 } as const;
 
+const POLICY_DEFAULTS: PolicyConfig = {
+  policies: ['dense'],
+  budgets: [256],
+  pageSize: 16,
+  denseLayers: 2,
+  questGqa: 'group',
+  h2oHeavyFraction: 0.5,
+  // StreamingLLM keeps 4 attention sinks (Xiao et al., 2024, section 3.3).
+  streamingSinks: 4,
+  // SnapKV (Li et al., 2024): a 32-token observation window, max pooling with kernel 7; its
+  // code's constructor defaults differ (kernel 5, average pooling), so both are flags.
+  snapkvWindow: 32,
+  snapkvKernel: 7,
+};
+
 const EVAL_DEFAULTS: EvalConfig = {
+  ...POLICY_DEFAULTS,
   model: path.join(projectRoot, 'models', 'quest-random-tiny'),
   tasks: ['passkey'],
   limit: null,
@@ -84,25 +113,19 @@ const EVAL_DEFAULTS: EvalConfig = {
   outputPath: null,
   lengths: [1024, 2048],
   depths: [0, 25, 50, 75, 100],
-  policies: ['dense'],
-  budgets: [256],
-  pageSize: 16,
-  denseLayers: 2,
   questionMode: 'decode',
+  questionTokens: null,
   device: 'auto',
 };
 
 const BENCH_DEFAULTS: BenchConfig = {
+  ...POLICY_DEFAULTS,
   model: 'tiny',
   lengths: [1024, 4096],
   decodeSteps: 16,
   repeats: 3,
   seed: 0,
   outputPath: null,
-  policies: ['dense'],
-  budgets: [256],
-  pageSize: 16,
-  denseLayers: 2,
   device: 'auto',
 };
 

@@ -11,7 +11,7 @@ import { EVAL_COLUMNS, summarize, writeTables, type SummaryRow } from '../report
 import { task, type Sample } from '../tasks/index.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
 import { policyPoints, units, type Unit } from './units.js';
-import { checkPolicies } from './policies.js';
+import { checkPolicies, sequenceOptions } from './policies.js';
 
 export interface EvalProgress {
   start(total: number, done: number): void;
@@ -62,16 +62,15 @@ function readStats(seq: NativeSequence): ReadStats {
 async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
   const { sample, point } = p.unit;
   const t = task(sample.task);
-  const seq = model.createSequence({ policy: point.policy, budget: point.budget ?? 0, pageSize: cfg.pageSize, denseLayers: cfg.denseLayers });
-  if (cfg.questionMode === 'decode') {
-    await seq.prefill(p.context);
-    await seq.feed(p.question);
-  } else {
-    const all = new Int32Array(p.context.length + p.question.length);
-    all.set(p.context);
-    all.set(p.question, p.context.length);
-    await seq.prefill(all);
-  }
+  const seq = model.createSequence(sequenceOptions(cfg, point));
+  // decode: the question (or its last --question-tokens) is fed token by token under the
+  // policy, as Quest's evaluation does; whatever is not fed is prefilled with the context.
+  const fed = cfg.questionMode === 'decode' ? Math.min(p.question.length, cfg.questionTokens ?? p.question.length) : 0;
+  const prefix = new Int32Array(p.context.length + p.question.length - fed);
+  prefix.set(p.context);
+  prefix.set(p.question.subarray(0, p.question.length - fed), p.context.length);
+  await seq.prefill(prefix);
+  if (fed > 0) await seq.feed(p.question.subarray(p.question.length - fed));
   const ids = await seq.generate(t.maxNewTokens, stop);
   const prediction = tok.decode(ids);
   return {
@@ -85,6 +84,7 @@ async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: Te
     policy: point.policy,
     budget: point.budget,
     questionMode: cfg.questionMode,
+    questionTokensFed: fed,
     prediction,
     answers: sample.answers,
     score: t.score(prediction, sample),
@@ -99,7 +99,7 @@ function identity(cfg: EvalConfig): Record<string, unknown> {
 }
 
 export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
-  checkPolicies(cfg.policies, cfg.budgets, cfg.pageSize);
+  checkPolicies(cfg);
   const backend = chooseBackend(cfg.device);
   const folder = openModelFolder(cfg.model);
   const tok = loadTokenizer(folder.dir);

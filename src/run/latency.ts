@@ -5,7 +5,7 @@ import { chooseBackend, loadModel, type BackendChoice, type NativeModelSpec } fr
 import { isModelFolder, openModelFolder } from '../model/index.js';
 import { preset } from '../model/presets.js';
 import { randint, rng } from '../tasks/rng.js';
-import { checkPolicies } from './policies.js';
+import { checkPolicies, sequenceOptions } from './policies.js';
 import { policyPoints } from './units.js';
 
 export interface LatencyRow {
@@ -43,7 +43,7 @@ export interface LatencyProgress {
 }
 
 export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): Promise<{ rows: LatencyRow[]; backend: BackendChoice }> {
-  checkPolicies(cfg.policies, cfg.budgets, cfg.pageSize);
+  checkPolicies(cfg);
   const backend = chooseBackend(cfg.device);
   const { spec, name } = benchSpec(cfg.model, cfg.seed);
   for (const L of cfg.lengths)
@@ -64,7 +64,7 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
         let tokensPerStep: number | null = null;
         let kvBytes = 0;
         for (let r = 0; r < cfg.repeats; r++) {
-          const seq = model.createSequence({ policy: point.policy, budget: point.budget ?? 0, pageSize: cfg.pageSize, denseLayers: cfg.denseLayers });
+          const seq = model.createSequence(sequenceOptions(cfg, point));
           await seq.prefill(context);
           await seq.feed(steps);
           const st = seq.stats();

@@ -23,6 +23,8 @@ export interface EvalRecord {
   policy: string;
   budget: number | null;
   questionMode: 'decode' | 'prefill';
+  /** Question tokens fed one decode step at a time under the policy. */
+  questionTokensFed: number;
   prediction: string;
   answers: string[];
   score: number;
