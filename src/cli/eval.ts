@@ -17,7 +17,11 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--output-path <dir>', 'where records and tables go (rerunning into it resumes)')
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--lengths <tokens>', 'prompt lengths in tokens, comma-separated', intList('--lengths'))
-    .option('--depths <percents>', 'needle depths in percent, comma-separated', percentList('--depths'))
+    .option('--length <tokens>', 'the same as --lengths', intList('--length'))
+    .option('--depths <percents>', 'passkey needle depths in percent, comma-separated', percentList('--depths'))
+    .option('--samples <n>', 'samples per task per length', positiveInt('--samples'))
+    .option('--haystack-file <file>', "RULER's essay haystack: PaulGrahamEssays.json ({\"text\": ...}) or a text file")
+    .option('--qa-file <file>', 'RULER QA data in its original format (SQuAD v2 dev JSON for qa_1, HotpotQA dev JSON for qa_2); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--question-mode <mode>', 'decode: feed the question token by token under the policy; prefill: with the context', oneOf('--question-mode', ['decode', 'prefill'] as const))
     .option('--question-tokens <n>', 'in decode mode, feed only the last n question tokens (the rest is prefilled)', positiveInt('--question-tokens'))
     .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
@@ -28,8 +32,11 @@ export function evalCommand(program: Command, argv: string[]): void {
         limit: o.limit,
         seed: o.seed,
         outputPath: o.outputPath,
-        lengths: o.lengths,
+        lengths: o.lengths ?? o.length,
         depths: o.depths,
+        samples: o.samples,
+        haystackFile: o.haystackFile,
+        qaFiles: o.qaFile,
         ...policyFlags(o),
         questionMode: o.questionMode,
         questionTokens: o.questionTokens,

@@ -4,6 +4,7 @@ import { QuestError } from '../errors.js';
 import { benchLatencyCommand } from './bench-latency.js';
 import { envCommand } from './env.js';
 import { evalCommand } from './eval.js';
+import { tasksCommand } from './tasks.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('quest')
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<number> {
   evalCommand(program, argv);
   benchLatencyCommand(program, argv);
   envCommand(program);
+  tasksCommand(program);
   try {
     await program.parseAsync(argv);
     return 0;

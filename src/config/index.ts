@@ -31,8 +31,12 @@ export interface EvalConfig extends PolicyConfig {
   outputPath: string | null;
   /** Prompt lengths in tokens. */
   lengths: number[];
-  /** Needle depths in percent. */
+  /** Needle depths in percent (passkey). */
   depths: number[];
+  /** Samples per task per length. */
+  samples: number;
+  haystackFile: string | null;
+  qaFiles: string[];
   /** decode: the question is fed token by token under the policy (Quest's protocol). */
   questionMode: 'decode' | 'prefill';
   /** In decode mode, feed only the question's last N tokens (the rest is prefilled); null: all. */
@@ -78,6 +82,9 @@ const SCHEMAS = {
       tasks: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
       limit: { anyOf: [posInt, { type: 'null' }] },
       depths: { type: 'array', items: { type: 'number', minimum: 0, maximum: 100 }, minItems: 1 },
+      samples: posInt,
+      haystackFile: { type: ['string', 'null'] },
+      qaFiles: { type: 'array', items: { type: 'string' } },
       questionMode: { enum: ['decode', 'prefill'] },
       questionTokens: { anyOf: [posInt, { type: 'null' }] },
     },
@@ -113,6 +120,9 @@ const EVAL_DEFAULTS: EvalConfig = {
   outputPath: null,
   lengths: [1024, 2048],
   depths: [0, 25, 50, 75, 100],
+  samples: 5,
+  haystackFile: null,
+  qaFiles: [],
   questionMode: 'decode',
   questionTokens: null,
   device: 'auto',
@@ -153,8 +163,10 @@ export function readConfigFile(file: string, kind: keyof typeof SCHEMAS): Record
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new QuestError(`${file}: must be a mapping of settings`);
   const cfg = validate<Record<string, unknown>>(kind, doc, file);
-  if (typeof cfg.model === 'string' && (cfg.model.startsWith('.') || cfg.model.includes('/')))
-    cfg.model = path.resolve(path.dirname(file), cfg.model);
+  const here = (p: string) => (p.startsWith('.') || p.includes('/') ? path.resolve(path.dirname(file), p) : p);
+  if (typeof cfg.model === 'string') cfg.model = here(cfg.model);
+  if (typeof cfg.haystackFile === 'string') cfg.haystackFile = here(cfg.haystackFile);
+  if (Array.isArray(cfg.qaFiles)) cfg.qaFiles = (cfg.qaFiles as string[]).map(here);
   return cfg;
 }
 

@@ -53,6 +53,7 @@ export function summarize(records: EvalRecord[]): SummaryRow[] {
       decodeMsPerStep: meanOrNull(rs.map((r) => r.stats.decodeMsPerStep)),
     };
   });
+  rows.push(...benchmarkAverages(rows, records));
   const order = (r: SummaryRow) => [r.task, r.length ?? 0, r.policy === 'dense' ? '' : r.policy, r.budget ?? 0] as const;
   return rows.sort((a, b) => {
     const x = order(a);
@@ -60,6 +61,32 @@ export function summarize(records: EvalRecord[]): SummaryRow[] {
     for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
     return 0;
   });
+}
+
+/** A benchmark's own aggregate: the mean of its tasks' scores (RULER averages its tasks). */
+function benchmarkAverages(rows: SummaryRow[], records: EvalRecord[]): SummaryRow[] {
+  const benchmarkOf = new Map(records.map((r) => [r.task, r.benchmark]));
+  const groups = new Map<string, SummaryRow[]>();
+  for (const r of rows) {
+    const b = benchmarkOf.get(r.task);
+    if (!b || b === r.task) continue;
+    const k = JSON.stringify([b, r.length, r.policy, r.budget, r.questionMode]);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return [...groups.entries()]
+    .filter(([, rs]) => rs.length > 1)
+    .map(([k, rs]) => ({
+      ...rs[0],
+      task: `${JSON.parse(k)[0]} (avg of ${rs.length})`,
+      n: rs.reduce((a, r) => a + r.n, 0),
+      score: mean(rs.map((r) => r.score)),
+      tokensPerStep: meanOrNull(rs.map((r) => r.tokensPerStep)),
+      kvKiBPerStep: meanOrNull(rs.map((r) => r.kvKiBPerStep)),
+      metaKiBPerStep: meanOrNull(rs.map((r) => r.metaKiBPerStep)),
+      selectMsPerSample: mean(rs.map((r) => r.selectMsPerSample)),
+      prefillMsPerSample: mean(rs.map((r) => r.prefillMsPerSample)),
+      decodeMsPerStep: meanOrNull(rs.map((r) => r.decodeMsPerStep)),
+    }));
 }
 
 const fmt = (v: number | null, digits = 1): string => (v === null ? '-' : v.toFixed(digits));

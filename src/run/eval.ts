@@ -8,7 +8,8 @@ import { openModelFolder, type ModelFolder } from '../model/index.js';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { EVAL_COLUMNS, summarize, writeTables, type SummaryRow } from '../report/tables.js';
-import { task, type Sample } from '../tasks/index.js';
+import { expandTasks, task, type Sample } from '../tasks/index.js';
+import { taskSeed } from '../tasks/rng.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
 import { policyPoints, units, type Unit } from './units.js';
 import { checkPolicies, sequenceOptions } from './policies.js';
@@ -76,6 +77,7 @@ async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: Te
   return {
     key: p.unit.key,
     task: sample.task,
+    benchmark: t.benchmark,
     sampleId: sample.id,
     length: typeof sample.meta.length === 'number' ? sample.meta.length : null,
     depth: typeof sample.meta.depth === 'number' ? sample.meta.depth : null,
@@ -103,12 +105,20 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
   const backend = chooseBackend(cfg.device);
   const folder = openModelFolder(cfg.model);
   const tok = loadTokenizer(folder.dir);
-  const tasks = cfg.tasks.map(task);
+  const tasks = expandTasks(cfg.tasks, cfg.qaFiles.length > 0).map(task);
 
   const prepared = new Map<string, { context: Int32Array; question: Int32Array }>();
   const samples: Sample[] = [];
   for (const t of tasks) {
-    const all = t.samples({ tokenizer: tok, lengths: cfg.lengths, depths: cfg.depths, seed: cfg.seed });
+    const all = t.samples({
+      tokenizer: tok,
+      lengths: cfg.lengths,
+      depths: cfg.depths,
+      seed: taskSeed(cfg.seed, t.name),
+      perLength: Math.min(cfg.samples, cfg.limit ?? cfg.samples),
+      haystackFile: cfg.haystackFile ?? undefined,
+      qaFiles: cfg.qaFiles,
+    });
     for (const s of cfg.limit === null ? all : all.slice(0, cfg.limit)) {
       prepared.set(s.id, tokenize(tok, s, folder));
       samples.push(s);

@@ -15,6 +15,7 @@ export interface ReadStats {
 export interface EvalRecord {
   key: string;
   task: string;
+  benchmark: string;
   sampleId: string;
   length: number | null;
   depth: number | null;

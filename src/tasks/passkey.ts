@@ -6,6 +6,7 @@
 import { QuestError } from '../errors.js';
 import { firstIntegerMatch } from '../metrics/index.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
+import { largestFitting } from './fit.js';
 import { randint, rng } from './rng.js';
 import type { Sample, SampleOptions, Task } from './types.js';
 
@@ -35,22 +36,16 @@ export function promptTokens(tok: TextTokenizer, context: string, question: stri
   return tok.encode(context, true).length + tok.encode(question).length;
 }
 
-/** The most filler characters whose prompt stays within `target` tokens (binary search). */
+/** The most filler characters whose prompt stays within `target` tokens. */
 export function garbageFor(tok: TextTokenizer, target: number): number {
-  const fixed = promptTokens(tok, passkeyPrompt(0, 50, KEY_MAX).context, QUESTION);
-  if (fixed > target) throw new QuestError(`passkey: length ${target} is shorter than the bare prompt (${fixed} tokens)`);
-  let lo = 0;
-  let hi = target * 8;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (promptTokens(tok, passkeyPrompt(mid, 50, KEY_MAX).context, QUESTION) <= target) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
+  const n = largestFitting(0, target * 8, (chars) => promptTokens(tok, passkeyPrompt(chars, 50, KEY_MAX).context, QUESTION) <= target);
+  if (n < 0) throw new QuestError(`--lengths ${target}: shorter than the bare passkey prompt`);
+  return n;
 }
 
 export const passkey: Task = {
   name: 'passkey',
+  benchmark: 'passkey',
   source: 'landmark-attention (Mohtashami & Jaggi, 2023) as run by Quest (Tang et al., 2024)',
   metric: 'first integer = pass key',
   maxNewTokens: MAX_NEW_TOKENS,
@@ -59,11 +54,12 @@ export const passkey: Task = {
     const out: Sample[] = [];
     for (const length of opts.lengths) {
       const chars = garbageFor(opts.tokenizer, length);
-      for (const depth of opts.depths) {
+      for (let i = 0; i < opts.perLength; i++) {
+        const depth = opts.depths[i % opts.depths.length];
         const key = randint(next, KEY_MIN, KEY_MAX);
         const { context, question } = passkeyPrompt(chars, depth, key);
         out.push({
-          id: `passkey-L${length}-d${depth}`,
+          id: `passkey-L${length}-d${depth}-${i}`,
           task: 'passkey',
           context,
           question,

@@ -14,13 +14,21 @@ export interface SampleOptions {
   tokenizer: TextTokenizer;
   /** Target prompt lengths in tokens of the model's own tokenizer. */
   lengths: number[];
-  /** Needle depths in percent, where the task has a needle. */
+  /** Needle depths in percent, where the task has a needle (passkey cycles through them). */
   depths: number[];
+  /** Samples to generate per length. */
+  perLength: number;
   seed: number;
+  /** A haystack text of the user's (RULER's essay haystack); the shipped one otherwise. */
+  haystackFile?: string;
+  /** QA sources in their original formats: SQuAD v2 JSON (qa_1), HotpotQA JSON (qa_2). */
+  qaFiles?: string[];
 }
 
 export interface Task {
   name: string;
+  /** The benchmark it belongs to; tables average over a benchmark's tasks. */
+  benchmark: string;
   /** Where the task's definition comes from. */
   source: string;
   metric: string;

@@ -1,0 +1,62 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import { evalConfig } from '../config/index.js';
+import { QuestError } from '../errors.js';
+import { loadTokenizer } from '../model/tokenizer.js';
+import { markdown } from '../report/tables.js';
+import { TASKS, task } from '../tasks/index.js';
+import { taskSeed } from '../tasks/rng.js';
+import { nonNegativeInt, percentList, positiveInt } from './options.js';
+
+export function tasksCommand(program: Command): void {
+  const tasks = program.command('tasks').description('list the tasks, or generate a task set to a JSONL file');
+  tasks
+    .command('list')
+    .description('every task: its benchmark, source, metric and tokens generated')
+    .action(() => {
+      const rows = Object.values(TASKS);
+      process.stdout.write(
+        markdown(rows, [
+          { title: 'task', value: (t) => t.name },
+          { title: 'benchmark', value: (t) => t.benchmark },
+          { title: 'metric', value: (t) => t.metric },
+          { title: 'max new tokens', value: (t) => String(t.maxNewTokens) },
+          { title: 'source', value: (t) => t.source },
+        ]),
+      );
+    });
+  tasks
+    .command('generate')
+    .description("generate samples at a length in the model's own tokens, one JSON object per line")
+    .requiredOption('--task <name>', 'a task name (see quest tasks list)')
+    .requiredOption('--length <tokens>', 'target prompt length in tokens', positiveInt('--length'))
+    .option('-n, --num <n>', 'how many samples', positiveInt('-n'), 10)
+    .requiredOption('--out <file>', 'the JSONL file to write')
+    .option('--model <dir>', 'the model folder whose tokenizer measures the length')
+    .option('--seed <n>', 'seed (the same seed gives the same set)', nonNegativeInt('--seed'), 0)
+    .option('--depths <percents>', 'passkey needle depths, cycled', percentList('--depths'))
+    .option('--haystack-file <file>', "RULER's essay haystack")
+    .option('--qa-file <file>', 'RULER QA data; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (o) => {
+      const cfg = evalConfig(undefined, { model: o.model, depths: o.depths });
+      const t = task(o.task);
+      const samples = t.samples({
+        tokenizer: loadTokenizer(cfg.model),
+        lengths: [o.length],
+        depths: cfg.depths,
+        seed: taskSeed(o.seed, t.name),
+        perLength: o.num,
+        haystackFile: o.haystackFile,
+        qaFiles: o.qaFile,
+      });
+      const out = createWriteStream(o.out);
+      const failed = once(out, 'error').then(([err]) => {
+        throw new QuestError(`--out ${o.out}: ${(err as Error).message}`);
+      });
+      for (const s of samples) out.write(JSON.stringify({ ...s, input: s.context + s.question }) + '\n');
+      out.end();
+      await Promise.race([once(out, 'finish'), failed]);
+      process.stderr.write(`wrote ${samples.length} ${t.name} samples at ${o.length} tokens to ${o.out}\n`);
+    });
+}
