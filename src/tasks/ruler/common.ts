@@ -40,15 +40,13 @@ export function fitHaystack(tok: TextTokenizer, length: number, generate: number
 }
 
 /**
- * One sample at haystack size n, shrunk while it overflows: its own random keys can make it
- * a few tokens longer than the sample n was fitted on (RULER retries smaller the same way).
+ * One sample at haystack size n, or the largest smaller size that fits: its own random keys
+ * can make it a few tokens longer than the sample n was fitted on (RULER retries smaller).
  */
 export function fitSample<T extends { prompt: Prompt }>(tok: TextTokenizer, length: number, generate: number, n: number, build: (n: number) => T): T & { n: number } {
-  for (;;) {
-    const b = build(n);
-    if (n <= 1 || promptLength(tok, b.prompt) + generate <= length) return { ...b, n };
-    n -= Math.max(1, Math.floor(n / 100));
-  }
+  const fits = (k: number) => promptLength(tok, build(k).prompt) + generate <= length;
+  const k = fits(n) ? n : Math.max(1, largestFitting(1, n - 1, fits));
+  return { ...build(k), n: k };
 }
 
 export const defaultHaystack = path.join(projectRoot, 'datasets', 'haystack', 'kjv.txt');
