@@ -21,6 +21,9 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--depths <percents>', 'passkey needle depths in percent, comma-separated', percentList('--depths'))
     .option('--samples <n>', 'samples per task per length', positiveInt('--samples'))
     .option('--haystack-file <file>', "RULER's essay haystack: PaulGrahamEssays.json ({\"text\": ...}) or a text file")
+    .option('--longbench-dir <dir>', "a folder of LongBench's <dataset>.jsonl files (fields input, context, answers, length, all_classes, _id)")
+    .option('--longbench-e', 'use LongBench-E (<dataset>_e.jsonl) and report its 0-4k/4-8k/8k+ buckets')
+    .option('--longbench-v2-file <file>', "LongBench v2's data.json")
     .option('--qa-file <file>', 'RULER QA data in its original format (SQuAD v2 dev JSON for qa_1, HotpotQA dev JSON for qa_2); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--question-mode <mode>', 'decode: feed the question token by token under the policy; prefill: with the context', oneOf('--question-mode', ['decode', 'prefill'] as const))
     .option('--question-tokens <n>', 'in decode mode, feed only the last n question tokens (the rest is prefilled)', positiveInt('--question-tokens'))
@@ -37,6 +40,9 @@ export function evalCommand(program: Command, argv: string[]): void {
         samples: o.samples,
         haystackFile: o.haystackFile,
         qaFiles: o.qaFile,
+        longbenchDir: o.longbenchDir,
+        longbenchE: o.longbenchE,
+        longbenchV2File: o.longbenchV2File,
         ...policyFlags(o),
         questionMode: o.questionMode,
         questionTokens: o.questionTokens,

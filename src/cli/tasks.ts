@@ -38,6 +38,9 @@ export function tasksCommand(program: Command): void {
     .option('--depths <percents>', 'passkey needle depths, cycled', percentList('--depths'))
     .option('--haystack-file <file>', "RULER's essay haystack")
     .option('--qa-file <file>', 'RULER QA data; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--longbench-dir <dir>', "a folder of LongBench's <dataset>.jsonl files")
+    .option('--longbench-e', 'LongBench-E files (<dataset>_e.jsonl)')
+    .option('--longbench-v2-file <file>', "LongBench v2's data.json")
     .action(async (o) => {
       const cfg = evalConfig(undefined, { model: o.model, depths: o.depths });
       const t = task(o.task);
@@ -49,6 +52,9 @@ export function tasksCommand(program: Command): void {
         perLength: o.num,
         haystackFile: o.haystackFile,
         qaFiles: o.qaFile,
+        longbenchDir: o.longbenchDir,
+        longbenchE: o.longbenchE,
+        longbenchV2File: o.longbenchV2File,
       });
       const out = createWriteStream(o.out);
       const failed = once(out, 'error').then(([err]) => {

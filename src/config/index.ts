@@ -37,6 +37,9 @@ export interface EvalConfig extends PolicyConfig {
   samples: number;
   haystackFile: string | null;
   qaFiles: string[];
+  longbenchDir: string | null;
+  longbenchE: boolean;
+  longbenchV2File: string | null;
   /** decode: the question is fed token by token under the policy (Quest's protocol). */
   questionMode: 'decode' | 'prefill';
   /** In decode mode, feed only the question's last N tokens (the rest is prefilled); null: all. */
@@ -85,6 +88,9 @@ const SCHEMAS = {
       samples: posInt,
       haystackFile: { type: ['string', 'null'] },
       qaFiles: { type: 'array', items: { type: 'string' } },
+      longbenchDir: { type: ['string', 'null'] },
+      longbenchE: { type: 'boolean' },
+      longbenchV2File: { type: ['string', 'null'] },
       questionMode: { enum: ['decode', 'prefill'] },
       questionTokens: { anyOf: [posInt, { type: 'null' }] },
     },
@@ -123,6 +129,9 @@ const EVAL_DEFAULTS: EvalConfig = {
   samples: 5,
   haystackFile: null,
   qaFiles: [],
+  longbenchDir: null,
+  longbenchE: false,
+  longbenchV2File: null,
   questionMode: 'decode',
   questionTokens: null,
   device: 'auto',
@@ -165,7 +174,7 @@ export function readConfigFile(file: string, kind: keyof typeof SCHEMAS): Record
   const cfg = validate<Record<string, unknown>>(kind, doc, file);
   const here = (p: string) => (p.startsWith('.') || p.includes('/') ? path.resolve(path.dirname(file), p) : p);
   if (typeof cfg.model === 'string') cfg.model = here(cfg.model);
-  if (typeof cfg.haystackFile === 'string') cfg.haystackFile = here(cfg.haystackFile);
+  for (const k of ['haystackFile', 'longbenchDir', 'longbenchV2File'] as const) if (typeof cfg[k] === 'string') cfg[k] = here(cfg[k] as string);
   if (Array.isArray(cfg.qaFiles)) cfg.qaFiles = (cfg.qaFiles as string[]).map(here);
   return cfg;
 }

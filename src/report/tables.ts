@@ -28,17 +28,23 @@ const meanOrNull = (xs: (number | null)[]): number | null => {
 };
 
 export function summarize(records: EvalRecord[]): SummaryRow[] {
-  const groups = new Map<string, EvalRecord[]>();
+  const groups = new Map<string, { task: string; rs: EvalRecord[] }>();
+  const add = (task: string, r: EvalRecord) => {
+    const k = JSON.stringify([task, r.length, r.policy, r.budget, r.questionMode]);
+    const g = groups.get(k) ?? { task, rs: [] };
+    g.rs.push(r);
+    groups.set(k, g);
+  };
   for (const r of records) {
-    const k = JSON.stringify([r.task, r.length, r.policy, r.budget, r.questionMode]);
-    groups.set(k, [...(groups.get(k) ?? []), r]);
+    add(r.task, r);
+    for (const g of r.groups ?? []) add(`${r.task} [${g}]`, r);
   }
-  const rows = [...groups.values()].map((rs): SummaryRow => {
+  const rows = [...groups.values()].map(({ task, rs }): SummaryRow => {
     const r0 = rs[0];
     const kv = meanOrNull(rs.map((r) => r.stats.kvBytesPerStep));
     const meta = meanOrNull(rs.map((r) => r.stats.metaBytesPerStep));
     return {
-      task: r0.task,
+      task,
       length: r0.length,
       policy: r0.policy,
       budget: r0.budget,
@@ -54,7 +60,9 @@ export function summarize(records: EvalRecord[]): SummaryRow[] {
     };
   });
   rows.push(...benchmarkAverages(rows, records));
-  const order = (r: SummaryRow) => [r.task, r.length ?? 0, r.policy === 'dense' ? '' : r.policy, r.budget ?? 0] as const;
+  // Tasks first, then their subgroups ("task [group]"), then the benchmark averages.
+  const kind = (t: string) => (t.includes(' (avg of ') ? 2 : t.includes(' [') ? 1 : 0);
+  const order = (r: SummaryRow) => [kind(r.task), r.task, r.length ?? 0, r.policy === 'dense' ? '' : r.policy, r.budget ?? 0] as const;
   return rows.sort((a, b) => {
     const x = order(a);
     const y = order(b);
@@ -63,15 +71,22 @@ export function summarize(records: EvalRecord[]): SummaryRow[] {
   });
 }
 
-/** A benchmark's own aggregate: the mean of its tasks' scores (RULER averages its tasks). */
+/**
+ * A benchmark's own aggregates: the mean of its tasks' scores (RULER and LongBench average
+ * their tasks), and for LongBench the mean within each category.
+ */
 function benchmarkAverages(rows: SummaryRow[], records: EvalRecord[]): SummaryRow[] {
-  const benchmarkOf = new Map(records.map((r) => [r.task, r.benchmark]));
+  const info = new Map(records.map((r) => [r.task, r]));
   const groups = new Map<string, SummaryRow[]>();
-  for (const r of rows) {
-    const b = benchmarkOf.get(r.task);
-    if (!b || b === r.task) continue;
-    const k = JSON.stringify([b, r.length, r.policy, r.budget, r.questionMode]);
+  const add = (name: string, r: SummaryRow) => {
+    const k = JSON.stringify([name, r.length, r.policy, r.budget, r.questionMode]);
     groups.set(k, [...(groups.get(k) ?? []), r]);
+  };
+  for (const r of rows) {
+    const rec = info.get(r.task);
+    if (!rec || rec.benchmark === r.task) continue;
+    add(rec.benchmark, r);
+    if (rec.category) add(`${rec.benchmark}: ${rec.category}`, r);
   }
   return [...groups.entries()]
     .filter(([, rs]) => rs.length > 1)

@@ -38,7 +38,8 @@ function defaultOutput(folder: ModelFolder): string {
 }
 
 function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder): { context: Int32Array; question: Int32Array } {
-  const context = Int32Array.from(tok.encode(s.context, true));
+  // A chat template writes its own BOS into the text.
+  const context = Int32Array.from(tok.encode(s.context, !s.chat));
   const question = Int32Array.from(tok.encode(s.question));
   const total = context.length + question.length;
   if (total > folder.spec.maxPositions)
@@ -78,6 +79,8 @@ async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: Te
     key: p.unit.key,
     task: sample.task,
     benchmark: t.benchmark,
+    category: typeof sample.meta.category === 'string' ? sample.meta.category : null,
+    groups: sample.groups ?? [],
     sampleId: sample.id,
     length: typeof sample.meta.length === 'number' ? sample.meta.length : null,
     depth: typeof sample.meta.depth === 'number' ? sample.meta.depth : null,
@@ -105,7 +108,7 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
   const backend = chooseBackend(cfg.device);
   const folder = openModelFolder(cfg.model);
   const tok = loadTokenizer(folder.dir);
-  const tasks = expandTasks(cfg.tasks, cfg.qaFiles.length > 0).map(task);
+  const tasks = expandTasks(cfg.tasks, cfg).map(task);
 
   const prepared = new Map<string, { context: Int32Array; question: Int32Array }>();
   const samples: Sample[] = [];
@@ -118,6 +121,9 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
       perLength: Math.min(cfg.samples, cfg.limit ?? cfg.samples),
       haystackFile: cfg.haystackFile ?? undefined,
       qaFiles: cfg.qaFiles,
+      longbenchDir: cfg.longbenchDir ?? undefined,
+      longbenchE: cfg.longbenchE,
+      longbenchV2File: cfg.longbenchV2File ?? undefined,
     });
     for (const s of cfg.limit === null ? all : all.slice(0, cfg.limit)) {
       prepared.set(s.id, tokenize(tok, s, folder));

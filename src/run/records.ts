@@ -16,6 +16,10 @@ export interface EvalRecord {
   key: string;
   task: string;
   benchmark: string;
+  /** The benchmark's category of the task (LongBench), for its category averages. */
+  category: string | null;
+  /** Subgroups reported apart (LongBench-E buckets, LongBench v2 difficulty and length). */
+  groups: string[];
   sampleId: string;
   length: number | null;
   depth: number | null;

@@ -8,6 +8,10 @@ export interface Sample {
   question: string;
   answers: string[];
   meta: Record<string, unknown>;
+  /** The prompt went through the model's chat template, which writes its own BOS. */
+  chat?: boolean;
+  /** Subgroups the benchmark also reports apart (LongBench-E length buckets; LongBench v2 difficulty and length). */
+  groups?: string[];
 }
 
 export interface SampleOptions {
@@ -23,6 +27,11 @@ export interface SampleOptions {
   haystackFile?: string;
   /** QA sources in their original formats: SQuAD v2 JSON (qa_1), HotpotQA JSON (qa_2). */
   qaFiles?: string[];
+  /** A folder of LongBench's <dataset>.jsonl files; with longbenchE, its <dataset>_e.jsonl. */
+  longbenchDir?: string;
+  longbenchE?: boolean;
+  /** LongBench v2's data.json (a list of questions). */
+  longbenchV2File?: string;
 }
 
 export interface Task {

@@ -1,0 +1,79 @@
+/**
+ * LongBench v2 (Bai et al., 2025): four-choice questions over long contexts, read from the
+ * user's data.json (THUDM/LongBench-v2), with its 0-shot prompt (prompts/0shot.txt), middle
+ * truncation, 128 new tokens and answer extraction (pred.py; greedy here, where the original
+ * samples at temperature 0.1), reported overall and by difficulty (easy, hard) and length
+ * (short, medium, long) as result.py does.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { QuestError } from '../../errors.js';
+import type { Sample, SampleOptions, Task } from '../types.js';
+import { assemble, truncateMiddle } from './prompt.js';
+
+// prompts/0shot.txt
+const TEMPLATE =
+  'Please read the following text and answer the question below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nFormat your response as follows: "The correct answer is (insert answer here)".';
+const MAX_NEW = 128;
+const FIELDS = ['_id', 'difficulty', 'length', 'question', 'choice_A', 'choice_B', 'choice_C', 'choice_D', 'answer', 'context'] as const;
+
+type Item = Record<(typeof FIELDS)[number], string>;
+
+/** pred.py extract_answer: "The correct answer is (X)" or "... is X", asterisks removed. */
+export function extractChoice(response: string): string | null {
+  const r = response.replaceAll('*', '');
+  return /The correct answer is \(([A-D])\)/.exec(r)?.[1] ?? /The correct answer is ([A-D])/.exec(r)?.[1] ?? null;
+}
+
+function load(file: string | undefined, limit: number): Item[] {
+  if (!file) throw new QuestError('longbench_v2 needs --longbench-v2-file, the data.json of THUDM/LongBench-v2');
+  if (!existsSync(file)) throw new QuestError(`--longbench-v2-file ${file}: no such file`);
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new QuestError(`${file}: not valid JSON`);
+  }
+  if (!Array.isArray(data)) throw new QuestError(`${file}: must be a JSON list of questions`);
+  return data.slice(0, limit).map((item, i) => {
+    const missing = FIELDS.filter((k) => typeof item?.[k] !== 'string');
+    if (missing.length) throw new QuestError(`${file}: item ${i + 1} lacks ${missing.map((m) => `"${m}"`).join(', ')}`);
+    return item as Item;
+  });
+}
+
+export const longbenchV2: Task = {
+  name: 'longbench_v2',
+  benchmark: 'longbench_v2',
+  source: 'LongBench v2 (Bai et al., 2025) pred.py with prompts/0shot.txt',
+  metric: 'accuracy of the extracted choice',
+  maxNewTokens: MAX_NEW,
+  samples(opts: SampleOptions): Sample[] {
+    const items = load(opts.longbenchV2File, opts.perLength);
+    const out: Sample[] = [];
+    for (const L of opts.lengths) {
+      for (const it of items) {
+        // pred.py's order: the document first, then the question and choices, each stripped.
+        const fill = (s: string) =>
+          s
+            .replace('$Q$', () => it.question.trim())
+            .replace('$C_A$', () => it.choice_A.trim())
+            .replace('$C_B$', () => it.choice_B.trim())
+            .replace('$C_C$', () => it.choice_C.trim())
+            .replace('$C_D$', () => it.choice_D.trim());
+        const full = fill(TEMPLATE.replace('$DOC$', () => it.context.trim()));
+        const question = fill(TEMPLATE.slice(TEMPLATE.indexOf('$DOC$') + '$DOC$'.length));
+        const { text, truncated } = truncateMiddle(opts.tokenizer, full, L - MAX_NEW);
+        out.push({
+          id: `longbench_v2-L${L}-${it._id}`,
+          task: 'longbench_v2',
+          ...assemble(opts.tokenizer, text, question, true),
+          answers: [it.answer],
+          meta: { length: L, truncated, difficulty: it.difficulty, dataLength: it.length },
+          groups: [it.difficulty, it.length],
+        });
+      }
+    }
+    return out;
+  },
+  score: (prediction, sample) => (extractChoice(prediction) === sample.answers[0] ? 1 : 0),
+};

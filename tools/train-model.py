@@ -1,0 +1,209 @@
+"""Train the project's own small long-context model (a Llama with GQA) on the GPU machine.
+
+    tools/make-training-data.sh            # on a CPU machine: quest tasks generate -> .gpu/train-data.tar.xz
+    python3 tools/train-model.py --data .data/train --tokenizer models/tokenizer \
+        --out models/quest-tiny --minutes 6.5
+
+Data: the project's passkey and RULER needle tasks at 512 to 32768 tokens (seeds 1000+,
+disjoint from evaluation's), and plain language modelling on the King James Bible (the books
+before Hebrews; Hebrews to Revelation are held out). Each step takes one length bucket;
+the longest bucket allowed grows with time (a length curriculum). The answer tokens of a task
+sample carry weight 1, its other tokens a light language-modelling weight; plain text
+carries weight 1 everywhere. Tokenization matches `quest eval`: the context is encoded with
+the tokenizer's BOS template, the question and the answer without.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import random
+import re
+import shutil
+import time
+
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from transformers import AutoModelForCausalLM, GenerationConfig, LlamaConfig
+
+BOS, EOS, PAD = 0, 1, 2
+CONTEXT_WEIGHT = 0.1       # language-modelling weight of a task sample's non-answer tokens
+LM_SHARE = 0.2             # share of each batch that is plain text
+TOKENS_PER_STEP = 131072
+# A sample of bucket L has a prompt of up to L tokens; its answer and EOS follow.
+ANSWER_SLACK = 32
+# Positions the model is trained on: the longest bucket plus its answers (and then some).
+MAX_POSITIONS = 32768 + 256
+# (share of the time budget, longest bucket allowed from then on)
+CURRICULUM = [(0.0, 2048), (0.15, 4096), (0.3, 8192), (0.5, 16384), (0.7, 32768)]
+
+
+def target_text(sample):
+    # passkey answers "The pass key is" with " 12345."; RULER's "... are" with " a, b and c."
+    answers = sample["answers"]
+    if len(answers) == 1:
+        return f" {answers[0]}."
+    return " " + ", ".join(answers[:-1]) + " and " + answers[-1] + "."
+
+
+def load_tasks(tok, data_dir, holdout):
+    buckets, held = {}, []
+    for path in sorted(glob.glob(os.path.join(data_dir, "*.jsonl"))):
+        length = int(re.search(r"-(\d+)\.jsonl$", path).group(1))
+        samples = [json.loads(line) for line in open(path)]
+        ctx = tok.encode_batch([s["context"] for s in samples], add_special_tokens=True)
+        qs = tok.encode_batch([s["question"] for s in samples], add_special_tokens=False)
+        ts = tok.encode_batch([target_text(s) for s in samples], add_special_tokens=False)
+        n_hold = max(1, int(len(samples) * holdout))
+        for i, (c, q, t) in enumerate(zip(ctx, qs, ts)):
+            ids = c.ids + q.ids + t.ids + [EOS]
+            answer_from = len(c.ids) + len(q.ids)
+            item = (ids, answer_from, samples[i]["task"], length)
+            (held if i < n_hold else buckets.setdefault(length, [])).append(item)
+        print(f"{os.path.basename(path)}: {len(samples)} samples, {len(ctx[0].ids) + len(qs[0].ids)} prompt tokens", flush=True)
+    return buckets, held
+
+
+def batch_for(length, buckets, lm_ids, rng, device):
+    rows = max(1, TOKENS_PER_STEP // length)
+    n_lm = int(round(rows * LM_SHARE))
+    pool = buckets[length]
+    width = length + ANSWER_SLACK + 1
+    ids = torch.full((rows, width), PAD, dtype=torch.long)
+    w = torch.zeros((rows, width))
+    for r in range(rows):
+        if r < n_lm:
+            start = rng.randrange(0, len(lm_ids) - length - 2)
+            seq = [BOS] + lm_ids[start:start + length]
+            ids[r, :len(seq)] = torch.tensor(seq)
+            w[r, 1:len(seq)] = 1.0
+        else:
+            seq, answer_from, _, _ = pool[rng.randrange(len(pool))]
+            seq = seq[:width]
+            ids[r, :len(seq)] = torch.tensor(seq)
+            w[r, 1:len(seq)] = CONTEXT_WEIGHT
+            w[r, answer_from:len(seq)] = 1.0
+    return ids.to(device), w.to(device)
+
+
+def weighted_loss(model, ids, w):
+    logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
+    ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none")
+    wt = w[:, 1:].reshape(-1)
+    return (ce * wt).sum() / wt.sum()
+
+
+@torch.no_grad()
+def answer_accuracy(model, held, device):
+    """Teacher-forced: does the model predict every answer token of a held-out sample?"""
+    model.eval()
+    by = {}
+    for ids, answer_from, task, length in held:
+        x = torch.tensor([ids], device=device)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = model(input_ids=x[:, :-1], use_cache=False).logits
+        pred = logits[0, answer_from - 1:].argmax(-1)
+        ok = bool((pred == x[0, answer_from:]).all())
+        by.setdefault((task, length), []).append(ok)
+    model.train()
+    return {f"{t}@{L}": sum(v) / len(v) for (t, L), v in sorted(by.items())}
+
+
+@torch.no_grad()
+def perplexity(model, tok, text, device, window=2048):
+    model.eval()
+    ids = tok.encode(text, add_special_tokens=False).ids
+    nll, count = 0.0, 0
+    for s in range(0, len(ids) - 1, window):
+        chunk = torch.tensor([[BOS] + ids[s:s + window]], device=device)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = model(input_ids=chunk[:, :-1], use_cache=False).logits.float()
+        nll += F.cross_entropy(logits[0], chunk[0, 1:], reduction="sum").item()
+        count += chunk.size(1) - 1
+    model.train()
+    return math.exp(nll / count), count
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--heldout-text", default="datasets/text/kjv-heldout.txt")
+    ap.add_argument("--minutes", type=float, default=6.5)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    device = "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = True
+
+    tok = Tokenizer.from_file(os.path.join(args.tokenizer, "tokenizer.json"))
+    t0 = time.time()
+    buckets, held = load_tasks(tok, args.data, holdout=0.03)
+    lm_ids = tok.encode(open(os.path.join(args.data, "lm-kjv-train.txt")).read(), add_special_tokens=False).ids
+    print(f"tokenized in {time.time() - t0:.0f}s: buckets {sorted(buckets)}, {len(held)} held out, {len(lm_ids)} text tokens", flush=True)
+
+    cfg = LlamaConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=256, intermediate_size=768, num_hidden_layers=6,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=MAX_POSITIONS,
+        rope_theta=1000000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
+        bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
+    )
+    # sdpa with no attention mask runs causal flash attention: no L x L mask is built.
+    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    budget = args.minutes * 60
+    start = time.time()
+    step, log = 0, []
+    lengths = sorted(buckets)
+    while (elapsed := time.time() - start) < budget:
+        frac = elapsed / budget
+        longest = max(L for f, L in CURRICULUM if frac >= f)
+        allowed = [L for L in lengths if L <= longest]
+        # Half the steps at the longest length allowed so far, the rest spread over shorter ones.
+        length = allowed[-1] if rng.random() < 0.5 or len(allowed) == 1 else rng.choice(allowed[:-1])
+        lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        ids, w = batch_for(length, buckets, lm_ids, rng, device)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = weighted_loss(model, ids, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step == 0 or (step % 50 == 0):
+            entry = {"step": step, "seconds": round(elapsed, 1), "length": length, "lr": lr, "loss": round(loss.item(), 4),
+                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1)}
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+        step += 1
+
+    acc = answer_accuracy(model, held, device)
+    ppl, ppl_tokens = perplexity(model, tok, open(args.heldout_text).read(), device)
+    print(json.dumps({"teacher_forced_answer_accuracy": acc, "heldout_perplexity": ppl}), flush=True)
+
+    model = model.to(torch.bfloat16)
+    model.save_pretrained(args.out)
+    GenerationConfig(bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD).save_pretrained(args.out)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
+    with open(os.path.join(args.out, "training_log.json"), "w") as f:
+        json.dump({
+            "parameters": n_params, "steps": step, "minutes": args.minutes, "lr": args.lr, "seed": args.seed,
+            "tokens_per_step": TOKENS_PER_STEP, "lm_share": LM_SHARE, "context_weight": CONTEXT_WEIGHT,
+            "curriculum": CURRICULUM, "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+            "data_files": sorted(os.path.basename(p) for p in glob.glob(os.path.join(args.data, "*"))),
+            "teacher_forced_answer_accuracy": acc,
+            "heldout_perplexity": {"text": args.heldout_text, "tokens": ppl_tokens, "window": 2048, "value": ppl},
+            "log": log,
+        }, f, indent=1)
+    print(f"saved {args.out}: {n_params} parameters, {step} steps", flush=True)
+
+
+if __name__ == "__main__":
+    main()
