@@ -1,0 +1,119 @@
+// LongBench's metrics on worked examples, and its prompt and truncation path on the fixtures.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { classification, codeSim, countScore, fuzzRatio, normalizeAnswer, qaF1, qaF1Zh, retrievalScore, retrievalZhScore, rougeL, rougeZh } from '../src/metrics/longbench.js';
+import { loadTokenizer } from '../src/model/tokenizer.js';
+import { TASKS } from '../src/tasks/index.js';
+import { extractChoice } from '../src/tasks/longbench/v2.js';
+import { defaultModel, quest, repo, tempDir } from './helpers.js';
+
+const fixtures = path.join(repo, 'datasets', 'longbench-fixtures');
+const tok = loadTokenizer(defaultModel);
+
+describe('LongBench metrics', () => {
+  it('qa_f1 normalises case, punctuation and articles, then scores token overlap', () => {
+    expect(normalizeAnswer('The  Bronze, bell!')).toBe('bronze bell');
+    // "bronze bell" vs "old bronze bell": P = 1, R = 2/3, F1 = 0.8
+    expect(qaF1('The Bronze bell!', 'the old bronze bell')).toBeCloseTo(0.8, 12);
+    expect(qaF1('', 'eleven')).toBe(0);
+    expect(qaF1('eleven eleven', 'eleven')).toBeCloseTo(2 / 3, 12);
+  });
+
+  it('qa_f1_zh cuts with jieba and drops Chinese punctuation', () => {
+    expect(qaF1Zh('杭州', '杭州')).toBe(1);
+    // ["在", "杭州"] vs ["杭州"]: P = 1/2, R = 1
+    expect(qaF1Zh('在杭州。', '杭州')).toBeCloseTo(2 / 3, 12);
+    expect(qaF1Zh('', '杭州')).toBe(0);
+  });
+
+  it('ROUGE-L is the summary-level union LCS over word sets, as the rouge package computes it', () => {
+    // LCS words {the, cat, on, mat}: 4 of 5 distinct words each side
+    expect(rougeL('the cat sat on the mat', 'the cat lay on the mat')).toBeCloseTo(0.8, 6);
+    expect(rougeL('', 'a summary.')).toBe(0);
+    expect(rougeL('...', 'a summary.')).toBe(0);
+    expect(rougeL('Bells remain. Lamps were new', 'Lamps were new. Bells remain')).toBeCloseTo(1, 6);
+    expect(rougeZh('会议讨论了交通', '会议讨论了交通')).toBeCloseTo(1, 6);
+  });
+
+  it('classification keeps its quirks: a class inside the true class is dropped, ties split the score', () => {
+    const classes = ['City', 'Number', 'Number of something', 'Individual'];
+    expect(classification('Type: Individual', 'Individual', classes)).toBe(1);
+    expect(classification('City or Individual', 'Individual', classes)).toBe(0.5);
+    expect(classification('Number of something', 'Number of something', classes)).toBe(1);
+    expect(classification('nothing', 'City', classes)).toBe(0);
+  });
+
+  it('count and retrieval score the share of numbers that are right', () => {
+    expect(countScore('There are 3 unique paragraphs: 3', '3')).toBe(1);
+    expect(countScore('3 or 4', '3')).toBe(0.5);
+    expect(countScore('none', '3')).toBe(0);
+    expect(retrievalScore('Paragraph 3', 'Paragraph 3')).toBe(1);
+    expect(retrievalScore('Paragraph 3 and 13', 'Paragraph 3')).toBe(0.5);
+    expect(retrievalZhScore('段落3', '段落3')).toBe(1);
+  });
+
+  it('code_sim reads the first line free of comments and scores fuzz.ratio', () => {
+    expect(fuzzRatio('abcd', 'abce')).toBe(75);
+    expect(fuzzRatio('', 'x')).toBe(0);
+    expect(codeSim('\n# area\n    return 2 * (width + height)\n', '    return 2 * (width + height)')).toBe(1);
+  });
+
+  it('LongBench v2 extracts the choice as pred.py does', () => {
+    expect(extractChoice('The correct answer is (B).')).toBe('B');
+    expect(extractChoice('**The correct answer is C**')).toBe('C');
+    expect(extractChoice('I think B')).toBeNull();
+  });
+});
+
+describe('LongBench prompts', () => {
+  const opts = { tokenizer: tok, depths: [50], seed: 0, perLength: 10, longbenchDir: fixtures };
+
+  it('fills the official template and splits the question off the end', () => {
+    const [s] = TASKS.narrativeqa.samples({ ...opts, lengths: [8192] });
+    expect(s.context.startsWith('You are given a story, which can be either a novel or a movie script, and a question.')).toBe(true);
+    expect(s.question).toBe('\n\nNow, answer the question based on the story as concisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: What did Mara ring to guide the boats home?\n\nAnswer:');
+    expect(s.meta.truncated).toBe(false);
+  });
+
+  it('truncates in the middle to the budget, keeping both ends', () => {
+    for (const s of TASKS.narrativeqa.samples({ ...opts, lengths: [512] })) {
+      expect(s.meta.truncated).toBe(true);
+      const n = tok.encode(s.context, true).length + tok.encode(s.question).length;
+      // 512 - 128 generated tokens, give or take the re-tokenised seam
+      expect(Math.abs(n - 384)).toBeLessThanOrEqual(4);
+      expect(s.context.startsWith('You are given a story')).toBe(true);
+      expect(s.question.endsWith('Answer:')).toBe(true);
+    }
+  });
+
+  it('keeps the first line of few-shot predictions and scores the best answer', () => {
+    const [s] = TASKS.trec.samples({ ...opts, lengths: [2048] });
+    expect(TASKS.trec.score('\nIndividual\nCity', s)).toBe(1);
+    const [n] = TASKS.narrativeqa.samples({ ...opts, lengths: [2048] });
+    expect(TASKS.narrativeqa.score('a bell', n)).toBe(1);
+  });
+
+  it('names the file and line of malformed JSONL and keeps the records already written', async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'narrativeqa.jsonl'), '{"input": "q", "context": "c", "answers": ["a"], "length": 1, "all_classes": null, "_id": "1"}\n{"input": "q", "context": "c"}\n');
+    const out = path.join(dir, 'out');
+    let r = await quest(['eval', '--tasks', 'narrativeqa', '--longbench-dir', fixtures, '--lengths', '1024', '--limit', '1', '--output-path', out]);
+    expect(r.exitCode).toBe(0);
+    r = await quest(['eval', '--tasks', 'narrativeqa', '--longbench-dir', dir, '--lengths', '1024', '--output-path', out]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(`quest: ${path.join(dir, 'narrativeqa.jsonl')}:2: missing field "answers", "length", "all_classes", "_id"`);
+    writeFileSync(path.join(dir, 'narrativeqa.jsonl'), '{"input": "q", \n');
+    r = await quest(['eval', '--tasks', 'narrativeqa', '--longbench-dir', dir, '--lengths', '1024', '--output-path', path.join(dir, 'out2')]);
+    expect(r.stderr.trim()).toBe(`quest: ${path.join(dir, 'narrativeqa.jsonl')}:1: not valid JSON`);
+  });
+
+  it('runs on the fixtures from the command line with per-dataset, category and overall rows', async () => {
+    const out = tempDir();
+    const r = await quest(['eval', '--tasks', 'longbench', '--longbench-dir', fixtures, '--lengths', '1024', '--output-path', out]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/\| longbench \(avg of 6\) \| 1024 \|/);
+    expect(r.stdout).toMatch(/\| longbench: single-doc QA \(avg of 2\) \|/);
+    expect(r.stdout).toMatch(/\| multifieldqa_zh \| 1024 \|/);
+  });
+});
