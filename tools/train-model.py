@@ -29,7 +29,9 @@ from transformers import AutoModelForCausalLM, GenerationConfig, LlamaConfig
 
 BOS, EOS, PAD = 0, 1, 2
 CONTEXT_WEIGHT = 0.1       # language-modelling weight of a task sample's non-answer tokens
-LM_SHARE = 0.2             # share of each batch that is plain text
+# Share of each batch that is plain text. The first run used 0.2: a hundred passes over the
+# 1M-token text memorised it (held-out perplexity 11,256); 0.05 is a quarter of that.
+LM_SHARE = 0.05
 TOKENS_PER_STEP = 131072
 # A sample of bucket L has a prompt of up to L tokens; its answer and EOS follow.
 ANSWER_SLACK = 32
@@ -40,8 +42,10 @@ CURRICULUM = [(0.0, 2048), (0.15, 4096), (0.3, 8192), (0.5, 16384), (0.7, 32768)
 
 
 def target_text(sample):
-    # passkey answers "The pass key is" with " 12345."; RULER's "... are" with " a, b and c."
-    answers = sample["answers"]
+    # passkey answers "The pass key is" with " 12345."; RULER's "... are" with " a, b and c.",
+    # in the order the values appear in the context (the metric ignores order; a fixed
+    # order the model can read off the text is learnable, the generator's is not).
+    answers = sorted(sample["answers"], key=lambda a: sample["context"].find(a))
     if len(answers) == 1:
         return f" {answers[0]}."
     return " " + ", ".join(answers[:-1]) + " and " + answers[-1] + "."
@@ -84,14 +88,16 @@ def batch_for(length, buckets, lm_ids, rng, device):
             ids[r, :len(seq)] = torch.tensor(seq)
             w[r, 1:len(seq)] = CONTEXT_WEIGHT
             w[r, answer_from:len(seq)] = 1.0
-    return ids.to(device), w.to(device)
+    return ids.to(device), w.to(device), n_lm
 
 
-def weighted_loss(model, ids, w):
+def weighted_loss(model, ids, w, n_lm):
+    """The weighted loss, and the plain-text rows' own loss (for the log)."""
     logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
-    ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none")
-    wt = w[:, 1:].reshape(-1)
-    return (ce * wt).sum() / wt.sum()
+    ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none").view(ids.size(0), -1)
+    wt = w[:, 1:]
+    lm = (ce[:n_lm] * wt[:n_lm]).sum() / wt[:n_lm].sum().clamp(min=1)
+    return (ce * wt).sum() / wt.sum(), lm
 
 
 @torch.no_grad()
@@ -169,15 +175,15 @@ def main():
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, w = batch_for(length, buckets, lm_ids, rng, device)
+        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device)
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = weighted_loss(model, ids, w)
+            loss, lm_loss = weighted_loss(model, ids, w, n_lm)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step == 0 or (step % 50 == 0):
-            entry = {"step": step, "seconds": round(elapsed, 1), "length": length, "lr": lr, "loss": round(loss.item(), 4),
+            entry = {"step": step, "seconds": round(elapsed, 1), "length": length, "lr": lr, "loss": round(loss.item(), 4), "lm_loss": round(lm_loss.item(), 3),
                      "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1)}
             log.append(entry)
             print(json.dumps(entry), flush=True)

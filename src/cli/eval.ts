@@ -24,6 +24,8 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--longbench-dir <dir>', "a folder of LongBench's <dataset>.jsonl files (fields input, context, answers, length, all_classes, _id)")
     .option('--longbench-e', 'use LongBench-E (<dataset>_e.jsonl) and report its 0-4k/4-8k/8k+ buckets')
     .option('--longbench-v2-file <file>', "LongBench v2's data.json")
+    .option('--text-file <file>', 'the text perplexity reads (default: datasets/text/kjv-heldout.txt)')
+    .option('--ppl-prefix <n>', 'perplexity: tokens prefilled dense before token-by-token feeding', positiveInt('--ppl-prefix'))
     .option('--qa-file <file>', 'RULER QA data in its original format (SQuAD v2 dev JSON for qa_1, HotpotQA dev JSON for qa_2); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--question-mode <mode>', 'decode: feed the question token by token under the policy; prefill: with the context', oneOf('--question-mode', ['decode', 'prefill'] as const))
     .option('--question-tokens <n>', 'in decode mode, feed only the last n question tokens (the rest is prefilled)', positiveInt('--question-tokens'))

@@ -40,6 +40,9 @@ export interface EvalConfig extends PolicyConfig {
   longbenchDir: string | null;
   longbenchE: boolean;
   longbenchV2File: string | null;
+  /** Perplexity: the text (the shipped held-out text by default) and the dense prefix. */
+  textFile: string | null;
+  pplPrefix: number;
   /** decode: the question is fed token by token under the policy (Quest's protocol). */
   questionMode: 'decode' | 'prefill';
   /** In decode mode, feed only the question's last N tokens (the rest is prefilled); null: all. */
@@ -91,6 +94,8 @@ const SCHEMAS = {
       longbenchDir: { type: ['string', 'null'] },
       longbenchE: { type: 'boolean' },
       longbenchV2File: { type: ['string', 'null'] },
+      textFile: { type: ['string', 'null'] },
+      pplPrefix: posInt,
       questionMode: { enum: ['decode', 'prefill'] },
       questionTokens: { anyOf: [posInt, { type: 'null' }] },
     },
@@ -132,6 +137,8 @@ const EVAL_DEFAULTS: EvalConfig = {
   longbenchDir: null,
   longbenchE: false,
   longbenchV2File: null,
+  textFile: null,
+  pplPrefix: 64,
   questionMode: 'decode',
   questionTokens: null,
   device: 'auto',
@@ -174,7 +181,7 @@ export function readConfigFile(file: string, kind: keyof typeof SCHEMAS): Record
   const cfg = validate<Record<string, unknown>>(kind, doc, file);
   const here = (p: string) => (p.startsWith('.') || p.includes('/') ? path.resolve(path.dirname(file), p) : p);
   if (typeof cfg.model === 'string') cfg.model = here(cfg.model);
-  for (const k of ['haystackFile', 'longbenchDir', 'longbenchV2File'] as const) if (typeof cfg[k] === 'string') cfg[k] = here(cfg[k] as string);
+  for (const k of ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile'] as const) if (typeof cfg[k] === 'string') cfg[k] = here(cfg[k] as string);
   if (Array.isArray(cfg.qaFiles)) cfg.qaFiles = (cfg.qaFiles as string[]).map(here);
   return cfg;
 }

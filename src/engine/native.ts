@@ -86,6 +86,8 @@ export interface NativeSequence {
   prefill(tokens: Int32Array, allLogits?: boolean): Promise<Float32Array>;
   /** One decode step per token under the policy; the last token's logits. */
   feed(tokens: Int32Array): Promise<Float32Array>;
+  /** Per token: -log p(token | all before) under the current logits, then one decode step feeding it. */
+  nll(tokens: Int32Array): Promise<Float64Array>;
   /** Greedy decoding from the current logits. */
   generate(maxNewTokens: number, stopTokens: Int32Array): Promise<Int32Array>;
   stats(): NativeSequenceStats;

@@ -6,12 +6,13 @@ import type { EvalRecord } from '../run/records.js';
 
 export interface SummaryRow {
   task: string;
+  metric: string;
   length: number | null;
   policy: string;
   budget: number | null;
   questionMode: string;
   n: number;
-  /** Mean score in percent. */
+  /** Mean score in percent; for perplexity, the perplexity of all the tokens together. */
   score: number;
   tokensPerStep: number | null;
   kvKiBPerStep: number | null;
@@ -28,29 +29,36 @@ const meanOrNull = (xs: (number | null)[]): number | null => {
 };
 
 export function summarize(records: EvalRecord[]): SummaryRow[] {
-  const groups = new Map<string, { task: string; rs: EvalRecord[] }>();
-  const add = (task: string, r: EvalRecord) => {
+  type Nll = NonNullable<EvalRecord['nll']>;
+  const groups = new Map<string, { task: string; rs: EvalRecord[]; nll: Nll }>();
+  const add = (task: string, r: EvalRecord, nll: Nll = []) => {
     const k = JSON.stringify([task, r.length, r.policy, r.budget, r.questionMode]);
-    const g = groups.get(k) ?? { task, rs: [] };
+    const g = groups.get(k) ?? { task, rs: [], nll: [] };
     g.rs.push(r);
+    g.nll.push(...nll);
     groups.set(k, g);
   };
   for (const r of records) {
-    add(r.task, r);
+    add(r.task, r, r.nll);
     for (const g of r.groups ?? []) add(`${r.task} [${g}]`, r);
+    for (const b of r.nll ?? []) add(`${r.task} [positions ${b.from}-${b.to - 1}]`, r, [b]);
   }
-  const rows = [...groups.values()].map(({ task, rs }): SummaryRow => {
+  const rows = [...groups.values()].map(({ task, rs, nll }): SummaryRow => {
     const r0 = rs[0];
+    // Perplexity pools the likelihoods of all the tokens; other metrics average the samples.
+    const tokens = nll.reduce((a, b) => a + b.tokens, 0);
+    const score = tokens > 0 ? Math.exp(nll.reduce((a, b) => a + b.sum, 0) / tokens) : 100 * mean(rs.map((r) => r.score));
     const kv = meanOrNull(rs.map((r) => r.stats.kvBytesPerStep));
     const meta = meanOrNull(rs.map((r) => r.stats.metaBytesPerStep));
     return {
       task,
+      metric: r0.metric,
       length: r0.length,
       policy: r0.policy,
       budget: r0.budget,
       questionMode: r0.questionMode,
       n: rs.length,
-      score: 100 * mean(rs.map((r) => r.score)),
+      score,
       tokensPerStep: meanOrNull(rs.map((r) => r.stats.tokensPerStep)),
       kvKiBPerStep: kv === null ? null : kv / 1024,
       metaKiBPerStep: meta === null ? null : meta / 1024,
@@ -118,7 +126,8 @@ export const EVAL_COLUMNS: Column<SummaryRow>[] = [
   { title: 'budget', value: (r) => (r.budget === null ? 'all' : String(r.budget)) },
   { title: 'question', value: (r) => r.questionMode },
   { title: 'n', value: (r) => String(r.n) },
-  { title: 'score %', value: (r) => fmt(r.score) },
+  { title: 'score', value: (r) => fmt(r.score, r.metric.startsWith('perplexity') ? 2 : 1) },
+  { title: 'metric', value: (r) => (r.metric.startsWith('perplexity') ? 'perplexity' : `${r.metric}, %`) },
   { title: 'tokens read/step/head', value: (r) => fmt(r.tokensPerStep) },
   { title: 'KV KiB/step', value: (r) => fmt(r.kvKiBPerStep) },
   { title: 'meta KiB/step', value: (r) => fmt(r.metaKiBPerStep) },

@@ -9,6 +9,7 @@ import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { EVAL_COLUMNS, summarize, writeTables, type SummaryRow } from '../report/tables.js';
 import { expandTasks, task, type Sample } from '../tasks/index.js';
+import { PPL_BUCKETS } from '../tasks/perplexity.js';
 import { taskSeed } from '../tasks/rng.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
 import { policyPoints, units, type Unit } from './units.js';
@@ -39,8 +40,8 @@ function defaultOutput(folder: ModelFolder): string {
 
 function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder): { context: Int32Array; question: Int32Array } {
   // A chat template writes its own BOS into the text.
-  const context = Int32Array.from(tok.encode(s.context, !s.chat));
-  const question = Int32Array.from(tok.encode(s.question));
+  const context = Int32Array.from(s.ids?.context ?? tok.encode(s.context, !s.chat));
+  const question = Int32Array.from(s.ids?.question ?? tok.encode(s.question));
   const total = context.length + question.length;
   if (total > folder.spec.maxPositions)
     throw new QuestError(
@@ -61,20 +62,10 @@ function readStats(seq: NativeSequence): ReadStats {
   };
 }
 
-async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
+/** The fields every record has: what was run, on what, and how. */
+function baseRecord(p: Prepared, cfg: EvalConfig) {
   const { sample, point } = p.unit;
   const t = task(sample.task);
-  const seq = model.createSequence(sequenceOptions(cfg, point));
-  // decode: the question (or its last --question-tokens) is fed token by token under the
-  // policy, as Quest's evaluation does; whatever is not fed is prefilled with the context.
-  const fed = cfg.questionMode === 'decode' ? Math.min(p.question.length, cfg.questionTokens ?? p.question.length) : 0;
-  const prefix = new Int32Array(p.context.length + p.question.length - fed);
-  prefix.set(p.context);
-  prefix.set(p.question.subarray(0, p.question.length - fed), p.context.length);
-  await seq.prefill(prefix);
-  if (fed > 0) await seq.feed(p.question.subarray(p.question.length - fed));
-  const ids = await seq.generate(t.maxNewTokens, stop);
-  const prediction = tok.decode(ids);
   return {
     key: p.unit.key,
     task: sample.task,
@@ -89,10 +80,51 @@ async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: Te
     policy: point.policy,
     budget: point.budget,
     questionMode: cfg.questionMode,
+    metric: t.metric,
+  };
+}
+
+async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
+  const t = task(p.unit.sample.task);
+  const seq = model.createSequence(sequenceOptions(cfg, p.unit.point));
+  if (t.maxNewTokens === 0) return perplexityRecord(seq, p, cfg);
+  // decode: the question (or its last --question-tokens) is fed token by token under the
+  // policy, as Quest's evaluation does; whatever is not fed is prefilled with the context.
+  const fed = cfg.questionMode === 'decode' ? Math.min(p.question.length, cfg.questionTokens ?? p.question.length) : 0;
+  const prefix = new Int32Array(p.context.length + p.question.length - fed);
+  prefix.set(p.context);
+  prefix.set(p.question.subarray(0, p.question.length - fed), p.context.length);
+  await seq.prefill(prefix);
+  if (fed > 0) await seq.feed(p.question.subarray(p.question.length - fed));
+  const ids = await seq.generate(t.maxNewTokens, stop);
+  const prediction = tok.decode(ids);
+  return {
+    ...baseRecord(p, cfg),
     questionTokensFed: fed,
     prediction,
-    answers: sample.answers,
-    score: t.score(prediction, sample),
+    answers: p.unit.sample.answers,
+    score: t.score(prediction, p.unit.sample),
+    stats: readStats(seq),
+  };
+}
+
+/** A perplexity window: the dense prefix, then every other token's NLL as it is fed. */
+async function perplexityRecord(seq: NativeSequence, p: Prepared, cfg: EvalConfig): Promise<EvalRecord> {
+  await seq.prefill(p.context);
+  const nll = await seq.nll(p.question);
+  const span = Math.ceil(nll.length / PPL_BUCKETS);
+  const buckets = Array.from({ length: PPL_BUCKETS }, (_, b) => {
+    const part = nll.subarray(b * span, Math.min(nll.length, (b + 1) * span));
+    const from = p.context.length + b * span;
+    return { from, to: from + part.length, sum: part.reduce((a, x) => a + x, 0), tokens: part.length };
+  }).filter((b) => b.tokens > 0);
+  return {
+    ...baseRecord(p, cfg),
+    questionTokensFed: p.question.length,
+    prediction: '',
+    answers: [],
+    score: Math.exp(buckets.reduce((a, b) => a + b.sum, 0) / nll.length),
+    nll: buckets,
     stats: readStats(seq),
   };
 }
@@ -124,6 +156,8 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
       longbenchDir: cfg.longbenchDir ?? undefined,
       longbenchE: cfg.longbenchE,
       longbenchV2File: cfg.longbenchV2File ?? undefined,
+      textFile: cfg.textFile ?? undefined,
+      pplPrefix: cfg.pplPrefix,
     });
     for (const s of cfg.limit === null ? all : all.slice(0, cfg.limit)) {
       prepared.set(s.id, tokenize(tok, s, folder));

@@ -32,7 +32,11 @@ export interface EvalRecord {
   questionTokensFed: number;
   prediction: string;
   answers: string[];
+  /** The task's metric: a share in [0, 1] for accuracy-like metrics, perplexity for perplexity. */
+  metric: string;
   score: number;
+  /** Perplexity tasks: negative log-likelihood summed per position bucket of the fed tokens. */
+  nll?: { from: number; to: number; sum: number; tokens: number }[];
   stats: ReadStats;
 }
 

@@ -2,6 +2,7 @@ import { QuestError } from '../errors.js';
 import { LONGBENCH_TASKS, longbenchAvailable } from './longbench/v1.js';
 import { longbenchV2 } from './longbench/v2.js';
 import { passkey } from './passkey.js';
+import { perplexity } from './perplexity.js';
 import { cwe } from './ruler/cwe.js';
 import { fwe } from './ruler/fwe.js';
 import { NIAH_TASKS } from './ruler/niah.js';
@@ -11,7 +12,7 @@ import type { Task } from './types.js';
 
 export type { Sample, SampleOptions, Task } from './types.js';
 
-const ALL: Task[] = [passkey, ...NIAH_TASKS, vt, cwe, fwe, ...QA_TASKS, ...LONGBENCH_TASKS, longbenchV2];
+const ALL: Task[] = [passkey, ...NIAH_TASKS, vt, cwe, fwe, ...QA_TASKS, ...LONGBENCH_TASKS, longbenchV2, perplexity];
 export const TASKS: Record<string, Task> = Object.fromEntries(ALL.map((t) => [t.name, t]));
 
 export interface TaskSources {

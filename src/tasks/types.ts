@@ -8,6 +8,8 @@ export interface Sample {
   question: string;
   answers: string[];
   meta: Record<string, unknown>;
+  /** Token ids given directly (perplexity windows), instead of text to tokenize. */
+  ids?: { context: number[]; question: number[] };
   /** The prompt went through the model's chat template, which writes its own BOS. */
   chat?: boolean;
   /** Subgroups the benchmark also reports apart (LongBench-E length buckets; LongBench v2 difficulty and length). */
@@ -32,6 +34,9 @@ export interface SampleOptions {
   longbenchE?: boolean;
   /** LongBench v2's data.json (a list of questions). */
   longbenchV2File?: string;
+  /** The text perplexity reads, and its dense prefix in tokens. */
+  textFile?: string;
+  pplPrefix?: number;
 }
 
 export interface Task {
@@ -41,6 +46,7 @@ export interface Task {
   /** Where the task's definition comes from. */
   source: string;
   metric: string;
+  /** Tokens generated; 0 for a task scored on likelihoods (perplexity). */
   maxNewTokens: number;
   samples(opts: SampleOptions): Sample[];
   /** 1 for a correct prediction, 0 for a wrong one, or a fraction for partial metrics. */

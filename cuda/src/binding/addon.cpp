@@ -162,6 +162,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
                                    {InstanceMethod("prefill", &SequenceWrap::Prefill),
                                     InstanceMethod("feed", &SequenceWrap::Feed),
                                     InstanceMethod("generate", &SequenceWrap::Generate),
+                                    InstanceMethod("nll", &SequenceWrap::Nll),
                                     InstanceMethod("stats", &SequenceWrap::Stats),
                                     InstanceAccessor("length", &SequenceWrap::Length, nullptr)});
     ctor = Napi::Persistent(f);
@@ -195,6 +196,17 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     auto s = seq;
     return run(info, [=] { *out = s->feed(tokens->data(), int64_t(tokens->size())); },
                [out](Napi::Env env) { return to_js(env, *out); });
+  }
+  Napi::Value Nll(const Napi::CallbackInfo& info) {
+    auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 0));
+    auto out = std::make_shared<std::vector<double>>();
+    auto s = seq;
+    return run(info, [=] { *out = s->nll(tokens->data(), int64_t(tokens->size())); },
+               [out](Napi::Env env) {
+                 auto a = Napi::Float64Array::New(env, out->size());
+                 std::copy(out->begin(), out->end(), a.Data());
+                 return a;
+               });
   }
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     int max_new = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;

@@ -1,6 +1,7 @@
 #include "engine/sequence.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -64,6 +65,21 @@ std::vector<float> Sequence::feed(const int32_t* tokens, int64_t n) {
   check_room(n);
   for (int64_t i = 0; i < n; ++i) forward(tokens + i, 1, true, false, last_logits_);
   return last_logits_;
+}
+
+std::vector<double> Sequence::nll(const int32_t* tokens, int64_t n) {
+  if (last_logits_.empty()) throw std::runtime_error("nll before prefill");
+  check_room(n);
+  std::vector<double> out(n);
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= model_->spec().vocab)
+      throw std::runtime_error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+    double mx = *std::max_element(last_logits_.begin(), last_logits_.end()), z = 0;
+    for (float v : last_logits_) z += std::exp(double(v) - mx);
+    out[i] = mx + std::log(z) - double(last_logits_[tokens[i]]);
+    forward(tokens + i, 1, true, false, last_logits_);
+  }
+  return out;
 }
 
 std::vector<int32_t> Sequence::generate(int max_new, const std::vector<int32_t>& stop) {

@@ -27,6 +27,9 @@ class Sequence {
   std::vector<float> prefill(const int32_t* tokens, int64_t n, bool all_logits);
   // Feeds tokens one decode step at a time under the policy; returns the last one's logits.
   std::vector<float> feed(const int32_t* tokens, int64_t n);
+  // For each token: its negative log-likelihood under the current logits, then one decode
+  // step that feeds it (a perplexity evaluation under the policy).
+  std::vector<double> nll(const int32_t* tokens, int64_t n);
   // Greedy decoding from the current logits until a stop token or `max_new` tokens.
   std::vector<int32_t> generate(int max_new, const std::vector<int32_t>& stop);
   int64_t length() const { return cache_.length(); }
