@@ -7,6 +7,7 @@ import { chooseBackend, loadModel, type NativeModel, type NativeSequence } from 
 import { openModelFolder, type ModelFolder } from '../model/index.js';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
+import { writePasskeyHeatmaps } from '../report/heatmap.js';
 import { EVAL_COLUMNS, summarize, writeTables, type SummaryRow } from '../report/tables.js';
 import { expandTasks, task, type Sample } from '../tasks/index.js';
 import { PPL_BUCKETS } from '../tasks/perplexity.js';
@@ -200,6 +201,7 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
   const order = new Map(all.map((u, i) => [u.key, i]));
   records.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
   const rows = summarize(records);
+  writePasskeyHeatmaps(outputDir, records);
   writeTables(outputDir, rows, EVAL_COLUMNS, {
     ...metadata,
     model: folder.dir,
