@@ -5,7 +5,7 @@ import { execa } from 'execa';
 
 export const repo = path.resolve(import.meta.dirname, '..');
 export const fixtures = path.join(repo, 'test', 'fixtures');
-export const defaultModel = path.join(repo, 'models', 'quest-random-tiny');
+export const defaultModel = path.join(repo, 'models', 'quest-tiny');
 
 export function tempDir(prefix = 'quest-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));

@@ -62,11 +62,12 @@ describe('passkey', () => {
 });
 
 describe('RULER', () => {
-  const synthetic = expandTasks(['ruler'], false);
+  const sources = { qaFiles: [] as string[], longbenchDir: null, longbenchE: false };
+  const synthetic = expandTasks(['ruler'], sources);
 
   it('expands "ruler" to its synthetic tasks, and to the QA tasks with --qa-file', () => {
     expect(synthetic).toHaveLength(11);
-    expect(expandTasks(['ruler'], true)).toHaveLength(13);
+    expect(expandTasks(['ruler'], { ...sources, qaFiles: ['squad.json'] })).toHaveLength(13);
   });
 
   it.each(synthetic)('%s: prompt plus generation fits the length, tightly, and a seed reproduces it', (name) => {

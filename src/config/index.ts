@@ -124,7 +124,7 @@ const POLICY_DEFAULTS: PolicyConfig = {
 
 const EVAL_DEFAULTS: EvalConfig = {
   ...POLICY_DEFAULTS,
-  model: path.join(projectRoot, 'models', 'quest-random-tiny'),
+  model: path.join(projectRoot, 'models', 'quest-tiny'),
   tasks: ['passkey'],
   limit: null,
   seed: 0,
