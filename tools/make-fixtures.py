@@ -103,12 +103,34 @@ def make(name, case, root, seed):
           f"min top-2 margin={margin:.4f} greedy={cont[:8]}...")
 
 
+def trained(folder, out, seed, prompt_len=96):
+    """Expected logits of a model that ships (not copied: the test reads it where it is)."""
+    ref = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    vocab = ref.config.vocab_size
+    gen = torch.Generator().manual_seed(seed)
+    prompt = [ref.config.bos_token_id] + torch.randint(3, vocab, (prompt_len - 1,), generator=gen).tolist()
+    with torch.no_grad():
+        logits = ref(torch.tensor([prompt])).logits[0].float().contiguous()
+    os.makedirs(out, exist_ok=True)
+    logits.numpy().astype("<f4").tofile(os.path.join(out, "logits.f32"))
+    cont = greedy(ref, prompt, GREEDY_TOKENS)
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(dict(model=folder, seed=seed, prompt_ids=prompt, greedy_ids=cont, vocab_size=vocab,
+                       max_abs_logit=float(logits.abs().max()),
+                       transformers=__import__("transformers").__version__, torch=torch.__version__), f)
+    print(f"{folder}: expected logits for {len(prompt)} tokens in {out}, greedy={cont[:8]}...")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="test/fixtures")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--trained", help="a shipped model folder: write only its expected logits to --out")
     args = ap.parse_args()
     torch.set_num_threads(8)
+    if args.trained:
+        trained(args.trained, args.out, args.seed)
+        return
     for i, (name, case) in enumerate(CASES.items()):
         make(name, case, args.out, args.seed + 100 * i)
 

@@ -1,6 +1,7 @@
 /** quest's command line: one file per command, each parsing flags and calling a runner. */
 import { Command, CommanderError } from 'commander';
 import { QuestError } from '../errors.js';
+import { benchAttentionCommand } from './bench-attention.js';
 import { benchLatencyCommand } from './bench-latency.js';
 import { envCommand } from './env.js';
 import { evalCommand } from './eval.js';
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError();
   evalCommand(program, argv);
   benchLatencyCommand(program, argv);
+  benchAttentionCommand(program, argv);
   envCommand(program);
   tasksCommand(program);
   try {

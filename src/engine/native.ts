@@ -145,8 +145,56 @@ export interface NativeProbeOutput {
   pageMax: Float32Array;
 }
 
+/** The attention shape of the GPU kernel benchmarks and parity checks. */
+export interface NativeAttentionShape {
+  heads: number;
+  kvHeads: number;
+  /** 64 or 128. */
+  headDim: number;
+  /** 16: the GPU kernels are built for it. */
+  pageSize: number;
+}
+
+export interface NativeAttentionBenchRow {
+  length: number;
+  policy: 'dense' | 'quest';
+  /** 0 for dense. */
+  budget: number;
+  /** Medians of replayed CUDA graphs, microseconds; estimate and top-k are 0 for dense. */
+  estimateUs: number;
+  topkUs: number;
+  attentionUs: number;
+  totalUs: number;
+  /** Per KV head. */
+  tokensRead: number;
+  kvBytes: number;
+  metaBytes: number;
+}
+
+export interface NativeAttentionBench {
+  device: string;
+  /** Device-to-device copy bandwidth measured in the same run, bytes read plus written. */
+  copyGBps: number;
+  rows: NativeAttentionBenchRow[];
+}
+
+export interface NativeAttentionParity {
+  appendMinMaxMaxAbs: number;
+  denseMaxAbs: number;
+  denseRefMax: number;
+  estimateMaxAbs: number;
+  estimateRefMax: number;
+  topkMismatches: number;
+  sparseMaxAbs: number;
+  sparseRefMax: number;
+}
+
 export interface NativeAddon {
   loadModel(spec: NativeModelSpec): Promise<NativeModel>;
   backendInfo(): NativeBackendInfo;
   probePolicy(input: NativeProbeInput): Promise<NativeProbeOutput>;
+  /** GPU only: dense and Quest decode attention timed per length and budget. */
+  benchAttention(opts: NativeAttentionShape & { lengths: number[]; budgets: number[]; repeats: number; seed: number }): Promise<NativeAttentionBench>;
+  /** GPU only: each attention kernel against the CPU backend on fresh random fp16 inputs. */
+  parityAttention(opts: NativeAttentionShape & { length: number; budget: number; seed: number }): Promise<NativeAttentionParity>;
 }

@@ -11,6 +11,7 @@
 #include "engine/model.h"
 #include "engine/sequence.h"
 #include "engine/thread_pool.h"
+#include "kernels/attention_bench.h"
 #include "policy/probe.h"
 
 namespace quest {
@@ -354,6 +355,96 @@ Napi::Value ProbePolicy(const Napi::CallbackInfo& info) {
   return p;
 }
 
+AttentionShape parse_shape(const Napi::Object& o) {
+  AttentionShape s;
+  s.heads = int(get_num(o, "heads", 32));
+  s.kv_heads = int(get_num(o, "kvHeads", s.heads));
+  s.head_dim = int(get_num(o, "headDim", 128));
+  s.page_size = int(get_num(o, "pageSize", 16));
+  return s;
+}
+
+std::vector<int> int_list(const Napi::Object& o, const char* key) {
+  std::vector<int> out;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) throw std::runtime_error(std::string("'") + key + "' must be a list of integers");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  return out;
+}
+
+Napi::Value BenchAttention(const Napi::CallbackInfo& info) {
+  auto opts = std::make_shared<AttentionBenchOptions>();
+  try {
+    if (info.Length() < 1 || !info[0].IsObject()) throw std::runtime_error("benchAttention(options) needs an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    opts->shape = parse_shape(o);
+    opts->lengths = int_list(o, "lengths");
+    opts->budgets = int_list(o, "budgets");
+    opts->repeats = int(get_num(o, "repeats", 50));
+    opts->seed = uint64_t(get_num(o, "seed", 0));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  auto res = std::make_shared<AttentionBenchResult>();
+  auto* task = new Task(
+      info.Env(), [=] { *res = bench_attention(*opts); },
+      [res](Napi::Env env) {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("device", res->device);
+        r.Set("copyGBps", res->copy_gbps);
+        Napi::Array rows = Napi::Array::New(env, res->rows.size());
+        for (size_t i = 0; i < res->rows.size(); ++i) {
+          const AttentionBenchRow& x = res->rows[i];
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("length", x.length);
+          o.Set("policy", x.policy);
+          o.Set("budget", x.budget);
+          o.Set("estimateUs", x.estimate_us);
+          o.Set("topkUs", x.topk_us);
+          o.Set("attentionUs", x.attention_us);
+          o.Set("totalUs", x.total_us);
+          o.Set("tokensRead", x.tokens_read);
+          o.Set("kvBytes", x.kv_bytes);
+          o.Set("metaBytes", x.meta_bytes);
+          rows.Set(uint32_t(i), o);
+        }
+        r.Set("rows", rows);
+        return r;
+      });
+  auto p = task->promise();
+  task->Queue();
+  return p;
+}
+
+Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
+  auto opts = std::make_shared<AttentionParityOptions>();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "parityAttention(options) needs an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  opts->shape = parse_shape(o);
+  opts->length = int(get_num(o, "length", 1000));
+  opts->budget = int(get_num(o, "budget", 256));
+  opts->seed = uint64_t(get_num(o, "seed", 0));
+  auto res = std::make_shared<AttentionParityResult>();
+  auto* task = new Task(
+      info.Env(), [=] { *res = parity_attention(*opts); },
+      [res](Napi::Env env) {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("appendMinMaxMaxAbs", res->append_minmax_max_abs);
+        r.Set("denseMaxAbs", res->dense_max_abs);
+        r.Set("denseRefMax", res->dense_ref_max);
+        r.Set("estimateMaxAbs", res->estimate_max_abs);
+        r.Set("estimateRefMax", res->estimate_ref_max);
+        r.Set("topkMismatches", res->topk_mismatches);
+        r.Set("sparseMaxAbs", res->sparse_max_abs);
+        r.Set("sparseRefMax", res->sparse_ref_max);
+        return r;
+      });
+  auto p = task->promise();
+  task->Queue();
+  return p;
+}
+
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CudaStatus cs = cuda_status();
@@ -376,6 +467,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("probePolicy", Napi::Function::New(env, ProbePolicy));
+  exports.Set("benchAttention", Napi::Function::New(env, BenchAttention));
+  exports.Set("parityAttention", Napi::Function::New(env, ParityAttention));
   return exports;
 }
 

@@ -1,8 +1,25 @@
 // Quest (Tang et al., 2024): score every full page by an upper bound of q.k over its keys,
 // sum_i max(q_i * max_i, q_i * min_i), read the top pages plus the current one.
+#include <algorithm>
+
 #include "policy/policies.h"
 
 namespace quest {
+
+void quest_page_scores(const PagedKvCache& cache, int layer, int kv_head, const float* q, int h0, int h1, int64_t pages, float* out) {
+  const int d = cache.head_dim();
+  for (int64_t p = 0; p < pages; ++p) {
+    const float* mn = cache.page_min(layer, kv_head, p);
+    const float* mx = cache.page_max(layer, kv_head, p);
+    float total = 0;
+    for (int h = h0; h < h1; ++h) {
+      const float* qh = q + int64_t(h) * d;
+      for (int i = 0; i < d; ++i) total += std::max(qh[i] * mx[i], qh[i] * mn[i]);
+    }
+    out[p] = total;
+  }
+}
+
 namespace {
 
 class QuestPolicy final : public Policy {
@@ -27,16 +44,7 @@ class QuestPolicy final : public Policy {
       const int g = o_.quest_per_query_head ? int(s) / group : int(s);
       const int h0 = o_.quest_per_query_head ? int(s) : g * group;
       const int h1 = o_.quest_per_query_head ? h0 + 1 : h0 + group;
-      for (int64_t p = 0; p < current; ++p) {
-        const float* mn = cache.page_min(layer, g, p);
-        const float* mx = cache.page_max(layer, g, p);
-        float total = 0;
-        for (int h = h0; h < h1; ++h) {
-          const float* qh = q + int64_t(h) * d;
-          for (int i = 0; i < d; ++i) total += std::max(qh[i] * mx[i], qh[i] * mn[i]);
-        }
-        score[p] = total;
-      }
+      quest_page_scores(cache, layer, g, q, h0, h1, current, score.data());
       auto& list = sel[s];
       for (int32_t p : top_k_sorted(score, pages - 1)) append_range(list, int64_t(p) * P, int64_t(p + 1) * P);
       append_range(list, current * P, pos + 1);

@@ -1,0 +1,357 @@
+#include <cfloat>
+#include <cstdint>
+
+#include "kernels/attention.cuh"
+
+namespace quest {
+namespace {
+
+constexpr int kPage = 16;    // the GPU kernels are built for the default page size
+constexpr int kWarps = 4;    // warps per block in the attention and estimate kernels
+
+__device__ inline void load8(const __half* p, float out[8]) {
+  uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float2 f = __half22float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+__device__ inline void unpack8(const uint4& raw, float out[8]) {
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float2 f = __half22float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+// Sum over the `width` lanes that share a token (width divides 32, groups aligned).
+template <int width>
+__device__ inline float group_sum(float v) {
+#pragma unroll
+  for (int o = width / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// One block per (KV head, split). Each warp takes whole pages; within a page, LT lanes hold
+// one token's head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the
+// page's K and V are all loaded before any is used (bytes in flight hide the latency).
+template <int D, int G>
+__global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __restrict__ q, PagedKv kv, PageLists lists,
+                                                              float scale, SplitScratch sc) {
+  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kPage / TPW;
+  const int g = blockIdx.x, split = blockIdx.y;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
+  const int begin = lists.indptr[g], end = lists.indptr[g + 1];
+  const int per = (end - begin + sc.splits - 1) / sc.splits;
+  const int p0 = begin + split * per, p1 = min(end, p0 + per);
+
+  float qv[G][8], m[G], l[G], acc[G][8];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      qv[h][i] *= scale;
+      acc[h][i] = 0.0f;
+    }
+    m[h] = -FLT_MAX;
+    l[h] = 0.0f;
+  }
+
+  for (int pi = p0 + warp; pi < p1; pi += kWarps) {
+    const int logical = lists.indices[pi];
+    const int phys = kv.page_table[logical];
+    const int len = logical == kv.current_page ? kv.current_len : kPage;
+    const size_t base = ((size_t)phys * kv.kv_heads + g) * kPage * D + sub * 8;
+    uint4 kr[ITER], vr[ITER];
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int t = it * TPW + slot;
+      kr[it] = *reinterpret_cast<const uint4*>(kv.k + base + (size_t)t * D);
+      vr[it] = *reinterpret_cast<const uint4*>(kv.v + base + (size_t)t * D);
+    }
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const bool valid = it * TPW + slot < len;
+      float kf[8], vf[8];
+      unpack8(kr[it], kf);
+      unpack8(vr[it], vf);
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) s += qv[h][i] * kf[i];
+        s = group_sum<LT>(s);
+        if (!valid) continue;  // the unused slots of the newest page hold nothing to read
+        const float mn = fmaxf(m[h], s);
+        const float c = __expf(m[h] - mn), p = __expf(s - mn);
+        l[h] = l[h] * c + p;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[h][i] = acc[h][i] * c + p * vf[i];
+        m[h] = mn;
+      }
+    }
+  }
+
+  // Merge the block's (warp, slot) states per query head through shared memory.
+  constexpr int STATES = kWarps * TPW;
+  __shared__ float sm_m[STATES][G], sm_l[STATES][G], sm_acc[STATES][G][D];
+  const int st = warp * TPW + slot;
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    if (sub == 0) {
+      sm_m[st][h] = m[h];
+      sm_l[st][h] = l[h];
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sm_acc[st][h][sub * 8 + i] = acc[h][i];
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * D; idx += blockDim.x) {
+    const int h = idx / D, j = idx % D;
+    float M = -FLT_MAX;
+    for (int s = 0; s < STATES; ++s) M = fmaxf(M, sm_m[s][h]);
+    float L = 0.0f, O = 0.0f;
+    for (int s = 0; s < STATES; ++s) {
+      const float w = sm_l[s][h] > 0.0f ? __expf(sm_m[s][h] - M) : 0.0f;
+      L += sm_l[s][h] * w;
+      O += sm_acc[s][h][j] * w;
+    }
+    const int head = g * G + h;
+    sc.o[((size_t)head * sc.splits + split) * D + j] = L > 0.0f ? O / L : 0.0f;
+    if (j == 0) sc.lse[(size_t)head * sc.splits + split] = L > 0.0f ? M + __logf(L) : -FLT_MAX;
+  }
+}
+
+// One block per query head: the splits' outputs weighted by their share of the softmax mass.
+__global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out) {
+  const int h = blockIdx.x;
+  const float* lse = sc.lse + (size_t)h * sc.splits;
+  float M = -FLT_MAX;
+  for (int s = 0; s < sc.splits; ++s) M = fmaxf(M, lse[s]);
+  for (int j = threadIdx.x; j < head_dim; j += blockDim.x) {
+    float W = 0.0f, O = 0.0f;
+    for (int s = 0; s < sc.splits; ++s) {
+      if (lse[s] == -FLT_MAX) continue;
+      const float w = __expf(lse[s] - M);
+      W += w;
+      O += w * sc.o[((size_t)h * sc.splits + s) * head_dim + j];
+    }
+    out[(size_t)h * head_dim + j] = W > 0.0f ? O / W : 0.0f;
+  }
+}
+
+// One warp step covers 32 / LT full pages of one KV head: LT lanes read a page's min and max.
+template <int D, int G>
+__global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const __half* __restrict__ q, PagedKv kv, float* __restrict__ scores) {
+  constexpr int LT = D / 8, TPW = 32 / LT;
+  const int g = blockIdx.x;
+  const int lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
+  const int warp_global = blockIdx.y * kWarps + threadIdx.x / 32;
+  float qv[G][8];
+#pragma unroll
+  for (int h = 0; h < G; ++h) load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
+  const int full = kv.current_page;
+  for (int p = warp_global * TPW + slot; p - slot < full; p += gridDim.y * kWarps * TPW) {
+    float s = 0.0f;
+    if (p < full) {
+      const size_t off = ((size_t)kv.page_table[p] * kv.kv_heads + g) * D + sub * 8;
+      float mn[8], mx[8];
+      load8(kv.kmin + off, mn);
+      load8(kv.kmax + off, mx);
+#pragma unroll
+      for (int h = 0; h < G; ++h)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) s += fmaxf(qv[h][i] * mx[i], qv[h][i] * mn[i]);
+    }
+    s = group_sum<LT>(s);
+    if (p < full && sub == 0) scores[(size_t)g * full + p] = s;
+  }
+}
+
+__device__ inline uint32_t order_key(float f) {
+  const uint32_t u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // larger float, larger unsigned key
+}
+
+// Exclusive prefix sum over the block (1024 threads); `total` gets the sum of all.
+__device__ inline int block_scan(int v, int* warp_sums, int& total) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  int x = v;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(0xffffffffu, x, o);
+    if (lane >= o) x += y;
+  }
+  if (lane == 31) warp_sums[warp] = x;
+  __syncthreads();
+  if (warp == 0) {
+    int w = warp_sums[lane];
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, w, o);
+      if (lane >= o) w += y;
+    }
+    warp_sums[lane] = w;
+  }
+  __syncthreads();
+  total = warp_sums[31];
+  const int before = (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
+  __syncthreads();
+  return before;
+}
+
+// One block of 1024 threads per KV head: radix select of the k-th largest score (8 bits a
+// pass), then the pages above it and the first (by page) of those equal to it.
+__global__ void __launch_bounds__(1024) topk_kernel(const float* __restrict__ scores, PagedKv kv, int pages,
+                                                    int* __restrict__ indptr, int* __restrict__ indices) {
+  __shared__ int hist[256];
+  __shared__ int warp_sums[32];
+  __shared__ uint32_t chosen_prefix;
+  __shared__ int chosen_rest;
+  const int g = blockIdx.x, n = kv.current_page;
+  const int k = min(pages - 1, n);
+  const int out_len = k + 1;
+  const float* sc = scores + (size_t)g * n;
+  int* out = indices + (size_t)g * out_len;
+  if (threadIdx.x == 0) {
+    indptr[g] = g * out_len;
+    if (g == gridDim.x - 1) indptr[g + 1] = (g + 1) * out_len;
+  }
+  // Each thread owns a contiguous chunk, so ranks follow page order.
+  const int chunk = (n + blockDim.x - 1) / blockDim.x;
+  const int lo = min(n, (int)threadIdx.x * chunk), hi = min(n, lo + chunk);
+  uint32_t prefix = 0, mask = 0;
+  int rest = k;  // how many still to take among keys matching the prefix
+  if (k < n) {
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
+      __syncthreads();
+      for (int i = lo; i < hi; ++i) {
+        const uint32_t key = order_key(sc[i]);
+        if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255], 1);
+      }
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        int cum = 0, d = 255;
+        for (; d > 0; --d) {
+          if (cum + hist[d] >= rest) break;
+          cum += hist[d];
+        }
+        chosen_prefix = prefix | ((uint32_t)d << shift);
+        chosen_rest = rest - cum;
+      }
+      __syncthreads();
+      prefix = chosen_prefix;
+      rest = chosen_rest;
+      mask |= 255u << shift;
+      __syncthreads();
+    }
+  }
+  // Selected: every key above the threshold, and the first `rest` keys equal to it.
+  int eq = 0;
+  for (int i = lo; i < hi; ++i) eq += k < n && order_key(sc[i]) == prefix;
+  int total;
+  int eq_before = block_scan(eq, warp_sums, total);
+  int sel = 0;
+  for (int i = lo, e = eq_before; i < hi; ++i) {
+    const uint32_t key = k < n ? order_key(sc[i]) : 0u;
+    const bool take = k >= n || key > prefix || (key == prefix && e++ < rest);
+    sel += take;
+  }
+  int pos = block_scan(sel, warp_sums, total);
+  for (int i = lo, e = eq_before; i < hi; ++i) {
+    const uint32_t key = k < n ? order_key(sc[i]) : 0u;
+    const bool take = k >= n || key > prefix || (key == prefix && e++ < rest);
+    if (take) out[pos++] = i;
+  }
+  if (threadIdx.x == 0) out[k] = kv.current_page;
+}
+
+__global__ void append_kernel(__half* k_cache, __half* v_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
+                              int head_dim, int page_size, int pos, const __half* k, const __half* v) {
+  const int g = blockIdx.x;
+  const int page = pos / page_size, slot = pos % page_size;
+  const size_t phys = page_table[page];
+  for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
+    const __half kk = k[g * head_dim + i];
+    k_cache[((phys * kv_heads + g) * page_size + slot) * head_dim + i] = kk;
+    v_cache[((phys * kv_heads + g) * page_size + slot) * head_dim + i] = v[g * head_dim + i];
+    const size_t m = (phys * kv_heads + g) * head_dim + i;
+    kmin[m] = slot == 0 ? kk : __hmin(kmin[m], kk);
+    kmax[m] = slot == 0 ? kk : __hmax(kmax[m], kk);
+  }
+}
+
+template <int D>
+cudaError_t launch_partial(int group, dim3 grid, const __half* q, const PagedKv& kv, const PageLists& lists, float scale,
+                           const SplitScratch& sc, cudaStream_t stream) {
+  switch (group) {
+    case 1: decode_partial<D, 1><<<grid, kWarps * 32, 0, stream>>>(q, kv, lists, scale, sc); break;
+    case 2: decode_partial<D, 2><<<grid, kWarps * 32, 0, stream>>>(q, kv, lists, scale, sc); break;
+    case 4: decode_partial<D, 4><<<grid, kWarps * 32, 0, stream>>>(q, kv, lists, scale, sc); break;
+    case 8: decode_partial<D, 8><<<grid, kWarps * 32, 0, stream>>>(q, kv, lists, scale, sc); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+template <int D>
+cudaError_t launch_estimate(int group, dim3 grid, const __half* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
+  switch (group) {
+    case 1: estimate_kernel<D, 1><<<grid, kWarps * 32, 0, stream>>>(q, kv, scores); break;
+    case 2: estimate_kernel<D, 2><<<grid, kWarps * 32, 0, stream>>>(q, kv, scores); break;
+    case 4: estimate_kernel<D, 4><<<grid, kWarps * 32, 0, stream>>>(q, kv, scores); break;
+    case 8: estimate_kernel<D, 8><<<grid, kWarps * 32, 0, stream>>>(q, kv, scores); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+bool supported(const PagedKv& kv, int heads) {
+  return kv.page_size == kPage && (kv.head_dim == 64 || kv.head_dim == 128) && kv.kv_heads > 0 && heads % kv.kv_heads == 0;
+}
+
+}  // namespace
+
+cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
+                             const SplitScratch& scratch, float* out, cudaStream_t stream) {
+  if (!supported(kv, heads)) return cudaErrorInvalidValue;
+  const dim3 grid(kv.kv_heads, scratch.splits);
+  const int group = heads / kv.kv_heads;
+  cudaError_t err = kv.head_dim == 128 ? launch_partial<128>(group, grid, q, kv, lists, scale, scratch, stream)
+                                       : launch_partial<64>(group, grid, q, kv, lists, scale, scratch, stream);
+  if (err != cudaSuccess) return err;
+  merge_splits<<<heads, 128, 0, stream>>>(scratch, kv.head_dim, out);
+  return cudaGetLastError();
+}
+
+cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream) {
+  if (!supported(kv, heads)) return cudaErrorInvalidValue;
+  if (kv.current_page == 0) return cudaSuccess;
+  const int per_block = kWarps * (32 / (kv.head_dim / 8));
+  const dim3 grid(kv.kv_heads, (kv.current_page + per_block - 1) / per_block);
+  const int group = heads / kv.kv_heads;
+  return kv.head_dim == 128 ? launch_estimate<128>(group, grid, q, kv, scores, stream)
+                            : launch_estimate<64>(group, grid, q, kv, scores, stream);
+}
+
+cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* indptr, int* indices, cudaStream_t stream) {
+  if (pages < 1) return cudaErrorInvalidValue;
+  topk_kernel<<<kv.kv_heads, 1024, 0, stream>>>(scores, kv, pages, indptr, indices);
+  return cudaGetLastError();
+}
+
+cudaError_t append_kv(__half* k_cache, __half* v_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
+                      int head_dim, int page_size, int pos, const __half* k, const __half* v, cudaStream_t stream) {
+  append_kernel<<<kv_heads, 128, 0, stream>>>(k_cache, v_cache, kmin, kmax, page_table, kv_heads, head_dim, page_size, pos, k, v);
+  return cudaGetLastError();
+}
+
+}  // namespace quest

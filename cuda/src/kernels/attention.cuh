@@ -1,0 +1,54 @@
+// Decode attention over paged fp16 KV caches, and Quest's page selection, on the GPU.
+// Layout, as in the CPU cache: K and V are [physical page][kv head][page slot][head_dim];
+// the per-page key minimum and maximum are [physical page][kv head][head_dim].
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace quest {
+
+struct PagedKv {
+  const __half* k = nullptr;
+  const __half* v = nullptr;
+  const __half* kmin = nullptr;
+  const __half* kmax = nullptr;
+  const int* page_table = nullptr;  // logical page -> physical page
+  int kv_heads = 0, head_dim = 0, page_size = 0;
+  int current_page = 0;  // logical page holding the newest token
+  int current_len = 0;   // its valid tokens (1..page_size); every other page is full
+};
+
+// Page lists in CSR form: KV head g reads logical pages indices[indptr[g] .. indptr[g+1]).
+struct PageLists {
+  const int* indptr = nullptr;
+  const int* indices = nullptr;
+};
+
+// Split-KV scratch: each (query head, split) keeps its normalised output and log-sum-exp.
+struct SplitScratch {
+  float* o = nullptr;    // [heads][splits][head_dim]
+  float* lse = nullptr;  // [heads][splits]
+  int splits = 0;
+};
+
+// out[h] = softmax(q_h K^T * scale) V over the pages each KV head lists, for `heads` query
+// heads grouped over kv_heads (GQA). Two launches: partial attention per split, then the
+// log-sum-exp merge.
+cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
+                             const SplitScratch& scratch, float* out, cudaStream_t stream);
+
+// Quest's estimate: score[g][p] = sum over the group's query heads h and channels i of
+// max(q_hi * max_pi, q_hi * min_pi), for the full pages p < kv.current_page.
+cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream);
+
+// Per KV head: the top (pages - 1) full pages by score (ties to the lower page), in page
+// order, then the current page; written as CSR lists with `pages` entries per KV head
+// (fewer when fewer pages exist). `indptr` gets kv_heads + 1 entries.
+cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* indptr, int* indices, cudaStream_t stream);
+
+// Appends one token's K and V ([kv_heads][head_dim]) at logical position `pos` and folds
+// the key into its page's min/max (a new page starts them at the key).
+cudaError_t append_kv(__half* k_cache, __half* v_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
+                      int head_dim, int page_size, int pos, const __half* k, const __half* v, cudaStream_t stream);
+
+}  // namespace quest

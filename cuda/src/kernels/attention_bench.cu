@@ -1,0 +1,388 @@
+// Timing and parity of the GPU attention kernels: random fp16 caches on the device, CUDA
+// graphs replayed and timed with events (median), and every kernel checked against the CPU
+// backend on the same inputs.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/kv_cache.h"
+#include "kernels/attention.cuh"
+#include "kernels/attention_bench.h"
+#include "policy/policies.h"
+
+namespace quest {
+namespace {
+
+void check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
+}
+
+template <typename T>
+struct DeviceBuffer {
+  T* ptr = nullptr;
+  size_t n = 0;
+  explicit DeviceBuffer(size_t count) : n(count) { check(cudaMalloc(&ptr, std::max<size_t>(1, count) * sizeof(T)), "cudaMalloc"); }
+  ~DeviceBuffer() { cudaFree(ptr); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void upload(const std::vector<T>& h) { check(cudaMemcpy(ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice), "upload"); }
+  std::vector<T> download() const {
+    std::vector<T> h(n);
+    check(cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost), "download");
+    return h;
+  }
+};
+
+__global__ void fill_random(__half* x, size_t n, uint64_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    x[i] = __float2half(float((z >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f);
+  }
+}
+
+// Page min/max of a cache filled at once (the append kernel keeps them when tokens come one by one).
+__global__ void fill_meta(const __half* k, __half* kmin, __half* kmax, size_t pages_x_heads, int head_dim, int page_size) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < pages_x_heads * head_dim; i += (size_t)gridDim.x * blockDim.x) {
+    const size_t ph = i / head_dim, d = i % head_dim;
+    __half mn = k[ph * page_size * head_dim + d], mx = mn;
+    for (int s = 1; s < page_size; ++s) {
+      const __half v = k[(ph * page_size + s) * head_dim + d];
+      mn = __hmin(mn, v);
+      mx = __hmax(mx, v);
+    }
+    kmin[i] = mn;
+    kmax[i] = mx;
+  }
+}
+
+struct Graph {
+  cudaGraphExec_t exec = nullptr;
+  ~Graph() {
+    if (exec) cudaGraphExecDestroy(exec);
+  }
+};
+
+template <typename F>
+void capture(Graph& g, cudaStream_t s, F&& body) {
+  cudaGraph_t graph;
+  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), "begin capture");
+  body();
+  check(cudaStreamEndCapture(s, &graph), "end capture");
+  check(cudaGraphInstantiate(&g.exec, graph, 0), "instantiate graph");
+  cudaGraphDestroy(graph);
+}
+
+/** Median microseconds of one replay, rotating over the graphs (one per cache copy). */
+double time_graphs(std::vector<Graph>& graphs, cudaStream_t s, int repeats) {
+  cudaEvent_t a, b;
+  check(cudaEventCreate(&a), "event");
+  check(cudaEventCreate(&b), "event");
+  for (int i = 0; i < 5; ++i) check(cudaGraphLaunch(graphs[i % graphs.size()].exec, s), "warm-up");
+  std::vector<float> ms(repeats);
+  for (int r = 0; r < repeats; ++r) {
+    check(cudaEventRecord(a, s), "record");
+    check(cudaGraphLaunch(graphs[r % graphs.size()].exec, s), "replay");
+    check(cudaEventRecord(b, s), "record");
+    check(cudaEventSynchronize(b), "sync");
+    check(cudaEventElapsedTime(&ms[r], a, b), "elapsed");
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::nth_element(ms.begin(), ms.begin() + repeats / 2, ms.end());
+  return 1000.0 * ms[repeats / 2];
+}
+
+double copy_bandwidth_gbps(cudaStream_t s) {
+  const size_t bytes = size_t(1) << 30;
+  DeviceBuffer<char> src(bytes), dst(bytes);
+  check(cudaMemsetAsync(src.ptr, 1, bytes, s), "memset");
+  cudaEvent_t a, b;
+  check(cudaEventCreate(&a), "event");
+  check(cudaEventCreate(&b), "event");
+  check(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, s), "copy");
+  std::vector<float> ms(10);
+  for (auto& m : ms) {
+    check(cudaEventRecord(a, s), "record");
+    check(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, s), "copy");
+    check(cudaEventRecord(b, s), "record");
+    check(cudaEventSynchronize(b), "sync");
+    check(cudaEventElapsedTime(&m, a, b), "elapsed");
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * bytes / (ms[5] * 1e-3) / 1e9;
+}
+
+/** The split count that gives about four blocks per SM, with at least two pages a split. */
+int splits_for(int pages, int kv_heads, int sms) {
+  return std::max(1, std::min((4 * sms + kv_heads - 1) / kv_heads, std::max(1, pages / 2)));
+}
+
+struct Cache {
+  DeviceBuffer<__half> k, v, kmin, kmax;
+  Cache(size_t pages, const AttentionShape& s)
+      : k(pages * s.kv_heads * s.page_size * s.head_dim), v(k.n), kmin(pages * s.kv_heads * s.head_dim), kmax(kmin.n) {}
+};
+
+}  // namespace
+
+AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
+  const AttentionShape& sh = o.shape;
+  if (o.repeats < 1) throw std::runtime_error("repeats must be positive");
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, 0), "device properties");
+  cudaStream_t s;
+  check(cudaStreamCreate(&s), "stream");
+  AttentionBenchResult res;
+  res.device = prop.name;
+  res.copy_gbps = copy_bandwidth_gbps(s);
+  const float scale = 1.0f / std::sqrt(float(sh.head_dim));
+  DeviceBuffer<__half> q(size_t(sh.heads) * sh.head_dim);
+  fill_random<<<64, 256, 0, s>>>(q.ptr, q.n, o.seed + 1);
+
+  for (int L : o.lengths) {
+    const int pages = (L + sh.page_size - 1) / sh.page_size;
+    const size_t cache_bytes = size_t(pages) * sh.kv_heads * sh.page_size * sh.head_dim * 2 * sizeof(__half);
+    // Enough copies of the cache that replays cannot be served from L2.
+    const int copies = int(std::clamp<size_t>((4 * size_t(prop.l2CacheSize) + cache_bytes - 1) / cache_bytes, 1, 8));
+    std::vector<std::unique_ptr<Cache>> caches;
+    for (int c = 0; c < copies; ++c) {
+      caches.push_back(std::make_unique<Cache>(pages, sh));
+      fill_random<<<1024, 256, 0, s>>>(caches[c]->k.ptr, caches[c]->k.n, o.seed * 7919 + 2 * c);
+      fill_random<<<1024, 256, 0, s>>>(caches[c]->v.ptr, caches[c]->v.n, o.seed * 7919 + 2 * c + 1);
+      fill_meta<<<1024, 256, 0, s>>>(caches[c]->k.ptr, caches[c]->kmin.ptr, caches[c]->kmax.ptr, size_t(pages) * sh.kv_heads,
+                                     sh.head_dim, sh.page_size);
+    }
+    check(cudaGetLastError(), "fill");
+    std::vector<int> table(pages);
+    std::iota(table.begin(), table.end(), 0);
+    DeviceBuffer<int> page_table(pages);
+    page_table.upload(table);
+    auto view = [&](const Cache& c) {
+      PagedKv kv;
+      kv.k = c.k.ptr;
+      kv.v = c.v.ptr;
+      kv.kmin = c.kmin.ptr;
+      kv.kmax = c.kmax.ptr;
+      kv.page_table = page_table.ptr;
+      kv.kv_heads = sh.kv_heads;
+      kv.head_dim = sh.head_dim;
+      kv.page_size = sh.page_size;
+      kv.current_page = (L - 1) / sh.page_size;
+      kv.current_len = L - kv.current_page * sh.page_size;
+      return kv;
+    };
+    const int current = (L - 1) / sh.page_size;
+    const int current_len = L - current * sh.page_size;
+
+    // Dense: every page of every KV head.
+    std::vector<int> indptr(sh.kv_heads + 1), all;
+    for (int g = 0; g <= sh.kv_heads; ++g) indptr[g] = g * pages;
+    for (int g = 0; g < sh.kv_heads; ++g)
+      for (int p = 0; p < pages; ++p) all.push_back(p);
+    DeviceBuffer<int> d_indptr(indptr.size()), d_all(all.size());
+    d_indptr.upload(indptr);
+    d_all.upload(all);
+    const int dense_splits = splits_for(pages, sh.kv_heads, prop.multiProcessorCount);
+    DeviceBuffer<float> dense_o(size_t(sh.heads) * dense_splits * sh.head_dim), dense_lse(size_t(sh.heads) * dense_splits),
+        out(size_t(sh.heads) * sh.head_dim);
+    {
+      std::vector<Graph> graphs(copies);
+      for (int c = 0; c < copies; ++c)
+        capture(graphs[c], s, [&] {
+          check(decode_attention(q.ptr, view(*caches[c]), {d_indptr.ptr, d_all.ptr}, sh.heads, scale, {dense_o.ptr, dense_lse.ptr, dense_splits},
+                                 out.ptr, s),
+                "dense attention");
+        });
+      AttentionBenchRow row;
+      row.length = L;
+      row.policy = "dense";
+      row.attention_us = row.total_us = time_graphs(graphs, s, o.repeats);
+      row.tokens_read = L;
+      row.kv_bytes = double(L) * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
+      res.rows.push_back(row);
+    }
+
+    for (int B : o.budgets) {
+      const int sel = B / sh.page_size;
+      if (sel < 1) throw std::runtime_error("budget " + std::to_string(B) + " is smaller than a page");
+      const int listed = std::min(sel, current + 1);
+      DeviceBuffer<float> scores(size_t(sh.kv_heads) * std::max(1, current));
+      DeviceBuffer<int> q_indptr(sh.kv_heads + 1), q_indices(size_t(sh.kv_heads) * listed);
+      const int splits = splits_for(listed, sh.kv_heads, prop.multiProcessorCount);
+      DeviceBuffer<float> qo(size_t(sh.heads) * splits * sh.head_dim), qlse(size_t(sh.heads) * splits);
+      const PageLists lists{q_indptr.ptr, q_indices.ptr};
+      auto estimate = [&](int c) { check(quest_estimate(q.ptr, view(*caches[c]), sh.heads, scores.ptr, s), "estimate"); };
+      auto topk = [&](int c) { check(quest_topk(scores.ptr, view(*caches[c]), sel, q_indptr.ptr, q_indices.ptr, s), "top-k"); };
+      auto attend = [&](int c) {
+        check(decode_attention(q.ptr, view(*caches[c]), lists, sh.heads, scale, {qo.ptr, qlse.ptr, splits}, out.ptr, s), "sparse attention");
+      };
+      estimate(0);
+      topk(0);
+      check(cudaStreamSynchronize(s), "selection");
+      std::vector<Graph> ge(copies), gt(copies), ga(copies), gall(copies);
+      for (int c = 0; c < copies; ++c) {
+        capture(ge[c], s, [&] { estimate(c); });
+        capture(gt[c], s, [&] { topk(c); });
+        capture(ga[c], s, [&] { attend(c); });
+        capture(gall[c], s, [&] {
+          estimate(c);
+          topk(c);
+          attend(c);
+        });
+      }
+      AttentionBenchRow row;
+      row.length = L;
+      row.policy = "quest";
+      row.budget = B;
+      row.estimate_us = time_graphs(ge, s, o.repeats);
+      row.topk_us = time_graphs(gt, s, o.repeats);
+      row.attention_us = time_graphs(ga, s, o.repeats);
+      row.total_us = time_graphs(gall, s, o.repeats);
+      row.tokens_read = double(listed - 1) * sh.page_size + current_len;
+      row.kv_bytes = row.tokens_read * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
+      row.meta_bytes = double(current) * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
+      res.rows.push_back(row);
+    }
+  }
+  cudaStreamDestroy(s);
+  return res;
+}
+
+AttentionParityResult parity_attention(const AttentionParityOptions& o) {
+  const AttentionShape& sh = o.shape;
+  const int L = o.length, d = sh.head_dim, kvh = sh.kv_heads, H = sh.heads, P = sh.page_size, G = H / kvh;
+  const int pages = (L + P - 1) / P, current = (L - 1) / P;
+  uint64_t state = o.seed * 6364136223846793005ull + 1442695040888963407ull;
+  auto uniform = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return float((state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+  };
+  // fp16 inputs; the CPU reference gets exactly the same values in fp32.
+  auto draw = [&](size_t n, float scale, std::vector<__half>& h, std::vector<float>& f) {
+    h.resize(n);
+    f.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      h[i] = __float2half(uniform() * scale);
+      f[i] = __half2float(h[i]);
+    }
+  };
+  std::vector<__half> qh, kh, vh;
+  std::vector<float> qf, kf, vf;
+  draw(size_t(H) * d, 1.0f, qh, qf);
+  draw(size_t(L) * kvh * d, 1.0f, kh, kf);
+  draw(size_t(L) * kvh * d, 1.0f, vh, vf);
+
+  // A shuffled page table, so logical and physical pages differ.
+  std::vector<int> table(pages);
+  std::iota(table.begin(), table.end(), 0);
+  for (int i = pages - 1; i > 0; --i) std::swap(table[i], table[int((uniform() * 0.5f + 0.5f) * i) % (i + 1)]);
+
+  cudaStream_t s;
+  check(cudaStreamCreate(&s), "stream");
+  Cache gpu(pages, sh);
+  DeviceBuffer<int> page_table(pages);
+  page_table.upload(table);
+  DeviceBuffer<__half> tok_k(size_t(kvh) * d), tok_v(size_t(kvh) * d), q(size_t(H) * d);
+  q.upload(qh);
+  PagedKvCache cpu(1, kvh, d, P);
+  for (int t = 0; t < L; ++t) {
+    check(cudaMemcpyAsync(tok_k.ptr, &kh[size_t(t) * kvh * d], kvh * d * sizeof(__half), cudaMemcpyHostToDevice, s), "token");
+    check(cudaMemcpyAsync(tok_v.ptr, &vh[size_t(t) * kvh * d], kvh * d * sizeof(__half), cudaMemcpyHostToDevice, s), "token");
+    check(append_kv(gpu.k.ptr, gpu.v.ptr, gpu.kmin.ptr, gpu.kmax.ptr, page_table.ptr, kvh, d, P, t, tok_k.ptr, tok_v.ptr, s), "append");
+    check(cudaStreamSynchronize(s), "append");
+    cpu.reserve(t + 1);
+    cpu.write(0, t, &kf[size_t(t) * kvh * d], &vf[size_t(t) * kvh * d]);
+    cpu.commit(t + 1);
+  }
+  AttentionParityResult r;
+  const auto kmin = gpu.kmin.download(), kmax = gpu.kmax.download();
+  for (int p = 0; p < pages; ++p)
+    for (int g = 0; g < kvh; ++g)
+      for (int i = 0; i < d; ++i) {
+        const size_t at = (size_t(table[p]) * kvh + g) * d + i;
+        r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(kmin[at]) - cpu.page_min(0, g, p)[i]));
+        r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(kmax[at]) - cpu.page_max(0, g, p)[i]));
+      }
+
+  PagedKv kv;
+  kv.k = gpu.k.ptr;
+  kv.v = gpu.v.ptr;
+  kv.kmin = gpu.kmin.ptr;
+  kv.kmax = gpu.kmax.ptr;
+  kv.page_table = page_table.ptr;
+  kv.kv_heads = kvh;
+  kv.head_dim = d;
+  kv.page_size = P;
+  kv.current_page = current;
+  kv.current_len = L - current * P;
+  const float scale = 1.0f / std::sqrt(float(d));
+  const int64_t pos = L - 1;
+  auto compare = [](const std::vector<float>& got, const std::vector<float>& ref, double& max_abs, double& ref_max) {
+    for (size_t i = 0; i < ref.size(); ++i) {
+      max_abs = std::max<double>(max_abs, std::fabs(got[i] - ref[i]));
+      ref_max = std::max<double>(ref_max, std::fabs(ref[i]));
+    }
+  };
+  auto gpu_attend = [&](const std::vector<int>& indptr, const std::vector<int>& indices) {
+    DeviceBuffer<int> di(indptr.size()), dx(indices.size());
+    di.upload(indptr);
+    dx.upload(indices);
+    const int splits = 3;  // several splits, so the log-sum-exp merge is exercised
+    DeviceBuffer<float> o(size_t(H) * splits * d), lse(size_t(H) * splits), out(size_t(H) * d);
+    check(decode_attention(q.ptr, kv, {di.ptr, dx.ptr}, H, scale, {o.ptr, lse.ptr, splits}, out.ptr, s), "attention");
+    check(cudaStreamSynchronize(s), "attention");
+    return out.download();
+  };
+
+  // Dense.
+  std::vector<int> indptr(kvh + 1), all;
+  for (int g = 0; g <= kvh; ++g) indptr[g] = g * pages;
+  for (int g = 0; g < kvh; ++g)
+    for (int p = 0; p < pages; ++p) all.push_back(p);
+  std::vector<float> ref(size_t(H) * d);
+  cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, nullptr, ref.data(), nullptr);
+  compare(gpu_attend(indptr, all), ref, r.dense_max_abs, r.dense_ref_max);
+
+  // Quest: the estimate, the selection on the GPU's own scores, then attention over it.
+  const int sel = o.budget / P;
+  DeviceBuffer<float> scores(size_t(kvh) * std::max(1, current));
+  const int listed = std::min(sel, current + 1);
+  DeviceBuffer<int> q_indptr(kvh + 1), q_indices(size_t(kvh) * listed);
+  check(quest_estimate(q.ptr, kv, H, scores.ptr, s), "estimate");
+  check(quest_topk(scores.ptr, kv, sel, q_indptr.ptr, q_indices.ptr, s), "top-k");
+  check(cudaStreamSynchronize(s), "selection");
+  const auto gs = scores.download();
+  const auto gi = q_indices.download();
+  Selection selection(kvh);
+  for (int g = 0; g < kvh; ++g) {
+    std::vector<float> cpu_scores(current);
+    quest_page_scores(cpu, 0, g, qf.data(), g * G, (g + 1) * G, current, cpu_scores.data());
+    const std::vector<float> mine(gs.begin() + size_t(g) * current, gs.begin() + size_t(g + 1) * current);
+    compare(mine, cpu_scores, r.estimate_max_abs, r.estimate_ref_max);
+    std::vector<int32_t> want = top_k_sorted(mine, listed - 1);
+    want.push_back(current);
+    for (int j = 0; j < listed; ++j) r.topk_mismatches += gi[size_t(g) * listed + j] != want[j];
+    for (int32_t p : want) append_range(selection[g], int64_t(p) * P, std::min<int64_t>(int64_t(p + 1) * P, L));
+  }
+  std::vector<int> q_ptr(kvh + 1);
+  for (int g = 0; g <= kvh; ++g) q_ptr[g] = g * listed;
+  cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr);
+  compare(gpu_attend(q_ptr, gi), ref, r.sparse_max_abs, r.sparse_ref_max);
+  cudaStreamDestroy(s);
+  return r;
+}
+
+}  // namespace quest

@@ -1,0 +1,50 @@
+/**
+ * The GPU attention kernels against the CPU backend, on fresh random fp16 inputs: the one
+ * check `quest bench-attention --check` prints and test/cuda.test.ts asserts.
+ */
+import { native, type NativeAttentionParity } from '../engine/index.js';
+
+export const PARITY_SHAPES = [
+  { heads: 8, kvHeads: 2, headDim: 128 }, // GQA, groups of 4
+  { heads: 4, kvHeads: 4, headDim: 128 }, // MHA
+  { heads: 8, kvHeads: 1, headDim: 64 }, // one group of 8, head_dim 64
+];
+// A partial newest page, a few pages, and a cache shorter than the budget.
+export const PARITY_CASES = [
+  { length: 1000, budget: 256 },
+  { length: 333, budget: 64 },
+  { length: 17, budget: 64 },
+];
+// Both sides accumulate in fp32 over the same fp16 values; only the order of the sums
+// differs, so errors stay near fp32 rounding of the largest value.
+const REL = 1e-4;
+
+export interface ParityCase {
+  shape: (typeof PARITY_SHAPES)[number];
+  length: number;
+  budget: number;
+  seed: number;
+  result: NativeAttentionParity;
+  failures: string[];
+}
+
+export function parityFailures(r: NativeAttentionParity): string[] {
+  const f: string[] = [];
+  if (r.appendMinMaxMaxAbs !== 0) f.push(`page min/max differ by ${r.appendMinMaxMaxAbs}`);
+  if (r.denseMaxAbs >= REL * Math.max(1, r.denseRefMax)) f.push(`dense attention off by ${r.denseMaxAbs}`);
+  if (r.estimateMaxAbs >= REL * Math.max(1, r.estimateRefMax)) f.push(`Quest estimate off by ${r.estimateMaxAbs}`);
+  if (r.topkMismatches !== 0) f.push(`${r.topkMismatches} top-k pages differ`);
+  if (r.sparseMaxAbs >= REL * Math.max(1, r.sparseRefMax)) f.push(`sparse attention off by ${r.sparseMaxAbs}`);
+  return f;
+}
+
+export async function checkAttention(): Promise<ParityCase[]> {
+  const out: ParityCase[] = [];
+  for (const shape of PARITY_SHAPES)
+    for (const c of PARITY_CASES) {
+      const seed = Math.floor(Math.random() * 2 ** 31);
+      const result = await native().parityAttention({ ...shape, pageSize: 16, ...c, seed });
+      out.push({ shape, ...c, seed, result, failures: parityFailures(result) });
+    }
+  return out;
+}
