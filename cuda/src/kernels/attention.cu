@@ -207,10 +207,14 @@ __device__ inline int block_scan(int v, int* warp_sums, int& total) {
   return before;
 }
 
-// One block of 1024 threads per KV head: radix select of the k-th largest score (8 bits a
-// pass), then the pages above it and the first (by page) of those equal to it.
-__global__ void __launch_bounds__(1024) topk_kernel(const float* __restrict__ scores, PagedKv kv, int pages,
-                                                    int* __restrict__ indptr, int* __restrict__ indices) {
+constexpr int kTopkThreads = 1024;
+constexpr int kTopkPerThread = 16;  // keys a thread keeps in registers: up to 16384 pages
+
+// One block per KV head: radix select of the k-th largest score (8 bits a pass, the keys
+// held in registers, the digit found by a parallel suffix sum), then the pages above it and
+// the first (by page) of those equal to it, written in page order.
+__global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restrict__ scores, PagedKv kv, int pages,
+                                                            int* __restrict__ indptr, int* __restrict__ indices) {
   __shared__ int hist[256];
   __shared__ int warp_sums[32];
   __shared__ uint32_t chosen_prefix;
@@ -218,59 +222,72 @@ __global__ void __launch_bounds__(1024) topk_kernel(const float* __restrict__ sc
   const int g = blockIdx.x, n = kv.current_page;
   const int k = min(pages - 1, n);
   const int out_len = k + 1;
-  const float* sc = scores + (size_t)g * n;
   int* out = indices + (size_t)g * out_len;
   if (threadIdx.x == 0) {
     indptr[g] = g * out_len;
     if (g == gridDim.x - 1) indptr[g + 1] = (g + 1) * out_len;
   }
   // Each thread owns a contiguous chunk, so ranks follow page order.
-  const int chunk = (n + blockDim.x - 1) / blockDim.x;
-  const int lo = min(n, (int)threadIdx.x * chunk), hi = min(n, lo + chunk);
+  const int chunk = (n + kTopkThreads - 1) / kTopkThreads;
+  const int lo = min(n, (int)threadIdx.x * chunk), cnt = min(n, lo + chunk) - lo;
+  uint32_t keys[kTopkPerThread];
+#pragma unroll
+  for (int j = 0; j < kTopkPerThread; ++j) keys[j] = j < cnt ? order_key(scores[(size_t)g * n + lo + j]) : 0u;
+  const bool partial = k > 0 && k < n;  // otherwise every full page, or none, is taken
   uint32_t prefix = 0, mask = 0;
   int rest = k;  // how many still to take among keys matching the prefix
-  if (k < n) {
+  if (partial) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int shift = 24; shift >= 0; shift -= 8) {
-      for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
+      if (threadIdx.x < 256) hist[threadIdx.x] = 0;
       __syncthreads();
-      for (int i = lo; i < hi; ++i) {
-        const uint32_t key = order_key(sc[i]);
-        if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255], 1);
+#pragma unroll
+      for (int j = 0; j < kTopkPerThread; ++j)
+        if (j < cnt && (keys[j] & mask) == prefix) atomicAdd(&hist[(keys[j] >> shift) & 255], 1);
+      __syncthreads();
+      // Suffix sums over the digits, highest first: the digit where they first reach `rest`.
+      int incl = 0;
+      if (threadIdx.x < 256) {
+        incl = hist[255 - threadIdx.x];
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+          const int y = __shfl_up_sync(0xffffffffu, incl, o);
+          if (lane >= o) incl += y;
+        }
+        if (lane == 31) warp_sums[warp] = incl;
       }
       __syncthreads();
-      if (threadIdx.x == 0) {
-        int cum = 0, d = 255;
-        for (; d > 0; --d) {
-          if (cum + hist[d] >= rest) break;
-          cum += hist[d];
+      if (threadIdx.x < 256) {
+        for (int w = 0; w < warp; ++w) incl += warp_sums[w];
+        const int d = 255 - threadIdx.x, excl = incl - hist[d];
+        if (excl < rest && incl >= rest) {
+          chosen_prefix = prefix | ((uint32_t)d << shift);
+          chosen_rest = rest - excl;
         }
-        chosen_prefix = prefix | ((uint32_t)d << shift);
-        chosen_rest = rest - cum;
       }
       __syncthreads();
       prefix = chosen_prefix;
       rest = chosen_rest;
       mask |= 255u << shift;
-      __syncthreads();
     }
   }
-  // Selected: every key above the threshold, and the first `rest` keys equal to it.
+  // Taken: every key above the threshold, and the first `rest` keys equal to it.
   int eq = 0;
-  for (int i = lo; i < hi; ++i) eq += k < n && order_key(sc[i]) == prefix;
+#pragma unroll
+  for (int j = 0; j < kTopkPerThread; ++j) eq += partial && j < cnt && keys[j] == prefix;
   int total;
-  int eq_before = block_scan(eq, warp_sums, total);
+  const int eq_before = block_scan(eq, warp_sums, total);
+  bool take[kTopkPerThread];
   int sel = 0;
-  for (int i = lo, e = eq_before; i < hi; ++i) {
-    const uint32_t key = k < n ? order_key(sc[i]) : 0u;
-    const bool take = k >= n || key > prefix || (key == prefix && e++ < rest);
-    sel += take;
+#pragma unroll
+  for (int j = 0, e = eq_before; j < kTopkPerThread; ++j) {
+    take[j] = j < cnt && (partial ? keys[j] > prefix || (keys[j] == prefix && e++ < rest) : k == n);
+    sel += take[j];
   }
   int pos = block_scan(sel, warp_sums, total);
-  for (int i = lo, e = eq_before; i < hi; ++i) {
-    const uint32_t key = k < n ? order_key(sc[i]) : 0u;
-    const bool take = k >= n || key > prefix || (key == prefix && e++ < rest);
-    if (take) out[pos++] = i;
-  }
+#pragma unroll
+  for (int j = 0; j < kTopkPerThread; ++j)
+    if (take[j]) out[pos++] = lo + j;
   if (threadIdx.x == 0) out[k] = kv.current_page;
 }
 
@@ -343,8 +360,8 @@ cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float*
 }
 
 cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* indptr, int* indices, cudaStream_t stream) {
-  if (pages < 1) return cudaErrorInvalidValue;
-  topk_kernel<<<kv.kv_heads, 1024, 0, stream>>>(scores, kv, pages, indptr, indices);
+  if (pages < 1 || kv.current_page > kTopkThreads * kTopkPerThread) return cudaErrorInvalidValue;
+  topk_kernel<<<kv.kv_heads, kTopkThreads, 0, stream>>>(scores, kv, pages, indptr, indices);
   return cudaGetLastError();
 }
 
