@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { evalConfig } from '../config/index.js';
 import { runEval } from '../run/eval.js';
 import { EVAL_COLUMNS, markdown } from '../report/tables.js';
-import { addPolicyFlags, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt } from './options.js';
+import { addPolicyFlags, deviceList, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, shardSpec } from './options.js';
 import { bar } from './progress.js';
 
 export function evalCommand(program: Command, argv: string[]): void {
@@ -29,7 +29,10 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--qa-file <file>', 'RULER QA data in its original format (SQuAD v2 dev JSON for qa_1, HotpotQA dev JSON for qa_2); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--question-mode <mode>', 'decode: feed the question token by token under the policy; prefill: with the context', oneOf('--question-mode', ['decode', 'prefill'] as const))
     .option('--question-tokens <n>', 'in decode mode, feed only the last n question tokens (the rest is prefilled)', positiveInt('--question-tokens'))
-    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
+    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
+    .option('--workers <n>', 'worker processes on the CPU, units dealt out as they free up', positiveInt('--workers'))
+    .option('--devices <ids>', 'GPUs to spread the run over, one worker each (e.g. 0,1,2,3)', deviceList('--devices'))
+    .option('--shard <i/n>', 'run only the i-th of n deterministic slices (merge them with quest merge)', shardSpec('--shard'));
   addPolicyFlags(cmd).action(async (o) => {
       const cfg = evalConfig(o.config, {
         model: o.model,
@@ -49,11 +52,15 @@ export function evalCommand(program: Command, argv: string[]): void {
         questionMode: o.questionMode,
         questionTokens: o.questionTokens,
         device: o.device,
+        workers: o.workers,
+        devices: o.devices,
+        shard: o.shard,
       });
       const b = bar('eval');
       const result = await runEval(cfg, argv, {
         start: (total, done) => b.start(total, done),
         unit: (r) => b.increment(`${r.sampleId} ${r.policy}${r.budget ? `@${r.budget}` : ''} -> ${r.score ? 'ok' : 'miss'}`),
+        note: (m) => process.stderr.write(`\nquest: ${m}\n`),
         stop: () => b.stop(),
       });
       const m = result.metadata;

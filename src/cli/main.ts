@@ -3,7 +3,9 @@ import { Command, CommanderError } from 'commander';
 import { QuestError } from '../errors.js';
 import { benchAttentionCommand } from './bench-attention.js';
 import { benchLatencyCommand } from './bench-latency.js';
+import { checkCommand } from './check.js';
 import { envCommand } from './env.js';
+import { mergeCommand } from './merge.js';
 import { evalCommand } from './eval.js';
 import { tasksCommand } from './tasks.js';
 
@@ -17,6 +19,8 @@ export async function main(argv: string[]): Promise<number> {
   benchAttentionCommand(program, argv);
   envCommand(program);
   tasksCommand(program);
+  mergeCommand(program);
+  checkCommand(program);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -74,3 +74,22 @@ export function policyFlags(o: Record<string, unknown>): Partial<PolicyConfig> {
   const keys = ['policies', 'budgets', 'pageSize', 'denseLayers', 'questGqa', 'h2oHeavyFraction', 'streamingSinks', 'snapkvWindow', 'snapkvKernel'] as const;
   return Object.fromEntries(keys.map((k) => [k, o[k]])) as Partial<PolicyConfig>;
 }
+
+/** --shard i/n: the i-th of n slices, 1 <= i <= n. */
+export function shardSpec(flag: string) {
+  return (v: string): { index: number; count: number } => {
+    const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(v);
+    const index = m ? Number(m[1]) : NaN;
+    const count = m ? Number(m[2]) : NaN;
+    if (!m || count < 1 || index < 1 || index > count) throw new QuestError(`${flag}: "${v}" is not i/n with 1 <= i <= n (for example 2/8)`);
+    return { index, count };
+  };
+}
+
+export function deviceList(flag: string) {
+  return (v: string): number[] =>
+    v.split(',').map((x) => {
+      if (!/^\s*\d+\s*$/.test(x)) throw new QuestError(`${flag}: "${x}" is not a GPU index`);
+      return Number(x);
+    });
+}

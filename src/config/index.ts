@@ -48,6 +48,12 @@ export interface EvalConfig extends PolicyConfig {
   /** In decode mode, feed only the question's last N tokens (the rest is prefilled); null: all. */
   questionTokens: number | null;
   device: 'auto' | 'cpu' | 'cuda';
+  /** This process runs every count-th unit from the index-th (1-based): a cluster array task. */
+  shard: { index: number; count: number } | null;
+  /** Worker processes on the CPU. */
+  workers: number;
+  /** GPUs, one worker process each. */
+  devices: number[];
 }
 
 export interface BenchConfig extends PolicyConfig {
@@ -98,6 +104,14 @@ const SCHEMAS = {
       pplPrefix: posInt,
       questionMode: { enum: ['decode', 'prefill'] },
       questionTokens: { anyOf: [posInt, { type: 'null' }] },
+      shard: {
+        anyOf: [
+          { type: 'null' },
+          { type: 'object', additionalProperties: false, required: ['index', 'count'], properties: { index: posInt, count: posInt } },
+        ],
+      },
+      workers: posInt,
+      devices: { type: 'array', items: { type: 'integer', minimum: 0 } },
     },
   },
   bench: {
@@ -141,6 +155,9 @@ const EVAL_DEFAULTS: EvalConfig = {
   pplPrefix: 64,
   questionMode: 'decode',
   questionTokens: null,
+  shard: null,
+  workers: 1,
+  devices: [],
   device: 'auto',
 };
 

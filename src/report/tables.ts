@@ -28,7 +28,9 @@ const meanOrNull = (xs: (number | null)[]): number | null => {
   return v.length ? mean(v) : null;
 };
 
-export function summarize(records: EvalRecord[]): SummaryRow[] {
+export function summarize(unordered: EvalRecord[]): SummaryRow[] {
+  // In key order, so that one run, a resumed run and merged shards sum in the same order.
+  const records = [...unordered].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   type Nll = NonNullable<EvalRecord['nll']>;
   const groups = new Map<string, { task: string; rs: EvalRecord[]; nll: Nll }>();
   const add = (task: string, r: EvalRecord, nll: Nll = []) => {

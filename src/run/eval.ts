@@ -15,10 +15,13 @@ import { taskSeed } from '../tasks/rng.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
 import { policyPoints, units, type Unit } from './units.js';
 import { checkPolicies, sequenceOptions } from './policies.js';
+import { runPool } from './pool.js';
 
 export interface EvalProgress {
   start(total: number, done: number): void;
   unit(record: EvalRecord): void;
+  /** Something the user should know that is not a record (a worker that died, a retry). */
+  note(message: string): void;
   stop(): void;
 }
 
@@ -130,20 +133,27 @@ async function perplexityRecord(seq: NativeSequence, p: Prepared, cfg: EvalConfi
   };
 }
 
-/** A run's identity: rerunning into the same folder resumes only when these match. */
-function identity(cfg: EvalConfig): Record<string, unknown> {
-  const { outputPath: _o, limit: _l, device: _d, ...rest } = cfg;
+/** A run's identity: rerunning into the same folder resumes, and shards merge, only when these match. */
+export function identity(cfg: EvalConfig): Record<string, unknown> {
+  const { outputPath: _o, limit: _l, device: _d, shard: _s, workers: _w, devices: _v, ...rest } = cfg;
   return rest;
 }
 
-export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
+/** Everything a run needs before its first unit: the model folder, tokenizer and the units. */
+export interface PreparedRun {
+  cfg: EvalConfig;
+  folder: ModelFolder;
+  tok: TextTokenizer;
+  units: Unit[];
+  tokens: Map<string, { context: Int32Array; question: Int32Array }>;
+}
+
+export function prepareRun(cfg: EvalConfig): PreparedRun {
   checkPolicies(cfg);
-  const backend = chooseBackend(cfg.device);
   const folder = openModelFolder(cfg.model);
   const tok = loadTokenizer(folder.dir);
   const tasks = expandTasks(cfg.tasks, cfg).map(task);
-
-  const prepared = new Map<string, { context: Int32Array; question: Int32Array }>();
+  const tokens = new Map<string, { context: Int32Array; question: Int32Array }>();
   const samples: Sample[] = [];
   for (const t of tasks) {
     const all = t.samples({
@@ -161,52 +171,69 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
       pplPrefix: cfg.pplPrefix,
     });
     for (const s of cfg.limit === null ? all : all.slice(0, cfg.limit)) {
-      prepared.set(s.id, tokenize(tok, s, folder));
+      tokens.set(s.id, tokenize(tok, s, folder));
       samples.push(s);
     }
   }
   const all = units(samples, policyPoints(cfg.policies, cfg.budgets));
+  // --shard i/n: every n-th unit from the i-th, so each shard gets a like mix of lengths.
+  const mine = cfg.shard ? all.filter((_, k) => k % cfg.shard!.count === cfg.shard!.index - 1) : all;
+  return { cfg, folder, tok, units: mine, tokens };
+}
 
-  const outputDir = path.resolve(cfg.outputPath ?? defaultOutput(folder));
-  mkdirSync(outputDir, { recursive: true });
-  const runFile = path.join(outputDir, 'run.json');
+/** Runs units one after another in this process, handing each record over as it finishes. */
+export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: EvalRecord) => void): Promise<void> {
+  if (!todo.length) return;
+  const model = await loadModel(run.folder.spec, run.folder.dir);
+  const stop = Int32Array.from(run.folder.stopTokens);
+  for (const unit of todo) onRecord(await runUnit(model, { unit, ...run.tokens.get(unit.sample.id)! }, run.cfg, run.tok, stop));
+}
+
+/** Opens (or checks) an output folder for a run of this identity; the records already there. */
+export function openOutput(dir: string, id: Record<string, unknown>): EvalRecord[] {
+  mkdirSync(dir, { recursive: true });
+  const runFile = path.join(dir, 'run.json');
   if (existsSync(runFile)) {
     const prev = JSON.parse(readFileSync(runFile, 'utf8')) as Record<string, unknown>;
-    if (JSON.stringify(prev) !== JSON.stringify(identity(cfg)))
-      throw new QuestError(`--output-path ${outputDir}: holds a run with a different configuration (see ${runFile}); choose another folder`);
+    if (JSON.stringify(prev) !== JSON.stringify(id))
+      throw new QuestError(`--output-path ${dir}: holds a run with a different configuration (see ${runFile}); choose another folder`);
   } else {
-    writeFileSync(runFile, JSON.stringify(identity(cfg), null, 2) + '\n');
+    writeFileSync(runFile, JSON.stringify(id, null, 2) + '\n');
   }
-  const recordsFile = path.join(outputDir, 'samples.jsonl');
-  const wanted = new Set(all.map((u) => u.key));
-  const done = readRecords(recordsFile).filter((r) => wanted.has(r.key));
-  const doneKeys = new Set(done.map((r) => r.key));
-  const pending = all.filter((u) => !doneKeys.has(u.key));
+  return readRecords(path.join(dir, 'samples.jsonl'));
+}
 
+/** The tables (and passkey heatmaps) of a set of records. */
+export function writeResults(dir: string, records: EvalRecord[], meta: Record<string, unknown>): SummaryRow[] {
+  const rows = summarize(records);
+  writePasskeyHeatmaps(dir, records);
+  writeTables(dir, rows, EVAL_COLUMNS, meta);
+  return rows;
+}
+
+export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
+  const backend = chooseBackend(cfg.device);
+  const run = prepareRun(cfg);
+  const outputDir = path.resolve(cfg.outputPath ?? defaultOutput(run.folder));
+  const wanted = new Set(run.units.map((u) => u.key));
+  const done = openOutput(outputDir, identity(cfg)).filter((r) => wanted.has(r.key));
+  const doneKeys = new Set(done.map((r) => r.key));
+  const pending = run.units.filter((u) => !doneKeys.has(u.key));
+  const recordsFile = path.join(outputDir, 'samples.jsonl');
   const metadata = await runMetadata(backend, argv);
-  const model = await loadModel(folder.spec, folder.dir);
-  const stop = Int32Array.from(folder.stopTokens);
   const records = [...done];
-  progress.start(all.length, done.length);
+  const keep = (rec: EvalRecord) => {
+    appendRecord(recordsFile, rec);
+    records.push(rec);
+    progress.unit(rec);
+  };
+  progress.start(run.units.length, done.length);
   try {
-    for (const unit of pending) {
-      const rec = await runUnit(model, { unit, ...prepared.get(unit.sample.id)! }, cfg, tok, stop);
-      appendRecord(recordsFile, rec);
-      records.push(rec);
-      progress.unit(rec);
-    }
+    if (cfg.workers > 1 || cfg.devices.length > 0) await runPool(cfg, pending, keep, progress.note);
+    else await runUnits(run, pending, keep);
   } finally {
     progress.stop();
   }
-  const order = new Map(all.map((u, i) => [u.key, i]));
-  records.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
-  const rows = summarize(records);
-  writePasskeyHeatmaps(outputDir, records);
-  writeTables(outputDir, rows, EVAL_COLUMNS, {
-    ...metadata,
-    model: folder.dir,
-    tokenizer: tok.file,
-    config: cfg,
-  });
+  const rows = writeResults(outputDir, records, { ...metadata, model: run.folder.dir, tokenizer: run.tok.file, shard: cfg.shard, config: cfg });
   return { outputDir, rows, metadata };
 }
