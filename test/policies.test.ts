@@ -18,16 +18,7 @@ const topK = (scores: ArrayLike<number>, k: number) =>
     .slice(0, k)
     .sort((a, b) => a - b);
 
-interface Case {
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  promptLength: number;
-  steps: number;
-  keys: Float32Array;
-  values: Float32Array;
-  queries: Float32Array;
-}
+type Case = Pick<NativeProbeInput, 'heads' | 'kvHeads' | 'headDim' | 'promptLength' | 'steps' | 'keys' | 'values' | 'queries'>;
 
 function randomCase(seed: number, promptLength = 45, steps = 40, heads = 4, kvHeads = 2, headDim = 8): Case {
   const next = rng(seed);

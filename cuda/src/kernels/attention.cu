@@ -180,26 +180,24 @@ __device__ inline uint32_t order_key(float f) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // larger float, larger unsigned key
 }
 
-// Exclusive prefix sum over the block (1024 threads); `total` gets the sum of all.
-__device__ inline int block_scan(int v, int* warp_sums, int& total) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  int x = v;
+// Inclusive prefix sum across the lanes of a warp.
+__device__ inline int warp_scan(int x) {
+  const int lane = threadIdx.x % 32;
 #pragma unroll
   for (int o = 1; o < 32; o <<= 1) {
     const int y = __shfl_up_sync(0xffffffffu, x, o);
     if (lane >= o) x += y;
   }
+  return x;
+}
+
+// Exclusive prefix sum over the block (1024 threads); `total` gets the sum of all.
+__device__ inline int block_scan(int v, int* warp_sums, int& total) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int x = warp_scan(v);
   if (lane == 31) warp_sums[warp] = x;
   __syncthreads();
-  if (warp == 0) {
-    int w = warp_sums[lane];
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int y = __shfl_up_sync(0xffffffffu, w, o);
-      if (lane >= o) w += y;
-    }
-    warp_sums[lane] = w;
-  }
+  if (warp == 0) warp_sums[lane] = warp_scan(warp_sums[lane]);
   __syncthreads();
   total = warp_sums[31];
   const int before = (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
@@ -248,12 +246,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
       // Suffix sums over the digits, highest first: the digit where they first reach `rest`.
       int incl = 0;
       if (threadIdx.x < 256) {
-        incl = hist[255 - threadIdx.x];
-#pragma unroll
-        for (int o = 1; o < 32; o <<= 1) {
-          const int y = __shfl_up_sync(0xffffffffu, incl, o);
-          if (lane >= o) incl += y;
-        }
+        incl = warp_scan(hist[255 - threadIdx.x]);
         if (lane == 31) warp_sums[warp] = incl;
       }
       __syncthreads();

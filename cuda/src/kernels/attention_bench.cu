@@ -132,6 +132,21 @@ struct Cache {
   DeviceBuffer<__half> k, v, kmin, kmax;
   Cache(size_t pages, const AttentionShape& s)
       : k(pages * s.kv_heads * s.page_size * s.head_dim), v(k.n), kmin(pages * s.kv_heads * s.head_dim), kmax(kmin.n) {}
+  // The kernels' view of this cache holding `length` tokens.
+  PagedKv view(const int* page_table, const AttentionShape& s, int length) const {
+    PagedKv kv;
+    kv.k = k.ptr;
+    kv.v = v.ptr;
+    kv.kmin = kmin.ptr;
+    kv.kmax = kmax.ptr;
+    kv.page_table = page_table;
+    kv.kv_heads = s.kv_heads;
+    kv.head_dim = s.head_dim;
+    kv.page_size = s.page_size;
+    kv.current_page = (length - 1) / s.page_size;
+    kv.current_len = length - kv.current_page * s.page_size;
+    return kv;
+  }
 };
 
 }  // namespace
@@ -168,20 +183,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
     std::iota(table.begin(), table.end(), 0);
     DeviceBuffer<int> page_table(pages);
     page_table.upload(table);
-    auto view = [&](const Cache& c) {
-      PagedKv kv;
-      kv.k = c.k.ptr;
-      kv.v = c.v.ptr;
-      kv.kmin = c.kmin.ptr;
-      kv.kmax = c.kmax.ptr;
-      kv.page_table = page_table.ptr;
-      kv.kv_heads = sh.kv_heads;
-      kv.head_dim = sh.head_dim;
-      kv.page_size = sh.page_size;
-      kv.current_page = (L - 1) / sh.page_size;
-      kv.current_len = L - kv.current_page * sh.page_size;
-      return kv;
-    };
+    auto view = [&](const Cache& c) { return c.view(page_table.ptr, sh, L); };
     const int current = (L - 1) / sh.page_size;
     const int current_len = L - current * sh.page_size;
 
@@ -317,17 +319,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
         r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(kmax[at]) - cpu.page_max(0, g, p)[i]));
       }
 
-  PagedKv kv;
-  kv.k = gpu.k.ptr;
-  kv.v = gpu.v.ptr;
-  kv.kmin = gpu.kmin.ptr;
-  kv.kmax = gpu.kmax.ptr;
-  kv.page_table = page_table.ptr;
-  kv.kv_heads = kvh;
-  kv.head_dim = d;
-  kv.page_size = P;
-  kv.current_page = current;
-  kv.current_len = L - current * P;
+  const PagedKv kv = gpu.view(page_table.ptr, sh, L);
   const float scale = 1.0f / std::sqrt(float(d));
   const int64_t pos = L - 1;
   auto compare = [](const std::vector<float>& got, const std::vector<float>& ref, double& max_abs, double& ref_max) {
