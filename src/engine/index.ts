@@ -34,8 +34,9 @@ export interface BackendChoice {
 }
 
 /**
- * Which backend a run uses and why. The CUDA build currently detects devices only: the
- * forward pass on the GPU is not implemented yet, so every run uses the CPU reference.
+ * Which backend a run uses and why. The CUDA build holds the decode-attention kernels
+ * (quest bench-attention) but not yet the model's forward pass, so every run of a model
+ * uses the CPU reference.
  */
 export function chooseBackend(requested: 'auto' | BackendName = 'auto'): BackendChoice {
   const info = native().backendInfo();
