@@ -9,6 +9,15 @@ namespace {
 constexpr int kPage = 16;    // the GPU kernels are built for the default page size
 constexpr int kWarps = 4;    // warps per block in the attention and estimate kernels
 
+// Programmatic dependent launch (Hopper): a kernel may start while the one before it in the
+// stream finishes, and waits here before reading what that one wrote; the launch latency
+// between the steps of one decode step is hidden. A no-op on older GPUs.
+__device__ inline void wait_for_previous() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+#endif
+}
+
 __device__ inline void load8(const __half* p, float out[8]) {
   uint4 raw = *reinterpret_cast<const uint4*>(p);
   const __half2* h = reinterpret_cast<const __half2*>(&raw);
@@ -52,6 +61,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
   const int p0 = begin + split * per, p1 = min(end, p0 + per);
 
   float qv[G][8], m[G], l[G], acc[G][8];
+  wait_for_previous();
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
@@ -131,6 +141,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
 
 // One block per query head: the splits' outputs weighted by their share of the softmax mass.
 __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out) {
+  wait_for_previous();
   const int h = blockIdx.x;
   const float* lse = sc.lse + (size_t)h * sc.splits;
   float M = -FLT_MAX;
@@ -154,6 +165,7 @@ __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const __half* __r
   const int g = blockIdx.x;
   const int lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   const int warp_global = blockIdx.y * kWarps + threadIdx.x / 32;
+  wait_for_previous();
   float qv[G][8];
 #pragma unroll
   for (int h = 0; h < G; ++h) load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
@@ -191,26 +203,28 @@ __device__ inline int warp_scan(int x) {
   return x;
 }
 
-// Exclusive prefix sum over the block (1024 threads); `total` gets the sum of all.
+// Exclusive prefix sum over the block (a multiple of 32 threads, at most 1024); `total`
+// gets the sum of all.
 __device__ inline int block_scan(int v, int* warp_sums, int& total) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   const int x = warp_scan(v);
   if (lane == 31) warp_sums[warp] = x;
   __syncthreads();
-  if (warp == 0) warp_sums[lane] = warp_scan(warp_sums[lane]);
+  if (warp == 0) warp_sums[lane] = warp_scan(lane < warps ? warp_sums[lane] : 0);
   __syncthreads();
-  total = warp_sums[31];
+  total = warp_sums[warps - 1];
   const int before = (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
   __syncthreads();
   return before;
 }
 
-constexpr int kTopkThreads = 1024;
-constexpr int kTopkPerThread = 16;  // keys a thread keeps in registers: up to 16384 pages
+constexpr int kTopkThreads = 256;
 
 // One block per KV head: radix select of the k-th largest score (8 bits a pass, the keys
-// held in registers, the digit found by a parallel suffix sum), then the pages above it and
-// the first (by page) of those equal to it, written in page order.
+// held in registers, KPT a thread, the digit found by a parallel suffix sum), then the pages
+// above it and the first (by page) of those equal to it, written in page order. A small
+// block keeps the dozen barriers cheap.
+template <int KPT>
 __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restrict__ scores, PagedKv kv, int pages,
                                                             int* __restrict__ indptr, int* __restrict__ indices) {
   __shared__ int hist[256];
@@ -221,6 +235,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
   const int k = min(pages - 1, n);
   const int out_len = k + 1;
   int* out = indices + (size_t)g * out_len;
+  wait_for_previous();
   if (threadIdx.x == 0) {
     indptr[g] = g * out_len;
     if (g == gridDim.x - 1) indptr[g + 1] = (g + 1) * out_len;
@@ -228,35 +243,30 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
   // Each thread owns a contiguous chunk, so ranks follow page order.
   const int chunk = (n + kTopkThreads - 1) / kTopkThreads;
   const int lo = min(n, (int)threadIdx.x * chunk), cnt = min(n, lo + chunk) - lo;
-  uint32_t keys[kTopkPerThread];
+  uint32_t keys[KPT];
 #pragma unroll
-  for (int j = 0; j < kTopkPerThread; ++j) keys[j] = j < cnt ? order_key(scores[(size_t)g * n + lo + j]) : 0u;
+  for (int j = 0; j < KPT; ++j) keys[j] = j < cnt ? order_key(scores[(size_t)g * n + lo + j]) : 0u;
   const bool partial = k > 0 && k < n;  // otherwise every full page, or none, is taken
   uint32_t prefix = 0, mask = 0;
   int rest = k;  // how many still to take among keys matching the prefix
   if (partial) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int shift = 24; shift >= 0; shift -= 8) {
-      if (threadIdx.x < 256) hist[threadIdx.x] = 0;
+      hist[threadIdx.x] = 0;
       __syncthreads();
 #pragma unroll
-      for (int j = 0; j < kTopkPerThread; ++j)
+      for (int j = 0; j < KPT; ++j)
         if (j < cnt && (keys[j] & mask) == prefix) atomicAdd(&hist[(keys[j] >> shift) & 255], 1);
       __syncthreads();
       // Suffix sums over the digits, highest first: the digit where they first reach `rest`.
-      int incl = 0;
-      if (threadIdx.x < 256) {
-        incl = warp_scan(hist[255 - threadIdx.x]);
-        if (lane == 31) warp_sums[warp] = incl;
-      }
+      int incl = warp_scan(hist[255 - threadIdx.x]);
+      if (lane == 31) warp_sums[warp] = incl;
       __syncthreads();
-      if (threadIdx.x < 256) {
-        for (int w = 0; w < warp; ++w) incl += warp_sums[w];
-        const int d = 255 - threadIdx.x, excl = incl - hist[d];
-        if (excl < rest && incl >= rest) {
-          chosen_prefix = prefix | ((uint32_t)d << shift);
-          chosen_rest = rest - excl;
-        }
+      for (int w = 0; w < warp; ++w) incl += warp_sums[w];
+      const int d = 255 - threadIdx.x, excl = incl - hist[d];
+      if (excl < rest && incl >= rest) {
+        chosen_prefix = prefix | ((uint32_t)d << shift);
+        chosen_rest = rest - excl;
       }
       __syncthreads();
       prefix = chosen_prefix;
@@ -267,19 +277,19 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
   // Taken: every key above the threshold, and the first `rest` keys equal to it.
   int eq = 0;
 #pragma unroll
-  for (int j = 0; j < kTopkPerThread; ++j) eq += partial && j < cnt && keys[j] == prefix;
+  for (int j = 0; j < KPT; ++j) eq += partial && j < cnt && keys[j] == prefix;
   int total;
   const int eq_before = block_scan(eq, warp_sums, total);
-  bool take[kTopkPerThread];
+  bool take[KPT];
   int sel = 0;
 #pragma unroll
-  for (int j = 0, e = eq_before; j < kTopkPerThread; ++j) {
+  for (int j = 0, e = eq_before; j < KPT; ++j) {
     take[j] = j < cnt && (partial ? keys[j] > prefix || (keys[j] == prefix && e++ < rest) : k == n);
     sel += take[j];
   }
   int pos = block_scan(sel, warp_sums, total);
 #pragma unroll
-  for (int j = 0; j < kTopkPerThread; ++j)
+  for (int j = 0; j < KPT; ++j)
     if (take[j]) out[pos++] = lo + j;
   if (threadIdx.x == 0) out[k] = kv.current_page;
 }
@@ -299,29 +309,52 @@ __global__ void append_kernel(__half* k_cache, __half* v_cache, __half* kmin, __
   }
 }
 
+bool hopper() {
+  static const bool yes = [] {
+    int dev = 0, major = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    return major >= 9;
+  }();
+  return yes;
+}
+
+// Launches with programmatic stream serialization on Hopper (see wait_for_previous).
+template <typename... KArgs, typename... Args>
+cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = hopper() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
 template <int D>
 cudaError_t launch_partial(int group, dim3 grid, const __half* q, const PagedKv& kv, const PageLists& lists, float scale,
                            const SplitScratch& sc, cudaStream_t stream) {
   switch (group) {
-    case 1: decode_partial<D, 1><<<grid, kWarps * 32, 0, stream>>>(q, kv, lists, scale, sc); break;
-    case 2: decode_partial<D, 2><<<grid, kWarps * 32, 0, stream>>>(q, kv, lists, scale, sc); break;
-    case 4: decode_partial<D, 4><<<grid, kWarps * 32, 0, stream>>>(q, kv, lists, scale, sc); break;
-    case 8: decode_partial<D, 8><<<grid, kWarps * 32, 0, stream>>>(q, kv, lists, scale, sc); break;
+    case 1: return launch(decode_partial<D, 1>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
+    case 2: return launch(decode_partial<D, 2>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
+    case 4: return launch(decode_partial<D, 4>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
+    case 8: return launch(decode_partial<D, 8>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
 
 template <int D>
 cudaError_t launch_estimate(int group, dim3 grid, const __half* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
   switch (group) {
-    case 1: estimate_kernel<D, 1><<<grid, kWarps * 32, 0, stream>>>(q, kv, scores); break;
-    case 2: estimate_kernel<D, 2><<<grid, kWarps * 32, 0, stream>>>(q, kv, scores); break;
-    case 4: estimate_kernel<D, 4><<<grid, kWarps * 32, 0, stream>>>(q, kv, scores); break;
-    case 8: estimate_kernel<D, 8><<<grid, kWarps * 32, 0, stream>>>(q, kv, scores); break;
+    case 1: return launch(estimate_kernel<D, 1>, grid, kWarps * 32, stream, q, kv, scores);
+    case 2: return launch(estimate_kernel<D, 2>, grid, kWarps * 32, stream, q, kv, scores);
+    case 4: return launch(estimate_kernel<D, 4>, grid, kWarps * 32, stream, q, kv, scores);
+    case 8: return launch(estimate_kernel<D, 8>, grid, kWarps * 32, stream, q, kv, scores);
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
 
 bool supported(const PagedKv& kv, int heads) {
@@ -338,8 +371,7 @@ cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists
   cudaError_t err = kv.head_dim == 128 ? launch_partial<128>(group, grid, q, kv, lists, scale, scratch, stream)
                                        : launch_partial<64>(group, grid, q, kv, lists, scale, scratch, stream);
   if (err != cudaSuccess) return err;
-  merge_splits<<<heads, 128, 0, stream>>>(scratch, kv.head_dim, out);
-  return cudaGetLastError();
+  return launch(merge_splits, heads, 128, stream, scratch, kv.head_dim, out);
 }
 
 cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream) {
@@ -353,9 +385,13 @@ cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float*
 }
 
 cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* indptr, int* indices, cudaStream_t stream) {
-  if (pages < 1 || kv.current_page > kTopkThreads * kTopkPerThread) return cudaErrorInvalidValue;
-  topk_kernel<<<kv.kv_heads, kTopkThreads, 0, stream>>>(scores, kv, pages, indptr, indices);
-  return cudaGetLastError();
+  if (pages < 1) return cudaErrorInvalidValue;
+  // Keys per thread: 8 up to 2048 pages (32K tokens), 32 up to 8192, 64 up to 16384 (256K).
+  const int n = kv.current_page;
+  if (n <= kTopkThreads * 8) return launch(topk_kernel<8>, kv.kv_heads, kTopkThreads, stream, scores, kv, pages, indptr, indices);
+  if (n <= kTopkThreads * 32) return launch(topk_kernel<32>, kv.kv_heads, kTopkThreads, stream, scores, kv, pages, indptr, indices);
+  if (n <= kTopkThreads * 64) return launch(topk_kernel<64>, kv.kv_heads, kTopkThreads, stream, scores, kv, pages, indptr, indices);
+  return cudaErrorInvalidValue;
 }
 
 cudaError_t append_kv(__half* k_cache, __half* v_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
