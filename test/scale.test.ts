@@ -1,7 +1,7 @@
 // Spreading a run: shards and their merge, workers, resuming after a kill, and the CI gate.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execaNode } from 'execa';
+import { execa, execaNode } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { quest, repo, tempDir } from './helpers.js';
 
@@ -68,6 +68,21 @@ describe('spreading a run', () => {
     expect(new Set(after.map((r) => r.key)).size).toBe(after.length);
     expect(byKey(after)).toEqual(byKey(records(single)));
     expect(table(dir)).toEqual(table(single));
+  });
+
+  it('a worker killed mid-run is reported and replaced, and the run still completes', async () => {
+    const dir = tempDir();
+    const child = execaNode(path.join(repo, 'bin', 'quest.js'), [...args, '--workers', '2', '--output-path', dir], { reject: false });
+    const file = path.join(dir, 'samples.jsonl');
+    while (!existsSync(file) || readFileSync(file, 'utf8').split('\n').length < 3) await new Promise((r) => setTimeout(r, 20));
+    // SIGKILL one worker process of this run (the newest).
+    await execa('pkill', ['-9', '-n', '-f', 'dist/run/worker.js'], { reject: false });
+    const r = await child;
+    expect(r.exitCode).toBe(0);
+    expect(byKey(records(dir))).toEqual(byKey(records(single)));
+    expect(table(dir)).toEqual(table(single));
+    // When it died holding a unit (the usual case), the note names it and the retry.
+    if (r.stderr.includes('died')) expect(r.stderr).toMatch(/worker \d died \(SIGKILL\) running .*; retrying it once/);
   });
 
   it.each(['0/2', '3/2', '2', 'a/b'])('names a bad shard spec %s', async (spec) => {
