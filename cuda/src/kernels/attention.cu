@@ -18,17 +18,6 @@ __device__ inline void wait_for_previous() {
 #endif
 }
 
-__device__ inline void load8(const __half* p, float out[8]) {
-  uint4 raw = *reinterpret_cast<const uint4*>(p);
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    float2 f = __half22float2(h[i]);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
-  }
-}
-
 __device__ inline void unpack8(const uint4& raw, float out[8]) {
   const __half2* h = reinterpret_cast<const __half2*>(&raw);
 #pragma unroll
@@ -38,6 +27,9 @@ __device__ inline void unpack8(const uint4& raw, float out[8]) {
     out[2 * i + 1] = f.y;
   }
 }
+
+// Eight halves from one 16-byte load.
+__device__ inline void load8(const __half* p, float out[8]) { unpack8(*reinterpret_cast<const uint4*>(p), out); }
 
 // Sum over the `width` lanes that share a token (width divides 32, groups aligned).
 template <int width>
