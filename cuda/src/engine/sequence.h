@@ -34,7 +34,6 @@ class Sequence {
   std::vector<int32_t> generate(int max_new, const std::vector<int32_t>& stop);
   int64_t length() const { return cache_.length(); }
   const SequenceStats& stats() const { return stats_; }
-  const PolicyOptions& options() const { return opts_; }
 
  private:
   // Runs `n` tokens through the model; `decode` means one token under the policy.

@@ -129,5 +129,3 @@ export const LONGBENCH_TASKS: Task[] = Object.entries(DATASETS).map(([name, d]) 
 export function longbenchAvailable(dir: string, e: boolean): string[] {
   return Object.keys(DATASETS).filter((n) => existsSync(path.join(dir, `${n}${e ? '_e' : ''}.jsonl`)));
 }
-
-export const LONGBENCH_CATEGORY: Record<string, string> = Object.fromEntries(Object.entries(DATASETS).map(([n, d]) => [n, d.category]));
