@@ -44,7 +44,7 @@ __device__ inline float group_sum(float v) {
 // page's K and V are all loaded before any is used (bytes in flight hide the latency).
 template <int D, int G>
 __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __restrict__ q, PagedKv kv, PageLists lists,
-                                                              float scale, SplitScratch sc, float* __restrict__ out) {
+                                                              float scale, SplitScratch sc) {
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kPage / TPW;
   const int g = blockIdx.x, split = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
@@ -129,32 +129,25 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
     sc.o[((size_t)head * sc.splits + split) * D + j] = L > 0.0f ? O / L : 0.0f;
     if (j == 0) sc.lse[(size_t)head * sc.splits + split] = L > 0.0f ? M + __logf(L) : -FLT_MAX;
   }
+}
 
-  // The last split of this KV head to finish merges all of them (the threadfence-reduction
-  // pattern): one launch fewer per step than a separate merge kernel.
-  __shared__ bool last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(&sc.done[g], 1) == sc.splits - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  for (int idx = threadIdx.x; idx < G * D; idx += blockDim.x) {
-    const int head = g * G + idx / D, j = idx % D;
-    const float* lse = sc.lse + (size_t)head * sc.splits;
-    float M = -FLT_MAX;
-    for (int s = 0; s < sc.splits; ++s) M = fmaxf(M, __ldcg(lse + s));
+// One block per query head: the splits' outputs weighted by their share of the softmax mass.
+__global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out) {
+  wait_for_previous();
+  const int h = blockIdx.x;
+  const float* lse = sc.lse + (size_t)h * sc.splits;
+  float M = -FLT_MAX;
+  for (int s = 0; s < sc.splits; ++s) M = fmaxf(M, lse[s]);
+  for (int j = threadIdx.x; j < head_dim; j += blockDim.x) {
     float W = 0.0f, O = 0.0f;
     for (int s = 0; s < sc.splits; ++s) {
-      const float x = __ldcg(lse + s);
-      if (x == -FLT_MAX) continue;
-      const float w = __expf(x - M);
+      if (lse[s] == -FLT_MAX) continue;
+      const float w = __expf(lse[s] - M);
       W += w;
-      O += w * __ldcg(sc.o + ((size_t)head * sc.splits + s) * D + j);
+      O += w * sc.o[((size_t)h * sc.splits + s) * head_dim + j];
     }
-    out[(size_t)head * D + j] = W > 0.0f ? O / W : 0.0f;
+    out[(size_t)h * head_dim + j] = W > 0.0f ? O / W : 0.0f;
   }
-  if (threadIdx.x == 0) sc.done[g] = 0;
 }
 
 // One warp step covers 32 / LT full pages of one KV head: LT lanes read a page's min and max.
@@ -335,12 +328,12 @@ cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t
 
 template <int D>
 cudaError_t launch_partial(int group, dim3 grid, const __half* q, const PagedKv& kv, const PageLists& lists, float scale,
-                           const SplitScratch& sc, float* out, cudaStream_t stream) {
+                           const SplitScratch& sc, cudaStream_t stream) {
   switch (group) {
-    case 1: return launch(decode_partial<D, 1>, grid, kWarps * 32, stream, q, kv, lists, scale, sc, out);
-    case 2: return launch(decode_partial<D, 2>, grid, kWarps * 32, stream, q, kv, lists, scale, sc, out);
-    case 4: return launch(decode_partial<D, 4>, grid, kWarps * 32, stream, q, kv, lists, scale, sc, out);
-    case 8: return launch(decode_partial<D, 8>, grid, kWarps * 32, stream, q, kv, lists, scale, sc, out);
+    case 1: return launch(decode_partial<D, 1>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
+    case 2: return launch(decode_partial<D, 2>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
+    case 4: return launch(decode_partial<D, 4>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
+    case 8: return launch(decode_partial<D, 8>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -367,8 +360,10 @@ cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
   const dim3 grid(kv.kv_heads, scratch.splits);
   const int group = heads / kv.kv_heads;
-  return kv.head_dim == 128 ? launch_partial<128>(group, grid, q, kv, lists, scale, scratch, out, stream)
-                            : launch_partial<64>(group, grid, q, kv, lists, scale, scratch, out, stream);
+  cudaError_t err = kv.head_dim == 128 ? launch_partial<128>(group, grid, q, kv, lists, scale, scratch, stream)
+                                       : launch_partial<64>(group, grid, q, kv, lists, scale, scratch, stream);
+  if (err != cudaSuccess) return err;
+  return launch(merge_splits, heads, 128, stream, scratch, kv.head_dim, out);
 }
 
 cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream) {

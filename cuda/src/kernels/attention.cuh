@@ -24,19 +24,16 @@ struct PageLists {
   const int* indices = nullptr;
 };
 
-// Split-KV scratch: each (query head, split) keeps its normalised output and log-sum-exp;
-// the last split of a KV head to finish merges them (`done` counts finished splits per KV
-// head: zero it once when allocating, the merging block zeroes it again).
+// Split-KV scratch: each (query head, split) keeps its normalised output and log-sum-exp.
 struct SplitScratch {
   float* o = nullptr;    // [heads][splits][head_dim]
   float* lse = nullptr;  // [heads][splits]
-  int* done = nullptr;   // [kv_heads]
   int splits = 0;
 };
 
 // out[h] = softmax(q_h K^T * scale) V over the pages each KV head lists, for `heads` query
-// heads grouped over kv_heads (GQA). One launch: partial attention per split, the last split
-// of each KV head merging them by log-sum-exp.
+// heads grouped over kv_heads (GQA). Two launches: partial attention per split, then the
+// log-sum-exp merge.
 cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
                              const SplitScratch& scratch, float* out, cudaStream_t stream);
 

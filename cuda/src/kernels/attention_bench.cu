@@ -198,13 +198,11 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
     const int dense_splits = splits_for(pages, sh.kv_heads, prop.multiProcessorCount);
     DeviceBuffer<float> dense_o(size_t(sh.heads) * dense_splits * sh.head_dim), dense_lse(size_t(sh.heads) * dense_splits),
         out(size_t(sh.heads) * sh.head_dim);
-    DeviceBuffer<int> done(sh.kv_heads);
-    check(cudaMemsetAsync(done.ptr, 0, sh.kv_heads * sizeof(int), s), "zero counters");
     {
       std::vector<Graph> graphs(copies);
       for (int c = 0; c < copies; ++c)
         capture(graphs[c], s, [&] {
-          check(decode_attention(q.ptr, view(*caches[c]), {d_indptr.ptr, d_all.ptr}, sh.heads, scale, {dense_o.ptr, dense_lse.ptr, done.ptr, dense_splits},
+          check(decode_attention(q.ptr, view(*caches[c]), {d_indptr.ptr, d_all.ptr}, sh.heads, scale, {dense_o.ptr, dense_lse.ptr, dense_splits},
                                  out.ptr, s),
                 "dense attention");
         });
@@ -229,7 +227,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       auto estimate = [&](int c) { check(quest_estimate(q.ptr, view(*caches[c]), sh.heads, scores.ptr, s), "estimate"); };
       auto topk = [&](int c) { check(quest_topk(scores.ptr, view(*caches[c]), sel, q_indptr.ptr, q_indices.ptr, s), "top-k"); };
       auto attend = [&](int c) {
-        check(decode_attention(q.ptr, view(*caches[c]), lists, sh.heads, scale, {qo.ptr, qlse.ptr, done.ptr, splits}, out.ptr, s), "sparse attention");
+        check(decode_attention(q.ptr, view(*caches[c]), lists, sh.heads, scale, {qo.ptr, qlse.ptr, splits}, out.ptr, s), "sparse attention");
       };
       estimate(0);
       topk(0);
@@ -336,9 +334,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
     dx.upload(indices);
     const int splits = 3;  // several splits, so the log-sum-exp merge is exercised
     DeviceBuffer<float> o(size_t(H) * splits * d), lse(size_t(H) * splits), out(size_t(H) * d);
-    DeviceBuffer<int> done(kvh);
-    check(cudaMemsetAsync(done.ptr, 0, kvh * sizeof(int), s), "zero counters");
-    check(decode_attention(q.ptr, kv, {di.ptr, dx.ptr}, H, scale, {o.ptr, lse.ptr, done.ptr, splits}, out.ptr, s), "attention");
+    check(decode_attention(q.ptr, kv, {di.ptr, dx.ptr}, H, scale, {o.ptr, lse.ptr, splits}, out.ptr, s), "attention");
     check(cudaStreamSynchronize(s), "attention");
     return out.download();
   };
