@@ -1,5 +1,5 @@
 // LongBench's metrics on worked examples, and its prompt and truncation path on the fixtures.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classification, codeSim, countScore, fuzzRatio, normalizeAnswer, qaF1, qaF1Zh, retrievalScore, retrievalZhScore, rougeL, rougeZh } from '../src/metrics/longbench.js';
@@ -115,5 +115,29 @@ describe('LongBench prompts', () => {
     expect(r.stdout).toMatch(/\| longbench \(avg of 6\) \| 1024 \|/);
     expect(r.stdout).toMatch(/\| longbench: single-doc QA \(avg of 2\) \|/);
     expect(r.stdout).toMatch(/\| multifieldqa_zh \| 1024 \|/);
+  });
+});
+
+describe('chat templates', () => {
+  it("wraps LongBench prompts in the model's chat template, except the datasets LongBench leaves bare, without a second BOS", async () => {
+    const { copyModel } = await import('./helpers.js');
+    const dir = copyModel(defaultModel);
+    const cfgFile = path.join(dir, 'tokenizer_config.json');
+    const cfg = JSON.parse(readFileSync(cfgFile, 'utf8'));
+    cfg.chat_template = '{{ bos_token }}{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}';
+    writeFileSync(cfgFile, JSON.stringify(cfg));
+    const chatTok = loadTokenizer(dir);
+    const opts = { tokenizer: chatTok, depths: [50], seed: 0, perLength: 1, longbenchDir: fixtures, lengths: [4096] };
+    const [n] = TASKS.narrativeqa.samples(opts);
+    expect(n.chat).toBe(true);
+    expect(n.context.startsWith('<s>[INST] You are given a story')).toBe(true);
+    expect(n.question.endsWith('Answer: [/INST]')).toBe(true);
+    const [t] = TASKS.trec.samples(opts);
+    expect(t.chat).toBeUndefined();
+    expect(t.context.startsWith('Please determine the type')).toBe(true);
+    // The runner encodes a chat prompt without adding special tokens: one BOS, from the text.
+    const ids = chatTok.encode(n.context, !n.chat);
+    expect(ids[0]).toBe(0);
+    expect(ids[1]).not.toBe(0);
   });
 });
