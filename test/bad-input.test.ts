@@ -111,7 +111,7 @@ describe('bad model folders', () => {
     const dir = copyModel(defaultModel);
     editConfig(dir, (c) => (c.max_position_embeddings = 200));
     const msg = await evalError(dir);
-    expect(msg).toMatch(/the prompt is \d+ tokens but .*config\.json allows 200 positions/);
+    expect(msg).toMatch(/the prompt is \d+ tokens and 10 may be generated, but .*config\.json allows 200 positions/);
   });
 });
 

@@ -42,14 +42,15 @@ function defaultOutput(folder: ModelFolder): string {
   return path.join(projectRoot, 'runs', `${folder.name}-${stamp}`);
 }
 
-function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder): { context: Int32Array; question: Int32Array } {
+/** A sample's tokens, refused up front when prompt and generation would not fit the model. */
+function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder, maxNewTokens: number): { context: Int32Array; question: Int32Array } {
   // A chat template writes its own BOS into the text.
   const context = Int32Array.from(s.ids?.context ?? tok.encode(s.context, !s.chat));
   const question = Int32Array.from(s.ids?.question ?? tok.encode(s.question));
   const total = context.length + question.length;
-  if (total > folder.spec.maxPositions)
+  if (total + maxNewTokens > folder.spec.maxPositions)
     throw new QuestError(
-      `${s.id}: the prompt is ${total} tokens but ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions (lower --lengths)`,
+      `${s.id}: the prompt is ${total} tokens${maxNewTokens ? ` and ${maxNewTokens} may be generated,` : ''} but ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions (lower --lengths)`,
     );
   return { context, question };
 }
@@ -171,7 +172,7 @@ export function prepareRun(cfg: EvalConfig): PreparedRun {
       pplPrefix: cfg.pplPrefix,
     });
     for (const s of cfg.limit === null ? all : all.slice(0, cfg.limit)) {
-      tokens.set(s.id, tokenize(tok, s, folder));
+      tokens.set(s.id, tokenize(tok, s, folder, t.maxNewTokens));
       samples.push(s);
     }
   }
