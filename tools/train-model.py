@@ -69,10 +69,23 @@ def load_tasks(tok, data_dir, holdout):
     return buckets, held
 
 
-def batch_for(length, buckets, lm_ids, rng, device):
+_PER_TASK = {}
+
+
+def _per_task(length, pool):
+    if length not in _PER_TASK:
+        groups = {}
+        for item in pool:
+            groups.setdefault(item[2], []).append(item)
+        _PER_TASK[length] = groups
+    return _PER_TASK[length]
+
+
+def batch_for(length, buckets, lm_ids, rng, device, by_task):
     rows = max(1, TOKENS_PER_STEP // length)
     n_lm = int(round(rows * LM_SHARE))
     pool = buckets[length]
+    per_task = _per_task(length, pool) if by_task else None
     width = length + ANSWER_SLACK + 1
     ids = torch.full((rows, width), PAD, dtype=torch.long)
     w = torch.zeros((rows, width))
@@ -83,7 +96,10 @@ def batch_for(length, buckets, lm_ids, rng, device):
             ids[r, :len(seq)] = torch.tensor(seq)
             w[r, 1:len(seq)] = 1.0
         else:
-            seq, answer_from, _, _ = pool[rng.randrange(len(pool))]
+            if per_task:  # every task of the bucket equally often, however many samples it has
+                seq, answer_from, _, _ = rng.choice(per_task[rng.choice(sorted(per_task))])
+            else:
+                seq, answer_from, _, _ = pool[rng.randrange(len(pool))]
             seq = seq[:width]
             ids[r, :len(seq)] = torch.tensor(seq)
             w[r, 1:len(seq)] = CONTEXT_WEIGHT
@@ -140,6 +156,9 @@ def main():
     ap.add_argument("--minutes", type=float, default=6.5)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", help="start from this model folder (a fine-tune) instead of random weights")
+    ap.add_argument("--by-task", action="store_true", help="draw tasks equally often within a length bucket")
+    ap.add_argument("--no-curriculum", action="store_true", help="every length from the start")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -159,7 +178,10 @@ def main():
         bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
     )
     # sdpa with no attention mask runs causal flash attention: no L x L mask is built.
-    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").to(device)
+    if args.init:
+        model = AutoModelForCausalLM.from_pretrained(args.init, dtype=torch.float32, attn_implementation="sdpa").to(device)
+    else:
+        model = AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").to(device)
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     budget = args.minutes * 60
@@ -168,14 +190,14 @@ def main():
     lengths = sorted(buckets)
     while (elapsed := time.time() - start) < budget:
         frac = elapsed / budget
-        longest = max(L for f, L in CURRICULUM if frac >= f)
+        longest = CURRICULUM[-1][1] if args.no_curriculum else max(L for f, L in CURRICULUM if frac >= f)
         allowed = [L for L in lengths if L <= longest]
         # Half the steps at the longest length allowed so far, the rest spread over shorter ones.
         length = allowed[-1] if rng.random() < 0.5 or len(allowed) == 1 else rng.choice(allowed[:-1])
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device)
+        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss, lm_loss = weighted_loss(model, ids, w, n_lm)
         opt.zero_grad(set_to_none=True)
@@ -201,6 +223,7 @@ def main():
     with open(os.path.join(args.out, "training_log.json"), "w") as f:
         json.dump({
             "parameters": n_params, "steps": step, "minutes": args.minutes, "lr": args.lr, "seed": args.seed,
+            "init": args.init, "by_task": args.by_task, "curriculum_used": not args.no_curriculum,
             "tokens_per_step": TOKENS_PER_STEP, "lm_share": LM_SHARE, "context_weight": CONTEXT_WEIGHT,
             "curriculum": CURRICULUM, "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
             "data_files": sorted(os.path.basename(p) for p in glob.glob(os.path.join(args.data, "*"))),
