@@ -1,5 +1,8 @@
 /** quest's command line: one file per command, each parsing flags and calling a runner. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { projectRoot } from '../config/index.js';
 import { QuestError } from '../errors.js';
 import { benchAttentionCommand } from './bench-attention.js';
 import { benchLatencyCommand } from './bench-latency.js';
@@ -10,8 +13,10 @@ import { evalCommand } from './eval.js';
 import { tasksCommand } from './tasks.js';
 
 export async function main(argv: string[]): Promise<number> {
+  const pkg = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string };
   const program = new Command('quest')
     .description('KV-cache sparsity for long-context LLM inference: accuracy and latency through one engine')
+    .version(pkg.version)
     .exitOverride()
     .showHelpAfterError();
   evalCommand(program, argv);
