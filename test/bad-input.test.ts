@@ -3,7 +3,7 @@
 import { rmSync, writeFileSync, readFileSync, truncateSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyModel, defaultModel, editHeader, quest } from './helpers.js';
+import { copyModel, defaultModel, editHeader, quest, tempDir as tempDirOf } from './helpers.js';
 
 async function evalError(dir: string, extra: string[] = []) {
   const r = await quest(['eval', '--model', dir, '--limit', '1', '--lengths', '256', '--output-path', path.join(dir, 'out'), ...extra]);
@@ -107,11 +107,20 @@ describe('bad model folders', () => {
     expect(await evalError(dir)).toContain(`${path.join(dir, 'tokenizer.json')}: not a tokenizer the library can load`);
   });
 
+  it('a length over the model\'s positions, before any sample is made', async () => {
+    const dir = copyModel(defaultModel);
+    editConfig(dir, (c) => (c.max_position_embeddings = 4096));
+    const r = await quest(['eval', '--model', dir, '--lengths', '1024,100000000', '--output-path', path.join(dir, 'out')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(`quest: --lengths 100000000: ${cfgPath(dir)} allows 4096 positions`);
+  });
+
   it('a context longer than the model allows', async () => {
     const dir = copyModel(defaultModel);
-    editConfig(dir, (c) => (c.max_position_embeddings = 200));
+    // The length fits, but the prompt plus its 10 generated tokens do not.
+    editConfig(dir, (c) => (c.max_position_embeddings = 260));
     const msg = await evalError(dir);
-    expect(msg).toMatch(/the prompt is \d+ tokens and 10 may be generated, but .*config\.json allows 200 positions/);
+    expect(msg).toMatch(/the prompt is \d+ tokens and 10 may be generated, but .*config\.json allows 260 positions/);
   });
 });
 
@@ -149,6 +158,30 @@ describe('bad flags and configs', () => {
     const r = await quest(['eval', '--config', file]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim()).toBe(`quest: ${file}: unknown key "budgetz"`);
+  });
+
+  it('names a --model that is a file', async () => {
+    const r = await quest(['eval', '--model', path.join(defaultModel, 'config.json')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^quest: --model .*config\.json: not a folder/);
+  });
+
+  it.each([
+    [['--head-dim', '96'], 'quest: --head-dim: 96 is not 64 or 128'],
+    [['--kv-heads', '5'], 'quest: --kv-heads: 32 heads over 5 KV heads is not a group of 1, 2, 4 or 8'],
+    [['--torch', '/nonexistent.json'], 'quest: --torch /nonexistent.json: no such file'],
+  ])('bench-attention names a bad %j before looking for a GPU', async (args, message) => {
+    const r = await quest(['bench-attention', ...args]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(message);
+  });
+
+  it('bench-attention refuses torch timings of another shape', async () => {
+    const file = path.join(tempDirOf(), 'torch.json');
+    writeFileSync(file, JSON.stringify({ shape: { heads: 8, kvHeads: 8, headDim: 128, pageSize: 16 }, rows: [] }));
+    const r = await quest(['bench-attention', '--torch', file]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toMatch(/--torch .*torch\.json: timed \{"heads":8,"kvHeads":8,"headDim":128,"pageSize":16\}, not \{"heads":32,/);
   });
 
   it('names a model that is neither a folder nor a preset', async () => {

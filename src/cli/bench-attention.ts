@@ -44,14 +44,29 @@ const COLUMNS: Column<AttentionRow>[] = [
   { title: 'dense / this', value: (r) => f(r.speedupVsDense, 2) },
 ];
 
-function readTorch(file: string | undefined): TorchRow[] {
+type Shape = { heads: number; kvHeads: number; headDim: number; pageSize: number };
+
+/** Torch's timings, refused when they were taken on another shape than ours. */
+function readTorch(file: string | undefined, shape: Shape): TorchRow[] {
   if (!file) return [];
   if (!existsSync(file)) throw new QuestError(`--torch ${file}: no such file`);
+  let data: { rows?: TorchRow[]; shape?: Shape };
   try {
-    return (JSON.parse(readFileSync(file, 'utf8')) as { rows: TorchRow[] }).rows;
+    data = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
-    throw new QuestError(`--torch ${file}: not the JSON tools/bench-torch.py writes`);
+    throw new QuestError(`--torch ${file}: not valid JSON`);
   }
+  if (!Array.isArray(data.rows) || !data.shape) throw new QuestError(`--torch ${file}: not the JSON tools/bench-torch.py writes`);
+  if (JSON.stringify(data.shape) !== JSON.stringify(shape))
+    throw new QuestError(`--torch ${file}: timed ${JSON.stringify(data.shape)}, not ${JSON.stringify(shape)}`);
+  return data.rows;
+}
+
+/** The shapes the kernels are built for (kernels/attention.cu). */
+function checkShape(s: Shape): void {
+  if (s.headDim !== 64 && s.headDim !== 128) throw new QuestError(`--head-dim: ${s.headDim} is not 64 or 128`);
+  if (s.heads % s.kvHeads !== 0 || ![1, 2, 4, 8].includes(s.heads / s.kvHeads))
+    throw new QuestError(`--kv-heads: ${s.heads} heads over ${s.kvHeads} KV heads is not a group of 1, 2, 4 or 8`);
 }
 
 export function benchAttentionCommand(program: Command, argv: string[]): void {
@@ -69,6 +84,9 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
     .option('--output-path <dir>', 'where the tables go')
     .option('--check', 'first check every kernel against the CPU backend on fresh random inputs; stop on a mismatch')
     .action(async (o) => {
+      const shape = { heads: o.heads, kvHeads: o.kvHeads ?? o.heads, headDim: o.headDim, pageSize: 16 };
+      checkShape(shape);
+      const torch = readTorch(o.torch, shape);
       const backend = chooseBackend('auto');
       if (!backend.info.cuda.compiled || backend.info.cuda.devices === 0)
         throw new QuestError(`bench-attention needs a GPU: ${backend.info.cuda.error || 'no CUDA device'}`);
@@ -82,8 +100,6 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
         if (failed) throw new QuestError(`--check: ${failed} of ${cases.length} parity cases failed`);
         process.stdout.write(`${cases.length} passed, 0 failed\n`);
       }
-      const shape = { heads: o.heads, kvHeads: o.kvHeads ?? o.heads, headDim: o.headDim, pageSize: 16 };
-      const torch = readTorch(o.torch);
       const res = await native().benchAttention({ ...shape, lengths: o.lengths, budgets: o.budgets, repeats: o.repeats, seed: o.seed });
       const rows: AttentionRow[] = res.rows.map((r) => {
         const bytes = r.kvBytes + r.metaBytes;

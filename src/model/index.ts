@@ -25,7 +25,8 @@ export function isModelFolder(p: string): boolean {
 }
 
 export function openModelFolder(dir: string): ModelFolder {
-  if (!isModelFolder(dir)) throw new QuestError(`--model ${dir}: no such folder`);
+  if (!existsSync(dir)) throw new QuestError(`--model ${dir}: no such folder`);
+  if (!isModelFolder(dir)) throw new QuestError(`--model ${dir}: not a folder (a model folder holds config.json, safetensors and tokenizer.json)`);
   const cfgFile = path.join(dir, 'config.json');
   if (!existsSync(cfgFile)) throw new QuestError(`${cfgFile}: missing (a model folder needs config.json)`);
   const cfg = readJson(cfgFile, 'config.json');

@@ -140,21 +140,34 @@ export function identity(cfg: EvalConfig): Record<string, unknown> {
   return rest;
 }
 
+export type Tokens = { context: Int32Array; question: Int32Array };
+
 /** Everything a run needs before its first unit: the model folder, tokenizer and the units. */
 export interface PreparedRun {
   cfg: EvalConfig;
   folder: ModelFolder;
   tok: TextTokenizer;
   units: Unit[];
-  tokens: Map<string, { context: Int32Array; question: Int32Array }>;
+  tokens: Map<string, Tokens>;
+  /** Loaded by the first unit run, then kept. */
+  model: NativeModel | null;
+}
+
+/** The model folder and tokenizer of a run, no units yet (what a pool worker needs). */
+export function openRun(cfg: EvalConfig): PreparedRun {
+  checkPolicies(cfg);
+  const folder = openModelFolder(cfg.model);
+  for (const L of cfg.lengths)
+    if (L > folder.spec.maxPositions)
+      throw new QuestError(`--lengths ${L}: ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions`);
+  return { cfg, folder, tok: loadTokenizer(folder.dir), units: [], tokens: new Map(), model: null };
 }
 
 export function prepareRun(cfg: EvalConfig): PreparedRun {
-  checkPolicies(cfg);
-  const folder = openModelFolder(cfg.model);
-  const tok = loadTokenizer(folder.dir);
+  const run = openRun(cfg);
+  const { folder, tok } = run;
   const tasks = expandTasks(cfg.tasks, cfg).map(task);
-  const tokens = new Map<string, { context: Int32Array; question: Int32Array }>();
+  const tokens = run.tokens;
   const samples: Sample[] = [];
   for (const t of tasks) {
     const all = t.samples({
@@ -179,15 +192,15 @@ export function prepareRun(cfg: EvalConfig): PreparedRun {
   const all = units(samples, policyPoints(cfg.policies, cfg.budgets));
   // --shard i/n: every n-th unit from the i-th, so each shard gets a like mix of lengths.
   const mine = cfg.shard ? all.filter((_, k) => k % cfg.shard!.count === cfg.shard!.index - 1) : all;
-  return { cfg, folder, tok, units: mine, tokens };
+  return { ...run, units: mine };
 }
 
 /** Runs units one after another in this process, handing each record over as it finishes. */
 export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: EvalRecord) => void): Promise<void> {
   if (!todo.length) return;
-  const model = await loadModel(run.folder.spec, run.folder.dir);
+  run.model ??= await loadModel(run.folder.spec, run.folder.dir);
   const stop = Int32Array.from(run.folder.stopTokens);
-  for (const unit of todo) onRecord(await runUnit(model, { unit, ...run.tokens.get(unit.sample.id)! }, run.cfg, run.tok, stop));
+  for (const unit of todo) onRecord(await runUnit(run.model, { unit, ...run.tokens.get(unit.sample.id)! }, run.cfg, run.tok, stop));
 }
 
 /** Opens (or checks) an output folder for a run of this identity; the records already there. */
@@ -230,7 +243,7 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
   };
   progress.start(run.units.length, done.length);
   try {
-    if (cfg.workers > 1 || cfg.devices.length > 0) await runPool(cfg, pending, keep, progress.note);
+    if (cfg.workers > 1 || cfg.devices.length > 0) await runPool(cfg, pending, run.tokens, keep, progress.note);
     else await runUnits(run, pending, keep);
   } finally {
     progress.stop();

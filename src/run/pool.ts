@@ -1,8 +1,8 @@
 /**
  * Several worker processes (one per GPU with --devices, or --workers N on the CPU), each
- * loading the model once; units are dealt out one at a time as workers free up, and every
- * record comes back here, the only writer of the run's files. A worker that dies is reported
- * and its unit given to another worker, once.
+ * loading the model once; units are dealt out one at a time, with the tokens prepared here,
+ * as workers free up, and every record comes back here, the only writer of the run's files.
+ * A worker that dies is reported and its unit given to another worker, once.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -10,26 +10,33 @@ import { fileURLToPath } from 'node:url';
 import { execaNode, type ResultPromise } from 'execa';
 import type { EvalConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
+import type { Tokens } from './eval.js';
 import type { EvalRecord } from './records.js';
 import type { Unit } from './units.js';
 
-export type ToWorker = { type: 'init'; cfg: EvalConfig } | { type: 'unit'; key: string } | { type: 'done' };
+export type ToWorker = { type: 'init'; cfg: EvalConfig } | { type: 'unit'; unit: Unit; tokens: Tokens } | { type: 'done' };
 export type FromWorker = { type: 'ready' } | { type: 'record'; record: EvalRecord } | { type: 'error'; message: string };
 
 const workerScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.js');
 
-export async function runPool(cfg: EvalConfig, todo: Unit[], onRecord: (r: EvalRecord) => void, note: (m: string) => void): Promise<void> {
+export async function runPool(
+  cfg: EvalConfig,
+  todo: Unit[],
+  tokens: Map<string, Tokens>,
+  onRecord: (r: EvalRecord) => void,
+  note: (m: string) => void,
+): Promise<void> {
   const slots = cfg.devices.length > 0 ? cfg.devices.map((d) => ({ name: `device ${d}`, env: { CUDA_VISIBLE_DEVICES: String(d) } })) : Array.from({ length: cfg.workers }, (_, i) => ({ name: `worker ${i + 1}`, env: {} as Record<string, string> }));
   const threads = String(Math.max(1, Math.floor(os.availableParallelism() / slots.length)));
-  const queue = todo.map((u) => u.key);
+  const queue = [...todo];
   const attempts = new Map<string, number>();
   const failures: string[] = [];
-  // Workers prepare the same run from the same config, without sharding or pooling of their own.
+  // Workers open the same model from the same config, without sharding or pooling of their own.
   const workerCfg: EvalConfig = { ...cfg, workers: 1, devices: [], shard: null };
 
   const serve = async (slot: (typeof slots)[number]): Promise<void> => {
     while (queue.length > 0) {
-      let current: string | null = null;
+      let current: Unit | null = null;
       let fatal: string | null = null;
       const child: ResultPromise<{ ipc: true; reject: false; env: Record<string, string>; stderr: 'pipe' }> = execaNode(workerScript, [], {
         ipc: true,
@@ -40,7 +47,8 @@ export async function runPool(cfg: EvalConfig, todo: Unit[], onRecord: (r: EvalR
       child.sendMessage({ type: 'init', cfg: workerCfg } satisfies ToWorker).catch(() => undefined);
       const next = () => {
         current = queue.shift() ?? null;
-        return child.sendMessage((current ? { type: 'unit', key: current } : { type: 'done' }) satisfies ToWorker).catch(() => undefined);
+        const msg: ToWorker = current ? { type: 'unit', unit: current, tokens: tokens.get(current.sample.id)! } : { type: 'done' };
+        return child.sendMessage(msg).catch(() => undefined);
       };
       for await (const raw of child.getEachMessage()) {
         const msg = raw as FromWorker;
@@ -54,12 +62,14 @@ export async function runPool(cfg: EvalConfig, todo: Unit[], onRecord: (r: EvalR
       const result = await child;
       if (fatal) throw new QuestError(fatal);
       if (current === null) return;
-      const tries = (attempts.get(current) ?? 0) + 1;
-      attempts.set(current, tries);
+      const unit: Unit = current;
+      const tries = (attempts.get(unit.key) ?? 0) + 1;
+      attempts.set(unit.key, tries);
       const why = result.signal ?? `exit code ${result.exitCode}`;
-      note(`${slot.name} died (${why}) running ${current}${tries < 2 ? '; retrying it once' : '; not retrying again'}`);
-      if (tries < 2) queue.push(current);
-      else failures.push(current);
+      const said = String(result.stderr ?? '').trim().split('\n').pop();
+      note(`${slot.name} died (${why}${said ? `: ${said}` : ''}) running ${unit.key}${tries < 2 ? '; retrying it once' : '; not retrying again'}`);
+      if (tries < 2) queue.push(unit);
+      else failures.push(unit.key);
     }
   };
   await Promise.all(slots.map(serve));

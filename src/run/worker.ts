@@ -1,7 +1,10 @@
-/** A pool worker (see pool.ts): prepares the run, loads the model once, runs the units it is sent. */
+/**
+ * A pool worker (see pool.ts): opens the model folder and tokenizer, loads the model at its
+ * first unit and keeps it, and runs the units it is sent with their tokens.
+ */
 import { getEachMessage, sendMessage } from 'execa';
 import { errorMessage } from '../errors.js';
-import { prepareRun, runUnits, type PreparedRun } from './eval.js';
+import { openRun, runUnits, type PreparedRun } from './eval.js';
 import type { FromWorker, ToWorker } from './pool.js';
 
 let run: PreparedRun | null = null;
@@ -11,12 +14,12 @@ try {
   for await (const raw of getEachMessage()) {
     const msg = raw as ToWorker;
     if (msg.type === 'init') {
-      run = prepareRun(msg.cfg);
+      run = openRun(msg.cfg);
       await send({ type: 'ready' });
     } else if (msg.type === 'unit') {
-      const unit = run!.units.find((u) => u.key === msg.key);
-      if (!unit) throw new Error(`unit ${msg.key} is not in this run`);
-      await runUnits(run!, [unit], (record) => void send({ type: 'record', record }));
+      run!.tokens.set(msg.unit.sample.id, msg.tokens);
+      await runUnits(run!, [msg.unit], (record) => void send({ type: 'record', record }));
+      run!.tokens.delete(msg.unit.sample.id);
     } else break;
   }
 } catch (err) {

@@ -19,7 +19,8 @@ interface Chain {
   vars: string[];
   statements: string[];
   value: string;
-  slots: number[];
+  /** Seeds where the statements go, so one chain keeps its shape as the noise is sized. */
+  placement: number;
 }
 
 function chain(next: Rng, hops: number, letters: number): Chain {
@@ -28,13 +29,13 @@ function chain(next: Rng, hops: number, letters: number): Chain {
   const v = [...vars];
   const value = String(randint(next, 10000, 99998));
   const statements = [`VAR ${v[0]} = ${value}`, ...v.slice(1).map((x, j) => `VAR ${x} = VAR ${v[j]} `)];
-  return { vars: v, statements, value, slots: Array.from({ length: statements.length }, () => next()) };
+  return { vars: v, statements, value, placement: Math.floor(next() * 2 ** 31) };
 }
 
 /** The noise with the chain's statements at sorted random positions, as variable_tracking.py builds it. */
 function context(c: Chain, noises: number): string {
   const lines: string[] = Array<string>(noises).fill(NOISE + '\n');
-  const positions = sample(rng(Math.floor(c.slots[0] * 2 ** 31)), [...Array(noises).keys()], c.statements.length).sort((a, b) => a - b);
+  const positions = sample(rng(c.placement), [...Array(noises).keys()], c.statements.length).sort((a, b) => a - b);
   positions.forEach((p, j) => lines.splice(p + j, 0, c.statements[j]));
   return lines.join(' ').replaceAll('. \n', '.\n');
 }
