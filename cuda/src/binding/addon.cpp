@@ -44,6 +44,12 @@ class Task : public Napi::AsyncWorker {
   }
   // Keeps a JS object (the sequence or model wrapper) alive while the work runs.
   void hold(Napi::Object o) { held_ = Napi::Persistent(o); }
+  // Queues the work; the Promise settles when it is done (the task deletes itself).
+  Napi::Value start() {
+    Napi::Promise p = promise();
+    Queue();
+    return p;
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -179,9 +185,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     auto busy = busy_;
     auto* task = new Task(info.Env(), std::move(work), std::move(done), [busy] { busy->store(false); });
     task->hold(info.This().As<Napi::Object>());
-    auto p = task->promise();
-    task->Queue();
-    return p;
+    return task->start();
   }
   Napi::Value Prefill(const Napi::CallbackInfo& info) {
     auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 0));
@@ -292,9 +296,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
         w->backend = &cpu_backend();
         return obj;
       });
-  auto p = task->promise();
-  task->Queue();
-  return p;
+  return task->start();
 }
 
 Napi::Array lists_to_js(Napi::Env env, const std::vector<std::vector<float>>& v) {
@@ -350,9 +352,7 @@ Napi::Value ProbePolicy(const Napi::CallbackInfo& info) {
         r.Set("pageMax", to_js(env, out->page_max));
         return r;
       });
-  auto p = task->promise();
-  task->Queue();
-  return p;
+  return task->start();
 }
 
 AttentionShape parse_shape(const Napi::Object& o) {
@@ -412,9 +412,7 @@ Napi::Value BenchAttention(const Napi::CallbackInfo& info) {
         r.Set("rows", rows);
         return r;
       });
-  auto p = task->promise();
-  task->Queue();
-  return p;
+  return task->start();
 }
 
 Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
@@ -440,9 +438,7 @@ Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
         r.Set("sparseRefMax", res->sparse_ref_max);
         return r;
       });
-  auto p = task->promise();
-  task->Queue();
-  return p;
+  return task->start();
 }
 
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
