@@ -1,19 +1,14 @@
-#include "engine/sequence.h"
+#include "engine/cpu_sequence.h"
 
 #include <algorithm>
 #include <cmath>
 #include <chrono>
-#include <stdexcept>
-#include <string>
 
 namespace quest {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
-// Prefill runs in chunks so activations stay bounded at any context length.
-constexpr int64_t kPrefillChunk = 256;
 
 // Tokens a KV head serves at one step: its own list, or the union of its query heads' lists.
 int64_t tokens_read(const Selection& sel, int kv_head, int kv_heads, int group, int64_t all) {
@@ -29,81 +24,14 @@ int64_t tokens_read(const Selection& sel, int kv_head, int kv_heads, int group, 
 
 }  // namespace
 
-Sequence::Sequence(std::shared_ptr<const Model> model, const PolicyOptions& opts, Backend& backend)
-    : model_(std::move(model)), opts_(opts), be_(backend),
+CpuSequence::CpuSequence(std::shared_ptr<const Model> model, const PolicyOptions& opts, Backend& backend)
+    : Decoder(model->spec()), model_(std::move(model)), opts_(opts), be_(backend),
       cache_(model_->spec().layers, model_->spec().kv_heads, model_->spec().head_dim, opts.page_size),
       policy_(make_policy(opts, model_->spec().layers, model_->spec().kv_heads)) {}
 
-void Sequence::check_room(int64_t n) const {
-  int64_t max = model_->spec().max_positions;
-  if (max > 0 && length() + n > max)
-    throw std::runtime_error("context of " + std::to_string(length() + n) + " tokens exceeds the model's " +
-                             std::to_string(max) + " positions");
-}
-
-std::vector<float> Sequence::prefill(const int32_t* tokens, int64_t n, bool all_logits) {
-  if (n <= 0) throw std::runtime_error("prefill needs at least one token");
-  if (stats_.decode_steps > 0) throw std::runtime_error("prefill after decode steps: a sequence is prefilled once, then fed");
-  check_room(n);
-  prompt_end_ = length() + n;
-  auto t0 = Clock::now();
-  std::vector<float> all;
-  for (int64_t i = 0; i < n; i += kPrefillChunk) {
-    int64_t m = std::min(kPrefillChunk, n - i);
-    forward(tokens + i, m, false, all_logits, last_logits_);
-    if (all_logits) all.insert(all.end(), last_logits_.begin(), last_logits_.end());
-  }
-  if (all_logits) last_logits_.assign(all.end() - model_->spec().vocab, all.end());
-  stats_.prefill_ms += ms_since(t0);
-  stats_.prefill_tokens += n;
-  return all_logits ? all : last_logits_;
-}
-
-std::vector<float> Sequence::feed(const int32_t* tokens, int64_t n) {
-  if (n <= 0) throw std::runtime_error("feed needs at least one token");
-  if (length() == 0) throw std::runtime_error("feed before prefill: the first tokens must be prefilled");
-  check_room(n);
-  for (int64_t i = 0; i < n; ++i) forward(tokens + i, 1, true, false, last_logits_);
-  return last_logits_;
-}
-
-std::vector<double> Sequence::nll(const int32_t* tokens, int64_t n) {
-  if (last_logits_.empty()) throw std::runtime_error("nll before prefill");
-  check_room(n);
-  std::vector<double> out(n);
-  for (int64_t i = 0; i < n; ++i) {
-    if (tokens[i] < 0 || tokens[i] >= model_->spec().vocab)
-      throw std::runtime_error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
-    double mx = *std::max_element(last_logits_.begin(), last_logits_.end()), z = 0;
-    for (float v : last_logits_) z += std::exp(double(v) - mx);
-    out[i] = mx + std::log(z) - double(last_logits_[tokens[i]]);
-    forward(tokens + i, 1, true, false, last_logits_);
-  }
-  return out;
-}
-
-std::vector<int32_t> Sequence::generate(int max_new, const std::vector<int32_t>& stop) {
-  if (last_logits_.empty()) throw std::runtime_error("generate before prefill");
-  std::vector<int32_t> out;
-  for (int i = 0; i < max_new; ++i) {
-    int32_t tok = int32_t(std::max_element(last_logits_.begin(), last_logits_.end()) - last_logits_.begin());
-    if (std::find(stop.begin(), stop.end(), tok) != stop.end()) break;
-    out.push_back(tok);
-    if (i + 1 == max_new) break;
-    check_room(1);
-    forward(&tok, 1, true, false, last_logits_);
-  }
-  return out;
-}
-
-void Sequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {
+void CpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {
   const ModelSpec& s = model_->spec();
   const int n = int(n64), H = s.hidden, qd = s.heads * s.head_dim, kvd = s.kv_heads * s.head_dim;
-  for (int i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= s.vocab)
-      throw std::runtime_error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary (" +
-                               std::to_string(s.vocab) + ")");
-  auto t0 = Clock::now();
   const int64_t start = cache_.length();
   cache_.reserve(start + n);
   std::vector<int64_t> pos(n);
@@ -173,10 +101,6 @@ void Sequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all
   be_.rmsnorm(last, rows, H, model_->final_norm(), float(s.rms_eps), h.data());
   logits.resize(size_t(rows) * s.vocab);
   be_.matmul(h.data(), rows, model_->lm_head(), logits.data());
-  if (decode) {
-    stats_.decode_ms += ms_since(t0);
-    stats_.decode_steps += 1;
-  }
 }
 
 }  // namespace quest

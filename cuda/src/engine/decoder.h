@@ -1,12 +1,11 @@
-// One sequence being decoded: its KV cache, its policy, and what it has read so far.
+// What every backend's sequence offers: a dense prefill, decode steps under a policy,
+// per-token NLL and greedy generation, with the same checks and statistics. A backend
+// supplies the forward pass.
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <vector>
 
-#include "engine/kv_cache.h"
-#include "engine/model.h"
-#include "policy/policy.h"
+#include "engine/model_spec.h"
 
 namespace quest {
 
@@ -20,9 +19,10 @@ struct SequenceStats {
   double kv_bytes_read = 0, meta_bytes_read = 0;  // summed over decode steps, all layers
 };
 
-class Sequence {
+class Decoder {
  public:
-  Sequence(std::shared_ptr<const Model> model, const PolicyOptions& opts, Backend& backend);
+  explicit Decoder(const ModelSpec& spec) : spec_(spec) {}
+  virtual ~Decoder() = default;
   // The dense prefill of `n` tokens; returns the logits of the last one, or of all when asked.
   std::vector<float> prefill(const int32_t* tokens, int64_t n, bool all_logits);
   // Feeds tokens one decode step at a time under the policy; returns the last one's logits.
@@ -32,22 +32,27 @@ class Sequence {
   std::vector<double> nll(const int32_t* tokens, int64_t n);
   // Greedy decoding from the current logits until a stop token or `max_new` tokens.
   std::vector<int32_t> generate(int max_new, const std::vector<int32_t>& stop);
-  int64_t length() const { return cache_.length(); }
+  virtual int64_t length() const = 0;
   const SequenceStats& stats() const { return stats_; }
 
- private:
-  // Runs `n` tokens through the model; `decode` means one token under the policy.
-  void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits);
-  void check_room(int64_t n) const;
+ protected:
+  // Makes room for `n` more tokens before a prefill writes them.
+  virtual void reserve(int64_t n) {}
+  // Prefill runs in chunks of this many tokens, so activations stay bounded at any length.
+  virtual int64_t prefill_chunk() const { return 256; }
+  // Runs `n` tokens (token ids already checked) through the model; `decode` means one
+  // token under the policy. Fills the logits of the last row, or of every row.
+  virtual void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) = 0;
 
-  std::shared_ptr<const Model> model_;
-  PolicyOptions opts_;
-  Backend& be_;
-  PagedKvCache cache_;
-  std::unique_ptr<Policy> policy_;
-  std::vector<float> last_logits_;
+  const ModelSpec& spec_;
   int64_t prompt_end_ = 0;  // one past the last prefilled position
   SequenceStats stats_;
+
+ private:
+  void check_room(int64_t n) const;
+  void check_tokens(const int32_t* tokens, int64_t n) const;
+  void decode_step(int32_t token);
+  std::vector<float> last_logits_;
 };
 
 }  // namespace quest
