@@ -7,6 +7,11 @@
 #   sweep       passkey of the shipped model at 4K-32K, 5 depths
 #   niah        RULER niah_single_1/2/3 of the shipped model at 8K
 #   passkey32k  passkey at 32K alone
+#   gputest     the GPU test files (kernels and the whole model against the CPU engine)
+#   latency     quest bench-latency on the GPU: llama-2-7b preset, dense vs Quest at budget 2048
+#               (lengths from $LAT_LENGTHS, default 4096,32768)
+#   gpusweep    passkey of the shipped model at 4K-32K on the GPU, 5 depths x $SAMPLES samples
+#   gpuniah     RULER niah_single_1/2/3 at 8K on the GPU, $SAMPLES samples
 set -uo pipefail
 bash .gpu/unpack.sh
 r=$OUT/run
@@ -14,6 +19,7 @@ mkdir -p "$r"
 log() { echo "== $(date -u +%H:%M:%S) $*"; }
 export PYTHONUNBUFFERED=1 QUEST_THREADS=$(nproc)
 tiny="node bin/quest.js eval --model models/quest-tiny --samples 5"
+gpu="node bin/quest.js eval --model models/quest-tiny --device cuda --samples ${SAMPLES:-20}"
 log device; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 for step in ${@:-fixture torch bench sweep niah}; do
   log "$step"
@@ -24,6 +30,11 @@ for step in ${@:-fixture torch bench sweep niah}; do
     sweep) timeout 200 $tiny --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/passkey-sweep" ;;
     niah) timeout 80 $tiny --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/niah-8k" ;;
     passkey32k) timeout 330 $tiny --tasks passkey --lengths 32768 --depths 0,25,50,75,100 --output-path "$r/passkey-32k" ;;
+    gputest) timeout 200 node node_modules/vitest/vitest.mjs run test/gpu-model.test.ts test/cuda.test.ts ;;
+    latency) timeout 240 node bin/quest.js bench-latency --model llama-2-7b --lengths "${LAT_LENGTHS:-4096,32768}" --policies dense,quest \
+      --budgets 2048 --decode-steps 32 --repeats 2 --device cuda --output-path "$r/bench-latency-7b" ;;
+    gpusweep) timeout 150 $gpu --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/gpu-passkey-sweep" ;;
+    gpuniah) timeout 100 $gpu --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/gpu-niah-8k" ;;
     *) echo "unknown step $step" ;;
   esac
 done

@@ -20,6 +20,8 @@ const COLUMNS: Column<LatencyRow>[] = [
   { title: 'decode ms/token', value: (r) => f(r.decodeMsPerStep, 2) },
   { title: 'tokens read/step/head', value: (r) => f(r.tokensPerStep, 1) },
   { title: 'KV KiB/step', value: (r) => f(r.kvKiBPerStep, 1) },
+  { title: 'floor ms/token', value: (r) => f(r.floorMsPerStep, 2) },
+  { title: 'x dense', value: (r) => f(r.speedupVsDense, 2) },
 ];
 
 export function benchLatencyCommand(program: Command, argv: string[]): void {
@@ -46,7 +48,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         device: o.device,
       });
       const b = bar('bench');
-      const { rows, backend } = await runLatency(cfg, {
+      const { rows, backend, copyGBps } = await runLatency(cfg, {
         start: (total) => b.start(total),
         step: (r) => b.increment(`${r.length} ${r.policy}`),
         stop: () => b.stop(),
@@ -54,8 +56,9 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
       const meta = await runMetadata(backend, argv);
       const stamp = meta.date.replace(/[:.]/g, '-');
       const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));
-      writeTables(dir, rows, COLUMNS, { ...meta, config: cfg });
+      writeTables(dir, rows, COLUMNS, { ...meta, copyGBps, config: cfg });
       writeFileSync(path.join(dir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
-      process.stdout.write(`\n${meta.device} | ${meta.date}\n\n${markdown(rows, COLUMNS)}\ntables: ${dir}\n`);
+      const copy = copyGBps === null ? '' : ` | copy ${copyGBps.toFixed(0)} GB/s (read + write)`;
+      process.stdout.write(`\n${meta.device}${copy} | ${meta.date}\n\n${markdown(rows, COLUMNS)}\ntables: ${dir}\n`);
     });
 }

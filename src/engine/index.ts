@@ -33,28 +33,47 @@ export interface BackendChoice {
   info: NativeBackendInfo;
 }
 
+/** What the GPU forward pass implements (cuda/src/gpu); anything else runs on the CPU. */
+export const GPU_POLICIES: readonly string[] = ['dense', 'quest'];
+
+/** The policy settings that decide whether a run can use the GPU. */
+export interface BackendNeeds {
+  policies: string[];
+  pageSize: number;
+  questGqa?: 'group' | 'per-query-head';
+}
+
+function gpuRefusal(needs: BackendNeeds | undefined): string | null {
+  if (!needs) return null;
+  const other = needs.policies.filter((p) => !GPU_POLICIES.includes(p));
+  if (other.length) return `--policies ${other.join(',')}: no GPU implementation yet (the GPU runs ${GPU_POLICIES.join(', ')})`;
+  if (needs.pageSize !== 16) return `--page-size ${needs.pageSize}: the GPU kernels are built for 16`;
+  if (needs.questGqa === 'per-query-head' && needs.policies.includes('quest')) return '--quest-gqa per-query-head: no GPU implementation yet';
+  return null;
+}
+
 /**
- * Which backend a run uses and why. The CUDA build holds the decode-attention kernels
- * (quest bench-attention) but not yet the model's forward pass, so every run of a model
- * uses the CPU reference.
+ * Which backend a run uses and why: the GPU when one is present and it implements what the
+ * run asks for (auto), the CPU reference otherwise; --device cuda insists and fails with the
+ * reason when it cannot be served.
  */
-export function chooseBackend(requested: 'auto' | BackendName = 'auto'): BackendChoice {
+export function chooseBackend(requested: 'auto' | BackendName = 'auto', needs?: BackendNeeds): BackendChoice {
   const info = native().backendInfo();
   const built: BackendName[] = info.cuda.compiled ? ['cpu', 'cuda'] : ['cpu'];
-  if (requested === 'cuda')
-    throw new QuestError('--device cuda: the CUDA forward pass is not implemented yet; use --device cpu (or auto)');
-  let reason: string;
-  if (!info.cuda.compiled) reason = info.cuda.error;
-  else if (info.cuda.devices === 0) reason = `no usable GPU (${info.cuda.error})`;
-  else reason = `GPU ${info.cuda.deviceName} found, but the CUDA forward pass is not implemented yet`;
-  if (requested === 'cpu') reason = 'requested with --device cpu';
-  return { built, use: 'cpu', reason, info };
+  if (requested === 'cpu') return { built, use: 'cpu', reason: 'requested with --device cpu', info };
+  let refusal: string | null;
+  if (!info.cuda.compiled) refusal = info.cuda.error;
+  else if (info.cuda.devices === 0) refusal = `no usable GPU (${info.cuda.error})`;
+  else refusal = gpuRefusal(needs);
+  if (refusal === null) return { built, use: 'cuda', reason: `GPU ${info.cuda.deviceName}`, info };
+  if (requested === 'cuda') throw new QuestError(`--device cuda: ${refusal}; use --device cpu (or auto)`);
+  return { built, use: 'cpu', reason: refusal, info };
 }
 
 /** Loads a model into the engine; a native failure comes back as a QuestError naming `source`. */
-export async function loadModel(spec: NativeModelSpec, source: string): Promise<NativeModel> {
+export async function loadModel(spec: NativeModelSpec, source: string, backend: BackendName = 'cpu'): Promise<NativeModel> {
   try {
-    return await native().loadModel(spec);
+    return await native().loadModel(spec, { backend });
   } catch (err) {
     if (err instanceof QuestError) throw err;
     throw new QuestError(`${source}: ${errorMessage(err)}`);

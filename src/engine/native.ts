@@ -72,6 +72,7 @@ export interface NativeSequenceStats {
   decodeSteps: number;
   prefillMs: number;
   decodeMs: number;
+  /** Host time in policy selection (CPU backend); 0 on the GPU, where selection is queued with the step (quest bench-attention times it). */
   selectMs: number;
   /** Tokens read, summed over decode steps x governed layers x KV heads. */
   tokensRead: number;
@@ -91,13 +92,17 @@ export interface NativeSequence {
   /** Greedy decoding from the current logits. */
   generate(maxNewTokens: number, stopTokens: Int32Array): Promise<Int32Array>;
   stats(): NativeSequenceStats;
+  /** Frees the sequence's KV cache now (on a GPU, memory the garbage collector does not see); later calls fail. */
+  close(): void;
   readonly length: number;
 }
 
 export interface NativeModel {
+  /** Throws when the policy has no implementation on the model's backend. */
   createSequence(opts: NativeSequenceOptions): NativeSequence;
+  /** CPU: bytes of fp32 weights. GPU: bytes of 16-bit weights one decode step reads (every layer, the LM head, one embedding row). */
   readonly weightBytes: number;
-  readonly backend: string;
+  readonly backend: 'cpu' | 'cuda';
 }
 
 export interface NativeCudaStatus {
@@ -190,8 +195,11 @@ export interface NativeAttentionParity {
 }
 
 export interface NativeAddon {
-  loadModel(spec: NativeModelSpec): Promise<NativeModel>;
+  /** 'cuda' runs the forward pass on GPU 0 (the worker pool pins one per process). */
+  loadModel(spec: NativeModelSpec, opts?: { backend: 'cpu' | 'cuda' }): Promise<NativeModel>;
   backendInfo(): NativeBackendInfo;
+  /** GPU only: device-to-device copy of 1 GiB, GB/s counting bytes read plus written. */
+  copyBandwidth(): Promise<number>;
   probePolicy(input: NativeProbeInput): Promise<NativeProbeOutput>;
   /** GPU only: dense and Quest decode attention timed per length and budget. */
   benchAttention(opts: NativeAttentionShape & { lengths: number[]; budgets: number[]; repeats: number; seed: number }): Promise<NativeAttentionBench>;

@@ -10,6 +10,7 @@ import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { writePasskeyHeatmaps } from '../report/heatmap.js';
 import { EVAL_COLUMNS, summarize, writeTables, type SummaryRow } from '../report/tables.js';
 import { expandTasks, task, type Sample } from '../tasks/index.js';
+import type { Task } from '../tasks/types.js';
 import { PPL_BUCKETS } from '../tasks/perplexity.js';
 import { taskSeed } from '../tasks/rng.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
@@ -92,6 +93,14 @@ function baseRecord(p: Prepared, cfg: EvalConfig) {
 async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
   const t = task(p.unit.sample.task);
   const seq = model.createSequence(sequenceOptions(cfg, p.unit.point));
+  try {
+    return await runSequence(seq, t, p, cfg, tok, stop);
+  } finally {
+    seq.close();
+  }
+}
+
+async function runSequence(seq: NativeSequence, t: Task, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
   if (t.maxNewTokens === 0) return perplexityRecord(seq, p, cfg);
   // decode: the question (or its last --question-tokens) is fed token by token under the
   // policy, as Quest's evaluation does; whatever is not fed is prefilled with the context.
@@ -198,7 +207,7 @@ export function prepareRun(cfg: EvalConfig): PreparedRun {
 /** Runs units one after another in this process, handing each record over as it finishes. */
 export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: EvalRecord) => void): Promise<void> {
   if (!todo.length) return;
-  run.model ??= await loadModel(run.folder.spec, run.folder.dir);
+  run.model ??= await loadModel(run.folder.spec, run.folder.dir, chooseBackend(run.cfg.device, run.cfg).use);
   const stop = Int32Array.from(run.folder.stopTokens);
   for (const unit of todo) onRecord(await runUnit(run.model, { unit, ...run.tokens.get(unit.sample.id)! }, run.cfg, run.tok, stop));
 }
@@ -226,7 +235,7 @@ export function writeResults(dir: string, records: EvalRecord[], meta: Record<st
 }
 
 export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
-  const backend = chooseBackend(cfg.device);
+  const backend = chooseBackend(cfg.device, cfg);
   const run = prepareRun(cfg);
   const outputDir = path.resolve(cfg.outputPath ?? defaultOutput(run.folder));
   const wanted = new Set(run.units.map((u) => u.key));

@@ -1,7 +1,7 @@
 /** The latency runner: prefill and per-token decode time at each context length and policy. */
 import { QuestError } from '../errors.js';
 import type { BenchConfig } from '../config/index.js';
-import { chooseBackend, loadModel, type BackendChoice, type NativeModelSpec } from '../engine/index.js';
+import { chooseBackend, loadModel, native, type BackendChoice, type NativeModelSpec } from '../engine/index.js';
 import { isModelFolder, openModelFolder } from '../model/index.js';
 import { preset } from '../model/presets.js';
 import { randint, rng } from '../tasks/rng.js';
@@ -20,6 +20,10 @@ export interface LatencyRow {
   decodeMsPerStep: number;
   tokensPerStep: number | null;
   kvKiBPerStep: number;
+  /** Weights and KV (with page metadata) a decode step reads over the copy bandwidth of the same run (GPU only). */
+  floorMsPerStep: number | null;
+  /** Dense decode time at the same length over this row's. */
+  speedupVsDense: number | null;
 }
 
 const median = (xs: number[]): number => {
@@ -42,14 +46,23 @@ export interface LatencyProgress {
   stop(): void;
 }
 
-export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): Promise<{ rows: LatencyRow[]; backend: BackendChoice }> {
+export interface LatencyResult {
+  rows: LatencyRow[];
+  backend: BackendChoice;
+  /** Device-to-device copy bandwidth measured in this run (GPU only), bytes read plus written. */
+  copyGBps: number | null;
+}
+
+export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): Promise<LatencyResult> {
   checkPolicies(cfg);
-  const backend = chooseBackend(cfg.device);
+  const backend = chooseBackend(cfg.device, cfg);
   const { spec, name } = benchSpec(cfg.model, cfg.seed);
   for (const L of cfg.lengths)
     if (L + cfg.decodeSteps > spec.maxPositions)
       throw new QuestError(`--lengths ${L}: with ${cfg.decodeSteps} decode steps this exceeds the model's ${spec.maxPositions} positions`);
-  const model = await loadModel(spec, cfg.model);
+  const model = await loadModel(spec, cfg.model, backend.use);
+  // As bench-attention: a step's bytes at the copy rate (read plus written per second).
+  const copyGBps = backend.use === 'cuda' ? await native().copyBandwidth() : null;
   const next = rng(cfg.seed);
   const points = policyPoints(cfg.policies, cfg.budgets);
   const rows: LatencyRow[] = [];
@@ -63,15 +76,22 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
         const decode: number[] = [];
         let tokensPerStep: number | null = null;
         let kvBytes = 0;
+        let metaBytes = 0;
         for (let r = 0; r < cfg.repeats; r++) {
           const seq = model.createSequence(sequenceOptions(cfg, point));
-          await seq.prefill(context);
-          await seq.feed(steps);
-          const st = seq.stats();
+          let st;
+          try {
+            await seq.prefill(context);
+            await seq.feed(steps);
+            st = seq.stats();
+          } finally {
+            seq.close();
+          }
           prefill.push(st.prefillMs);
           decode.push(st.decodeMs / st.decodeSteps);
           tokensPerStep = st.policySamples > 0 ? st.tokensRead / st.policySamples : null;
           kvBytes = st.kvBytesRead / st.decodeSteps;
+          metaBytes = st.metaBytesRead / st.decodeSteps;
         }
         const row: LatencyRow = {
           model: name,
@@ -85,6 +105,8 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
           decodeMsPerStep: median(decode),
           tokensPerStep,
           kvKiBPerStep: kvBytes / 1024,
+          floorMsPerStep: copyGBps === null ? null : ((model.weightBytes + kvBytes + metaBytes) / (copyGBps * 1e9)) * 1e3,
+          speedupVsDense: null,
         };
         rows.push(row);
         progress.step(row);
@@ -93,5 +115,9 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
   } finally {
     progress.stop();
   }
-  return { rows, backend };
+  for (const r of rows) {
+    const dense = rows.find((d) => d.length === r.length && d.policy === 'dense');
+    r.speedupVsDense = dense ? dense.decodeMsPerStep / r.decodeMsPerStep : null;
+  }
+  return { rows, backend, copyGBps };
 }

@@ -8,8 +8,9 @@
 #include <string>
 
 #include "engine/devices.h"
+#include "engine/cpu_sequence.h"
+#include "engine/gpu_engine.h"
 #include "engine/model.h"
-#include "engine/sequence.h"
 #include "engine/thread_pool.h"
 #include "kernels/attention_bench.h"
 #include "policy/probe.h"
@@ -171,16 +172,18 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
                                     InstanceMethod("generate", &SequenceWrap::Generate),
                                     InstanceMethod("nll", &SequenceWrap::Nll),
                                     InstanceMethod("stats", &SequenceWrap::Stats),
+                                    InstanceMethod("close", &SequenceWrap::Close),
                                     InstanceAccessor("length", &SequenceWrap::Length, nullptr)});
     ctor = Napi::Persistent(f);
   }
   explicit SequenceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SequenceWrap>(info) {}
-  std::shared_ptr<Sequence> seq;
+  std::shared_ptr<Decoder> seq;
 
  private:
   // One call at a time: the engine's sequence is not re-entrant.
   Napi::Value run(const Napi::CallbackInfo& info, std::function<void()> work,
                   std::function<Napi::Value(Napi::Env)> done) {
+    live(info);
     if (busy_->exchange(true)) throw Napi::Error::New(info.Env(), "sequence is busy with another call");
     auto busy = busy_;
     auto* task = new Task(info.Env(), std::move(work), std::move(done), [busy] { busy->store(false); });
@@ -226,8 +229,13 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
                  return a;
                });
   }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (busy_->load()) throw Napi::Error::New(info.Env(), "sequence is busy with another call");
+    seq.reset();
+    return info.Env().Undefined();
+  }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
-    const SequenceStats& st = seq->stats();
+    const SequenceStats& st = live(info).stats();
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("prefillTokens", double(st.prefill_tokens));
     o.Set("decodeSteps", double(st.decode_steps));
@@ -240,7 +248,11 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     o.Set("metaBytesRead", st.meta_bytes_read);
     return o;
   }
-  Napi::Value Length(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(seq->length())); }
+  Napi::Value Length(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(live(info).length())); }
+  Decoder& live(const Napi::CallbackInfo& info) {
+    if (!seq) throw Napi::Error::New(info.Env(), "sequence is closed");
+    return *seq;
+  }
 
   std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
 };
@@ -258,42 +270,54 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   }
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
   std::shared_ptr<const Model> model;
-  Backend* backend = nullptr;
+  std::shared_ptr<GpuModel> gpu;  // set when the model runs on the GPU
 
  private:
   Napi::Value CreateSequence(const Napi::CallbackInfo& info) {
     PolicyOptions opts = info.Length() > 0 && info[0].IsObject() ? parse_policy(info[0].As<Napi::Object>()) : PolicyOptions{};
     Napi::Object obj = SequenceWrap::ctor.New({});
     try {
-      SequenceWrap::Unwrap(obj)->seq = std::make_shared<Sequence>(model, opts, *backend);
+      SequenceWrap::Unwrap(obj)->seq =
+          gpu ? std::shared_ptr<Decoder>(make_gpu_sequence(gpu, opts)) : std::make_shared<CpuSequence>(model, opts, cpu_backend());
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }
     return obj;
   }
   Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), double(model->weight_bytes()));
+    return Napi::Number::New(info.Env(), double(gpu ? gpu_weight_bytes(*gpu) : model->weight_bytes()));
   }
-  Napi::Value BackendName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend->name()); }
+  Napi::Value BackendName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), gpu ? "cuda" : "cpu"); }
 };
 Napi::FunctionReference ModelWrap::ctor;
 
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "loadModel(spec) needs a spec object");
   std::shared_ptr<ModelSpec> spec;
+  bool on_gpu = false;
   try {
     spec = std::make_shared<ModelSpec>(parse_spec(info[0].As<Napi::Object>()));
+    if (info.Length() > 1 && info[1].IsObject()) {
+      const std::string backend = info[1].As<Napi::Object>().Get("backend").ToString();
+      if (backend != "cpu" && backend != "cuda") throw std::runtime_error("backend must be 'cpu' or 'cuda', not '" + backend + "'");
+      on_gpu = backend == "cuda";
+    }
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
   auto model = std::make_shared<std::shared_ptr<const Model>>();
+  auto gpu = std::make_shared<std::shared_ptr<GpuModel>>();
   auto* task = new Task(
-      info.Env(), [=] { *model = std::make_shared<const Model>(*spec); },
-      [model](Napi::Env) {
+      info.Env(),
+      [=] {
+        *model = std::make_shared<const Model>(*spec);
+        if (on_gpu) *gpu = upload_model(*model, 0);
+      },
+      [model, gpu](Napi::Env) {
         Napi::Object obj = ModelWrap::ctor.New({});
         ModelWrap* w = ModelWrap::Unwrap(obj);
         w->model = *model;
-        w->backend = &cpu_backend();
+        w->gpu = *gpu;
         return obj;
       });
   return task->start();
@@ -441,6 +465,13 @@ Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
   return task->start();
 }
 
+Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
+  auto gbps = std::make_shared<double>(0);
+  auto* task = new Task(
+      info.Env(), [=] { *gbps = gpu_copy_gbps(0); }, [gbps](Napi::Env env) { return Napi::Number::New(env, *gbps); });
+  return task->start();
+}
+
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CudaStatus cs = cuda_status();
@@ -462,6 +493,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   SequenceWrap::Init(env);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
+  exports.Set("copyBandwidth", Napi::Function::New(env, CopyBandwidth));
   exports.Set("probePolicy", Napi::Function::New(env, ProbePolicy));
   exports.Set("benchAttention", Napi::Function::New(env, BenchAttention));
   exports.Set("parityAttention", Napi::Function::New(env, ParityAttention));

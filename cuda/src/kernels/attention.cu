@@ -1,22 +1,16 @@
+#include <algorithm>
 #include <cfloat>
 #include <cstdint>
 
 #include "kernels/attention.cuh"
+#include "kernels/launch.cuh"
+#include "kernels/reduce.cuh"
 
 namespace quest {
 namespace {
 
 constexpr int kPage = 16;    // the GPU kernels are built for the default page size
 constexpr int kWarps = 4;    // warps per block in the attention and estimate kernels
-
-// Programmatic dependent launch (Hopper): a kernel may start while the one before it in the
-// stream finishes, and waits here before reading what that one wrote; the launch latency
-// between the steps of one decode step is hidden. A no-op on older GPUs.
-__device__ inline void wait_for_previous() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cudaGridDependencySynchronize();
-#endif
-}
 
 __device__ inline void unpack8(const uint4& raw, float out[8]) {
   const __half2* h = reinterpret_cast<const __half2*>(&raw);
@@ -48,12 +42,12 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kPage / TPW;
   const int g = blockIdx.x, split = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
+  wait_for_previous();  // the lists may come from the top-k just before
   const int begin = lists.indptr[g], end = lists.indptr[g + 1];
   const int per = (end - begin + sc.splits - 1) / sc.splits;
   const int p0 = begin + split * per, p1 = min(end, p0 + per);
 
   float qv[G][8], m[G], l[G], acc[G][8];
-  wait_for_previous();
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
@@ -132,43 +126,64 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
 }
 
 // One block per query head: the splits' outputs weighted by their share of the softmax mass.
+// The weights are found once, by all threads together, so no thread walks the splits twice.
 __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out) {
+  extern __shared__ float weight[];  // [splits]
+  __shared__ float partial[32];
   wait_for_previous();
   const int h = blockIdx.x;
   const float* lse = sc.lse + (size_t)h * sc.splits;
-  float M = -FLT_MAX;
-  for (int s = 0; s < sc.splits; ++s) M = fmaxf(M, lse[s]);
+  float m = -FLT_MAX;
+  for (int s = threadIdx.x; s < sc.splits; s += blockDim.x) m = fmaxf(m, lse[s]);
+  m = block_max(m, partial);
+  float total = 0.0f;
+  for (int s = threadIdx.x; s < sc.splits; s += blockDim.x) {
+    const float w = lse[s] == -FLT_MAX ? 0.0f : __expf(lse[s] - m);
+    weight[s] = w;
+    total += w;
+  }
+  total = block_sum(total, partial);  // its barrier also publishes weight[]
   for (int j = threadIdx.x; j < head_dim; j += blockDim.x) {
-    float W = 0.0f, O = 0.0f;
-    for (int s = 0; s < sc.splits; ++s) {
-      if (lse[s] == -FLT_MAX) continue;
-      const float w = __expf(lse[s] - M);
-      W += w;
-      O += w * sc.o[((size_t)h * sc.splits + s) * head_dim + j];
-    }
-    out[(size_t)h * head_dim + j] = W > 0.0f ? O / W : 0.0f;
+    float o = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < sc.splits; ++s) o += weight[s] * sc.o[((size_t)h * sc.splits + s) * head_dim + j];
+    out[(size_t)h * head_dim + j] = total > 0.0f ? o / total : 0.0f;
   }
 }
 
-// One warp step covers 32 / LT full pages of one KV head: LT lanes read a page's min and max.
+constexpr int kEstimateUnroll = 4;  // page groups a warp loads before scoring any
+
+// A warp covers kEstimateUnroll x 32 / LT full pages of one KV head, LT lanes a page, every
+// min and max load issued before the first is used.
 template <int D, int G>
 __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const __half* __restrict__ q, PagedKv kv, float* __restrict__ scores) {
-  constexpr int LT = D / 8, TPW = 32 / LT;
+  constexpr int LT = D / 8, TPW = 32 / LT, U = kEstimateUnroll;
   const int g = blockIdx.x;
   const int lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
-  const int warp_global = blockIdx.y * kWarps + threadIdx.x / 32;
+  const int first = (blockIdx.y * kWarps + threadIdx.x / 32) * TPW * U;
   wait_for_previous();
   float qv[G][8];
 #pragma unroll
   for (int h = 0; h < G; ++h) load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
   const int full = kv.current_page;
-  for (int p = warp_global * TPW + slot; p - slot < full; p += gridDim.y * kWarps * TPW) {
-    float s = 0.0f;
+  uint4 mnr[U], mxr[U];
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int p = first + u * TPW + slot;
     if (p < full) {
       const size_t off = ((size_t)kv.page_table[p] * kv.kv_heads + g) * D + sub * 8;
+      mnr[u] = *reinterpret_cast<const uint4*>(kv.kmin + off);
+      mxr[u] = *reinterpret_cast<const uint4*>(kv.kmax + off);
+    }
+  }
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int p = first + u * TPW + slot;
+    float s = 0.0f;
+    if (p < full) {
       float mn[8], mx[8];
-      load8(kv.kmin + off, mn);
-      load8(kv.kmax + off, mx);
+      unpack8(mnr[u], mn);
+      unpack8(mxr[u], mx);
 #pragma unroll
       for (int h = 0; h < G; ++h)
 #pragma unroll
@@ -290,6 +305,7 @@ __global__ void append_kernel(__half* k_cache, __half* v_cache, __half* kmin, __
                               int head_dim, int page_size, int pos, const __half* k, const __half* v) {
   const int g = blockIdx.x;
   const int page = pos / page_size, slot = pos % page_size;
+  wait_for_previous();
   const size_t phys = page_table[page];
   for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
     const __half kk = k[g * head_dim + i];
@@ -301,39 +317,42 @@ __global__ void append_kernel(__half* k_cache, __half* v_cache, __half* kmin, __
   }
 }
 
-bool hopper() {
-  static const bool yes = [] {
-    int dev = 0, major = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    return major >= 9;
-  }();
-  return yes;
+__global__ void minmax_kernel(const __half* k_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
+                              int head_dim, int page_size, int first_page, int pages, int64_t length) {
+  const size_t n = (size_t)pages * kv_heads * head_dim;
+  wait_for_previous();
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const int d = int(i % head_dim), g = int(i / head_dim % kv_heads), page = first_page + int(i / head_dim / kv_heads);
+    const size_t phys = page_table[page];
+    const int len = int(min((int64_t)page_size, length - (int64_t)page * page_size));
+    const __half* k = k_cache + (phys * kv_heads + g) * page_size * head_dim + d;
+    __half mn = k[0], mx = k[0];
+    for (int s = 1; s < len; ++s) {
+      mn = __hmin(mn, k[(size_t)s * head_dim]);
+      mx = __hmax(mx, k[(size_t)s * head_dim]);
+    }
+    kmin[(phys * kv_heads + g) * head_dim + d] = mn;
+    kmax[(phys * kv_heads + g) * head_dim + d] = mx;
+  }
 }
 
-// Launches with programmatic stream serialization on Hopper (see wait_for_previous).
-template <typename... KArgs, typename... Args>
-cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = hopper() ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+__global__ void dense_lists_kernel(int kv_heads, int pages, int* indptr, int* indices) {
+  wait_for_previous();
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < kv_heads * pages; i += gridDim.x * blockDim.x) {
+    indices[i] = i % pages;
+    if (i % pages == 0) indptr[i / pages] = i;
+  }
+  if (blockIdx.x == 0 && threadIdx.x == 0) indptr[kv_heads] = kv_heads * pages;
 }
 
 template <int D>
 cudaError_t launch_partial(int group, dim3 grid, const __half* q, const PagedKv& kv, const PageLists& lists, float scale,
                            const SplitScratch& sc, cudaStream_t stream) {
   switch (group) {
-    case 1: return launch(decode_partial<D, 1>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
-    case 2: return launch(decode_partial<D, 2>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
-    case 4: return launch(decode_partial<D, 4>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
-    case 8: return launch(decode_partial<D, 8>, grid, kWarps * 32, stream, q, kv, lists, scale, sc);
+    case 1: return launch(decode_partial<D, 1>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
+    case 2: return launch(decode_partial<D, 2>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
+    case 4: return launch(decode_partial<D, 4>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
+    case 8: return launch(decode_partial<D, 8>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -341,10 +360,10 @@ cudaError_t launch_partial(int group, dim3 grid, const __half* q, const PagedKv&
 template <int D>
 cudaError_t launch_estimate(int group, dim3 grid, const __half* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
   switch (group) {
-    case 1: return launch(estimate_kernel<D, 1>, grid, kWarps * 32, stream, q, kv, scores);
-    case 2: return launch(estimate_kernel<D, 2>, grid, kWarps * 32, stream, q, kv, scores);
-    case 4: return launch(estimate_kernel<D, 4>, grid, kWarps * 32, stream, q, kv, scores);
-    case 8: return launch(estimate_kernel<D, 8>, grid, kWarps * 32, stream, q, kv, scores);
+    case 1: return launch(estimate_kernel<D, 1>, grid, kWarps * 32, 0, stream, q, kv, scores);
+    case 2: return launch(estimate_kernel<D, 2>, grid, kWarps * 32, 0, stream, q, kv, scores);
+    case 4: return launch(estimate_kernel<D, 4>, grid, kWarps * 32, 0, stream, q, kv, scores);
+    case 8: return launch(estimate_kernel<D, 8>, grid, kWarps * 32, 0, stream, q, kv, scores);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -363,13 +382,13 @@ cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists
   cudaError_t err = kv.head_dim == 128 ? launch_partial<128>(group, grid, q, kv, lists, scale, scratch, stream)
                                        : launch_partial<64>(group, grid, q, kv, lists, scale, scratch, stream);
   if (err != cudaSuccess) return err;
-  return launch(merge_splits, heads, 128, stream, scratch, kv.head_dim, out);
+  return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out);
 }
 
 cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream) {
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
   if (kv.current_page == 0) return cudaSuccess;
-  const int per_block = kWarps * (32 / (kv.head_dim / 8));
+  const int per_block = kWarps * (32 / (kv.head_dim / 8)) * kEstimateUnroll;
   const dim3 grid(kv.kv_heads, (kv.current_page + per_block - 1) / per_block);
   const int group = heads / kv.kv_heads;
   return kv.head_dim == 128 ? launch_estimate<128>(group, grid, q, kv, scores, stream)
@@ -380,16 +399,30 @@ cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* i
   if (pages < 1) return cudaErrorInvalidValue;
   // Keys per thread: 8 up to 2048 pages (32K tokens), 32 up to 8192, 64 up to 16384 (256K).
   const int n = kv.current_page;
-  if (n <= kTopkThreads * 8) return launch(topk_kernel<8>, kv.kv_heads, kTopkThreads, stream, scores, kv, pages, indptr, indices);
-  if (n <= kTopkThreads * 32) return launch(topk_kernel<32>, kv.kv_heads, kTopkThreads, stream, scores, kv, pages, indptr, indices);
-  if (n <= kTopkThreads * 64) return launch(topk_kernel<64>, kv.kv_heads, kTopkThreads, stream, scores, kv, pages, indptr, indices);
+  if (n <= kTopkThreads * 8) return launch(topk_kernel<8>, kv.kv_heads, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
+  if (n <= kTopkThreads * 32) return launch(topk_kernel<32>, kv.kv_heads, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
+  if (n <= kTopkThreads * 64) return launch(topk_kernel<64>, kv.kv_heads, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
   return cudaErrorInvalidValue;
 }
 
 cudaError_t append_kv(__half* k_cache, __half* v_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
                       int head_dim, int page_size, int pos, const __half* k, const __half* v, cudaStream_t stream) {
-  append_kernel<<<kv_heads, 128, 0, stream>>>(k_cache, v_cache, kmin, kmax, page_table, kv_heads, head_dim, page_size, pos, k, v);
-  return cudaGetLastError();
+  return launch(append_kernel, kv_heads, 128, 0, stream, k_cache, v_cache, kmin, kmax, page_table, kv_heads, head_dim, page_size, pos, k, v);
+}
+
+cudaError_t page_minmax(const __half* k_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads, int head_dim,
+                        int page_size, int first_page, int last_page, int64_t length, cudaStream_t stream) {
+  const int pages = last_page - first_page + 1;
+  if (pages <= 0) return cudaSuccess;
+  const size_t n = (size_t)pages * kv_heads * head_dim;
+  const int blocks = int(std::min<size_t>((n + 255) / 256, 4096));
+  return launch(minmax_kernel, blocks, 256, 0, stream, k_cache, kmin, kmax, page_table, kv_heads, head_dim, page_size, first_page,
+                pages, length);
+}
+
+cudaError_t fill_dense_lists(int kv_heads, int pages, int* indptr, int* indices, cudaStream_t stream) {
+  const int blocks = std::min((kv_heads * pages + 255) / 256, 1024);
+  return launch(dense_lists_kernel, std::max(blocks, 1), 256, 0, stream, kv_heads, pages, indptr, indices);
 }
 
 }  // namespace quest

@@ -2,6 +2,7 @@
 // Layout, as in the CPU cache: K and V are [physical page][kv head][page slot][head_dim];
 // the per-page key minimum and maximum are [physical page][kv head][head_dim].
 #pragma once
+#include <cstdint>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -50,5 +51,13 @@ cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* i
 // the key into its page's min/max (a new page starts them at the key).
 cudaError_t append_kv(__half* k_cache, __half* v_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
                       int head_dim, int page_size, int pos, const __half* k, const __half* v, cudaStream_t stream);
+
+// Recomputes the key min/max of logical pages [first_page, last_page] of a cache holding
+// `length` tokens (a prefill writes many tokens at once).
+cudaError_t page_minmax(const __half* k_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads, int head_dim,
+                        int page_size, int first_page, int last_page, int64_t length, cudaStream_t stream);
+
+// Dense page lists: every KV head reads logical pages [0, pages).
+cudaError_t fill_dense_lists(int kv_heads, int pages, int* indptr, int* indices, cudaStream_t stream);
 
 }  // namespace quest

@@ -13,31 +13,12 @@
 #include "engine/backend.h"
 #include "engine/kv_cache.h"
 #include "kernels/attention.cuh"
+#include "kernels/cuda_util.cuh"
 #include "kernels/attention_bench.h"
 #include "policy/policies.h"
 
 namespace quest {
 namespace {
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-}
-
-template <typename T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  size_t n = 0;
-  explicit DeviceBuffer(size_t count) : n(count) { check(cudaMalloc(&ptr, std::max<size_t>(1, count) * sizeof(T)), "cudaMalloc"); }
-  ~DeviceBuffer() { cudaFree(ptr); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  void upload(const std::vector<T>& h) { check(cudaMemcpy(ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice), "upload"); }
-  std::vector<T> download() const {
-    std::vector<T> h(n);
-    check(cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost), "download");
-    return h;
-  }
-};
 
 __global__ void fill_random(__half* x, size_t n, uint64_t seed) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -46,21 +27,6 @@ __global__ void fill_random(__half* x, size_t n, uint64_t seed) {
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
     x[i] = __float2half(float((z >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f);
-  }
-}
-
-// Page min/max of a cache filled at once (the append kernel keeps them when tokens come one by one).
-__global__ void fill_meta(const __half* k, __half* kmin, __half* kmax, size_t pages_x_heads, int head_dim, int page_size) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < pages_x_heads * head_dim; i += (size_t)gridDim.x * blockDim.x) {
-    const size_t ph = i / head_dim, d = i % head_dim;
-    __half mn = k[ph * page_size * head_dim + d], mx = mn;
-    for (int s = 1; s < page_size; ++s) {
-      const __half v = k[(ph * page_size + s) * head_dim + d];
-      mn = __hmin(mn, v);
-      mx = __hmax(mx, v);
-    }
-    kmin[i] = mn;
-    kmax[i] = mx;
   }
 }
 
@@ -101,33 +67,6 @@ double time_graphs(std::vector<Graph>& graphs, cudaStream_t s, int repeats) {
   return 1000.0 * ms[repeats / 2];
 }
 
-double copy_bandwidth_gbps(cudaStream_t s) {
-  const size_t bytes = size_t(1) << 30;
-  DeviceBuffer<char> src(bytes), dst(bytes);
-  check(cudaMemsetAsync(src.ptr, 1, bytes, s), "memset");
-  cudaEvent_t a, b;
-  check(cudaEventCreate(&a), "event");
-  check(cudaEventCreate(&b), "event");
-  check(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, s), "copy");
-  std::vector<float> ms(10);
-  for (auto& m : ms) {
-    check(cudaEventRecord(a, s), "record");
-    check(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, s), "copy");
-    check(cudaEventRecord(b, s), "record");
-    check(cudaEventSynchronize(b), "sync");
-    check(cudaEventElapsedTime(&m, a, b), "elapsed");
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return 2.0 * bytes / (ms[5] * 1e-3) / 1e9;
-}
-
-/** The split count that gives about four blocks per SM, with at least two pages a split. */
-int splits_for(int pages, int kv_heads, int sms) {
-  return std::max(1, std::min((4 * sms + kv_heads - 1) / kv_heads, std::max(1, pages / 2)));
-}
-
 struct Cache {
   DeviceBuffer<__half> k, v, kmin, kmax;
   Cache(size_t pages, const AttentionShape& s)
@@ -151,6 +90,28 @@ struct Cache {
 
 }  // namespace
 
+double copy_bandwidth_gbps(cudaStream_t s) {
+  const size_t bytes = size_t(1) << 30;
+  DeviceBuffer<char> src(bytes), dst(bytes);
+  check(cudaMemsetAsync(src.ptr, 1, bytes, s), "memset");
+  cudaEvent_t a, b;
+  check(cudaEventCreate(&a), "event");
+  check(cudaEventCreate(&b), "event");
+  check(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, s), "copy");
+  std::vector<float> ms(10);
+  for (auto& m : ms) {
+    check(cudaEventRecord(a, s), "record");
+    check(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, s), "copy");
+    check(cudaEventRecord(b, s), "record");
+    check(cudaEventSynchronize(b), "sync");
+    check(cudaEventElapsedTime(&m, a, b), "elapsed");
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * bytes / (ms[5] * 1e-3) / 1e9;
+}
+
 AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
   const AttentionShape& sh = o.shape;
   if (o.repeats < 1) throw std::runtime_error("repeats must be positive");
@@ -170,19 +131,20 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
     const size_t cache_bytes = size_t(pages) * sh.kv_heads * sh.page_size * sh.head_dim * 2 * sizeof(__half);
     // Enough copies of the cache that replays cannot be served from L2.
     const int copies = int(std::clamp<size_t>((4 * size_t(prop.l2CacheSize) + cache_bytes - 1) / cache_bytes, 1, 8));
+    std::vector<int> table(pages);
+    std::iota(table.begin(), table.end(), 0);
+    DeviceBuffer<int> page_table(pages);
+    page_table.upload(table);
     std::vector<std::unique_ptr<Cache>> caches;
     for (int c = 0; c < copies; ++c) {
       caches.push_back(std::make_unique<Cache>(pages, sh));
       fill_random<<<1024, 256, 0, s>>>(caches[c]->k.ptr, caches[c]->k.n, o.seed * 7919 + 2 * c);
       fill_random<<<1024, 256, 0, s>>>(caches[c]->v.ptr, caches[c]->v.n, o.seed * 7919 + 2 * c + 1);
-      fill_meta<<<1024, 256, 0, s>>>(caches[c]->k.ptr, caches[c]->kmin.ptr, caches[c]->kmax.ptr, size_t(pages) * sh.kv_heads,
-                                     sh.head_dim, sh.page_size);
+      check(page_minmax(caches[c]->k.ptr, caches[c]->kmin.ptr, caches[c]->kmax.ptr, page_table.ptr, sh.kv_heads, sh.head_dim,
+                        sh.page_size, 0, pages - 1, L, s),
+            "page min/max");
     }
     check(cudaGetLastError(), "fill");
-    std::vector<int> table(pages);
-    std::iota(table.begin(), table.end(), 0);
-    DeviceBuffer<int> page_table(pages);
-    page_table.upload(table);
     auto view = [&](const Cache& c) { return c.view(page_table.ptr, sh, L); };
     const int current = (L - 1) / sh.page_size;
     const int current_len = L - current * sh.page_size;

@@ -1,0 +1,372 @@
+// The forward pass on the GPU: weights in their 16-bit type, an fp16 paged KV cache with page
+// min/max, and the dense and Quest policies selecting on the device (no host round trip per
+// layer; the host sees only the logits).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "engine/gpu_engine.h"
+#include "gpu/ops.cuh"
+#include "kernels/attention.cuh"
+#include "kernels/cuda_util.cuh"
+
+namespace quest {
+
+// The RMSNorm weights are folded into the columns of the projections that read the norm's
+// output (qkv, gate_up, the LM head), which then scale by 1 / rms as they load their input.
+struct GpuLayer {
+  DeviceLinear qkv, o, gate_up, down;
+};
+
+class GpuModel {
+ public:
+  GpuModel(std::shared_ptr<const Model> model, int device);
+  const ModelSpec& spec() const { return model_->spec(); }
+  int device() const { return device_; }
+  WeightType type() const { return type_; }
+  int sms() const { return sms_; }
+  const GpuLayer& layer(int l) const { return layers_[l]; }
+  const void* embedding() const { return embed_; }
+  const DeviceLinear& lm_head() const { return lm_head_; }
+  const float* inv_freq() const { return inv_freq_; }
+  // Weight bytes one decode step reads.
+  size_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  // Freed with the model, or as soon as its constructor throws.
+  struct Allocations {
+    std::vector<void*> ptrs;
+    ~Allocations() {
+      for (void* p : ptrs) cudaFree(p);
+    }
+  };
+  void* alloc(size_t bytes) {
+    void* p = nullptr;
+    check(cudaMalloc(&p, std::max<size_t>(bytes, 1)), "cudaMalloc (weights)");
+    allocations_.ptrs.push_back(p);
+    return p;
+  }
+  // Rows of fp32 host tensors stacked into one device matrix of the weight type, each
+  // column scaled by `columns` when given.
+  const void* upload_weights(std::initializer_list<const std::vector<float>*> parts, const std::vector<float>* columns = nullptr);
+  // fp32 vectors stacked as they are (norms, biases); null when all are empty.
+  const float* upload_floats(std::initializer_list<const std::vector<float>*> parts, std::initializer_list<size_t> sizes);
+
+  std::shared_ptr<const Model> model_;
+  int device_ = 0, sms_ = 0;
+  WeightType type_ = WeightType::F16;
+  Allocations allocations_;
+  std::vector<GpuLayer> layers_;
+  const void* embed_ = nullptr;
+  const float* inv_freq_ = nullptr;
+  DeviceLinear lm_head_;
+  size_t weight_bytes_ = 0;
+};
+
+const void* GpuModel::upload_weights(std::initializer_list<const std::vector<float>*> parts, const std::vector<float>* columns) {
+  size_t n = 0;
+  for (auto* p : parts) n += p->size();
+  void* dst = alloc(n * 2);
+  weight_bytes_ += n * 2;
+  // Through an fp32 staging buffer of at most 64M values (a whole number of rows), converted
+  // on the device.
+  const size_t cols = columns ? columns->size() : 1;
+  const size_t chunk = std::min<size_t>(n, (size_t(1) << 26) / cols * cols);
+  DeviceBuffer<float> stage(chunk);
+  std::vector<float> scaled(columns ? chunk : 0);
+  size_t done = 0;
+  for (auto* p : parts)
+    for (size_t off = 0; off < p->size(); off += chunk) {
+      const size_t m = std::min(chunk, p->size() - off);
+      const float* src = p->data() + off;
+      if (columns) {
+        for (size_t i = 0; i < m; ++i) scaled[i] = src[i] * (*columns)[i % cols];
+        src = scaled.data();
+      }
+      check(cudaMemcpy(stage.ptr, src, m * sizeof(float), cudaMemcpyHostToDevice), "upload");
+      to_weight_type(stage.ptr, static_cast<char*>(dst) + done * 2, type_, m, nullptr);
+      check(cudaDeviceSynchronize(), "weight conversion");
+      done += m;
+    }
+  return dst;
+}
+
+const float* GpuModel::upload_floats(std::initializer_list<const std::vector<float>*> parts, std::initializer_list<size_t> sizes) {
+  bool any = false;
+  for (auto* p : parts) any = any || !p->empty();
+  if (!any) return nullptr;
+  std::vector<float> all;
+  auto size = sizes.begin();
+  for (auto* p : parts) {
+    if (p->empty())
+      all.insert(all.end(), *size, 0.0f);  // a part without a bias adds nothing
+    else
+      all.insert(all.end(), p->begin(), p->end());
+    ++size;
+  }
+  float* dst = static_cast<float*>(alloc(all.size() * sizeof(float)));
+  check(cudaMemcpy(dst, all.data(), all.size() * sizeof(float), cudaMemcpyHostToDevice), "upload");
+  weight_bytes_ += all.size() * sizeof(float);
+  return dst;
+}
+
+GpuModel::GpuModel(std::shared_ptr<const Model> model, int device) : model_(std::move(model)), device_(device) {
+  const ModelSpec& s = model_->spec();
+  const std::string why = "the CUDA backend does not serve this model: ";
+  if (s.head_dim != 64 && s.head_dim != 128) throw std::runtime_error(why + "head_dim must be 64 or 128");
+  const int group = s.heads / s.kv_heads;
+  if (group != 1 && group != 2 && group != 4 && group != 8)
+    throw std::runtime_error(why + "query heads per KV head must be 1, 2, 4 or 8");
+  if (s.hidden % 32 || s.intermediate % 32) throw std::runtime_error(why + "hidden and intermediate sizes must be multiples of 32");
+  check(cudaSetDevice(device_), "cudaSetDevice");
+  check(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_), "device attributes");
+  // bf16 checkpoints stay bf16 (fp16 could overflow them); fp16 and fp32 ones run in fp16.
+  bool bf16 = false;
+  for (const auto& [name, t] : s.tensors) bf16 = bf16 || t.dtype == DType::BF16;
+  type_ = bf16 ? WeightType::BF16 : WeightType::F16;
+
+  const int H = s.hidden, qd = s.heads * s.head_dim, kvd = s.kv_heads * s.head_dim, I = s.intermediate;
+  const std::vector<float>* uploaded = nullptr;  // random presets share one layer's tensors (see Model)
+  size_t layer_bytes = 0;
+  for (int l = 0; l < s.layers; ++l) {
+    const LayerWeights& L = model_->layer(l);
+    if (uploaded == &L.wq) {
+      layers_.push_back(layers_.back());
+      weight_bytes_ += layer_bytes;  // read again by this layer: more than L2 holds at 7B
+      continue;
+    }
+    const size_t before = weight_bytes_;
+    GpuLayer g;
+    g.qkv = {upload_weights({&L.wq, &L.wk, &L.wv}, &L.in_norm), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
+             qd + 2 * kvd};
+    g.o = {upload_weights({&L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
+    g.gate_up = {upload_weights({&L.w_gate, &L.w_up}, &L.post_norm), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
+    g.down = {upload_weights({&L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
+    layers_.push_back(g);
+    uploaded = &L.wq;
+    layer_bytes = weight_bytes_ - before;
+  }
+  std::vector<float> embed(model_->embedding(), model_->embedding() + size_t(s.vocab) * H);
+  embed_ = upload_weights({&embed});
+  // A step reads one row of the embedding table.
+  weight_bytes_ -= embed.size() * 2 - size_t(H) * 2;
+  std::vector<float> norm(model_->final_norm(), model_->final_norm() + H);
+  // Tied or not, the LM head is its own matrix here: the final norm is folded into it.
+  std::vector<float> head(model_->lm_head().w, model_->lm_head().w + size_t(s.vocab) * H);
+  lm_head_ = {upload_weights({&head}, &norm), nullptr, H, s.vocab};
+  inv_freq_ = upload_floats({&model_->inv_freq()}, {model_->inv_freq().size()});
+}
+
+namespace {
+
+constexpr int kPage = 16;  // the GPU kernels' page size
+
+class GpuSequence final : public Decoder {
+ public:
+  GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
+  ~GpuSequence() override {
+    cudaSetDevice(m_->device());
+    cudaStreamDestroy(stream_);
+  }
+  int64_t length() const override { return length_; }
+
+ protected:
+  void reserve(int64_t n) override;
+  // Large enough that a chunk's GEMMs and attention tiles fill the GPU.
+  int64_t prefill_chunk() const override { return 2048; }
+  void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
+
+ private:
+  void grow(int64_t tokens);
+  PagedKv view(int layer, int64_t len) const;
+  // Scratch sized for `rows` tokens a forward call.
+  void ensure_rows(int rows);
+  LinearInput normed(const float* x) const { return {x, LinearInput::RmsNorm, float(spec_.rms_eps), row_scale_.ptr}; }
+
+  std::shared_ptr<GpuModel> m_;
+  PolicyOptions opts_;
+  cudaStream_t stream_ = nullptr;
+  int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
+  int rows_ = 0, max_splits_ = 1;
+  std::vector<DeviceBuffer<__half>> k_, v_, kmin_, kmax_;  // per layer
+  DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_, sel_indptr_, sel_indices_;
+  DeviceBuffer<float> scores_, split_o_, split_lse_;
+  DeviceBuffer<int32_t> tokens_;
+  DeviceBuffer<float> x_, row_scale_, trig_, qkv_, att_, gu_, logits_;
+  DeviceBuffer<__half> q16_;
+};
+
+GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
+    : Decoder(model->spec()), m_(std::move(model)), opts_(opts) {
+  if (opts_.name != "dense" && opts_.name != "quest")
+    throw std::runtime_error("policy '" + opts_.name + "' has no GPU implementation yet (dense and quest do); use --device cpu");
+  if (opts_.name == "quest" && opts_.quest_per_query_head)
+    throw std::runtime_error("--quest-gqa per-query-head has no GPU implementation yet; use --device cpu");
+  if (opts_.page_size != kPage) throw std::runtime_error("the GPU kernels are built for --page-size 16");
+  check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
+  const ModelSpec& s = spec_;
+  k_.resize(s.layers);
+  v_.resize(s.layers);
+  kmin_.resize(s.layers);
+  kmax_.resize(s.layers);
+  max_splits_ = std::max(1, (4 * m_->sms() + s.kv_heads - 1) / s.kv_heads);
+  dense_indptr_.resize(s.kv_heads + 1);
+  sel_indptr_.resize(s.kv_heads + 1);
+  split_o_.resize(size_t(s.heads) * max_splits_ * s.head_dim);
+  split_lse_.resize(size_t(s.heads) * max_splits_);
+}
+
+void GpuSequence::reserve(int64_t n) {
+  check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  // Room for the prompt and a stretch of decoding, so decode steps rarely reallocate.
+  if (length_ + n > capacity_) grow(length_ + n + 512);
+}
+
+void GpuSequence::grow(int64_t tokens) {
+  const ModelSpec& s = spec_;
+  const int64_t pages = (tokens + kPage - 1) / kPage, old_pages = capacity_ / kPage;
+  const size_t per_page = size_t(s.kv_heads) * kPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
+  auto regrow = [&](DeviceBuffer<__half>& b, size_t per) {
+    DeviceBuffer<__half> fresh(size_t(pages) * per);
+    if (old_pages > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old_pages) * per * sizeof(__half), cudaMemcpyDeviceToDevice, stream_), "cache copy");
+    check(cudaStreamSynchronize(stream_), "cache copy");
+    b = std::move(fresh);
+  };
+  for (int l = 0; l < s.layers; ++l) {
+    regrow(k_[l], per_page);
+    regrow(v_[l], per_page);
+    regrow(kmin_[l], per_meta);
+    regrow(kmax_[l], per_meta);
+  }
+  // Pages are laid out in order: the table is the identity, kept because the kernels read
+  // through one (a shared or reordered pool needs nothing else).
+  std::vector<int> table(pages);
+  std::iota(table.begin(), table.end(), 0);
+  page_table_.resize(pages);
+  page_table_.upload(table);
+  dense_indices_.resize(size_t(pages) * s.kv_heads);
+  sel_indices_.resize(size_t(pages) * s.kv_heads);
+  scores_.resize(size_t(pages) * s.kv_heads);
+  capacity_ = pages * kPage;
+}
+
+void GpuSequence::ensure_rows(int rows) {
+  if (rows <= rows_) return;
+  const ModelSpec& s = spec_;
+  const size_t qd = size_t(s.heads) * s.head_dim, kvd = size_t(s.kv_heads) * s.head_dim;
+  tokens_.resize(rows);
+  x_.resize(size_t(rows) * s.hidden);
+  row_scale_.resize(rows);
+  trig_.resize(size_t(rows) * s.head_dim);
+  qkv_.resize(size_t(rows) * (qd + 2 * kvd));
+  att_.resize(size_t(rows) * qd);
+  gu_.resize(size_t(rows) * 2 * s.intermediate);
+  logits_.resize(size_t(rows) * s.vocab);
+  q16_.resize(size_t(rows) * qd);
+  rows_ = rows;
+}
+
+PagedKv GpuSequence::view(int layer, int64_t len) const {
+  PagedKv kv;
+  kv.k = k_[layer].ptr;
+  kv.v = v_[layer].ptr;
+  kv.kmin = kmin_[layer].ptr;
+  kv.kmax = kmax_[layer].ptr;
+  kv.page_table = page_table_.ptr;
+  kv.kv_heads = spec_.kv_heads;
+  kv.head_dim = spec_.head_dim;
+  kv.page_size = kPage;
+  kv.current_page = int((len - 1) / kPage);
+  kv.current_len = int(len - int64_t(kv.current_page) * kPage);
+  return kv;
+}
+
+void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {
+  const ModelSpec& s = spec_;
+  const int n = int(n64), H = s.hidden;
+  check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  const int64_t start = length_, len = start + n;
+  if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2));
+  ensure_rows(n);
+  cudaStream_t st = stream_;
+  const WeightType wt = m_->type();
+  const float scale = 1.0f / std::sqrt(float(s.head_dim));
+  check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(n) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
+  embed(m_->embedding(), wt, H, tokens_.ptr, n, x_.ptr, st);
+  rope_angles(n, start, m_->inv_freq(), s.head_dim / 2, trig_.ptr, st);
+
+  const int current = int((len - 1) / kPage), pages_now = current + 1;
+  const int64_t budget_pages = opts_.budget / kPage;
+  const bool sparse = opts_.name == "quest" && budget_pages - 1 < current;
+  if (decode) check(fill_dense_lists(s.kv_heads, pages_now, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
+  for (int l = 0; l < s.layers; ++l) {
+    const GpuLayer& L = m_->layer(l);
+    linear(normed(x_.ptr), n, L.qkv, wt, qkv_.ptr, false, st);
+    const CacheLayer cache{k_[l].ptr, v_[l].ptr, kmin_[l].ptr, kmax_[l].ptr};
+    rope_store(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, start, trig_.ptr, q16_.ptr, cache, page_table_.ptr, kPage, st);
+    const PagedKv kv = view(l, len);
+    if (!decode) {
+      check(page_minmax(cache.k, cache.kmin, cache.kmax, page_table_.ptr, s.kv_heads, s.head_dim, kPage, int(start / kPage), current,
+                        len, st),
+            "page min/max");
+      prefill_attention(q16_.ptr, kv, s.heads, n, start, scale, att_.ptr, st);
+    } else {
+      const bool governed = l >= opts_.dense_layers;
+      PageLists lists{dense_indptr_.ptr, dense_indices_.ptr};
+      int listed = pages_now;
+      if (governed && sparse) {
+        check(quest_estimate(q16_.ptr, kv, s.heads, scores_.ptr, st), "quest estimate");
+        check(quest_topk(scores_.ptr, kv, int(budget_pages), sel_indptr_.ptr, sel_indices_.ptr, st), "quest top-k");
+        lists = {sel_indptr_.ptr, sel_indices_.ptr};
+        listed = int(budget_pages);
+        stats_.meta_bytes_read += double(current) * s.kv_heads * s.head_dim * 2 * sizeof(__half);
+      }
+      const int64_t read = sparse && governed ? (budget_pages - 1) * kPage + kv.current_len : len;
+      if (governed) {
+        stats_.tokens_read += double(read) * s.kv_heads;
+        stats_.policy_samples += s.kv_heads;
+      }
+      stats_.kv_bytes_read += double(read) * s.kv_heads * s.head_dim * 2 * sizeof(__half);
+      const int splits = std::min(max_splits_, splits_for(listed, s.kv_heads, m_->sms()));
+      check(decode_attention(q16_.ptr, kv, lists, s.heads, scale, {split_o_.ptr, split_lse_.ptr, splits}, att_.ptr, st),
+            "decode attention");
+    }
+    linear({att_.ptr}, n, L.o, wt, x_.ptr, true, st);
+    linear(normed(x_.ptr), n, L.gate_up, wt, gu_.ptr, false, st);
+    linear({gu_.ptr, LinearInput::SwiGlu}, n, L.down, wt, x_.ptr, true, st);
+  }
+  // Only the rows whose logits are wanted go through the final norm and the LM head.
+  const int rows = all_logits ? n : 1;
+  linear(normed(x_.ptr + size_t(n - rows) * H), rows, m_->lm_head(), wt, logits_.ptr, false, st);
+  logits.resize(size_t(rows) * s.vocab);
+  check(cudaMemcpyAsync(logits.data(), logits_.ptr, logits.size() * sizeof(float), cudaMemcpyDeviceToHost, st), "logits");
+  check(cudaStreamSynchronize(st), "forward pass");
+  length_ = len;
+}
+
+}  // namespace
+
+std::shared_ptr<GpuModel> upload_model(std::shared_ptr<const Model> model, int device) {
+  return std::make_shared<GpuModel>(std::move(model), device);
+}
+
+std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts) {
+  validate_policy(opts);
+  return std::make_unique<GpuSequence>(std::move(model), opts);
+}
+
+size_t gpu_weight_bytes(const GpuModel& model) { return model.weight_bytes(); }
+
+double gpu_copy_gbps(int device) {
+  check(cudaSetDevice(device), "cudaSetDevice");
+  cudaStream_t s;
+  check(cudaStreamCreate(&s), "stream");
+  const double gbps = copy_bandwidth_gbps(s);
+  cudaStreamDestroy(s);
+  return gbps;
+}
+
+}  // namespace quest

@@ -1,0 +1,524 @@
+#include <cuda_bf16.h>
+#include <mma.h>
+
+#include <algorithm>
+#include <cfloat>
+
+#include "gpu/ops.cuh"
+#include "kernels/cuda_util.cuh"
+#include "kernels/launch.cuh"
+#include "kernels/reduce.cuh"
+
+namespace quest {
+namespace {
+
+using namespace nvcuda;
+
+template <typename W>
+struct Cvt;
+template <>
+struct Cvt<__half> {
+  __device__ static __half from(float f) { return __float2half_rn(f); }
+  __device__ static float2 to2(const void* p) { return __half22float2(*reinterpret_cast<const __half2*>(p)); }
+  __device__ static float to(__half h) { return __half2float(h); }
+};
+template <>
+struct Cvt<__nv_bfloat16> {
+  __device__ static __nv_bfloat16 from(float f) { return __float2bfloat16_rn(f); }
+  __device__ static float2 to2(const void* p) { return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p)); }
+  __device__ static float to(__nv_bfloat16 h) { return __bfloat162float(h); }
+};
+
+// Eight weights from one 16-byte load.
+template <typename W>
+__device__ inline void unpack8(const uint4& raw, float out[8]) {
+  const uint32_t* u = reinterpret_cast<const uint32_t*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = Cvt<W>::to2(&u[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+__device__ inline float silu(float g) { return g / (1.0f + __expf(-g)); }
+
+// Eight input values at column k of row `row`, built as LinearInput says.
+template <int MODE>
+__device__ inline void input8(const float* __restrict__ x, size_t row, int k, int in, float scale, float v[8]) {
+  if (MODE == LinearInput::SwiGlu) {
+    const float* g = x + row * 2 * in + k;
+    const float* u = g + in;
+#pragma unroll
+    for (int i = 0; i < 8; i += 4) {
+      const float4 gg = *reinterpret_cast<const float4*>(g + i), uu = *reinterpret_cast<const float4*>(u + i);
+      v[i] = silu(gg.x) * uu.x;
+      v[i + 1] = silu(gg.y) * uu.y;
+      v[i + 2] = silu(gg.z) * uu.z;
+      v[i + 3] = silu(gg.w) * uu.w;
+    }
+  } else {
+    const float* p = x + row * in + k;
+#pragma unroll
+    for (int i = 0; i < 8; i += 4) {
+      const float4 a = *reinterpret_cast<const float4*>(p + i);
+      v[i] = a.x * scale;
+      v[i + 1] = a.y * scale;
+      v[i + 2] = a.z * scale;
+      v[i + 3] = a.w * scale;
+    }
+  }
+}
+
+// 1 / rms of row `row` of x ([rows][dim]), by the whole block.
+__device__ inline float inv_rms(const float* __restrict__ x, size_t row, int dim, float eps, float* partial) {
+  float ss = 0.0f;
+  for (int i = threadIdx.x * 4; i < dim; i += blockDim.x * 4) {
+    const float4 a = *reinterpret_cast<const float4*>(x + row * dim + i);
+    ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
+  }
+  return rsqrtf(block_sum(ss, partial) / dim + eps);
+}
+
+constexpr int kGemvWarps = 8;
+
+// R output rows a warp; the block's warps form 8 / KS groups of KS warps that split the
+// input between them (KS > 1 when there are too few rows to keep every SM streaming). The
+// block builds the input row once in shared memory (norm, SwiGLU), so the warps read only
+// weights from memory. Each lane issues B 16-byte loads of each of its rows before using any
+// (the bytes in flight hide the memory latency); the weights stream past the caches.
+template <typename W, int MODE, int R, int B, int KS>
+__global__ void __launch_bounds__(kGemvWarps * 32) gemv_kernel(const float* __restrict__ x, float eps, const W* __restrict__ w,
+                                                               const float* __restrict__ bias, float* __restrict__ y, int in,
+                                                               int out, bool accumulate) {
+  extern __shared__ float xs[];  // the input row as the linear layer reads it, built once a block
+  __shared__ float partial[32];
+  __shared__ float slices[kGemvWarps / KS][KS][R];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = warp / KS, slice = warp % KS;
+  const int row0 = (blockIdx.x * (kGemvWarps / KS) + group) * R;
+  const int chunks = in / 8, per = (chunks + KS - 1) / KS, c0 = slice * per, c1 = min(chunks, c0 + per);
+  uint4 raw[R][B];
+  auto load = [&](int base) {
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int b = 0; b < B; ++b) {
+        const int c = base + b * 32;
+        raw[r][b] = c < c1 && row0 + r < out ? __ldcs(reinterpret_cast<const uint4*>(w + (size_t)(row0 + r) * in + c * 8))
+                                             : make_uint4(0, 0, 0, 0);
+      }
+  };
+  // The weights are no other kernel's output: their first loads go out before the wait and
+  // the input's staging, so the stream starts at once.
+  load(c0 + lane);
+  wait_for_previous();
+  const float scale = MODE == LinearInput::RmsNorm ? inv_rms(x, 0, in, eps, partial) : 1.0f;
+  for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) input8<MODE>(x, 0, k, in, scale, xs + k);
+  __syncthreads();
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+  for (int base = c0 + lane; base < c1;) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      const int c = base + b * 32;
+      if (c >= c1) break;
+      const float4 x0 = *reinterpret_cast<const float4*>(xs + c * 8), x1 = *reinterpret_cast<const float4*>(xs + c * 8 + 4);
+      const float xv[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        float wf[8];
+        unpack8<W>(raw[r][b], wf);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[r] += wf[i] * xv[i];
+      }
+    }
+    base += 32 * B;
+    if (base < c1) load(base);
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const float a = warp_sum(acc[r]);
+    if (lane == 0) slices[group][slice][r] = a;
+  }
+  __syncthreads();
+  if (slice == 0 && lane < R && row0 + lane < out) {
+    float a = 0.0f;
+#pragma unroll
+    for (int k = 0; k < KS; ++k) a += slices[group][k][lane];
+    const float v = a + (bias ? bias[row0 + lane] : 0.0f);
+    y[row0 + lane] = accumulate ? y[row0 + lane] + v : v;
+  }
+}
+
+template <typename W, int MODE, int R, int B, int KS>
+cudaError_t launch_gemv(const LinearInput& x, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
+  const int rows_per_block = kGemvWarps / KS * R;
+  const int smem = L.in * int(sizeof(float));
+  static int allowed = 48 * 1024;  // the shared memory a block may take without asking
+  if (smem > allowed) {
+    const cudaError_t err = cudaFuncSetAttribute(gemv_kernel<W, MODE, R, B, KS>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (err != cudaSuccess) return err;
+    allowed = smem;
+  }
+  return launch(gemv_kernel<W, MODE, R, B, KS>, (L.out + rows_per_block - 1) / rows_per_block, kGemvWarps * 32, smem, s, x.x,
+                x.eps, static_cast<const W*>(L.w), L.b, y, L.in, L.out, accumulate);
+}
+
+// row_scale[r] = 1 / rms(x[r]): the RmsNorm input of a GEMM.
+__global__ void inv_rms_kernel(const float* __restrict__ x, int dim, float eps, float* __restrict__ row_scale) {
+  __shared__ float partial[32];
+  wait_for_previous();
+  const float inv = inv_rms(x, blockIdx.x, dim, eps, partial);
+  if (threadIdx.x == 0) row_scale[blockIdx.x] = inv;
+}
+
+constexpr int kBM = 64, kBN = 64, kBK = 32, kGemmThreads = 128;
+
+// C[M][N] (+)= A[M][K] W[N][K]^T + b on tensor cores: 64x64 tiles, four warps of 32x32, A
+// built as LinearInput says and rounded to W's type as it is staged. K must be a multiple of 32.
+template <typename W, int MODE>
+__global__ void __launch_bounds__(kGemmThreads) gemm_kernel(const float* __restrict__ A, const float* __restrict__ row_scale,
+                                                            const W* __restrict__ w, const float* __restrict__ bias,
+                                                            float* __restrict__ C, int M, int K, int N, bool accumulate) {
+  constexpr int LD = kBK + 8, CLD = kBN + 4;
+  __shared__ __align__(32) W As[kBM * LD];
+  __shared__ __align__(32) W Ws[kBN * LD];
+  __shared__ __align__(32) float Cs[kBM * CLD];
+  wait_for_previous();
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+
+  for (int k0 = 0; k0 < K; k0 += kBK) {
+#pragma unroll
+    for (int i = 0; i < kBM * kBK / 8 / kGemmThreads; ++i) {
+      const int idx = threadIdx.x + i * kGemmThreads, r = idx / (kBK / 8), c = (idx % (kBK / 8)) * 8;
+      float a[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      if (m0 + r < M) input8<MODE>(A, m0 + r, k0 + c, K, MODE == LinearInput::RmsNorm ? row_scale[m0 + r] : 1.0f, a);
+      W* dst = As + r * LD + c;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) dst[j] = Cvt<W>::from(a[j]);
+    }
+#pragma unroll
+    for (int i = 0; i < kBN * kBK / 8 / kGemmThreads; ++i) {
+      const int idx = threadIdx.x + i * kGemmThreads, r = idx / (kBK / 8), c = (idx % (kBK / 8)) * 8;
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (n0 + r < N) v = *reinterpret_cast<const uint4*>(w + (size_t)(n0 + r) * K + k0 + c);
+      *reinterpret_cast<uint4*>(Ws + r * LD + c) = v;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kBK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::row_major> fa[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::col_major> fb[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(fa[i], As + (wm * 32 + i * 16) * LD + kk, LD);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j], Ws + (wn * 32 + j * 16) * LD + kk, LD);
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(Cs + (wm * 32 + i * 16) * CLD + wn * 32 + j * 16, acc[i][j], CLD, wmma::mem_row_major);
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < kBM * kBN; idx += kGemmThreads) {
+    const int r = idx / kBN, c = idx % kBN, m = m0 + r, n = n0 + c;
+    if (m >= M || n >= N) continue;
+    const float v = Cs[r * CLD + c] + (bias ? bias[n] : 0.0f);
+    float* out = C + (size_t)m * N + n;
+    *out = accumulate ? *out + v : v;
+  }
+}
+
+template <typename W, int MODE>
+void linear_t(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
+  const W* w = static_cast<const W*>(L.w);
+  if (rows == 1) {
+    // Two rows a warp, eight loads a row in flight: the fastest of 1x8, 2x4, 2x8, 1x16 and 4x4
+    // on the 7B shape. Below 8192 rows (the 7B's o and down projections) a block's rows are
+    // too few to fill the GPU, and four warps share each row (results/gpu-forward-notes.md).
+    if (L.out < 8192)
+      check(launch_gemv<W, MODE, 2, 8, 4>(x, L, y, accumulate, s), "linear");
+    else
+      check(launch_gemv<W, MODE, 2, 8, 1>(x, L, y, accumulate, s), "linear");
+    return;
+  }
+  if (MODE == LinearInput::RmsNorm) check(launch(inv_rms_kernel, rows, 256, 0, s, x.x, L.in, x.eps, x.row_scale), "rmsnorm");
+  check(launch(gemm_kernel<W, MODE>, dim3((L.out + kBN - 1) / kBN, (rows + kBM - 1) / kBM), kGemmThreads, 0, s, x.x,
+               static_cast<const float*>(x.row_scale), w, L.b, y, rows, L.in, L.out, accumulate),
+        "linear");
+}
+
+template <typename W>
+void linear_w(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
+  switch (x.kind) {
+    case LinearInput::Plain: return linear_t<W, LinearInput::Plain>(x, rows, L, y, accumulate, s);
+    case LinearInput::RmsNorm: return linear_t<W, LinearInput::RmsNorm>(x, rows, L, y, accumulate, s);
+    case LinearInput::SwiGlu: return linear_t<W, LinearInput::SwiGlu>(x, rows, L, y, accumulate, s);
+  }
+}
+
+template <typename W>
+__global__ void convert_kernel(const float* __restrict__ src, W* __restrict__ dst, size_t n) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) dst[i] = Cvt<W>::from(src[i]);
+}
+
+template <typename W>
+__global__ void embed_kernel(const W* __restrict__ table, int dim, const int32_t* __restrict__ tokens, float* __restrict__ y) {
+  wait_for_previous();
+  const W* row = table + (size_t)tokens[blockIdx.x] * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) y[(size_t)blockIdx.x * dim + i] = Cvt<W>::to(row[i]);
+}
+
+// trig[r][0..half) = cos, trig[r][half..2 half) = sin of row r's angles: position x inv_freq
+// formed in fp32 as transformers does, its sine and cosine in double as the CPU backend.
+__global__ void rope_angles_kernel(int rows, int64_t start, const float* __restrict__ inv_freq, int half, float* __restrict__ trig) {
+  wait_for_previous();
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < rows * half; idx += gridDim.x * blockDim.x) {
+    const int r = idx / half, i = idx % half;
+    const float angle = float(start + r) * inv_freq[i];
+    double sd, cd;
+    sincos(double(angle), &sd, &cd);
+    trig[(size_t)r * 2 * half + i] = float(cd);
+    trig[(size_t)r * 2 * half + half + i] = float(sd);
+  }
+}
+
+__global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int heads, int kv_heads, int head_dim, int64_t start,
+                                  const float* __restrict__ trig, __half* __restrict__ q_out, CacheLayer cache,
+                                  const int* __restrict__ page_table, int page_size) {
+  const int half = head_dim / 2, all_heads = heads + kv_heads, stride = (heads + 2 * kv_heads) * head_dim;
+  const size_t n = (size_t)rows * all_heads * half;
+  wait_for_previous();
+  for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x) {
+    const int i = int(idx % half), hh = int(idx / half % all_heads), r = int(idx / half / all_heads);
+    const int64_t pos = start + r;
+    const float cs = trig[(size_t)r * 2 * half + i], sn = trig[(size_t)r * 2 * half + half + i];
+    const float* src = qkv + (size_t)r * stride + hh * head_dim;
+    const float a = src[i], b = src[i + half];
+    const float ra = a * cs - b * sn, rb = b * cs + a * sn;
+    if (hh < heads) {
+      __half* dst = q_out + ((size_t)r * heads + hh) * head_dim;
+      dst[i] = __float2half_rn(ra);
+      dst[i + half] = __float2half_rn(rb);
+    } else {
+      const int g = hh - heads;
+      const size_t slot = (((size_t)page_table[pos / page_size] * kv_heads + g) * page_size + pos % page_size) * head_dim;
+      const __half ka = __float2half_rn(ra), kb = __float2half_rn(rb);
+      cache.k[slot + i] = ka;
+      cache.k[slot + i + half] = kb;
+      if (rows == 1) {  // a decode step: fold the key into its page's bounds (a new page starts them)
+        const bool first = pos % page_size == 0;
+        const size_t m = ((size_t)page_table[pos / page_size] * kv_heads + g) * head_dim;
+        cache.kmin[m + i] = first ? ka : __hmin(cache.kmin[m + i], ka);
+        cache.kmax[m + i] = first ? ka : __hmax(cache.kmax[m + i], ka);
+        cache.kmin[m + i + half] = first ? kb : __hmin(cache.kmin[m + i + half], kb);
+        cache.kmax[m + i + half] = first ? kb : __hmax(cache.kmax[m + i + half], kb);
+      }
+      const float* v = src + (size_t)kv_heads * head_dim;  // v sits kv_heads heads after k
+      cache.v[slot + i] = __float2half_rn(v[i]);
+      cache.v[slot + i + half] = __float2half_rn(v[i + half]);
+    }
+  }
+}
+
+constexpr int kTile = 64;
+
+// One block of four warps per (64 queries, query head); warp w owns query rows 16w..16w+15
+// of S = QK^T, of the softmax state and of O, so only K and V loads need the whole block.
+template <int D>
+__global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __restrict__ q, PagedKv kv, int heads, int rows,
+                                                                int64_t start, float scale, float* __restrict__ out) {
+  constexpr int T = kTile, QS = D + 8, SS = T + 4, PS = T + 8, OS = D + 4, V8 = D / 8;
+  extern __shared__ __align__(32) unsigned char smem[];
+  __half* Qs = reinterpret_cast<__half*>(smem);
+  __half* Ks = Qs + T * QS;
+  __half* Vs = Ks + T * QS;
+  float* S = reinterpret_cast<float*>(Vs + T * QS);
+  __half* P = reinterpret_cast<__half*>(S + T * SS);
+  float* O = reinterpret_cast<float*>(P + T * PS);
+  float* row_m = O + T * OS;
+  float* row_l = row_m + T;
+  const int q0 = blockIdx.x * T, h = blockIdx.y, g = h / (heads / kv.kv_heads);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t total = start + rows;
+  wait_for_previous();
+
+  for (int idx = threadIdx.x; idx < T * V8; idx += blockDim.x) {
+    const int r = idx / V8, c = (idx % V8) * 8;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (q0 + r < rows) v = *reinterpret_cast<const uint4*>(q + ((size_t)(q0 + r) * heads + h) * D + c);
+    *reinterpret_cast<uint4*>(Qs + r * QS + c) = v;
+  }
+  for (int idx = threadIdx.x; idx < T * D; idx += blockDim.x) O[(idx / D) * OS + idx % D] = 0.0f;
+  if (threadIdx.x < T) {
+    row_m[threadIdx.x] = -FLT_MAX;
+    row_l[threadIdx.x] = 0.0f;
+  }
+  const int64_t last = start + min(rows, q0 + T) - 1;  // the block's last query position
+  const int key_tiles = int(last / T) + 1;
+  for (int kt = 0; kt < key_tiles; ++kt) {
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < T * V8; idx += blockDim.x) {
+      const int r = idx / V8, c = (idx % V8) * 8;
+      const int64_t p = (int64_t)kt * T + r;
+      uint4 kz = make_uint4(0, 0, 0, 0), vz = kz;
+      if (p < total) {
+        const size_t off = (((size_t)kv.page_table[p / kv.page_size] * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c;
+        kz = *reinterpret_cast<const uint4*>(kv.k + off);
+        vz = *reinterpret_cast<const uint4*>(kv.v + off);
+      }
+      *reinterpret_cast<uint4*>(Ks + r * QS + c) = kz;
+      *reinterpret_cast<uint4*>(Vs + r * QS + c) = vz;
+    }
+    __syncthreads();
+    {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[T / 16];
+#pragma unroll
+      for (int j = 0; j < T / 16; ++j) wmma::fill_fragment(acc[j], 0.0f);
+#pragma unroll
+      for (int k = 0; k < D; k += 16) {
+        wmma::load_matrix_sync(a, Qs + warp * 16 * QS + k, QS);
+#pragma unroll
+        for (int j = 0; j < T / 16; ++j) {
+          wmma::load_matrix_sync(b, Ks + j * 16 * QS + k, QS);
+          wmma::mma_sync(acc[j], a, b, acc[j]);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < T / 16; ++j) wmma::store_matrix_sync(S + warp * 16 * SS + j * 16, acc[j], SS, wmma::mem_row_major);
+    }
+    __syncwarp();
+    {
+      // Two lanes a row, 32 keys each.
+      const int r = warp * 16 + lane / 2, c0 = (lane % 2) * (T / 2);
+      const int64_t qpos = start + q0 + r;
+      float mx = -FLT_MAX;
+      for (int c = c0; c < c0 + T / 2; ++c) {
+        const int64_t kp = (int64_t)kt * T + c;
+        if (kp <= qpos && kp < total) mx = fmaxf(mx, S[r * SS + c] * scale);
+      }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      const float m_old = row_m[r], m_new = fmaxf(m_old, mx);
+      float sum = 0.0f;
+      for (int c = c0; c < c0 + T / 2; ++c) {
+        const int64_t kp = (int64_t)kt * T + c;
+        const float p = kp <= qpos && kp < total ? __expf(S[r * SS + c] * scale - m_new) : 0.0f;
+        P[r * PS + c] = __float2half_rn(p);
+        sum += p;
+      }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      const float corr = __expf(m_old - m_new);
+      for (int d = (lane % 2) * (D / 2); d < (lane % 2 + 1) * (D / 2); ++d) O[r * OS + d] *= corr;
+      __syncwarp();
+      if (lane % 2 == 0) {
+        row_l[r] = row_l[r] * corr + sum;
+        row_m[r] = m_new;
+      }
+    }
+    __syncwarp();
+    {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+#pragma unroll
+      for (int j = 0; j < D / 16; ++j) {
+        wmma::load_matrix_sync(acc, O + warp * 16 * OS + j * 16, OS, wmma::mem_row_major);
+#pragma unroll
+        for (int k = 0; k < T; k += 16) {
+          wmma::load_matrix_sync(a, P + warp * 16 * PS + k, PS);
+          wmma::load_matrix_sync(b, Vs + k * QS + j * 16, QS);
+          wmma::mma_sync(acc, a, b, acc);
+        }
+        wmma::store_matrix_sync(O + warp * 16 * OS + j * 16, acc, OS, wmma::mem_row_major);
+      }
+    }
+  }
+  __syncwarp();
+  for (int idx = lane; idx < 16 * D; idx += 32) {
+    const int r = warp * 16 + idx / D, d = idx % D;
+    if (q0 + r < rows) out[((size_t)(q0 + r) * heads + h) * D + d] = O[r * OS + d] / row_l[r];
+  }
+}
+
+template <int D>
+size_t prefill_smem() {
+  return size_t(3 * kTile * (D + 8)) * 2 + size_t(kTile * (kTile + 4)) * 4 + size_t(kTile * (kTile + 8)) * 2 +
+         size_t(kTile * (D + 4)) * 4 + 2 * kTile * 4;
+}
+
+template <int D>
+void launch_prefill(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, cudaStream_t s) {
+  static const bool configured = [] {
+    check(cudaFuncSetAttribute(prefill_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(prefill_smem<D>())),
+          "prefill attention shared memory");
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid((rows + kTile - 1) / kTile, heads);
+  check(launch(prefill_attention_kernel<D>, grid, 128, prefill_smem<D>(), s, q, kv, heads, rows, start, scale, out), "prefill attention");
+}
+
+int blocks_for(size_t n) { return int(std::min<size_t>((n + 255) / 256, 8192)); }
+
+}  // namespace
+
+void linear(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t, float* y, bool accumulate, cudaStream_t s) {
+  if (t == WeightType::F16)
+    linear_w<__half>(x, rows, L, y, accumulate, s);
+  else
+    linear_w<__nv_bfloat16>(x, rows, L, y, accumulate, s);
+}
+
+void to_weight_type(const float* src, void* dst, WeightType t, size_t n, cudaStream_t s) {
+  if (t == WeightType::F16)
+    convert_kernel<__half><<<blocks_for(n), 256, 0, s>>>(src, static_cast<__half*>(dst), n);
+  else
+    convert_kernel<__nv_bfloat16><<<blocks_for(n), 256, 0, s>>>(src, static_cast<__nv_bfloat16*>(dst), n);
+  check(cudaGetLastError(), "weight conversion");
+}
+
+void embed(const void* table, WeightType t, int dim, const int32_t* tokens, int rows, float* y, cudaStream_t s) {
+  if (t == WeightType::F16)
+    check(launch(embed_kernel<__half>, rows, 256, 0, s, static_cast<const __half*>(table), dim, tokens, y), "embedding");
+  else
+    check(launch(embed_kernel<__nv_bfloat16>, rows, 256, 0, s, static_cast<const __nv_bfloat16*>(table), dim, tokens, y), "embedding");
+}
+
+void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float* trig, cudaStream_t s) {
+  check(launch(rope_angles_kernel, blocks_for(size_t(rows) * half), 256, 0, s, rows, start, inv_freq, half, trig), "rope angles");
+}
+
+void rope_store(const float* qkv, int rows, int heads, int kv_heads, int head_dim, int64_t start, const float* trig,
+                __half* q_out, const CacheLayer& cache, const int* page_table, int page_size, cudaStream_t s) {
+  const size_t n = size_t(rows) * (heads + kv_heads) * (head_dim / 2);
+  check(launch(rope_store_kernel, blocks_for(n), 256, 0, s, qkv, rows, heads, kv_heads, head_dim, start, trig, q_out, cache,
+               page_table, page_size),
+        "rope");
+}
+
+void prefill_attention(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out,
+                       cudaStream_t s) {
+  if (kv.head_dim == 128)
+    launch_prefill<128>(q, kv, heads, rows, start, scale, out, s);
+  else if (kv.head_dim == 64)
+    launch_prefill<64>(q, kv, heads, rows, start, scale, out, s);
+  else
+    throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
+}
+
+}  // namespace quest

@@ -1,0 +1,67 @@
+// The forward pass's ops on the GPU. Activations are fp32 on the device; weights are fp16 or
+// bf16 (the checkpoint's 16-bit type; fp16 for fp32 checkpoints) and every product
+// accumulates in fp32. Each call queues work on `stream` and throws on a launch error.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/attention.cuh"
+
+namespace quest {
+
+enum class WeightType { F16, BF16 };
+
+// What a linear layer reads as its input row, built as it is loaded (no kernel of its own):
+//   Plain    x as it is, [rows][in];
+//   RmsNorm  x scaled by 1 / rms(x): the norm's weight is folded into W's columns at upload;
+//   SwiGlu   silu(gate) * up from x = [rows][gate (in) | up (in)].
+struct LinearInput {
+  enum Kind { Plain, RmsNorm, SwiGlu };
+  const float* x = nullptr;
+  Kind kind = Plain;
+  float eps = 0;
+  float* row_scale = nullptr;  // RmsNorm over several rows: scratch of one float a row
+};
+
+// y[rows][out] = input W^T + b, W [out][in] as nn.Linear stores it; with `accumulate`,
+// y += instead (the residual add). One row is a GEMV; more rows use a tensor-core GEMM
+// whose inputs are rounded to the weight type. `in` must be a multiple of 32.
+struct DeviceLinear {
+  const void* w = nullptr;
+  const float* b = nullptr;
+  int in = 0, out = 0;
+};
+void linear(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, cudaStream_t stream);
+
+// Converts n fp32 values to the weight type (weights are uploaded as fp32, converted on the device).
+void to_weight_type(const float* src, void* dst, WeightType t, size_t n, cudaStream_t stream);
+
+void embed(const void* table, WeightType t, int dim, const int32_t* tokens, int rows, float* y, cudaStream_t stream);
+
+// The RoPE angles of `rows` tokens at positions start..: trig = [rows][cos (half) | sin (half)],
+// the angle formed in fp32 as transformers does, its sine and cosine in double. Once a
+// forward pass; every layer's rope_store reads them.
+void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float* trig, cudaStream_t stream);
+
+// Rotates q and k of `rows` tokens at positions start.. (rotate-half RoPE) from qkv =
+// [rows][q | k | v]; writes q as fp16 to q_out [rows][heads][head_dim] and k, v into the
+// paged cache. One row (a decode step) also folds its key into the page min/max; a prefill
+// recomputes them after (page_minmax).
+struct CacheLayer {
+  __half* k = nullptr;
+  __half* v = nullptr;
+  __half* kmin = nullptr;
+  __half* kmax = nullptr;
+};
+void rope_store(const float* qkv, int rows, int heads, int kv_heads, int head_dim, int64_t start, const float* trig,
+                __half* q_out, const CacheLayer& cache, const int* page_table, int page_size, cudaStream_t stream);
+
+// Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], fp16) over
+// the cache's positions [0, start + rows), tiles of 64 queries by 64 keys on tensor cores with
+// an online softmax (flash attention); out is fp32 [rows][heads][head_dim].
+void prefill_attention(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out,
+                       cudaStream_t stream);
+
+}  // namespace quest

@@ -1,0 +1,45 @@
+// Programmatic dependent launch (Hopper): each kernel of a decode step may be scheduled
+// while the one before it in the stream still runs, and waits in wait_for_previous() before
+// reading what that one wrote, so launch latency and block ramp-up hide behind the previous
+// kernel. On older GPUs the launches are ordinary and both calls are no-ops.
+#pragma once
+#include <cuda_runtime.h>
+
+namespace quest {
+
+// First in every kernel launched through launch(): nothing before it may read the previous
+// kernel's output. It also lets the next kernel be scheduled, which is safe because that one
+// waits here in turn for this one to finish.
+__device__ inline void wait_for_previous() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+  cudaTriggerProgrammaticLaunchCompletion();
+#endif
+}
+
+inline bool hopper() {
+  static const bool yes = [] {
+    int dev = 0, major = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    return major >= 9;
+  }();
+  return yes;
+}
+
+template <typename... KArgs, typename... Args>
+cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = hopper() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
+}  // namespace quest

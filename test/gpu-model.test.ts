@@ -1,0 +1,146 @@
+// The GPU forward pass against the CPU engine and the transformers fixtures: whole-model
+// logits, greedy tokens and the dense and Quest policies, on fresh random tokens each run.
+// Skipped, with a message, where no GPU is.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel, native, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
+import { openModelFolder } from '../src/model/index.js';
+import { fixtures, repo } from './helpers.js';
+
+const cuda = native().backendInfo().cuda;
+const gpu = cuda.compiled && cuda.devices > 0;
+if (!gpu) console.log(`GPU model tests skipped: ${cuda.error || 'no CUDA device'}`);
+
+// Products take inputs rounded to the weight type (unit roundoff u: fp16 2^-11, bf16 2^-8)
+// and accumulate in fp32; over a few layers the logits move by some tens of u relative to
+// their scale. The bound is 40u of the largest reference logit.
+const tolerance = (dtype: string) => 40 * (dtype === 'bfloat16' ? 2 ** -8 : 2 ** -11);
+
+const cases = ['llama', 'qwen2', 'mistral', ...(existsSync(path.join(fixtures, 'quest-tiny', 'expected.json')) ? ['quest-tiny'] : [])];
+
+function relDiff(a: Float32Array, ref: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return diff / scale;
+}
+
+function randomTokens(n: number, vocab: number): Int32Array {
+  return Int32Array.from({ length: n }, () => Math.floor(Math.random() * vocab));
+}
+
+const argmax = (x: Float32Array) => x.reduce((best, v, i) => (v > x[best] ? i : best), 0);
+
+describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
+  const fixture = path.join(fixtures, name);
+  const expected = JSON.parse(readFileSync(path.join(fixture, 'expected.json'), 'utf8'));
+  const dir = expected.model ? path.join(repo, expected.model) : fixture;
+  const folder = openModelFolder(dir);
+  const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  const tol = tolerance(config.dtype ?? config.torch_dtype);
+  const vocab = folder.spec.vocabSize;
+  let cpu: NativeModel;
+  let dev: NativeModel;
+  const both = async () => {
+    cpu ??= await loadModel(folder.spec, dir, 'cpu');
+    dev ??= await loadModel(folder.spec, dir, 'cuda');
+    expect(dev.backend).toBe('cuda');
+  };
+  const opts = (policy: string, budget = 0): NativeSequenceOptions => ({ policy, budget, pageSize: 16, denseLayers: 0 });
+
+  it('matches transformers logits at every position', async () => {
+    await both();
+    const ref = new Float32Array(readFileSync(path.join(fixture, 'logits.f32')).buffer.slice(0));
+    const seq = dev.createSequence(opts('dense'));
+    const logits = await seq.prefill(Int32Array.from(expected.prompt_ids), true);
+    seq.close();
+    const d = relDiff(logits, ref);
+    console.log(`${name}: GPU vs transformers logits, max |diff| / max |logit| = ${d.toExponential(2)} (bound ${tol.toExponential(2)})`);
+    expect(d).toBeLessThan(tol);
+  });
+
+  it('matches the CPU engine over chunked prefills, then dense decode steps', async () => {
+    await both();
+    const prompt = randomTokens(2500, vocab); // two GPU prefill chunks (and ten CPU ones), the last partial
+    const fed = randomTokens(24, vocab);
+    const [a, b] = [cpu.createSequence(opts('dense')), dev.createSequence(opts('dense'))];
+    const la = await a.prefill(prompt, true);
+    const lb = await b.prefill(prompt, true);
+    expect(relDiff(lb, la)).toBeLessThan(tol);
+    let worst = 0;
+    for (const t of fed) {
+      const [x, y] = [await a.feed(Int32Array.of(t)), await b.feed(Int32Array.of(t))];
+      worst = Math.max(worst, relDiff(y, x));
+    }
+    console.log(`${name}: GPU vs CPU dense decode, worst step ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(tol);
+    expect(b.stats().kvBytesRead * 2).toBe(a.stats().kvBytesRead); // the same tokens, fp16 vs fp32
+    a.close();
+    b.close();
+  });
+
+  it('matches the CPU engine under Quest, reading the same number of tokens', async () => {
+    await both();
+    const prompt = randomTokens(300, vocab);
+    const fed = randomTokens(32, vocab);
+    const [a, b] = [cpu.createSequence(opts('quest', 64)), dev.createSequence(opts('quest', 64))];
+    await a.prefill(prompt);
+    await b.prefill(prompt);
+    const diffs: number[] = [];
+    for (const t of fed) {
+      const [x, y] = [await a.feed(Int32Array.of(t)), await b.feed(Int32Array.of(t))];
+      diffs.push(relDiff(y, x));
+    }
+    // The GPU scores pages from fp16 queries and page bounds, the CPU from fp32 ones: where two
+    // pages' scores tie within that rounding the two may read different pages (and the step's
+    // keys and values then differ in later layers). Most steps must agree to the bound.
+    const within = diffs.filter((d) => d < tol).length;
+    console.log(`${name}: GPU vs CPU Quest decode (budget 64 of ~330): ${within} of ${diffs.length} steps within the bound, worst ${Math.max(...diffs).toExponential(2)}`);
+    expect(within).toBeGreaterThanOrEqual(0.75 * diffs.length);
+    const [sa, sb] = [a.stats(), b.stats()];
+    expect(sb.policySamples).toBe(sa.policySamples);
+    expect(sb.tokensRead).toBe(sa.tokensRead);
+    expect(sb.tokensRead / sb.policySamples).toBeLessThan(65);
+    a.close();
+    b.close();
+  });
+
+  it('generates the CPU engine greedy tokens, except past a near tie', async () => {
+    await both();
+    const prompt = Int32Array.from(expected.prompt_ids);
+    const [a, b] = [cpu.createSequence(opts('dense')), dev.createSequence(opts('dense'))];
+    await a.prefill(prompt);
+    await b.prefill(prompt);
+    const n = expected.greedy_ids.length;
+    const [ta, tb] = [Array.from(await a.generate(n, new Int32Array(0))), Array.from(await b.generate(n, new Int32Array(0)))];
+    const first = ta.findIndex((t, i) => t !== tb[i]);
+    if (first >= 0) {
+      // Where they part, the CPU's own top two logits must be within the bound.
+      const c = cpu.createSequence(opts('dense'));
+      let logits = await c.prefill(prompt);
+      if (first > 0) logits = await c.feed(Int32Array.from(ta.slice(0, first)));
+      const top = argmax(logits);
+      const scale = Math.max(...logits.map(Math.abs));
+      expect((logits[top] - logits[tb[first]]) / scale).toBeLessThan(tol);
+      c.close();
+    }
+    a.close();
+    b.close();
+  });
+});
+
+describe.skipIf(!gpu)('GPU sequences', () => {
+  it('refuse a policy the GPU does not implement, and a closed sequence', async () => {
+    const dir = path.join(fixtures, 'llama');
+    const model = await loadModel(openModelFolder(dir).spec, dir, 'cuda');
+    expect(() => model.createSequence({ policy: 'h2o', budget: 64, pageSize: 16, denseLayers: 0 })).toThrow(/no GPU implementation/);
+    const seq = model.createSequence({ policy: 'dense', budget: 0, pageSize: 16, denseLayers: 0 });
+    seq.close();
+    expect(() => seq.stats()).toThrow(/closed/);
+    expect(() => seq.prefill(Int32Array.of(1, 2))).toThrow(/closed/);
+  });
+});
