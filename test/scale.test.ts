@@ -54,6 +54,17 @@ describe('spreading a run', () => {
     expect(table(w)).toEqual(table(single));
   });
 
+  it('bench-latency over two CPU workers gives the rows of one process, in the same order', async () => {
+    const bench = ['bench-latency', '--model', 'tiny', '--lengths', '256,512', '--policies', 'dense,quest', '--budgets', '64', '--repeats', '1', '--decode-steps', '4'];
+    const rows = (dir: string) =>
+      JSON.parse(readFileSync(path.join(dir, 'rows.json'), 'utf8')).map((r: Record<string, unknown>) => [r.length, r.policy, r.budget, r.tokensPerStep, r.kvKiBPerStep]);
+    const [one, two] = [tempDir(), tempDir()];
+    expect((await quest([...bench, '--output-path', one])).exitCode).toBe(0);
+    expect((await quest([...bench, '--workers', '2', '--output-path', two])).exitCode).toBe(0);
+    expect(rows(two)).toEqual(rows(one));
+    expect(rows(one).map((r: unknown[]) => r.slice(0, 2))).toEqual([[256, 'dense'], [256, 'quest'], [512, 'dense'], [512, 'quest']]);
+  });
+
   it('a run killed midway resumes to the same tables, with no record lost or repeated', async () => {
     const dir = tempDir();
     const child = execaNode(path.join(repo, 'bin', 'quest.js'), [...args, '--output-path', dir], { reject: false });

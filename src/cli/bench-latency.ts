@@ -5,7 +5,7 @@ import { benchConfig, projectRoot } from '../config/index.js';
 import { runMetadata } from '../report/metadata.js';
 import { markdown, writeTables, type Column } from '../report/tables.js';
 import { runLatency, type LatencyRow } from '../run/latency.js';
-import { addPolicyFlags, intList, nonNegativeInt, oneOf, policyFlags, positiveInt } from './options.js';
+import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt } from './options.js';
 import { bar } from './progress.js';
 
 const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
@@ -35,7 +35,9 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
     .option('--output-path <dir>', 'where the tables go')
     .option('--config <file>', 'YAML file of settings; flags override it')
-    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
+    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
+    .option('--workers <n>', 'worker processes on the CPU (sharing its cores), points dealt out as they free up', positiveInt('--workers'))
+    .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'));
   addPolicyFlags(cmd).action(async (o) => {
       const cfg = benchConfig(o.config, {
         model: o.model,
@@ -46,11 +48,14 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         ...policyFlags(o),
         outputPath: o.outputPath,
         device: o.device,
+        workers: o.workers,
+        devices: o.devices,
       });
       const b = bar('bench');
       const { rows, backend, copyGBps } = await runLatency(cfg, {
         start: (total) => b.start(total),
         step: (r) => b.increment(`${r.length} ${r.policy}`),
+        note: (m) => process.stderr.write(`\nquest: ${m}\n`),
         stop: () => b.stop(),
       });
       const meta = await runMetadata(backend, argv);
@@ -58,7 +63,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
       const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));
       writeTables(dir, rows, COLUMNS, { ...meta, copyGBps, config: cfg });
       writeFileSync(path.join(dir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
-      const copy = copyGBps === null ? '' : ` | copy ${copyGBps.toFixed(0)} GB/s (read + write)`;
+      const copy = copyGBps.length ? ` | copy ${copyGBps.map((g) => g.toFixed(0)).join(', ')} GB/s (read + write)` : '';
       process.stdout.write(`\n${meta.device}${copy} | ${meta.date}\n\n${markdown(rows, COLUMNS)}\ntables: ${dir}\n`);
     });
 }

@@ -64,6 +64,10 @@ export interface BenchConfig extends PolicyConfig {
   seed: number;
   outputPath: string | null;
   device: 'auto' | 'cpu' | 'cuda';
+  /** Worker processes on the CPU (they share its cores: their timings are not one process's). */
+  workers: number;
+  /** GPUs, one worker process each, the (length, policy) points dealt out among them. */
+  devices: number[];
 }
 
 const posInt = { type: 'integer', minimum: 1 };
@@ -117,7 +121,7 @@ const SCHEMAS = {
   bench: {
     type: 'object',
     additionalProperties: false,
-    properties: { ...common, decodeSteps: posInt, repeats: posInt },
+    properties: { ...common, decodeSteps: posInt, repeats: posInt, workers: posInt, devices: { type: 'array', items: { type: 'integer', minimum: 0 } } },
   },
 } as const;
 
@@ -170,6 +174,8 @@ const BENCH_DEFAULTS: BenchConfig = {
   seed: 0,
   outputPath: null,
   device: 'auto',
+  workers: 1,
+  devices: [],
 };
 
 function describe(e: ErrorObject): string {

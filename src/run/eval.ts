@@ -151,6 +151,12 @@ export function identity(cfg: EvalConfig): Record<string, unknown> {
 
 export type Tokens = { context: Int32Array; question: Int32Array };
 
+/** A unit and its tokens: what a pool worker is sent. */
+export interface EvalJob {
+  unit: Unit;
+  tokens: Tokens;
+}
+
 /** Everything a run needs before its first unit: the model folder, tokenizer and the units. */
 export interface PreparedRun {
   cfg: EvalConfig;
@@ -252,7 +258,20 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
   };
   progress.start(run.units.length, done.length);
   try {
-    if (cfg.workers > 1 || cfg.devices.length > 0) await runPool(cfg, pending, run.tokens, keep, progress.note);
+    if (cfg.workers > 1 || cfg.devices.length > 0)
+      await runPool<EvalConfig, EvalJob, EvalRecord>(
+        {
+          worker: 'worker.js',
+          // Workers open the same model from the same config, without sharding or pooling of their own.
+          init: { ...cfg, workers: 1, devices: [], shard: null },
+          workers: cfg.workers,
+          devices: cfg.devices,
+          key: (job) => job.unit.key,
+          onResult: keep,
+          note: progress.note,
+        },
+        pending.map((unit) => ({ unit, tokens: run.tokens.get(unit.sample.id)! })),
+      );
     else await runUnits(run, pending, keep);
   } finally {
     progress.stop();

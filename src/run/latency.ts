@@ -1,12 +1,13 @@
 /** The latency runner: prefill and per-token decode time at each context length and policy. */
 import { QuestError } from '../errors.js';
 import type { BenchConfig } from '../config/index.js';
-import { chooseBackend, loadModel, native, type BackendChoice, type NativeModelSpec } from '../engine/index.js';
+import { chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeModel, type NativeModelSpec } from '../engine/index.js';
 import { isModelFolder, openModelFolder } from '../model/index.js';
 import { preset } from '../model/presets.js';
 import { randint, rng } from '../tasks/rng.js';
 import { checkPolicies, sequenceOptions } from './policies.js';
-import { policyPoints } from './units.js';
+import { runPool } from './pool.js';
+import { policyPoints, type PolicyPoint } from './units.js';
 
 export interface LatencyRow {
   model: string;
@@ -43,78 +44,135 @@ export function benchSpec(model: string, seed: number): { spec: NativeModelSpec;
 export interface LatencyProgress {
   start(total: number): void;
   step(row: LatencyRow): void;
+  note(message: string): void;
   stop(): void;
 }
 
 export interface LatencyResult {
   rows: LatencyRow[];
   backend: BackendChoice;
-  /** Device-to-device copy bandwidth measured in this run (GPU only), bytes read plus written. */
-  copyGBps: number | null;
+  /** Device-to-device copy bandwidth of each GPU used (bytes read plus written), measured in this run; empty on the CPU. */
+  copyGBps: number[];
 }
+
+/** One measurement: a context length and a policy point, with its random tokens. */
+export interface LatencyJob {
+  length: number;
+  point: PolicyPoint;
+  context: Int32Array;
+  steps: Int32Array;
+}
+
+/** A loaded model and, on a GPU, its copy rate: what measures jobs, in this process or a worker. */
+export class LatencyBench {
+  private constructor(
+    private readonly cfg: BenchConfig,
+    private readonly backend: BackendName,
+    private readonly name: string,
+    private readonly model: NativeModel,
+    readonly copyGBps: number | null,
+  ) {}
+
+  static async open(cfg: BenchConfig, backend: BackendName): Promise<LatencyBench> {
+    const { spec, name } = benchSpec(cfg.model, cfg.seed);
+    const model = await loadModel(spec, cfg.model, backend);
+    // As bench-attention: a step's bytes at the copy rate (read plus written per second).
+    const copyGBps = backend === 'cuda' ? await native().copyBandwidth() : null;
+    return new LatencyBench(cfg, backend, name, model, copyGBps);
+  }
+
+  async run(job: LatencyJob): Promise<LatencyRow> {
+    const { cfg } = this;
+    const prefill: number[] = [];
+    const decode: number[] = [];
+    let tokensPerStep: number | null = null;
+    let kvBytes = 0;
+    let metaBytes = 0;
+    for (let r = 0; r < cfg.repeats; r++) {
+      const seq = this.model.createSequence(sequenceOptions(cfg, job.point));
+      let st;
+      try {
+        await seq.prefill(job.context);
+        await seq.feed(job.steps);
+        st = seq.stats();
+      } finally {
+        seq.close();
+      }
+      prefill.push(st.prefillMs);
+      decode.push(st.decodeMs / st.decodeSteps);
+      tokensPerStep = st.policySamples > 0 ? st.tokensRead / st.policySamples : null;
+      kvBytes = st.kvBytesRead / st.decodeSteps;
+      metaBytes = st.metaBytesRead / st.decodeSteps;
+    }
+    return {
+      model: this.name,
+      backend: this.backend,
+      length: job.length,
+      policy: job.point.policy,
+      budget: job.point.budget,
+      repeats: cfg.repeats,
+      prefillMs: median(prefill),
+      prefillTokensPerS: (1000 * job.length) / median(prefill),
+      decodeMsPerStep: median(decode),
+      tokensPerStep,
+      kvKiBPerStep: kvBytes / 1024,
+      floorMsPerStep: this.copyGBps === null ? null : ((this.model.weightBytes + kvBytes + metaBytes) / (this.copyGBps * 1e9)) * 1e3,
+      speedupVsDense: null,
+    };
+  }
+}
+
+const pointKey = (j: { length: number; point: PolicyPoint }) => `${j.length} ${j.point.policy} ${j.point.budget ?? 'all'}`;
 
 export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): Promise<LatencyResult> {
   checkPolicies(cfg);
   const backend = chooseBackend(cfg.device, cfg);
-  const { spec, name } = benchSpec(cfg.model, cfg.seed);
+  const { spec } = benchSpec(cfg.model, cfg.seed);
   for (const L of cfg.lengths)
     if (L + cfg.decodeSteps > spec.maxPositions)
       throw new QuestError(`--lengths ${L}: with ${cfg.decodeSteps} decode steps this exceeds the model's ${spec.maxPositions} positions`);
-  const model = await loadModel(spec, cfg.model, backend.use);
-  // As bench-attention: a step's bytes at the copy rate (read plus written per second).
-  const copyGBps = backend.use === 'cuda' ? await native().copyBandwidth() : null;
   const next = rng(cfg.seed);
   const points = policyPoints(cfg.policies, cfg.budgets);
+  const jobs: LatencyJob[] = cfg.lengths.flatMap((length) => {
+    const context = Int32Array.from({ length }, () => randint(next, 0, spec.vocabSize - 1));
+    const steps = Int32Array.from({ length: cfg.decodeSteps }, () => randint(next, 0, spec.vocabSize - 1));
+    return points.map((point) => ({ length, point, context, steps }));
+  });
   const rows: LatencyRow[] = [];
-  progress.start(cfg.lengths.length * points.length);
+  const copyGBps: number[] = [];
+  const keep = (row: LatencyRow) => {
+    rows.push(row);
+    progress.step(row);
+  };
+  progress.start(jobs.length);
   try {
-    for (const length of cfg.lengths) {
-      const context = Int32Array.from({ length }, () => randint(next, 0, spec.vocabSize - 1));
-      const steps = Int32Array.from({ length: cfg.decodeSteps }, () => randint(next, 0, spec.vocabSize - 1));
-      for (const point of points) {
-        const prefill: number[] = [];
-        const decode: number[] = [];
-        let tokensPerStep: number | null = null;
-        let kvBytes = 0;
-        let metaBytes = 0;
-        for (let r = 0; r < cfg.repeats; r++) {
-          const seq = model.createSequence(sequenceOptions(cfg, point));
-          let st;
-          try {
-            await seq.prefill(context);
-            await seq.feed(steps);
-            st = seq.stats();
-          } finally {
-            seq.close();
-          }
-          prefill.push(st.prefillMs);
-          decode.push(st.decodeMs / st.decodeSteps);
-          tokensPerStep = st.policySamples > 0 ? st.tokensRead / st.policySamples : null;
-          kvBytes = st.kvBytesRead / st.decodeSteps;
-          metaBytes = st.metaBytesRead / st.decodeSteps;
-        }
-        const row: LatencyRow = {
-          model: name,
-          backend: backend.use,
-          length,
-          policy: point.policy,
-          budget: point.budget,
-          repeats: cfg.repeats,
-          prefillMs: median(prefill),
-          prefillTokensPerS: (1000 * length) / median(prefill),
-          decodeMsPerStep: median(decode),
-          tokensPerStep,
-          kvKiBPerStep: kvBytes / 1024,
-          floorMsPerStep: copyGBps === null ? null : ((model.weightBytes + kvBytes + metaBytes) / (copyGBps * 1e9)) * 1e3,
-          speedupVsDense: null,
-        };
-        rows.push(row);
-        progress.step(row);
-      }
+    if (cfg.workers > 1 || cfg.devices.length > 0) {
+      await runPool<BenchConfig, LatencyJob, LatencyRow & { copyGBps: number | null }>(
+        {
+          worker: 'latency-worker.js',
+          init: { ...cfg, workers: 1, devices: [], device: backend.use },
+          workers: cfg.workers,
+          devices: cfg.devices,
+          key: pointKey,
+          onResult: ({ copyGBps: gbps, ...row }) => {
+            if (gbps !== null && !copyGBps.includes(gbps)) copyGBps.push(gbps);
+            keep(row);
+          },
+          note: progress.note,
+        },
+        jobs,
+      );
+    } else {
+      const bench = await LatencyBench.open(cfg, backend.use);
+      if (bench.copyGBps !== null) copyGBps.push(bench.copyGBps);
+      for (const job of jobs) keep(await bench.run(job));
     }
   } finally {
     progress.stop();
   }
+  // Workers finish in any order: the table follows the jobs' order.
+  const order = new Map(jobs.map((j, i) => [pointKey(j), i]));
+  rows.sort((a, b) => order.get(pointKey({ length: a.length, point: a }))! - order.get(pointKey({ length: b.length, point: b }))!);
   for (const r of rows) {
     const dense = rows.find((d) => d.length === r.length && d.policy === 'dense');
     r.speedupVsDense = dense ? dense.decodeMsPerStep / r.decodeMsPerStep : null;
