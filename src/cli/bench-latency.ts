@@ -22,6 +22,9 @@ const COLUMNS: Column<LatencyRow>[] = [
   { title: 'KV KiB/step', value: (r) => f(r.kvKiBPerStep, 1) },
   { title: 'floor ms/token', value: (r) => f(r.floorMsPerStep, 2) },
   { title: 'x dense', value: (r) => f(r.speedupVsDense, 2) },
+  { title: 'attention µs/layer', value: (r) => f(r.attentionUs?.total ?? null, 1) },
+  { title: 'estimate µs', value: (r) => (r.policy === 'quest' ? f(r.attentionUs?.estimate ?? null, 1) : '-') },
+  { title: 'top-k µs', value: (r) => (r.policy === 'quest' ? f(r.attentionUs?.topk ?? null, 1) : '-') },
 ];
 
 export function benchLatencyCommand(program: Command, argv: string[]): void {

@@ -1,7 +1,7 @@
 /** The latency runner: prefill and per-token decode time at each context length and policy. */
 import { QuestError } from '../errors.js';
 import type { BenchConfig } from '../config/index.js';
-import { chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeModel, type NativeModelSpec } from '../engine/index.js';
+import { chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeAttentionBenchRow, type NativeModel, type NativeModelSpec } from '../engine/index.js';
 import { isModelFolder, openModelFolder } from '../model/index.js';
 import { preset } from '../model/presets.js';
 import { randint, rng } from '../tasks/rng.js';
@@ -25,6 +25,12 @@ export interface LatencyRow {
   floorMsPerStep: number | null;
   /** Dense decode time at the same length over this row's. */
   speedupVsDense: number | null;
+  /**
+   * GPU, dense and Quest: one layer's attention step at this length on the model's attention
+   * shape (quest bench-attention's kernels, graph-timed on a random cache), split into
+   * Quest's estimate, its top-k and the attention itself; null elsewhere.
+   */
+  attentionUs: { estimate: number; topk: number; attention: number; total: number } | null;
 }
 
 const median = (xs: number[]): number => {
@@ -118,8 +124,27 @@ export class LatencyBench {
       kvKiBPerStep: kvBytes / 1024,
       floorMsPerStep: this.copyGBps === null ? null : ((this.model.weightBytes + kvBytes + metaBytes) / (this.copyGBps * 1e9)) * 1e3,
       speedupVsDense: null,
+      attentionUs: null,
     };
   }
+}
+
+/** The attention kernels alone on the model's shape, where they serve it (head_dim 64 or 128, groups of 1 to 8). */
+async function attentionSplit(cfg: BenchConfig, spec: NativeModelSpec): Promise<NativeAttentionBenchRow[]> {
+  const group = spec.numHeads / spec.numKvHeads;
+  if (![64, 128].includes(spec.headDim) || ![1, 2, 4, 8].includes(group) || cfg.pageSize !== 16) return [];
+  const budgets = cfg.policies.includes('quest') ? cfg.budgets : [];
+  const res = await native().benchAttention({
+    heads: spec.numHeads,
+    kvHeads: spec.numKvHeads,
+    headDim: spec.headDim,
+    pageSize: 16,
+    lengths: cfg.lengths,
+    budgets,
+    repeats: 50,
+    seed: cfg.seed,
+  });
+  return res.rows;
 }
 
 const pointKey = (j: { length: number; point: PolicyPoint }) => `${j.length} ${j.point.policy} ${j.point.budget ?? 'all'}`;
@@ -138,6 +163,8 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
     const steps = Int32Array.from({ length: cfg.decodeSteps }, () => randint(next, 0, spec.vocabSize - 1));
     return points.map((point) => ({ length, point, context, steps }));
   });
+  // Timed before any model runs, so nothing else shares the GPU meanwhile.
+  const attention = backend.use === 'cuda' ? await attentionSplit(cfg, spec) : [];
   const rows: LatencyRow[] = [];
   const copyGBps: number[] = [];
   const keep = (row: LatencyRow) => {
@@ -176,6 +203,10 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
   for (const r of rows) {
     const dense = rows.find((d) => d.length === r.length && d.policy === 'dense');
     r.speedupVsDense = dense ? dense.decodeMsPerStep / r.decodeMsPerStep : null;
+    // A Quest budget that covers the context reads every page without selecting: the dense step.
+    const sparse = r.policy === 'quest' && r.budget !== null && r.budget < r.length;
+    const a = attention.find((x) => x.length === r.length && (sparse ? x.policy === 'quest' && x.budget === r.budget : x.policy === 'dense'));
+    r.attentionUs = a && (r.policy === 'dense' || r.policy === 'quest') ? { estimate: a.estimateUs, topk: a.topkUs, attention: a.attentionUs, total: a.totalUs } : null;
   }
   return { rows, backend, copyGBps };
 }
