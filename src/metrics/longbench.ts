@@ -3,15 +3,21 @@
  * package (1.0.1, pltrdy) computes it and jieba for Chinese, as the originals use them.
  */
 import { createRequire } from 'node:module';
+import { QuestError, errorMessage } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 let jieba: { cut(text: string, hmm?: boolean): string[] } | undefined;
 /** jieba.cut(s, cut_all=False): the accurate mode with the HMM for unknown words. */
 function cut(text: string): string[] {
   if (!jieba) {
-    const { Jieba } = require('@node-rs/jieba') as { Jieba: { withDict(d: Uint8Array): typeof jieba } };
-    const { dict } = require('@node-rs/jieba/dict') as { dict: Uint8Array };
-    jieba = Jieba.withDict(dict);
+    try {
+      const { Jieba } = require('@node-rs/jieba') as { Jieba: { withDict(d: Uint8Array): typeof jieba } };
+      const { dict } = require('@node-rs/jieba/dict') as { dict: Uint8Array };
+      jieba = Jieba.withDict(dict);
+    } catch (err) {
+      // The GPU machine's bundle (tools/gpu-bundle.sh) leaves the 11 MB dictionary out.
+      throw new QuestError(`scoring Chinese text needs @node-rs/jieba, which this installation lacks (${errorMessage(err)}); run npm install`);
+    }
   }
   return jieba!.cut(text, true);
 }
