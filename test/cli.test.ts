@@ -2,7 +2,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { gpuRefusal, native } from '../src/engine/index.js';
 import { quest, tempDir } from './helpers.js';
+
+const cuda = native().backendInfo().cuda;
+const gpu = cuda.compiled && cuda.devices > 0;
 
 const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n');
 
@@ -27,7 +31,7 @@ describe('quest eval', () => {
     // The shipped model (models/quest-tiny) retrieves the pass key at its default lengths.
     for (const row of results.rows) expect(row.score).toBeGreaterThanOrEqual(95);
     expect(results.config.tasks).toEqual(['passkey']);
-    expect(results.backend).toBe('cpu');
+    expect(results.backend).toBe(gpu ? 'cuda' : 'cpu');
     expect(results.gitSha).toMatch(/^[0-9a-f]{40}$/);
     expect(results.rows).toHaveLength(2);
     expect(existsSync(path.join(out, 'summary.md'))).toBe(true);
@@ -102,11 +106,26 @@ describe('quest bench-latency', () => {
   });
 });
 
+describe('choosing the backend', () => {
+  it('sends to the CPU what the GPU forward pass does not implement, saying why', () => {
+    expect(gpuRefusal({ policies: ['dense', 'quest'], pageSize: 16, questGqa: 'group' })).toBeNull();
+    expect(gpuRefusal({ policies: ['dense', 'h2o', 'tova'], pageSize: 16 })).toMatch(/--policies h2o,tova: no GPU implementation yet/);
+    expect(gpuRefusal({ policies: ['quest'], pageSize: 32 })).toMatch(/--page-size 32/);
+    expect(gpuRefusal({ policies: ['quest'], pageSize: 16, questGqa: 'per-query-head' })).toMatch(/per-query-head/);
+  });
+
+  it.skipIf(gpu)('--device cuda without a usable GPU fails before any work, naming why', async () => {
+    const r = await quest(['eval', '--device', 'cuda', '--lengths', '256', '--samples', '1', '--output-path', tempDir()]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/--device cuda: .*; use --device cpu/);
+  });
+});
+
 describe('quest env', () => {
   it('says which backends were built and which device runs use', async () => {
     const r = await quest(['env']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/backends built: cpu/);
-    expect(r.stdout).toMatch(/runs will use: +cpu/);
+    expect(r.stdout).toMatch(gpu ? /runs will use: +cuda \(GPU / : /runs will use: +cpu \(/);
   });
 });

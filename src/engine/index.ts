@@ -43,7 +43,8 @@ export interface BackendNeeds {
   questGqa?: 'group' | 'per-query-head';
 }
 
-function gpuRefusal(needs: BackendNeeds | undefined): string | null {
+/** Why a run with these settings cannot use the GPU forward pass, or null when it can. */
+export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   if (!needs) return null;
   const other = needs.policies.filter((p) => !GPU_POLICIES.includes(p));
   if (other.length) return `--policies ${other.join(',')}: no GPU implementation yet (the GPU runs ${GPU_POLICIES.join(', ')})`;
