@@ -39,7 +39,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--output-path <dir>', 'where the tables go')
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
-    .option('--workers <n>', 'worker processes on the CPU (sharing its cores), points dealt out as they free up', positiveInt('--workers'))
+    .option('--workers <n>', 'worker processes, points dealt out as they free up (each on the backend --device picks, sharing it)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'));
   addPolicyFlags(cmd).action(async (o) => {
       const cfg = benchConfig(o.config, {
