@@ -50,7 +50,7 @@ export interface EvalConfig extends PolicyConfig {
   device: 'auto' | 'cpu' | 'cuda';
   /** This process runs every count-th unit from the index-th (1-based): a cluster array task. */
   shard: { index: number; count: number } | null;
-  /** Worker processes on the CPU. */
+  /** Worker processes, on the backend `device` picks (--devices puts one on each GPU). */
   workers: number;
   /** GPUs, one worker process each. */
   devices: number[];
@@ -64,7 +64,7 @@ export interface BenchConfig extends PolicyConfig {
   seed: number;
   outputPath: string | null;
   device: 'auto' | 'cpu' | 'cuda';
-  /** Worker processes on the CPU (they share its cores: their timings are not one process's). */
+  /** Worker processes, on the backend `device` picks (sharing it: their timings are not one process's). */
   workers: number;
   /** GPUs, one worker process each, the (length, policy) points dealt out among them. */
   devices: number[];
