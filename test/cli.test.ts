@@ -119,6 +119,17 @@ describe('choosing the backend', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/--device cuda: .*; use --device cpu/);
   });
+
+  it.skipIf(gpu)('--devices without a usable GPU fails before any work, in eval and bench-latency', async () => {
+    const out = tempDir();
+    const e = await quest(['eval', '--devices', '0,1', '--lengths', '256', '--output-path', out]);
+    expect(e.exitCode).toBe(1);
+    expect(e.stderr).toMatch(/--devices 0,1: no usable GPU/);
+    expect(existsSync(path.join(out, 'samples.jsonl'))).toBe(false);
+    const b = await quest(['bench-latency', '--devices', '0', '--model', 'tiny', '--lengths', '256']);
+    expect(b.exitCode).toBe(1);
+    expect(b.stderr).toMatch(/--devices 0: no usable GPU/);
+  });
 });
 
 describe('quest env', () => {

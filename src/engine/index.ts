@@ -71,6 +71,18 @@ export function chooseBackend(requested: 'auto' | BackendName = 'auto', needs?: 
   return { built, use: 'cpu', reason: refusal, info };
 }
 
+/** --devices must name distinct GPUs of this machine, for a run that the GPU can serve. */
+export function checkDevices(devices: number[], choice: BackendChoice): void {
+  if (!devices.length) return;
+  const n = choice.info.cuda.devices;
+  const named = `--devices ${devices.join(',')}`;
+  if (n === 0) throw new QuestError(`${named}: no usable GPU (${choice.info.cuda.error || 'none found'})`);
+  const missing = devices.filter((d) => d >= n);
+  if (missing.length) throw new QuestError(`${named}: this machine has ${n} GPU${n > 1 ? 's' : ''} (0 to ${n - 1}), not ${missing.join(', ')}`);
+  if (new Set(devices).size < devices.length) throw new QuestError(`${named}: a GPU is named twice`);
+  if (choice.use !== 'cuda') throw new QuestError(`${named}: this run cannot use the GPU (${choice.reason})`);
+}
+
 /** Loads a model into the engine; a native failure comes back as a QuestError naming `source`. */
 export async function loadModel(spec: NativeModelSpec, source: string, backend: BackendName = 'cpu'): Promise<NativeModel> {
   try {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot, type EvalConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
-import { chooseBackend, loadModel, type NativeModel, type NativeSequence } from '../engine/index.js';
+import { checkDevices, chooseBackend, loadModel, type NativeModel, type NativeSequence } from '../engine/index.js';
 import { openModelFolder, type ModelFolder } from '../model/index.js';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
@@ -242,6 +242,7 @@ export function writeResults(dir: string, records: EvalRecord[], meta: Record<st
 
 export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
   const backend = chooseBackend(cfg.device, cfg);
+  checkDevices(cfg.devices, backend);
   const run = prepareRun(cfg);
   const outputDir = path.resolve(cfg.outputPath ?? defaultOutput(run.folder));
   const wanted = new Set(run.units.map((u) => u.key));

@@ -1,7 +1,7 @@
 /** The latency runner: prefill and per-token decode time at each context length and policy. */
 import { QuestError } from '../errors.js';
 import type { BenchConfig } from '../config/index.js';
-import { chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeAttentionBenchRow, type NativeModel, type NativeModelSpec } from '../engine/index.js';
+import { checkDevices, chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeAttentionBenchRow, type NativeModel, type NativeModelSpec } from '../engine/index.js';
 import { isModelFolder, openModelFolder } from '../model/index.js';
 import { preset } from '../model/presets.js';
 import { randint, rng } from '../tasks/rng.js';
@@ -79,8 +79,7 @@ export class LatencyBench {
     readonly copyGBps: number | null,
   ) {}
 
-  static async open(cfg: BenchConfig, backend: BackendName): Promise<LatencyBench> {
-    const { spec, name } = benchSpec(cfg.model, cfg.seed);
+  static async open(cfg: BenchConfig, backend: BackendName, { spec, name } = benchSpec(cfg.model, cfg.seed)): Promise<LatencyBench> {
     const model = await loadModel(spec, cfg.model, backend);
     // As bench-attention: a step's bytes at the copy rate (read plus written per second).
     const copyGBps = backend === 'cuda' ? await native().copyBandwidth() : null;
@@ -152,7 +151,9 @@ const pointKey = (j: { length: number; point: PolicyPoint }) => `${j.length} ${j
 export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): Promise<LatencyResult> {
   checkPolicies(cfg);
   const backend = chooseBackend(cfg.device, cfg);
-  const { spec } = benchSpec(cfg.model, cfg.seed);
+  checkDevices(cfg.devices, backend);
+  const model = benchSpec(cfg.model, cfg.seed);
+  const { spec } = model;
   for (const L of cfg.lengths)
     if (L + cfg.decodeSteps > spec.maxPositions)
       throw new QuestError(`--lengths ${L}: with ${cfg.decodeSteps} decode steps this exceeds the model's ${spec.maxPositions} positions`);
@@ -190,7 +191,7 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
         jobs,
       );
     } else {
-      const bench = await LatencyBench.open(cfg, backend.use);
+      const bench = await LatencyBench.open(cfg, backend.use, model);
       if (bench.copyGBps !== null) copyGBps.push(bench.copyGBps);
       for (const job of jobs) keep(await bench.run(job));
     }

@@ -29,9 +29,11 @@ export interface PoolSpec<I, J, R> {
 
 export async function runPool<I, J, R>(spec: PoolSpec<I, J, R>, todo: J[]): Promise<void> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), spec.worker);
+  // A GPU index counts among the GPUs this process sees, as CUDA numbers them.
+  const visible = process.env.CUDA_VISIBLE_DEVICES?.split(',');
   const slots =
     spec.devices.length > 0
-      ? spec.devices.map((d) => ({ name: `device ${d}`, env: { CUDA_VISIBLE_DEVICES: String(d) } }))
+      ? spec.devices.map((d) => ({ name: `device ${d}`, env: { CUDA_VISIBLE_DEVICES: visible?.[d] ?? String(d) } }))
       : Array.from({ length: spec.workers }, (_, i) => ({ name: `worker ${i + 1}`, env: {} as Record<string, string> }));
   const threads = String(Math.max(1, Math.floor(os.availableParallelism() / slots.length)));
   const queue = [...todo];
