@@ -269,8 +269,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     ctor = Napi::Persistent(f);
   }
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
-  std::shared_ptr<const Model> model;
-  std::shared_ptr<GpuModel> gpu;  // set when the model runs on the GPU
+  std::shared_ptr<const Model> model;  // the CPU backend's; null when the model runs on the GPU
+  std::shared_ptr<GpuModel> gpu;
 
  private:
   Napi::Value CreateSequence(const Napi::CallbackInfo& info) {
@@ -311,7 +311,10 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       info.Env(),
       [=] {
         *model = std::make_shared<const Model>(*spec);
-        if (on_gpu) *gpu = upload_model(*model, 0);
+        if (on_gpu) {
+          *gpu = upload_model(**model, 0);
+          model->reset();  // the fp32 host weights are not needed once the GPU holds its own
+        }
       },
       [model, gpu](Napi::Env) {
         Napi::Object obj = ModelWrap::ctor.New({});

@@ -19,7 +19,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions&) { throw std::
 AttentionParityResult parity_attention(const AttentionParityOptions&) { throw std::runtime_error(kNoCuda); }
 
 class GpuModel {};
-std::shared_ptr<GpuModel> upload_model(std::shared_ptr<const Model>, int) { throw std::runtime_error(kNoCuda); }
+std::shared_ptr<GpuModel> upload_model(const Model&, int) { throw std::runtime_error(kNoCuda); }
 std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel>, const PolicyOptions&) { throw std::runtime_error(kNoCuda); }
 size_t gpu_weight_bytes(const GpuModel&) { return 0; }
 double gpu_copy_gbps(int) { throw std::runtime_error(kNoCuda); }

@@ -12,9 +12,9 @@ namespace quest {
 
 class GpuModel;
 
-// Copies the model's weights to GPU `device` in its 16-bit type; throws, naming what, when
-// the model or the device cannot be served.
-std::shared_ptr<GpuModel> upload_model(std::shared_ptr<const Model> model, int device);
+// Copies the model's weights to GPU `device` in its 16-bit type (the host model can be freed
+// then); throws, naming what, when the model or the device cannot be served.
+std::shared_ptr<GpuModel> upload_model(const Model& model, int device);
 // Throws when the policy has no GPU implementation.
 std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
 size_t gpu_weight_bytes(const GpuModel& model);

@@ -22,8 +22,9 @@ struct GpuLayer {
 
 class GpuModel {
  public:
-  GpuModel(std::shared_ptr<const Model> model, int device);
-  const ModelSpec& spec() const { return model_->spec(); }
+  // Copies what the GPU needs; the host model may be freed afterwards.
+  GpuModel(const Model& model, int device);
+  const ModelSpec& spec() const { return spec_; }
   int device() const { return device_; }
   WeightType type() const { return type_; }
   int sms() const { return sms_; }
@@ -48,13 +49,20 @@ class GpuModel {
     allocations_.ptrs.push_back(p);
     return p;
   }
+  // A host fp32 tensor, as uploaded (no copy of it is made).
+  struct Host {
+    const float* data;
+    size_t size;
+    Host(const std::vector<float>& v) : data(v.data()), size(v.size()) {}
+    Host(const float* d, size_t n) : data(d), size(n) {}
+  };
   // Rows of fp32 host tensors stacked into one device matrix of the weight type, each
   // column scaled by `columns` when given.
-  const void* upload_weights(std::initializer_list<const std::vector<float>*> parts, const std::vector<float>* columns = nullptr);
+  const void* upload_weights(std::initializer_list<Host> parts, const float* columns = nullptr, size_t cols = 1);
   // fp32 vectors stacked as they are (norms, biases); null when all are empty.
   const float* upload_floats(std::initializer_list<const std::vector<float>*> parts, std::initializer_list<size_t> sizes);
 
-  std::shared_ptr<const Model> model_;
+  ModelSpec spec_;
   int device_ = 0, sms_ = 0;
   WeightType type_ = WeightType::F16;
   Allocations allocations_;
@@ -65,24 +73,23 @@ class GpuModel {
   size_t weight_bytes_ = 0;
 };
 
-const void* GpuModel::upload_weights(std::initializer_list<const std::vector<float>*> parts, const std::vector<float>* columns) {
+const void* GpuModel::upload_weights(std::initializer_list<Host> parts, const float* columns, size_t cols) {
   size_t n = 0;
-  for (auto* p : parts) n += p->size();
+  for (const Host& p : parts) n += p.size;
   void* dst = alloc(n * 2);
   weight_bytes_ += n * 2;
   // Through an fp32 staging buffer of at most 64M values (a whole number of rows), converted
   // on the device.
-  const size_t cols = columns ? columns->size() : 1;
   const size_t chunk = std::min<size_t>(n, (size_t(1) << 26) / cols * cols);
   DeviceBuffer<float> stage(chunk);
   std::vector<float> scaled(columns ? chunk : 0);
   size_t done = 0;
-  for (auto* p : parts)
-    for (size_t off = 0; off < p->size(); off += chunk) {
-      const size_t m = std::min(chunk, p->size() - off);
-      const float* src = p->data() + off;
+  for (const Host& p : parts)
+    for (size_t off = 0; off < p.size; off += chunk) {
+      const size_t m = std::min(chunk, p.size - off);
+      const float* src = p.data + off;
       if (columns) {
-        for (size_t i = 0; i < m; ++i) scaled[i] = src[i] * (*columns)[i % cols];
+        for (size_t i = 0; i < m; ++i) scaled[i] = src[i] * columns[i % cols];
         src = scaled.data();
       }
       check(cudaMemcpy(stage.ptr, src, m * sizeof(float), cudaMemcpyHostToDevice), "upload");
@@ -112,8 +119,8 @@ const float* GpuModel::upload_floats(std::initializer_list<const std::vector<flo
   return dst;
 }
 
-GpuModel::GpuModel(std::shared_ptr<const Model> model, int device) : model_(std::move(model)), device_(device) {
-  const ModelSpec& s = model_->spec();
+GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device_(device) {
+  const ModelSpec& s = spec_;
   const std::string why = "the CUDA backend does not serve this model: ";
   if (s.head_dim != 64 && s.head_dim != 128) throw std::runtime_error(why + "head_dim must be 64 or 128");
   const int group = s.heads / s.kv_heads;
@@ -131,7 +138,7 @@ GpuModel::GpuModel(std::shared_ptr<const Model> model, int device) : model_(std:
   const std::vector<float>* uploaded = nullptr;  // random presets share one layer's tensors (see Model)
   size_t layer_bytes = 0;
   for (int l = 0; l < s.layers; ++l) {
-    const LayerWeights& L = model_->layer(l);
+    const LayerWeights& L = model.layer(l);
     if (uploaded == &L.wq) {
       layers_.push_back(layers_.back());
       weight_bytes_ += layer_bytes;  // read again by this layer: more than L2 holds at 7B
@@ -139,24 +146,22 @@ GpuModel::GpuModel(std::shared_ptr<const Model> model, int device) : model_(std:
     }
     const size_t before = weight_bytes_;
     GpuLayer g;
-    g.qkv = {upload_weights({&L.wq, &L.wk, &L.wv}, &L.in_norm), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
+    g.qkv = {upload_weights({L.wq, L.wk, L.wv}, L.in_norm.data(), H), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
              qd + 2 * kvd};
-    g.o = {upload_weights({&L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
-    g.gate_up = {upload_weights({&L.w_gate, &L.w_up}, &L.post_norm), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
-    g.down = {upload_weights({&L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
+    g.o = {upload_weights({L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
+    g.gate_up = {upload_weights({L.w_gate, L.w_up}, L.post_norm.data(), H), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
+    g.down = {upload_weights({L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
     layers_.push_back(g);
     uploaded = &L.wq;
     layer_bytes = weight_bytes_ - before;
   }
-  std::vector<float> embed(model_->embedding(), model_->embedding() + size_t(s.vocab) * H);
-  embed_ = upload_weights({&embed});
+  const size_t table = size_t(s.vocab) * H;
+  embed_ = upload_weights({{model.embedding(), table}});
   // A step reads one row of the embedding table.
-  weight_bytes_ -= embed.size() * 2 - size_t(H) * 2;
-  std::vector<float> norm(model_->final_norm(), model_->final_norm() + H);
+  weight_bytes_ -= (table - H) * 2;
   // Tied or not, the LM head is its own matrix here: the final norm is folded into it.
-  std::vector<float> head(model_->lm_head().w, model_->lm_head().w + size_t(s.vocab) * H);
-  lm_head_ = {upload_weights({&head}, &norm), nullptr, H, s.vocab};
-  inv_freq_ = upload_floats({&model_->inv_freq()}, {model_->inv_freq().size()});
+  lm_head_ = {upload_weights({{model.lm_head().w, table}}, model.final_norm(), H), nullptr, H, s.vocab};
+  inv_freq_ = upload_floats({&model.inv_freq()}, {model.inv_freq().size()});
 }
 
 namespace {
@@ -349,9 +354,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
 
 }  // namespace
 
-std::shared_ptr<GpuModel> upload_model(std::shared_ptr<const Model> model, int device) {
-  return std::make_shared<GpuModel>(std::move(model), device);
-}
+std::shared_ptr<GpuModel> upload_model(const Model& model, int device) { return std::make_shared<GpuModel>(model, device); }
 
 std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts) {
   validate_policy(opts);
