@@ -145,10 +145,32 @@ describe('bad flags and configs', () => {
     expect(r.stderr.trim()).toBe(message);
   });
 
+  it.each([
+    [['--tasks', 'passkey', '--haystack-file', '/nonexistent.txt'], 'quest: --haystack-file /nonexistent.txt: no such file'],
+    [['--tasks', 'perplexity', '--text-file', '/nonexistent.txt'], 'quest: --text-file /nonexistent.txt: no such file'],
+    [['--qa-file', '/nonexistent.json'], 'quest: --qa-file /nonexistent.json: no such file'],
+    [['--longbench-dir', '/nonexistent'], 'quest: --longbench-dir /nonexistent: no such folder'],
+    [['--output-path', '/dev/null/x'], "quest: --output-path /dev/null/x: cannot create it (ENOTDIR: not a directory, mkdir '/dev/null/x')"],
+  ])('names a named input that is not there %j, whatever the tasks', async (args, message) => {
+    const r = await quest(['eval', '--limit', '1', ...args]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(message);
+  });
+
+  it('bench-latency names an output folder it cannot make before measuring', async () => {
+    const r = await quest(['bench-latency', '--model', 'tiny', '--lengths', '64', '--output-path', '/dev/null/x']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^quest: --output-path \/dev\/null\/x: cannot create it/);
+    expect(r.stdout).toBe('');
+  });
+
   it('names an unknown task', async () => {
     const r = await quest(['eval', '--tasks', 'nope', '--limit', '1']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim()).toMatch(/^quest: --tasks: unknown task "nope"/);
+    const g = await quest(['tasks', 'generate', '--task', 'nope', '--length', '100', '-n', '1', '--out', path.join(tempDirOf(), 'x.jsonl')]);
+    expect(g.exitCode).toBe(1);
+    expect(g.stderr.trim()).toMatch(/^quest: --task: unknown task "nope"/);
   });
 
   it('names an unknown key in a config file', async () => {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gpuRefusal, native } from '../src/engine/index.js';
-import { quest, tempDir } from './helpers.js';
+import { quest, repo, tempDir } from './helpers.js';
 
 const cuda = native().backendInfo().cuda;
 const gpu = cuda.compiled && cuda.devices > 0;
@@ -87,6 +87,25 @@ describe('quest eval with policies', () => {
     expect(r.exitCode).toBe(0);
     const rec = JSON.parse(lines(path.join(out, 'samples.jsonl'))[0]);
     expect(rec.questionTokensFed).toBe(3);
+  });
+});
+
+describe('quest eval --tasks perplexity', () => {
+  it('reads --text-file and prefills --ppl-prefix tokens, then scores the rest token by token', async () => {
+    const run = async (extra: string[]) => {
+      const out = tempDir();
+      const r = await quest(['eval', '--tasks', 'perplexity', '--lengths', '256', '--limit', '1', '--ppl-prefix', '100', ...extra, '--output-path', out]);
+      expect(r.exitCode).toBe(0);
+      return JSON.parse(lines(path.join(out, 'samples.jsonl'))[0]);
+    };
+    const heldout = await run([]);
+    expect(heldout.contextTokens).toBe(100);
+    expect(heldout.questionTokens).toBe(156);
+    expect(heldout.questionTokensFed).toBe(156);
+    expect(heldout.score).toBeGreaterThan(1);
+    const other = await run(['--text-file', path.join(repo, 'datasets', 'haystack', 'kjv.txt')]);
+    expect(other.contextTokens).toBe(100);
+    expect(other.score).not.toBe(heldout.score);
   });
 });
 

@@ -6,7 +6,7 @@ import { chooseBackend, native, type NativeAttentionBenchRow } from '../engine/i
 import { QuestError } from '../errors.js';
 import { runMetadata } from '../report/metadata.js';
 import { checkAttention } from '../run/attention-check.js';
-import { markdown, writeTables, type Column } from '../report/tables.js';
+import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
 import { intList, nonNegativeInt, positiveInt } from './options.js';
 
 interface TorchRow {
@@ -87,6 +87,8 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
       const shape = { heads: o.heads, kvHeads: o.kvHeads ?? o.heads, headDim: o.headDim, pageSize: 16 };
       checkShape(shape);
       const torch = readTorch(o.torch, shape);
+      // An explicit folder is made before the work: a path that cannot be written loses nothing measured.
+      if (o.outputPath) makeOutputDir(path.resolve(o.outputPath));
       const backend = chooseBackend('auto');
       if (!backend.info.cuda.compiled || backend.info.cuda.devices === 0)
         throw new QuestError(`bench-attention needs a GPU: ${backend.info.cuda.error || 'no CUDA device'}`);

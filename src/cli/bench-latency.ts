@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { benchConfig, projectRoot } from '../config/index.js';
 import { runMetadata } from '../report/metadata.js';
-import { markdown, writeTables, type Column } from '../report/tables.js';
+import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
 import { runLatency, type LatencyRow } from '../run/latency.js';
 import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt } from './options.js';
 import { bar } from './progress.js';
@@ -54,6 +54,8 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         workers: o.workers,
         devices: o.devices,
       });
+      // An explicit folder is made before the work: a path that cannot be written loses nothing measured.
+      if (cfg.outputPath) makeOutputDir(path.resolve(cfg.outputPath));
       const b = bar('bench');
       const { rows, backend, copyGBps } = await runLatency(cfg, {
         start: (total) => b.start(total),

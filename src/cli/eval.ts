@@ -48,6 +48,8 @@ export function evalCommand(program: Command, argv: string[]): void {
         longbenchDir: o.longbenchDir,
         longbenchE: o.longbenchE,
         longbenchV2File: o.longbenchV2File,
+        textFile: o.textFile,
+        pplPrefix: o.pplPrefix,
         ...policyFlags(o),
         questionMode: o.questionMode,
         questionTokens: o.questionTokens,

@@ -43,7 +43,7 @@ export function tasksCommand(program: Command): void {
     .option('--longbench-v2-file <file>', "LongBench v2's data.json")
     .action(async (o) => {
       const cfg = evalConfig(undefined, { model: o.model, depths: o.depths });
-      const t = task(o.task);
+      const t = task(o.task, '--task');
       const samples = t.samples({
         tokenizer: loadTokenizer(cfg.model),
         lengths: [o.length],

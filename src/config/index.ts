@@ -216,7 +216,18 @@ function merge<T>(kind: keyof typeof SCHEMAS, defaults: T, configFile: string | 
 }
 
 export function evalConfig(configFile: string | undefined, flags: Partial<EvalConfig>): EvalConfig {
-  return merge('eval', EVAL_DEFAULTS, configFile, flags);
+  const cfg = merge('eval', EVAL_DEFAULTS, configFile, flags);
+  // Named inputs are checked now, whether or not the chosen tasks read them, so a typo is
+  // caught before any work rather than ignored.
+  const files: [string, string | null][] = [
+    ['--haystack-file', cfg.haystackFile],
+    ['--text-file', cfg.textFile],
+    ['--longbench-v2-file', cfg.longbenchV2File],
+    ...cfg.qaFiles.map((f): [string, string] => ['--qa-file', f]),
+  ];
+  for (const [flag, file] of files) if (file !== null && !existsSync(file)) throw new QuestError(`${flag} ${file}: no such file`);
+  if (cfg.longbenchDir !== null && !existsSync(cfg.longbenchDir)) throw new QuestError(`--longbench-dir ${cfg.longbenchDir}: no such folder`);
+  return cfg;
 }
 
 export function benchConfig(configFile: string | undefined, flags: Partial<BenchConfig>): BenchConfig {

@@ -2,7 +2,18 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { QuestError, errorMessage } from '../errors.js';
 import type { EvalRecord } from '../run/records.js';
+
+/** Creates an output folder (with its parents), or says which one and why it cannot be made. */
+export function makeOutputDir(dir: string): string {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new QuestError(`--output-path ${dir}: cannot create it (${errorMessage(err)})`);
+  }
+  return dir;
+}
 
 export interface SummaryRow {
   task: string;
@@ -150,7 +161,7 @@ export function csv<R extends object>(rows: R[]): string {
 
 /** Writes summary.csv, summary.md and results.json into `dir`. */
 export function writeTables<R extends object>(dir: string, rows: R[], columns: Column<R>[], meta: Record<string, unknown>): void {
-  mkdirSync(dir, { recursive: true });
+  makeOutputDir(dir);
   writeFileSync(path.join(dir, 'summary.csv'), csv(rows));
   const lines = Object.entries(meta)
     .filter(([, v]) => typeof v !== 'object' || v === null)

@@ -1,5 +1,5 @@
 /** The eval runner: samples x policies x budgets -> one record each, appended as it finishes. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot, type EvalConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
@@ -8,7 +8,7 @@ import { openModelFolder, type ModelFolder } from '../model/index.js';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { writePasskeyHeatmaps } from '../report/heatmap.js';
-import { EVAL_COLUMNS, summarize, writeTables, type SummaryRow } from '../report/tables.js';
+import { EVAL_COLUMNS, makeOutputDir, summarize, writeTables, type SummaryRow } from '../report/tables.js';
 import { expandTasks, task, type Sample } from '../tasks/index.js';
 import type { Task } from '../tasks/types.js';
 import { PPL_BUCKETS } from '../tasks/perplexity.js';
@@ -181,7 +181,7 @@ export function openRun(cfg: EvalConfig): PreparedRun {
 export function prepareRun(cfg: EvalConfig): PreparedRun {
   const run = openRun(cfg);
   const { folder, tok } = run;
-  const tasks = expandTasks(cfg.tasks, cfg).map(task);
+  const tasks = expandTasks(cfg.tasks, cfg).map((name) => task(name));
   const tokens = run.tokens;
   const samples: Sample[] = [];
   for (const t of tasks) {
@@ -220,7 +220,7 @@ export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: Eva
 
 /** Opens (or checks) an output folder for a run of this identity; the records already there. */
 export function openOutput(dir: string, id: Record<string, unknown>): EvalRecord[] {
-  mkdirSync(dir, { recursive: true });
+  makeOutputDir(dir);
   const runFile = path.join(dir, 'run.json');
   if (existsSync(runFile)) {
     const prev = JSON.parse(readFileSync(runFile, 'utf8')) as Record<string, unknown>;

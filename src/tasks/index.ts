@@ -40,8 +40,9 @@ export function expandTasks(names: string[], src: TaskSources): string[] {
   return [...new Set(out)];
 }
 
-export function task(name: string): Task {
+/** The task of this name; `flag` is the flag that named it, for the error. */
+export function task(name: string, flag = '--tasks'): Task {
   const t = TASKS[name];
-  if (!t) throw new QuestError(`--tasks: unknown task "${name}" (known: ${Object.keys(TASKS).join(', ')}, and the groups ruler, niah, longbench)`);
+  if (!t) throw new QuestError(`${flag}: unknown task "${name}" (known: ${Object.keys(TASKS).join(', ')}, and the groups ruler, niah, longbench)`);
   return t;
 }
