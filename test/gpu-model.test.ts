@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel, native, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
-import { fixtures, repo } from './helpers.js';
+import { fixtures, relDiff, repo } from './helpers.js';
 
 const cuda = native().backendInfo().cuda;
 const gpu = cuda.compiled && cuda.devices > 0;
@@ -18,16 +18,6 @@ if (!gpu) console.log(`GPU model tests skipped: ${cuda.error || 'no CUDA device'
 const tolerance = (dtype: string) => 40 * (dtype === 'bfloat16' ? 2 ** -8 : 2 ** -11);
 
 const cases = ['llama', 'qwen2', 'mistral', ...(existsSync(path.join(fixtures, 'quest-tiny', 'expected.json')) ? ['quest-tiny'] : [])];
-
-function relDiff(a: Float32Array, ref: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return diff / scale;
-}
 
 function randomTokens(n: number, vocab: number): Int32Array {
   return Int32Array.from({ length: n }, () => Math.floor(Math.random() * vocab));

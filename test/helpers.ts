@@ -36,3 +36,14 @@ export function editHeader(file: string, edit: (h: Record<string, any>) => void)
   const out = Buffer.concat([buf.subarray(0, 8), Buffer.from(text, 'utf8'), buf.subarray(8 + n)]);
   writeFileSync(file, out);
 }
+
+/** max |a - ref| over max |ref|: a logits difference relative to the reference's scale. */
+export function relDiff(a: Float32Array, ref: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return diff / scale;
+}
