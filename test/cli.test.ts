@@ -127,8 +127,7 @@ describe('quest bench-latency', () => {
 
 describe('choosing the backend', () => {
   it('sends to the CPU what the GPU forward pass does not implement, saying why', () => {
-    expect(gpuRefusal({ policies: ['dense', 'quest'], pageSize: 16, questGqa: 'group' })).toBeNull();
-    expect(gpuRefusal({ policies: ['dense', 'h2o', 'tova'], pageSize: 16 })).toMatch(/--policies h2o,tova: no GPU implementation yet/);
+    expect(gpuRefusal({ policies: ['dense', 'quest', 'h2o', 'tova', 'snapkv', 'streaming', 'oracle-topk'], pageSize: 16, questGqa: 'group' })).toBeNull();
     expect(gpuRefusal({ policies: ['quest'], pageSize: 32 })).toMatch(/--page-size 32/);
     expect(gpuRefusal({ policies: ['quest'], pageSize: 16, questGqa: 'per-query-head' })).toMatch(/per-query-head/);
   });

@@ -33,9 +33,6 @@ export interface BackendChoice {
   info: NativeBackendInfo;
 }
 
-/** What the GPU forward pass implements (cuda/src/gpu); anything else runs on the CPU. */
-export const GPU_POLICIES: readonly string[] = ['dense', 'quest'];
-
 /** The policy settings that decide whether a run can use the GPU. */
 export interface BackendNeeds {
   policies: string[];
@@ -43,11 +40,9 @@ export interface BackendNeeds {
   questGqa?: 'group' | 'per-query-head';
 }
 
-/** Why a run with these settings cannot use the GPU forward pass, or null when it can. */
+/** Why a run with these settings cannot use the GPU forward pass (cuda/src/gpu runs every policy), or null when it can. */
 export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   if (!needs) return null;
-  const other = needs.policies.filter((p) => !GPU_POLICIES.includes(p));
-  if (other.length) return `--policies ${other.join(',')}: no GPU implementation yet (the GPU runs ${GPU_POLICIES.join(', ')})`;
   if (needs.pageSize !== 16) return `--page-size ${needs.pageSize}: the GPU kernels are built for 16`;
   if (needs.questGqa === 'per-query-head' && needs.policies.includes('quest')) return '--quest-gqa per-query-head: no GPU implementation yet';
   return null;

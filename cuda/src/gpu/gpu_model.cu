@@ -1,5 +1,5 @@
 // The forward pass on the GPU: weights in their 16-bit type, an fp16 paged KV cache with page
-// min/max, and the dense and Quest policies selecting on the device (no host round trip per
+// min/max, and the policies selecting on the device (gpu_policy.h: no host round trip per
 // layer; the host sees only the logits).
 #include <algorithm>
 #include <cmath>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/gpu_engine.h"
+#include "gpu/gpu_policy.h"
 #include "gpu/ops.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/cuda_util.cuh"
@@ -166,8 +167,6 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
 
 namespace {
 
-constexpr int kPage = 16;  // the GPU kernels' page size
-
 class GpuSequence final : public Decoder {
  public:
   GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
@@ -192,24 +191,21 @@ class GpuSequence final : public Decoder {
 
   std::shared_ptr<GpuModel> m_;
   PolicyOptions opts_;
+  std::unique_ptr<GpuPolicy> policy_;
   cudaStream_t stream_ = nullptr;
   int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
   int rows_ = 0, max_splits_ = 1;
   std::vector<DeviceBuffer<__half>> k_, v_, kmin_, kmax_;  // per layer
-  DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_, sel_indptr_, sel_indices_;
-  DeviceBuffer<float> scores_, split_o_, split_lse_;
+  DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_;
+  DeviceBuffer<float> split_o_, split_lse_, lse_;
   DeviceBuffer<int32_t> tokens_;
   DeviceBuffer<float> x_, row_scale_, trig_, qkv_, att_, gu_, logits_;
   DeviceBuffer<__half> q16_;
 };
 
 GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
-    : Decoder(model->spec()), m_(std::move(model)), opts_(opts) {
-  if (opts_.name != "dense" && opts_.name != "quest")
-    throw std::runtime_error("policy '" + opts_.name + "' has no GPU implementation yet (dense and quest do); use --device cpu");
-  if (opts_.name == "quest" && opts_.quest_per_query_head)
-    throw std::runtime_error("--quest-gqa per-query-head has no GPU implementation yet; use --device cpu");
-  if (opts_.page_size != kPage) throw std::runtime_error("the GPU kernels are built for --page-size 16");
+    : Decoder(model->spec()), m_(std::move(model)), opts_(opts),
+      policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
   const ModelSpec& s = spec_;
@@ -219,7 +215,6 @@ GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& o
   kmax_.resize(s.layers);
   max_splits_ = std::max(1, (4 * m_->sms() + s.kv_heads - 1) / s.kv_heads);
   dense_indptr_.resize(s.kv_heads + 1);
-  sel_indptr_.resize(s.kv_heads + 1);
   split_o_.resize(size_t(s.heads) * max_splits_ * s.head_dim);
   split_lse_.resize(size_t(s.heads) * max_splits_);
 }
@@ -232,8 +227,8 @@ void GpuSequence::reserve(int64_t n) {
 
 void GpuSequence::grow(int64_t tokens) {
   const ModelSpec& s = spec_;
-  const int64_t pages = (tokens + kPage - 1) / kPage, old_pages = capacity_ / kPage;
-  const size_t per_page = size_t(s.kv_heads) * kPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
+  const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, old_pages = capacity_ / kGpuPage;
+  const size_t per_page = size_t(s.kv_heads) * kGpuPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
   auto regrow = [&](DeviceBuffer<__half>& b, size_t per) {
     DeviceBuffer<__half> fresh(size_t(pages) * per);
     if (old_pages > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old_pages) * per * sizeof(__half), cudaMemcpyDeviceToDevice, stream_), "cache copy");
@@ -253,9 +248,8 @@ void GpuSequence::grow(int64_t tokens) {
   page_table_.resize(pages);
   page_table_.upload(table);
   dense_indices_.resize(size_t(pages) * s.kv_heads);
-  sel_indices_.resize(size_t(pages) * s.kv_heads);
-  scores_.resize(size_t(pages) * s.kv_heads);
-  capacity_ = pages * kPage;
+  policy_->grow(capacity_, pages * kGpuPage, stream_);
+  capacity_ = pages * kGpuPage;
 }
 
 void GpuSequence::ensure_rows(int rows) {
@@ -271,6 +265,7 @@ void GpuSequence::ensure_rows(int rows) {
   gu_.resize(size_t(rows) * 2 * s.intermediate);
   logits_.resize(size_t(rows) * s.vocab);
   q16_.resize(size_t(rows) * qd);
+  if (policy_->wants_prefill_lse()) lse_.resize(size_t(rows) * s.heads);
   rows_ = rows;
 }
 
@@ -283,9 +278,9 @@ PagedKv GpuSequence::view(int layer, int64_t len) const {
   kv.page_table = page_table_.ptr;
   kv.kv_heads = spec_.kv_heads;
   kv.head_dim = spec_.head_dim;
-  kv.page_size = kPage;
-  kv.current_page = int((len - 1) / kPage);
-  kv.current_len = int(len - int64_t(kv.current_page) * kPage);
+  kv.page_size = kGpuPage;
+  kv.current_page = int((len - 1) / kGpuPage);
+  kv.current_len = int(len - int64_t(kv.current_page) * kGpuPage);
   return kv;
 }
 
@@ -303,41 +298,46 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   embed(m_->embedding(), wt, H, tokens_.ptr, n, x_.ptr, st);
   rope_angles(n, start, m_->inv_freq(), s.head_dim / 2, trig_.ptr, st);
 
-  const int current = int((len - 1) / kPage), pages_now = current + 1;
-  const int64_t budget_pages = opts_.budget / kPage;
-  const bool sparse = opts_.name == "quest" && budget_pages - 1 < current;
+  const int pages_now = int((len - 1) / kGpuPage) + 1;
   if (decode) check(fill_dense_lists(s.kv_heads, pages_now, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
+  const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(__half);
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
     linear(normed(x_.ptr), n, L.qkv, wt, qkv_.ptr, false, st);
     const CacheLayer cache{k_[l].ptr, v_[l].ptr, kmin_[l].ptr, kmax_[l].ptr};
-    rope_store(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, start, trig_.ptr, q16_.ptr, cache, page_table_.ptr, kPage, st);
-    const PagedKv kv = view(l, len);
+    rope_store(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, start, trig_.ptr, q16_.ptr, cache, page_table_.ptr, kGpuPage, st);
+    const bool governed = l >= opts_.dense_layers;
+    const AttentionCall call{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, max_splits_, m_->sms(), att_.ptr};
     if (!decode) {
-      check(page_minmax(cache.k, cache.kmin, cache.kmax, page_table_.ptr, s.kv_heads, s.head_dim, kPage, int(start / kPage), current,
-                        len, st),
+      check(page_minmax(cache.k, cache.kmin, cache.kmax, page_table_.ptr, s.kv_heads, s.head_dim, kGpuPage, int(start / kGpuPage),
+                        pages_now - 1, len, st),
             "page min/max");
-      prefill_attention(q16_.ptr, kv, s.heads, n, start, scale, att_.ptr, st);
+      const bool observe = governed && policy_->wants_prefill_lse();
+      prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, st);
+      if (observe) policy_->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);
     } else {
-      const bool governed = l >= opts_.dense_layers;
-      PageLists lists{dense_indptr_.ptr, dense_indices_.ptr};
-      int listed = pages_now;
-      if (governed && sparse) {
-        check(quest_estimate(q16_.ptr, kv, s.heads, scores_.ptr, st), "quest estimate");
-        check(quest_topk(scores_.ptr, kv, int(budget_pages), sel_indptr_.ptr, sel_indices_.ptr, st), "quest top-k");
-        lists = {sel_indptr_.ptr, sel_indices_.ptr};
-        listed = int(budget_pages);
-        stats_.meta_bytes_read += double(current) * s.kv_heads * s.head_dim * 2 * sizeof(__half);
+      StepRead read = governed ? policy_->select(l, start, prompt_end_, call, st) : StepRead{};
+      if (read.kind == StepRead::Dense) {
+        read.pages = {dense_indptr_.ptr, dense_indices_.ptr};
+        read.listed = pages_now;
+        read.tokens_read = len;
       }
-      const int64_t read = sparse && governed ? (budget_pages - 1) * kPage + kv.current_len : len;
+      SplitScratch scratch = call.scratch;
+      if (read.kind == StepRead::Tokens) {
+        scratch.splits = token_splits(read.tokens.count, s.kv_heads, m_->sms(), max_splits_);
+        check(decode_attention_tokens(q16_.ptr, call.kv, read.tokens, s.heads, scale, scratch, read.probe, att_.ptr, st),
+              "decode attention");
+      } else {
+        scratch.splits = std::min(max_splits_, splits_for(read.listed, s.kv_heads, m_->sms()));
+        check(decode_attention(q16_.ptr, call.kv, read.pages, s.heads, scale, scratch, att_.ptr, st), "decode attention");
+      }
       if (governed) {
-        stats_.tokens_read += double(read) * s.kv_heads;
+        policy_->observe_decode(l, st);
+        stats_.tokens_read += double(read.tokens_read) * s.kv_heads;
         stats_.policy_samples += s.kv_heads;
+        stats_.meta_bytes_read += read.meta_bytes;
       }
-      stats_.kv_bytes_read += double(read) * s.kv_heads * s.head_dim * 2 * sizeof(__half);
-      const int splits = std::min(max_splits_, splits_for(listed, s.kv_heads, m_->sms()));
-      check(decode_attention(q16_.ptr, kv, lists, s.heads, scale, {split_o_.ptr, split_lse_.ptr, splits}, att_.ptr, st),
-            "decode attention");
+      stats_.kv_bytes_read += double(read.tokens_read) * kv_token_bytes;
     }
     linear({att_.ptr}, n, L.o, wt, x_.ptr, true, st);
     linear(normed(x_.ptr), n, L.gate_up, wt, gu_.ptr, false, st);
@@ -357,7 +357,6 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
 std::shared_ptr<GpuModel> upload_model(const Model& model, int device) { return std::make_shared<GpuModel>(model, device); }
 
 std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts) {
-  validate_policy(opts);
   return std::make_unique<GpuSequence>(std::move(model), opts);
 }
 

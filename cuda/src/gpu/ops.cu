@@ -336,12 +336,68 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int h
 
 constexpr int kTile = 64;
 
+// Warp w's 16 rows of S = Q K^T for a 64 x 64 tile (Q and K rows D + 8 halves apart, S rows
+// kTile + 4 floats apart), on tensor cores.
+template <int D>
+__device__ inline void qk_tile(const __half* Qs, const __half* Ks, float* S, int warp) {
+  constexpr int T = kTile, QS = D + 8, SS = T + 4;
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[T / 16];
+#pragma unroll
+  for (int j = 0; j < T / 16; ++j) wmma::fill_fragment(acc[j], 0.0f);
+#pragma unroll
+  for (int k = 0; k < D; k += 16) {
+    wmma::load_matrix_sync(a, Qs + warp * 16 * QS + k, QS);
+#pragma unroll
+    for (int j = 0; j < T / 16; ++j) {
+      wmma::load_matrix_sync(b, Ks + j * 16 * QS + k, QS);
+      wmma::mma_sync(acc[j], a, b, acc[j]);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < T / 16; ++j) wmma::store_matrix_sync(S + warp * 16 * SS + j * 16, acc[j], SS, wmma::mem_row_major);
+}
+
+// Loads rows [row0, row0 + kTile) of a [rows][heads][D] fp16 matrix's head h into smem
+// (rows past `rows` as zeros).
+template <int D>
+__device__ inline void load_q_tile(const __half* q, int row0, int rows, int heads, int h, __half* Qs) {
+  constexpr int QS = D + 8, V8 = D / 8;
+  for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
+    const int r = idx / V8, c = (idx % V8) * 8;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (row0 + r < rows) v = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + r) * heads + h) * D + c);
+    *reinterpret_cast<uint4*>(Qs + r * QS + c) = v;
+  }
+}
+
+// Loads the cache's keys (and values, when Vs is given) at positions [p0, p0 + kTile) of KV
+// head g into smem, positions at or past `total` as zeros.
+template <int D>
+__device__ inline void load_kv_tile(const PagedKv& kv, int g, int64_t p0, int64_t total, __half* Ks, __half* Vs) {
+  constexpr int QS = D + 8, V8 = D / 8;
+  for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
+    const int r = idx / V8, c = (idx % V8) * 8;
+    const int64_t p = p0 + r;
+    uint4 kz = make_uint4(0, 0, 0, 0), vz = kz;
+    if (p < total) {
+      const size_t off = (((size_t)kv.page_table[p / kv.page_size] * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c;
+      kz = *reinterpret_cast<const uint4*>(kv.k + off);
+      if (Vs) vz = *reinterpret_cast<const uint4*>(kv.v + off);
+    }
+    *reinterpret_cast<uint4*>(Ks + r * QS + c) = kz;
+    if (Vs) *reinterpret_cast<uint4*>(Vs + r * QS + c) = vz;
+  }
+}
+
 // One block of four warps per (64 queries, query head); warp w owns query rows 16w..16w+15
 // of S = QK^T, of the softmax state and of O, so only K and V loads need the whole block.
 template <int D>
 __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __restrict__ q, PagedKv kv, int heads, int rows,
-                                                                int64_t start, float scale, float* __restrict__ out) {
-  constexpr int T = kTile, QS = D + 8, SS = T + 4, PS = T + 8, OS = D + 4, V8 = D / 8;
+                                                                int64_t start, float scale, float* __restrict__ out,
+                                                                float* __restrict__ lse) {
+  constexpr int T = kTile, QS = D + 8, SS = T + 4, PS = T + 8, OS = D + 4;
   extern __shared__ __align__(32) unsigned char smem[];
   __half* Qs = reinterpret_cast<__half*>(smem);
   __half* Ks = Qs + T * QS;
@@ -356,12 +412,7 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __
   const int64_t total = start + rows;
   wait_for_previous();
 
-  for (int idx = threadIdx.x; idx < T * V8; idx += blockDim.x) {
-    const int r = idx / V8, c = (idx % V8) * 8;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (q0 + r < rows) v = *reinterpret_cast<const uint4*>(q + ((size_t)(q0 + r) * heads + h) * D + c);
-    *reinterpret_cast<uint4*>(Qs + r * QS + c) = v;
-  }
+  load_q_tile<D>(q, q0, rows, heads, h, Qs);
   for (int idx = threadIdx.x; idx < T * D; idx += blockDim.x) O[(idx / D) * OS + idx % D] = 0.0f;
   if (threadIdx.x < T) {
     row_m[threadIdx.x] = -FLT_MAX;
@@ -371,37 +422,9 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __
   const int key_tiles = int(last / T) + 1;
   for (int kt = 0; kt < key_tiles; ++kt) {
     __syncthreads();
-    for (int idx = threadIdx.x; idx < T * V8; idx += blockDim.x) {
-      const int r = idx / V8, c = (idx % V8) * 8;
-      const int64_t p = (int64_t)kt * T + r;
-      uint4 kz = make_uint4(0, 0, 0, 0), vz = kz;
-      if (p < total) {
-        const size_t off = (((size_t)kv.page_table[p / kv.page_size] * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c;
-        kz = *reinterpret_cast<const uint4*>(kv.k + off);
-        vz = *reinterpret_cast<const uint4*>(kv.v + off);
-      }
-      *reinterpret_cast<uint4*>(Ks + r * QS + c) = kz;
-      *reinterpret_cast<uint4*>(Vs + r * QS + c) = vz;
-    }
+    load_kv_tile<D>(kv, g, (int64_t)kt * T, total, Ks, Vs);
     __syncthreads();
-    {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[T / 16];
-#pragma unroll
-      for (int j = 0; j < T / 16; ++j) wmma::fill_fragment(acc[j], 0.0f);
-#pragma unroll
-      for (int k = 0; k < D; k += 16) {
-        wmma::load_matrix_sync(a, Qs + warp * 16 * QS + k, QS);
-#pragma unroll
-        for (int j = 0; j < T / 16; ++j) {
-          wmma::load_matrix_sync(b, Ks + j * 16 * QS + k, QS);
-          wmma::mma_sync(acc[j], a, b, acc[j]);
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < T / 16; ++j) wmma::store_matrix_sync(S + warp * 16 * SS + j * 16, acc[j], SS, wmma::mem_row_major);
-    }
+    qk_tile<D>(Qs, Ks, S, warp);
     __syncwarp();
     {
       // Two lanes a row, 32 keys each.
@@ -453,6 +476,47 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __
     const int r = warp * 16 + idx / D, d = idx % D;
     if (q0 + r < rows) out[((size_t)(q0 + r) * heads + h) * D + d] = O[r * OS + d] / row_l[r];
   }
+  const int r = warp * 16 + lane;
+  if (lse && lane < 16 && q0 + r < rows) lse[(size_t)(q0 + r) * heads + h] = row_m[r] + __logf(row_l[r]);
+}
+
+// One block of four warps per (64 keys, query head), over the query tiles of the chunk that
+// see those keys: S on tensor cores as in the prefill, p = exp(S * scale - lse) of the rows
+// counted, summed down each column (two threads a column, 32 rows each), then added to the
+// KV head's sums.
+template <int D>
+__global__ void __launch_bounds__(128) column_sums_kernel(const __half* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
+                                                          int row_from, float scale, const float* __restrict__ lse,
+                                                          float* __restrict__ acc, int acc_stride) {
+  constexpr int T = kTile, QS = D + 8, SS = T + 4;
+  extern __shared__ __align__(32) unsigned char smem[];
+  __half* Qs = reinterpret_cast<__half*>(smem);
+  __half* Ks = Qs + T * QS;
+  float* S = reinterpret_cast<float*>(Ks + T * QS);
+  float* half_sums = S + T * SS;  // [2][T]
+  const int h = blockIdx.y, g = h / (heads / kv.kv_heads), warp = threadIdx.x / 32;
+  const int64_t key0 = (int64_t)blockIdx.x * T, total = start + rows;
+  const int c = threadIdx.x % T, half = threadIdx.x / T;
+  wait_for_previous();
+  load_kv_tile<D>(kv, g, key0, total, Ks, nullptr);
+  // Rows before key0 - start see none of these keys.
+  const int first = int(max((int64_t)row_from, key0 - start));
+  float sum = 0.0f;
+  for (int q0 = first / T * T; q0 < rows; q0 += T) {
+    __syncthreads();
+    load_q_tile<D>(q, q0, rows, heads, h, Qs);
+    __syncthreads();
+    qk_tile<D>(Qs, Ks, S, warp);
+    __syncthreads();
+    for (int r = half * (T / 2); r < (half + 1) * (T / 2); ++r) {
+      const int row = q0 + r;
+      const int64_t key = key0 + c;
+      if (row >= row_from && row < rows && key <= start + row) sum += __expf(S[r * SS + c] * scale - lse[(size_t)row * heads + h]);
+    }
+  }
+  half_sums[half * T + c] = sum;
+  __syncthreads();
+  if (half == 0 && key0 + c < total) atomicAdd(&acc[(size_t)g * acc_stride + key0 + c], sum + half_sums[T + c]);
 }
 
 template <int D>
@@ -462,7 +526,27 @@ size_t prefill_smem() {
 }
 
 template <int D>
-void launch_prefill(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, cudaStream_t s) {
+size_t column_sums_smem() {
+  return size_t(2 * kTile * (D + 8)) * 2 + size_t(kTile * (kTile + 4)) * 4 + 2 * kTile * 4;
+}
+
+template <int D>
+void launch_column_sums(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
+                        const float* lse, float* acc, int acc_stride, cudaStream_t s) {
+  static const bool configured = [] {
+    check(cudaFuncSetAttribute(column_sums_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(column_sums_smem<D>())),
+          "column sums shared memory");
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid(unsigned((start + rows + kTile - 1) / kTile), heads);
+  check(launch(column_sums_kernel<D>, grid, 128, column_sums_smem<D>(), s, q, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride),
+        "prefill column sums");
+}
+
+template <int D>
+void launch_prefill(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+                    cudaStream_t s) {
   static const bool configured = [] {
     check(cudaFuncSetAttribute(prefill_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(prefill_smem<D>())),
           "prefill attention shared memory");
@@ -470,7 +554,7 @@ void launch_prefill(const __half* q, const PagedKv& kv, int heads, int rows, int
   }();
   (void)configured;
   const dim3 grid((rows + kTile - 1) / kTile, heads);
-  check(launch(prefill_attention_kernel<D>, grid, 128, prefill_smem<D>(), s, q, kv, heads, rows, start, scale, out), "prefill attention");
+  check(launch(prefill_attention_kernel<D>, grid, 128, prefill_smem<D>(), s, q, kv, heads, rows, start, scale, out, lse), "prefill attention");
 }
 
 int blocks_for(size_t n) { return int(std::min<size_t>((n + 255) / 256, 8192)); }
@@ -511,14 +595,25 @@ void rope_store(const float* qkv, int rows, int heads, int kv_heads, int head_di
         "rope");
 }
 
-void prefill_attention(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out,
+void prefill_attention(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t s) {
   if (kv.head_dim == 128)
-    launch_prefill<128>(q, kv, heads, rows, start, scale, out, s);
+    launch_prefill<128>(q, kv, heads, rows, start, scale, out, lse, s);
   else if (kv.head_dim == 64)
-    launch_prefill<64>(q, kv, heads, rows, start, scale, out, s);
+    launch_prefill<64>(q, kv, heads, rows, start, scale, out, lse, s);
   else
     throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
+}
+
+void prefill_column_sums(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
+                         const float* lse, float* acc, int acc_stride, cudaStream_t s) {
+  if (row_from >= rows) return;
+  if (kv.head_dim == 128)
+    launch_column_sums<128>(q, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride, s);
+  else if (kv.head_dim == 64)
+    launch_column_sums<64>(q, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride, s);
+  else
+    throw std::runtime_error("prefill column sums: head_dim must be 64 or 128");
 }
 
 }  // namespace quest

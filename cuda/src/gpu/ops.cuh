@@ -60,8 +60,16 @@ void rope_store(const float* qkv, int rows, int heads, int kv_heads, int head_di
 
 // Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], fp16) over
 // the cache's positions [0, start + rows), tiles of 64 queries by 64 keys on tensor cores with
-// an online softmax (flash attention); out is fp32 [rows][heads][head_dim].
-void prefill_attention(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out,
+// an online softmax (flash attention); out is fp32 [rows][heads][head_dim], and lse, when
+// given, each row's log-sum-exp [rows][heads].
+void prefill_attention(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t stream);
+
+// The attention probabilities that rows [row_from, rows) of such a prefill (with its lse) gave
+// each cached position, summed over the rows and over the query heads of each KV head, added
+// into acc[kv_head][position] (acc_stride floats a KV head), without forming the rows x keys
+// matrix: H2O's prefill scores, SnapKV's window and TOVA's last row.
+void prefill_column_sums(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
+                         const float* lse, float* acc, int acc_stride, cudaStream_t stream);
 
 }  // namespace quest

@@ -9,7 +9,6 @@
 namespace quest {
 namespace {
 
-constexpr int kPage = 16;    // the GPU kernels are built for the default page size
 constexpr int kWarps = 4;    // warps per block in the attention and estimate kernels
 
 __device__ inline void unpack8(const uint4& raw, float out[8]) {
@@ -33,21 +32,11 @@ __device__ inline float group_sum(float v) {
   return v;
 }
 
-// One block per (KV head, split). Each warp takes whole pages; within a page, LT lanes hold
-// one token's head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the
-// page's K and V are all loaded before any is used (bytes in flight hide the latency).
+// A (KV head, split)'s softmax state for its G query heads: the lanes' eighths of each
+// scaled query, and an empty running max, sum and output.
 template <int D, int G>
-__global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __restrict__ q, PagedKv kv, PageLists lists,
-                                                              float scale, SplitScratch sc) {
-  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kPage / TPW;
-  const int g = blockIdx.x, split = blockIdx.y;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
-  wait_for_previous();  // the lists may come from the top-k just before
-  const int begin = lists.indptr[g], end = lists.indptr[g + 1];
-  const int per = (end - begin + sc.splits - 1) / sc.splits;
-  const int p0 = begin + split * per, p1 = min(end, p0 + per);
-
-  float qv[G][8], m[G], l[G], acc[G][8];
+__device__ inline void start_state(const __half* q, int g, int sub, float scale, float (&qv)[G][8], float (&m)[G], float (&l)[G],
+                                   float (&acc)[G][8]) {
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
@@ -59,43 +48,39 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
     m[h] = -FLT_MAX;
     l[h] = 0.0f;
   }
+}
 
-  for (int pi = p0 + warp; pi < p1; pi += kWarps) {
-    const int logical = lists.indices[pi];
-    const int phys = kv.page_table[logical];
-    const int len = logical == kv.current_page ? kv.current_len : kPage;
-    const size_t base = ((size_t)phys * kv.kv_heads + g) * kPage * D + sub * 8;
-    uint4 kr[ITER], vr[ITER];
+// Folds one token (its K and V eighths in kr, vr) into the state when `valid`; every lane
+// takes part in the sums either way. `logits`, when given, gets each head's score at
+// logits[h * stride].
+template <int G, int LT>
+__device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const uint4& vr, bool valid, float (&m)[G], float (&l)[G],
+                              float (&acc)[G][8], float* logits, int stride) {
+  float kf[8], vf[8];
+  unpack8(kr, kf);
+  unpack8(vr, vf);
 #pragma unroll
-    for (int it = 0; it < ITER; ++it) {
-      const int t = it * TPW + slot;
-      kr[it] = *reinterpret_cast<const uint4*>(kv.k + base + (size_t)t * D);
-      vr[it] = *reinterpret_cast<const uint4*>(kv.v + base + (size_t)t * D);
-    }
+  for (int h = 0; h < G; ++h) {
+    float s = 0.0f;
 #pragma unroll
-    for (int it = 0; it < ITER; ++it) {
-      const bool valid = it * TPW + slot < len;
-      float kf[8], vf[8];
-      unpack8(kr[it], kf);
-      unpack8(vr[it], vf);
+    for (int i = 0; i < 8; ++i) s += qv[h][i] * kf[i];
+    s = group_sum<LT>(s);
+    if (!valid) continue;
+    if (logits) logits[(size_t)h * stride] = s;
+    const float mn = fmaxf(m[h], s);
+    const float c = __expf(m[h] - mn), p = __expf(s - mn);
+    l[h] = l[h] * c + p;
 #pragma unroll
-      for (int h = 0; h < G; ++h) {
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) s += qv[h][i] * kf[i];
-        s = group_sum<LT>(s);
-        if (!valid) continue;  // the unused slots of the newest page hold nothing to read
-        const float mn = fmaxf(m[h], s);
-        const float c = __expf(m[h] - mn), p = __expf(s - mn);
-        l[h] = l[h] * c + p;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) acc[h][i] = acc[h][i] * c + p * vf[i];
-        m[h] = mn;
-      }
-    }
+    for (int i = 0; i < 8; ++i) acc[h][i] = acc[h][i] * c + p * vf[i];
+    m[h] = mn;
   }
+}
 
-  // Merge the block's (warp, slot) states per query head through shared memory.
+// Merges a block's (warp, slot) softmax states per query head through shared memory and
+// writes the split's normalised output and log-sum-exp.
+template <int D, int G, int TPW>
+__device__ inline void finish_block(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int g, int split, int warp,
+                                    int slot, int sub, const SplitScratch& sc) {
   constexpr int STATES = kWarps * TPW;
   __shared__ float sm_m[STATES][G], sm_l[STATES][G], sm_acc[STATES][G][D];
   const int st = warp * TPW + slot;
@@ -125,9 +110,87 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
   }
 }
 
+// One block per (KV head, split). Each warp takes whole pages; within a page, LT lanes hold
+// one token's head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the
+// page's K and V are all loaded before any is used (bytes in flight hide the latency).
+template <int D, int G>
+__global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __restrict__ q, PagedKv kv, PageLists lists,
+                                                              float scale, SplitScratch sc) {
+  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
+  const int g = blockIdx.x, split = blockIdx.y;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
+  wait_for_previous();  // the lists may come from the top-k just before
+  const int begin = lists.indptr[g], end = lists.indptr[g + 1];
+  const int per = (end - begin + sc.splits - 1) / sc.splits;
+  const int p0 = begin + split * per, p1 = min(end, p0 + per);
+
+  float qv[G][8], m[G], l[G], acc[G][8];
+  start_state<D, G>(q, g, sub, scale, qv, m, l, acc);
+
+  for (int pi = p0 + warp; pi < p1; pi += kWarps) {
+    const int logical = lists.indices[pi];
+    const int phys = kv.page_table[logical];
+    const int len = logical == kv.current_page ? kv.current_len : kGpuPage;
+    const size_t base = ((size_t)phys * kv.kv_heads + g) * kGpuPage * D + sub * 8;
+    uint4 kr[ITER], vr[ITER];
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int t = it * TPW + slot;
+      kr[it] = *reinterpret_cast<const uint4*>(kv.k + base + (size_t)t * D);
+      vr[it] = *reinterpret_cast<const uint4*>(kv.v + base + (size_t)t * D);
+    }
+#pragma unroll
+    for (int it = 0; it < ITER; ++it)  // the unused slots of the newest page hold nothing to read
+      attend<G, LT>(qv, kr[it], vr[it], it * TPW + slot < len, m, l, acc, nullptr, 0);
+  }
+
+  finish_block<D, G, TPW>(m, l, acc, g, split, warp, slot, sub, sc);
+}
+
+// The same over token lists: a warp takes 16 consecutive list entries at a time (gathered
+// by position, all loads issued before any is used), and with `probe` each entry's scaled
+// score q.k is written per query head, for the policies that learn from attention.
+template <int D, int G>
+__global__ void __launch_bounds__(kWarps * 32) token_partial(const __half* __restrict__ q, PagedKv kv, TokenLists lists, float scale,
+                                                             SplitScratch sc, Probe probe) {
+  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
+  const int g = blockIdx.x, split = blockIdx.y;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
+  wait_for_previous();  // the lists may come from the selection just before
+  const int* idx = lists.indices + (size_t)g * lists.stride;
+  const int n = lists.count, chunks = (n + kGpuPage - 1) / kGpuPage;
+  const int per = (chunks + sc.splits - 1) / sc.splits;
+  const int c0 = split * per, c1 = min(chunks, c0 + per);
+
+  float qv[G][8], m[G], l[G], acc[G][8];
+  start_state<D, G>(q, g, sub, scale, qv, m, l, acc);
+
+  for (int c = c0 + warp; c < c1; c += kWarps) {
+    uint4 kr[ITER], vr[ITER];
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int e = c * kGpuPage + it * TPW + slot;
+      kr[it] = vr[it] = make_uint4(0, 0, 0, 0);
+      if (e < n) {
+        const int pos = idx[e];
+        const size_t off = (((size_t)kv.page_table[pos / kGpuPage] * kv.kv_heads + g) * kGpuPage + pos % kGpuPage) * D + sub * 8;
+        kr[it] = *reinterpret_cast<const uint4*>(kv.k + off);
+        vr[it] = *reinterpret_cast<const uint4*>(kv.v + off);
+      }
+    }
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int e = c * kGpuPage + it * TPW + slot;
+      float* logits = probe.logits && sub == 0 ? probe.logits + (size_t)g * G * probe.stride + e : nullptr;
+      attend<G, LT>(qv, kr[it], vr[it], e < n, m, l, acc, logits, probe.stride);
+    }
+  }
+  finish_block<D, G, TPW>(m, l, acc, g, split, warp, slot, sub, sc);
+}
+
 // One block per query head: the splits' outputs weighted by their share of the softmax mass.
 // The weights are found once, by all threads together, so no thread walks the splits twice.
-__global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out) {
+__global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out, float* __restrict__ lse_out) {
   extern __shared__ float weight[];  // [splits]
   __shared__ float partial[32];
   wait_for_previous();
@@ -143,6 +206,7 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
     total += w;
   }
   total = block_sum(total, partial);  // its barrier also publishes weight[]
+  if (lse_out && threadIdx.x == 0) lse_out[h] = total > 0.0f ? m + __logf(total) : -FLT_MAX;
   for (int j = threadIdx.x; j < head_dim; j += blockDim.x) {
     float o = 0.0f;
 #pragma unroll 8
@@ -194,50 +258,16 @@ __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const __half* __r
   }
 }
 
-__device__ inline uint32_t order_key(float f) {
-  const uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // larger float, larger unsigned key
-}
-
-// Inclusive prefix sum across the lanes of a warp.
-__device__ inline int warp_scan(int x) {
-  const int lane = threadIdx.x % 32;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int y = __shfl_up_sync(0xffffffffu, x, o);
-    if (lane >= o) x += y;
-  }
-  return x;
-}
-
-// Exclusive prefix sum over the block (a multiple of 32 threads, at most 1024); `total`
-// gets the sum of all.
-__device__ inline int block_scan(int v, int* warp_sums, int& total) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  const int x = warp_scan(v);
-  if (lane == 31) warp_sums[warp] = x;
-  __syncthreads();
-  if (warp == 0) warp_sums[lane] = warp_scan(lane < warps ? warp_sums[lane] : 0);
-  __syncthreads();
-  total = warp_sums[warps - 1];
-  const int before = (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
-  __syncthreads();
-  return before;
-}
-
 constexpr int kTopkThreads = 256;
 
-// One block per KV head: radix select of the k-th largest score (8 bits a pass, the keys
-// held in registers, KPT a thread, the digit found by a parallel suffix sum), then the pages
+// One block per KV head: radix select of the k-th largest score (the keys held in
+// registers, KPT a thread), then the pages
 // above it and the first (by page) of those equal to it, written in page order. A small
 // block keeps the dozen barriers cheap.
 template <int KPT>
 __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restrict__ scores, PagedKv kv, int pages,
                                                             int* __restrict__ indptr, int* __restrict__ indices) {
-  __shared__ int hist[256];
-  __shared__ int warp_sums[32];
-  __shared__ uint32_t chosen_prefix;
-  __shared__ int chosen_rest;
+  __shared__ RadixShared sh;
   const int g = blockIdx.x, n = kv.current_page;
   const int k = min(pages - 1, n);
   const int out_len = k + 1;
@@ -257,27 +287,14 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
   uint32_t prefix = 0, mask = 0;
   int rest = k;  // how many still to take among keys matching the prefix
   if (partial) {
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int shift = 24; shift >= 0; shift -= 8) {
-      hist[threadIdx.x] = 0;
+      sh.hist[threadIdx.x] = 0;
       __syncthreads();
 #pragma unroll
       for (int j = 0; j < KPT; ++j)
-        if (j < cnt && (keys[j] & mask) == prefix) atomicAdd(&hist[(keys[j] >> shift) & 255], 1);
+        if (j < cnt && (keys[j] & mask) == prefix) atomicAdd(&sh.hist[(keys[j] >> shift) & 255], 1);
       __syncthreads();
-      // Suffix sums over the digits, highest first: the digit where they first reach `rest`.
-      int incl = warp_scan(hist[255 - threadIdx.x]);
-      if (lane == 31) warp_sums[warp] = incl;
-      __syncthreads();
-      for (int w = 0; w < warp; ++w) incl += warp_sums[w];
-      const int d = 255 - threadIdx.x, excl = incl - hist[d];
-      if (excl < rest && incl >= rest) {
-        chosen_prefix = prefix | ((uint32_t)d << shift);
-        chosen_rest = rest - excl;
-      }
-      __syncthreads();
-      prefix = chosen_prefix;
-      rest = chosen_rest;
+      radix_choose(sh, shift, prefix, rest);
       mask |= 255u << shift;
     }
   }
@@ -286,7 +303,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
 #pragma unroll
   for (int j = 0; j < KPT; ++j) eq += partial && j < cnt && keys[j] == prefix;
   int total;
-  const int eq_before = block_scan(eq, warp_sums, total);
+  const int eq_before = block_scan(eq, sh.warp_sums, total);
   bool take[KPT];
   int sel = 0;
 #pragma unroll
@@ -294,7 +311,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
     take[j] = j < cnt && (partial ? keys[j] > prefix || (keys[j] == prefix && e++ < rest) : k == n);
     sel += take[j];
   }
-  int pos = block_scan(sel, warp_sums, total);
+  int pos = block_scan(sel, sh.warp_sums, total);
 #pragma unroll
   for (int j = 0; j < KPT; ++j)
     if (take[j]) out[pos++] = lo + j;
@@ -358,6 +375,18 @@ cudaError_t launch_partial(int group, dim3 grid, const __half* q, const PagedKv&
 }
 
 template <int D>
+cudaError_t launch_tokens(int group, dim3 grid, const __half* q, const PagedKv& kv, const TokenLists& lists, float scale,
+                          const SplitScratch& sc, const Probe& probe, cudaStream_t stream) {
+  switch (group) {
+    case 1: return launch(token_partial<D, 1>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+    case 2: return launch(token_partial<D, 2>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+    case 4: return launch(token_partial<D, 4>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+    case 8: return launch(token_partial<D, 8>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+template <int D>
 cudaError_t launch_estimate(int group, dim3 grid, const __half* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
   switch (group) {
     case 1: return launch(estimate_kernel<D, 1>, grid, kWarps * 32, 0, stream, q, kv, scores);
@@ -369,7 +398,7 @@ cudaError_t launch_estimate(int group, dim3 grid, const __half* q, const PagedKv
 }
 
 bool supported(const PagedKv& kv, int heads) {
-  return kv.page_size == kPage && (kv.head_dim == 64 || kv.head_dim == 128) && kv.kv_heads > 0 && heads % kv.kv_heads == 0;
+  return kv.page_size == kGpuPage && (kv.head_dim == 64 || kv.head_dim == 128) && kv.kv_heads > 0 && heads % kv.kv_heads == 0;
 }
 
 }  // namespace
@@ -382,7 +411,18 @@ cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists
   cudaError_t err = kv.head_dim == 128 ? launch_partial<128>(group, grid, q, kv, lists, scale, scratch, stream)
                                        : launch_partial<64>(group, grid, q, kv, lists, scale, scratch, stream);
   if (err != cudaSuccess) return err;
-  return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out);
+  return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, static_cast<float*>(nullptr));
+}
+
+cudaError_t decode_attention_tokens(const __half* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
+                                    const SplitScratch& scratch, const Probe& probe, float* out, cudaStream_t stream) {
+  if (!supported(kv, heads) || lists.count < 1) return cudaErrorInvalidValue;
+  const dim3 grid(kv.kv_heads, scratch.splits);
+  const int group = heads / kv.kv_heads;
+  cudaError_t err = kv.head_dim == 128 ? launch_tokens<128>(group, grid, q, kv, lists, scale, scratch, probe, stream)
+                                       : launch_tokens<64>(group, grid, q, kv, lists, scale, scratch, probe, stream);
+  if (err != cudaSuccess) return err;
+  return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, probe.lse);
 }
 
 cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream) {

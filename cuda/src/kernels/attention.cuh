@@ -8,6 +8,8 @@
 
 namespace quest {
 
+constexpr int kGpuPage = 16;  // the page size the GPU kernels are built for
+
 struct PagedKv {
   const __half* k = nullptr;
   const __half* v = nullptr;
@@ -25,6 +27,21 @@ struct PageLists {
   const int* indices = nullptr;
 };
 
+// Token lists: KV head g reads the `count` positions indices[g * stride ..] (every policy
+// that selects tokens reads as many for each KV head).
+struct TokenLists {
+  const int* indices = nullptr;
+  int stride = 0, count = 0;
+};
+
+// What token-list attention reports for the policies that learn from it: each entry's scaled
+// score q.k per query head ([heads][stride], entry order) and each head's log-sum-exp.
+struct Probe {
+  float* logits = nullptr;
+  int stride = 0;
+  float* lse = nullptr;
+};
+
 // Split-KV scratch: each (query head, split) keeps its normalised output and log-sum-exp.
 struct SplitScratch {
   float* o = nullptr;    // [heads][splits][head_dim]
@@ -37,6 +54,11 @@ struct SplitScratch {
 // log-sum-exp merge.
 cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
                              const SplitScratch& scratch, float* out, cudaStream_t stream);
+
+// The same over token lists (the split count counts chunks of 16 entries), with the probe's
+// outputs filled where given.
+cudaError_t decode_attention_tokens(const __half* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
+                                    const SplitScratch& scratch, const Probe& probe, float* out, cudaStream_t stream);
 
 // Quest's estimate: score[g][p] = sum over the group's query heads h and channels i of
 // max(q_hi * max_pi, q_hi * min_pi), for the full pages p < kv.current_page.

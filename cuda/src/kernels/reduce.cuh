@@ -1,6 +1,7 @@
 // Warp and block reductions shared by the kernels.
 #pragma once
 #include <cfloat>
+#include <cstdint>
 
 namespace quest {
 
@@ -31,5 +32,64 @@ __device__ inline float block_reduce(float v, float* partial) {
 
 __device__ inline float block_sum(float v, float* partial) { return block_reduce<false>(v, partial); }
 __device__ inline float block_max(float v, float* partial) { return block_reduce<true>(v, partial); }
+
+// A float's bits as an unsigned key that orders like the float (radix selection).
+__device__ inline uint32_t order_key(float f) {
+  const uint32_t u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// Inclusive prefix sum across the lanes of a warp.
+__device__ inline int warp_scan(int x) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(0xffffffffu, x, o);
+    if (lane >= o) x += y;
+  }
+  return x;
+}
+
+// Exclusive prefix sum over the block (a multiple of 32 threads, at most 1024); `total`
+// gets the sum of all.
+__device__ inline int block_scan(int v, int* warp_sums, int& total) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int x = warp_scan(v);
+  if (lane == 31) warp_sums[warp] = x;
+  __syncthreads();
+  if (warp == 0) warp_sums[lane] = warp_scan(lane < warps ? warp_sums[lane] : 0);
+  __syncthreads();
+  total = warp_sums[warps - 1];
+  const int before = (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
+  __syncthreads();
+  return before;
+}
+
+// A radix select of the k-th largest key, 8 bits a pass, by a block of 256 threads.
+struct RadixShared {
+  int hist[256];  // the pass's digit counts of the keys that match the prefix so far
+  int warp_sums[32];
+  uint32_t prefix;
+  int rest;
+};
+
+// After the pass at `shift` has filled sh.hist: the digit where the counts summed from the
+// highest digit down first reach `rest` (a parallel suffix sum) extends `prefix`; `rest`
+// becomes how many keys still to take among those matching it. Every thread gets both.
+__device__ inline void radix_choose(RadixShared& sh, int shift, uint32_t& prefix, int& rest) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  int incl = warp_scan(sh.hist[255 - threadIdx.x]);
+  if (lane == 31) sh.warp_sums[warp] = incl;
+  __syncthreads();
+  for (int w = 0; w < warp; ++w) incl += sh.warp_sums[w];
+  const int d = 255 - threadIdx.x, excl = incl - sh.hist[d];
+  if (excl < rest && incl >= rest) {
+    sh.prefix = prefix | ((uint32_t)d << shift);
+    sh.rest = rest - excl;
+  }
+  __syncthreads();
+  prefix = sh.prefix;
+  rest = sh.rest;
+}
 
 }  // namespace quest

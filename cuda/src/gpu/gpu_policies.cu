@@ -1,0 +1,299 @@
+// The policies of policy/ on the device. Each follows its CPU counterpart's rule to the
+// letter (the parity tests compare the two); the comments say only how the state is held.
+#include <array>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gpu/gpu_policy.h"
+#include "gpu/ops.cuh"
+#include "kernels/cuda_util.cuh"
+#include "kernels/selection.cuh"
+
+namespace quest {
+namespace {
+
+class DenseGpu final : public GpuPolicy {
+ public:
+  StepRead select(int, int64_t pos, int64_t, const AttentionCall&, cudaStream_t) override { return dense(pos); }
+  static StepRead dense(int64_t pos) {
+    StepRead r;
+    r.tokens_read = pos + 1;
+    return r;
+  }
+};
+
+// Scores every full page from its key bounds, then the top pages and the current one, as
+// page lists (the page kernels read them).
+class QuestGpu final : public GpuPolicy {
+ public:
+  QuestGpu(const PolicyOptions& o, int kv_heads, int head_dim) : o_(o), kv_heads_(kv_heads), head_dim_(head_dim) {
+    indptr_.resize(kv_heads + 1);
+  }
+  void grow(int64_t, int64_t capacity, cudaStream_t) override {
+    const size_t pages = size_t(capacity / kGpuPage) * kv_heads_;
+    scores_.resize(pages);
+    indices_.resize(pages);
+  }
+  StepRead select(int, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
+    const int current = int(pos / kGpuPage);
+    const int64_t budget_pages = o_.budget / kGpuPage;
+    if (budget_pages - 1 >= current) return DenseGpu::dense(pos);
+    check(quest_estimate(a.q, a.kv, a.heads, scores_.ptr, st), "quest estimate");
+    check(quest_topk(scores_.ptr, a.kv, int(budget_pages), indptr_.ptr, indices_.ptr, st), "quest top-k");
+    StepRead r;
+    r.kind = StepRead::Pages;
+    r.pages = {indptr_.ptr, indices_.ptr};
+    r.listed = int(budget_pages);
+    r.tokens_read = (budget_pages - 1) * kGpuPage + a.kv.current_len;
+    r.meta_bytes = double(current) * kv_heads_ * head_dim_ * 2 * sizeof(__half);
+    return r;
+  }
+
+ private:
+  PolicyOptions o_;
+  int kv_heads_, head_dim_;
+  DeviceBuffer<float> scores_;
+  DeviceBuffer<int> indptr_, indices_;
+};
+
+// What the token-selecting policies share: per layer, a kept list per KV head in two buffers
+// (a step writes the next list into the other one, so no kernel reads what it overwrites), a
+// per-position score per KV head where the policy accumulates one, and scratch the size of
+// the cache for lists, logits and probabilities.
+class TokenGpu : public GpuPolicy {
+ public:
+  TokenGpu(const PolicyOptions& o, int layers, int heads, int kv_heads, bool scores)
+      : o_(o), heads_(heads), kv_heads_(kv_heads), keep_stride_(int(o.budget) + 1), kept_(layers), cur_(layers, 0),
+        count_(layers, 0), started_(layers, false), acc_(scores ? layers : 0) {
+    for (auto& k : kept_) {
+      k[0].resize(size_t(kv_heads) * keep_stride_);
+      k[1].resize(size_t(kv_heads) * keep_stride_);
+    }
+    lse_.resize(heads);
+  }
+
+  void grow(int64_t old, int64_t capacity, cudaStream_t st) override {
+    cap_ = int(capacity);
+    // Logits and probabilities are laid out by list, whose stride is the cache's or the kept
+    // lists' (B + 1, which a short prompt's cache may not reach).
+    const size_t wide = std::max(cap_, keep_stride_);
+    list_.resize(size_t(kv_heads_) * cap_);
+    logits_.resize(size_t(heads_) * wide);
+    probs_.resize(size_t(kv_heads_) * wide);
+    for (auto& a : acc_) {
+      DeviceBuffer<float> fresh(size_t(kv_heads_) * cap_);
+      check(cudaMemsetAsync(fresh.ptr, 0, fresh.n * sizeof(float), st), "policy scores");
+      if (old > 0)
+        check(cudaMemcpy2DAsync(fresh.ptr, size_t(cap_) * sizeof(float), a.ptr, size_t(old) * sizeof(float), size_t(old) * sizeof(float),
+                                kv_heads_, cudaMemcpyDeviceToDevice, st),
+              "policy scores");
+      check(cudaStreamSynchronize(st), "policy scores");
+      a = std::move(fresh);
+    }
+  }
+
+ protected:
+  int* kept(int layer) { return kept_[layer][cur_[layer]].ptr; }
+  int* other(int layer) { return kept_[layer][1 - cur_[layer]].ptr; }
+  void flip(int layer) { cur_[layer] = 1 - cur_[layer]; }
+  // Reads `count` entries of `list` (stride ints a KV head), reporting the probe when asked.
+  StepRead tokens(const int* list, int stride, int count, bool probe) {
+    StepRead r;
+    r.kind = StepRead::Tokens;
+    r.tokens = {list, stride, count};
+    if (probe) r.probe = {logits_.ptr, stride, lse_.ptr};
+    r.tokens_read = count;
+    probed_ = r.tokens;
+    return r;
+  }
+  // The probabilities of the last probed step, summed over each KV head's query heads.
+  void probabilities(float* acc, float* probs, cudaStream_t st) {
+    check(group_probs(logits_.ptr, lse_.ptr, probed_.stride, heads_, kv_heads_, probed_.indices, probed_.count, acc, cap_, probs, st),
+          "attention probabilities");
+  }
+  void observe_rows(int layer, const AttentionCall& a, int rows, int64_t start, int row_from, const float* lse, cudaStream_t st) {
+    prefill_column_sums(a.q, a.kv, a.heads, rows, start, row_from, a.scale, lse, acc_[layer].ptr, cap_, st);
+  }
+
+  PolicyOptions o_;
+  int heads_, kv_heads_, keep_stride_, cap_ = 0;
+  std::vector<std::array<DeviceBuffer<int>, 2>> kept_;
+  std::vector<int> cur_;
+  std::vector<int64_t> count_;
+  std::vector<bool> started_;
+  std::vector<DeviceBuffer<float>> acc_;  // [layer]: [kv head][position]
+  DeviceBuffer<int> list_;
+  DeviceBuffer<float> logits_, lse_, probs_;
+  TokenLists probed_;
+};
+
+class StreamingGpu final : public TokenGpu {
+ public:
+  StreamingGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, false) {}
+  StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
+    if (pos + 1 <= o_.budget) return DenseGpu::dense(pos);
+    const int sinks = o_.streaming_sinks, end = int(pos + 1);
+    check(compose_lists(nullptr, 0, 0, {0, sinks}, {end - int(o_.budget - sinks), end}, kv_heads_, kept(layer), keep_stride_, st),
+          "streaming lists");
+    return tokens(kept(layer), keep_stride_, int(o_.budget), false);
+  }
+};
+
+class H2oGpu final : public TokenGpu {
+ public:
+  H2oGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, true) {
+    heavy_ = int(std::floor(double(o.budget) * o.h2o_heavy_fraction));
+    recent_ = int(o.budget) - heavy_;
+  }
+  bool wants_prefill_lse() const override { return true; }
+  void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t, const float* lse, cudaStream_t st) override {
+    observe_rows(layer, a, rows, start, 0, lse, st);
+  }
+  StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
+    const int B = int(o_.budget), end = int(pos + 1);
+    int64_t& count = count_[layer];
+    if (!started_[layer]) {
+      started_[layer] = true;
+      if (end > B) {
+        const int older = end - recent_;
+        if (heavy_ > 0) check(top_k_indices(acc_[layer].ptr, cap_, older, heavy_, kv_heads_, kept(layer), keep_stride_, st), "h2o heavy");
+        check(compose_lists(kept(layer), heavy_, keep_stride_, {older, end}, {}, kv_heads_, other(layer), keep_stride_, st), "h2o lists");
+        flip(layer);
+        count = B;
+      } else {
+        check(compose_lists(nullptr, 0, 0, {0, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "h2o lists");
+        count = end;
+      }
+    } else {
+      check(compose_lists(kept(layer), int(count), keep_stride_, {end - 1, end}, {}, kv_heads_, other(layer), keep_stride_, st), "h2o lists");
+      if (count + 1 > B) {
+        check(evict_one(other(layer), int(count) + 1, keep_stride_, acc_[layer].ptr, cap_, true, recent_, true, kv_heads_, kept(layer),
+                        keep_stride_, st),
+              "h2o eviction");
+      } else {
+        flip(layer);
+        count += 1;
+      }
+    }
+    return tokens(kept(layer), keep_stride_, int(count), true);
+  }
+  void observe_decode(int layer, cudaStream_t st) override { probabilities(acc_[layer].ptr, nullptr, st); }
+
+ private:
+  int heavy_ = 0, recent_ = 0;
+};
+
+class TovaGpu final : public TokenGpu {
+ public:
+  TovaGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, true) {}
+  bool wants_prefill_lse() const override { return true; }
+  // Each chunk's last row replaces the previous chunk's: the prompt's last row remains.
+  void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t, const float* lse, cudaStream_t st) override {
+    check(cudaMemsetAsync(acc_[layer].ptr, 0, acc_[layer].n * sizeof(float), st), "tova scores");
+    observe_rows(layer, a, rows, start, rows - 1, lse, st);
+  }
+  StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
+    const int keep = int(o_.budget) - 1, p = int(pos);
+    int64_t& count = count_[layer];
+    if (!started_[layer]) {
+      started_[layer] = true;
+      if (p <= keep) {
+        check(compose_lists(nullptr, 0, 0, {0, p}, {}, kv_heads_, kept(layer), keep_stride_, st), "tova lists");
+        count = p;
+      } else {
+        check(top_k_indices(acc_[layer].ptr, cap_, p, keep, kv_heads_, kept(layer), keep_stride_, st), "tova selection");
+        count = keep;
+      }
+    }
+    check(compose_lists(kept(layer), int(count), keep_stride_, {p, p + 1}, {}, kv_heads_, other(layer), keep_stride_, st), "tova lists");
+    return tokens(other(layer), keep_stride_, int(count) + 1, true);
+  }
+  // The step read other(layer); what stays of it becomes the kept list.
+  void observe_decode(int layer, cudaStream_t st) override {
+    const int keep = int(o_.budget) - 1, read = int(count_[layer]) + 1;
+    if (read > keep) {
+      probabilities(nullptr, probs_.ptr, st);
+      check(evict_one(other(layer), read, keep_stride_, probs_.ptr, keep_stride_, false, 0, false, kv_heads_, kept(layer), keep_stride_, st),
+            "tova eviction");
+      count_[layer] = keep;
+    } else {
+      flip(layer);
+      count_[layer] = read;
+    }
+  }
+};
+
+class SnapKvGpu final : public TokenGpu {
+ public:
+  SnapKvGpu(const PolicyOptions& o, int layers, int heads, int kv_heads)
+      : TokenGpu(o, layers, heads, kv_heads, true), compressed_(layers, false) {}
+  bool wants_prefill_lse() const override { return true; }
+  void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t prompt_end, const float* lse,
+                       cudaStream_t st) override {
+    const int64_t from = std::max<int64_t>(0, prompt_end - o_.snapkv_window);
+    if (start + rows > from) observe_rows(layer, a, rows, start, int(std::max<int64_t>(0, from - start)), lse, st);
+  }
+  StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall&, cudaStream_t st) override {
+    const int B = int(o_.budget), W = o_.snapkv_window, end = int(prompt_end);
+    if (!started_[layer]) {
+      started_[layer] = true;
+      compressed_[layer] = prompt_end > B;
+      if (compressed_[layer]) {
+        const int prefix = end - W;
+        check(max_pool(acc_[layer].ptr, cap_, prefix, o_.snapkv_kernel / 2, kv_heads_, probs_.ptr, st), "snapkv pooling");
+        check(top_k_indices(probs_.ptr, cap_, prefix, B - W, kv_heads_, other(layer), keep_stride_, st), "snapkv selection");
+        check(compose_lists(other(layer), B - W, keep_stride_, {prefix, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "snapkv lists");
+      }
+    }
+    if (!compressed_[layer]) return DenseGpu::dense(pos);
+    check(compose_lists(kept(layer), B, keep_stride_, {end, int(pos + 1)}, {}, kv_heads_, list_.ptr, cap_, st), "snapkv lists");
+    return tokens(list_.ptr, cap_, B + int(pos + 1 - prompt_end), false);
+  }
+
+ private:
+  std::vector<bool> compressed_;
+};
+
+// Attends over the whole cache once to learn each token's probability, keeps the B most
+// probable per KV head, and the step then reads those.
+class OracleGpu final : public TokenGpu {
+ public:
+  OracleGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, false) {}
+  StepRead select(int layer, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
+    const int B = int(o_.budget), end = int(pos + 1);
+    if (end <= B) return DenseGpu::dense(pos);
+    check(compose_lists(nullptr, 0, 0, {0, end}, {}, kv_heads_, list_.ptr, cap_, st), "oracle lists");
+    const StepRead all = tokens(list_.ptr, cap_, end, true);
+    SplitScratch sc = a.scratch;
+    sc.splits = token_splits(end, kv_heads_, a.sms, a.max_splits);
+    check(decode_attention_tokens(a.q, a.kv, all.tokens, a.heads, a.scale, sc, all.probe, a.out, st), "oracle attention");
+    probabilities(nullptr, probs_.ptr, st);
+    check(top_k_indices(probs_.ptr, cap_, end, B, kv_heads_, kept(layer), keep_stride_, st), "oracle selection");
+    return tokens(kept(layer), keep_stride_, B, false);
+  }
+};
+
+}  // namespace
+
+int token_splits(int count, int kv_heads, int sms, int max_splits) {
+  return std::min(max_splits, splits_for((count + kGpuPage - 1) / kGpuPage, kv_heads, sms));
+}
+
+std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& o, int layers, int heads, int kv_heads, int head_dim) {
+  validate_policy(o);
+  if (o.page_size != kGpuPage) throw std::runtime_error("the GPU kernels are built for --page-size 16");
+  if (o.name == "dense") return std::make_unique<DenseGpu>();
+  if (o.name == "quest") {
+    if (o.quest_per_query_head) throw std::runtime_error("--quest-gqa per-query-head has no GPU implementation yet; use --device cpu");
+    return std::make_unique<QuestGpu>(o, kv_heads, head_dim);
+  }
+  if (o.name == "streaming") return std::make_unique<StreamingGpu>(o, layers, heads, kv_heads);
+  if (o.name == "h2o") return std::make_unique<H2oGpu>(o, layers, heads, kv_heads);
+  if (o.name == "tova") return std::make_unique<TovaGpu>(o, layers, heads, kv_heads);
+  if (o.name == "snapkv") return std::make_unique<SnapKvGpu>(o, layers, heads, kv_heads);
+  return std::make_unique<OracleGpu>(o, layers, heads, kv_heads);
+}
+
+}  // namespace quest

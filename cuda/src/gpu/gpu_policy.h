@@ -1,0 +1,62 @@
+// The KV-cache policies on the GPU: the same rules as policy/ (the CPU reference), composed
+// of device steps (kernels/attention.cuh, kernels/selection.cuh) so that selection never
+// waits on the host. Every list a step reads has a length the host knows in advance, so the
+// statistics need no copy back either.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/attention.cuh"
+#include "policy/policy.h"
+
+namespace quest {
+
+// What a governed layer's decode step reads.
+struct StepRead {
+  enum Kind { Dense, Pages, Tokens } kind = Dense;
+  PageLists pages;  // Pages: `listed` pages per KV head
+  int listed = 0;
+  TokenLists tokens;
+  Probe probe;              // Tokens: what the attention must report back (may be empty)
+  int64_t tokens_read = 0;  // per KV head (Dense: the whole cache)
+  double meta_bytes = 0;
+};
+
+// The arguments of one layer's attention, for policies that attend to choose (oracle top-k).
+struct AttentionCall {
+  const __half* q = nullptr;
+  PagedKv kv;
+  int heads = 0;
+  float scale = 0;
+  SplitScratch scratch;
+  int max_splits = 1, sms = 1;
+  float* out = nullptr;  // scratch the policy may overwrite
+};
+
+class GpuPolicy {
+ public:
+  virtual ~GpuPolicy() = default;
+  // The cache now holds `capacity` tokens (it held `old` before): per-position state grows,
+  // its contents kept.
+  virtual void grow(int64_t old, int64_t capacity, cudaStream_t stream) {}
+  // Whether the prefill of governed layers must report its rows' log-sum-exp to observe_prefill.
+  virtual bool wants_prefill_lse() const { return false; }
+  // A governed layer's prefill chunk of `rows` queries at positions start.. (the prompt ends
+  // at prompt_end), after its attention.
+  virtual void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t prompt_end, const float* lse,
+                               cudaStream_t stream) {}
+  // A governed layer's decode step for the query at `pos` (already cached).
+  virtual StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall& a, cudaStream_t stream) = 0;
+  // After the step's attention has filled the probe that select asked for.
+  virtual void observe_decode(int layer, cudaStream_t stream) {}
+};
+
+// Throws std::runtime_error naming what the GPU does not implement.
+std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& opts, int layers, int heads, int kv_heads, int head_dim);
+
+// The split count of a token-list attention over `count` entries.
+int token_splits(int count, int kv_heads, int sms, int max_splits);
+
+}  // namespace quest
