@@ -8,31 +8,42 @@
 #   niah        RULER niah_single_1/2/3 of the shipped model at 8K
 #   passkey32k  passkey at 32K alone
 #   gputest     the GPU test files (kernels and the whole model against the CPU engine)
-#   latency     quest bench-latency on the GPU: llama-2-7b preset, dense vs Quest at budget 2048
-#               (lengths from $LAT_LENGTHS, default 4096,32768)
 #   gpusweep    passkey of the shipped model at 4K-32K on the GPU, 5 depths x $SAMPLES samples
 #   gpuniah     RULER niah_single_1/2/3 at 8K on the GPU, $SAMPLES samples
+#   train       fine-tune the shipped model on the UUID round (.gpu/train-uuid.tar.xz, made by
+#               tools/make-training-data.sh uuid) into $r/$TRAIN_NAME, with $TRAIN_ARGS
+#               (default: round 4's recipe)
+#   adopt       copy $r/$TRAIN_NAME over models/quest-tiny, so that the steps after it
+#               (gpuniah, gpusweep, fixture) measure the fine-tuned model
+#   latency     quest bench-latency on the GPU: llama-2-7b preset, $LAT_POLICIES (default dense,
+#               quest) at budget 2048 and $LAT_LENGTHS (default 4096,32768), $LAT_REPEATS repeats (2)
+# Two calls may run side by side (training beside the tests) once .gpu/unpack.sh has run.
 set -uo pipefail
-bash .gpu/unpack.sh
+[ -f .gpu/unpacked ] || { bash .gpu/unpack.sh && touch .gpu/unpacked; }
 r=$OUT/run
 mkdir -p "$r"
 log() { echo "== $(date -u +%H:%M:%S) $*"; }
 export PYTHONUNBUFFERED=1 QUEST_THREADS=$(nproc)
 tiny="node bin/quest.js eval --model models/quest-tiny --samples 5"
+train_name=${TRAIN_NAME:-quest-tiny-r4}
+train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096,0.4:32768 --minutes 5}
 gpu="node bin/quest.js eval --model models/quest-tiny --device cuda --samples ${SAMPLES:-20}"
 log device; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 for step in ${@:-fixture torch bench sweep niah}; do
   log "$step"
   case $step in
     fixture) python3 tools/make-fixtures.py --trained models/quest-tiny --out "$r/fixture-quest-tiny" ;;
+    train) mkdir -p .data && tar -xJf .gpu/train-uuid.tar.xz -C .data &&
+      python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$train_name" $train_args ;;
+    adopt) cp "$r/$train_name"/* models/quest-tiny/ ;;
     torch) timeout 120 python3 tools/bench-torch.py --out "$r/torch.json" --repeats 50 ;;
     bench) timeout 150 node bin/quest.js bench-attention --check --torch "$r/torch.json" --output-path "$r/bench-attention" ;;
     sweep) timeout 200 $tiny --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/passkey-sweep" ;;
     niah) timeout 80 $tiny --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/niah-8k" ;;
     passkey32k) timeout 330 $tiny --tasks passkey --lengths 32768 --depths 0,25,50,75,100 --output-path "$r/passkey-32k" ;;
     gputest) timeout 200 node node_modules/vitest/vitest.mjs run test/gpu-model.test.ts test/cuda.test.ts ;;
-    latency) timeout 240 node bin/quest.js bench-latency --model llama-2-7b --lengths "${LAT_LENGTHS:-4096,32768}" --policies dense,quest \
-      --budgets 2048 --decode-steps 32 --repeats 2 --device cuda --output-path "$r/bench-latency-7b" ;;
+    latency) timeout 300 node bin/quest.js bench-latency --model llama-2-7b --lengths "${LAT_LENGTHS:-4096,32768}" --policies "${LAT_POLICIES:-dense,quest}" \
+      --budgets 2048 --decode-steps 32 --repeats "${LAT_REPEATS:-2}" --device cuda --output-path "$r/bench-latency-7b" ;;
     gpusweep) timeout 150 $gpu --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/gpu-passkey-sweep" ;;
     gpuniah) timeout 100 $gpu --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/gpu-niah-8k" ;;
     *) echo "unknown step $step" ;;

@@ -81,9 +81,18 @@ def _per_task(length, pool):
     return _PER_TASK[length]
 
 
-def batch_for(length, buckets, lm_ids, rng, device, by_task):
+def draw_task(per_task, rng, focus):
+    """A task of the bucket: the focus task with its share of the rows, the others equally."""
+    names = sorted(per_task)
+    if focus and focus[0] in per_task and (len(names) == 1 or rng.random() < focus[1]):
+        return focus[0]
+    others = [t for t in names if not focus or t != focus[0]] or names
+    return rng.choice(others)
+
+
+def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share):
     rows = max(1, TOKENS_PER_STEP // length)
-    n_lm = int(round(rows * LM_SHARE))
+    n_lm = int(round(rows * lm_share))
     pool = buckets[length]
     per_task = _per_task(length, pool) if by_task else None
     width = length + ANSWER_SLACK + 1
@@ -97,7 +106,7 @@ def batch_for(length, buckets, lm_ids, rng, device, by_task):
             w[r, 1:len(seq)] = 1.0
         else:
             if per_task:  # every task of the bucket equally often, however many samples it has
-                seq, answer_from, _, _ = rng.choice(per_task[rng.choice(sorted(per_task))])
+                seq, answer_from, _, _ = rng.choice(per_task[draw_task(per_task, rng, focus)])
             else:
                 seq, answer_from, _, _ = pool[rng.randrange(len(pool))]
             seq = seq[:width]
@@ -118,18 +127,21 @@ def weighted_loss(model, ids, w, n_lm):
 
 @torch.no_grad()
 def answer_accuracy(model, held, device):
-    """Teacher-forced: does the model predict every answer token of a held-out sample?"""
+    """Teacher-forced: does the model predict every answer token of a held-out sample? And the
+    share of answer tokens it predicts (a long answer can be mostly right and still wrong)."""
     model.eval()
-    by = {}
+    by, tokens = {}, {}
     for ids, answer_from, task, length in held:
         x = torch.tensor([ids], device=device)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             logits = model(input_ids=x[:, :-1], use_cache=False).logits
         pred = logits[0, answer_from - 1:].argmax(-1)
-        ok = bool((pred == x[0, answer_from:]).all())
-        by.setdefault((task, length), []).append(ok)
+        hit = pred == x[0, answer_from:]
+        by.setdefault((task, length), []).append(bool(hit.all()))
+        tokens.setdefault((task, length), []).append(hit.float().mean().item())
     model.train()
-    return {f"{t}@{L}": sum(v) / len(v) for (t, L), v in sorted(by.items())}
+    mean = lambda v: round(sum(v) / len(v), 4)
+    return {f"{t}@{L}": mean(v) for (t, L), v in sorted(by.items())}, {f"{t}@{L}": mean(v) for (t, L), v in sorted(tokens.items())}
 
 
 @torch.no_grad()
@@ -159,7 +171,12 @@ def main():
     ap.add_argument("--init", help="start from this model folder (a fine-tune) instead of random weights")
     ap.add_argument("--by-task", action="store_true", help="draw tasks equally often within a length bucket")
     ap.add_argument("--no-curriculum", action="store_true", help="every length from the start")
+    ap.add_argument("--curriculum", help="share:longest,... (e.g. 0:4096,0.5:32768) in place of the default")
+    ap.add_argument("--lm-share", type=float, default=LM_SHARE, help="share of each batch that is plain text")
+    ap.add_argument("--focus", help="TASK=SHARE: that task takes SHARE of each batch's task rows (implies --by-task)")
     args = ap.parse_args()
+    curriculum = [(float(c.split(":")[0]), int(c.split(":")[1])) for c in args.curriculum.split(",")] if args.curriculum else CURRICULUM
+    focus = (args.focus.split("=")[0], float(args.focus.split("=")[1])) if args.focus else None
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     device = "cuda"
@@ -190,14 +207,14 @@ def main():
     lengths = sorted(buckets)
     while (elapsed := time.time() - start) < budget:
         frac = elapsed / budget
-        longest = CURRICULUM[-1][1] if args.no_curriculum else max(L for f, L in CURRICULUM if frac >= f)
+        longest = curriculum[-1][1] if args.no_curriculum else max(L for f, L in curriculum if frac >= f)
         allowed = [L for L in lengths if L <= longest]
         # Half the steps at the longest length allowed so far, the rest spread over shorter ones.
         length = allowed[-1] if rng.random() < 0.5 or len(allowed) == 1 else rng.choice(allowed[:-1])
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task)
+        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or focus is not None, focus, args.lm_share)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss, lm_loss = weighted_loss(model, ids, w, n_lm)
         opt.zero_grad(set_to_none=True)
@@ -211,9 +228,9 @@ def main():
             print(json.dumps(entry), flush=True)
         step += 1
 
-    acc = answer_accuracy(model, held, device)
+    acc, token_acc = answer_accuracy(model, held, device)
     ppl, ppl_tokens = perplexity(model, tok, open(args.heldout_text).read(), device)
-    print(json.dumps({"teacher_forced_answer_accuracy": acc, "heldout_perplexity": ppl}), flush=True)
+    print(json.dumps({"teacher_forced_answer_accuracy": acc, "answer_token_accuracy": token_acc, "heldout_perplexity": ppl}), flush=True)
 
     model = model.to(torch.bfloat16)
     model.save_pretrained(args.out)
@@ -223,11 +240,11 @@ def main():
     with open(os.path.join(args.out, "training_log.json"), "w") as f:
         json.dump({
             "parameters": n_params, "steps": step, "minutes": args.minutes, "lr": args.lr, "seed": args.seed,
-            "init": args.init, "by_task": args.by_task, "curriculum_used": not args.no_curriculum,
-            "tokens_per_step": TOKENS_PER_STEP, "lm_share": LM_SHARE, "context_weight": CONTEXT_WEIGHT,
-            "curriculum": CURRICULUM, "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+            "init": args.init, "by_task": args.by_task, "focus": args.focus, "curriculum_used": not args.no_curriculum,
+            "tokens_per_step": TOKENS_PER_STEP, "lm_share": args.lm_share, "context_weight": CONTEXT_WEIGHT,
+            "curriculum": curriculum, "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
             "data_files": sorted(os.path.basename(p) for p in glob.glob(os.path.join(args.data, "*"))),
-            "teacher_forced_answer_accuracy": acc,
+            "teacher_forced_answer_accuracy": acc, "answer_token_accuracy": token_acc,
             "heldout_perplexity": {"text": args.heldout_text, "tokens": ppl_tokens, "window": 2048, "value": ppl},
             "log": log,
         }, f, indent=1)
