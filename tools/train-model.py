@@ -35,6 +35,8 @@ LM_SHARE = 0.05
 TOKENS_PER_STEP = 131072
 # A sample of bucket L has a prompt of up to L tokens; its answer and EOS follow.
 ANSWER_SLACK = 32
+# Rows of the separate plain-text batch (--lm-rows): the held-out perplexity's window.
+LM_ROW = 2048
 # Positions the model is trained on: the longest bucket plus its answers (and then some).
 MAX_POSITIONS = 32768 + 256
 # (share of the time budget, longest bucket allowed from then on)
@@ -116,6 +118,19 @@ def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share):
     return ids.to(device), w.to(device), n_lm
 
 
+def lm_batch(lm_ids, rng, rows, device):
+    ids = torch.empty((rows, LM_ROW + 1), dtype=torch.long)
+    for r in range(rows):
+        start = rng.randrange(0, len(lm_ids) - LM_ROW)
+        ids[r] = torch.tensor([BOS] + lm_ids[start:start + LM_ROW])
+    return ids.to(device)
+
+
+def plain_loss(model, ids):
+    logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1))
+
+
 def weighted_loss(model, ids, w, n_lm):
     """The weighted loss, and the plain-text rows' own loss (for the log)."""
     logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
@@ -173,6 +188,9 @@ def main():
     ap.add_argument("--no-curriculum", action="store_true", help="every length from the start")
     ap.add_argument("--curriculum", help="share:longest,... (e.g. 0:4096,0.5:32768) in place of the default")
     ap.add_argument("--lm-share", type=float, default=LM_SHARE, help="share of each batch that is plain text")
+    # A long bucket has too few rows for a share of them to be plain text (4 rows at 32K: 5%
+    # rounds to none), and fine-tunes that ran mostly long lost the language model (rounds 4-6).
+    ap.add_argument("--lm-rows", type=int, default=0, help="also, every step, this many plain-text rows of 2048 tokens, their loss added")
     ap.add_argument("--focus", help="TASK=SHARE: that task takes SHARE of each batch's task rows (implies --by-task)")
     args = ap.parse_args()
     curriculum = [(float(c.split(":")[0]), int(c.split(":")[1])) for c in args.curriculum.split(",")] if args.curriculum else CURRICULUM
@@ -217,6 +235,9 @@ def main():
         ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or focus is not None, focus, args.lm_share)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss, lm_loss = weighted_loss(model, ids, w, n_lm)
+            if args.lm_rows:
+                lm_loss = plain_loss(model, lm_batch(lm_ids, rng, args.lm_rows, device))
+                loss = loss + lm_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -241,7 +262,7 @@ def main():
         json.dump({
             "parameters": n_params, "steps": step, "minutes": args.minutes, "lr": args.lr, "seed": args.seed,
             "init": args.init, "by_task": args.by_task, "focus": args.focus, "curriculum_used": not args.no_curriculum,
-            "tokens_per_step": TOKENS_PER_STEP, "lm_share": args.lm_share, "context_weight": CONTEXT_WEIGHT,
+            "tokens_per_step": TOKENS_PER_STEP, "lm_share": args.lm_share, "lm_rows": args.lm_rows, "context_weight": CONTEXT_WEIGHT,
             "curriculum": curriculum, "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
             "data_files": sorted(os.path.basename(p) for p in glob.glob(os.path.join(args.data, "*"))),
             "teacher_forced_answer_accuracy": acc, "answer_token_accuracy": token_acc,
