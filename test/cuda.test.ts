@@ -9,7 +9,7 @@ const gpu = cuda.compiled && cuda.devices > 0;
 if (!gpu) console.log(`GPU tests skipped: ${cuda.error || 'no CUDA device'}`);
 
 describe.skipIf(!gpu)('CUDA attention kernels vs the CPU backend', () => {
-  it('append, dense attention, Quest estimate, top-k and sparse attention agree', async () => {
+  it('append, dense, Quest, token-list and prefill attention and the selection steps agree', async () => {
     const cases = await checkAttention();
     expect(cases.flatMap((c) => c.failures.map((f) => `${JSON.stringify(c.shape)} L${c.length} B${c.budget} seed ${c.seed}: ${f}`))).toEqual([]);
   });

@@ -192,6 +192,18 @@ export interface NativeAttentionParity {
   topkMismatches: number;
   sparseMaxAbs: number;
   sparseRefMax: number;
+  /** Attention over random token lists, and each entry's probability summed per KV head. */
+  tokenMaxAbs: number;
+  tokenRefMax: number;
+  probsMaxAbs: number;
+  probsRefMax: number;
+  /** Entries where top-k, TOVA's and H2O's evictions or SnapKV's pooling differ from the CPU's rules on the same values. */
+  selectionMismatches: number;
+  /** A prefill chunk's flash attention, and the column sums of its probabilities. */
+  prefillMaxAbs: number;
+  prefillRefMax: number;
+  colsumMaxAbs: number;
+  colsumRefMax: number;
 }
 
 export interface NativeAddon {

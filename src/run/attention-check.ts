@@ -1,5 +1,5 @@
 /**
- * The GPU attention kernels against the CPU backend, on fresh random fp16 inputs: the one
+ * The GPU attention and selection kernels against the CPU backend, on fresh random fp16 inputs: the one
  * check `quest bench-attention --check` prints and test/cuda.test.ts asserts.
  */
 import { native, type NativeAttentionParity } from '../engine/index.js';
@@ -18,6 +18,9 @@ export const PARITY_CASES = [
 // Both sides accumulate in fp32 over the same fp16 values; only the order of the sums
 // differs, so errors stay near fp32 rounding of the largest value.
 const REL = 1e-4;
+// The flash prefill rounds its probabilities to fp16 (unit roundoff 2^-11) before P V; a
+// few units of that, relative to the largest value.
+const PREFILL_REL = 2 ** -8;
 
 export interface ParityCase {
   shape: (typeof PARITY_SHAPES)[number];
@@ -35,6 +38,11 @@ export function parityFailures(r: NativeAttentionParity): string[] {
   if (r.estimateMaxAbs >= REL * Math.max(1, r.estimateRefMax)) f.push(`Quest estimate off by ${r.estimateMaxAbs}`);
   if (r.topkMismatches !== 0) f.push(`${r.topkMismatches} top-k pages differ`);
   if (r.sparseMaxAbs >= REL * Math.max(1, r.sparseRefMax)) f.push(`sparse attention off by ${r.sparseMaxAbs}`);
+  if (r.tokenMaxAbs >= REL * Math.max(1, r.tokenRefMax)) f.push(`token-list attention off by ${r.tokenMaxAbs}`);
+  if (r.probsMaxAbs >= REL * Math.max(1, r.probsRefMax)) f.push(`attention probabilities off by ${r.probsMaxAbs}`);
+  if (r.selectionMismatches !== 0) f.push(`${r.selectionMismatches} entries of the selection steps differ`);
+  if (r.prefillMaxAbs >= PREFILL_REL * Math.max(1, r.prefillRefMax)) f.push(`prefill attention off by ${r.prefillMaxAbs}`);
+  if (r.colsumMaxAbs >= REL * Math.max(1, r.colsumRefMax)) f.push(`prefill column sums off by ${r.colsumMaxAbs}`);
   return f;
 }
 

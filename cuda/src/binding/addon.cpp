@@ -463,6 +463,15 @@ Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
         r.Set("topkMismatches", res->topk_mismatches);
         r.Set("sparseMaxAbs", res->sparse_max_abs);
         r.Set("sparseRefMax", res->sparse_ref_max);
+        r.Set("tokenMaxAbs", res->token_max_abs);
+        r.Set("tokenRefMax", res->token_ref_max);
+        r.Set("probsMaxAbs", res->probs_max_abs);
+        r.Set("probsRefMax", res->probs_ref_max);
+        r.Set("selectionMismatches", res->selection_mismatches);
+        r.Set("prefillMaxAbs", res->prefill_max_abs);
+        r.Set("prefillRefMax", res->prefill_ref_max);
+        r.Set("colsumMaxAbs", res->colsum_max_abs);
+        r.Set("colsumRefMax", res->colsum_ref_max);
         return r;
       });
   return task->start();

@@ -12,9 +12,11 @@
 
 #include "engine/backend.h"
 #include "engine/kv_cache.h"
+#include "gpu/ops.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/attention_bench.h"
+#include "kernels/selection.cuh"
 #include "policy/policies.h"
 
 namespace quest {
@@ -335,6 +337,101 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   for (int g = 0; g <= kvh; ++g) q_ptr[g] = g * listed;
   cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr);
   compare(gpu_attend(q_ptr, gi), ref, r.sparse_max_abs, r.sparse_ref_max);
+
+  // Token lists: `count` positions a KV head drawn at random, the newest always among them;
+  // attention over them with the probe, and each entry's probability summed over the group.
+  const int count = std::min(o.budget, L);
+  Selection tokens(kvh);
+  std::vector<int> flat(size_t(kvh) * count);
+  for (int g = 0; g < kvh; ++g) {
+    std::vector<int32_t> perm(L - 1);
+    std::iota(perm.begin(), perm.end(), 0);
+    for (int i = 0; i < count - 1; ++i) std::swap(perm[i], perm[i + int((uniform() * 0.5f + 0.5f) * (L - 1 - i)) % (L - 1 - i)]);
+    std::vector<int32_t> chosen(perm.begin(), perm.begin() + (count - 1));
+    chosen.push_back(L - 1);
+    std::sort(chosen.begin(), chosen.end());
+    std::copy(chosen.begin(), chosen.end(), flat.begin() + size_t(g) * count);
+    tokens[g] = std::move(chosen);
+  }
+  DeviceBuffer<int> list(flat.size());
+  list.upload(flat);
+  const int splits = 3;
+  DeviceBuffer<float> so(size_t(H) * splits * d), slse(size_t(H) * splits), tout(size_t(H) * d), logits(size_t(H) * count), lse(H),
+      probs(size_t(kvh) * count);
+  check(decode_attention_tokens(q.ptr, kv, {list.ptr, count, count}, H, scale, {so.ptr, slse.ptr, splits}, {logits.ptr, count, lse.ptr},
+                                tout.ptr, s),
+        "token attention");
+  check(group_probs(logits.ptr, lse.ptr, count, H, kvh, list.ptr, count, nullptr, 0, probs.ptr, s), "probabilities");
+  check(cudaStreamSynchronize(s), "token attention");
+  AttentionScores seen;
+  seen.want_sums = true;
+  cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &tokens, ref.data(), &seen);
+  compare(tout.download(), ref, r.token_max_abs, r.token_ref_max);
+  const auto gp = probs.download();
+  std::vector<float> cpu_probs(flat.size());
+  for (int g = 0; g < kvh; ++g)
+    for (int e = 0; e < count; ++e) cpu_probs[size_t(g) * count + e] = seen.sums[g][flat[size_t(g) * count + e]];
+  compare(gp, cpu_probs, r.probs_max_abs, r.probs_ref_max);
+
+  // The selection steps on the same values as the CPU's rules: the top half of those
+  // probabilities; TOVA's eviction (by entry, the first of equals goes); H2O's (by position,
+  // the newest kept, the later of equals goes) over scores of a few levels, so ties happen;
+  // SnapKV's pooling of them.
+  const int k = std::max(1, count / 2), protect = std::min(4, count - 1);
+  std::vector<float> acc(size_t(kvh) * L);
+  for (auto& a : acc) a = std::floor((uniform() * 0.5f + 0.5f) * 8.0f);
+  DeviceBuffer<float> dacc(acc.size()), pooled(acc.size());
+  dacc.upload(acc);
+  DeviceBuffer<int> picked(size_t(kvh) * count), tova(size_t(kvh) * count), h2o(size_t(kvh) * count);
+  check(top_k_indices(probs.ptr, count, count, k, kvh, picked.ptr, count, s), "top-k");
+  check(evict_one(list.ptr, count, count, probs.ptr, count, false, 0, false, kvh, tova.ptr, count, s), "eviction");
+  check(evict_one(list.ptr, count, count, dacc.ptr, L, true, protect, true, kvh, h2o.ptr, count, s), "eviction");
+  check(max_pool(dacc.ptr, L, L, 3, kvh, pooled.ptr, s), "pooling");
+  check(cudaStreamSynchronize(s), "selection steps");
+  const auto gpicked = picked.download(), gtova = tova.download(), gh2o = h2o.download();
+  const auto gpooled = pooled.download();
+  for (int g = 0; g < kvh; ++g) {
+    const int* mine = flat.data() + size_t(g) * count;
+    const std::vector<float> pg(gp.begin() + size_t(g) * count, gp.begin() + size_t(g + 1) * count);
+    const std::vector<int32_t> top = top_k_sorted(pg, k);
+    for (int j = 0; j < k; ++j) r.selection_mismatches += gpicked[size_t(g) * count + j] != top[j];
+    int first_min = 0, last_min = 0;
+    for (int i = 1; i < count; ++i) first_min = pg[i] < pg[first_min] ? i : first_min;
+    const float* ag = acc.data() + size_t(g) * L;
+    for (int i = 1; i < count - protect; ++i) last_min = ag[mine[i]] <= ag[mine[last_min]] ? i : last_min;
+    for (int i = 0, j = 0; i < count; ++i)
+      if (i != first_min) r.selection_mismatches += gtova[size_t(g) * count + j++] != mine[i];
+    for (int i = 0, j = 0; i < count; ++i)
+      if (i != last_min) r.selection_mismatches += gh2o[size_t(g) * count + j++] != mine[i];
+    for (int t = 0; t < L; ++t) {
+      float m = -1.0f;
+      for (int u = std::max(0, t - 3); u <= std::min(L - 1, t + 3); ++u) m = std::max(m, ag[u]);
+      r.selection_mismatches += gpooled[size_t(g) * L + t] != m;
+    }
+  }
+
+  // A prefill chunk: the last R positions as queries over the cache, with each row's
+  // log-sum-exp, and the column sums of its attention probabilities (H2O's prefill scores).
+  const int R = std::min(L, 96), start = L - R;
+  std::vector<__half> qrh;
+  std::vector<float> qrf;
+  draw(size_t(R) * H * d, 1.0f, qrh, qrf);
+  DeviceBuffer<__half> qr(qrh.size());
+  qr.upload(qrh);
+  DeviceBuffer<float> pout(size_t(R) * H * d), plse(size_t(R) * H), sums(size_t(kvh) * L);
+  check(cudaMemsetAsync(sums.ptr, 0, sums.n * sizeof(float), s), "column sums");
+  prefill_attention(qr.ptr, kv, H, R, start, scale, pout.ptr, plse.ptr, s);
+  prefill_column_sums(qr.ptr, kv, H, R, start, 0, scale, plse.ptr, sums.ptr, L, s);
+  check(cudaStreamSynchronize(s), "prefill");
+  std::vector<int64_t> rows(R);
+  std::iota(rows.begin(), rows.end(), int64_t(start));
+  AttentionScores chunk;
+  chunk.want_sums = true;
+  std::vector<float> pref(size_t(R) * H * d), cref(size_t(kvh) * L, 0.0f);
+  cpu_backend().attend(cpu, 0, qrf.data(), R, H, rows.data(), nullptr, pref.data(), &chunk);
+  compare(pout.download(), pref, r.prefill_max_abs, r.prefill_ref_max);
+  for (int g = 0; g < kvh; ++g) std::copy(chunk.sums[g].begin(), chunk.sums[g].end(), cref.begin() + size_t(g) * L);
+  compare(sums.download(), cref, r.colsum_max_abs, r.colsum_ref_max);
   cudaStreamDestroy(s);
   return r;
 }
