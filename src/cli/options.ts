@@ -67,11 +67,12 @@ export function addPolicyFlags(cmd: Command): Command {
     .option('--h2o-heavy-fraction <f>', 'H2O: share of the budget kept by accumulated attention (the rest is recent)', fraction('--h2o-heavy-fraction'))
     .option('--streaming-sinks <n>', 'StreamingLLM: attention sink tokens', nonNegativeInt('--streaming-sinks'))
     .option('--snapkv-window <n>', 'SnapKV: observation window (last prompt tokens)', positiveInt('--snapkv-window'))
-    .option('--snapkv-kernel <n>', 'SnapKV: max-pooling kernel', positiveInt('--snapkv-kernel'));
+    .option('--snapkv-kernel <n>', 'SnapKV: max-pooling kernel', positiveInt('--snapkv-kernel'))
+    .option('--kv-dtype <type>', "KV cache element type: auto (fp32 on the CPU, fp16 on the GPU), fp32, fp16 or bf16 (the CPU rounds what it stores)", oneOf('--kv-dtype', ['auto', 'fp32', 'fp16', 'bf16'] as const));
 }
 
 export function policyFlags(o: Record<string, unknown>): Partial<PolicyConfig> {
-  const keys = ['policies', 'budgets', 'pageSize', 'denseLayers', 'questGqa', 'h2oHeavyFraction', 'streamingSinks', 'snapkvWindow', 'snapkvKernel'] as const;
+  const keys = ['policies', 'budgets', 'pageSize', 'denseLayers', 'questGqa', 'h2oHeavyFraction', 'streamingSinks', 'snapkvWindow', 'snapkvKernel', 'kvDtype'] as const;
   return Object.fromEntries(keys.map((k) => [k, o[k]])) as Partial<PolicyConfig>;
 }
 

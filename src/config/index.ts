@@ -19,7 +19,11 @@ export interface PolicyConfig {
   streamingSinks: number;
   snapkvWindow: number;
   snapkvKernel: number;
+  /** The KV cache's element type: auto is each backend's own (fp32 on the CPU, fp16 on the GPU); fp16 and bf16 on the CPU round what it stores. */
+  kvDtype: KvDtype;
 }
+
+export type KvDtype = 'auto' | 'fp32' | 'fp16' | 'bf16';
 
 export interface EvalConfig extends PolicyConfig {
   /** A model folder, or an architecture preset name. */
@@ -86,6 +90,7 @@ const common = {
   streamingSinks: { type: 'integer', minimum: 0 },
   snapkvWindow: posInt,
   snapkvKernel: { type: 'integer', minimum: 1 },
+  kvDtype: { enum: ['auto', 'fp32', 'fp16', 'bf16'] },
   device: { enum: ['auto', 'cpu', 'cuda'] },
 };
 
@@ -138,6 +143,7 @@ const POLICY_DEFAULTS: PolicyConfig = {
   // code's constructor defaults differ (kernel 5, average pooling), so both are flags.
   snapkvWindow: 32,
   snapkvKernel: 7,
+  kvDtype: 'auto',
 };
 
 const EVAL_DEFAULTS: EvalConfig = {

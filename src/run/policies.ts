@@ -34,5 +34,6 @@ export function sequenceOptions(c: PolicyConfig, point: PolicyPoint): NativeSequ
     streamingSinks: c.streamingSinks,
     snapkvWindow: c.snapkvWindow,
     snapkvKernel: c.snapkvKernel,
+    kvDtype: c.kvDtype,
   };
 }

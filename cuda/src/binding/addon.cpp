@@ -137,6 +137,7 @@ PolicyOptions parse_policy(const Napi::Object& o) {
   opts.h2o_heavy_fraction = get_num(o, "h2oHeavyFraction", 0.5);
   opts.snapkv_window = int(get_num(o, "snapkvWindow", 32));
   opts.snapkv_kernel = int(get_num(o, "snapkvKernel", 7));
+  if (o.Has("kvDtype")) opts.kv_dtype = o.Get("kvDtype").ToString();
   return opts;
 }
 

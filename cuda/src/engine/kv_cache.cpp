@@ -3,11 +3,33 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
 namespace quest {
+namespace {
 
-PagedKvCache::PagedKvCache(int layers, int kv_heads, int head_dim, int page_size)
-    : layers_(layers), kv_heads_(kv_heads), head_dim_(head_dim), page_size_(page_size),
+float round_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) u += 0x7fffu + ((u >> 16) & 1u);  // inf and NaN stay
+  u &= 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+float round_f16(float f) { return float(static_cast<_Float16>(f)); }
+
+}  // namespace
+
+KvStore cpu_kv_store(const std::string& kv_dtype) {
+  if (kv_dtype == "auto" || kv_dtype == "fp32") return KvStore::F32;
+  if (kv_dtype == "fp16") return KvStore::F16;
+  if (kv_dtype == "bf16") return KvStore::BF16;
+  throw std::runtime_error("unknown KV cache type '" + kv_dtype + "'");
+}
+
+PagedKvCache::PagedKvCache(int layers, int kv_heads, int head_dim, int page_size, KvStore store)
+    : layers_(layers), kv_heads_(kv_heads), head_dim_(head_dim), page_size_(page_size), store_(store),
       keys_(layers), values_(layers), mins_(layers), maxs_(layers) {}
 
 void PagedKvCache::reserve(int64_t new_length) {
@@ -30,15 +52,17 @@ void PagedKvCache::reserve(int64_t new_length) {
 }
 
 void PagedKvCache::write(int layer, int64_t pos, const float* k, const float* v) {
+  auto stored = [this](float x) { return store_ == KvStore::F16 ? round_f16(x) : store_ == KvStore::BF16 ? round_bf16(x) : x; };
   for (int h = 0; h < kv_heads_; ++h) {
-    std::memcpy(const_cast<float*>(key(layer, h, pos)), k + h * head_dim_, head_dim_ * sizeof(float));
-    std::memcpy(const_cast<float*>(value(layer, h, pos)), v + h * head_dim_, head_dim_ * sizeof(float));
+    float* kd = const_cast<float*>(key(layer, h, pos));
+    float* vd = const_cast<float*>(value(layer, h, pos));
     float* mn = const_cast<float*>(page_min(layer, h, pos / page_size_));
     float* mx = const_cast<float*>(page_max(layer, h, pos / page_size_));
-    const float* kh = k + h * head_dim_;
     for (int d = 0; d < head_dim_; ++d) {
-      mn[d] = std::min(mn[d], kh[d]);
-      mx[d] = std::max(mx[d], kh[d]);
+      kd[d] = stored(k[h * head_dim_ + d]);
+      vd[d] = stored(v[h * head_dim_ + d]);
+      mn[d] = std::min(mn[d], kd[d]);
+      mx[d] = std::max(mx[d], kd[d]);
     }
   }
 }

@@ -3,19 +3,29 @@
 // minimum and maximum kept current as tokens are appended (Quest's page metadata).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace quest {
 
+// What the cache stores: fp32 as given, or each value rounded to fp16 or bf16 (to the
+// nearest, ties to even), as a GPU cache of that type holds it.
+enum class KvStore { F32, F16, BF16 };
+
+// Parses auto | fp32 | fp16 | bf16 (auto: the CPU's own, fp32).
+KvStore cpu_kv_store(const std::string& kv_dtype);
+
 class PagedKvCache {
  public:
-  PagedKvCache(int layers, int kv_heads, int head_dim, int page_size);
+  PagedKvCache(int layers, int kv_heads, int head_dim, int page_size, KvStore store = KvStore::F32);
 
   int page_size() const { return page_size_; }
   int kv_heads() const { return kv_heads_; }
   int head_dim() const { return head_dim_; }
   int64_t length() const { return length_; }
   int64_t pages() const { return static_cast<int64_t>(page_table_.size()); }
+  // Bytes one stored value stands for.
+  int element_bytes() const { return store_ == KvStore::F32 ? 4 : 2; }
 
   // Makes room for tokens up to `new_length` (pages are added to the table as needed).
   void reserve(int64_t new_length);
@@ -40,6 +50,7 @@ class PagedKvCache {
   }
 
   int layers_, kv_heads_, head_dim_, page_size_;
+  KvStore store_;
   int64_t length_ = 0;
   int64_t physical_pages_ = 0;
   std::vector<int64_t> page_table_;                // logical page -> physical page

@@ -1,0 +1,43 @@
+// The KV cache's element type on the CPU reference: fp16 and bf16 round what the cache
+// stores (as a GPU cache of that type holds it), and the bytes read count 2 a value.
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel, type NativeSequenceOptions } from '../src/engine/index.js';
+import { openModelFolder } from '../src/model/index.js';
+import { fixtures, relDiff } from './helpers.js';
+
+describe('--kv-dtype on the CPU', () => {
+  const dir = path.join(fixtures, 'llama');
+  const folder = openModelFolder(dir);
+  const opts = (kvDtype: NativeSequenceOptions['kvDtype']): NativeSequenceOptions => ({ policy: 'dense', budget: 0, pageSize: 16, denseLayers: 0, kvDtype });
+
+  it('rounds the cache to fp16 or bf16: the logits move by about that rounding, the bytes read halve', async () => {
+    const model = await loadModel(folder.spec, dir, 'cpu');
+    const prompt = Int32Array.from({ length: 300 }, (_, i) => (i * 7919) % folder.spec.vocabSize);
+    const run = async (kvDtype: NativeSequenceOptions['kvDtype']) => {
+      const seq = model.createSequence(opts(kvDtype));
+      await seq.prefill(prompt);
+      const logits = await seq.feed(Int32Array.of(11, 12, 13));
+      const stats = seq.stats();
+      seq.close();
+      return { logits, stats };
+    };
+    const f32 = await run('auto');
+    const [f16, bf16] = [await run('fp16'), await run('bf16')];
+    // A stored value moves by at most its type's unit roundoff u (fp16 2^-11, bf16 2^-8);
+    // through a few layers the logits move by some units of it.
+    const [d16, dbf] = [relDiff(f16.logits, f32.logits), relDiff(bf16.logits, f32.logits)];
+    expect(d16).toBeGreaterThan(0);
+    expect(d16).toBeLessThan(40 * 2 ** -11);
+    expect(dbf).toBeGreaterThan(d16);
+    expect(dbf).toBeLessThan(40 * 2 ** -8);
+    expect(f16.stats.kvBytesRead * 2).toBe(f32.stats.kvBytesRead);
+    expect(bf16.stats.kvBytesRead).toBe(f16.stats.kvBytesRead);
+    expect(Array.from((await run('fp32')).logits)).toEqual(Array.from(f32.logits));
+  });
+
+  it('names an unknown type', async () => {
+    const model = await loadModel(folder.spec, dir, 'cpu');
+    expect(() => model.createSequence(opts('fp8' as NativeSequenceOptions['kvDtype']))).toThrow(/unknown KV cache type 'fp8'/);
+  });
+});
