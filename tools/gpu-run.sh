@@ -8,6 +8,8 @@
 #   niah        RULER niah_single_1/2/3 of the shipped model at 8K
 #   passkey32k  passkey at 32K alone
 #   gputest     the GPU test files (kernels and the whole model against the CPU engine)
+#   fulltest    the whole test suite (the LongBench Chinese-scoring tests fail here: the bundle
+#               leaves their tokenizer package out)
 #   gpusweep    passkey of the shipped model at 4K-32K on the GPU, 5 depths x $SAMPLES samples
 #   gpuniah     RULER niah_single_1/2/3 at 8K on the GPU, $SAMPLES samples
 #   train       fine-tune the shipped model on the UUID round (.gpu/train-uuid.tar.xz, made by
@@ -42,6 +44,7 @@ for step in ${@:-fixture torch bench sweep niah}; do
     niah) timeout 80 $tiny --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/niah-8k" ;;
     passkey32k) timeout 330 $tiny --tasks passkey --lengths 32768 --depths 0,25,50,75,100 --output-path "$r/passkey-32k" ;;
     gputest) timeout 200 node node_modules/vitest/vitest.mjs run test/gpu-model.test.ts test/cuda.test.ts ;;
+    fulltest) timeout 300 node node_modules/vitest/vitest.mjs run ;;
     latency) timeout 300 node bin/quest.js bench-latency --model llama-2-7b --lengths "${LAT_LENGTHS:-4096,32768}" --policies "${LAT_POLICIES:-dense,quest}" \
       --budgets 2048 --decode-steps 32 --repeats "${LAT_REPEATS:-2}" --device cuda --output-path "$r/bench-latency-7b" ;;
     gpusweep) timeout 150 $gpu --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/gpu-passkey-sweep" ;;
