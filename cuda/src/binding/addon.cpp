@@ -2,10 +2,12 @@
 // thread (Napi::AsyncWorker) and settles a Promise; a C++ exception becomes its rejection.
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "engine/devices.h"
 #include "engine/cpu_sequence.h"
@@ -137,7 +139,13 @@ PolicyOptions parse_policy(const Napi::Object& o) {
   opts.h2o_heavy_fraction = get_num(o, "h2oHeavyFraction", 0.5);
   opts.snapkv_window = int(get_num(o, "snapkvWindow", 32));
   opts.snapkv_kernel = int(get_num(o, "snapkvKernel", 7));
-  if (o.Has("kvDtype")) opts.kv_dtype = o.Get("kvDtype").ToString();
+  if (o.Has("kvDtype")) {
+    const std::string t = o.Get("kvDtype").ToString();
+    const std::pair<const char*, KvDtype> known[] = {{"auto", KvDtype::Auto}, {"fp32", KvDtype::F32}, {"fp16", KvDtype::F16}, {"bf16", KvDtype::BF16}};
+    const auto* k = std::find_if(std::begin(known), std::end(known), [&](const auto& e) { return t == e.first; });
+    if (k == std::end(known)) throw std::runtime_error("unknown KV cache type '" + t + "' (auto, fp32, fp16 or bf16)");
+    opts.kv_dtype = k->second;
+  }
   return opts;
 }
 
@@ -275,9 +283,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
  private:
   Napi::Value CreateSequence(const Napi::CallbackInfo& info) {
-    PolicyOptions opts = info.Length() > 0 && info[0].IsObject() ? parse_policy(info[0].As<Napi::Object>()) : PolicyOptions{};
     Napi::Object obj = SequenceWrap::ctor.New({});
     try {
+      const PolicyOptions opts = info.Length() > 0 && info[0].IsObject() ? parse_policy(info[0].As<Napi::Object>()) : PolicyOptions{};
       SequenceWrap::Unwrap(obj)->seq =
           gpu ? std::shared_ptr<Decoder>(make_gpu_sequence(gpu, opts)) : std::make_shared<CpuSequence>(model, opts, cpu_backend());
     } catch (const std::exception& e) {

@@ -26,7 +26,7 @@ int64_t tokens_read(const Selection& sel, int kv_head, int kv_heads, int group, 
 
 CpuSequence::CpuSequence(std::shared_ptr<const Model> model, const PolicyOptions& opts, Backend& backend)
     : Decoder(model->spec()), model_(std::move(model)), opts_(opts), be_(backend),
-      cache_(model_->spec().layers, model_->spec().kv_heads, model_->spec().head_dim, opts.page_size, cpu_kv_store(opts.kv_dtype)),
+      cache_(model_->spec().layers, model_->spec().kv_heads, model_->spec().head_dim, opts.page_size, opts.kv_dtype),
       policy_(make_policy(opts, model_->spec().layers, model_->spec().kv_heads)) {}
 
 void CpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <stdexcept>
 
 namespace quest {
 namespace {
@@ -21,15 +20,8 @@ float round_f16(float f) { return float(static_cast<_Float16>(f)); }
 
 }  // namespace
 
-KvStore cpu_kv_store(const std::string& kv_dtype) {
-  if (kv_dtype == "auto" || kv_dtype == "fp32") return KvStore::F32;
-  if (kv_dtype == "fp16") return KvStore::F16;
-  if (kv_dtype == "bf16") return KvStore::BF16;
-  throw std::runtime_error("unknown KV cache type '" + kv_dtype + "'");
-}
-
-PagedKvCache::PagedKvCache(int layers, int kv_heads, int head_dim, int page_size, KvStore store)
-    : layers_(layers), kv_heads_(kv_heads), head_dim_(head_dim), page_size_(page_size), store_(store),
+PagedKvCache::PagedKvCache(int layers, int kv_heads, int head_dim, int page_size, KvDtype dtype)
+    : layers_(layers), kv_heads_(kv_heads), head_dim_(head_dim), page_size_(page_size), dtype_(dtype),
       keys_(layers), values_(layers), mins_(layers), maxs_(layers) {}
 
 void PagedKvCache::reserve(int64_t new_length) {
@@ -52,7 +44,7 @@ void PagedKvCache::reserve(int64_t new_length) {
 }
 
 void PagedKvCache::write(int layer, int64_t pos, const float* k, const float* v) {
-  auto stored = [this](float x) { return store_ == KvStore::F16 ? round_f16(x) : store_ == KvStore::BF16 ? round_bf16(x) : x; };
+  auto stored = [this](float x) { return dtype_ == KvDtype::F16 ? round_f16(x) : dtype_ == KvDtype::BF16 ? round_bf16(x) : x; };
   for (int h = 0; h < kv_heads_; ++h) {
     float* kd = const_cast<float*>(key(layer, h, pos));
     float* vd = const_cast<float*>(value(layer, h, pos));

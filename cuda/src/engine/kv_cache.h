@@ -3,21 +3,18 @@
 // minimum and maximum kept current as tokens are appended (Quest's page metadata).
 #pragma once
 #include <cstdint>
-#include <string>
 #include <vector>
 
 namespace quest {
 
-// What the cache stores: fp32 as given, or each value rounded to fp16 or bf16 (to the
-// nearest, ties to even), as a GPU cache of that type holds it.
-enum class KvStore { F32, F16, BF16 };
-
-// Parses auto | fp32 | fp16 | bf16 (auto: the CPU's own, fp32).
-KvStore cpu_kv_store(const std::string& kv_dtype);
+// What a KV cache stores. Auto is each backend's own: fp32 on the CPU, fp16 on the GPU. The
+// CPU cache keeps fp16 or bf16 as fp32 values rounded to that type (to the nearest, ties to
+// even), as a GPU cache of that type holds them.
+enum class KvDtype { Auto, F32, F16, BF16 };
 
 class PagedKvCache {
  public:
-  PagedKvCache(int layers, int kv_heads, int head_dim, int page_size, KvStore store = KvStore::F32);
+  PagedKvCache(int layers, int kv_heads, int head_dim, int page_size, KvDtype dtype = KvDtype::Auto);
 
   int page_size() const { return page_size_; }
   int kv_heads() const { return kv_heads_; }
@@ -25,7 +22,7 @@ class PagedKvCache {
   int64_t length() const { return length_; }
   int64_t pages() const { return static_cast<int64_t>(page_table_.size()); }
   // Bytes one stored value stands for.
-  int element_bytes() const { return store_ == KvStore::F32 ? 4 : 2; }
+  int element_bytes() const { return dtype_ == KvDtype::F16 || dtype_ == KvDtype::BF16 ? 2 : 4; }
 
   // Makes room for tokens up to `new_length` (pages are added to the table as needed).
   void reserve(int64_t new_length);
@@ -50,7 +47,7 @@ class PagedKvCache {
   }
 
   int layers_, kv_heads_, head_dim_, page_size_;
-  KvStore store_;
+  KvDtype dtype_;
   int64_t length_ = 0;
   int64_t physical_pages_ = 0;
   std::vector<int64_t> page_table_;                // logical page -> physical page

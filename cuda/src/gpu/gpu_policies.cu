@@ -284,7 +284,7 @@ int token_splits(int count, int kv_heads, int sms, int max_splits) {
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& o, int layers, int heads, int kv_heads, int head_dim) {
   validate_policy(o);
   if (o.page_size != kGpuPage) throw std::runtime_error("the GPU kernels are built for --page-size 16");
-  if (o.kv_dtype != "auto" && o.kv_dtype != "fp16") throw std::runtime_error("--kv-dtype " + o.kv_dtype + ": the GPU caches fp16");
+  if (o.kv_dtype == KvDtype::F32 || o.kv_dtype == KvDtype::BF16) throw std::runtime_error("--kv-dtype: the GPU caches fp16 only");
   if (o.name == "dense") return std::make_unique<DenseGpu>();
   if (o.name == "quest") {
     if (o.quest_per_query_head) throw std::runtime_error("--quest-gqa per-query-head has no GPU implementation yet; use --device cpu");

@@ -23,9 +23,7 @@ struct PolicyOptions {
   double h2o_heavy_fraction = 0.5;    // share of B kept by accumulated attention; the rest is recent
   int snapkv_window = 32;             // SnapKV's observation window (last prompt tokens)
   int snapkv_kernel = 7;              // SnapKV's pooling kernel
-  // Not a policy's, but the sequence's: the KV cache's element type, auto | fp32 | fp16 | bf16
-  // (auto: fp32 on the CPU, fp16 on the GPU; the CPU rounds to fp16 or bf16 when asked).
-  std::string kv_dtype = "auto";
+  KvDtype kv_dtype = KvDtype::Auto;  // not a policy's but the sequence's: what its cache stores
 };
 
 class Policy {

@@ -38,9 +38,6 @@ void validate_policy(const PolicyOptions& o) {
   if (std::find(std::begin(known), std::end(known), o.name) == std::end(known))
     throw std::runtime_error("unknown policy '" + o.name + "'");
   if (o.page_size <= 0 || (o.page_size & (o.page_size - 1)) != 0) throw std::runtime_error("page size must be a power of two");
-  static const char* dtypes[] = {"auto", "fp32", "fp16", "bf16"};
-  if (std::find(std::begin(dtypes), std::end(dtypes), o.kv_dtype) == std::end(dtypes))
-    throw std::runtime_error("unknown KV cache type '" + o.kv_dtype + "' (auto, fp32, fp16 or bf16)");
   if (o.dense_layers < 0) throw std::runtime_error("dense layers must be >= 0");
   if (o.name == "dense") return;
   if (o.budget <= 0) throw std::runtime_error("budget must be a positive integer");
