@@ -111,6 +111,25 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
     b.close();
   });
 
+  it('matches the CPU engine with a bf16 KV cache (the CPU rounding its own to bf16)', async () => {
+    await both();
+    // The GPU also holds queries and the prefill's probabilities in bf16: the bound is that
+    // type's, whatever the weights'.
+    const bound = tolerance('bfloat16');
+    const prompt = randomTokens(2500, vocab);
+    const fed = randomTokens(8, vocab);
+    const bf16 = (policy: string, budget = 0): NativeSequenceOptions => ({ ...opts(policy, budget), kvDtype: 'bf16' });
+    const [a, b] = [cpu.createSequence(bf16('dense')), dev.createSequence(bf16('dense'))];
+    expect(relDiff(await b.prefill(prompt, true), await a.prefill(prompt, true))).toBeLessThan(bound);
+    let worst = 0;
+    for (const t of fed) worst = Math.max(worst, relDiff(await b.feed(Int32Array.of(t)), await a.feed(Int32Array.of(t))));
+    console.log(`${name}: GPU vs CPU with a bf16 KV cache, worst decode step ${worst.toExponential(2)} (bound ${bound.toExponential(2)})`);
+    expect(worst).toBeLessThan(bound);
+    expect(b.stats().kvBytesRead).toBe(a.stats().kvBytesRead);
+    a.close();
+    b.close();
+  });
+
   it('generates the CPU engine greedy tokens, except past a near tie', async () => {
     await both();
     const prompt = Int32Array.from(expected.prompt_ids);

@@ -19,7 +19,7 @@ export interface PolicyConfig {
   streamingSinks: number;
   snapkvWindow: number;
   snapkvKernel: number;
-  /** The KV cache's element type: auto is each backend's own (fp32 on the CPU, fp16 on the GPU); fp16 and bf16 on the CPU round what it stores. */
+  /** The KV cache's element type: auto is each backend's own (fp32 on the CPU, fp16 on the GPU); the GPU caches fp16 or bf16, and the CPU rounds what it stores to them. */
   kvDtype: KvDtype;
 }
 

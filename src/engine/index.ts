@@ -47,7 +47,6 @@ export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   if (needs.pageSize !== 16) return `--page-size ${needs.pageSize}: the GPU kernels are built for 16`;
   if (needs.questGqa === 'per-query-head' && needs.policies.includes('quest')) return '--quest-gqa per-query-head: no GPU implementation yet';
   if (needs.kvDtype === 'fp32') return '--kv-dtype fp32: the GPU caches 16-bit keys and values';
-  if (needs.kvDtype === 'bf16') return '--kv-dtype bf16: no GPU implementation yet (the GPU caches fp16)';
   return null;
 }
 

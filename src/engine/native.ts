@@ -58,7 +58,7 @@ export interface NativeSequenceOptions {
   denseLayers: number;
   /** Quest under GQA: 'group' (default) selects one page set per KV head; 'per-query-head' is the paper's rule. */
   questGqa?: 'group' | 'per-query-head';
-  /** The KV cache's element type (default 'auto': fp32 on the CPU, fp16 on the GPU); the CPU rounds to fp16 or bf16 when asked. */
+  /** The KV cache's element type (default 'auto': fp32 on the CPU, fp16 on the GPU); the GPU caches fp16 or bf16 (queries too), the CPU rounds to them. */
   kvDtype?: 'auto' | 'fp32' | 'fp16' | 'bf16';
   /** StreamingLLM's sink tokens (default 4). */
   streamingSinks?: number;

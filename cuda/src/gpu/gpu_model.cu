@@ -1,5 +1,5 @@
-// The forward pass on the GPU: weights in their 16-bit type, an fp16 paged KV cache with page
-// min/max, and the policies selecting on the device (gpu_policy.h: no host round trip per
+// The forward pass on the GPU: weights in their 16-bit type, a paged KV cache in fp16 or bf16
+// (--kv-dtype) with page min/max, and the policies selecting on the device (gpu_policy.h: no host round trip per
 // layer; the host sees only the logits).
 #include <algorithm>
 #include <cmath>
@@ -195,17 +195,19 @@ class GpuSequence final : public Decoder {
   cudaStream_t stream_ = nullptr;
   int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
   int rows_ = 0, max_splits_ = 1;
-  std::vector<DeviceBuffer<__half>> k_, v_, kmin_, kmax_;  // per layer
+  HalfType kv_type_ = HalfType::F16;
+  std::vector<DeviceBuffer<uint16_t>> k_, v_, kmin_, kmax_;  // per layer, in kv_type_
   DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_;
   DeviceBuffer<float> split_o_, split_lse_, lse_;
   DeviceBuffer<int32_t> tokens_;
   DeviceBuffer<float> x_, row_scale_, trig_, qkv_, att_, gu_, logits_;
-  DeviceBuffer<__half> q16_;
+  DeviceBuffer<uint16_t> q16_;  // this step's queries, in kv_type_
 };
 
 GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
     : Decoder(model->spec()), m_(std::move(model)), opts_(opts),
-      policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)) {
+      policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)),
+      kv_type_(opts.kv_dtype == KvDtype::BF16 ? HalfType::BF16 : HalfType::F16) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
   const ModelSpec& s = spec_;
@@ -229,9 +231,9 @@ void GpuSequence::grow(int64_t tokens) {
   const ModelSpec& s = spec_;
   const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, old_pages = capacity_ / kGpuPage;
   const size_t per_page = size_t(s.kv_heads) * kGpuPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
-  auto regrow = [&](DeviceBuffer<__half>& b, size_t per) {
-    DeviceBuffer<__half> fresh(size_t(pages) * per);
-    if (old_pages > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old_pages) * per * sizeof(__half), cudaMemcpyDeviceToDevice, stream_), "cache copy");
+  auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per) {
+    DeviceBuffer<uint16_t> fresh(size_t(pages) * per);
+    if (old_pages > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old_pages) * per * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "cache copy");
     check(cudaStreamSynchronize(stream_), "cache copy");
     b = std::move(fresh);
   };
@@ -271,6 +273,7 @@ void GpuSequence::ensure_rows(int rows) {
 
 PagedKv GpuSequence::view(int layer, int64_t len) const {
   PagedKv kv;
+  kv.type = kv_type_;
   kv.k = k_[layer].ptr;
   kv.v = v_[layer].ptr;
   kv.kmin = kmin_[layer].ptr;
@@ -300,18 +303,15 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
 
   const int pages_now = int((len - 1) / kGpuPage) + 1;
   if (decode) check(fill_dense_lists(s.kv_heads, pages_now, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
-  const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(__half);
+  const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(uint16_t);
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
     linear(normed(x_.ptr), n, L.qkv, wt, qkv_.ptr, false, st);
-    const CacheLayer cache{k_[l].ptr, v_[l].ptr, kmin_[l].ptr, kmax_[l].ptr};
-    rope_store(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, start, trig_.ptr, q16_.ptr, cache, page_table_.ptr, kGpuPage, st);
-    const bool governed = l >= opts_.dense_layers;
     const AttentionCall call{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, max_splits_, m_->sms(), att_.ptr};
+    rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
+    const bool governed = l >= opts_.dense_layers;
     if (!decode) {
-      check(page_minmax(cache.k, cache.kmin, cache.kmax, page_table_.ptr, s.kv_heads, s.head_dim, kGpuPage, int(start / kGpuPage),
-                        pages_now - 1, len, st),
-            "page min/max");
+      check(page_minmax(call.kv, int(start / kGpuPage), pages_now - 1, len, st), "page min/max");
       const bool observe = governed && policy_->wants_prefill_lse();
       prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, st);
       if (observe) policy_->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);

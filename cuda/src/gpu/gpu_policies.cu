@@ -47,7 +47,7 @@ class QuestGpu final : public GpuPolicy {
     r.pages = {indptr_.ptr, indices_.ptr};
     r.listed = int(budget_pages);
     r.tokens_read = (budget_pages - 1) * kGpuPage + a.kv.current_len;
-    r.meta_bytes = double(current) * kv_heads_ * head_dim_ * 2 * sizeof(__half);
+    r.meta_bytes = double(current) * kv_heads_ * head_dim_ * 2 * sizeof(uint16_t);
     return r;
   }
 
@@ -284,7 +284,7 @@ int token_splits(int count, int kv_heads, int sms, int max_splits) {
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& o, int layers, int heads, int kv_heads, int head_dim) {
   validate_policy(o);
   if (o.page_size != kGpuPage) throw std::runtime_error("the GPU kernels are built for --page-size 16");
-  if (o.kv_dtype == KvDtype::F32 || o.kv_dtype == KvDtype::BF16) throw std::runtime_error("--kv-dtype: the GPU caches fp16 only");
+  if (o.kv_dtype == KvDtype::F32) throw std::runtime_error("--kv-dtype fp32: the GPU caches 16-bit keys and values");
   if (o.name == "dense") return std::make_unique<DenseGpu>();
   if (o.name == "quest") {
     if (o.quest_per_query_head) throw std::runtime_error("--quest-gqa per-query-head has no GPU implementation yet; use --device cpu");

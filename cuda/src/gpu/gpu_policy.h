@@ -26,7 +26,7 @@ struct StepRead {
 
 // The arguments of one layer's attention, for policies that attend to choose (oracle top-k).
 struct AttentionCall {
-  const __half* q = nullptr;
+  const void* q = nullptr;  // in the cache's type
   PagedKv kv;
   int heads = 0;
   float scale = 0;

@@ -6,6 +6,7 @@
 
 #include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
+#include "kernels/half_types.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/reduce.cuh"
 
@@ -13,33 +14,6 @@ namespace quest {
 namespace {
 
 using namespace nvcuda;
-
-template <typename W>
-struct Cvt;
-template <>
-struct Cvt<__half> {
-  __device__ static __half from(float f) { return __float2half_rn(f); }
-  __device__ static float2 to2(const void* p) { return __half22float2(*reinterpret_cast<const __half2*>(p)); }
-  __device__ static float to(__half h) { return __half2float(h); }
-};
-template <>
-struct Cvt<__nv_bfloat16> {
-  __device__ static __nv_bfloat16 from(float f) { return __float2bfloat16_rn(f); }
-  __device__ static float2 to2(const void* p) { return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p)); }
-  __device__ static float to(__nv_bfloat16 h) { return __bfloat162float(h); }
-};
-
-// Eight weights from one 16-byte load.
-template <typename W>
-__device__ inline void unpack8(const uint4& raw, float out[8]) {
-  const uint32_t* u = reinterpret_cast<const uint32_t*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = Cvt<W>::to2(&u[i]);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
-  }
-}
 
 __device__ inline float silu(float g) { return g / (1.0f + __expf(-g)); }
 
@@ -296,9 +270,15 @@ __global__ void rope_angles_kernel(int rows, int64_t start, const float* __restr
   }
 }
 
-__global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int heads, int kv_heads, int head_dim, int64_t start,
-                                  const float* __restrict__ trig, __half* __restrict__ q_out, CacheLayer cache,
-                                  const int* __restrict__ page_table, int page_size) {
+template <typename E>
+__global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int heads, int64_t start, const float* __restrict__ trig,
+                                  E* __restrict__ q_out, PagedKv kv) {
+  const int kv_heads = kv.kv_heads, head_dim = kv.head_dim, page_size = kv.page_size;
+  const int* __restrict__ page_table = kv.page_table;
+  E* k_cache = static_cast<E*>(const_cast<void*>(kv.k));
+  E* v_cache = static_cast<E*>(const_cast<void*>(kv.v));
+  E* kmin = static_cast<E*>(const_cast<void*>(kv.kmin));
+  E* kmax = static_cast<E*>(const_cast<void*>(kv.kmax));
   const int half = head_dim / 2, all_heads = heads + kv_heads, stride = (heads + 2 * kv_heads) * head_dim;
   const size_t n = (size_t)rows * all_heads * half;
   wait_for_previous();
@@ -310,26 +290,26 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int h
     const float a = src[i], b = src[i + half];
     const float ra = a * cs - b * sn, rb = b * cs + a * sn;
     if (hh < heads) {
-      __half* dst = q_out + ((size_t)r * heads + hh) * head_dim;
-      dst[i] = __float2half_rn(ra);
-      dst[i + half] = __float2half_rn(rb);
+      E* dst = q_out + ((size_t)r * heads + hh) * head_dim;
+      dst[i] = Cvt<E>::from(ra);
+      dst[i + half] = Cvt<E>::from(rb);
     } else {
       const int g = hh - heads;
       const size_t slot = (((size_t)page_table[pos / page_size] * kv_heads + g) * page_size + pos % page_size) * head_dim;
-      const __half ka = __float2half_rn(ra), kb = __float2half_rn(rb);
-      cache.k[slot + i] = ka;
-      cache.k[slot + i + half] = kb;
+      const E ka = Cvt<E>::from(ra), kb = Cvt<E>::from(rb);
+      k_cache[slot + i] = ka;
+      k_cache[slot + i + half] = kb;
       if (rows == 1) {  // a decode step: fold the key into its page's bounds (a new page starts them)
         const bool first = pos % page_size == 0;
         const size_t m = ((size_t)page_table[pos / page_size] * kv_heads + g) * head_dim;
-        cache.kmin[m + i] = first ? ka : __hmin(cache.kmin[m + i], ka);
-        cache.kmax[m + i] = first ? ka : __hmax(cache.kmax[m + i], ka);
-        cache.kmin[m + i + half] = first ? kb : __hmin(cache.kmin[m + i + half], kb);
-        cache.kmax[m + i + half] = first ? kb : __hmax(cache.kmax[m + i + half], kb);
+        kmin[m + i] = first ? ka : Cvt<E>::min(kmin[m + i], ka);
+        kmax[m + i] = first ? ka : Cvt<E>::max(kmax[m + i], ka);
+        kmin[m + i + half] = first ? kb : Cvt<E>::min(kmin[m + i + half], kb);
+        kmax[m + i + half] = first ? kb : Cvt<E>::max(kmax[m + i + half], kb);
       }
       const float* v = src + (size_t)kv_heads * head_dim;  // v sits kv_heads heads after k
-      cache.v[slot + i] = __float2half_rn(v[i]);
-      cache.v[slot + i + half] = __float2half_rn(v[i + half]);
+      v_cache[slot + i] = Cvt<E>::from(v[i]);
+      v_cache[slot + i + half] = Cvt<E>::from(v[i + half]);
     }
   }
 }
@@ -338,11 +318,11 @@ constexpr int kTile = 64;
 
 // Warp w's 16 rows of S = Q K^T for a 64 x 64 tile (Q and K rows D + 8 halves apart, S rows
 // kTile + 4 floats apart), on tensor cores.
-template <int D>
-__device__ inline void qk_tile(const __half* Qs, const __half* Ks, float* S, int warp) {
+template <int D, typename E>
+__device__ inline void qk_tile(const E* Qs, const E* Ks, float* S, int warp) {
   constexpr int T = kTile, QS = D + 8, SS = T + 4;
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-  wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> b;
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[T / 16];
 #pragma unroll
   for (int j = 0; j < T / 16; ++j) wmma::fill_fragment(acc[j], 0.0f);
@@ -359,10 +339,10 @@ __device__ inline void qk_tile(const __half* Qs, const __half* Ks, float* S, int
   for (int j = 0; j < T / 16; ++j) wmma::store_matrix_sync(S + warp * 16 * SS + j * 16, acc[j], SS, wmma::mem_row_major);
 }
 
-// Loads rows [row0, row0 + kTile) of a [rows][heads][D] fp16 matrix's head h into smem
-// (rows past `rows` as zeros).
-template <int D>
-__device__ inline void load_q_tile(const __half* q, int row0, int rows, int heads, int h, __half* Qs) {
+// Loads rows [row0, row0 + kTile) of a [rows][heads][D] matrix's head h into smem (rows past
+// `rows` as zeros).
+template <int D, typename E>
+__device__ inline void load_q_tile(const E* q, int row0, int rows, int heads, int h, E* Qs) {
   constexpr int QS = D + 8, V8 = D / 8;
   for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
     const int r = idx / V8, c = (idx % V8) * 8;
@@ -374,8 +354,8 @@ __device__ inline void load_q_tile(const __half* q, int row0, int rows, int head
 
 // Loads the cache's keys (and values, when Vs is given) at positions [p0, p0 + kTile) of KV
 // head g into smem, positions at or past `total` as zeros.
-template <int D>
-__device__ inline void load_kv_tile(const PagedKv& kv, int g, int64_t p0, int64_t total, __half* Ks, __half* Vs) {
+template <int D, typename E>
+__device__ inline void load_kv_tile(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks, E* Vs) {
   constexpr int QS = D + 8, V8 = D / 8;
   for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
     const int r = idx / V8, c = (idx % V8) * 8;
@@ -383,8 +363,8 @@ __device__ inline void load_kv_tile(const PagedKv& kv, int g, int64_t p0, int64_
     uint4 kz = make_uint4(0, 0, 0, 0), vz = kz;
     if (p < total) {
       const size_t off = (((size_t)kv.page_table[p / kv.page_size] * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c;
-      kz = *reinterpret_cast<const uint4*>(kv.k + off);
-      if (Vs) vz = *reinterpret_cast<const uint4*>(kv.v + off);
+      kz = *reinterpret_cast<const uint4*>(static_cast<const E*>(kv.k) + off);
+      if (Vs) vz = *reinterpret_cast<const uint4*>(static_cast<const E*>(kv.v) + off);
     }
     *reinterpret_cast<uint4*>(Ks + r * QS + c) = kz;
     if (Vs) *reinterpret_cast<uint4*>(Vs + r * QS + c) = vz;
@@ -393,17 +373,17 @@ __device__ inline void load_kv_tile(const PagedKv& kv, int g, int64_t p0, int64_
 
 // One block of four warps per (64 queries, query head); warp w owns query rows 16w..16w+15
 // of S = QK^T, of the softmax state and of O, so only K and V loads need the whole block.
-template <int D>
-__global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __restrict__ q, PagedKv kv, int heads, int rows,
+template <int D, typename E>
+__global__ void __launch_bounds__(128) prefill_attention_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows,
                                                                 int64_t start, float scale, float* __restrict__ out,
                                                                 float* __restrict__ lse) {
   constexpr int T = kTile, QS = D + 8, SS = T + 4, PS = T + 8, OS = D + 4;
   extern __shared__ __align__(32) unsigned char smem[];
-  __half* Qs = reinterpret_cast<__half*>(smem);
-  __half* Ks = Qs + T * QS;
-  __half* Vs = Ks + T * QS;
+  E* Qs = reinterpret_cast<E*>(smem);
+  E* Ks = Qs + T * QS;
+  E* Vs = Ks + T * QS;
   float* S = reinterpret_cast<float*>(Vs + T * QS);
-  __half* P = reinterpret_cast<__half*>(S + T * SS);
+  E* P = reinterpret_cast<E*>(S + T * SS);
   float* O = reinterpret_cast<float*>(P + T * PS);
   float* row_m = O + T * OS;
   float* row_l = row_m + T;
@@ -412,7 +392,7 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __
   const int64_t total = start + rows;
   wait_for_previous();
 
-  load_q_tile<D>(q, q0, rows, heads, h, Qs);
+  load_q_tile<D, E>(q, q0, rows, heads, h, Qs);
   for (int idx = threadIdx.x; idx < T * D; idx += blockDim.x) O[(idx / D) * OS + idx % D] = 0.0f;
   if (threadIdx.x < T) {
     row_m[threadIdx.x] = -FLT_MAX;
@@ -422,9 +402,9 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __
   const int key_tiles = int(last / T) + 1;
   for (int kt = 0; kt < key_tiles; ++kt) {
     __syncthreads();
-    load_kv_tile<D>(kv, g, (int64_t)kt * T, total, Ks, Vs);
+    load_kv_tile<D, E>(kv, g, (int64_t)kt * T, total, Ks, Vs);
     __syncthreads();
-    qk_tile<D>(Qs, Ks, S, warp);
+    qk_tile<D, E>(Qs, Ks, S, warp);
     __syncwarp();
     {
       // Two lanes a row, 32 keys each.
@@ -441,7 +421,7 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __
       for (int c = c0; c < c0 + T / 2; ++c) {
         const int64_t kp = (int64_t)kt * T + c;
         const float p = kp <= qpos && kp < total ? __expf(S[r * SS + c] * scale - m_new) : 0.0f;
-        P[r * PS + c] = __float2half_rn(p);
+        P[r * PS + c] = Cvt<E>::from(p);
         sum += p;
       }
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
@@ -455,8 +435,8 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __
     }
     __syncwarp();
     {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> b;
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
 #pragma unroll
       for (int j = 0; j < D / 16; ++j) {
@@ -484,29 +464,29 @@ __global__ void __launch_bounds__(128) prefill_attention_kernel(const __half* __
 // see those keys: S on tensor cores as in the prefill, p = exp(S * scale - lse) of the rows
 // counted, summed down each column (two threads a column, 32 rows each), then added to the
 // KV head's sums.
-template <int D>
-__global__ void __launch_bounds__(128) column_sums_kernel(const __half* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
+template <int D, typename E>
+__global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
                                                           int row_from, float scale, const float* __restrict__ lse,
                                                           float* __restrict__ acc, int acc_stride) {
   constexpr int T = kTile, QS = D + 8, SS = T + 4;
   extern __shared__ __align__(32) unsigned char smem[];
-  __half* Qs = reinterpret_cast<__half*>(smem);
-  __half* Ks = Qs + T * QS;
+  E* Qs = reinterpret_cast<E*>(smem);
+  E* Ks = Qs + T * QS;
   float* S = reinterpret_cast<float*>(Ks + T * QS);
   float* half_sums = S + T * SS;  // [2][T]
   const int h = blockIdx.y, g = h / (heads / kv.kv_heads), warp = threadIdx.x / 32;
   const int64_t key0 = (int64_t)blockIdx.x * T, total = start + rows;
   const int c = threadIdx.x % T, half = threadIdx.x / T;
   wait_for_previous();
-  load_kv_tile<D>(kv, g, key0, total, Ks, nullptr);
+  load_kv_tile<D, E>(kv, g, key0, total, Ks, static_cast<E*>(nullptr));
   // Rows before key0 - start see none of these keys.
   const int first = int(max((int64_t)row_from, key0 - start));
   float sum = 0.0f;
   for (int q0 = first / T * T; q0 < rows; q0 += T) {
     __syncthreads();
-    load_q_tile<D>(q, q0, rows, heads, h, Qs);
+    load_q_tile<D, E>(q, q0, rows, heads, h, Qs);
     __syncthreads();
-    qk_tile<D>(Qs, Ks, S, warp);
+    qk_tile<D, E>(Qs, Ks, S, warp);
     __syncthreads();
     for (int r = half * (T / 2); r < (half + 1) * (T / 2); ++r) {
       const int row = q0 + r;
@@ -530,31 +510,33 @@ size_t column_sums_smem() {
   return size_t(2 * kTile * (D + 8)) * 2 + size_t(kTile * (kTile + 4)) * 4 + 2 * kTile * 4;
 }
 
-template <int D>
-void launch_column_sums(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
-                        const float* lse, float* acc, int acc_stride, cudaStream_t s) {
+template <int D, typename E>
+void launch_column_sums(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale, const float* lse,
+                        float* acc, int acc_stride, cudaStream_t s) {
   static const bool configured = [] {
-    check(cudaFuncSetAttribute(column_sums_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(column_sums_smem<D>())),
+    check(cudaFuncSetAttribute(column_sums_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(column_sums_smem<D>())),
           "column sums shared memory");
     return true;
   }();
   (void)configured;
   const dim3 grid(unsigned((start + rows + kTile - 1) / kTile), heads);
-  check(launch(column_sums_kernel<D>, grid, 128, column_sums_smem<D>(), s, q, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride),
+  check(launch(column_sums_kernel<D, E>, grid, 128, column_sums_smem<D>(), s, q, kv, heads, rows, start, row_from, scale, lse, acc,
+               acc_stride),
         "prefill column sums");
 }
 
-template <int D>
-void launch_prefill(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+template <int D, typename E>
+void launch_prefill(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                     cudaStream_t s) {
   static const bool configured = [] {
-    check(cudaFuncSetAttribute(prefill_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(prefill_smem<D>())),
+    check(cudaFuncSetAttribute(prefill_attention_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(prefill_smem<D>())),
           "prefill attention shared memory");
     return true;
   }();
   (void)configured;
   const dim3 grid((rows + kTile - 1) / kTile, heads);
-  check(launch(prefill_attention_kernel<D>, grid, 128, prefill_smem<D>(), s, q, kv, heads, rows, start, scale, out, lse), "prefill attention");
+  check(launch(prefill_attention_kernel<D, E>, grid, 128, prefill_smem<D>(), s, q, kv, heads, rows, start, scale, out, lse),
+        "prefill attention");
 }
 
 int blocks_for(size_t n) { return int(std::min<size_t>((n + 255) / 256, 8192)); }
@@ -587,33 +569,40 @@ void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float
   check(launch(rope_angles_kernel, blocks_for(size_t(rows) * half), 256, 0, s, rows, start, inv_freq, half, trig), "rope angles");
 }
 
-void rope_store(const float* qkv, int rows, int heads, int kv_heads, int head_dim, int64_t start, const float* trig,
-                __half* q_out, const CacheLayer& cache, const int* page_table, int page_size, cudaStream_t s) {
-  const size_t n = size_t(rows) * (heads + kv_heads) * (head_dim / 2);
-  check(launch(rope_store_kernel, blocks_for(n), 256, 0, s, qkv, rows, heads, kv_heads, head_dim, start, trig, q_out, cache,
-               page_table, page_size),
-        "rope");
+void rope_store(const float* qkv, int rows, int heads, int64_t start, const float* trig, void* q_out, const PagedKv& kv, cudaStream_t s) {
+  const size_t n = size_t(rows) * (heads + kv.kv_heads) * (kv.head_dim / 2);
+  with_half_type(kv.type, [&](auto t) {
+    using E = decltype(t);
+    check(launch(rope_store_kernel<E>, blocks_for(n), 256, 0, s, qkv, rows, heads, start, trig, static_cast<E*>(q_out), kv), "rope");
+    return 0;
+  });
 }
 
-void prefill_attention(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t s) {
-  if (kv.head_dim == 128)
-    launch_prefill<128>(q, kv, heads, rows, start, scale, out, lse, s);
-  else if (kv.head_dim == 64)
-    launch_prefill<64>(q, kv, heads, rows, start, scale, out, lse, s);
-  else
-    throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
+  if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
+  with_half_type(kv.type, [&](auto t) {
+    const auto* qe = static_cast<const decltype(t)*>(q);
+    if (kv.head_dim == 128)
+      launch_prefill<128>(qe, kv, heads, rows, start, scale, out, lse, s);
+    else
+      launch_prefill<64>(qe, kv, heads, rows, start, scale, out, lse, s);
+    return 0;
+  });
 }
 
-void prefill_column_sums(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
+void prefill_column_sums(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
                          const float* lse, float* acc, int acc_stride, cudaStream_t s) {
   if (row_from >= rows) return;
-  if (kv.head_dim == 128)
-    launch_column_sums<128>(q, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride, s);
-  else if (kv.head_dim == 64)
-    launch_column_sums<64>(q, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride, s);
-  else
-    throw std::runtime_error("prefill column sums: head_dim must be 64 or 128");
+  if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill column sums: head_dim must be 64 or 128");
+  with_half_type(kv.type, [&](auto t) {
+    const auto* qe = static_cast<const decltype(t)*>(q);
+    if (kv.head_dim == 128)
+      launch_column_sums<128>(qe, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride, s);
+    else
+      launch_column_sums<64>(qe, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride, s);
+    return 0;
+  });
 }
 
 }  // namespace quest

@@ -8,10 +8,11 @@
 #include <cstdint>
 
 #include "kernels/attention.cuh"
+#include "kernels/half_types.cuh"
 
 namespace quest {
 
-enum class WeightType { F16, BF16 };
+using WeightType = HalfType;
 
 // What a linear layer reads as its input row, built as it is loaded (no kernel of its own):
 //   Plain    x as it is, [rows][in];
@@ -46,30 +47,24 @@ void embed(const void* table, WeightType t, int dim, const int32_t* tokens, int 
 void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float* trig, cudaStream_t stream);
 
 // Rotates q and k of `rows` tokens at positions start.. (rotate-half RoPE) from qkv =
-// [rows][q | k | v]; writes q as fp16 to q_out [rows][heads][head_dim] and k, v into the
-// paged cache. One row (a decode step) also folds its key into the page min/max; a prefill
-// recomputes them after (page_minmax).
-struct CacheLayer {
-  __half* k = nullptr;
-  __half* v = nullptr;
-  __half* kmin = nullptr;
-  __half* kmax = nullptr;
-};
-void rope_store(const float* qkv, int rows, int heads, int kv_heads, int head_dim, int64_t start, const float* trig,
-                __half* q_out, const CacheLayer& cache, const int* page_table, int page_size, cudaStream_t stream);
+// [rows][q | k | v]; writes q to q_out [rows][heads][head_dim] and k, v into the paged cache,
+// both in the cache's type. One row (a decode step) also folds its key into the page
+// min/max; a prefill recomputes them after (page_minmax).
+void rope_store(const float* qkv, int rows, int heads, int64_t start, const float* trig, void* q_out, const PagedKv& kv, cudaStream_t stream);
 
-// Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], fp16) over
+// Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], in the
+// cache's type) over
 // the cache's positions [0, start + rows), tiles of 64 queries by 64 keys on tensor cores with
 // an online softmax (flash attention); out is fp32 [rows][heads][head_dim], and lse, when
 // given, each row's log-sum-exp [rows][heads].
-void prefill_attention(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t stream);
 
 // The attention probabilities that rows [row_from, rows) of such a prefill (with its lse) gave
 // each cached position, summed over the rows and over the query heads of each KV head, added
 // into acc[kv_head][position] (acc_stride floats a KV head), without forming the rows x keys
 // matrix: H2O's prefill scores, SnapKV's window and TOVA's last row.
-void prefill_column_sums(const __half* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
+void prefill_column_sums(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
                          const float* lse, float* acc, int acc_stride, cudaStream_t stream);
 
 }  // namespace quest

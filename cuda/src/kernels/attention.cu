@@ -11,19 +11,6 @@ namespace {
 
 constexpr int kWarps = 4;    // warps per block in the attention and estimate kernels
 
-__device__ inline void unpack8(const uint4& raw, float out[8]) {
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    float2 f = __half22float2(h[i]);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
-  }
-}
-
-// Eight halves from one 16-byte load.
-__device__ inline void load8(const __half* p, float out[8]) { unpack8(*reinterpret_cast<const uint4*>(p), out); }
-
 // Sum over the `width` lanes that share a token (width divides 32, groups aligned).
 template <int width>
 __device__ inline float group_sum(float v) {
@@ -34,12 +21,12 @@ __device__ inline float group_sum(float v) {
 
 // A (KV head, split)'s softmax state for its G query heads: the lanes' eighths of each
 // scaled query, and an empty running max, sum and output.
-template <int D, int G>
-__device__ inline void start_state(const __half* q, int g, int sub, float scale, float (&qv)[G][8], float (&m)[G], float (&l)[G],
+template <int D, int G, typename T>
+__device__ inline void start_state(const T* q, int g, int sub, float scale, float (&qv)[G][8], float (&m)[G], float (&l)[G],
                                    float (&acc)[G][8]) {
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
+    load8<T>(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       qv[h][i] *= scale;
@@ -53,12 +40,12 @@ __device__ inline void start_state(const __half* q, int g, int sub, float scale,
 // Folds one token (its K and V eighths in kr, vr) into the state when `valid`; every lane
 // takes part in the sums either way. `logits`, when given, gets each head's score at
 // logits[h * stride].
-template <int G, int LT>
+template <int G, int LT, typename T>
 __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const uint4& vr, bool valid, float (&m)[G], float (&l)[G],
                               float (&acc)[G][8], float* logits, int stride) {
   float kf[8], vf[8];
-  unpack8(kr, kf);
-  unpack8(vr, vf);
+  unpack8<T>(kr, kf);
+  unpack8<T>(vr, vf);
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     float s = 0.0f;
@@ -113,8 +100,8 @@ __device__ inline void finish_block(const float (&m)[G], const float (&l)[G], co
 // One block per (KV head, split). Each warp takes whole pages; within a page, LT lanes hold
 // one token's head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the
 // page's K and V are all loaded before any is used (bytes in flight hide the latency).
-template <int D, int G>
-__global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __restrict__ q, PagedKv kv, PageLists lists,
+template <int D, int G, typename T>
+__global__ void __launch_bounds__(kWarps * 32) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
                                                               float scale, SplitScratch sc) {
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int g = blockIdx.x, split = blockIdx.y;
@@ -125,7 +112,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
   const int p0 = begin + split * per, p1 = min(end, p0 + per);
 
   float qv[G][8], m[G], l[G], acc[G][8];
-  start_state<D, G>(q, g, sub, scale, qv, m, l, acc);
+  start_state<D, G, T>(q, g, sub, scale, qv, m, l, acc);
 
   for (int pi = p0 + warp; pi < p1; pi += kWarps) {
     const int logical = lists.indices[pi];
@@ -136,12 +123,12 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
 #pragma unroll
     for (int it = 0; it < ITER; ++it) {
       const int t = it * TPW + slot;
-      kr[it] = *reinterpret_cast<const uint4*>(kv.k + base + (size_t)t * D);
-      vr[it] = *reinterpret_cast<const uint4*>(kv.v + base + (size_t)t * D);
+      kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + base + (size_t)t * D);
+      vr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + base + (size_t)t * D);
     }
 #pragma unroll
     for (int it = 0; it < ITER; ++it)  // the unused slots of the newest page hold nothing to read
-      attend<G, LT>(qv, kr[it], vr[it], it * TPW + slot < len, m, l, acc, nullptr, 0);
+      attend<G, LT, T>(qv, kr[it], vr[it], it * TPW + slot < len, m, l, acc, nullptr, 0);
   }
 
   finish_block<D, G, TPW>(m, l, acc, g, split, warp, slot, sub, sc);
@@ -150,8 +137,8 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const __half* __re
 // The same over token lists: a warp takes 16 consecutive list entries at a time (gathered
 // by position, all loads issued before any is used), and with `probe` each entry's scaled
 // score q.k is written per query head, for the policies that learn from attention.
-template <int D, int G>
-__global__ void __launch_bounds__(kWarps * 32) token_partial(const __half* __restrict__ q, PagedKv kv, TokenLists lists, float scale,
+template <int D, int G, typename T>
+__global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict__ q, PagedKv kv, TokenLists lists, float scale,
                                                              SplitScratch sc, Probe probe) {
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int g = blockIdx.x, split = blockIdx.y;
@@ -163,7 +150,7 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const __half* __res
   const int c0 = split * per, c1 = min(chunks, c0 + per);
 
   float qv[G][8], m[G], l[G], acc[G][8];
-  start_state<D, G>(q, g, sub, scale, qv, m, l, acc);
+  start_state<D, G, T>(q, g, sub, scale, qv, m, l, acc);
 
   for (int c = c0 + warp; c < c1; c += kWarps) {
     uint4 kr[ITER], vr[ITER];
@@ -174,15 +161,15 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const __half* __res
       if (e < n) {
         const int pos = idx[e];
         const size_t off = (((size_t)kv.page_table[pos / kGpuPage] * kv.kv_heads + g) * kGpuPage + pos % kGpuPage) * D + sub * 8;
-        kr[it] = *reinterpret_cast<const uint4*>(kv.k + off);
-        vr[it] = *reinterpret_cast<const uint4*>(kv.v + off);
+        kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + off);
+        vr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + off);
       }
     }
 #pragma unroll
     for (int it = 0; it < ITER; ++it) {
       const int e = c * kGpuPage + it * TPW + slot;
       float* logits = probe.logits && sub == 0 ? probe.logits + (size_t)g * G * probe.stride + e : nullptr;
-      attend<G, LT>(qv, kr[it], vr[it], e < n, m, l, acc, logits, probe.stride);
+      attend<G, LT, T>(qv, kr[it], vr[it], e < n, m, l, acc, logits, probe.stride);
     }
   }
   finish_block<D, G, TPW>(m, l, acc, g, split, warp, slot, sub, sc);
@@ -219,8 +206,8 @@ constexpr int kEstimateUnroll = 4;  // page groups a warp loads before scoring a
 
 // A warp covers kEstimateUnroll x 32 / LT full pages of one KV head, LT lanes a page, every
 // min and max load issued before the first is used.
-template <int D, int G>
-__global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const __half* __restrict__ q, PagedKv kv, float* __restrict__ scores) {
+template <int D, int G, typename T>
+__global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restrict__ q, PagedKv kv, float* __restrict__ scores) {
   constexpr int LT = D / 8, TPW = 32 / LT, U = kEstimateUnroll;
   const int g = blockIdx.x;
   const int lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
@@ -228,7 +215,7 @@ __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const __half* __r
   wait_for_previous();
   float qv[G][8];
 #pragma unroll
-  for (int h = 0; h < G; ++h) load8(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
+  for (int h = 0; h < G; ++h) load8<T>(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
   const int full = kv.current_page;
   uint4 mnr[U], mxr[U];
 #pragma unroll
@@ -236,8 +223,8 @@ __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const __half* __r
     const int p = first + u * TPW + slot;
     if (p < full) {
       const size_t off = ((size_t)kv.page_table[p] * kv.kv_heads + g) * D + sub * 8;
-      mnr[u] = *reinterpret_cast<const uint4*>(kv.kmin + off);
-      mxr[u] = *reinterpret_cast<const uint4*>(kv.kmax + off);
+      mnr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmin) + off);
+      mxr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmax) + off);
     }
   }
 #pragma unroll
@@ -246,8 +233,8 @@ __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const __half* __r
     float s = 0.0f;
     if (p < full) {
       float mn[8], mx[8];
-      unpack8(mnr[u], mn);
-      unpack8(mxr[u], mx);
+      unpack8<T>(mnr[u], mn);
+      unpack8<T>(mxr[u], mx);
 #pragma unroll
       for (int h = 0; h < G; ++h)
 #pragma unroll
@@ -318,35 +305,37 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
   if (threadIdx.x == 0) out[k] = kv.current_page;
 }
 
-__global__ void append_kernel(__half* k_cache, __half* v_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
-                              int head_dim, int page_size, int pos, const __half* k, const __half* v) {
+template <typename T>
+__global__ void append_kernel(T* k_cache, T* v_cache, T* kmin, T* kmax, const int* page_table, int kv_heads, int head_dim,
+                              int page_size, int pos, const T* k, const T* v) {
   const int g = blockIdx.x;
   const int page = pos / page_size, slot = pos % page_size;
   wait_for_previous();
   const size_t phys = page_table[page];
   for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
-    const __half kk = k[g * head_dim + i];
+    const T kk = k[g * head_dim + i];
     k_cache[((phys * kv_heads + g) * page_size + slot) * head_dim + i] = kk;
     v_cache[((phys * kv_heads + g) * page_size + slot) * head_dim + i] = v[g * head_dim + i];
     const size_t m = (phys * kv_heads + g) * head_dim + i;
-    kmin[m] = slot == 0 ? kk : __hmin(kmin[m], kk);
-    kmax[m] = slot == 0 ? kk : __hmax(kmax[m], kk);
+    kmin[m] = slot == 0 ? kk : Cvt<T>::min(kmin[m], kk);
+    kmax[m] = slot == 0 ? kk : Cvt<T>::max(kmax[m], kk);
   }
 }
 
-__global__ void minmax_kernel(const __half* k_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
-                              int head_dim, int page_size, int first_page, int pages, int64_t length) {
+template <typename T>
+__global__ void minmax_kernel(const T* k_cache, T* kmin, T* kmax, const int* page_table, int kv_heads, int head_dim, int page_size,
+                              int first_page, int pages, int64_t length) {
   const size_t n = (size_t)pages * kv_heads * head_dim;
   wait_for_previous();
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     const int d = int(i % head_dim), g = int(i / head_dim % kv_heads), page = first_page + int(i / head_dim / kv_heads);
     const size_t phys = page_table[page];
     const int len = int(min((int64_t)page_size, length - (int64_t)page * page_size));
-    const __half* k = k_cache + (phys * kv_heads + g) * page_size * head_dim + d;
-    __half mn = k[0], mx = k[0];
+    const T* k = k_cache + (phys * kv_heads + g) * page_size * head_dim + d;
+    T mn = k[0], mx = k[0];
     for (int s = 1; s < len; ++s) {
-      mn = __hmin(mn, k[(size_t)s * head_dim]);
-      mx = __hmax(mx, k[(size_t)s * head_dim]);
+      mn = Cvt<T>::min(mn, k[(size_t)s * head_dim]);
+      mx = Cvt<T>::max(mx, k[(size_t)s * head_dim]);
     }
     kmin[(phys * kv_heads + g) * head_dim + d] = mn;
     kmax[(phys * kv_heads + g) * head_dim + d] = mx;
@@ -362,37 +351,38 @@ __global__ void dense_lists_kernel(int kv_heads, int pages, int* indptr, int* in
   if (blockIdx.x == 0 && threadIdx.x == 0) indptr[kv_heads] = kv_heads * pages;
 }
 
-template <int D>
-cudaError_t launch_partial(int group, dim3 grid, const __half* q, const PagedKv& kv, const PageLists& lists, float scale,
+// The kernel instantiation for the cache's type, head_dim D and the query heads per KV head.
+template <int D, typename T>
+cudaError_t launch_partial(int group, dim3 grid, const T* q, const PagedKv& kv, const PageLists& lists, float scale,
                            const SplitScratch& sc, cudaStream_t stream) {
   switch (group) {
-    case 1: return launch(decode_partial<D, 1>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
-    case 2: return launch(decode_partial<D, 2>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
-    case 4: return launch(decode_partial<D, 4>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
-    case 8: return launch(decode_partial<D, 8>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
+    case 1: return launch(decode_partial<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
+    case 2: return launch(decode_partial<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
+    case 4: return launch(decode_partial<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
+    case 8: return launch(decode_partial<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
     default: return cudaErrorInvalidValue;
   }
 }
 
-template <int D>
-cudaError_t launch_tokens(int group, dim3 grid, const __half* q, const PagedKv& kv, const TokenLists& lists, float scale,
+template <int D, typename T>
+cudaError_t launch_tokens(int group, dim3 grid, const T* q, const PagedKv& kv, const TokenLists& lists, float scale,
                           const SplitScratch& sc, const Probe& probe, cudaStream_t stream) {
   switch (group) {
-    case 1: return launch(token_partial<D, 1>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
-    case 2: return launch(token_partial<D, 2>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
-    case 4: return launch(token_partial<D, 4>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
-    case 8: return launch(token_partial<D, 8>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+    case 1: return launch(token_partial<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+    case 2: return launch(token_partial<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+    case 4: return launch(token_partial<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+    case 8: return launch(token_partial<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
     default: return cudaErrorInvalidValue;
   }
 }
 
-template <int D>
-cudaError_t launch_estimate(int group, dim3 grid, const __half* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
+template <int D, typename T>
+cudaError_t launch_estimate(int group, dim3 grid, const T* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
   switch (group) {
-    case 1: return launch(estimate_kernel<D, 1>, grid, kWarps * 32, 0, stream, q, kv, scores);
-    case 2: return launch(estimate_kernel<D, 2>, grid, kWarps * 32, 0, stream, q, kv, scores);
-    case 4: return launch(estimate_kernel<D, 4>, grid, kWarps * 32, 0, stream, q, kv, scores);
-    case 8: return launch(estimate_kernel<D, 8>, grid, kWarps * 32, 0, stream, q, kv, scores);
+    case 1: return launch(estimate_kernel<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, scores);
+    case 2: return launch(estimate_kernel<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, scores);
+    case 4: return launch(estimate_kernel<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, scores);
+    case 8: return launch(estimate_kernel<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, scores);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -403,36 +393,44 @@ bool supported(const PagedKv& kv, int heads) {
 
 }  // namespace
 
-cudaError_t decode_attention(const __half* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
+cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
                              const SplitScratch& scratch, float* out, cudaStream_t stream) {
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
   const dim3 grid(kv.kv_heads, scratch.splits);
   const int group = heads / kv.kv_heads;
-  cudaError_t err = kv.head_dim == 128 ? launch_partial<128>(group, grid, q, kv, lists, scale, scratch, stream)
-                                       : launch_partial<64>(group, grid, q, kv, lists, scale, scratch, stream);
+  cudaError_t err = with_half_type(kv.type, [&](auto t) {
+    const auto* qt = static_cast<const decltype(t)*>(q);
+    return kv.head_dim == 128 ? launch_partial<128>(group, grid, qt, kv, lists, scale, scratch, stream)
+                              : launch_partial<64>(group, grid, qt, kv, lists, scale, scratch, stream);
+  });
   if (err != cudaSuccess) return err;
   return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, static_cast<float*>(nullptr));
 }
 
-cudaError_t decode_attention_tokens(const __half* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
+cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
                                     const SplitScratch& scratch, const Probe& probe, float* out, cudaStream_t stream) {
   if (!supported(kv, heads) || lists.count < 1) return cudaErrorInvalidValue;
   const dim3 grid(kv.kv_heads, scratch.splits);
   const int group = heads / kv.kv_heads;
-  cudaError_t err = kv.head_dim == 128 ? launch_tokens<128>(group, grid, q, kv, lists, scale, scratch, probe, stream)
-                                       : launch_tokens<64>(group, grid, q, kv, lists, scale, scratch, probe, stream);
+  cudaError_t err = with_half_type(kv.type, [&](auto t) {
+    const auto* qt = static_cast<const decltype(t)*>(q);
+    return kv.head_dim == 128 ? launch_tokens<128>(group, grid, qt, kv, lists, scale, scratch, probe, stream)
+                              : launch_tokens<64>(group, grid, qt, kv, lists, scale, scratch, probe, stream);
+  });
   if (err != cudaSuccess) return err;
   return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, probe.lse);
 }
 
-cudaError_t quest_estimate(const __half* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream) {
+cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream) {
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
   if (kv.current_page == 0) return cudaSuccess;
   const int per_block = kWarps * (32 / (kv.head_dim / 8)) * kEstimateUnroll;
   const dim3 grid(kv.kv_heads, (kv.current_page + per_block - 1) / per_block);
   const int group = heads / kv.kv_heads;
-  return kv.head_dim == 128 ? launch_estimate<128>(group, grid, q, kv, scores, stream)
-                            : launch_estimate<64>(group, grid, q, kv, scores, stream);
+  return with_half_type(kv.type, [&](auto t) {
+    const auto* qt = static_cast<const decltype(t)*>(q);
+    return kv.head_dim == 128 ? launch_estimate<128>(group, grid, qt, kv, scores, stream) : launch_estimate<64>(group, grid, qt, kv, scores, stream);
+  });
 }
 
 cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* indptr, int* indices, cudaStream_t stream) {
@@ -445,19 +443,28 @@ cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* i
   return cudaErrorInvalidValue;
 }
 
-cudaError_t append_kv(__half* k_cache, __half* v_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads,
-                      int head_dim, int page_size, int pos, const __half* k, const __half* v, cudaStream_t stream) {
-  return launch(append_kernel, kv_heads, 128, 0, stream, k_cache, v_cache, kmin, kmax, page_table, kv_heads, head_dim, page_size, pos, k, v);
+// The cache's pointers are const in PagedKv (the attention kernels only read them); the two
+// calls that write the cache take them back.
+cudaError_t append_kv(const PagedKv& kv, int pos, const void* k, const void* v, cudaStream_t stream) {
+  return with_half_type(kv.type, [&](auto t) {
+    using T = decltype(t);
+    auto w = [](const void* p) { return static_cast<T*>(const_cast<void*>(p)); };
+    return launch(append_kernel<T>, kv.kv_heads, 128, 0, stream, w(kv.k), w(kv.v), w(kv.kmin), w(kv.kmax), kv.page_table, kv.kv_heads,
+                  kv.head_dim, kv.page_size, pos, static_cast<const T*>(k), static_cast<const T*>(v));
+  });
 }
 
-cudaError_t page_minmax(const __half* k_cache, __half* kmin, __half* kmax, const int* page_table, int kv_heads, int head_dim,
-                        int page_size, int first_page, int last_page, int64_t length, cudaStream_t stream) {
+cudaError_t page_minmax(const PagedKv& kv, int first_page, int last_page, int64_t length, cudaStream_t stream) {
   const int pages = last_page - first_page + 1;
   if (pages <= 0) return cudaSuccess;
-  const size_t n = (size_t)pages * kv_heads * head_dim;
+  const size_t n = (size_t)pages * kv.kv_heads * kv.head_dim;
   const int blocks = int(std::min<size_t>((n + 255) / 256, 4096));
-  return launch(minmax_kernel, blocks, 256, 0, stream, k_cache, kmin, kmax, page_table, kv_heads, head_dim, page_size, first_page,
-                pages, length);
+  return with_half_type(kv.type, [&](auto t) {
+    using T = decltype(t);
+    auto w = [](const void* p) { return static_cast<T*>(const_cast<void*>(p)); };
+    return launch(minmax_kernel<T>, blocks, 256, 0, stream, static_cast<const T*>(kv.k), w(kv.kmin), w(kv.kmax), kv.page_table, kv.kv_heads,
+                  kv.head_dim, kv.page_size, first_page, pages, length);
+  });
 }
 
 cudaError_t fill_dense_lists(int kv_heads, int pages, int* indptr, int* indices, cudaStream_t stream) {

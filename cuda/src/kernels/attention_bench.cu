@@ -142,9 +142,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       caches.push_back(std::make_unique<Cache>(pages, sh));
       fill_random<<<1024, 256, 0, s>>>(caches[c]->k.ptr, caches[c]->k.n, o.seed * 7919 + 2 * c);
       fill_random<<<1024, 256, 0, s>>>(caches[c]->v.ptr, caches[c]->v.n, o.seed * 7919 + 2 * c + 1);
-      check(page_minmax(caches[c]->k.ptr, caches[c]->kmin.ptr, caches[c]->kmax.ptr, page_table.ptr, sh.kv_heads, sh.head_dim,
-                        sh.page_size, 0, pages - 1, L, s),
-            "page min/max");
+      check(page_minmax(caches[c]->view(page_table.ptr, sh, L), 0, pages - 1, L, s), "page min/max");
     }
     check(cudaGetLastError(), "fill");
     auto view = [&](const Cache& c) { return c.view(page_table.ptr, sh, L); };
@@ -267,7 +265,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   for (int t = 0; t < L; ++t) {
     check(cudaMemcpyAsync(tok_k.ptr, &kh[size_t(t) * kvh * d], kvh * d * sizeof(__half), cudaMemcpyHostToDevice, s), "token");
     check(cudaMemcpyAsync(tok_v.ptr, &vh[size_t(t) * kvh * d], kvh * d * sizeof(__half), cudaMemcpyHostToDevice, s), "token");
-    check(append_kv(gpu.k.ptr, gpu.v.ptr, gpu.kmin.ptr, gpu.kmax.ptr, page_table.ptr, kvh, d, P, t, tok_k.ptr, tok_v.ptr, s), "append");
+    check(append_kv(gpu.view(page_table.ptr, sh, t + 1), t, tok_k.ptr, tok_v.ptr, s), "append");
     check(cudaStreamSynchronize(s), "append");
     cpu.reserve(t + 1);
     cpu.write(0, t, &kf[size_t(t) * kvh * d], &vf[size_t(t) * kvh * d]);
