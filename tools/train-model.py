@@ -92,7 +92,7 @@ def draw_task(per_task, rng, focus):
     return rng.choice(others)
 
 
-def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share):
+def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share, context_weight):
     rows = max(1, TOKENS_PER_STEP // length)
     n_lm = int(round(rows * lm_share))
     pool = buckets[length]
@@ -113,7 +113,7 @@ def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share):
                 seq, answer_from, _, _ = pool[rng.randrange(len(pool))]
             seq = seq[:width]
             ids[r, :len(seq)] = torch.tensor(seq)
-            w[r, 1:len(seq)] = CONTEXT_WEIGHT
+            w[r, 1:len(seq)] = context_weight
             w[r, answer_from:len(seq)] = 1.0
     return ids.to(device), w.to(device), n_lm
 
@@ -129,6 +129,16 @@ def lm_batch(lm_ids, rng, rows, device):
 def plain_loss(model, ids):
     logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1))
+
+
+def distill_loss(model, teacher, ids):
+    """KL(teacher || model) per token on plain text: the teacher's whole distribution is the
+    target, not the text's next token, so a model that has memorised the text unlearns it
+    toward what the teacher predicts (learning without forgetting, Li & Hoiem 2016)."""
+    with torch.no_grad():
+        target = F.log_softmax(teacher(input_ids=ids[:, :-1], use_cache=False).logits.float(), -1)
+    logp = F.log_softmax(model(input_ids=ids[:, :-1], use_cache=False).logits.float(), -1)
+    return F.kl_div(logp.reshape(-1, logp.size(-1)), target.reshape(-1, target.size(-1)), log_target=True, reduction="batchmean")
 
 
 def weighted_loss(model, ids, w, n_lm):
@@ -191,8 +201,12 @@ def main():
     # A long bucket has too few rows for a share of them to be plain text (4 rows at 32K: 5%
     # rounds to none), and fine-tunes that ran mostly long lost the language model (rounds 4-6).
     ap.add_argument("--lm-rows", type=int, default=0, help="also, every step, this many plain-text rows of 2048 tokens, their loss added")
+    ap.add_argument("--teacher", help="with --lm-rows: the plain-text rows' loss is the KL divergence from this model's predictions")
+    ap.add_argument("--context-weight", type=float, default=CONTEXT_WEIGHT, help="language-modelling weight of a task sample's non-answer tokens")
     ap.add_argument("--focus", help="TASK=SHARE: that task takes SHARE of each batch's task rows (implies --by-task)")
     args = ap.parse_args()
+    if args.teacher and not args.lm_rows:
+        ap.error("--teacher distils on the plain-text rows: give --lm-rows too")
     curriculum = [(float(c.split(":")[0]), int(c.split(":")[1])) for c in args.curriculum.split(",")] if args.curriculum else CURRICULUM
     focus = (args.focus.split("=")[0], float(args.focus.split("=")[1])) if args.focus else None
     torch.manual_seed(args.seed)
@@ -217,6 +231,9 @@ def main():
         model = AutoModelForCausalLM.from_pretrained(args.init, dtype=torch.float32, attn_implementation="sdpa").to(device)
     else:
         model = AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").to(device)
+    teacher = None
+    if args.teacher:
+        teacher = AutoModelForCausalLM.from_pretrained(args.teacher, dtype=torch.float32, attn_implementation="sdpa").to(device).eval()
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     budget = args.minutes * 60
@@ -232,11 +249,12 @@ def main():
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or focus is not None, focus, args.lm_share)
+        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or focus is not None, focus, args.lm_share, args.context_weight)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss, lm_loss = weighted_loss(model, ids, w, n_lm)
             if args.lm_rows:
-                lm_loss = plain_loss(model, lm_batch(lm_ids, rng, args.lm_rows, device))
+                rows = lm_batch(lm_ids, rng, args.lm_rows, device)
+                lm_loss = distill_loss(model, teacher, rows) if teacher else plain_loss(model, rows)
                 loss = loss + lm_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -262,7 +280,7 @@ def main():
         json.dump({
             "parameters": n_params, "steps": step, "minutes": args.minutes, "lr": args.lr, "seed": args.seed,
             "init": args.init, "by_task": args.by_task, "focus": args.focus, "curriculum_used": not args.no_curriculum,
-            "tokens_per_step": TOKENS_PER_STEP, "lm_share": args.lm_share, "lm_rows": args.lm_rows, "context_weight": CONTEXT_WEIGHT,
+            "tokens_per_step": TOKENS_PER_STEP, "lm_share": args.lm_share, "lm_rows": args.lm_rows, "teacher": args.teacher, "context_weight": args.context_weight,
             "curriculum": curriculum, "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
             "data_files": sorted(os.path.basename(p) for p in glob.glob(os.path.join(args.data, "*"))),
             "teacher_forced_answer_accuracy": acc, "answer_token_accuracy": token_acc,
