@@ -127,12 +127,11 @@ describe('quest bench-latency', () => {
 
 describe('choosing the backend', () => {
   it('sends to the CPU what the GPU forward pass does not implement, saying why', () => {
-    expect(gpuRefusal({ policies: ['dense', 'quest', 'h2o', 'tova', 'snapkv', 'streaming', 'oracle-topk'], pageSize: 16, questGqa: 'group' })).toBeNull();
-    expect(gpuRefusal({ policies: ['quest'], pageSize: 32 })).toMatch(/--page-size 32/);
-    expect(gpuRefusal({ policies: ['quest'], pageSize: 16, questGqa: 'per-query-head' })).toMatch(/per-query-head/);
-    expect(gpuRefusal({ policies: ['dense'], pageSize: 16, kvDtype: 'fp16' })).toBeNull();
-    expect(gpuRefusal({ policies: ['dense'], pageSize: 16, kvDtype: 'bf16' })).toBeNull();
-    expect(gpuRefusal({ policies: ['dense'], pageSize: 16, kvDtype: 'fp32' })).toMatch(/--kv-dtype fp32/);
+    expect(gpuRefusal(undefined)).toBeNull();
+    expect(gpuRefusal({ kvDtype: 'auto' })).toBeNull();
+    expect(gpuRefusal({ kvDtype: 'fp16' })).toBeNull();
+    expect(gpuRefusal({ kvDtype: 'bf16' })).toBeNull();
+    expect(gpuRefusal({ kvDtype: 'fp32' })).toMatch(/--kv-dtype fp32/);
   });
 
   it.skipIf(gpu)('--device cuda without a usable GPU fails before any work, naming why', async () => {

@@ -84,15 +84,26 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
   // random tokens is nearly flat, and token ranks there turn on differences below fp16
   // rounding (a first run saw TOVA agree on 2 of 16 steps on one fixture, 16 of 16 on the
   // others): for the token selectors there, agreement is printed, not required.
-  const selectors = [
+  // Quest also at Quest pages other than the GPU's storage page, and selecting per query head;
+  // there the tokens a KV head serves (the union of its heads' lists) follow the selection,
+  // so a near tie that the backends break apart moves them by a page: within 2%, not equal.
+  type Selector = { policy: string; prompt: number; budget: number; steps: number; pageSize?: number; questGqa?: 'per-query-head' };
+  const selectors: Selector[] = [
     { policy: 'quest', prompt: 300, budget: 64, steps: 32 },
+    { policy: 'quest', prompt: 300, budget: 64, steps: 32, pageSize: 8 },
+    { policy: 'quest', prompt: 300, budget: 64, steps: 32, pageSize: 32 },
+    { policy: 'quest', prompt: 300, budget: 64, steps: 32, questGqa: 'per-query-head' },
+    { policy: 'quest', prompt: 300, budget: 64, steps: 32, pageSize: 8, questGqa: 'per-query-head' },
     ...['streaming', 'h2o', 'tova', 'snapkv', 'oracle-topk'].map((policy) => ({ policy, prompt: 2060, budget: 256, steps: 16 })),
   ];
-  it.each(selectors)('matches the CPU engine under $policy, reading as many tokens', async ({ policy, prompt, budget, steps }) => {
+  const label = (c: Selector) => `${c.policy}${c.pageSize ? ` at page ${c.pageSize}` : ''}${c.questGqa ? ` ${c.questGqa}` : ''}`;
+  it.each(selectors.map((c) => ({ ...c, label: label(c) })))('matches the CPU engine under $label, reading as many tokens', async (c) => {
+    const { policy, prompt, budget, steps } = c;
     await both();
     const context = randomTokens(prompt, vocab);
     const fed = randomTokens(steps, vocab);
-    const [a, b] = [cpu.createSequence(opts(policy, budget)), dev.createSequence(opts(policy, budget))];
+    const o: NativeSequenceOptions = { ...opts(policy, budget), pageSize: c.pageSize ?? 16, questGqa: c.questGqa };
+    const [a, b] = [cpu.createSequence(o), dev.createSequence(o)];
     await a.prefill(context);
     await b.prefill(context);
     const diffs: number[] = [];
@@ -101,12 +112,15 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
       diffs.push(relDiff(y, x));
     }
     const within = diffs.filter((d) => d < tol).length;
-    console.log(`${name}: GPU vs CPU ${policy} decode (budget ${budget} of ~${prompt + steps}): ${within} of ${steps} steps within the bound, worst ${Math.max(...diffs).toExponential(2)}`);
+    const [sa, sb] = [a.stats(), b.stats()];
+    console.log(
+      `${name}: GPU vs CPU ${label(c)} decode (budget ${budget} of ~${prompt + steps}): ${within} of ${steps} steps within the bound, worst ${Math.max(...diffs).toExponential(2)}; tokens read ${sb.tokensRead} vs ${sa.tokensRead}`,
+    );
     if (policy === 'streaming') expect(within).toBe(steps);
     else if (policy === 'quest' || name === 'quest-tiny') expect(within).toBeGreaterThanOrEqual(0.75 * steps);
-    const [sa, sb] = [a.stats(), b.stats()];
     expect(sb.policySamples).toBe(sa.policySamples);
-    expect(sb.tokensRead).toBe(sa.tokensRead);
+    if (c.questGqa) expect(Math.abs(sb.tokensRead - sa.tokensRead)).toBeLessThanOrEqual(0.02 * sa.tokensRead);
+    else expect(sb.tokensRead).toBe(sa.tokensRead);
     a.close();
     b.close();
   });
@@ -159,10 +173,15 @@ describe.skipIf(!gpu)('GPU sequences', () => {
   it('refuse what the GPU does not implement, and a closed sequence', async () => {
     const dir = path.join(fixtures, 'llama');
     const model = await loadModel(openModelFolder(dir).spec, dir, 'cuda');
-    expect(() => model.createSequence({ policy: 'quest', budget: 64, pageSize: 16, denseLayers: 0, questGqa: 'per-query-head' })).toThrow(
-      /per-query-head has no GPU implementation/,
-    );
-    expect(() => model.createSequence({ policy: 'quest', budget: 64, pageSize: 32, denseLayers: 0 })).toThrow(/--page-size 16/);
+    expect(() => model.createSequence({ policy: 'dense', budget: 0, pageSize: 16, denseLayers: 0, kvDtype: 'fp32' })).toThrow(/--kv-dtype fp32/);
+    // Quest's top-k ranks at most 16384 pages: a step beyond that rejects, naming the limit
+    // (on the shipped model, whose positions reach that far).
+    const tinyDir = path.join(repo, 'models', 'quest-tiny');
+    const tiny = await loadModel(openModelFolder(tinyDir).spec, tinyDir, 'cuda');
+    const many = tiny.createSequence({ policy: 'quest', budget: 64, pageSize: 1, denseLayers: 0 });
+    await many.prefill(randomTokens(16400, openModelFolder(tinyDir).spec.vocabSize));
+    await expect(many.feed(Int32Array.of(1))).rejects.toThrow(/at most 16384 pages/);
+    many.close();
     const seq = model.createSequence({ policy: 'dense', budget: 0, pageSize: 16, denseLayers: 0 });
     seq.close();
     expect(() => seq.stats()).toThrow(/closed/);

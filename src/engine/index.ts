@@ -33,19 +33,14 @@ export interface BackendChoice {
   info: NativeBackendInfo;
 }
 
-/** The policy settings that decide whether a run can use the GPU. */
+/** The settings that decide whether a run can use the GPU (every policy, page size and Quest rule runs there). */
 export interface BackendNeeds {
-  policies: string[];
-  pageSize: number;
-  questGqa?: 'group' | 'per-query-head';
   kvDtype?: 'auto' | 'fp32' | 'fp16' | 'bf16';
 }
 
 /** Why a run with these settings cannot use the GPU forward pass (cuda/src/gpu runs every policy), or null when it can. */
 export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   if (!needs) return null;
-  if (needs.pageSize !== 16) return `--page-size ${needs.pageSize}: the GPU kernels are built for 16`;
-  if (needs.questGqa === 'per-query-head' && needs.policies.includes('quest')) return '--quest-gqa per-query-head: no GPU implementation yet';
   if (needs.kvDtype === 'fp32') return '--kv-dtype fp32: the GPU caches 16-bit keys and values';
   return null;
 }

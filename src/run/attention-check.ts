@@ -36,7 +36,7 @@ export function parityFailures(r: NativeAttentionParity): string[] {
   if (r.appendMinMaxMaxAbs !== 0) f.push(`page min/max differ by ${r.appendMinMaxMaxAbs}`);
   if (r.denseMaxAbs >= REL * Math.max(1, r.denseRefMax)) f.push(`dense attention off by ${r.denseMaxAbs}`);
   if (r.estimateMaxAbs >= REL * Math.max(1, r.estimateRefMax)) f.push(`Quest estimate off by ${r.estimateMaxAbs}`);
-  if (r.topkMismatches !== 0) f.push(`${r.topkMismatches} top-k pages differ`);
+  if (r.topkMismatches !== 0) f.push(`${r.topkMismatches} Quest selections differ (top-k pages, or per-query-head union counts)`);
   if (r.sparseMaxAbs >= REL * Math.max(1, r.sparseRefMax)) f.push(`sparse attention off by ${r.sparseMaxAbs}`);
   if (r.tokenMaxAbs >= REL * Math.max(1, r.tokenRefMax)) f.push(`token-list attention off by ${r.tokenMaxAbs}`);
   if (r.probsMaxAbs >= REL * Math.max(1, r.probsRefMax)) f.push(`attention probabilities off by ${r.probsMaxAbs}`);

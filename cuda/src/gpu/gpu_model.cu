@@ -230,18 +230,20 @@ void GpuSequence::reserve(int64_t n) {
 void GpuSequence::grow(int64_t tokens) {
   const ModelSpec& s = spec_;
   const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, old_pages = capacity_ / kGpuPage;
+  // The key bounds come a Quest page (of any size) at a time.
+  const int64_t P = opts_.page_size, meta = (pages * kGpuPage + P - 1) / P, old_meta = (capacity_ + P - 1) / P;
   const size_t per_page = size_t(s.kv_heads) * kGpuPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
-  auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per) {
-    DeviceBuffer<uint16_t> fresh(size_t(pages) * per);
-    if (old_pages > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old_pages) * per * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "cache copy");
+  auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per, int64_t n, int64_t old) {
+    DeviceBuffer<uint16_t> fresh(size_t(n) * per);
+    if (old > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old) * per * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "cache copy");
     check(cudaStreamSynchronize(stream_), "cache copy");
     b = std::move(fresh);
   };
   for (int l = 0; l < s.layers; ++l) {
-    regrow(k_[l], per_page);
-    regrow(v_[l], per_page);
-    regrow(kmin_[l], per_meta);
-    regrow(kmax_[l], per_meta);
+    regrow(k_[l], per_page, pages, old_pages);
+    regrow(v_[l], per_page, pages, old_pages);
+    regrow(kmin_[l], per_meta, meta, old_meta);
+    regrow(kmax_[l], per_meta, meta, old_meta);
   }
   // Pages are laid out in order: the table is the identity, kept because the kernels read
   // through one (a shared or reordered pool needs nothing else).
@@ -284,6 +286,7 @@ PagedKv GpuSequence::view(int layer, int64_t len) const {
   kv.page_size = kGpuPage;
   kv.current_page = int((len - 1) / kGpuPage);
   kv.current_len = int(len - int64_t(kv.current_page) * kGpuPage);
+  kv.meta_page = opts_.page_size;
   return kv;
 }
 
@@ -311,7 +314,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
     const bool governed = l >= opts_.dense_layers;
     if (!decode) {
-      check(page_minmax(call.kv, int(start / kGpuPage), pages_now - 1, len, st), "page min/max");
+      check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
       const bool observe = governed && policy_->wants_prefill_lse();
       prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, st);
       if (observe) policy_->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);
@@ -324,11 +327,11 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
       }
       SplitScratch scratch = call.scratch;
       if (read.kind == StepRead::Tokens) {
-        scratch.splits = token_splits(read.tokens.count, s.kv_heads, m_->sms(), max_splits_);
+        scratch.splits = token_splits(read.tokens.count, read.tokens.per_head ? s.heads : s.kv_heads, m_->sms(), max_splits_);
         check(decode_attention_tokens(q16_.ptr, call.kv, read.tokens, s.heads, scale, scratch, read.probe, att_.ptr, st),
               "decode attention");
       } else {
-        scratch.splits = std::min(max_splits_, splits_for(read.listed, s.kv_heads, m_->sms()));
+        scratch.splits = std::min(max_splits_, splits_for(read.listed, read.pages.per_head ? s.heads : s.kv_heads, m_->sms()));
         check(decode_attention(q16_.ptr, call.kv, read.pages, s.heads, scale, scratch, att_.ptr, st), "decode attention");
       }
       if (governed) {
@@ -349,6 +352,10 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   logits.resize(size_t(rows) * s.vocab);
   check(cudaMemcpyAsync(logits.data(), logits_.ptr, logits.size() * sizeof(float), cudaMemcpyDeviceToHost, st), "logits");
   check(cudaStreamSynchronize(st), "forward pass");
+  if (const double counted = policy_->drain_counted_tokens(st)) {
+    stats_.tokens_read += counted;
+    stats_.kv_bytes_read += counted * s.head_dim * 2 * sizeof(uint16_t);
+  }
   length_ = len;
 }
 

@@ -24,38 +24,69 @@ class DenseGpu final : public GpuPolicy {
   }
 };
 
-// Scores every full page from its key bounds, then the top pages and the current one, as
-// page lists (the page kernels read them).
+// Scores every full Quest page from its key bounds, then the top pages and the current one:
+// page lists where Quest's page is the storage page, token lists of the pages' positions
+// otherwise. With per-query-head selection each query head has its own list, and the tokens
+// its KV head serves (the union of its heads' lists) are counted on the device.
 class QuestGpu final : public GpuPolicy {
  public:
-  QuestGpu(const PolicyOptions& o, int kv_heads, int head_dim) : o_(o), kv_heads_(kv_heads), head_dim_(head_dim) {
-    indptr_.resize(kv_heads + 1);
+  QuestGpu(const PolicyOptions& o, int heads, int kv_heads, int head_dim)
+      : o_(o), heads_(heads), kv_heads_(kv_heads), head_dim_(head_dim), lists_(o.quest_per_query_head ? heads : kv_heads) {
+    indptr_.resize(lists_ + 1);
+    if (o_.page_size != kGpuPage) tokens_.resize(size_t(lists_) * o_.budget);
+    if (o_.quest_per_query_head) {
+      counted_.resize(1);
+      check(cudaMemset(counted_.ptr, 0, sizeof(unsigned long long)), "counter");
+    }
   }
   void grow(int64_t, int64_t capacity, cudaStream_t) override {
-    const size_t pages = size_t(capacity / kGpuPage) * kv_heads_;
+    const size_t pages = size_t((capacity + o_.page_size - 1) / o_.page_size) * lists_;
     scores_.resize(pages);
     indices_.resize(pages);
   }
   StepRead select(int, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
-    const int current = int(pos / kGpuPage);
-    const int64_t budget_pages = o_.budget / kGpuPage;
+    const int P = o_.page_size;
+    const int current = int(pos / P);
+    const int64_t budget_pages = o_.budget / P;
     if (budget_pages - 1 >= current) return DenseGpu::dense(pos);
-    check(quest_estimate(a.q, a.kv, a.heads, scores_.ptr, st), "quest estimate");
-    check(quest_topk(scores_.ptr, a.kv, int(budget_pages), indptr_.ptr, indices_.ptr, st), "quest top-k");
+    if (current > kMaxQuestPages)
+      throw std::runtime_error("Quest on the GPU ranks at most " + std::to_string(kMaxQuestPages) + " pages; this context has " +
+                               std::to_string(current) + " at --page-size " + std::to_string(P) + ": use a larger page size or --device cpu");
+    const bool per_head = o_.quest_per_query_head;
+    check(quest_estimate(a.q, a.kv, a.heads, per_head, scores_.ptr, st), "quest estimate");
+    check(quest_topk(scores_.ptr, a.kv, int(budget_pages), lists_, indptr_.ptr, indices_.ptr, st), "quest top-k");
     StepRead r;
-    r.kind = StepRead::Pages;
-    r.pages = {indptr_.ptr, indices_.ptr};
-    r.listed = int(budget_pages);
-    r.tokens_read = (budget_pages - 1) * kGpuPage + a.kv.current_len;
+    const PageLists pages{indptr_.ptr, indices_.ptr, per_head};
+    const int64_t count = (budget_pages - 1) * P + (pos - int64_t(current) * P + 1);
+    if (P == kGpuPage) {
+      r.kind = StepRead::Pages;
+      r.pages = pages;
+      r.listed = int(budget_pages);
+    } else {
+      r.kind = StepRead::Tokens;
+      r.tokens = {tokens_.ptr, int(o_.budget), int(count), per_head};
+      check(quest_pages_to_tokens(pages, a.kv, int(budget_pages), lists_, r.tokens, st), "quest token lists");
+    }
+    if (per_head) check(quest_union_tokens(pages, a.kv, heads_, int(budget_pages), counted_.ptr, st), "quest union");
+    else r.tokens_read = count;
     r.meta_bytes = double(current) * kv_heads_ * head_dim_ * 2 * sizeof(uint16_t);
     return r;
+  }
+  double drain_counted_tokens(cudaStream_t st) override {
+    if (!o_.quest_per_query_head) return 0;
+    unsigned long long n = 0;
+    check(cudaMemcpyAsync(&n, counted_.ptr, sizeof(n), cudaMemcpyDeviceToHost, st), "counter");
+    check(cudaMemsetAsync(counted_.ptr, 0, sizeof(n), st), "counter");
+    check(cudaStreamSynchronize(st), "counter");
+    return double(n);
   }
 
  private:
   PolicyOptions o_;
-  int kv_heads_, head_dim_;
+  int heads_, kv_heads_, head_dim_, lists_;
   DeviceBuffer<float> scores_;
-  DeviceBuffer<int> indptr_, indices_;
+  DeviceBuffer<int> indptr_, indices_, tokens_;
+  DeviceBuffer<unsigned long long> counted_;
 };
 
 // What the token-selecting policies share: per layer, a kept list per KV head in two buffers
@@ -283,13 +314,9 @@ int token_splits(int count, int kv_heads, int sms, int max_splits) {
 
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& o, int layers, int heads, int kv_heads, int head_dim) {
   validate_policy(o);
-  if (o.page_size != kGpuPage) throw std::runtime_error("the GPU kernels are built for --page-size 16");
   if (o.kv_dtype == KvDtype::F32) throw std::runtime_error("--kv-dtype fp32: the GPU caches 16-bit keys and values");
   if (o.name == "dense") return std::make_unique<DenseGpu>();
-  if (o.name == "quest") {
-    if (o.quest_per_query_head) throw std::runtime_error("--quest-gqa per-query-head has no GPU implementation yet; use --device cpu");
-    return std::make_unique<QuestGpu>(o, kv_heads, head_dim);
-  }
+  if (o.name == "quest") return std::make_unique<QuestGpu>(o, heads, kv_heads, head_dim);
   if (o.name == "streaming") return std::make_unique<StreamingGpu>(o, layers, heads, kv_heads);
   if (o.name == "h2o") return std::make_unique<H2oGpu>(o, layers, heads, kv_heads);
   if (o.name == "tova") return std::make_unique<TovaGpu>(o, layers, heads, kv_heads);

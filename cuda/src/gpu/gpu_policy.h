@@ -16,11 +16,11 @@ namespace quest {
 // What a governed layer's decode step reads.
 struct StepRead {
   enum Kind { Dense, Pages, Tokens } kind = Dense;
-  PageLists pages;  // Pages: `listed` pages per KV head
+  PageLists pages;  // Pages: `listed` pages a list
   int listed = 0;
   TokenLists tokens;
   Probe probe;              // Tokens: what the attention must report back (may be empty)
-  int64_t tokens_read = 0;  // per KV head (Dense: the whole cache)
+  int64_t tokens_read = 0;  // per KV head (Dense: the whole cache); 0 where counted on the device
   double meta_bytes = 0;
 };
 
@@ -51,6 +51,9 @@ class GpuPolicy {
   virtual StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall& a, cudaStream_t stream) = 0;
   // After the step's attention has filled the probe that select asked for.
   virtual void observe_decode(int layer, cudaStream_t stream) {}
+  // Tokens read that depend on what was selected (summed over KV heads), counted on the device
+  // since the last call, for a forward pass that has finished on `stream`.
+  virtual double drain_counted_tokens(cudaStream_t stream) { return 0; }
 };
 
 // Throws std::runtime_error naming what the GPU does not implement.

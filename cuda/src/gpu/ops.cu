@@ -299,9 +299,9 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int h
       const E ka = Cvt<E>::from(ra), kb = Cvt<E>::from(rb);
       k_cache[slot + i] = ka;
       k_cache[slot + i + half] = kb;
-      if (rows == 1) {  // a decode step: fold the key into its page's bounds (a new page starts them)
-        const bool first = pos % page_size == 0;
-        const size_t m = ((size_t)page_table[pos / page_size] * kv_heads + g) * head_dim;
+      if (rows == 1) {  // a decode step: fold the key into its Quest page's bounds (a new page starts them)
+        const bool first = pos % kv.meta_page == 0;
+        const size_t m = ((size_t)(pos / kv.meta_page) * kv_heads + g) * head_dim;
         kmin[m + i] = first ? ka : Cvt<E>::min(kmin[m + i], ka);
         kmax[m + i] = first ? ka : Cvt<E>::max(kmax[m + i], ka);
         kmin[m + i + half] = first ? kb : Cvt<E>::min(kmin[m + i + half], kb);

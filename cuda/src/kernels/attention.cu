@@ -19,14 +19,14 @@ __device__ inline float group_sum(float v) {
   return v;
 }
 
-// A (KV head, split)'s softmax state for its G query heads: the lanes' eighths of each
-// scaled query, and an empty running max, sum and output.
+// A (list, split)'s softmax state for the list's G query heads (list * G ..): the lanes' eighths
+// of each scaled query, and an empty running max, sum and output.
 template <int D, int G, typename T>
-__device__ inline void start_state(const T* q, int g, int sub, float scale, float (&qv)[G][8], float (&m)[G], float (&l)[G],
+__device__ inline void start_state(const T* q, int list, int sub, float scale, float (&qv)[G][8], float (&m)[G], float (&l)[G],
                                    float (&acc)[G][8]) {
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    load8<T>(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
+    load8<T>(q + (size_t)(list * G + h) * D + sub * 8, qv[h]);
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       qv[h][i] *= scale;
@@ -66,7 +66,7 @@ __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const ui
 // Merges a block's (warp, slot) softmax states per query head through shared memory and
 // writes the split's normalised output and log-sum-exp.
 template <int D, int G, int TPW>
-__device__ inline void finish_block(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int g, int split, int warp,
+__device__ inline void finish_block(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int list, int split, int warp,
                                     int slot, int sub, const SplitScratch& sc) {
   constexpr int STATES = kWarps * TPW;
   __shared__ float sm_m[STATES][G], sm_l[STATES][G], sm_acc[STATES][G][D];
@@ -91,28 +91,29 @@ __device__ inline void finish_block(const float (&m)[G], const float (&l)[G], co
       L += sm_l[s][h] * w;
       O += sm_acc[s][h][j] * w;
     }
-    const int head = g * G + h;
+    const int head = list * G + h;
     sc.o[((size_t)head * sc.splits + split) * D + j] = L > 0.0f ? O / L : 0.0f;
     if (j == 0) sc.lse[(size_t)head * sc.splits + split] = L > 0.0f ? M + __logf(L) : -FLT_MAX;
   }
 }
 
-// One block per (KV head, split). Each warp takes whole pages; within a page, LT lanes hold
-// one token's head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the
-// page's K and V are all loaded before any is used (bytes in flight hide the latency).
+// One block per (list, split); a list's G query heads share KV head l * G / group (group: query
+// heads per KV head). Each warp takes whole pages; within a page, LT lanes hold one token's
+// head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the page's K and
+// V are all loaded before any is used (bytes in flight hide the latency).
 template <int D, int G, typename T>
 __global__ void __launch_bounds__(kWarps * 32) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
-                                                              float scale, SplitScratch sc) {
+                                                              float scale, SplitScratch sc, int group) {
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
-  const int g = blockIdx.x, split = blockIdx.y;
+  const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   wait_for_previous();  // the lists may come from the top-k just before
-  const int begin = lists.indptr[g], end = lists.indptr[g + 1];
+  const int begin = lists.indptr[l], end = lists.indptr[l + 1];
   const int per = (end - begin + sc.splits - 1) / sc.splits;
   const int p0 = begin + split * per, p1 = min(end, p0 + per);
 
-  float qv[G][8], m[G], l[G], acc[G][8];
-  start_state<D, G, T>(q, g, sub, scale, qv, m, l, acc);
+  float qv[G][8], m[G], sum[G], acc[G][8];
+  start_state<D, G, T>(q, l, sub, scale, qv, m, sum, acc);
 
   for (int pi = p0 + warp; pi < p1; pi += kWarps) {
     const int logical = lists.indices[pi];
@@ -128,10 +129,10 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const T* __restric
     }
 #pragma unroll
     for (int it = 0; it < ITER; ++it)  // the unused slots of the newest page hold nothing to read
-      attend<G, LT, T>(qv, kr[it], vr[it], it * TPW + slot < len, m, l, acc, nullptr, 0);
+      attend<G, LT, T>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0);
   }
 
-  finish_block<D, G, TPW>(m, l, acc, g, split, warp, slot, sub, sc);
+  finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
 }
 
 // The same over token lists: a warp takes 16 consecutive list entries at a time (gathered
@@ -139,18 +140,18 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const T* __restric
 // score q.k is written per query head, for the policies that learn from attention.
 template <int D, int G, typename T>
 __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict__ q, PagedKv kv, TokenLists lists, float scale,
-                                                             SplitScratch sc, Probe probe) {
+                                                             SplitScratch sc, Probe probe, int group) {
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
-  const int g = blockIdx.x, split = blockIdx.y;
+  const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   wait_for_previous();  // the lists may come from the selection just before
-  const int* idx = lists.indices + (size_t)g * lists.stride;
+  const int* idx = lists.indices + (size_t)l * lists.stride;
   const int n = lists.count, chunks = (n + kGpuPage - 1) / kGpuPage;
   const int per = (chunks + sc.splits - 1) / sc.splits;
   const int c0 = split * per, c1 = min(chunks, c0 + per);
 
-  float qv[G][8], m[G], l[G], acc[G][8];
-  start_state<D, G, T>(q, g, sub, scale, qv, m, l, acc);
+  float qv[G][8], m[G], sum[G], acc[G][8];
+  start_state<D, G, T>(q, l, sub, scale, qv, m, sum, acc);
 
   for (int c = c0 + warp; c < c1; c += kWarps) {
     uint4 kr[ITER], vr[ITER];
@@ -168,11 +169,11 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict
 #pragma unroll
     for (int it = 0; it < ITER; ++it) {
       const int e = c * kGpuPage + it * TPW + slot;
-      float* logits = probe.logits && sub == 0 ? probe.logits + (size_t)g * G * probe.stride + e : nullptr;
-      attend<G, LT, T>(qv, kr[it], vr[it], e < n, m, l, acc, logits, probe.stride);
+      float* logits = probe.logits && sub == 0 ? probe.logits + (size_t)l * G * probe.stride + e : nullptr;
+      attend<G, LT, T>(qv, kr[it], vr[it], e < n, m, sum, acc, logits, probe.stride);
     }
   }
-  finish_block<D, G, TPW>(m, l, acc, g, split, warp, slot, sub, sc);
+  finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
 }
 
 // One block per query head: the splits' outputs weighted by their share of the softmax mass.
@@ -204,25 +205,25 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
 
 constexpr int kEstimateUnroll = 4;  // page groups a warp loads before scoring any
 
-// A warp covers kEstimateUnroll x 32 / LT full pages of one KV head, LT lanes a page, every
-// min and max load issued before the first is used.
+// A warp covers kEstimateUnroll x 32 / LT full pages of one list (G query heads of KV head
+// l * G / group), LT lanes a page, every min and max load issued before the first is used.
 template <int D, int G, typename T>
-__global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restrict__ q, PagedKv kv, float* __restrict__ scores) {
+__global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restrict__ q, PagedKv kv, float* __restrict__ scores, int group) {
   constexpr int LT = D / 8, TPW = 32 / LT, U = kEstimateUnroll;
-  const int g = blockIdx.x;
+  const int l = blockIdx.x, g = l * G / group;
   const int lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   const int first = (blockIdx.y * kWarps + threadIdx.x / 32) * TPW * U;
   wait_for_previous();
   float qv[G][8];
 #pragma unroll
-  for (int h = 0; h < G; ++h) load8<T>(q + (size_t)(g * G + h) * D + sub * 8, qv[h]);
-  const int full = kv.current_page;
+  for (int h = 0; h < G; ++h) load8<T>(q + (size_t)(l * G + h) * D + sub * 8, qv[h]);
+  const int full = kv.meta_full();
   uint4 mnr[U], mxr[U];
 #pragma unroll
   for (int u = 0; u < U; ++u) {
     const int p = first + u * TPW + slot;
     if (p < full) {
-      const size_t off = ((size_t)kv.page_table[p] * kv.kv_heads + g) * D + sub * 8;
+      const size_t off = ((size_t)p * kv.kv_heads + g) * D + sub * 8;
       mnr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmin) + off);
       mxr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmax) + off);
     }
@@ -241,13 +242,13 @@ __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restri
         for (int i = 0; i < 8; ++i) s += fmaxf(qv[h][i] * mx[i], qv[h][i] * mn[i]);
     }
     s = group_sum<LT>(s);
-    if (p < full && sub == 0) scores[(size_t)g * full + p] = s;
+    if (p < full && sub == 0) scores[(size_t)l * full + p] = s;
   }
 }
 
 constexpr int kTopkThreads = 256;
 
-// One block per KV head: radix select of the k-th largest score (the keys held in
+// One block per list: radix select of the k-th largest score (the keys held in
 // registers, KPT a thread), then the pages
 // above it and the first (by page) of those equal to it, written in page order. A small
 // block keeps the dozen barriers cheap.
@@ -255,7 +256,7 @@ template <int KPT>
 __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restrict__ scores, PagedKv kv, int pages,
                                                             int* __restrict__ indptr, int* __restrict__ indices) {
   __shared__ RadixShared sh;
-  const int g = blockIdx.x, n = kv.current_page;
+  const int g = blockIdx.x, n = kv.meta_full();
   const int k = min(pages - 1, n);
   const int out_len = k + 1;
   int* out = indices + (size_t)g * out_len;
@@ -302,44 +303,71 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
 #pragma unroll
   for (int j = 0; j < KPT; ++j)
     if (take[j]) out[pos++] = lo + j;
-  if (threadIdx.x == 0) out[k] = kv.current_page;
+  if (threadIdx.x == 0) out[k] = n;
 }
 
 template <typename T>
-__global__ void append_kernel(T* k_cache, T* v_cache, T* kmin, T* kmax, const int* page_table, int kv_heads, int head_dim,
-                              int page_size, int pos, const T* k, const T* v) {
-  const int g = blockIdx.x;
-  const int page = pos / page_size, slot = pos % page_size;
+__global__ void append_kernel(T* k_cache, T* v_cache, T* kmin, T* kmax, PagedKv kv, int pos, const T* k, const T* v) {
+  const int g = blockIdx.x, kv_heads = kv.kv_heads, head_dim = kv.head_dim;
+  const bool first = pos % kv.meta_page == 0;
   wait_for_previous();
-  const size_t phys = page_table[page];
+  const size_t at = (((size_t)kv.page_table[pos / kv.page_size] * kv_heads + g) * kv.page_size + pos % kv.page_size) * head_dim;
+  const size_t meta = ((size_t)(pos / kv.meta_page) * kv_heads + g) * head_dim;
   for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
     const T kk = k[g * head_dim + i];
-    k_cache[((phys * kv_heads + g) * page_size + slot) * head_dim + i] = kk;
-    v_cache[((phys * kv_heads + g) * page_size + slot) * head_dim + i] = v[g * head_dim + i];
-    const size_t m = (phys * kv_heads + g) * head_dim + i;
-    kmin[m] = slot == 0 ? kk : Cvt<T>::min(kmin[m], kk);
-    kmax[m] = slot == 0 ? kk : Cvt<T>::max(kmax[m], kk);
+    k_cache[at + i] = kk;
+    v_cache[at + i] = v[g * head_dim + i];
+    kmin[meta + i] = first ? kk : Cvt<T>::min(kmin[meta + i], kk);
+    kmax[meta + i] = first ? kk : Cvt<T>::max(kmax[meta + i], kk);
   }
 }
 
 template <typename T>
-__global__ void minmax_kernel(const T* k_cache, T* kmin, T* kmax, const int* page_table, int kv_heads, int head_dim, int page_size,
-                              int first_page, int pages, int64_t length) {
+__global__ void minmax_kernel(const T* k_cache, T* kmin, T* kmax, PagedKv kv, int first_page, int pages, int64_t length) {
+  const int kv_heads = kv.kv_heads, head_dim = kv.head_dim, P = kv.meta_page;
   const size_t n = (size_t)pages * kv_heads * head_dim;
   wait_for_previous();
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     const int d = int(i % head_dim), g = int(i / head_dim % kv_heads), page = first_page + int(i / head_dim / kv_heads);
-    const size_t phys = page_table[page];
-    const int len = int(min((int64_t)page_size, length - (int64_t)page * page_size));
-    const T* k = k_cache + (phys * kv_heads + g) * page_size * head_dim + d;
-    T mn = k[0], mx = k[0];
-    for (int s = 1; s < len; ++s) {
-      mn = Cvt<T>::min(mn, k[(size_t)s * head_dim]);
-      mx = Cvt<T>::max(mx, k[(size_t)s * head_dim]);
+    const int64_t begin = (int64_t)page * P, end = min(begin + P, length);
+    T mn{}, mx{};
+    for (int64_t t = begin; t < end; ++t) {
+      const T x = k_cache[(((size_t)kv.page_table[t / kv.page_size] * kv_heads + g) * kv.page_size + t % kv.page_size) * head_dim + d];
+      mn = t == begin ? x : Cvt<T>::min(mn, x);
+      mx = t == begin ? x : Cvt<T>::max(mx, x);
     }
-    kmin[(phys * kv_heads + g) * head_dim + d] = mn;
-    kmax[(phys * kv_heads + g) * head_dim + d] = mx;
+    kmin[((size_t)page * kv_heads + g) * head_dim + d] = mn;
+    kmax[((size_t)page * kv_heads + g) * head_dim + d] = mx;
   }
+}
+
+// Thread per (list, entry): entry e of a list is position e % P of its (e / P)-th page.
+__global__ void pages_to_tokens_kernel(PageLists in, int P, int lists, int count, int* out, int stride) {
+  wait_for_previous();
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < lists * count; i += gridDim.x * blockDim.x) {
+    const int l = i / count, e = i % count;
+    out[(size_t)l * stride + e] = in.indices[in.indptr[l] + e / P] * P + e % P;
+  }
+}
+
+// One block per KV head: its query heads' pages marked in a shared bitmap, the marks counted.
+// Every list ends with the current page, which holds the `last` newest tokens.
+__global__ void union_kernel(PageLists lists, int group, int pages, int P, int last, int words, unsigned long long* total) {
+  extern __shared__ unsigned int marks[];
+  __shared__ int partial[32];
+  wait_for_previous();
+  const int g = blockIdx.x;
+  for (int w = threadIdx.x; w < words; w += blockDim.x) marks[w] = 0;
+  __syncthreads();
+  for (int i = threadIdx.x; i < group * pages; i += blockDim.x) {
+    const int p = lists.indices[lists.indptr[g * group + i / pages] + i % pages];
+    atomicOr(&marks[p / 32], 1u << (p % 32));
+  }
+  __syncthreads();
+  int n = 0, distinct;
+  for (int w = threadIdx.x; w < words; w += blockDim.x) n += __popc(marks[w]);
+  block_scan(n, partial, distinct);
+  if (threadIdx.x == 0) atomicAdd(total, (unsigned long long)((distinct - 1) * P + last));
 }
 
 __global__ void dense_lists_kernel(int kv_heads, int pages, int* indptr, int* indices) {
@@ -352,37 +380,38 @@ __global__ void dense_lists_kernel(int kv_heads, int pages, int* indptr, int* in
 }
 
 // The kernel instantiation for the cache's type, head_dim D and the query heads per KV head.
+// G (the query heads of a list) picks the instantiation; group (per KV head) is passed on.
 template <int D, typename T>
-cudaError_t launch_partial(int group, dim3 grid, const T* q, const PagedKv& kv, const PageLists& lists, float scale,
+cudaError_t launch_partial(int G, int group, dim3 grid, const T* q, const PagedKv& kv, const PageLists& lists, float scale,
                            const SplitScratch& sc, cudaStream_t stream) {
-  switch (group) {
-    case 1: return launch(decode_partial<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
-    case 2: return launch(decode_partial<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
-    case 4: return launch(decode_partial<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
-    case 8: return launch(decode_partial<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc);
+  switch (G) {
+    case 1: return launch(decode_partial<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, group);
+    case 2: return launch(decode_partial<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, group);
+    case 4: return launch(decode_partial<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, group);
+    case 8: return launch(decode_partial<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, group);
     default: return cudaErrorInvalidValue;
   }
 }
 
 template <int D, typename T>
-cudaError_t launch_tokens(int group, dim3 grid, const T* q, const PagedKv& kv, const TokenLists& lists, float scale,
+cudaError_t launch_tokens(int G, int group, dim3 grid, const T* q, const PagedKv& kv, const TokenLists& lists, float scale,
                           const SplitScratch& sc, const Probe& probe, cudaStream_t stream) {
-  switch (group) {
-    case 1: return launch(token_partial<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
-    case 2: return launch(token_partial<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
-    case 4: return launch(token_partial<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
-    case 8: return launch(token_partial<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe);
+  switch (G) {
+    case 1: return launch(token_partial<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe, group);
+    case 2: return launch(token_partial<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe, group);
+    case 4: return launch(token_partial<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe, group);
+    case 8: return launch(token_partial<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe, group);
     default: return cudaErrorInvalidValue;
   }
 }
 
 template <int D, typename T>
-cudaError_t launch_estimate(int group, dim3 grid, const T* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
-  switch (group) {
-    case 1: return launch(estimate_kernel<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, scores);
-    case 2: return launch(estimate_kernel<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, scores);
-    case 4: return launch(estimate_kernel<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, scores);
-    case 8: return launch(estimate_kernel<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, scores);
+cudaError_t launch_estimate(int G, int group, dim3 grid, const T* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
+  switch (G) {
+    case 1: return launch(estimate_kernel<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, scores, group);
+    case 2: return launch(estimate_kernel<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, scores, group);
+    case 4: return launch(estimate_kernel<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, scores, group);
+    case 8: return launch(estimate_kernel<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, scores, group);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -396,12 +425,12 @@ bool supported(const PagedKv& kv, int heads) {
 cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
                              const SplitScratch& scratch, float* out, cudaStream_t stream) {
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
-  const dim3 grid(kv.kv_heads, scratch.splits);
-  const int group = heads / kv.kv_heads;
+  const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
+  const dim3 grid(heads / G, scratch.splits);
   cudaError_t err = with_half_type(kv.type, [&](auto t) {
     const auto* qt = static_cast<const decltype(t)*>(q);
-    return kv.head_dim == 128 ? launch_partial<128>(group, grid, qt, kv, lists, scale, scratch, stream)
-                              : launch_partial<64>(group, grid, qt, kv, lists, scale, scratch, stream);
+    return kv.head_dim == 128 ? launch_partial<128>(G, group, grid, qt, kv, lists, scale, scratch, stream)
+                              : launch_partial<64>(G, group, grid, qt, kv, lists, scale, scratch, stream);
   });
   if (err != cudaSuccess) return err;
   return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, static_cast<float*>(nullptr));
@@ -410,37 +439,60 @@ cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& 
 cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
                                     const SplitScratch& scratch, const Probe& probe, float* out, cudaStream_t stream) {
   if (!supported(kv, heads) || lists.count < 1) return cudaErrorInvalidValue;
-  const dim3 grid(kv.kv_heads, scratch.splits);
-  const int group = heads / kv.kv_heads;
+  const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
+  const dim3 grid(heads / G, scratch.splits);
   cudaError_t err = with_half_type(kv.type, [&](auto t) {
     const auto* qt = static_cast<const decltype(t)*>(q);
-    return kv.head_dim == 128 ? launch_tokens<128>(group, grid, qt, kv, lists, scale, scratch, probe, stream)
-                              : launch_tokens<64>(group, grid, qt, kv, lists, scale, scratch, probe, stream);
+    return kv.head_dim == 128 ? launch_tokens<128>(G, group, grid, qt, kv, lists, scale, scratch, probe, stream)
+                              : launch_tokens<64>(G, group, grid, qt, kv, lists, scale, scratch, probe, stream);
   });
   if (err != cudaSuccess) return err;
   return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, probe.lse);
 }
 
-cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream) {
-  if (!supported(kv, heads)) return cudaErrorInvalidValue;
-  if (kv.current_page == 0) return cudaSuccess;
+cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per_head, float* scores, cudaStream_t stream) {
+  if (!supported(kv, heads) || kv.meta_page < 1) return cudaErrorInvalidValue;
+  const int full = kv.meta_full();
+  if (full == 0) return cudaSuccess;
+  const int group = heads / kv.kv_heads, G = per_head ? 1 : group;
   const int per_block = kWarps * (32 / (kv.head_dim / 8)) * kEstimateUnroll;
-  const dim3 grid(kv.kv_heads, (kv.current_page + per_block - 1) / per_block);
-  const int group = heads / kv.kv_heads;
+  const dim3 grid(heads / G, (full + per_block - 1) / per_block);
   return with_half_type(kv.type, [&](auto t) {
     const auto* qt = static_cast<const decltype(t)*>(q);
-    return kv.head_dim == 128 ? launch_estimate<128>(group, grid, qt, kv, scores, stream) : launch_estimate<64>(group, grid, qt, kv, scores, stream);
+    return kv.head_dim == 128 ? launch_estimate<128>(G, group, grid, qt, kv, scores, stream)
+                              : launch_estimate<64>(G, group, grid, qt, kv, scores, stream);
   });
 }
 
-cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* indptr, int* indices, cudaStream_t stream) {
-  if (pages < 1) return cudaErrorInvalidValue;
-  // Keys per thread: 8 up to 2048 pages (32K tokens), 32 up to 8192, 64 up to 16384 (256K).
-  const int n = kv.current_page;
-  if (n <= kTopkThreads * 8) return launch(topk_kernel<8>, kv.kv_heads, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
-  if (n <= kTopkThreads * 32) return launch(topk_kernel<32>, kv.kv_heads, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
-  if (n <= kTopkThreads * 64) return launch(topk_kernel<64>, kv.kv_heads, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
+cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int lists, int* indptr, int* indices, cudaStream_t stream) {
+  if (pages < 1 || lists < 1) return cudaErrorInvalidValue;
+  // Keys per thread: 8 up to 2048 pages (32K tokens at page 16), 32 up to 8192, 64 up to 16384.
+  static_assert(kMaxQuestPages == kTopkThreads * 64, "the largest instantiation below");
+  const int n = kv.meta_full();
+  if (n <= kTopkThreads * 8) return launch(topk_kernel<8>, lists, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
+  if (n <= kTopkThreads * 32) return launch(topk_kernel<32>, lists, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
+  if (n <= kTopkThreads * 64) return launch(topk_kernel<64>, lists, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
   return cudaErrorInvalidValue;
+}
+
+// The lists have min(pages, meta_full() + 1) entries each, as quest_topk writes them.
+static int listed_pages(const PagedKv& kv, int pages) { return std::min(pages, kv.meta_full() + 1); }
+
+cudaError_t quest_pages_to_tokens(const PageLists& pages_in, const PagedKv& kv, int pages, int lists, const TokenLists& out,
+                                  cudaStream_t stream) {
+  const int P = kv.meta_page, n = listed_pages(kv, pages);
+  const int count = (n - 1) * P + (kv.length() - kv.meta_full() * P);
+  if (count != out.count || out.stride < count) return cudaErrorInvalidValue;
+  const int blocks = std::min((lists * count + 255) / 256, 1024);
+  // The lists are const to the attention that reads them; this call writes them.
+  return launch(pages_to_tokens_kernel, blocks, 256, 0, stream, pages_in, P, lists, count, const_cast<int*>(out.indices), out.stride);
+}
+
+cudaError_t quest_union_tokens(const PageLists& lists, const PagedKv& kv, int heads, int pages, unsigned long long* total,
+                               cudaStream_t stream) {
+  const int P = kv.meta_page, n = listed_pages(kv, pages), words = (kv.meta_full() + 1 + 31) / 32;
+  return launch(union_kernel, kv.kv_heads, 256, words * sizeof(unsigned int), stream, lists, heads / kv.kv_heads, n, P,
+                kv.length() - kv.meta_full() * P, words, total);
 }
 
 // The cache's pointers are const in PagedKv (the attention kernels only read them); the two
@@ -449,8 +501,8 @@ cudaError_t append_kv(const PagedKv& kv, int pos, const void* k, const void* v, 
   return with_half_type(kv.type, [&](auto t) {
     using T = decltype(t);
     auto w = [](const void* p) { return static_cast<T*>(const_cast<void*>(p)); };
-    return launch(append_kernel<T>, kv.kv_heads, 128, 0, stream, w(kv.k), w(kv.v), w(kv.kmin), w(kv.kmax), kv.page_table, kv.kv_heads,
-                  kv.head_dim, kv.page_size, pos, static_cast<const T*>(k), static_cast<const T*>(v));
+    return launch(append_kernel<T>, kv.kv_heads, 128, 0, stream, w(kv.k), w(kv.v), w(kv.kmin), w(kv.kmax), kv, pos,
+                  static_cast<const T*>(k), static_cast<const T*>(v));
   });
 }
 
@@ -462,8 +514,8 @@ cudaError_t page_minmax(const PagedKv& kv, int first_page, int last_page, int64_
   return with_half_type(kv.type, [&](auto t) {
     using T = decltype(t);
     auto w = [](const void* p) { return static_cast<T*>(const_cast<void*>(p)); };
-    return launch(minmax_kernel<T>, blocks, 256, 0, stream, static_cast<const T*>(kv.k), w(kv.kmin), w(kv.kmax), kv.page_table, kv.kv_heads,
-                  kv.head_dim, kv.page_size, first_page, pages, length);
+    return launch(minmax_kernel<T>, blocks, 256, 0, stream, static_cast<const T*>(kv.k), w(kv.kmin), w(kv.kmax), kv, first_page, pages,
+                  length);
   });
 }
 

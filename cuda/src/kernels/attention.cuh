@@ -1,7 +1,8 @@
 // Decode attention over paged 16-bit KV caches (fp16 or bf16), and Quest's page selection,
-// on the GPU. Layout, as in the CPU cache: K and V are [physical page][kv head][page slot]
-// [head_dim]; the per-page key minimum and maximum are [physical page][kv head][head_dim].
-// Queries come in the cache's type.
+// on the GPU. Layout: K and V are [physical page][kv head][page slot][head_dim], in pages of
+// kGpuPage tokens whatever Quest's page size; the key minimum and maximum of each Quest page
+// (meta_page tokens) are [Quest page][kv head][head_dim], in position order. Queries come in
+// the cache's type.
 #pragma once
 #include <cstdint>
 #include <cuda_runtime.h>
@@ -10,7 +11,9 @@
 
 namespace quest {
 
-constexpr int kGpuPage = 16;  // the page size the GPU kernels are built for
+constexpr int kGpuPage = 16;  // the K/V storage page the GPU kernels are built for
+// Quest's top-k holds its scores in registers, 64 a thread of 256.
+constexpr int kMaxQuestPages = 256 * 64;
 
 struct PagedKv {
   HalfType type = HalfType::F16;  // of K, V, their page bounds and the queries
@@ -22,19 +25,28 @@ struct PagedKv {
   int kv_heads = 0, head_dim = 0, page_size = 0;
   int current_page = 0;  // logical page holding the newest token
   int current_len = 0;   // its valid tokens (1..page_size); every other page is full
+  int meta_page = kGpuPage;  // tokens per key min/max entry: Quest's page size
+
+  __host__ __device__ int length() const { return current_page * page_size + current_len; }
+  // Quest pages before the one holding the newest token (that one is always read).
+  __host__ __device__ int meta_full() const { return (length() - 1) / meta_page; }
 };
 
-// Page lists in CSR form: KV head g reads logical pages indices[indptr[g] .. indptr[g+1]).
+// Page lists in CSR form: list l reads logical pages indices[indptr[l] .. indptr[l+1]). A list
+// serves one KV head's query heads, or with per_head one query head (Quest's per-query-head
+// rule), reading its KV head's keys.
 struct PageLists {
   const int* indptr = nullptr;
   const int* indices = nullptr;
+  bool per_head = false;
 };
 
-// Token lists: KV head g reads the `count` positions indices[g * stride ..] (every policy
-// that selects tokens reads as many for each KV head).
+// Token lists: list l reads the `count` positions indices[l * stride ..] (every policy that
+// selects tokens reads as many for each list); lists as in PageLists.
 struct TokenLists {
   const int* indices = nullptr;
   int stride = 0, count = 0;
+  bool per_head = false;
 };
 
 // What token-list attention reports for the policies that learn from it: each entry's scaled
@@ -52,9 +64,9 @@ struct SplitScratch {
   int splits = 0;
 };
 
-// out[h] = softmax(q_h K^T * scale) V over the pages each KV head lists, for `heads` query
-// heads grouped over kv_heads (GQA). Two launches: partial attention per split, then the
-// log-sum-exp merge.
+// out[h] = softmax(q_h K^T * scale) V over the pages listed for h (its KV head's list, or
+// its own with per_head), for `heads` query heads grouped over kv_heads (GQA). Two launches:
+// partial attention per split, then the log-sum-exp merge.
 cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
                              const SplitScratch& scratch, float* out, cudaStream_t stream);
 
@@ -64,19 +76,31 @@ cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const Toke
                                     const SplitScratch& scratch, const Probe& probe, float* out, cudaStream_t stream);
 
 // Quest's estimate: score[g][p] = sum over the group's query heads h and channels i of
-// max(q_hi * max_pi, q_hi * min_pi), for the full pages p < kv.current_page.
-cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, float* scores, cudaStream_t stream);
+// max(q_hi * max_pi, q_hi * min_pi), for the Quest pages p < kv.meta_full(); with per_head,
+// score[h][p] for each query head h alone.
+cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per_head, float* scores, cudaStream_t stream);
 
-// Per KV head: the top (pages - 1) full pages by score (ties to the lower page), in page
-// order, then the current page; written as CSR lists with `pages` entries per KV head
-// (fewer when fewer pages exist). `indptr` gets kv_heads + 1 entries.
-cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int* indptr, int* indices, cudaStream_t stream);
+// Per list (`lists` rows of scores): the top (pages - 1) Quest pages by score (ties to the
+// lower page), in page order, then the current one; written as CSR lists with `pages` entries
+// each (fewer when fewer pages exist). `indptr` gets lists + 1 entries. At most
+// kMaxQuestPages pages.
+cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int lists, int* indptr, int* indices, cudaStream_t stream);
+
+// Quest's page lists (as quest_topk writes them, `pages` a list, the current page last) as
+// token lists of the pages' positions, for Quest pages other than the storage page.
+cudaError_t quest_pages_to_tokens(const PageLists& pages_in, const PagedKv& kv, int pages, int lists, const TokenLists& out,
+                                  cudaStream_t stream);
+
+// Per KV head, the positions its query heads' page lists (`pages` each, per_head) read
+// together, added into *total: the tokens a KV head serves under per-query-head selection.
+cudaError_t quest_union_tokens(const PageLists& lists, const PagedKv& kv, int heads, int pages, unsigned long long* total,
+                               cudaStream_t stream);
 
 // Appends one token's K and V ([kv_heads][head_dim], in the cache's type) at logical position
-// `pos` and folds the key into its page's min/max (a new page starts them at the key).
+// `pos` and folds the key into its Quest page's min/max (a new page starts them at the key).
 cudaError_t append_kv(const PagedKv& kv, int pos, const void* k, const void* v, cudaStream_t stream);
 
-// Recomputes the key min/max of logical pages [first_page, last_page] of a cache holding
+// Recomputes the key min/max of Quest pages [first_page, last_page] of a cache holding
 // `length` tokens (a prefill writes many tokens at once).
 cudaError_t page_minmax(const PagedKv& kv, int first_page, int last_page, int64_t length, cudaStream_t stream);
 

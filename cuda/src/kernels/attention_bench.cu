@@ -186,8 +186,8 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       const int splits = splits_for(listed, sh.kv_heads, prop.multiProcessorCount);
       DeviceBuffer<float> qo(size_t(sh.heads) * splits * sh.head_dim), qlse(size_t(sh.heads) * splits);
       const PageLists lists{q_indptr.ptr, q_indices.ptr};
-      auto estimate = [&](int c) { check(quest_estimate(q.ptr, view(*caches[c]), sh.heads, scores.ptr, s), "estimate"); };
-      auto topk = [&](int c) { check(quest_topk(scores.ptr, view(*caches[c]), sel, q_indptr.ptr, q_indices.ptr, s), "top-k"); };
+      auto estimate = [&](int c) { check(quest_estimate(q.ptr, view(*caches[c]), sh.heads, false, scores.ptr, s), "estimate"); };
+      auto topk = [&](int c) { check(quest_topk(scores.ptr, view(*caches[c]), sel, sh.kv_heads, q_indptr.ptr, q_indices.ptr, s), "top-k"); };
       auto attend = [&](int c) {
         check(decode_attention(q.ptr, view(*caches[c]), lists, sh.heads, scale, {qo.ptr, qlse.ptr, splits}, out.ptr, s), "sparse attention");
       };
@@ -222,6 +222,99 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
   cudaStreamDestroy(s);
   return res;
 }
+
+namespace {
+
+// Quest at other page sizes than the storage page (8 and 32; the bounds recomputed as a
+// prefill does) and with per-query-head selection (at 8, 16 and 32), against a CPU cache
+// of that page size holding the same keys and values: the bounds, the estimate, the
+// selection, the tokens a KV head serves and the attention over the selection.
+void quest_variants(const AttentionParityOptions& o, const AttentionShape& sh, const PagedKv& base, const __half* q,
+                    const std::vector<float>& qf, const std::vector<float>& kf, const std::vector<float>& vf, cudaStream_t s,
+                    AttentionParityResult& r) {
+  const int L = base.length(), d = sh.head_dim, kvh = sh.kv_heads, H = sh.heads, G = H / kvh;
+  const float scale = 1.0f / std::sqrt(float(d));
+  const int64_t pos = L - 1;
+  for (const int P : {8, 16, 32}) {
+    const int current = (L - 1) / P, sel = o.budget / P;
+    if (sel - 1 >= current) continue;  // the policy reads everything
+    PagedKvCache cpu(1, kvh, d, P);
+    cpu.reserve(L);
+    for (int t = 0; t < L; ++t) cpu.write(0, t, &kf[size_t(t) * kvh * d], &vf[size_t(t) * kvh * d]);
+    cpu.commit(L);
+    DeviceBuffer<__half> kmin(size_t(current + 1) * kvh * d), kmax(kmin.n);
+    PagedKv kv = base;
+    kv.meta_page = P;
+    kv.kmin = kmin.ptr;
+    kv.kmax = kmax.ptr;
+    check(page_minmax(kv, 0, current, L, s), "page min/max");
+    check(cudaStreamSynchronize(s), "page min/max");
+    const auto gmin = kmin.download(), gmax = kmax.download();
+    for (int p = 0; p <= current; ++p)
+      for (int g = 0; g < kvh; ++g)
+        for (int i = 0; i < d; ++i) {
+          const size_t at = (size_t(p) * kvh + g) * d + i;
+          r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(gmin[at]) - cpu.page_min(0, g, p)[i]));
+          r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(gmax[at]) - cpu.page_max(0, g, p)[i]));
+        }
+    for (const bool per_head : {false, true}) {
+      if (P == 16 && !per_head) continue;  // the storage page per KV head: checked by the caller
+      const int lists = per_head ? H : kvh, count = (sel - 1) * P + (L - current * P);
+      DeviceBuffer<float> scores(size_t(lists) * current);
+      DeviceBuffer<int> indptr(lists + 1), indices(size_t(lists) * sel), tokens(size_t(lists) * sel * P);
+      DeviceBuffer<unsigned long long> served(1);
+      check(cudaMemsetAsync(served.ptr, 0, sizeof(unsigned long long), s), "counter");
+      check(quest_estimate(q, kv, H, per_head, scores.ptr, s), "estimate");
+      check(quest_topk(scores.ptr, kv, sel, lists, indptr.ptr, indices.ptr, s), "top-k");
+      const PageLists pages{indptr.ptr, indices.ptr, per_head};
+      const TokenLists toks{tokens.ptr, sel * P, count, per_head};
+      if (P != 16) check(quest_pages_to_tokens(pages, kv, sel, lists, toks, s), "token lists");
+      if (per_head) check(quest_union_tokens(pages, kv, H, sel, served.ptr, s), "union");
+      const int splits = 3;
+      DeviceBuffer<float> so(size_t(H) * splits * d), slse(size_t(H) * splits), out(size_t(H) * d);
+      const SplitScratch scratch{so.ptr, slse.ptr, splits};
+      if (P == 16) check(decode_attention(q, kv, pages, H, scale, scratch, out.ptr, s), "attention");
+      else check(decode_attention_tokens(q, kv, toks, H, scale, scratch, {}, out.ptr, s), "attention");
+      check(cudaStreamSynchronize(s), "quest variant");
+      const auto gs = scores.download();
+      const auto gi = indices.download();
+      Selection selection(lists);
+      std::vector<float> want_scores(current);
+      for (int l = 0; l < lists; ++l) {
+        const int g = per_head ? l / G : l, h0 = per_head ? l : l * G;
+        quest_page_scores(cpu, 0, g, qf.data(), h0, per_head ? h0 + 1 : h0 + G, current, want_scores.data());
+        const std::vector<float> mine(gs.begin() + size_t(l) * current, gs.begin() + size_t(l + 1) * current);
+        for (int p = 0; p < current; ++p) {
+          r.estimate_max_abs = std::max<double>(r.estimate_max_abs, std::fabs(mine[p] - want_scores[p]));
+          r.estimate_ref_max = std::max<double>(r.estimate_ref_max, std::fabs(want_scores[p]));
+        }
+        std::vector<int32_t> want = top_k_sorted(mine, sel - 1);
+        want.push_back(current);
+        for (int j = 0; j < sel; ++j) r.topk_mismatches += gi[size_t(l) * sel + j] != want[j];
+        for (int32_t p : want) append_range(selection[l], int64_t(p) * P, std::min<int64_t>(int64_t(p + 1) * P, L));
+      }
+      if (per_head) {
+        int64_t union_tokens = 0;
+        for (int g = 0; g < kvh; ++g) {
+          std::vector<int32_t> u;
+          for (int h = g * G; h < (g + 1) * G; ++h) u.insert(u.end(), selection[h].begin(), selection[h].end());
+          std::sort(u.begin(), u.end());
+          union_tokens += std::unique(u.begin(), u.end()) - u.begin();
+        }
+        r.topk_mismatches += int64_t(served.download()[0]) != union_tokens;
+      }
+      std::vector<float> ref(size_t(H) * d);
+      cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr);
+      const auto got = out.download();
+      for (size_t i = 0; i < ref.size(); ++i) {
+        r.sparse_max_abs = std::max<double>(r.sparse_max_abs, std::fabs(got[i] - ref[i]));
+        r.sparse_ref_max = std::max<double>(r.sparse_ref_max, std::fabs(ref[i]));
+      }
+    }
+  }
+}
+
+}  // namespace
 
 AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   const AttentionShape& sh = o.shape;
@@ -276,7 +369,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   for (int p = 0; p < pages; ++p)
     for (int g = 0; g < kvh; ++g)
       for (int i = 0; i < d; ++i) {
-        const size_t at = (size_t(table[p]) * kvh + g) * d + i;
+        const size_t at = (size_t(p) * kvh + g) * d + i;
         r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(kmin[at]) - cpu.page_min(0, g, p)[i]));
         r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(kmax[at]) - cpu.page_max(0, g, p)[i]));
       }
@@ -315,8 +408,8 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   DeviceBuffer<float> scores(size_t(kvh) * std::max(1, current));
   const int listed = std::min(sel, current + 1);
   DeviceBuffer<int> q_indptr(kvh + 1), q_indices(size_t(kvh) * listed);
-  check(quest_estimate(q.ptr, kv, H, scores.ptr, s), "estimate");
-  check(quest_topk(scores.ptr, kv, sel, q_indptr.ptr, q_indices.ptr, s), "top-k");
+  check(quest_estimate(q.ptr, kv, H, false, scores.ptr, s), "estimate");
+  check(quest_topk(scores.ptr, kv, sel, kvh, q_indptr.ptr, q_indices.ptr, s), "top-k");
   check(cudaStreamSynchronize(s), "selection");
   const auto gs = scores.download();
   const auto gi = q_indices.download();
@@ -335,6 +428,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   for (int g = 0; g <= kvh; ++g) q_ptr[g] = g * listed;
   cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr);
   compare(gpu_attend(q_ptr, gi), ref, r.sparse_max_abs, r.sparse_ref_max);
+  quest_variants(o, sh, kv, q.ptr, qf, kf, vf, s, r);
 
   // Token lists: `count` positions a KV head drawn at random, the newest always among them;
   // attention over them with the probe, and each entry's probability summed over the group.

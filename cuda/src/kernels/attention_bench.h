@@ -47,12 +47,13 @@ struct AttentionParityOptions {
   uint64_t seed = 0;
 };
 
-// Each GPU kernel against the CPU backend on the same fp16-rounded inputs.
+// Each GPU kernel against the CPU backend on the same fp16-rounded inputs. Quest's fields
+// cover page sizes 8, 16 and 32, per KV head and per query head.
 struct AttentionParityResult {
-  double append_minmax_max_abs = 0;  // page min/max after appending every token
+  double append_minmax_max_abs = 0;  // page min/max after appending every token, and recomputed
   double dense_max_abs = 0, dense_ref_max = 0;
   double estimate_max_abs = 0, estimate_ref_max = 0;
-  int topk_mismatches = 0;           // GPU page lists vs the CPU top-k of the same scores
+  int topk_mismatches = 0;  // GPU page lists vs the CPU top-k of the same scores, and per-query-head union counts
   double sparse_max_abs = 0, sparse_ref_max = 0;
   double token_max_abs = 0, token_ref_max = 0;    // attention over random token lists
   double probs_max_abs = 0, probs_ref_max = 0;    // their per-KV-head probabilities (the probe)
