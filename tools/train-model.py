@@ -261,6 +261,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step == 0 or (step % 50 == 0):
+            # With --teacher, lm_loss is the plain-text rows' KL divergence from the teacher.
             entry = {"step": step, "seconds": round(elapsed, 1), "length": length, "lr": lr, "loss": round(loss.item(), 4), "lm_loss": round(lm_loss.item(), 3),
                      "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1)}
             log.append(entry)

@@ -11,7 +11,7 @@ export function envCommand(program: Command): void {
       const lines = [
         `addon:          ${addonPath}`,
         `backends built: ${c.built.join(', ')}`,
-        `cuda:           ${cuda.compiled ? `compiled for sm_${cuda.architectures.split(',').join(', sm_')}; the forward pass with every policy (page size 16; Quest per KV head)` : 'not compiled'}`,
+        `cuda:           ${cuda.compiled ? `compiled for sm_${cuda.architectures.split(',').join(', sm_')}; the forward pass with every policy, page size and Quest rule (fp16 or bf16 KV cache)` : 'not compiled'}`,
         `gpu:            ${cuda.devices > 0 ? `${cuda.devices} x ${cuda.deviceName} (${cuda.memoryGiB.toFixed(0)} GiB)` : `none (${cuda.error})`}`,
         `cpu threads:    ${c.info.cpuThreads} (QUEST_THREADS overrides)`,
         `runs will use:  ${c.use} (${c.reason})`,

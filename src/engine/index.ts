@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QuestError, errorMessage } from '../errors.js';
-import type { NativeAddon, NativeBackendInfo, NativeModel, NativeModelSpec } from './native.js';
+import type { NativeAddon, NativeBackendInfo, NativeModel, NativeModelSpec, NativeSequenceOptions } from './native.js';
 
 export type * from './native.js';
 
@@ -35,7 +35,7 @@ export interface BackendChoice {
 
 /** The settings that decide whether a run can use the GPU (every policy, page size and Quest rule runs there). */
 export interface BackendNeeds {
-  kvDtype?: 'auto' | 'fp32' | 'fp16' | 'bf16';
+  kvDtype?: NativeSequenceOptions['kvDtype'];
 }
 
 /** Why a run with these settings cannot use the GPU forward pass (cuda/src/gpu runs every policy), or null when it can. */

@@ -1,28 +1,8 @@
 #include "engine/cpu_sequence.h"
 
-#include <algorithm>
-#include <cmath>
-#include <chrono>
+#include <utility>
 
 namespace quest {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
-// Tokens a KV head serves at one step: its own list, or the union of its query heads' lists.
-int64_t tokens_read(const Selection& sel, int kv_head, int kv_heads, int group, int64_t all) {
-  if (int(sel.size()) == kv_heads) return sel[kv_head].empty() ? all : int64_t(sel[kv_head].size());
-  std::vector<int32_t> u;
-  for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
-    if (sel[h].empty()) return all;
-    u.insert(u.end(), sel[h].begin(), sel[h].end());
-  }
-  std::sort(u.begin(), u.end());
-  return int64_t(std::unique(u.begin(), u.end()) - u.begin());
-}
-
-}  // namespace
 
 CpuSequence::CpuSequence(std::shared_ptr<const Model> model, const PolicyOptions& opts, Backend& backend)
     : Decoder(model->spec()), model_(std::move(model)), opts_(opts), be_(backend),
@@ -60,13 +40,13 @@ void CpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
 
     const bool governed = l >= opts_.dense_layers;
     if (decode && governed) {
-      auto ts = Clock::now();
+      const Stopwatch t;
       sel.assign(s.kv_heads, {});
       policy_->select(l, pos[0], q.data(), s.heads, cache_, sel);
-      stats_.select_ms += ms_since(ts);
+      stats_.select_ms += t.ms();
       stats_.meta_bytes_read += policy_->meta_bytes();
       for (int kh = 0; kh < s.kv_heads; ++kh) {
-        int64_t read = tokens_read(sel, kh, s.kv_heads, s.heads / s.kv_heads, pos[0] + 1);
+        int64_t read = tokens_served(sel, kh, s.kv_heads, s.heads / s.kv_heads, pos[0] + 1);
         stats_.tokens_read += double(read);
         stats_.kv_bytes_read += double(read) * s.head_dim * 2 * elem;
       }

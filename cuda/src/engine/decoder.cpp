@@ -1,18 +1,11 @@
 #include "engine/decoder.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
 namespace quest {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
-}  // namespace
 
 void Decoder::check_room(int64_t n) const {
   int64_t max = spec_.max_positions;
@@ -30,9 +23,9 @@ void Decoder::check_tokens(const int32_t* tokens, int64_t n) const {
 
 void Decoder::decode_step(int32_t token) {
   check_room(1);
-  auto t0 = Clock::now();
+  const Stopwatch t;
   forward(&token, 1, true, false, last_logits_);
-  stats_.decode_ms += ms_since(t0);
+  stats_.decode_ms += t.ms();
   stats_.decode_steps += 1;
 }
 
@@ -43,7 +36,7 @@ std::vector<float> Decoder::prefill(const int32_t* tokens, int64_t n, bool all_l
   check_tokens(tokens, n);
   reserve(n);
   prompt_end_ = length() + n;
-  auto t0 = Clock::now();
+  const Stopwatch t;
   std::vector<float> all;
   for (int64_t i = 0; i < n; i += prefill_chunk()) {
     int64_t m = std::min(prefill_chunk(), n - i);
@@ -51,7 +44,7 @@ std::vector<float> Decoder::prefill(const int32_t* tokens, int64_t n, bool all_l
     if (all_logits) all.insert(all.end(), last_logits_.begin(), last_logits_.end());
   }
   if (all_logits) last_logits_.assign(all.end() - spec_.vocab, all.end());
-  stats_.prefill_ms += ms_since(t0);
+  stats_.prefill_ms += t.ms();
   stats_.prefill_tokens += n;
   return all_logits ? all : last_logits_;
 }

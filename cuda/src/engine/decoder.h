@@ -2,6 +2,7 @@
 // per-token NLL and greedy generation, with the same checks and statistics. A backend
 // supplies the forward pass.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -17,6 +18,15 @@ struct SequenceStats {
   double tokens_read = 0;
   int64_t policy_samples = 0;
   double kv_bytes_read = 0, meta_bytes_read = 0;  // summed over decode steps, all layers
+};
+
+// Milliseconds since it was started: the statistics' clock.
+class Stopwatch {
+ public:
+  double ms() const { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count(); }
+
+ private:
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
 };
 
 class Decoder {

@@ -234,7 +234,8 @@ class TovaGpu final : public TokenGpu {
         check(compose_lists(nullptr, 0, 0, {0, p}, {}, kv_heads_, kept(layer), keep_stride_, st), "tova lists");
         count = p;
       } else {
-        check(top_k_indices(acc_[layer].ptr, cap_, p, keep, kv_heads_, kept(layer), keep_stride_, st), "tova selection");
+        // A budget of one keeps nothing but the newest token.
+        if (keep > 0) check(top_k_indices(acc_[layer].ptr, cap_, p, keep, kv_heads_, kept(layer), keep_stride_, st), "tova selection");
         count = keep;
       }
     }

@@ -272,20 +272,17 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
 #pragma unroll
   for (int j = 0; j < KPT; ++j) keys[j] = j < cnt ? order_key(scores[(size_t)g * n + lo + j]) : 0u;
   const bool partial = k > 0 && k < n;  // otherwise every full page, or none, is taken
-  uint32_t prefix = 0, mask = 0;
-  int rest = k;  // how many still to take among keys matching the prefix
-  if (partial) {
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      sh.hist[threadIdx.x] = 0;
-      __syncthreads();
+  uint32_t prefix = 0;
+  int rest = k;
+  if (partial)
+    radix_select(
+        sh, k,
+        [&](auto count) {
 #pragma unroll
-      for (int j = 0; j < KPT; ++j)
-        if (j < cnt && (keys[j] & mask) == prefix) atomicAdd(&sh.hist[(keys[j] >> shift) & 255], 1);
-      __syncthreads();
-      radix_choose(sh, shift, prefix, rest);
-      mask |= 255u << shift;
-    }
-  }
+          for (int j = 0; j < KPT; ++j)
+            if (j < cnt) count(keys[j]);
+        },
+        prefix, rest);
   // Taken: every key above the threshold, and the first `rest` keys equal to it.
   int eq = 0;
 #pragma unroll

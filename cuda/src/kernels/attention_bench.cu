@@ -225,11 +225,34 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
 
 namespace {
 
-// Quest at other page sizes than the storage page (8 and 32; the bounds recomputed as a
-// prefill does) and with per-query-head selection (at 8, 16 and 32), against a CPU cache
-// of that page size holding the same keys and values: the bounds, the estimate, the
-// selection, the tokens a KV head serves and the attention over the selection.
-void quest_variants(const AttentionParityOptions& o, const AttentionShape& sh, const PagedKv& base, const __half* q,
+// Widens max |got - ref| and max |ref| by two arrays of values.
+void compare(const std::vector<float>& got, const std::vector<float>& ref, double& max_abs, double& ref_max) {
+  for (size_t i = 0; i < ref.size(); ++i) {
+    max_abs = std::max<double>(max_abs, std::fabs(got[i] - ref[i]));
+    ref_max = std::max<double>(ref_max, std::fabs(ref[i]));
+  }
+}
+
+// The largest difference between a GPU cache's key bounds ([Quest page][kv head][head_dim])
+// and the CPU cache's, over `pages` pages.
+double bounds_diff(const std::vector<__half>& kmin, const std::vector<__half>& kmax, const PagedKvCache& cpu, int pages) {
+  const int kvh = cpu.kv_heads(), d = cpu.head_dim();
+  double worst = 0;
+  for (int p = 0; p < pages; ++p)
+    for (int g = 0; g < kvh; ++g)
+      for (int i = 0; i < d; ++i) {
+        const size_t at = (size_t(p) * kvh + g) * d + i;
+        worst = std::max<double>(worst, std::fabs(__half2float(kmin[at]) - cpu.page_min(0, g, p)[i]));
+        worst = std::max<double>(worst, std::fabs(__half2float(kmax[at]) - cpu.page_max(0, g, p)[i]));
+      }
+  return worst;
+}
+
+// Quest at pages 8, 16 and 32 (the bounds recomputed as a prefill does), per KV head and per
+// query head, against a CPU cache of that page size holding the same keys and values: the
+// bounds, the estimate, the selection, the tokens a KV head serves and the attention over
+// the selection.
+void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, const PagedKv& base, const __half* q,
                     const std::vector<float>& qf, const std::vector<float>& kf, const std::vector<float>& vf, cudaStream_t s,
                     AttentionParityResult& r) {
   const int L = base.length(), d = sh.head_dim, kvh = sh.kv_heads, H = sh.heads, G = H / kvh;
@@ -249,16 +272,8 @@ void quest_variants(const AttentionParityOptions& o, const AttentionShape& sh, c
     kv.kmax = kmax.ptr;
     check(page_minmax(kv, 0, current, L, s), "page min/max");
     check(cudaStreamSynchronize(s), "page min/max");
-    const auto gmin = kmin.download(), gmax = kmax.download();
-    for (int p = 0; p <= current; ++p)
-      for (int g = 0; g < kvh; ++g)
-        for (int i = 0; i < d; ++i) {
-          const size_t at = (size_t(p) * kvh + g) * d + i;
-          r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(gmin[at]) - cpu.page_min(0, g, p)[i]));
-          r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(gmax[at]) - cpu.page_max(0, g, p)[i]));
-        }
+    r.append_minmax_max_abs = std::max(r.append_minmax_max_abs, bounds_diff(kmin.download(), kmax.download(), cpu, current + 1));
     for (const bool per_head : {false, true}) {
-      if (P == 16 && !per_head) continue;  // the storage page per KV head: checked by the caller
       const int lists = per_head ? H : kvh, count = (sel - 1) * P + (L - current * P);
       DeviceBuffer<float> scores(size_t(lists) * current);
       DeviceBuffer<int> indptr(lists + 1), indices(size_t(lists) * sel), tokens(size_t(lists) * sel * P);
@@ -284,10 +299,7 @@ void quest_variants(const AttentionParityOptions& o, const AttentionShape& sh, c
         const int g = per_head ? l / G : l, h0 = per_head ? l : l * G;
         quest_page_scores(cpu, 0, g, qf.data(), h0, per_head ? h0 + 1 : h0 + G, current, want_scores.data());
         const std::vector<float> mine(gs.begin() + size_t(l) * current, gs.begin() + size_t(l + 1) * current);
-        for (int p = 0; p < current; ++p) {
-          r.estimate_max_abs = std::max<double>(r.estimate_max_abs, std::fabs(mine[p] - want_scores[p]));
-          r.estimate_ref_max = std::max<double>(r.estimate_ref_max, std::fabs(want_scores[p]));
-        }
+        compare(mine, want_scores, r.estimate_max_abs, r.estimate_ref_max);
         std::vector<int32_t> want = top_k_sorted(mine, sel - 1);
         want.push_back(current);
         for (int j = 0; j < sel; ++j) r.topk_mismatches += gi[size_t(l) * sel + j] != want[j];
@@ -295,21 +307,12 @@ void quest_variants(const AttentionParityOptions& o, const AttentionShape& sh, c
       }
       if (per_head) {
         int64_t union_tokens = 0;
-        for (int g = 0; g < kvh; ++g) {
-          std::vector<int32_t> u;
-          for (int h = g * G; h < (g + 1) * G; ++h) u.insert(u.end(), selection[h].begin(), selection[h].end());
-          std::sort(u.begin(), u.end());
-          union_tokens += std::unique(u.begin(), u.end()) - u.begin();
-        }
+        for (int g = 0; g < kvh; ++g) union_tokens += tokens_served(selection, g, kvh, G, L);
         r.topk_mismatches += int64_t(served.download()[0]) != union_tokens;
       }
       std::vector<float> ref(size_t(H) * d);
       cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr);
-      const auto got = out.download();
-      for (size_t i = 0; i < ref.size(); ++i) {
-        r.sparse_max_abs = std::max<double>(r.sparse_max_abs, std::fabs(got[i] - ref[i]));
-        r.sparse_ref_max = std::max<double>(r.sparse_ref_max, std::fabs(ref[i]));
-      }
+      compare(out.download(), ref, r.sparse_max_abs, r.sparse_ref_max);
     }
   }
 }
@@ -318,8 +321,8 @@ void quest_variants(const AttentionParityOptions& o, const AttentionShape& sh, c
 
 AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   const AttentionShape& sh = o.shape;
-  const int L = o.length, d = sh.head_dim, kvh = sh.kv_heads, H = sh.heads, P = sh.page_size, G = H / kvh;
-  const int pages = (L + P - 1) / P, current = (L - 1) / P;
+  const int L = o.length, d = sh.head_dim, kvh = sh.kv_heads, H = sh.heads, P = sh.page_size;
+  const int pages = (L + P - 1) / P;
   uint64_t state = o.seed * 6364136223846793005ull + 1442695040888963407ull;
   auto uniform = [&] {
     state ^= state << 13;
@@ -365,24 +368,11 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
     cpu.commit(t + 1);
   }
   AttentionParityResult r;
-  const auto kmin = gpu.kmin.download(), kmax = gpu.kmax.download();
-  for (int p = 0; p < pages; ++p)
-    for (int g = 0; g < kvh; ++g)
-      for (int i = 0; i < d; ++i) {
-        const size_t at = (size_t(p) * kvh + g) * d + i;
-        r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(kmin[at]) - cpu.page_min(0, g, p)[i]));
-        r.append_minmax_max_abs = std::max<double>(r.append_minmax_max_abs, std::fabs(__half2float(kmax[at]) - cpu.page_max(0, g, p)[i]));
-      }
+  r.append_minmax_max_abs = bounds_diff(gpu.kmin.download(), gpu.kmax.download(), cpu, pages);
 
   const PagedKv kv = gpu.view(page_table.ptr, sh, L);
   const float scale = 1.0f / std::sqrt(float(d));
   const int64_t pos = L - 1;
-  auto compare = [](const std::vector<float>& got, const std::vector<float>& ref, double& max_abs, double& ref_max) {
-    for (size_t i = 0; i < ref.size(); ++i) {
-      max_abs = std::max<double>(max_abs, std::fabs(got[i] - ref[i]));
-      ref_max = std::max<double>(ref_max, std::fabs(ref[i]));
-    }
-  };
   auto gpu_attend = [&](const std::vector<int>& indptr, const std::vector<int>& indices) {
     DeviceBuffer<int> di(indptr.size()), dx(indices.size());
     di.upload(indptr);
@@ -403,32 +393,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, nullptr, ref.data(), nullptr);
   compare(gpu_attend(indptr, all), ref, r.dense_max_abs, r.dense_ref_max);
 
-  // Quest: the estimate, the selection on the GPU's own scores, then attention over it.
-  const int sel = o.budget / P;
-  DeviceBuffer<float> scores(size_t(kvh) * std::max(1, current));
-  const int listed = std::min(sel, current + 1);
-  DeviceBuffer<int> q_indptr(kvh + 1), q_indices(size_t(kvh) * listed);
-  check(quest_estimate(q.ptr, kv, H, false, scores.ptr, s), "estimate");
-  check(quest_topk(scores.ptr, kv, sel, kvh, q_indptr.ptr, q_indices.ptr, s), "top-k");
-  check(cudaStreamSynchronize(s), "selection");
-  const auto gs = scores.download();
-  const auto gi = q_indices.download();
-  Selection selection(kvh);
-  for (int g = 0; g < kvh; ++g) {
-    std::vector<float> cpu_scores(current);
-    quest_page_scores(cpu, 0, g, qf.data(), g * G, (g + 1) * G, current, cpu_scores.data());
-    const std::vector<float> mine(gs.begin() + size_t(g) * current, gs.begin() + size_t(g + 1) * current);
-    compare(mine, cpu_scores, r.estimate_max_abs, r.estimate_ref_max);
-    std::vector<int32_t> want = top_k_sorted(mine, listed - 1);
-    want.push_back(current);
-    for (int j = 0; j < listed; ++j) r.topk_mismatches += gi[size_t(g) * listed + j] != want[j];
-    for (int32_t p : want) append_range(selection[g], int64_t(p) * P, std::min<int64_t>(int64_t(p + 1) * P, L));
-  }
-  std::vector<int> q_ptr(kvh + 1);
-  for (int g = 0; g <= kvh; ++g) q_ptr[g] = g * listed;
-  cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr);
-  compare(gpu_attend(q_ptr, gi), ref, r.sparse_max_abs, r.sparse_ref_max);
-  quest_variants(o, sh, kv, q.ptr, qf, kf, vf, s, r);
+  quest_parity(o, sh, kv, q.ptr, qf, kf, vf, s, r);
 
   // Token lists: `count` positions a KV head drawn at random, the newest always among them;
   // attention over them with the probe, and each entry's probability summed over the group.

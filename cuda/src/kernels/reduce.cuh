@@ -92,4 +92,24 @@ __device__ inline void radix_choose(RadixShared& sh, int shift, uint32_t& prefix
   rest = sh.rest;
 }
 
+// A block of 256 threads finds the k-th largest key (0 < k < the keys) in four 8-bit passes
+// over the keys that each(count) hands to count (this thread's): `prefix` gets that key and
+// `rest` how many keys equal to it are among the k largest.
+template <typename EachKey>
+__device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32_t& prefix, int& rest) {
+  prefix = 0;
+  rest = k;
+  uint32_t mask = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    sh.hist[threadIdx.x] = 0;
+    __syncthreads();
+    each([&](uint32_t key) {
+      if ((key & mask) == prefix) atomicAdd(&sh.hist[(key >> shift) & 255], 1);
+    });
+    __syncthreads();
+    radix_choose(sh, shift, prefix, rest);
+    mask |= 255u << shift;
+  }
+}
+
 }  // namespace quest

@@ -54,22 +54,15 @@ __global__ void __launch_bounds__(kThreads) top_k_kernel(const float* __restrict
   // Each thread owns a contiguous chunk, so ranks follow index order.
   const int chunk = (n + kThreads - 1) / kThreads;
   const int lo = min(n, (int)threadIdx.x * chunk), hi = min(n, lo + chunk);
-  const bool partial = k < n;
-  uint32_t prefix = 0, mask = 0;
-  int rest = k;  // how many still to take among keys matching the prefix
-  if (partial) {
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      sh.hist[threadIdx.x] = 0;
-      __syncthreads();
-      for (int j = lo; j < hi; ++j) {
-        const uint32_t key = order_key(sc[j]);
-        if ((key & mask) == prefix) atomicAdd(&sh.hist[(key >> shift) & 255], 1);
-      }
-      __syncthreads();
-      radix_choose(sh, shift, prefix, rest);
-      mask |= 255u << shift;
-    }
-  }
+  const bool partial = k < n;  // otherwise every key is taken
+  uint32_t prefix = 0;
+  int rest = k;
+  if (partial)
+    radix_select(
+        sh, k, [&](auto count) {
+          for (int j = lo; j < hi; ++j) count(order_key(sc[j]));
+        },
+        prefix, rest);
   int eq = 0;
   if (partial)
     for (int j = lo; j < hi; ++j) eq += order_key(sc[j]) == prefix;

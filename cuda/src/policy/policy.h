@@ -51,5 +51,8 @@ std::unique_ptr<Policy> make_policy(const PolicyOptions& opts, int layers, int k
 std::vector<int32_t> top_k_sorted(const std::vector<float>& scores, int64_t k);
 // [lo, hi) as a list of positions.
 void append_range(std::vector<int32_t>& out, int64_t lo, int64_t hi);
+// Tokens KV head `kv_head` serves at one step under `sel`: its own list, or the union of its
+// `group` query heads' lists; `all` where a list is empty (everything is read).
+int64_t tokens_served(const Selection& sel, int kv_head, int kv_heads, int group, int64_t all);
 
 }  // namespace quest

@@ -22,6 +22,17 @@ void append_range(std::vector<int32_t>& out, int64_t lo, int64_t hi) {
   for (int64_t t = lo; t < hi; ++t) out.push_back(int32_t(t));
 }
 
+int64_t tokens_served(const Selection& sel, int kv_head, int kv_heads, int group, int64_t all) {
+  if (int(sel.size()) == kv_heads) return sel[kv_head].empty() ? all : int64_t(sel[kv_head].size());
+  std::vector<int32_t> u;
+  for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
+    if (sel[h].empty()) return all;
+    u.insert(u.end(), sel[h].begin(), sel[h].end());
+  }
+  std::sort(u.begin(), u.end());
+  return int64_t(std::unique(u.begin(), u.end()) - u.begin());
+}
+
 namespace {
 
 class DensePolicy final : public Policy {
