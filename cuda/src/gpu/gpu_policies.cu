@@ -49,9 +49,6 @@ class QuestGpu final : public GpuPolicy {
     const int current = int(pos / P);
     const int64_t budget_pages = o_.budget / P;
     if (budget_pages - 1 >= current) return DenseGpu::dense(pos);
-    if (current > kMaxQuestPages)
-      throw std::runtime_error("Quest on the GPU ranks at most " + std::to_string(kMaxQuestPages) + " pages; this context has " +
-                               std::to_string(current) + " at --page-size " + std::to_string(P) + ": use a larger page size or --device cpu");
     const bool per_head = o_.quest_per_query_head;
     check(quest_estimate(a.q, a.kv, a.heads, per_head, scores_.ptr, st), "quest estimate");
     check(quest_topk(scores_.ptr, a.kv, int(budget_pages), lists_, indptr_.ptr, indices_.ptr, st), "quest top-k");

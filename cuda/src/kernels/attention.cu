@@ -5,6 +5,7 @@
 #include "kernels/attention.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/reduce.cuh"
+#include "kernels/selection.cuh"
 
 namespace quest {
 namespace {
@@ -338,6 +339,15 @@ __global__ void minmax_kernel(const T* k_cache, T* kmin, T* kmax, PagedKv kv, in
   }
 }
 
+// Each list's CSR bounds and its last entry, the current page, after its top k pages.
+__global__ void list_ends_kernel(int lists, int k, int current, int* indptr, int* indices) {
+  wait_for_previous();
+  for (int l = blockIdx.x * blockDim.x + threadIdx.x; l <= lists; l += gridDim.x * blockDim.x) {
+    indptr[l] = l * (k + 1);
+    if (l < lists) indices[(size_t)l * (k + 1) + k] = current;
+  }
+}
+
 // Thread per (list, entry): entry e of a list is position e % P of its (e / P)-th page.
 __global__ void pages_to_tokens_kernel(PageLists in, int P, int lists, int count, int* out, int stride) {
   wait_for_previous();
@@ -464,12 +474,18 @@ cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per
 cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int lists, int* indptr, int* indices, cudaStream_t stream) {
   if (pages < 1 || lists < 1) return cudaErrorInvalidValue;
   // Keys per thread: 8 up to 2048 pages (32K tokens at page 16), 32 up to 8192, 64 up to 16384.
-  static_assert(kMaxQuestPages == kTopkThreads * 64, "the largest instantiation below");
   const int n = kv.meta_full();
   if (n <= kTopkThreads * 8) return launch(topk_kernel<8>, lists, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
   if (n <= kTopkThreads * 32) return launch(topk_kernel<32>, lists, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
   if (n <= kTopkThreads * 64) return launch(topk_kernel<64>, lists, kTopkThreads, 0, stream, scores, kv, pages, indptr, indices);
-  return cudaErrorInvalidValue;
+  // More pages than registers hold: the selection steps' top-k, which reads its scores from
+  // memory on every pass, then the lists' ends.
+  const int k = std::min(pages - 1, n);
+  if (k > 0) {
+    const cudaError_t err = top_k_indices(scores, n, n, k, lists, indices, k + 1, stream);
+    if (err != cudaSuccess) return err;
+  }
+  return launch(list_ends_kernel, (lists + 256) / 256, 256, 0, stream, lists, k, n, indptr, indices);
 }
 
 // The lists have min(pages, meta_full() + 1) entries each, as quest_topk writes them.

@@ -12,8 +12,6 @@
 namespace quest {
 
 constexpr int kGpuPage = 16;  // the K/V storage page the GPU kernels are built for
-// Quest's top-k holds its scores in registers, 64 a thread of 256.
-constexpr int kMaxQuestPages = 256 * 64;
 
 struct PagedKv {
   HalfType type = HalfType::F16;  // of K, V, their page bounds and the queries
@@ -82,8 +80,7 @@ cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per
 
 // Per list (`lists` rows of scores): the top (pages - 1) Quest pages by score (ties to the
 // lower page), in page order, then the current one; written as CSR lists with `pages` entries
-// each (fewer when fewer pages exist). `indptr` gets lists + 1 entries. At most
-// kMaxQuestPages pages.
+// each (fewer when fewer pages exist). `indptr` gets lists + 1 entries.
 cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int lists, int* indptr, int* indices, cudaStream_t stream);
 
 // Quest's page lists (as quest_topk writes them, `pages` a list, the current page last) as

@@ -53,7 +53,7 @@ struct AttentionParityResult {
   double append_minmax_max_abs = 0;  // page min/max after appending every token, and recomputed
   double dense_max_abs = 0, dense_ref_max = 0;
   double estimate_max_abs = 0, estimate_ref_max = 0;
-  int topk_mismatches = 0;  // GPU page lists vs the CPU top-k of the same scores, and per-query-head union counts
+  int topk_mismatches = 0;  // GPU page lists vs the CPU top-k of the same scores (also at 3,000 and 20,000 pages), and per-query-head union counts
   double sparse_max_abs = 0, sparse_ref_max = 0;
   double token_max_abs = 0, token_ref_max = 0;    // attention over random token lists
   double probs_max_abs = 0, probs_ref_max = 0;    // their per-KV-head probabilities (the probe)
