@@ -1,5 +1,5 @@
 // The GPU forward pass against the CPU engine and the transformers fixtures: whole-model
-// logits, greedy tokens and every policy, on fresh random tokens each run.
+// logits, greedy tokens and every policy, on random tokens from a seeded generator.
 // Skipped, with a message, where no GPU is.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
