@@ -177,13 +177,21 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict
   finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
 }
 
+constexpr int kMergeBatch = 32;  // splits whose outputs a thread loads at once
+
 // One block per query head: the splits' outputs weighted by their share of the softmax mass.
-// The weights are found once, by all threads together, so no thread walks the splits twice.
+// A thread's outputs of up to kMergeBatch splits are loaded before the weights are known, so
+// the usual split counts cost one round trip to L2; the weights are found once, by all
+// threads together. A thread a channel: head_dim is at most the block's 128.
 __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out, float* __restrict__ lse_out) {
   extern __shared__ float weight[];  // [splits]
   __shared__ float partial[32];
   wait_for_previous();
-  const int h = blockIdx.x;
+  const int h = blockIdx.x, j = threadIdx.x;
+  const float* o = sc.o + (size_t)h * sc.splits * head_dim + j;
+  float first[kMergeBatch];
+#pragma unroll
+  for (int s = 0; s < kMergeBatch; ++s) first[s] = j < head_dim && s < sc.splits ? o[(size_t)s * head_dim] : 0.0f;
   const float* lse = sc.lse + (size_t)h * sc.splits;
   float m = -FLT_MAX;
   for (int s = threadIdx.x; s < sc.splits; s += blockDim.x) m = fmaxf(m, lse[s]);
@@ -196,12 +204,13 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
   }
   total = block_sum(total, partial);  // its barrier also publishes weight[]
   if (lse_out && threadIdx.x == 0) lse_out[h] = total > 0.0f ? m + __logf(total) : -FLT_MAX;
-  for (int j = threadIdx.x; j < head_dim; j += blockDim.x) {
-    float o = 0.0f;
-#pragma unroll 8
-    for (int s = 0; s < sc.splits; ++s) o += weight[s] * sc.o[((size_t)h * sc.splits + s) * head_dim + j];
-    out[(size_t)h * head_dim + j] = total > 0.0f ? o / total : 0.0f;
-  }
+  if (j >= head_dim) return;
+  float acc = 0.0f;
+#pragma unroll
+  for (int s = 0; s < kMergeBatch; ++s)
+    if (s < sc.splits) acc += weight[s] * first[s];
+  for (int s = kMergeBatch; s < sc.splits; ++s) acc += weight[s] * o[(size_t)s * head_dim];
+  out[(size_t)h * head_dim + j] = total > 0.0f ? acc / total : 0.0f;
 }
 
 constexpr int kEstimateUnroll = 4;  // page groups a warp loads before scoring any

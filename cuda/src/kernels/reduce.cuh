@@ -92,15 +92,39 @@ __device__ inline void radix_choose(RadixShared& sh, int shift, uint32_t& prefix
   rest = sh.rest;
 }
 
-// A block of 256 threads finds the k-th largest key (0 < k < the keys) in four 8-bit passes
-// over the keys that each(count) hands to count (this thread's): `prefix` gets that key and
-// `rest` how many keys equal to it are among the k largest.
+// A block of 256 threads finds the k-th largest key (0 < k < the keys) in 8-bit passes over
+// the keys that each(count) hands to count (this thread's), from the highest digit where the
+// keys differ: a top-k's scores share their high bits, and a pass over a digit they all share
+// aims every atomic at one bin. `prefix` gets that key and `rest` how many keys equal to it
+// are among the k largest.
 template <typename EachKey>
 __device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32_t& prefix, int& rest) {
-  prefix = 0;
+  uint32_t lo = 0xffffffffu, hi = 0;
+  each([&](uint32_t key) {
+    lo = min(lo, key);
+    hi = max(hi, key);
+  });
+  lo = __reduce_min_sync(0xffffffffu, lo);
+  hi = __reduce_max_sync(0xffffffffu, hi);
+  if (threadIdx.x % 32 == 0) {
+    sh.hist[threadIdx.x / 32] = (int)lo;
+    sh.hist[32 + threadIdx.x / 32] = (int)hi;
+  }
+  __syncthreads();
+  for (int w = 0; w < (int)blockDim.x / 32; ++w) {
+    lo = min(lo, (uint32_t)sh.hist[w]);
+    hi = max(hi, (uint32_t)sh.hist[32 + w]);
+  }
+  __syncthreads();
   rest = k;
-  uint32_t mask = 0;
-  for (int shift = 24; shift >= 0; shift -= 8) {
+  if (lo == hi) {  // every key the same
+    prefix = hi;
+    return;
+  }
+  const int first = (31 - __clz(lo ^ hi)) / 8 * 8;  // the shift of the highest digit that differs
+  uint32_t mask = first == 24 ? 0u : ~0u << (first + 8);
+  prefix = hi & mask;
+  for (int shift = first; shift >= 0; shift -= 8) {
     sh.hist[threadIdx.x] = 0;
     __syncthreads();
     each([&](uint32_t key) {
