@@ -581,12 +581,8 @@ void rope_store(const float* qkv, int rows, int heads, int64_t start, const floa
 void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t s) {
   if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
-  with_half_type(kv.type, [&](auto t) {
-    const auto* qe = static_cast<const decltype(t)*>(q);
-    if (kv.head_dim == 128)
-      launch_prefill<128>(qe, kv, heads, rows, start, scale, out, lse, s);
-    else
-      launch_prefill<64>(qe, kv, heads, rows, start, scale, out, lse, s);
+  with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
+    launch_prefill<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, scale, out, lse, s);
     return 0;
   });
 }
@@ -595,12 +591,9 @@ void prefill_column_sums(const void* q, const PagedKv& kv, int heads, int rows, 
                          const float* lse, float* acc, int acc_stride, cudaStream_t s) {
   if (row_from >= rows) return;
   if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill column sums: head_dim must be 64 or 128");
-  with_half_type(kv.type, [&](auto t) {
-    const auto* qe = static_cast<const decltype(t)*>(q);
-    if (kv.head_dim == 128)
-      launch_column_sums<128>(qe, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride, s);
-    else
-      launch_column_sums<64>(qe, kv, heads, rows, start, row_from, scale, lse, acc, acc_stride, s);
+  with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
+    launch_column_sums<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, row_from, scale, lse, acc, acc_stride,
+                                           s);
     return 0;
   });
 }

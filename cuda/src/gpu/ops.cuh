@@ -53,10 +53,9 @@ void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float
 void rope_store(const float* qkv, int rows, int heads, int64_t start, const float* trig, void* q_out, const PagedKv& kv, cudaStream_t stream);
 
 // Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], in the
-// cache's type) over
-// the cache's positions [0, start + rows), tiles of 64 queries by 64 keys on tensor cores with
-// an online softmax (flash attention); out is fp32 [rows][heads][head_dim], and lse, when
-// given, each row's log-sum-exp [rows][heads].
+// cache's type) over the cache's positions [0, start + rows), tiles of 64 queries by 64 keys
+// on tensor cores with an online softmax (flash attention); out is fp32
+// [rows][heads][head_dim], and lse, when given, each row's log-sum-exp [rows][heads].
 void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t stream);
 

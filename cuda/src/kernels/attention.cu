@@ -189,9 +189,9 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
   wait_for_previous();
   const int h = blockIdx.x, j = threadIdx.x;
   const float* o = sc.o + (size_t)h * sc.splits * head_dim + j;
-  float first[kMergeBatch];
+  float batch[kMergeBatch];
 #pragma unroll
-  for (int s = 0; s < kMergeBatch; ++s) first[s] = j < head_dim && s < sc.splits ? o[(size_t)s * head_dim] : 0.0f;
+  for (int s = 0; s < kMergeBatch; ++s) batch[s] = j < head_dim && s < sc.splits ? o[(size_t)s * head_dim] : 0.0f;
   const float* lse = sc.lse + (size_t)h * sc.splits;
   float m = -FLT_MAX;
   for (int s = threadIdx.x; s < sc.splits; s += blockDim.x) m = fmaxf(m, lse[s]);
@@ -208,12 +208,15 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
   float acc = 0.0f;
 #pragma unroll
   for (int s = 0; s < kMergeBatch; ++s)
-    if (s < sc.splits) acc += weight[s] * first[s];
+    if (s < sc.splits) acc += weight[s] * batch[s];
   for (int s = kMergeBatch; s < sc.splits; ++s) acc += weight[s] * o[(size_t)s * head_dim];
   out[(size_t)h * head_dim + j] = total > 0.0f ? acc / total : 0.0f;
 }
 
 constexpr int kEstimateUnroll = 4;  // page groups a warp loads before scoring any
+
+// Full Quest pages an estimate block scores.
+__host__ __device__ constexpr int estimate_block_pages(int head_dim) { return kWarps * (32 / (head_dim / 8)) * kEstimateUnroll; }
 
 // A warp covers kEstimateUnroll x 32 / LT full pages of one list (G query heads of KV head
 // l * G / group), LT lanes a page, every min and max load issued before the first is used.
@@ -222,7 +225,7 @@ __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restri
   constexpr int LT = D / 8, TPW = 32 / LT, U = kEstimateUnroll;
   const int l = blockIdx.x, g = l * G / group;
   const int lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
-  const int first = (blockIdx.y * kWarps + threadIdx.x / 32) * TPW * U;
+  const int first = blockIdx.y * estimate_block_pages(D) + threadIdx.x / 32 * TPW * U;
   wait_for_previous();
   float qv[G][8];
 #pragma unroll
@@ -258,10 +261,9 @@ __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restri
 
 constexpr int kTopkThreads = 256;
 
-// One block per list: radix select of the k-th largest score (the keys held in
-// registers, KPT a thread), then the pages
-// above it and the first (by page) of those equal to it, written in page order. A small
-// block keeps the dozen barriers cheap.
+// One block per list: a radix select of the k-th largest score (the keys held in registers,
+// KPT a thread), then the pages above it and the first (by page) of those equal to it,
+// written in page order. A small block keeps the dozen barriers cheap.
 template <int KPT>
 __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restrict__ scores, PagedKv kv, int pages,
                                                             int* __restrict__ indptr, int* __restrict__ indices) {
@@ -395,41 +397,20 @@ __global__ void dense_lists_kernel(int kv_heads, int pages, int* indptr, int* in
   if (blockIdx.x == 0 && threadIdx.x == 0) indptr[kv_heads] = kv_heads * pages;
 }
 
-// The kernel instantiation for the cache's type, head_dim D and the query heads per KV head.
-// G (the query heads of a list) picks the instantiation; group (per KV head) is passed on.
-template <int D, typename T>
-cudaError_t launch_partial(int G, int group, dim3 grid, const T* q, const PagedKv& kv, const PageLists& lists, float scale,
-                           const SplitScratch& sc, cudaStream_t stream) {
-  switch (G) {
-    case 1: return launch(decode_partial<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, group);
-    case 2: return launch(decode_partial<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, group);
-    case 4: return launch(decode_partial<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, group);
-    case 8: return launch(decode_partial<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, group);
-    default: return cudaErrorInvalidValue;
-  }
-}
-
-template <int D, typename T>
-cudaError_t launch_tokens(int G, int group, dim3 grid, const T* q, const PagedKv& kv, const TokenLists& lists, float scale,
-                          const SplitScratch& sc, const Probe& probe, cudaStream_t stream) {
-  switch (G) {
-    case 1: return launch(token_partial<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe, group);
-    case 2: return launch(token_partial<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe, group);
-    case 4: return launch(token_partial<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe, group);
-    case 8: return launch(token_partial<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, lists, scale, sc, probe, group);
-    default: return cudaErrorInvalidValue;
-  }
-}
-
-template <int D, typename T>
-cudaError_t launch_estimate(int G, int group, dim3 grid, const T* q, const PagedKv& kv, float* scores, cudaStream_t stream) {
-  switch (G) {
-    case 1: return launch(estimate_kernel<D, 1, T>, grid, kWarps * 32, 0, stream, q, kv, scores, group);
-    case 2: return launch(estimate_kernel<D, 2, T>, grid, kWarps * 32, 0, stream, q, kv, scores, group);
-    case 4: return launch(estimate_kernel<D, 4, T>, grid, kWarps * 32, 0, stream, q, kv, scores, group);
-    case 8: return launch(estimate_kernel<D, 8, T>, grid, kWarps * 32, 0, stream, q, kv, scores, group);
-    default: return cudaErrorInvalidValue;
-  }
+// Calls f(T{}, D, G) for the kernel instantiation of the cache's type T, head_dim D and the
+// query heads of a list G (D and G as std::integral_constant); group (query heads per KV
+// head) is the kernels' argument.
+template <typename F>
+cudaError_t with_instance(const PagedKv& kv, int G, F&& f) {
+  return with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
+    switch (G) {
+      case 1: return f(t, d, std::integral_constant<int, 1>{});
+      case 2: return f(t, d, std::integral_constant<int, 2>{});
+      case 4: return f(t, d, std::integral_constant<int, 4>{});
+      case 8: return f(t, d, std::integral_constant<int, 8>{});
+      default: return cudaErrorInvalidValue;
+    }
+  });
 }
 
 bool supported(const PagedKv& kv, int heads) {
@@ -443,10 +424,10 @@ cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& 
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
   const dim3 grid(heads / G, scratch.splits);
-  cudaError_t err = with_half_type(kv.type, [&](auto t) {
-    const auto* qt = static_cast<const decltype(t)*>(q);
-    return kv.head_dim == 128 ? launch_partial<128>(G, group, grid, qt, kv, lists, scale, scratch, stream)
-                              : launch_partial<64>(G, group, grid, qt, kv, lists, scale, scratch, stream);
+  cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
+    using T = decltype(t);
+    constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
+    return launch(decode_partial<kD, kG, T>, grid, kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists, scale, scratch, group);
   });
   if (err != cudaSuccess) return err;
   return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, static_cast<float*>(nullptr));
@@ -457,10 +438,11 @@ cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const Toke
   if (!supported(kv, heads) || lists.count < 1) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
   const dim3 grid(heads / G, scratch.splits);
-  cudaError_t err = with_half_type(kv.type, [&](auto t) {
-    const auto* qt = static_cast<const decltype(t)*>(q);
-    return kv.head_dim == 128 ? launch_tokens<128>(G, group, grid, qt, kv, lists, scale, scratch, probe, stream)
-                              : launch_tokens<64>(G, group, grid, qt, kv, lists, scale, scratch, probe, stream);
+  cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
+    using T = decltype(t);
+    constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
+    return launch(token_partial<kD, kG, T>, grid, kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists, scale, scratch, probe,
+                  group);
   });
   if (err != cudaSuccess) return err;
   return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, probe.lse);
@@ -471,12 +453,12 @@ cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per
   const int full = kv.meta_full();
   if (full == 0) return cudaSuccess;
   const int group = heads / kv.kv_heads, G = per_head ? 1 : group;
-  const int per_block = kWarps * (32 / (kv.head_dim / 8)) * kEstimateUnroll;
+  const int per_block = estimate_block_pages(kv.head_dim);
   const dim3 grid(heads / G, (full + per_block - 1) / per_block);
-  return with_half_type(kv.type, [&](auto t) {
-    const auto* qt = static_cast<const decltype(t)*>(q);
-    return kv.head_dim == 128 ? launch_estimate<128>(G, group, grid, qt, kv, scores, stream)
-                              : launch_estimate<64>(G, group, grid, qt, kv, scores, stream);
+  return with_instance(kv, G, [&](auto t, auto d, auto g) {
+    using T = decltype(t);
+    constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
+    return launch(estimate_kernel<kD, kG, T>, grid, kWarps * 32, 0, stream, static_cast<const T*>(q), kv, scores, group);
   });
 }
 

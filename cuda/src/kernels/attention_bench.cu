@@ -317,6 +317,34 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
   }
 }
 
+// Quest's top-k on more pages than the parity's cache has: 3,000 (keys in registers) and
+// 20,000 (past what registers hold), one-token pages with scores of a few levels drawn from
+// `uniform` (in [-1, 1)), so ties happen, against the CPU's rule.
+template <typename Uniform>
+void wide_topk_parity(const PagedKv& base, Uniform& uniform, cudaStream_t s, AttentionParityResult& r) {
+  for (const int n : {3000, 20000}) {
+    const int lists = 2, sel = 300;
+    std::vector<float> sc(size_t(lists) * n);
+    for (auto& v : sc) v = std::floor((uniform() * 0.5f + 0.5f) * 64.0f);
+    DeviceBuffer<float> dsc(sc.size());
+    dsc.upload(sc);
+    DeviceBuffer<int> ip(lists + 1), ix(size_t(lists) * sel);
+    PagedKv wide = base;  // n + 1 tokens: n full Quest pages and the current one
+    wide.meta_page = 1;
+    wide.current_page = n / kGpuPage;
+    wide.current_len = n % kGpuPage + 1;
+    check(quest_topk(dsc.ptr, wide, sel, lists, ip.ptr, ix.ptr, s), "top-k");
+    check(cudaStreamSynchronize(s), "top-k");
+    const auto gi = ix.download(), gp = ip.download();
+    for (int l = 0; l < lists; ++l) {
+      std::vector<int32_t> want = top_k_sorted(std::vector<float>(sc.begin() + size_t(l) * n, sc.begin() + size_t(l + 1) * n), sel - 1);
+      want.push_back(n);
+      for (int j = 0; j < sel; ++j) r.topk_mismatches += gi[size_t(l) * sel + j] != want[j];
+    }
+    for (int l = 0; l <= lists; ++l) r.topk_mismatches += gp[l] != l * sel;
+  }
+}
+
 }  // namespace
 
 AttentionParityResult parity_attention(const AttentionParityOptions& o) {
@@ -395,30 +423,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
 
   quest_parity(o, sh, kv, q.ptr, qf, kf, vf, s, r);
 
-  // Quest's top-k on more pages than the parity's cache has: 3,000 (keys in registers) and
-  // 20,000 (past what registers hold), one-token pages with scores of a few levels, so ties
-  // happen, against the CPU's rule.
-  for (const int n : {3000, 20000}) {
-    const int lists = 2, sel = 300;
-    std::vector<float> sc(size_t(lists) * n);
-    for (auto& v : sc) v = std::floor((uniform() * 0.5f + 0.5f) * 64.0f);
-    DeviceBuffer<float> dsc(sc.size());
-    dsc.upload(sc);
-    DeviceBuffer<int> ip(lists + 1), ix(size_t(lists) * sel);
-    PagedKv wide = kv;  // n + 1 tokens: n full Quest pages and the current one
-    wide.meta_page = 1;
-    wide.current_page = n / kGpuPage;
-    wide.current_len = n % kGpuPage + 1;
-    check(quest_topk(dsc.ptr, wide, sel, lists, ip.ptr, ix.ptr, s), "top-k");
-    check(cudaStreamSynchronize(s), "top-k");
-    const auto gi = ix.download(), gp = ip.download();
-    for (int l = 0; l < lists; ++l) {
-      std::vector<int32_t> want = top_k_sorted(std::vector<float>(sc.begin() + size_t(l) * n, sc.begin() + size_t(l + 1) * n), sel - 1);
-      want.push_back(n);
-      for (int j = 0; j < sel; ++j) r.topk_mismatches += gi[size_t(l) * sel + j] != want[j];
-    }
-    for (int l = 0; l <= lists; ++l) r.topk_mismatches += gp[l] != l * sel;
-  }
+  wide_topk_parity(kv, uniform, s, r);
 
   // Token lists: `count` positions a KV head drawn at random, the newest always among them;
   // attention over them with the probe, and each entry's probability summed over the group.

@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace quest {
 
@@ -51,6 +52,15 @@ __device__ inline void load8(const W* p, float out[8]) {
 template <typename F>
 auto with_half_type(HalfType t, F&& f) {
   return t == HalfType::BF16 ? f(__nv_bfloat16{}) : f(__half{});
+}
+
+// Calls f(W{}, D) for the attention kernels' instantiations: W as above, D the head_dim (64 or
+// 128, which the caller has checked) as a std::integral_constant.
+template <typename F>
+auto with_type_and_dim(HalfType t, int head_dim, F&& f) {
+  return with_half_type(t, [&](auto w) {
+    return head_dim == 128 ? f(w, std::integral_constant<int, 128>{}) : f(w, std::integral_constant<int, 64>{});
+  });
 }
 
 }  // namespace quest
