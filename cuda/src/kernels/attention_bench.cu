@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -49,16 +48,37 @@ void capture(Graph& g, cudaStream_t s, F&& body) {
   cudaGraphDestroy(graph);
 }
 
-/** Median microseconds of one replay, rotating over the graphs (one per cache copy). */
-double time_graphs(std::vector<Graph>& graphs, cudaStream_t s, int repeats) {
+// Reads a buffer twice the L2's size, so the next replay finds its own bytes in DRAM, as a
+// layer's attention does in a forward pass (the other layers' weights pass through L2 in
+// between). Reading rather than writing leaves no dirty lines for the replay to write back.
+__global__ void read_through(const uint4* __restrict__ x, size_t n, uint4* __restrict__ sink) {
+  uint32_t acc = 0;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) acc ^= x[i].x ^ x[i].w;
+  if (acc == 0x9E3779B9u) *sink = make_uint4(acc, 0, 0, 0);  // keeps the loads
+}
+
+class L2Flush {
+ public:
+  explicit L2Flush(const cudaDeviceProp& prop) : buf_(2 * size_t(prop.l2CacheSize) / sizeof(uint4) + 1) {
+    check(cudaMemset(buf_.ptr, 0, buf_.n * sizeof(uint4)), "L2 flush buffer");
+  }
+  void operator()(cudaStream_t s) const { read_through<<<1024, 256, 0, s>>>(buf_.ptr, buf_.n - 1, buf_.ptr + buf_.n - 1); }
+
+ private:
+  DeviceBuffer<uint4> buf_;
+};
+
+/** Median microseconds of one replay, each started with L2 holding none of its bytes. */
+double time_graph(const Graph& graph, const L2Flush& flush, cudaStream_t s, int repeats) {
   cudaEvent_t a, b;
   check(cudaEventCreate(&a), "event");
   check(cudaEventCreate(&b), "event");
-  for (int i = 0; i < 5; ++i) check(cudaGraphLaunch(graphs[i % graphs.size()].exec, s), "warm-up");
+  for (int i = 0; i < 5; ++i) check(cudaGraphLaunch(graph.exec, s), "warm-up");
   std::vector<float> ms(repeats);
   for (int r = 0; r < repeats; ++r) {
+    flush(s);
     check(cudaEventRecord(a, s), "record");
-    check(cudaGraphLaunch(graphs[r % graphs.size()].exec, s), "replay");
+    check(cudaGraphLaunch(graph.exec, s), "replay");
     check(cudaEventRecord(b, s), "record");
     check(cudaEventSynchronize(b), "sync");
     check(cudaEventElapsedTime(&ms[r], a, b), "elapsed");
@@ -124,28 +144,23 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
   AttentionBenchResult res;
   res.device = prop.name;
   res.copy_gbps = copy_bandwidth_gbps(s);
+  const L2Flush flush(prop);
   const float scale = 1.0f / std::sqrt(float(sh.head_dim));
   DeviceBuffer<__half> q(size_t(sh.heads) * sh.head_dim);
   fill_random<<<64, 256, 0, s>>>(q.ptr, q.n, o.seed + 1);
 
   for (int L : o.lengths) {
     const int pages = (L + sh.page_size - 1) / sh.page_size;
-    const size_t cache_bytes = size_t(pages) * sh.kv_heads * sh.page_size * sh.head_dim * 2 * sizeof(__half);
-    // Enough copies of the cache that replays cannot be served from L2.
-    const int copies = int(std::clamp<size_t>((4 * size_t(prop.l2CacheSize) + cache_bytes - 1) / cache_bytes, 1, 8));
     std::vector<int> table(pages);
     std::iota(table.begin(), table.end(), 0);
     DeviceBuffer<int> page_table(pages);
     page_table.upload(table);
-    std::vector<std::unique_ptr<Cache>> caches;
-    for (int c = 0; c < copies; ++c) {
-      caches.push_back(std::make_unique<Cache>(pages, sh));
-      fill_random<<<1024, 256, 0, s>>>(caches[c]->k.ptr, caches[c]->k.n, o.seed * 7919 + 2 * c);
-      fill_random<<<1024, 256, 0, s>>>(caches[c]->v.ptr, caches[c]->v.n, o.seed * 7919 + 2 * c + 1);
-      check(page_minmax(caches[c]->view(page_table.ptr, sh, L), 0, pages - 1, L, s), "page min/max");
-    }
+    Cache cache(pages, sh);
+    fill_random<<<1024, 256, 0, s>>>(cache.k.ptr, cache.k.n, o.seed * 7919);
+    fill_random<<<1024, 256, 0, s>>>(cache.v.ptr, cache.v.n, o.seed * 7919 + 1);
     check(cudaGetLastError(), "fill");
-    auto view = [&](const Cache& c) { return c.view(page_table.ptr, sh, L); };
+    const PagedKv kv = cache.view(page_table.ptr, sh, L);
+    check(page_minmax(kv, 0, pages - 1, L, s), "page min/max");
     const int current = (L - 1) / sh.page_size;
     const int current_len = L - current * sh.page_size;
 
@@ -161,17 +176,15 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
     DeviceBuffer<float> dense_o(size_t(sh.heads) * dense_splits * sh.head_dim), dense_lse(size_t(sh.heads) * dense_splits),
         out(size_t(sh.heads) * sh.head_dim);
     {
-      std::vector<Graph> graphs(copies);
-      for (int c = 0; c < copies; ++c)
-        capture(graphs[c], s, [&] {
-          check(decode_attention(q.ptr, view(*caches[c]), {d_indptr.ptr, d_all.ptr}, sh.heads, scale, {dense_o.ptr, dense_lse.ptr, dense_splits},
-                                 out.ptr, s),
-                "dense attention");
-        });
+      Graph graph;
+      capture(graph, s, [&] {
+        check(decode_attention(q.ptr, kv, {d_indptr.ptr, d_all.ptr}, sh.heads, scale, {dense_o.ptr, dense_lse.ptr, dense_splits}, out.ptr, s),
+              "dense attention");
+      });
       AttentionBenchRow row;
       row.length = L;
       row.policy = "dense";
-      row.attention_us = row.total_us = time_graphs(graphs, s, o.repeats);
+      row.attention_us = row.total_us = time_graph(graph, flush, s, o.repeats);
       row.tokens_read = L;
       row.kv_bytes = double(L) * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
       res.rows.push_back(row);
@@ -186,33 +199,31 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       const int splits = splits_for(listed, sh.kv_heads, prop.multiProcessorCount);
       DeviceBuffer<float> qo(size_t(sh.heads) * splits * sh.head_dim), qlse(size_t(sh.heads) * splits);
       const PageLists lists{q_indptr.ptr, q_indices.ptr};
-      auto estimate = [&](int c) { check(quest_estimate(q.ptr, view(*caches[c]), sh.heads, false, scores.ptr, s), "estimate"); };
-      auto topk = [&](int c) { check(quest_topk(scores.ptr, view(*caches[c]), sel, sh.kv_heads, q_indptr.ptr, q_indices.ptr, s), "top-k"); };
-      auto attend = [&](int c) {
-        check(decode_attention(q.ptr, view(*caches[c]), lists, sh.heads, scale, {qo.ptr, qlse.ptr, splits}, out.ptr, s), "sparse attention");
+      auto estimate = [&] { check(quest_estimate(q.ptr, kv, sh.heads, false, scores.ptr, s), "estimate"); };
+      auto topk = [&] { check(quest_topk(scores.ptr, kv, sel, sh.kv_heads, q_indptr.ptr, q_indices.ptr, s), "top-k"); };
+      auto attend = [&] {
+        check(decode_attention(q.ptr, kv, lists, sh.heads, scale, {qo.ptr, qlse.ptr, splits}, out.ptr, s), "sparse attention");
       };
-      estimate(0);
-      topk(0);
+      estimate();
+      topk();
       check(cudaStreamSynchronize(s), "selection");
-      std::vector<Graph> ge(copies), gt(copies), ga(copies), gall(copies);
-      for (int c = 0; c < copies; ++c) {
-        capture(ge[c], s, [&] { estimate(c); });
-        capture(gt[c], s, [&] { topk(c); });
-        capture(ga[c], s, [&] { attend(c); });
-        capture(gall[c], s, [&] {
-          estimate(c);
-          topk(c);
-          attend(c);
-        });
-      }
+      Graph ge, gt, ga, gall;
+      capture(ge, s, estimate);
+      capture(gt, s, topk);
+      capture(ga, s, attend);
+      capture(gall, s, [&] {
+        estimate();
+        topk();
+        attend();
+      });
       AttentionBenchRow row;
       row.length = L;
       row.policy = "quest";
       row.budget = B;
-      row.estimate_us = time_graphs(ge, s, o.repeats);
-      row.topk_us = time_graphs(gt, s, o.repeats);
-      row.attention_us = time_graphs(ga, s, o.repeats);
-      row.total_us = time_graphs(gall, s, o.repeats);
+      row.estimate_us = time_graph(ge, flush, s, o.repeats);
+      row.topk_us = time_graph(gt, flush, s, o.repeats);
+      row.attention_us = time_graph(ga, flush, s, o.repeats);
+      row.total_us = time_graph(gall, flush, s, o.repeats);
       row.tokens_read = double(listed - 1) * sh.page_size + current_len;
       row.kv_bytes = row.tokens_read * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
       row.meta_bytes = double(current) * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
