@@ -230,8 +230,9 @@ void GpuSequence::reserve(int64_t n) {
 void GpuSequence::grow(int64_t tokens) {
   const ModelSpec& s = spec_;
   const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, old_pages = capacity_ / kGpuPage;
-  // The key bounds come a Quest page (of any size) at a time.
-  const int64_t P = opts_.page_size, meta = (pages * kGpuPage + P - 1) / P, old_meta = (capacity_ + P - 1) / P;
+  // The key bounds come a chunk of Quest pages (of any size) at a time; chunks are outermost,
+  // so the old bounds are the new ones' prefix.
+  const int64_t P = opts_.page_size, meta = bound_pages((pages * kGpuPage + P - 1) / P), old_meta = bound_pages((capacity_ + P - 1) / P);
   const size_t per_page = size_t(s.kv_heads) * kGpuPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
   auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per, int64_t n, int64_t old) {
     DeviceBuffer<uint16_t> fresh(size_t(n) * per);

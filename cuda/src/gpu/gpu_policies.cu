@@ -66,7 +66,9 @@ class QuestGpu final : public GpuPolicy {
     }
     if (per_head) check(quest_union_tokens(pages, a.kv, heads_, int(budget_pages), counted_.ptr, st), "quest union");
     else r.tokens_read = count;
-    r.meta_bytes = double(current) * kv_heads_ * head_dim_ * 2 * sizeof(uint16_t);
+    // At least one of a channel's two bounds: the estimate reads both only where the query
+    // heads sharing the line disagree in sign.
+    r.meta_bytes = double(current) * kv_heads_ * head_dim_ * sizeof(uint16_t);
     return r;
   }
   double drain_counted_tokens(cudaStream_t st) override {

@@ -301,11 +301,11 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int h
       k_cache[slot + i + half] = kb;
       if (rows == 1) {  // a decode step: fold the key into its Quest page's bounds (a new page starts them)
         const bool first = pos % kv.meta_page == 0;
-        const size_t m = ((size_t)(pos / kv.meta_page) * kv_heads + g) * head_dim;
-        kmin[m + i] = first ? ka : Cvt<E>::min(kmin[m + i], ka);
-        kmax[m + i] = first ? ka : Cvt<E>::max(kmax[m + i], ka);
-        kmin[m + i + half] = first ? kb : Cvt<E>::min(kmin[m + i + half], kb);
-        kmax[m + i + half] = first ? kb : Cvt<E>::max(kmax[m + i + half], kb);
+        const size_t ma = kv.bound_at(pos / kv.meta_page, g, i), mb = kv.bound_at(pos / kv.meta_page, g, i + half);
+        kmin[ma] = first ? ka : Cvt<E>::min(kmin[ma], ka);
+        kmax[ma] = first ? ka : Cvt<E>::max(kmax[ma], ka);
+        kmin[mb] = first ? kb : Cvt<E>::min(kmin[mb], kb);
+        kmax[mb] = first ? kb : Cvt<E>::max(kmax[mb], kb);
       }
       const float* v = src + (size_t)kv_heads * head_dim;  // v sits kv_heads heads after k
       v_cache[slot + i] = Cvt<E>::from(v[i]);

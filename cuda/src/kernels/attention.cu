@@ -213,50 +213,64 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
   out[(size_t)h * head_dim + j] = total > 0.0f ? acc / total : 0.0f;
 }
 
-constexpr int kEstimateUnroll = 4;  // page groups a warp loads before scoring any
-
-// Full Quest pages an estimate block scores.
-__host__ __device__ constexpr int estimate_block_pages(int head_dim) { return kWarps * (32 / (head_dim / 8)) * kEstimateUnroll; }
-
-// A warp covers kEstimateUnroll x 32 / LT full pages of one list (G query heads of KV head
-// l * G / group), LT lanes a page, every min and max load issued before the first is used.
+// A block scores one chunk of kBoundChunk Quest pages of one list (G query heads of KV head
+// l * G / group), each warp a quarter of the channels: eight lanes share a channel's line,
+// 16 bytes (8 pages) each, and the warp's four lane groups take D / 16 channels each, every
+// line loaded before any is used. For each channel a lane loads the maximum's line if some
+// query head is non-negative there and the minimum's if some is negative: one line of the
+// two when the list has one head. Shuffles, then shared memory, add up the channels.
 template <int D, int G, typename T>
 __global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restrict__ q, PagedKv kv, float* __restrict__ scores, int group) {
-  constexpr int LT = D / 8, TPW = 32 / LT, U = kEstimateUnroll;
-  const int l = blockIdx.x, g = l * G / group;
-  const int lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
-  const int first = blockIdx.y * estimate_block_pages(D) + threadIdx.x / 32 * TPW * U;
+  constexpr int U = D / 16, PL = 8;  // channels a lane, pages a lane
+  static_assert(kBoundChunk == 8 * PL && kWarps == 4, "eight lanes cover a chunk's line; four warps its channels");
+  __shared__ float qs[G][D];
+  __shared__ float part_sums[kWarps][kBoundChunk];
+  const int l = blockIdx.x, g = l * G / group, first = blockIdx.y * kBoundChunk;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = lane % 8;
+  const int c0 = warp * (D / kWarps) + lane / 8 * U;  // this lane's first channel
   wait_for_previous();
-  float qv[G][8];
-#pragma unroll
-  for (int h = 0; h < G; ++h) load8<T>(q + (size_t)(l * G + h) * D + sub * 8, qv[h]);
+  for (int j = threadIdx.x; j < G * D; j += blockDim.x) qs[j / D][j % D] = Cvt<T>::to(q[(size_t)l * G * D + j]);
+  __syncthreads();
   const int full = kv.meta_full();
+  const size_t line = kv.bound_at(first, g, c0) + part * PL;
   uint4 mnr[U], mxr[U];
 #pragma unroll
   for (int u = 0; u < U; ++u) {
-    const int p = first + u * TPW + slot;
-    if (p < full) {
-      const size_t off = ((size_t)p * kv.kv_heads + g) * D + sub * 8;
-      mnr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmin) + off);
-      mxr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmax) + off);
+    bool pos = false, neg = false;
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const float x = qs[h][c0 + u];
+      pos |= x >= 0.0f;
+      neg |= x < 0.0f;
     }
+    mnr[u] = mxr[u] = make_uint4(0, 0, 0, 0);
+    const size_t at = line + (size_t)u * kBoundChunk;
+    if (pos) mxr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmax) + at);
+    if (neg) mnr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmin) + at);
   }
+  float s[PL] = {};
 #pragma unroll
   for (int u = 0; u < U; ++u) {
-    const int p = first + u * TPW + slot;
-    float s = 0.0f;
-    if (p < full) {
-      float mn[8], mx[8];
-      unpack8<T>(mnr[u], mn);
-      unpack8<T>(mxr[u], mx);
+    float mn[PL], mx[PL];
+    unpack8<T>(mnr[u], mn);
+    unpack8<T>(mxr[u], mx);
 #pragma unroll
-      for (int h = 0; h < G; ++h)
+    for (int h = 0; h < G; ++h) {
+      const float x = qs[h][c0 + u];
 #pragma unroll
-        for (int i = 0; i < 8; ++i) s += fmaxf(qv[h][i] * mx[i], qv[h][i] * mn[i]);
+      for (int p = 0; p < PL; ++p) s[p] += x * (x >= 0.0f ? mx[p] : mn[p]);
     }
-    s = group_sum<LT>(s);
-    if (p < full && sub == 0) scores[(size_t)l * full + p] = s;
   }
+#pragma unroll
+  for (int p = 0; p < PL; ++p) {
+    s[p] += __shfl_xor_sync(0xffffffffu, s[p], 8);
+    s[p] += __shfl_xor_sync(0xffffffffu, s[p], 16);
+    if (lane < 8) part_sums[warp][part * PL + p] = s[p];
+  }
+  __syncthreads();
+  const int p = first + threadIdx.x;
+  if (threadIdx.x < kBoundChunk && p < full)
+    scores[(size_t)l * full + p] = part_sums[0][threadIdx.x] + part_sums[1][threadIdx.x] + part_sums[2][threadIdx.x] + part_sums[3][threadIdx.x];
 }
 
 constexpr int kTopkThreads = 256;
@@ -321,13 +335,13 @@ __global__ void append_kernel(T* k_cache, T* v_cache, T* kmin, T* kmax, PagedKv 
   const bool first = pos % kv.meta_page == 0;
   wait_for_previous();
   const size_t at = (((size_t)kv.page_table[pos / kv.page_size] * kv_heads + g) * kv.page_size + pos % kv.page_size) * head_dim;
-  const size_t meta = ((size_t)(pos / kv.meta_page) * kv_heads + g) * head_dim;
   for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
     const T kk = k[g * head_dim + i];
+    const size_t b = kv.bound_at(pos / kv.meta_page, g, i);
     k_cache[at + i] = kk;
     v_cache[at + i] = v[g * head_dim + i];
-    kmin[meta + i] = first ? kk : Cvt<T>::min(kmin[meta + i], kk);
-    kmax[meta + i] = first ? kk : Cvt<T>::max(kmax[meta + i], kk);
+    kmin[b] = first ? kk : Cvt<T>::min(kmin[b], kk);
+    kmax[b] = first ? kk : Cvt<T>::max(kmax[b], kk);
   }
 }
 
@@ -336,6 +350,8 @@ __global__ void minmax_kernel(const T* k_cache, T* kmin, T* kmax, PagedKv kv, in
   const int kv_heads = kv.kv_heads, head_dim = kv.head_dim, P = kv.meta_page;
   const size_t n = (size_t)pages * kv_heads * head_dim;
   wait_for_previous();
+  // Consecutive threads take consecutive channels, so the reads of the keys (a page's worth
+  // for each bound written) coalesce.
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     const int d = int(i % head_dim), g = int(i / head_dim % kv_heads), page = first_page + int(i / head_dim / kv_heads);
     const int64_t begin = (int64_t)page * P, end = min(begin + P, length);
@@ -345,8 +361,8 @@ __global__ void minmax_kernel(const T* k_cache, T* kmin, T* kmax, PagedKv kv, in
       mn = t == begin ? x : Cvt<T>::min(mn, x);
       mx = t == begin ? x : Cvt<T>::max(mx, x);
     }
-    kmin[((size_t)page * kv_heads + g) * head_dim + d] = mn;
-    kmax[((size_t)page * kv_heads + g) * head_dim + d] = mx;
+    kmin[kv.bound_at(page, g, d)] = mn;
+    kmax[kv.bound_at(page, g, d)] = mx;
   }
 }
 
@@ -453,8 +469,7 @@ cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per
   const int full = kv.meta_full();
   if (full == 0) return cudaSuccess;
   const int group = heads / kv.kv_heads, G = per_head ? 1 : group;
-  const int per_block = estimate_block_pages(kv.head_dim);
-  const dim3 grid(heads / G, (full + per_block - 1) / per_block);
+  const dim3 grid(heads / G, (full + kBoundChunk - 1) / kBoundChunk);
   return with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;

@@ -1,8 +1,8 @@
 // Decode attention over paged 16-bit KV caches (fp16 or bf16), and Quest's page selection,
 // on the GPU. Layout: K and V are [physical page][kv head][page slot][head_dim], in pages of
 // kGpuPage tokens whatever Quest's page size; the key minimum and maximum of each Quest page
-// (meta_page tokens) are [Quest page][kv head][head_dim], in position order. Queries come in
-// the cache's type.
+// (meta_page tokens) are in position order, a chunk of kBoundChunk pages at a time (see
+// bound_at). Queries come in the cache's type.
 #pragma once
 #include <cstdint>
 #include <cuda_runtime.h>
@@ -12,6 +12,15 @@
 namespace quest {
 
 constexpr int kGpuPage = 16;  // the K/V storage page the GPU kernels are built for
+
+// The key bounds are [chunk][kv head][head_dim][kBoundChunk pages]: a channel's bounds over a
+// chunk are one 128-byte line, so Quest's estimate reads only the maximum's line where the
+// query's channel is non-negative and only the minimum's where it is negative (the larger of
+// q * max and q * min), half the bytes of reading both.
+constexpr int kBoundChunk = 64;
+
+// Quest pages of key bounds to allocate for `pages`: whole chunks.
+inline int64_t bound_pages(int64_t pages) { return (pages + kBoundChunk - 1) / kBoundChunk * kBoundChunk; }
 
 struct PagedKv {
   HalfType type = HalfType::F16;  // of K, V, their page bounds and the queries
@@ -28,6 +37,10 @@ struct PagedKv {
   __host__ __device__ int length() const { return current_page * page_size + current_len; }
   // Quest pages before the one holding the newest token (that one is always read).
   __host__ __device__ int meta_full() const { return (length() - 1) / meta_page; }
+  // Where Quest page `page`'s bound of KV head g, channel i lies in kmin and kmax.
+  __host__ __device__ size_t bound_at(int64_t page, int g, int i) const {
+    return ((size_t(page / kBoundChunk) * kv_heads + g) * head_dim + i) * kBoundChunk + page % kBoundChunk;
+  }
 };
 
 // Page lists in CSR form: list l reads logical pages indices[indptr[l] .. indptr[l+1]). A list

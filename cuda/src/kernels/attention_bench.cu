@@ -92,7 +92,7 @@ double time_graph(const Graph& graph, const L2Flush& flush, cudaStream_t s, int 
 struct Cache {
   DeviceBuffer<__half> k, v, kmin, kmax;
   Cache(size_t pages, const AttentionShape& s)
-      : k(pages * s.kv_heads * s.page_size * s.head_dim), v(k.n), kmin(pages * s.kv_heads * s.head_dim), kmax(kmin.n) {}
+      : k(pages * s.kv_heads * s.page_size * s.head_dim), v(k.n), kmin(bound_pages(pages) * s.kv_heads * s.head_dim), kmax(kmin.n) {}
   // The kernels' view of this cache holding `length` tokens.
   PagedKv view(const int* page_table, const AttentionShape& s, int length) const {
     PagedKv kv;
@@ -226,7 +226,8 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       row.total_us = time_graph(gall, flush, s, o.repeats);
       row.tokens_read = double(listed - 1) * sh.page_size + current_len;
       row.kv_bytes = row.tokens_read * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
-      row.meta_bytes = double(current) * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
+      // One of each channel's two bounds: the lines the estimate must read at least.
+      row.meta_bytes = double(current) * sh.kv_heads * sh.head_dim * sizeof(__half);
       res.rows.push_back(row);
     }
   }
@@ -244,15 +245,16 @@ void compare(const std::vector<float>& got, const std::vector<float>& ref, doubl
   }
 }
 
-// The largest difference between a GPU cache's key bounds ([Quest page][kv head][head_dim])
-// and the CPU cache's, over `pages` pages.
-double bounds_diff(const std::vector<__half>& kmin, const std::vector<__half>& kmax, const PagedKvCache& cpu, int pages) {
+// The largest difference between a GPU cache's key bounds (laid out as `kv` says) and the
+// CPU cache's, over `pages` pages.
+double bounds_diff(const std::vector<__half>& kmin, const std::vector<__half>& kmax, const PagedKv& kv, const PagedKvCache& cpu,
+                   int pages) {
   const int kvh = cpu.kv_heads(), d = cpu.head_dim();
   double worst = 0;
   for (int p = 0; p < pages; ++p)
     for (int g = 0; g < kvh; ++g)
       for (int i = 0; i < d; ++i) {
-        const size_t at = (size_t(p) * kvh + g) * d + i;
+        const size_t at = kv.bound_at(p, g, i);
         worst = std::max<double>(worst, std::fabs(__half2float(kmin[at]) - cpu.page_min(0, g, p)[i]));
         worst = std::max<double>(worst, std::fabs(__half2float(kmax[at]) - cpu.page_max(0, g, p)[i]));
       }
@@ -276,14 +278,14 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
     cpu.reserve(L);
     for (int t = 0; t < L; ++t) cpu.write(0, t, &kf[size_t(t) * kvh * d], &vf[size_t(t) * kvh * d]);
     cpu.commit(L);
-    DeviceBuffer<__half> kmin(size_t(current + 1) * kvh * d), kmax(kmin.n);
+    DeviceBuffer<__half> kmin(bound_pages(current + 1) * kvh * d), kmax(kmin.n);
     PagedKv kv = base;
     kv.meta_page = P;
     kv.kmin = kmin.ptr;
     kv.kmax = kmax.ptr;
     check(page_minmax(kv, 0, current, L, s), "page min/max");
     check(cudaStreamSynchronize(s), "page min/max");
-    r.append_minmax_max_abs = std::max(r.append_minmax_max_abs, bounds_diff(kmin.download(), kmax.download(), cpu, current + 1));
+    r.append_minmax_max_abs = std::max(r.append_minmax_max_abs, bounds_diff(kmin.download(), kmax.download(), kv, cpu, current + 1));
     for (const bool per_head : {false, true}) {
       const int lists = per_head ? H : kvh, count = (sel - 1) * P + (L - current * P);
       DeviceBuffer<float> scores(size_t(lists) * current);
@@ -406,10 +408,10 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
     cpu.write(0, t, &kf[size_t(t) * kvh * d], &vf[size_t(t) * kvh * d]);
     cpu.commit(t + 1);
   }
-  AttentionParityResult r;
-  r.append_minmax_max_abs = bounds_diff(gpu.kmin.download(), gpu.kmax.download(), cpu, pages);
-
   const PagedKv kv = gpu.view(page_table.ptr, sh, L);
+  AttentionParityResult r;
+  r.append_minmax_max_abs = bounds_diff(gpu.kmin.download(), gpu.kmax.download(), kv, cpu, pages);
+
   const float scale = 1.0f / std::sqrt(float(d));
   const int64_t pos = L - 1;
   auto gpu_attend = [&](const std::vector<int>& indptr, const std::vector<int>& indices) {

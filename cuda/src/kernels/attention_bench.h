@@ -29,7 +29,7 @@ struct AttentionBenchRow {
   double total_us = 0;     // the whole step in one graph
   double tokens_read = 0;  // per KV head
   double kv_bytes = 0;     // K and V bytes the step reads
-  double meta_bytes = 0;   // page min/max bytes the step reads
+  double meta_bytes = 0;   // page min/max bytes the step must read at least (one of each channel's two)
 };
 
 struct AttentionBenchResult {

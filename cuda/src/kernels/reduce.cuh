@@ -71,12 +71,14 @@ struct RadixShared {
   int warp_sums[32];
   uint32_t prefix;
   int rest;
+  bool whole;  // every key matching prefix is among the k largest
 };
 
 // After the pass at `shift` has filled sh.hist: the digit where the counts summed from the
 // highest digit down first reach `rest` (a parallel suffix sum) extends `prefix`; `rest`
-// becomes how many keys still to take among those matching it. Every thread gets both.
-__device__ inline void radix_choose(RadixShared& sh, int shift, uint32_t& prefix, int& rest) {
+// becomes how many keys still to take among those matching it. Every thread gets both, and
+// the return says whether those are all of them.
+__device__ inline bool radix_choose(RadixShared& sh, int shift, uint32_t& prefix, int& rest) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int incl = warp_scan(sh.hist[255 - threadIdx.x]);
   if (lane == 31) sh.warp_sums[warp] = incl;
@@ -86,17 +88,21 @@ __device__ inline void radix_choose(RadixShared& sh, int shift, uint32_t& prefix
   if (excl < rest && incl >= rest) {
     sh.prefix = prefix | ((uint32_t)d << shift);
     sh.rest = rest - excl;
+    sh.whole = incl == rest;
   }
   __syncthreads();
   prefix = sh.prefix;
   rest = sh.rest;
+  return sh.whole;
 }
 
 // A block of 256 threads finds the k-th largest key (0 < k < the keys) in 8-bit passes over
 // the keys that each(count) hands to count (this thread's), from the highest digit where the
 // keys differ: a top-k's scores share their high bits, and a pass over a digit they all share
 // aims every atomic at one bin. `prefix` gets that key and `rest` how many keys equal to it
-// are among the k largest.
+// are among the k largest. The passes stop once every key that matches the prefix so far is
+// among the k largest: `prefix` is then that prefix (lower bits zero) and `rest` their count,
+// so "above prefix, or equal and among the first rest" still picks exactly the k largest.
 template <typename EachKey>
 __device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32_t& prefix, int& rest) {
   uint32_t lo = 0xffffffffu, hi = 0;
@@ -131,7 +137,7 @@ __device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32
       if ((key & mask) == prefix) atomicAdd(&sh.hist[(key >> shift) & 255], 1);
     });
     __syncthreads();
-    radix_choose(sh, shift, prefix, rest);
+    if (radix_choose(sh, shift, prefix, rest)) return;
     mask |= 255u << shift;
   }
 }
