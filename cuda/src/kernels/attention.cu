@@ -429,6 +429,23 @@ cudaError_t with_instance(const PagedKv& kv, int G, F&& f) {
   });
 }
 
+// Splits for `lists` lists such that every block of `kernel` fits on the GPU at once: a block
+// left for a second wave waits for a first one to finish, and the step waits for it. The
+// per-SM count is the kernel's own (registers decide it) and is found once per kernel, every
+// GPU of a process being taken as the same kind.
+template <auto Kernel>
+int one_wave_splits(int lists, int splits) {
+  static const int per_sm = [] {
+    int n = 1;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, Kernel, kWarps * 32, 0);
+    return std::max(n, 1);
+  }();
+  int dev = 0, sms = 1;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  return std::max(1, std::min(splits, per_sm * sms / lists));
+}
+
 bool supported(const PagedKv& kv, int heads) {
   return kv.page_size == kGpuPage && (kv.head_dim == 64 || kv.head_dim == 128) && kv.kv_heads > 0 && heads % kv.kv_heads == 0;
 }
@@ -439,29 +456,32 @@ cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& 
                              const SplitScratch& scratch, float* out, cudaStream_t stream) {
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
-  const dim3 grid(heads / G, scratch.splits);
+  SplitScratch sc = scratch;  // fewer splits than the scratch holds keep its layout consistent
   cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    return launch(decode_partial<kD, kG, T>, grid, kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists, scale, scratch, group);
+    sc.splits = one_wave_splits<decode_partial<kD, kG, T>>(heads / G, scratch.splits);
+    return launch(decode_partial<kD, kG, T>, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists,
+                  scale, sc, group);
   });
   if (err != cudaSuccess) return err;
-  return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, static_cast<float*>(nullptr));
+  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, out, static_cast<float*>(nullptr));
 }
 
 cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
                                     const SplitScratch& scratch, const Probe& probe, float* out, cudaStream_t stream) {
   if (!supported(kv, heads) || lists.count < 1) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
-  const dim3 grid(heads / G, scratch.splits);
+  SplitScratch sc = scratch;
   cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    return launch(token_partial<kD, kG, T>, grid, kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists, scale, scratch, probe,
-                  group);
+    sc.splits = one_wave_splits<token_partial<kD, kG, T>>(heads / G, scratch.splits);
+    return launch(token_partial<kD, kG, T>, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists,
+                  scale, sc, probe, group);
   });
   if (err != cudaSuccess) return err;
-  return launch(merge_splits, heads, 128, scratch.splits * sizeof(float), stream, scratch, kv.head_dim, out, probe.lse);
+  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, out, probe.lse);
 }
 
 cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per_head, float* scores, cudaStream_t stream) {
