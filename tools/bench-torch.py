@@ -7,6 +7,7 @@ then `quest bench-attention ... --torch torch.json` prints both side by side.
 """
 import argparse
 import json
+import time
 
 import torch
 import torch.nn.functional as F
@@ -16,8 +17,10 @@ def median_us(fn, args, flush, repeats):
     """Median microseconds of fn(*args), each call started with L2 holding none of its bytes:
     `flush` (twice the L2) is read just before, as the attention benchmark does."""
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    for _ in range(5):
+    warm = time.perf_counter() + 0.02  # 20 ms of calls first, as the attention benchmark does
+    while time.perf_counter() < warm:
         fn(*args)
+        torch.cuda.synchronize()
     times = []
     for _ in range(repeats):
         flush.sum()

@@ -333,6 +333,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
               "decode attention");
       } else {
         scratch.splits = std::min(max_splits_, splits_for(read.listed, read.pages.per_head ? s.heads : s.kv_heads, m_->sms()));
+        read.pages.longest = read.listed;
         check(decode_attention(q16_.ptr, call.kv, read.pages, s.heads, scale, scratch, att_.ptr, st), "decode attention");
       }
       if (governed) {

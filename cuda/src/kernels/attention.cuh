@@ -50,6 +50,7 @@ struct PageLists {
   const int* indptr = nullptr;
   const int* indices = nullptr;
   bool per_head = false;
+  int longest = 0;  // entries of the longest list, where the caller knows them (0: unknown)
 };
 
 // Token lists: list l reads the `count` positions indices[l * stride ..] (every policy that
