@@ -2,6 +2,8 @@
 #include <cfloat>
 #include <cstdint>
 
+#include <cooperative_groups.h>
+
 #include "kernels/attention.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/reduce.cuh"
@@ -64,11 +66,12 @@ __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const ui
   }
 }
 
-// Merges a block's (warp, slot) softmax states per query head through shared memory and
-// writes the split's normalised output and log-sum-exp.
-template <int D, int G, int TPW>
-__device__ inline void finish_block(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int list, int split, int warp,
-                                    int slot, int sub, const SplitScratch& sc) {
+// Merges a block's (warp, slot) softmax states per query head through shared memory and hands
+// each (head, channel) of the block's normalised output, with the head's log-sum-exp, to
+// put(h, j, o, lse).
+template <int D, int G, int TPW, typename Put>
+__device__ inline void merge_states(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int warp, int slot, int sub,
+                                    Put put) {
   constexpr int STATES = kWarps * TPW;
   __shared__ float sm_m[STATES][G], sm_l[STATES][G], sm_acc[STATES][G][D];
   const int st = warp * TPW + slot;
@@ -92,11 +95,63 @@ __device__ inline void finish_block(const float (&m)[G], const float (&l)[G], co
       L += sm_l[s][h] * w;
       O += sm_acc[s][h][j] * w;
     }
-    const int head = list * G + h;
-    sc.o[((size_t)head * sc.splits + split) * D + j] = L > 0.0f ? O / L : 0.0f;
-    if (j == 0) sc.lse[(size_t)head * sc.splits + split] = L > 0.0f ? M + __logf(L) : -FLT_MAX;
+    put(h, j, L > 0.0f ? O / L : 0.0f, L > 0.0f ? M + __logf(L) : -FLT_MAX);
   }
 }
+
+// The split's output and log-sum-exp to the scratch, for the merge launch.
+template <int D, int G, int TPW>
+__device__ inline void finish_block(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int list, int split, int warp,
+                                    int slot, int sub, const SplitScratch& sc) {
+  merge_states<D, G, TPW>(m, l, acc, warp, slot, sub, [&](int h, int j, float o, float lse) {
+    const size_t at = (size_t)(list * G + h) * sc.splits + split;
+    sc.o[at * D + j] = o;
+    if (j == 0) sc.lse[at] = lse;
+  });
+}
+
+constexpr int kClusterSplits = 16;  // a list's splits in one cluster (non-portable size)
+
+// The splits of a list are one cluster: each block writes its output into the shared memory
+// of the cluster's first block, which merges them after the cluster's barrier. No launch, no
+// round trip through L2, no fence.
+template <int D, int G, int TPW>
+__device__ inline void finish_cluster(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int list, int warp, int slot,
+                                      int sub, float* __restrict__ out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  __shared__ float part_o[kClusterSplits][G][D], part_lse[kClusterSplits][G];
+  cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
+  const int rank = int(cluster.block_rank());
+  float* lead_o = cluster.map_shared_rank(&part_o[0][0][0], 0);
+  float* lead_lse = cluster.map_shared_rank(&part_lse[0][0], 0);
+  merge_states<D, G, TPW>(m, l, acc, warp, slot, sub, [&](int h, int j, float o, float lse) {
+    lead_o[(rank * G + h) * D + j] = o;
+    if (j == 0) lead_lse[rank * G + h] = lse;
+  });
+  cluster.sync();
+  if (rank != 0) return;
+  for (int idx = threadIdx.x; idx < G * D; idx += blockDim.x) {
+    const int h = idx / D, j = idx % D;
+    float M = -FLT_MAX;
+#pragma unroll
+    for (int r = 0; r < kClusterSplits; ++r) M = fmaxf(M, part_lse[r][h]);
+    float total = 0.0f, o = 0.0f;
+#pragma unroll
+    for (int r = 0; r < kClusterSplits; ++r) {
+      const float w = part_lse[r][h] == -FLT_MAX ? 0.0f : __expf(part_lse[r][h] - M);
+      total += w;
+      o += w * part_o[r][h][j];
+    }
+    out[(size_t)(list * G + h) * D + j] = total > 0.0f ? o / total : 0.0f;
+  }
+#endif
+}
+
+// Blocks a SM that decode_partial's registers must allow, by G: its loads in flight are what
+// its speed rests on, and the compiler would otherwise take a few registers more and a block
+// fewer (GQA's dense step at 32K: 83 against 68 us, run 46). The long lists of one head are
+// left free: held to five blocks, the dense step at 32K took 186 us against 184 (run 47).
+constexpr int kPartialBlocks[9] = {0, 5, 4, 0, 3, 0, 0, 0, 2};
 
 // One block per (list, split); a list's G query heads share KV head l * G / group (group: query
 // heads per KV head). Each warp takes whole pages; within a page, LT lanes hold one token's
@@ -105,9 +160,12 @@ __device__ inline void finish_block(const float (&m)[G], const float (&l)[G], co
 // page's list entry and physical page are looked up while this page's K and V are in flight:
 // worth it where a warp has few pages, each waiting on its two lookups, but its registers cost
 // long lists a block a SM (dense at 32K: 213 against 184 us, run 40).
-template <int D, int G, typename T, bool AHEAD>
-__global__ void __launch_bounds__(kWarps * 32) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
-                                                              float scale, SplitScratch sc, int group) {
+//
+// With CLUSTER (and sc.splits == kClusterSplits) a list's splits form a cluster that merges on
+// chip into `out`; otherwise each split goes to the scratch for merge_splits.
+template <int D, int G, typename T, bool AHEAD, bool CLUSTER>
+__global__ void __launch_bounds__(kWarps * 32, AHEAD || G > 1 ? kPartialBlocks[G] : 1) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
+                                                              float scale, SplitScratch sc, int group, float* __restrict__ out) {
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
@@ -145,7 +203,8 @@ __global__ void __launch_bounds__(kWarps * 32) decode_partial(const T* __restric
       attend<G, LT, T>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0);
   }
 
-  finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
+  if constexpr (CLUSTER) finish_cluster<D, G, TPW>(m, sum, acc, l, warp, slot, sub, out);
+  else finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
 }
 
 // The same over token lists: a warp takes 16 consecutive list entries at a time (gathered
@@ -458,6 +517,25 @@ int one_wave_splits(int lists, int splits) {
   return std::max(1, std::min(splits, per_sm * sms / lists));
 }
 
+// Whether `lists` clusters of kClusterSplits blocks of `Kernel` fit on the GPU at once.
+template <auto Kernel>
+bool clusters_fit(int lists) {
+  static const int most = [] {
+    if (!hopper() || cudaFuncSetAttribute(Kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) return 0;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(1, kClusterSplits);
+    cfg.blockDim = dim3(kWarps * 32);
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim = {1, kClusterSplits, 1};
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int n = 0;
+    return cudaOccupancyMaxActiveClusters(&n, Kernel, &cfg) == cudaSuccess ? n : 0;
+  }();
+  return lists <= most;
+}
+
 bool supported(const PagedKv& kv, int heads) {
   return kv.page_size == kGpuPage && (kv.head_dim == 64 || kv.head_dim == 128) && kv.kv_heads > 0 && heads % kv.kv_heads == 0;
 }
@@ -469,19 +547,29 @@ cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& 
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
   SplitScratch sc = scratch;  // fewer splits than the scratch holds keep its layout consistent
-  // Lists known to be short (up to 16 pages a split: Quest's, dense to 4K) look a page ahead.
+  // Lists known to be short (up to 16 pages a split: Quest's, dense to 4K) look a page ahead,
+  // and where a cluster of kClusterSplits blocks a list fits, merge on chip.
   const bool ahead = lists.longest > 0 && (lists.longest + scratch.splits - 1) / scratch.splits <= 16;
+  bool merged = false;
   cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    auto go = [&](auto kernel, int splits) {
+    auto go = [&](auto kernel, int splits, unsigned cluster) {
       sc.splits = splits;
-      return launch(kernel, dim3(heads / G, splits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists, scale, sc, group);
+      return launch_in_clusters(cluster, kernel, dim3(heads / G, splits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists,
+                                scale, sc, group, out);
     };
-    if (ahead) return go(decode_partial<kD, kG, T, true>, one_wave_splits<decode_partial<kD, kG, T, true>>(heads / G, scratch.splits));
-    return go(decode_partial<kD, kG, T, false>, one_wave_splits<decode_partial<kD, kG, T, false>>(heads / G, scratch.splits));
+    if constexpr (kG == 1) {  // within five blocks' registers a SM without spilling
+      if (ahead && clusters_fit<decode_partial<kD, kG, T, true, true>>(heads / G)) {
+        merged = true;
+        return go(decode_partial<kD, kG, T, true, true>, kClusterSplits, kClusterSplits);
+      }
+    }
+    if (ahead)
+      return go(decode_partial<kD, kG, T, true, false>, one_wave_splits<decode_partial<kD, kG, T, true, false>>(heads / G, scratch.splits), 1);
+    return go(decode_partial<kD, kG, T, false, false>, one_wave_splits<decode_partial<kD, kG, T, false, false>>(heads / G, scratch.splits), 1);
   });
-  if (err != cudaSuccess) return err;
+  if (err != cudaSuccess || merged) return err;
   return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, out, static_cast<float*>(nullptr));
 }
 
