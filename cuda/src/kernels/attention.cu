@@ -147,12 +147,6 @@ __device__ inline void finish_cluster(const float (&m)[G], const float (&l)[G], 
 #endif
 }
 
-// Blocks a SM that decode_partial's registers must allow, by G: its loads in flight are what
-// its speed rests on, and the compiler would otherwise take a few registers more and a block
-// fewer (GQA's dense step at 32K: 83 against 68 us, run 46). The long lists of one head are
-// left free: held to five blocks, the dense step at 32K took 186 us against 184 (run 47).
-constexpr int kPartialBlocks[9] = {0, 5, 4, 0, 3, 0, 0, 0, 2};
-
 // One block per (list, split); a list's G query heads share KV head l * G / group (group: query
 // heads per KV head). Each warp takes whole pages; within a page, LT lanes hold one token's
 // head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the page's K and
@@ -162,9 +156,12 @@ constexpr int kPartialBlocks[9] = {0, 5, 4, 0, 3, 0, 0, 0, 2};
 // long lists a block a SM (dense at 32K: 213 against 184 us, run 40).
 //
 // With CLUSTER (and sc.splits == kClusterSplits) a list's splits form a cluster that merges on
-// chip into `out`; otherwise each split goes to the scratch for merge_splits.
+// chip into `out`; otherwise each split goes to the scratch for merge_splits. The cluster
+// kernel is held to five blocks a SM, so that a cluster a list fits for 32 lists (at 117
+// registers only 28 did, run 45); the others keep the compiler's own choice (0: an explicit
+// 1 took more registers and cost GQA a block a SM, run 46).
 template <int D, int G, typename T, bool AHEAD, bool CLUSTER>
-__global__ void __launch_bounds__(kWarps * 32, AHEAD || G > 1 ? kPartialBlocks[G] : 1) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
+__global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
                                                               float scale, SplitScratch sc, int group, float* __restrict__ out) {
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
