@@ -192,6 +192,7 @@ describe('bad flags and configs', () => {
     [['--head-dim', '96'], 'quest: --head-dim: 96 is not 64 or 128'],
     [['--kv-heads', '5'], 'quest: --kv-heads: 32 heads over 5 KV heads is not a group of 1, 2, 4 or 8'],
     [['--torch', '/nonexistent.json'], 'quest: --torch /nonexistent.json: no such file'],
+    [['--budgets', '2048,8'], 'quest: --budgets: 8 is smaller than a page (16 tokens)'],
   ])('bench-attention names a bad %j before looking for a GPU', async (args, message) => {
     const r = await quest(['bench-attention', ...args]);
     expect(r.exitCode).toBe(1);

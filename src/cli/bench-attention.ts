@@ -62,8 +62,10 @@ function readTorch(file: string | undefined, shape: Shape): TorchRow[] {
   return data.rows;
 }
 
-/** The shapes the kernels are built for (kernels/attention.cu). */
-function checkShape(s: Shape): void {
+/** The shapes the kernels are built for (kernels/attention.cu), and Quest budgets of whole pages. */
+function checkShape(s: Shape, budgets: number[]): void {
+  const small = budgets.find((b) => b < s.pageSize);
+  if (small !== undefined) throw new QuestError(`--budgets: ${small} is smaller than a page (${s.pageSize} tokens)`);
   if (s.headDim !== 64 && s.headDim !== 128) throw new QuestError(`--head-dim: ${s.headDim} is not 64 or 128`);
   if (s.heads % s.kvHeads !== 0 || ![1, 2, 4, 8].includes(s.heads / s.kvHeads))
     throw new QuestError(`--kv-heads: ${s.heads} heads over ${s.kvHeads} KV heads is not a group of 1, 2, 4 or 8`);
@@ -85,7 +87,7 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
     .option('--check', 'first check every kernel against the CPU backend on fresh random inputs; stop on a mismatch')
     .action(async (o) => {
       const shape = { heads: o.heads, kvHeads: o.kvHeads ?? o.heads, headDim: o.headDim, pageSize: 16 };
-      checkShape(shape);
+      checkShape(shape, o.budgets);
       const torch = readTorch(o.torch, shape);
       // An explicit folder is made before the work: a path that cannot be written loses nothing measured.
       if (o.outputPath) makeOutputDir(path.resolve(o.outputPath));

@@ -499,19 +499,19 @@ cudaError_t with_instance(const PagedKv& kv, int G, F&& f) {
 
 // Splits for `lists` lists such that every block of `kernel` fits on the GPU at once: a block
 // left for a second wave waits for a first one to finish, and the step waits for it. The
-// per-SM count is the kernel's own (registers decide it) and is found once per kernel, every
-// GPU of a process being taken as the same kind.
+// blocks a wave holds are the kernel's own (registers decide them) and are found once per
+// kernel, every GPU of a process being taken as the same kind, so that the decode loop asks
+// the driver nothing.
 template <auto Kernel>
 int one_wave_splits(int lists, int splits) {
-  static const int per_sm = [] {
-    int n = 1;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, Kernel, kWarps * 32, 0);
-    return std::max(n, 1);
+  static const int wave = [] {
+    int per_sm = 1, dev = 0, sms = 1;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, kWarps * 32, 0);
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    return std::max(per_sm, 1) * sms;
   }();
-  int dev = 0, sms = 1;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  return std::max(1, std::min(splits, per_sm * sms / lists));
+  return std::max(1, std::min(splits, wave / lists));
 }
 
 // Whether `lists` clusters of kClusterSplits blocks of `Kernel` fit on the GPU at once.
