@@ -9,11 +9,13 @@ export const PARITY_SHAPES = [
   { heads: 4, kvHeads: 4, headDim: 128 }, // MHA
   { heads: 8, kvHeads: 1, headDim: 64 }, // one group of 8, head_dim 64
 ];
-// A partial newest page, a few pages, and a cache shorter than the budget.
+// A partial newest page, a few pages, a cache shorter than the budget, and more Quest pages
+// (1,249 at page 16) than the fused Quest step's 16 blocks a list score in one chunk each.
 export const PARITY_CASES = [
   { length: 1000, budget: 256 },
   { length: 333, budget: 64 },
   { length: 17, budget: 64 },
+  { length: 20000, budget: 1024 },
 ];
 // Both sides accumulate in fp32 over the same fp16 values; only the order of the sums
 // differs, so errors stay near fp32 rounding of the largest value.

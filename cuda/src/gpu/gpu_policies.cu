@@ -50,16 +50,19 @@ class QuestGpu final : public GpuPolicy {
     const int64_t budget_pages = o_.budget / P;
     if (budget_pages - 1 >= current) return DenseGpu::dense(pos);
     const bool per_head = o_.quest_per_query_head;
-    check(quest_estimate(a.q, a.kv, a.heads, per_head, scores_.ptr, st), "quest estimate");
-    check(quest_topk(scores_.ptr, a.kv, int(budget_pages), lists_, indptr_.ptr, indices_.ptr, st), "quest top-k");
     StepRead r;
     const PageLists pages{indptr_.ptr, indices_.ptr, per_head};
     const int64_t count = (budget_pages - 1) * P + (pos - int64_t(current) * P + 1);
-    if (P == kGpuPage) {
-      r.kind = StepRead::Pages;
-      r.pages = pages;
-      r.listed = int(budget_pages);
+    if (P == kGpuPage) {  // the whole step in one call, fused where it can be
+      SplitScratch scratch = a.scratch;
+      scratch.splits = std::min(a.max_splits, splits_for(int(budget_pages), lists_, a.sms));
+      check(quest_step(a.q, a.kv, a.heads, per_head, int(budget_pages), a.scale, scratch, scores_.ptr, indptr_.ptr, indices_.ptr, a.out,
+                       st),
+            "quest step");
+      r.kind = StepRead::Attended;
     } else {
+      check(quest_estimate(a.q, a.kv, a.heads, per_head, scores_.ptr, st), "quest estimate");
+      check(quest_topk(scores_.ptr, a.kv, int(budget_pages), lists_, indptr_.ptr, indices_.ptr, st), "quest top-k");
       r.kind = StepRead::Tokens;
       r.tokens = {tokens_.ptr, int(o_.budget), int(count), per_head};
       check(quest_pages_to_tokens(pages, a.kv, int(budget_pages), lists_, r.tokens, st), "quest token lists");

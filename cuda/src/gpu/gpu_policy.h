@@ -15,7 +15,8 @@ namespace quest {
 
 // What a governed layer's decode step reads.
 struct StepRead {
-  enum Kind { Dense, Pages, Tokens } kind = Dense;
+  // Attended: the policy's own step wrote the layer's attention output to the call's `out`.
+  enum Kind { Dense, Pages, Tokens, Attended } kind = Dense;
   PageLists pages;  // Pages: `listed` pages a list
   int listed = 0;
   TokenLists tokens;
@@ -32,7 +33,7 @@ struct AttentionCall {
   float scale = 0;
   SplitScratch scratch;
   int max_splits = 1, sms = 1;
-  float* out = nullptr;  // scratch the policy may overwrite
+  float* out = nullptr;  // the layer's attention output ([heads][head_dim]): scratch to the policy until it attends
 };
 
 class GpuPolicy {

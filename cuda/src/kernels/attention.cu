@@ -66,6 +66,27 @@ __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const ui
   }
 }
 
+// Folds page `logical` (physical page `phys`) of KV head g into the state: every K and V
+// piece of the lane's tokens is loaded, then between() runs (work that need not wait for
+// them), then they are used; the unused slots of the newest page hold nothing to read.
+template <int D, int G, typename T, typename Between>
+__device__ inline void attend_page(const PagedKv& kv, int g, int logical, int phys, int sub, int slot, const float (&qv)[G][8], float (&m)[G],
+                                   float (&sum)[G], float (&acc)[G][8], Between between) {
+  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
+  const int len = logical == kv.current_page ? kv.current_len : kGpuPage;
+  const size_t base = ((size_t)phys * kv.kv_heads + g) * kGpuPage * D + sub * 8;
+  uint4 kr[ITER], vr[ITER];
+#pragma unroll
+  for (int it = 0; it < ITER; ++it) {
+    const int t = it * TPW + slot;
+    kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + base + (size_t)t * D);
+    vr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + base + (size_t)t * D);
+  }
+  between();
+#pragma unroll
+  for (int it = 0; it < ITER; ++it) attend<G, LT, T>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0);
+}
+
 // Merges a block's (warp, slot) softmax states per query head through shared memory and hands
 // each (head, channel) of the block's normalised output, with the head's log-sum-exp, to
 // put(h, j, o, lse).
@@ -163,7 +184,7 @@ __device__ inline void finish_cluster(const float (&m)[G], const float (&l)[G], 
 template <int D, int G, typename T, bool AHEAD, bool CLUSTER>
 __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
                                                               float scale, SplitScratch sc, int group, float* __restrict__ out) {
-  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
+  constexpr int LT = D / 8, TPW = 32 / LT;
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   wait_for_previous();  // the lists may come from the top-k just before
@@ -181,23 +202,12 @@ __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(c
   }
   for (int pi = p0 + warp; pi < p1; pi += kWarps) {
     const int logical = AHEAD ? next : lists.indices[pi];
-    const int phys = AHEAD ? next_phys : kv.page_table[logical];
-    const int len = logical == kv.current_page ? kv.current_len : kGpuPage;
-    const size_t base = ((size_t)phys * kv.kv_heads + g) * kGpuPage * D + sub * 8;
-    uint4 kr[ITER], vr[ITER];
-#pragma unroll
-    for (int it = 0; it < ITER; ++it) {
-      const int t = it * TPW + slot;
-      kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + base + (size_t)t * D);
-      vr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + base + (size_t)t * D);
-    }
-    if (AHEAD && pi + kWarps < p1) {
-      next = lists.indices[pi + kWarps];
-      next_phys = kv.page_table[next];
-    }
-#pragma unroll
-    for (int it = 0; it < ITER; ++it)  // the unused slots of the newest page hold nothing to read
-      attend<G, LT, T>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0);
+    attend_page<D, G, T>(kv, g, logical, AHEAD ? next_phys : kv.page_table[logical], sub, slot, qv, m, sum, acc, [&] {
+      if (AHEAD && pi + kWarps < p1) {
+        next = lists.indices[pi + kWarps];
+        next_phys = kv.page_table[next];
+      }
+    });
   }
 
   if constexpr (CLUSTER) finish_cluster<D, G, TPW>(m, sum, acc, l, warp, slot, sub, out);
@@ -281,64 +291,120 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
   out[(size_t)h * head_dim + j] = total > 0.0f ? acc / total : 0.0f;
 }
 
-// A block scores one chunk of kBoundChunk Quest pages of one list (G query heads of KV head
-// l * G / group), each warp a quarter of the channels: eight lanes share a channel's line,
-// 16 bytes (8 pages) each, and the warp's four lane groups take D / 16 channels each, every
-// line loaded before any is used. For each channel a lane loads the maximum's line if some
-// query head is non-negative there and the minimum's if some is negative: one line of the
-// two when the list has one head. Shuffles, then shared memory, add up the channels.
+// Quest's estimate over a chunk of kBoundChunk pages from `first` for one list (G query heads
+// of KV head g, their queries in qs), each warp a quarter of the channels: eight lanes share
+// a channel's line, 16 bytes (8 pages) each, and the warp's four lane groups take D / 16
+// channels each. For each channel a lane loads the maximum's line into hi if some query head
+// is non-negative there and the minimum's into lo if some is negative: with one head, only
+// the one its sign picks, into hi (lo unused). Every line is loaded before any is used.
+constexpr int kBoundLanes = 8;  // lanes that share a channel's line of a chunk
+
+template <int D>
+__device__ inline int bound_channel() {  // this lane's first channel
+  return threadIdx.x / 32 * (D / kWarps) + threadIdx.x % 32 / kBoundLanes * (D / 16);
+}
+
 template <int D, int G, typename T>
-__global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restrict__ q, PagedKv kv, float* __restrict__ scores, int group) {
-  constexpr int U = D / 16, PL = 8;  // channels a lane, pages a lane
-  static_assert(kBoundChunk == 8 * PL && kWarps == 4, "eight lanes cover a chunk's line; four warps its channels");
-  __shared__ float qs[G][D];
-  __shared__ float part_sums[kWarps][kBoundChunk];
-  const int l = blockIdx.x, g = l * G / group, first = blockIdx.y * kBoundChunk;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = lane % 8;
-  const int c0 = warp * (D / kWarps) + lane / 8 * U;  // this lane's first channel
-  wait_for_previous();
-  for (int j = threadIdx.x; j < G * D; j += blockDim.x) qs[j / D][j % D] = Cvt<T>::to(q[(size_t)l * G * D + j]);
-  __syncthreads();
-  const int full = kv.meta_full();
-  const size_t line = kv.bound_at(first, g, c0) + part * PL;
-  uint4 mnr[U], mxr[U];
+__device__ inline void load_bounds(const float (&qs)[G][D], const PagedKv& kv, int g, int first, uint4 (&hi)[D / 16],
+                                   uint4 (&lo)[G > 1 ? D / 16 : 1]) {
+  constexpr int U = D / 16, PL = kBoundChunk / kBoundLanes;
+  const int c0 = bound_channel<D>();
+  const size_t line = kv.bound_at(first, g, c0) + threadIdx.x % kBoundLanes * PL;
 #pragma unroll
   for (int u = 0; u < U; ++u) {
-    bool pos = false, neg = false;
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const float x = qs[h][c0 + u];
-      pos |= x >= 0.0f;
-      neg |= x < 0.0f;
-    }
-    mnr[u] = mxr[u] = make_uint4(0, 0, 0, 0);
     const size_t at = line + (size_t)u * kBoundChunk;
-    if (pos) mxr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmax) + at);
-    if (neg) mnr[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmin) + at);
+    if constexpr (G == 1) {
+      hi[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(qs[0][c0 + u] >= 0.0f ? kv.kmax : kv.kmin) + at);
+    } else {
+      bool pos = false, neg = false;
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        pos |= qs[h][c0 + u] >= 0.0f;
+        neg |= qs[h][c0 + u] < 0.0f;
+      }
+      hi[u] = lo[u] = make_uint4(0, 0, 0, 0);
+      if (pos) hi[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmax) + at);
+      if (neg) lo[u] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.kmin) + at);
+    }
   }
+}
+
+// The chunk's scores from load_bounds' lines: shuffles, then shared memory, add up the
+// channels; put(i, score) gets page first + i for each i < kBoundChunk with first + i < full,
+// and part_sums is free again on return.
+template <int D, int G, typename T, typename Put>
+__device__ inline void score_bounds(const float (&qs)[G][D], const uint4 (&hi)[D / 16], const uint4 (&lo)[G > 1 ? D / 16 : 1], int first,
+                                    int full, float (&part_sums)[kWarps][kBoundChunk], Put put) {
+  constexpr int U = D / 16, PL = kBoundChunk / kBoundLanes;
+  static_assert(kBoundChunk == 64 && kWarps == 4, "eight lanes cover a chunk's line; four warps its channels");
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = lane % kBoundLanes, c0 = bound_channel<D>();
   float s[PL] = {};
 #pragma unroll
   for (int u = 0; u < U; ++u) {
-    float mn[PL], mx[PL];
-    unpack8<T>(mnr[u], mn);
-    unpack8<T>(mxr[u], mx);
+    float mx[PL], mn[PL];
+    unpack8<T>(hi[u], mx);
+    if constexpr (G == 1) {
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const float x = qs[h][c0 + u];
+      for (int p = 0; p < PL; ++p) s[p] += qs[0][c0 + u] * mx[p];
+    } else {
+      unpack8<T>(lo[u], mn);
 #pragma unroll
-      for (int p = 0; p < PL; ++p) s[p] += x * (x >= 0.0f ? mx[p] : mn[p]);
+      for (int h = 0; h < G; ++h) {
+        const float x = qs[h][c0 + u];
+#pragma unroll
+        for (int p = 0; p < PL; ++p) s[p] += x * (x >= 0.0f ? mx[p] : mn[p]);
+      }
     }
   }
 #pragma unroll
   for (int p = 0; p < PL; ++p) {
     s[p] += __shfl_xor_sync(0xffffffffu, s[p], 8);
     s[p] += __shfl_xor_sync(0xffffffffu, s[p], 16);
-    if (lane < 8) part_sums[warp][part * PL + p] = s[p];
+    if (lane < kBoundLanes) part_sums[warp][part * PL + p] = s[p];
   }
   __syncthreads();
-  const int p = first + threadIdx.x;
-  if (threadIdx.x < kBoundChunk && p < full)
-    scores[(size_t)l * full + p] = part_sums[0][threadIdx.x] + part_sums[1][threadIdx.x] + part_sums[2][threadIdx.x] + part_sums[3][threadIdx.x];
+  const int i = threadIdx.x;
+  if (i < kBoundChunk && first + i < full) put(i, part_sums[0][i] + part_sums[1][i] + part_sums[2][i] + part_sums[3][i]);
+  __syncthreads();
+}
+
+// A block a (list, chunk of kBoundChunk pages); a list's G query heads share KV head l * G / group.
+template <int D, int G, typename T>
+__global__ void __launch_bounds__(kWarps * 32) estimate_kernel(const T* __restrict__ q, PagedKv kv, float* __restrict__ scores, int group) {
+  __shared__ float qs[G][D];
+  __shared__ float part_sums[kWarps][kBoundChunk];
+  const int l = blockIdx.x, first = blockIdx.y * kBoundChunk, full = kv.meta_full();
+  wait_for_previous();
+  for (int j = threadIdx.x; j < G * D; j += blockDim.x) qs[j / D][j % D] = Cvt<T>::to(q[(size_t)l * G * D + j]);
+  __syncthreads();
+  uint4 hi[D / 16], lo[G > 1 ? D / 16 : 1];
+  load_bounds<D, G, T>(qs, kv, l * G / group, first, hi, lo);
+  score_bounds<D, G, T>(qs, hi, lo, first, full, part_sums, [&](int i, float score) { scores[(size_t)l * full + first + i] = score; });
+}
+
+// After a radix select over the block's keys (thread t's KPT keys are pages lo .. lo + cnt,
+// consecutive threads holding consecutive pages): the k largest, every key above `prefix` and
+// the first `rest` equal to it (with !partial: all of them if k == n, else none), handed to
+// take(position, page) with positions 0 .. k in page order.
+template <int KPT, typename Take>
+__device__ inline void take_pages(RadixShared& sh, const uint32_t (&keys)[KPT], int lo, int cnt, bool partial, bool all, uint32_t prefix,
+                                  int rest, Take take) {
+  int eq = 0;
+#pragma unroll
+  for (int j = 0; j < KPT; ++j) eq += partial && j < cnt && keys[j] == prefix;
+  int total;
+  const int eq_before = block_scan(eq, sh.warp_sums, total);
+  bool taken[KPT];
+  int sel = 0;
+#pragma unroll
+  for (int j = 0, e = eq_before; j < KPT; ++j) {
+    taken[j] = j < cnt && (partial ? keys[j] > prefix || (keys[j] == prefix && e++ < rest) : all);
+    sel += taken[j];
+  }
+  int pos = block_scan(sel, sh.warp_sums, total);
+#pragma unroll
+  for (int j = 0; j < KPT; ++j)
+    if (taken[j]) take(pos++, lo + j);
 }
 
 constexpr int kTopkThreads = 256;
@@ -369,7 +435,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
   uint32_t prefix = 0;
   int rest = k;
   if (partial)
-    radix_select(
+    radix_select<kTopkThreads>(
         sh, k,
         [&](auto count) {
 #pragma unroll
@@ -377,24 +443,114 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
             if (j < cnt) count(keys[j]);
         },
         prefix, rest);
-  // Taken: every key above the threshold, and the first `rest` keys equal to it.
-  int eq = 0;
-#pragma unroll
-  for (int j = 0; j < KPT; ++j) eq += partial && j < cnt && keys[j] == prefix;
-  int total;
-  const int eq_before = block_scan(eq, sh.warp_sums, total);
-  bool take[KPT];
-  int sel = 0;
-#pragma unroll
-  for (int j = 0, e = eq_before; j < KPT; ++j) {
-    take[j] = j < cnt && (partial ? keys[j] > prefix || (keys[j] == prefix && e++ < rest) : k == n);
-    sel += take[j];
-  }
-  int pos = block_scan(sel, sh.warp_sums, total);
-#pragma unroll
-  for (int j = 0; j < KPT; ++j)
-    if (take[j]) out[pos++] = lo + j;
+  take_pages(sh, keys, lo, cnt, partial, k == n, prefix, rest, [&](int pos, int page) { out[pos] = page; });
   if (threadIdx.x == 0) out[k] = n;
+}
+
+constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds: 2,048 pages (32K tokens at page 16)
+
+// Quest's whole step for lists of one query head (G = 1: one KV head's heads, or Quest's
+// per-query-head rule), each list a cluster of kClusterSplits blocks, without a launch or a
+// trip through memory between its phases:
+//  - each block scores its share of the list's chunks of pages into its shared memory;
+//  - after the cluster's barrier every block reads all the scores from its peers' shared
+//    memory and runs the same radix select, so each knows the whole list, and keeps (and
+//    writes to `indices`, CSR as quest_topk) the entries of its own split;
+//  - the split's attention, and the merge on chip, as in decode_partial.
+// At 32K, budget 2048, it takes 31.6-32.6 us where the three kernels take 32.6-32.9 (H100,
+// runs 64-65).
+// Its select is the long phase: about 7 us a block (3.6 in the top-k kernel, run 37), longest
+// on the SMs that hold five blocks (run 60). Selecting in fewer blocks and handing out the
+// entries (runs 54, 61), spreading one select over the cluster (run 55), or passing the
+// scores through L2 (run 56) were all slower.
+template <int D, typename T>
+__global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __restrict__ q, PagedKv kv, int pages, float scale, int group,
+                                                                   int* __restrict__ indptr, int* __restrict__ indices,
+                                                                   float* __restrict__ out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // clusters: quest_step launches it on Hopper only
+  constexpr int LT = D / 8, TPW = 32 / LT, THREADS = kWarps * 32;
+  constexpr int MOST = THREADS * kStepKeys;                              // full pages the keys can hold
+  constexpr int OWN = (MOST / kBoundChunk + kClusterSplits - 1) / kClusterSplits;  // chunks a block scores, at most
+  constexpr int SPLIT = MOST / kClusterSplits + 1;                       // list entries a split holds, at most
+  static_assert(kStepKeys % 4 == 0 && kBoundChunk % kStepKeys == 0, "a thread's keys are whole 16-byte pieces of one chunk");
+  __shared__ float qs[1][D];
+  __shared__ float part_sums[kWarps][kBoundChunk];
+  __shared__ __align__(16) float own[OWN * kBoundChunk];
+  __shared__ RadixShared sh;
+  __shared__ int mine[SPLIT], mine_phys[SPLIT];
+  cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
+  const int l = blockIdx.x, g = l / group, rank = int(cluster.block_rank());
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
+  const int n = kv.meta_full(), k = min(pages - 1, n);
+  const int per = (k + kClusterSplits) / kClusterSplits;  // k + 1 entries over the splits
+  const int p0 = rank * per, p1 = min(k + 1, p0 + per);
+  wait_for_previous();
+  for (int j = threadIdx.x; j < D; j += THREADS) qs[0][j] = Cvt<T>::to(q[(size_t)l * D + j]);
+  __syncthreads();
+
+  // Chunk c is scored by the block of rank c % kClusterSplits, into its own[c / kClusterSplits];
+  // a block's (at most two) chunks are loaded at once, to keep the bytes in flight that the
+  // estimate kernel's twice as many blocks do (one at a time: 33.9 us, run 53). The query's
+  // state for the attention waits until after the select, to leave the registers to this.
+  {
+    static_assert(OWN <= 2, "a block's chunks fit two sets of lines");
+    const int c = rank, c2 = rank + kClusterSplits;
+    uint4 a[D / 16], b[D / 16], unused[1];
+    if (c * kBoundChunk < n) load_bounds<D, 1, T>(qs, kv, g, c * kBoundChunk, a, unused);
+    if (c2 * kBoundChunk < n) load_bounds<D, 1, T>(qs, kv, g, c2 * kBoundChunk, b, unused);
+    if (c * kBoundChunk < n) score_bounds<D, 1, T>(qs, a, unused, c * kBoundChunk, n, part_sums, [&](int i, float s) { own[i] = s; });
+    if (c2 * kBoundChunk < n)
+      score_bounds<D, 1, T>(qs, b, unused, c2 * kBoundChunk, n, part_sums, [&](int i, float s) { own[kBoundChunk + i] = s; });
+  }
+  cluster.sync();
+
+  const int lo = min(n, (int)threadIdx.x * kStepKeys), cnt = min(n, lo + kStepKeys) - lo;
+  uint32_t keys[kStepKeys];
+  {
+    const int c = lo / kBoundChunk;
+    const float4* from = reinterpret_cast<const float4*>(
+        cluster.map_shared_rank(own + c / kClusterSplits * kBoundChunk + lo % kBoundChunk, c % kClusterSplits));
+#pragma unroll
+    for (int j = 0; j < kStepKeys / 4; ++j) {
+      const float4 f = j * 4 < cnt ? from[j] : make_float4(0, 0, 0, 0);
+      keys[j * 4] = order_key(f.x);
+      keys[j * 4 + 1] = order_key(f.y);
+      keys[j * 4 + 2] = order_key(f.z);
+      keys[j * 4 + 3] = order_key(f.w);
+    }
+  }
+  const bool partial = k > 0 && k < n;
+  uint32_t prefix = 0;
+  int rest = k;
+  if (partial)
+    radix_select<THREADS>(
+        sh, k,
+        [&](auto count) {
+#pragma unroll
+          for (int j = 0; j < kStepKeys; ++j)
+            if (j < cnt) count(keys[j]);
+        },
+        prefix, rest);
+  int* list = indices + (size_t)l * (k + 1);
+  auto keep = [&](int pos, int page) {
+    if (pos < p0 || pos >= p1) return;
+    mine[pos - p0] = page;
+    mine_phys[pos - p0] = kv.page_table[page];
+    list[pos] = page;
+  };
+  take_pages(sh, keys, lo, cnt, partial, k == n, prefix, rest, keep);
+  if (threadIdx.x == 0) keep(k, n);
+  if (threadIdx.x == 0 && rank == 0) {
+    indptr[l] = l * (k + 1);
+    if (l == gridDim.x - 1) indptr[l + 1] = (l + 1) * (k + 1);
+  }
+  float qv[1][8], m[1], sum[1], acc[1][8];
+  start_state<D, 1, T>(q, l, sub, scale, qv, m, sum, acc);
+  __syncthreads();
+
+  for (int i = warp; i < p1 - p0; i += kWarps) attend_page<D, 1, T>(kv, g, mine[i], mine_phys[i], sub, slot, qv, m, sum, acc, [] {});
+  finish_cluster<D, 1, TPW>(m, sum, acc, l, warp, slot, sub, out);
+#endif
 }
 
 template <typename T>
@@ -614,6 +770,31 @@ cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int li
     if (err != cudaSuccess) return err;
   }
   return launch(list_ends_kernel, (lists + 256) / 256, 256, 0, stream, lists, k, n, indptr, indices);
+}
+
+cudaError_t quest_step(const void* q, const PagedKv& kv, int heads, bool per_head, int pages, float scale, const SplitScratch& scratch,
+                       float* scores, int* indptr, int* indices, float* out, cudaStream_t stream) {
+  if (!supported(kv, heads) || kv.meta_page != kGpuPage || pages < 1) return cudaErrorInvalidValue;
+  const int group = heads / kv.kv_heads, G = per_head ? 1 : group, lists = heads / G, n = kv.meta_full();
+  // Up to 8 entries a split, two pages a warp: with more, the attention kernel, which looks a
+  // page ahead, is faster (32K at budget 4096: 45.0 us against 46.3-47.9 fused, run 62).
+  const int per_split = (std::min(pages - 1, n) + kClusterSplits) / kClusterSplits;
+  if (G == 1 && n >= 1 && n <= kWarps * 32 * kStepKeys && per_split <= 2 * kWarps) {
+    bool fused = false;
+    const cudaError_t err = with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
+      using T = decltype(t);
+      constexpr auto kernel = quest_step_kernel<decltype(d)::value, T>;
+      if (!clusters_fit<kernel>(lists)) return cudaSuccess;
+      fused = true;
+      return launch_in_clusters(kClusterSplits, kernel, dim3(lists, kClusterSplits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv,
+                                pages, scale, group, indptr, indices, out);
+    });
+    if (err != cudaSuccess || fused) return err;
+  }
+  cudaError_t err = quest_estimate(q, kv, heads, per_head, scores, stream);
+  if (err == cudaSuccess) err = quest_topk(scores, kv, pages, lists, indptr, indices, stream);
+  if (err != cudaSuccess) return err;
+  return decode_attention(q, kv, {indptr, indices, per_head, std::min(pages, n + 1)}, heads, scale, scratch, out, stream);
 }
 
 // The lists have min(pages, meta_full() + 1) entries each, as quest_topk writes them.

@@ -99,6 +99,15 @@ cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per
 // each (fewer when fewer pages exist). `indptr` gets lists + 1 entries.
 cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int lists, int* indptr, int* indices, cudaStream_t stream);
 
+// Quest's whole decode step where Quest's page is the storage page: the estimate, the top-k
+// (lists in indptr and indices as quest_topk writes them) and the attention over the lists
+// into out. For lists of one query head (per_head, or one query head a KV head) of up to
+// 2,048 full pages and 128 entries (budget 2048 at page 16), on Hopper, one launch does it
+// all and `scores` and the scratch go unused; otherwise quest_estimate (into `scores`),
+// quest_topk and decode_attention in turn.
+cudaError_t quest_step(const void* q, const PagedKv& kv, int heads, bool per_head, int pages, float scale, const SplitScratch& scratch,
+                       float* scores, int* indptr, int* indices, float* out, cudaStream_t stream);
+
 // Quest's page lists (as quest_topk writes them, `pages` a list, the current page last) as
 // token lists of the pages' positions, for Quest pages other than the storage page.
 cudaError_t quest_pages_to_tokens(const PageLists& pages_in, const PagedKv& kv, int pages, int lists, const TokenLists& out,

@@ -219,10 +219,11 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       capture(ge, s, estimate);
       capture(gt, s, topk);
       capture(ga, s, attend);
+      // The whole step as the engine runs it: one fused launch where quest_step can.
       capture(gall, s, [&] {
-        estimate();
-        topk();
-        attend();
+        check(quest_step(q.ptr, kv, sh.heads, false, sel, scale, {qo.ptr, qlse.ptr, splits}, scores.ptr, q_indptr.ptr, q_indices.ptr,
+                         out.ptr, s),
+              "Quest step");
       });
       AttentionBenchRow row;
       row.length = L;
@@ -312,9 +313,18 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
       const SplitScratch scratch{so.ptr, slse.ptr, splits};
       if (P == 16) check(decode_attention(q, kv, pages, H, scale, scratch, out.ptr, s), "attention");
       else check(decode_attention_tokens(q, kv, toks, H, scale, scratch, {}, out.ptr, s), "attention");
+      // The whole step as one call (fused where it can be) must give the same lists and output.
+      DeviceBuffer<int> step_indptr(lists + 1), step_indices(size_t(lists) * sel);
+      DeviceBuffer<float> step_scores(scores.n), step_out(out.n);
+      if (P == 16)
+        check(quest_step(q, kv, H, per_head, sel, scale, scratch, step_scores.ptr, step_indptr.ptr, step_indices.ptr, step_out.ptr, s),
+              "Quest step");
       check(cudaStreamSynchronize(s), "quest variant");
       const auto gs = scores.download();
       const auto gi = indices.download();
+      const auto si = P == 16 ? step_indices.download() : gi;
+      const auto sp = P == 16 ? step_indptr.download() : indptr.download();
+      for (int l = 0; l <= lists; ++l) r.topk_mismatches += sp[l] != l * sel;
       Selection selection(lists);
       std::vector<float> want_scores(current);
       for (int l = 0; l < lists; ++l) {
@@ -324,7 +334,7 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
         compare(mine, want_scores, r.estimate_max_abs, r.estimate_ref_max);
         std::vector<int32_t> want = top_k_sorted(mine, sel - 1);
         want.push_back(current);
-        for (int j = 0; j < sel; ++j) r.topk_mismatches += gi[size_t(l) * sel + j] != want[j];
+        for (int j = 0; j < sel; ++j) r.topk_mismatches += (gi[size_t(l) * sel + j] != want[j]) + (si[size_t(l) * sel + j] != want[j]);
         for (int32_t p : want) append_range(selection[l], int64_t(p) * P, std::min<int64_t>(int64_t(p + 1) * P, L));
       }
       if (per_head) {
@@ -335,6 +345,7 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
       std::vector<float> ref(size_t(H) * d);
       cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr);
       compare(out.download(), ref, r.sparse_max_abs, r.sparse_ref_max);
+      if (P == 16) compare(step_out.download(), ref, r.sparse_max_abs, r.sparse_ref_max);
     }
   }
 }

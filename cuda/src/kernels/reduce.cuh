@@ -65,7 +65,8 @@ __device__ inline int block_scan(int v, int* warp_sums, int& total) {
   return before;
 }
 
-// A radix select of the k-th largest key, 8 bits a pass, by a block of 256 threads.
+// A radix select of the k-th largest key, 8 bits a pass, by a block of THREADS threads (a
+// power of two, 32 to 256).
 struct RadixShared {
   int hist[256];  // the pass's digit counts of the keys that match the prefix so far
   int warp_sums[32];
@@ -75,20 +76,32 @@ struct RadixShared {
 };
 
 // After the pass at `shift` has filled sh.hist: the digit where the counts summed from the
-// highest digit down first reach `rest` (a parallel suffix sum) extends `prefix`; `rest`
-// becomes how many keys still to take among those matching it. Every thread gets both, and
-// the return says whether those are all of them.
+// highest digit down first reach `rest` (a parallel suffix sum, each thread over 256 /
+// THREADS consecutive digits) extends `prefix`; `rest` becomes how many keys still to take
+// among those matching it. Every thread gets both, and the return says whether those are all
+// of them.
+template <int THREADS>
 __device__ inline bool radix_choose(RadixShared& sh, int shift, uint32_t& prefix, int& rest) {
+  constexpr int R = 256 / THREADS;
+  static_assert(THREADS >= 32 && THREADS <= 256 && 256 % THREADS == 0, "whole digits a thread");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  int incl = warp_scan(sh.hist[255 - threadIdx.x]);
+  const int top = 255 - threadIdx.x * R;  // this thread's digits: top, top - 1, .. top - R + 1
+  int own = 0;
+#pragma unroll
+  for (int r = 0; r < R; ++r) own += sh.hist[top - r];
+  int incl = warp_scan(own);
   if (lane == 31) sh.warp_sums[warp] = incl;
   __syncthreads();
   for (int w = 0; w < warp; ++w) incl += sh.warp_sums[w];
-  const int d = 255 - threadIdx.x, excl = incl - sh.hist[d];
-  if (excl < rest && incl >= rest) {
-    sh.prefix = prefix | ((uint32_t)d << shift);
-    sh.rest = rest - excl;
-    sh.whole = incl == rest;
+#pragma unroll
+  for (int r = 0, above = incl - own; r < R; ++r) {
+    const int d = top - r, with = above + sh.hist[d];
+    if (above < rest && with >= rest) {
+      sh.prefix = prefix | ((uint32_t)d << shift);
+      sh.rest = rest - above;
+      sh.whole = with == rest;
+    }
+    above = with;
   }
   __syncthreads();
   prefix = sh.prefix;
@@ -96,14 +109,14 @@ __device__ inline bool radix_choose(RadixShared& sh, int shift, uint32_t& prefix
   return sh.whole;
 }
 
-// A block of 256 threads finds the k-th largest key (0 < k < the keys) in 8-bit passes over
+// The block of THREADS finds the k-th largest key (0 < k < the keys) in 8-bit passes over
 // the keys that each(count) hands to count (this thread's), from the highest digit where the
 // keys differ: a top-k's scores share their high bits, and a pass over a digit they all share
 // aims every atomic at one bin. `prefix` gets that key and `rest` how many keys equal to it
 // are among the k largest. The passes stop once every key that matches the prefix so far is
 // among the k largest: `prefix` is then that prefix (lower bits zero) and `rest` their count,
 // so "above prefix, or equal and among the first rest" still picks exactly the k largest.
-template <typename EachKey>
+template <int THREADS, typename EachKey>
 __device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32_t& prefix, int& rest) {
   uint32_t lo = 0xffffffffu, hi = 0;
   each([&](uint32_t key) {
@@ -131,13 +144,14 @@ __device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32
   uint32_t mask = first == 24 ? 0u : ~0u << (first + 8);
   prefix = hi & mask;
   for (int shift = first; shift >= 0; shift -= 8) {
-    sh.hist[threadIdx.x] = 0;
+#pragma unroll
+    for (int d = threadIdx.x; d < 256; d += THREADS) sh.hist[d] = 0;
     __syncthreads();
     each([&](uint32_t key) {
       if ((key & mask) == prefix) atomicAdd(&sh.hist[(key >> shift) & 255], 1);
     });
     __syncthreads();
-    if (radix_choose(sh, shift, prefix, rest)) return;
+    if (radix_choose<THREADS>(sh, shift, prefix, rest)) return;
     mask |= 255u << shift;
   }
 }

@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(kThreads) top_k_kernel(const float* __restrict
   uint32_t prefix = 0;
   int rest = k;
   if (partial)
-    radix_select(
+    radix_select<kThreads>(
         sh, k, [&](auto count) {
           for (int j = lo; j < hi; ++j) count(order_key(sc[j]));
         },
