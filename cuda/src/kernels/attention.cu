@@ -457,8 +457,8 @@ constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds:
 //    memory and runs the same radix select, so each knows the whole list, and keeps (and
 //    writes to `indices`, CSR as quest_topk) the entries of its own split;
 //  - the split's attention, and the merge on chip, as in decode_partial.
-// At 32K, budget 2048, it takes 31.6-32.6 us where the three kernels take 32.6-32.9 (H100,
-// runs 64-65).
+// At 32K, budget 2048, it takes 31.5-32.0 us where the three kernels take 32.8 (H100, run
+// 69); at 4K, 26.5 against 28.5.
 // Its select is the long phase: about 7 us a block (3.6 in the top-k kernel, run 37), longest
 // on the SMs that hold five blocks (run 60). Selecting in fewer blocks and handing out the
 // entries (runs 54, 61), spreading one select over the cluster (run 55), or passing the
