@@ -332,7 +332,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
         check(decode_attention_tokens(q16_.ptr, call.kv, read.tokens, s.heads, scale, scratch, read.probe, att_.ptr, st),
               "decode attention");
       } else if (read.kind != StepRead::Attended) {
-        scratch.splits = std::min(max_splits_, splits_for(read.listed, read.pages.per_head ? s.heads : s.kv_heads, m_->sms()));
+        scratch.splits = page_splits(read.listed, read.pages.per_head ? s.heads : s.kv_heads, m_->sms(), max_splits_);
         read.pages.longest = read.listed;
         check(decode_attention(q16_.ptr, call.kv, read.pages, s.heads, scale, scratch, att_.ptr, st), "decode attention");
       }

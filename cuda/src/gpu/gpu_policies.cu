@@ -55,7 +55,7 @@ class QuestGpu final : public GpuPolicy {
     const int64_t count = (budget_pages - 1) * P + (pos - int64_t(current) * P + 1);
     if (P == kGpuPage) {  // the whole step in one call, fused where it can be
       SplitScratch scratch = a.scratch;
-      scratch.splits = std::min(a.max_splits, splits_for(int(budget_pages), lists_, a.sms));
+      scratch.splits = page_splits(int(budget_pages), lists_, a.sms, a.max_splits);
       check(quest_step(a.q, a.kv, a.heads, per_head, int(budget_pages), a.scale, scratch, scores_.ptr, indptr_.ptr, indices_.ptr, a.out,
                        st),
             "quest step");
@@ -311,8 +311,10 @@ class OracleGpu final : public TokenGpu {
 
 }  // namespace
 
-int token_splits(int count, int kv_heads, int sms, int max_splits) {
-  return std::min(max_splits, splits_for((count + kGpuPage - 1) / kGpuPage, kv_heads, sms));
+int page_splits(int pages, int lists, int sms, int max_splits) { return std::min(max_splits, splits_for(pages, lists, sms)); }
+
+int token_splits(int count, int lists, int sms, int max_splits) {
+  return page_splits((count + kGpuPage - 1) / kGpuPage, lists, sms, max_splits);
 }
 
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& o, int layers, int heads, int kv_heads, int head_dim) {

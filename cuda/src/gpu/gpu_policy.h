@@ -60,7 +60,9 @@ class GpuPolicy {
 // Throws std::runtime_error naming what the GPU does not implement.
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& opts, int layers, int heads, int kv_heads, int head_dim);
 
-// The split count of a token-list attention over `count` entries.
-int token_splits(int count, int kv_heads, int sms, int max_splits);
+// The split count of a page-list attention over `pages` pages a list, for `lists` lists, and
+// of a token-list attention over `count` entries.
+int page_splits(int pages, int lists, int sms, int max_splits);
+int token_splits(int count, int lists, int sms, int max_splits);
 
 }  // namespace quest

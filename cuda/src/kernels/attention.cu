@@ -461,8 +461,9 @@ constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds:
 // 69); at 4K, 26.5 against 28.5.
 // Its select is the long phase: about 7 us a block (3.6 in the top-k kernel, run 37), longest
 // on the SMs that hold five blocks (run 60). Selecting in fewer blocks and handing out the
-// entries (runs 54, 61), spreading one select over the cluster (run 55), or passing the
-// scores through L2 (run 56) were all slower.
+// entries (runs 54, 61), spreading one select over the cluster (run 55), passing the scores
+// through L2 (run 56), and the other variants of runs 57-74 (results/gpu-forward-notes.md)
+// were all slower.
 template <int D, typename T>
 __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __restrict__ q, PagedKv kv, int pages, float scale, int group,
                                                                    int* __restrict__ indptr, int* __restrict__ indices,
