@@ -474,6 +474,7 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
   constexpr int OWN = (MOST / kBoundChunk + kClusterSplits - 1) / kClusterSplits;  // chunks a block scores, at most
   constexpr int SPLIT = MOST / kClusterSplits + 1;                       // list entries a split holds, at most
   static_assert(kStepKeys % 4 == 0 && kBoundChunk % kStepKeys == 0, "a thread's keys are whole 16-byte pieces of one chunk");
+  static_assert(kStepKeys == kClusterSplits, "a block's pages to fetch are one key of each thread");
   __shared__ float qs[1][D];
   __shared__ float part_sums[kWarps][kBoundChunk];
   __shared__ __align__(16) float own[OWN * kBoundChunk];
@@ -523,6 +524,13 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
   const bool partial = k > 0 && k < n;
   uint32_t prefix = 0;
   int rest = k;
+  // Block r fetches into L2 the pages p (p % kClusterSplits == r) that the first pass finds
+  // surely taken, while the passes after it run.
+  uint32_t fetch_key = 0;
+#pragma unroll
+  for (int j = 0; j < kStepKeys; ++j)
+    if (j == rank) fetch_key = keys[j];
+  const int fetch_phys = partial && rank < cnt ? kv.page_table[lo + rank] : 0;
   if (partial)
     radix_select<THREADS>(
         sh, k,
@@ -531,7 +539,13 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
           for (int j = 0; j < kStepKeys; ++j)
             if (j < cnt) count(keys[j]);
         },
-        prefix, rest);
+        prefix, rest, [&](uint32_t sure) {
+          if (rank >= cnt || fetch_key < sure) return;
+          const size_t base = ((size_t)fetch_phys * kv.kv_heads + g) * kGpuPage * D;
+          constexpr int kBytes = kGpuPage * D * (int)sizeof(T);
+          asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(static_cast<const T*>(kv.k) + base), "r"(kBytes) : "memory");
+          asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(static_cast<const T*>(kv.v) + base), "r"(kBytes) : "memory");
+        });
   int* list = indices + (size_t)l * (k + 1);
   auto keep = [&](int pos, int page) {
     if (pos < p0 || pos >= p1) return;

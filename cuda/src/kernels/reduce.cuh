@@ -113,14 +113,23 @@ __device__ inline bool radix_choose(RadixShared& sh, int shift, uint32_t& prefix
 }
 
 // The block of THREADS finds the k-th largest key (0 < k < the keys) in 8-bit passes over
-// the keys that each(count) hands to count (this thread's), from the highest digit where the
-// keys differ: a top-k's scores share their high bits, and a pass over a digit they all share
-// aims every atomic at one bin. `prefix` gets that key and `rest` how many keys equal to it
-// are among the k largest. The passes stop once every key that matches the prefix so far is
-// among the k largest: `prefix` is then that prefix (lower bits zero) and `rest` their count,
-// so "above prefix, or equal and among the first rest" still picks exactly the k largest.
-template <int THREADS, typename EachKey>
-__device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32_t& prefix, int& rest) {
+// the keys that each(count) hands to count (this thread's). The passes run over each key's
+// offset from the smallest, from the highest bit where the offsets differ: a top-k's scores
+// share their high bits, and a pass over a byte-aligned digit of which they share all but a
+// few bits aims the atomics at a few bins. `prefix` gets that key and `rest` how many keys
+// equal to it are among the k largest. The passes stop once every key that matches the prefix
+// so far is among the k largest: `prefix` is then the least key that could match it and
+// `rest` their count, so "above prefix, or equal and among the first rest" still picks
+// exactly the k largest.
+//
+// After the first pass, first_pass(sure) learns that every key >= sure is among the k
+// largest: those above the digit where the k-th largest lies.
+struct NoFirstPass {
+  __device__ void operator()(uint32_t) const {}
+};
+
+template <int THREADS, typename EachKey, typename FirstPass = NoFirstPass>
+__device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32_t& prefix, int& rest, FirstPass first_pass = {}) {
   uint32_t lo = 0xffffffffu, hi = 0;
   each([&](uint32_t key) {
     lo = min(lo, key);
@@ -143,20 +152,27 @@ __device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32
     prefix = hi;
     return;
   }
-  const int first = (31 - __clz(lo ^ hi)) / 8 * 8;  // the shift of the highest digit that differs
-  uint32_t mask = first == 24 ? 0u : ~0u << (first + 8);
-  prefix = hi & mask;
-  for (int shift = first; shift >= 0; shift -= 8) {
+  // The first digit's top bit is the offsets' highest; later digits may overlap bits already
+  // chosen (the last starts at bit 0), which then match in every key counted.
+  int shift = max(0, 31 - __clz(hi - lo) - 7);
+  uint32_t mask = shift >= 24 ? 0u : ~0u << (shift + 8);
+  prefix = 0;
+  for (bool first = true;; first = false) {
 #pragma unroll
     for (int i = 0; i < 256 / THREADS; ++i) sh.hist[threadIdx.x + i * THREADS] = 0;
     __syncthreads();
     each([&](uint32_t key) {
-      if ((key & mask) == prefix) atomicAdd(&sh.hist[(key >> shift) & 255], 1);
+      const uint32_t off = key - lo;
+      if ((off & mask) == prefix) atomicAdd(&sh.hist[(off >> shift) & 255], 1);
     });
     __syncthreads();
-    if (radix_choose<THREADS>(sh, shift, prefix, rest)) return;
+    const bool done = radix_choose<THREADS>(sh, shift, prefix, rest);
+    if (first) first_pass((uint32_t)min(0xffffffffull, (unsigned long long)lo + prefix + (1ull << shift)));
+    if (done || shift == 0) break;
     mask |= 255u << shift;
+    shift = max(0, shift - 8);
   }
+  prefix += lo;
 }
 
 }  // namespace quest
