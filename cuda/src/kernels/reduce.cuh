@@ -68,7 +68,7 @@ __device__ inline int block_scan(int v, int* warp_sums, int& total) {
 // A radix select of the k-th largest key, 8 bits a pass, by a block of THREADS threads (a
 // power of two, 32 to 256).
 struct RadixShared {
-  int hist[256];  // the pass's digit counts of the keys that match the prefix so far
+  int hist[2][256];  // digit counts of the keys that match the prefix so far, in turns by pass
   int warp_sums[32];
   uint32_t prefix;
   int rest;
@@ -81,14 +81,14 @@ struct RadixShared {
 // among those matching it. Every thread gets both, and the return says whether those are all
 // of them.
 template <int THREADS>
-__device__ inline bool radix_choose(RadixShared& sh, int shift, uint32_t& prefix, int& rest) {
+__device__ inline bool radix_choose(RadixShared& sh, const int* hist, int shift, uint32_t& prefix, int& rest) {
   constexpr int R = 256 / THREADS;
   static_assert(THREADS >= 32 && THREADS <= 256 && 256 % THREADS == 0, "whole digits a thread");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int top = 255 - threadIdx.x * R;  // this thread's digits: top, top - 1, .. top - R + 1
   int own = 0;
 #pragma unroll
-  for (int r = 0; r < R; ++r) own += sh.hist[top - r];
+  for (int r = 0; r < R; ++r) own += hist[top - r];
   int incl = warp_scan(own);
   if (lane == 31) sh.warp_sums[warp] = incl;
   __syncthreads();
@@ -98,7 +98,7 @@ __device__ inline bool radix_choose(RadixShared& sh, int shift, uint32_t& prefix
   // top-k 0.4-1.1 us, runs 64-68; this order gives 00b3e21's time again, run 69.)
 #pragma unroll
   for (int r = R - 1, upto = incl; r >= 0; --r) {
-    const int d = top - r, excl = upto - sh.hist[d];
+    const int d = top - r, excl = upto - hist[d];
     if (excl < rest && upto >= rest) {
       sh.prefix = prefix | ((uint32_t)d << shift);
       sh.rest = rest - excl;
@@ -138,18 +138,21 @@ __device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32
   lo = __reduce_min_sync(0xffffffffu, lo);
   hi = __reduce_max_sync(0xffffffffu, hi);
   if (threadIdx.x % 32 == 0) {
-    sh.hist[threadIdx.x / 32] = (int)lo;
-    sh.hist[32 + threadIdx.x / 32] = (int)hi;
+    sh.warp_sums[threadIdx.x / 32] = (int)lo;
+    sh.warp_sums[16 + threadIdx.x / 32] = (int)hi;
   }
+#pragma unroll
+  for (int i = 0; i < 256 / THREADS; ++i) sh.hist[0][threadIdx.x + i * THREADS] = 0;
   __syncthreads();
-  for (int w = 0; w < (int)blockDim.x / 32; ++w) {
-    lo = min(lo, (uint32_t)sh.hist[w]);
-    hi = max(hi, (uint32_t)sh.hist[32 + w]);
+  // No barrier after these reads: warp_sums is next written after the first pass's.
+  for (int w = 0; w < THREADS / 32; ++w) {
+    lo = min(lo, (uint32_t)sh.warp_sums[w]);
+    hi = max(hi, (uint32_t)sh.warp_sums[16 + w]);
   }
-  __syncthreads();
   rest = k;
   if (lo == hi) {  // every key the same
     prefix = hi;
+    __syncthreads();
     return;
   }
   // The first digit's top bit is the offsets' highest; later digits may overlap bits already
@@ -157,17 +160,19 @@ __device__ inline void radix_select(RadixShared& sh, int k, EachKey each, uint32
   int shift = max(0, 31 - __clz(hi - lo) - 7);
   uint32_t mask = shift >= 24 ? 0u : ~0u << (shift + 8);
   prefix = 0;
-  for (bool first = true;; first = false) {
-#pragma unroll
-    for (int i = 0; i < 256 / THREADS; ++i) sh.hist[threadIdx.x + i * THREADS] = 0;
-    __syncthreads();
+  for (int pass = 0;; ++pass) {
+    int* hist = sh.hist[pass % 2];
     each([&](uint32_t key) {
       const uint32_t off = key - lo;
-      if ((off & mask) == prefix) atomicAdd(&sh.hist[(off >> shift) & 255], 1);
+      if ((off & mask) == prefix) atomicAdd(&hist[(off >> shift) & 255], 1);
     });
+    // The other turn's counts, last read before the previous choice's final barrier, are
+    // cleared for the next pass.
+#pragma unroll
+    for (int i = 0; i < 256 / THREADS; ++i) sh.hist[1 - pass % 2][threadIdx.x + i * THREADS] = 0;
     __syncthreads();
-    const bool done = radix_choose<THREADS>(sh, shift, prefix, rest);
-    if (first) first_pass((uint32_t)min(0xffffffffull, (unsigned long long)lo + prefix + (1ull << shift)));
+    const bool done = radix_choose<THREADS>(sh, hist, shift, prefix, rest);
+    if (pass == 0) first_pass((uint32_t)min(0xffffffffull, (unsigned long long)lo + prefix + (1ull << shift)));
     if (done || shift == 0) break;
     mask |= 255u << shift;
     shift = max(0, shift - 8);
