@@ -137,8 +137,9 @@ constexpr int kClusterSplits = 16;  // a list's splits in one cluster (non-porta
 // The splits of a list are one cluster: each block sends its output and log-sum-exp into the
 // shared memory of the cluster's first block (st.async, counted by that block's mbarrier),
 // which merges them once all have landed. No launch, no round trip through L2, and no
-// cluster-wide release (cluster.cuh): as the fused Quest step's split merge, 0.3-0.6 us less
-// at budget 1024 and at 4K, and no change at 32K budget 2048 (run 78).
+// cluster-wide release (cluster.cuh): against cluster.sync(), the fused Quest step took
+// 0.3-0.6 us less at budget 1024 and at 4K, the same at 32K budget 2048 (run 78), and the
+// cluster attention kernel 18.9-19.0 us at budget 2048 against 19.5-19.7 (run 79).
 //
 // A kernel that finishes this way calls start_cluster_merge first, then cluster_arrive_relaxed
 // and, before finish_cluster, cluster_wait, so that no block sends before the first block's
@@ -484,18 +485,17 @@ constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds:
 // Quest's whole step for lists of one query head (G = 1: one KV head's heads, or Quest's
 // per-query-head rule), each list a cluster of kClusterSplits blocks, without a launch or a
 // trip through memory between its phases:
-//  - each block scores its share of the list's chunks of pages into its shared memory;
-//  - after the cluster's barrier every block reads all the scores from its peers' shared
-//    memory and runs the same radix select, so each knows the whole list, and keeps (and
-//    writes to `indices`, CSR as quest_topk) the entries of its own split;
+//  - each block scores its share of the list's chunks of pages into its shared memory, and
+//    sends them to every block of the cluster (cluster.cuh: no cluster-wide release);
+//  - every block runs the same radix select over all the scores, so each knows the whole
+//    list; after its first pass each fetches a sixteenth of the pages surely taken into L2;
+//  - each keeps (and writes to `indices`, CSR as quest_topk) the entries of its own split;
 //  - the split's attention, and the merge on chip, as in decode_partial.
-// At 32K, budget 2048, it takes 31.5-32.0 us where the three kernels take 32.8 (H100, run
-// 69); at 4K, 26.5 against 28.5.
-// Its select is the long phase: about 7 us a block (3.6 in the top-k kernel, run 37), longest
-// on the SMs that hold five blocks (run 60). Selecting in fewer blocks and handing out the
-// entries (runs 54, 61), spreading one select over the cluster (run 55), passing the scores
-// through L2 (run 56), and the other variants of runs 57-74 (results/gpu-forward-notes.md)
-// were all slower.
+// At 32K, budget 2048, it takes 28.6-28.9 us (H100, run 79; 32.8 in three kernels, run 69).
+// Selecting in fewer blocks and handing out the entries (runs 54, 61), spreading one select
+// over the cluster (run 55), passing the scores through L2 (run 56), handing out the pages
+// from a cluster counter (run 75) and the other variants of runs 57-77
+// (results/gpu-forward-notes.md) were all slower.
 template <int D, typename T>
 __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __restrict__ q, PagedKv kv, int pages, float scale, int group,
                                                                    int* __restrict__ indptr, int* __restrict__ indices,
@@ -567,7 +567,9 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
   uint32_t prefix = 0;
   int rest = k;
   // Block r fetches into L2 the pages p (p % kClusterSplits == r) that the first pass finds
-  // surely taken, while the passes after it run.
+  // surely taken, while the passes after it run: the select reads no memory, and the pages'
+  // bytes then come in behind it (30.8 us against 31.9-32.1 at 32K, run 76; fetching the
+  // k-th largest's digit too, some of it not taken, 31.2-31.8).
   uint32_t fetch_key = 0;
 #pragma unroll
   for (int j = 0; j < kStepKeys; ++j)
