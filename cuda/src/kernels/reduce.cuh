@@ -75,9 +75,9 @@ struct RadixShared {
   bool whole;  // every key matching prefix is among the k largest
 };
 
-// After the pass at `shift` has filled sh.hist: the digit where the counts summed from the
-// highest digit down first reach `rest` (a parallel suffix sum, each thread over 256 /
-// THREADS consecutive digits) extends `prefix`; `rest` becomes how many keys still to take
+// After the pass at `shift` has filled `hist` (one of sh.hist): the digit where the counts
+// summed from the highest digit down first reach `rest` (a parallel suffix sum, each thread
+// over 256 / THREADS consecutive digits) extends `prefix`; `rest` becomes how many keys still to take
 // among those matching it. Every thread gets both, and the return says whether those are all
 // of them.
 template <int THREADS>
