@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs what a run of quest on the GPU machine needs beside the working tree into .gpu/
 # (git-ignored; name it in the device tool's carry): Node (../shared/gpu/stage), the built
-# dist/, the production node_modules with vitest (the GPU tests run there) and the native
-# addon, each as a tarball.
+# dist/ and the production node_modules with vitest (the GPU tests run there) and cmake-js
+# (the native engine is built there, by tools/gpu-run.sh's build step), each as a tarball.
 # There:  bash .gpu/unpack.sh   (installs node, unpacks the rest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,14 +10,14 @@ cd "$(dirname "$0")/.."
 npm run build --silent
 tmp=$(mktemp -d)
 cp package.json package-lock.json "$tmp/"
-node -e "const p=require('$tmp/package.json'); for (const k of ['cmake-js','node-addon-api','node-api-headers']) delete p.dependencies[k]; p.devDependencies={vitest:p.devDependencies.vitest}; delete p.scripts; require('fs').writeFileSync('$tmp/package.json', JSON.stringify(p))"
+node -e "const p=require('$tmp/package.json'); p.devDependencies={vitest:p.devDependencies.vitest}; delete p.scripts; require('fs').writeFileSync('$tmp/package.json', JSON.stringify(p))"
 (cd "$tmp" && rm -f package-lock.json && npm install --ignore-scripts --no-audit --no-fund --silent)
 # What a call may carry is 64 MiB, the working tree included. Left out: vite's CSS compiler
 # (node tests do not use it, 10 MB) and jieba (LongBench's Chinese scoring, 14 MB; its
 # datasets are not on the GPU machine either, and the metric says what is missing).
 rm -rf "$tmp"/node_modules/lightningcss* "$tmp"/node_modules/@node-rs
 tar -C "$tmp" -cJf .gpu/node_modules.tar.xz node_modules
-tar -cJf .gpu/dist.tar.xz dist cuda/build/Release/quest_engine.node
+tar -cJf .gpu/dist.tar.xz dist
 rm -rf "$tmp"
 cat > .gpu/unpack.sh <<'UNPACK'
 set -e

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (pack first with tools/gpu-bundle.sh), running the named steps
 # (all of them by default); everything lands in $OUT/run, to be tarred before it comes back:
+#   build       the native engine, for the card's architecture only ($QUEST_CUDA_ARCHS, 90 by
+#               default; the steps after it need it, the bundle carries none)
 #   fixture     the shipped model's transformers logits (test/fixtures/quest-tiny)
 #   torch       torch's attention timings (tools/bench-torch.py)
 #   bench       quest bench-attention --check, with torch beside
@@ -31,9 +33,10 @@ train_name=${TRAIN_NAME:-quest-tiny-r4}
 train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096,0.4:32768 --minutes 5}
 gpu="node bin/quest.js eval --model models/quest-tiny --device cuda --samples ${SAMPLES:-20}"
 log device; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-for step in ${@:-fixture torch bench sweep niah}; do
+for step in ${@:-build fixture torch bench sweep niah}; do
   log "$step"
   case $step in
+    build) QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90} node scripts/build-addon.js || exit 1 ;;
     fixture) python3 tools/make-fixtures.py --trained models/quest-tiny --out "$r/fixture-quest-tiny" ;;
     train) mkdir -p .data && tar -xJf .gpu/train-uuid.tar.xz -C .data &&
       python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$train_name" $train_args ;;

@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/devices.h"
 #include "engine/cpu_sequence.h"
