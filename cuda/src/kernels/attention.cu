@@ -494,8 +494,8 @@ constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds:
 // At 32K, budget 2048, it takes 28.6-28.9 us (H100, run 79; 32.8 in three kernels, run 69).
 // Selecting in fewer blocks and handing out the entries (runs 54, 61), spreading one select
 // over the cluster (run 55), passing the scores through L2 (run 56), handing out the pages
-// from a cluster counter (run 75) and the other variants of runs 57-77
-// (results/gpu-forward-notes.md) were all slower.
+// from a cluster counter (run 75), the page table in shared memory (run 84) and the other
+// variants of runs 57-77 (results/gpu-forward-notes.md) were all slower.
 template <int D, typename T>
 __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __restrict__ q, PagedKv kv, int pages, float scale, int group,
                                                                    int* __restrict__ indptr, int* __restrict__ indices,
