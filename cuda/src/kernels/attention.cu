@@ -831,13 +831,17 @@ cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int li
   return launch(list_ends_kernel, (lists + 256) / 256, 256, 0, stream, lists, k, n, indptr, indices);
 }
 
+// The lists have min(pages, meta_full() + 1) entries each, as quest_topk writes them.
+static int listed_pages(const PagedKv& kv, int pages) { return std::min(pages, kv.meta_full() + 1); }
+
 cudaError_t quest_step(const void* q, const PagedKv& kv, int heads, bool per_head, int pages, float scale, const SplitScratch& scratch,
                        float* scores, int* indptr, int* indices, float* out, cudaStream_t stream) {
   if (!supported(kv, heads) || kv.meta_page != kGpuPage || pages < 1) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = per_head ? 1 : group, lists = heads / G, n = kv.meta_full();
+  const int listed = listed_pages(kv, pages);
   // Up to 8 entries a split, two pages a warp: with more, the attention kernel, which looks a
   // page ahead, is faster (32K at budget 4096: 45.0 us against 46.3-47.9 fused, run 62).
-  const int per_split = (std::min(pages - 1, n) + kClusterSplits) / kClusterSplits;
+  const int per_split = (listed + kClusterSplits - 1) / kClusterSplits;
   if (G == 1 && n >= 1 && n <= kWarps * 32 * kStepKeys && per_split <= 2 * kWarps) {
     bool fused = false;
     const cudaError_t err = with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
@@ -853,11 +857,8 @@ cudaError_t quest_step(const void* q, const PagedKv& kv, int heads, bool per_hea
   cudaError_t err = quest_estimate(q, kv, heads, per_head, scores, stream);
   if (err == cudaSuccess) err = quest_topk(scores, kv, pages, lists, indptr, indices, stream);
   if (err != cudaSuccess) return err;
-  return decode_attention(q, kv, {indptr, indices, per_head, std::min(pages, n + 1)}, heads, scale, scratch, out, stream);
+  return decode_attention(q, kv, {indptr, indices, per_head, listed}, heads, scale, scratch, out, stream);
 }
-
-// The lists have min(pages, meta_full() + 1) entries each, as quest_topk writes them.
-static int listed_pages(const PagedKv& kv, int pages) { return std::min(pages, kv.meta_full() + 1); }
 
 cudaError_t quest_pages_to_tokens(const PageLists& pages_in, const PagedKv& kv, int pages, int lists, const TokenLists& out,
                                   cudaStream_t stream) {

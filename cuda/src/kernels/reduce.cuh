@@ -77,9 +77,9 @@ struct RadixShared {
 
 // After the pass at `shift` has filled `hist` (one of sh.hist): the digit where the counts
 // summed from the highest digit down first reach `rest` (a parallel suffix sum, each thread
-// over 256 / THREADS consecutive digits) extends `prefix`; `rest` becomes how many keys still to take
-// among those matching it. Every thread gets both, and the return says whether those are all
-// of them.
+// over 256 / THREADS consecutive digits) extends `prefix`; `rest` becomes how many keys still
+// to take among those matching it. Every thread gets both, and the return says whether those
+// are all of them.
 template <int THREADS>
 __device__ inline bool radix_choose(RadixShared& sh, const int* hist, int shift, uint32_t& prefix, int& rest) {
   constexpr int R = 256 / THREADS;
