@@ -1,7 +1,7 @@
 """Train the project's byte-level BPE tokenizer (tokenizer.json + tokenizer_config.json).
 
 Run where the Python `tokenizers` package is (the GPU machine):
-    python3 tools/make-tokenizer.py --text .data/kjv.txt --out models/tokenizer
+    python3 tools/make-tokenizer.py --text .data/kjv.txt --out models/quest-tiny
 Digits are split one by one so that a passkey of any length is read digit by digit, and
 the vocabulary stays small (4096) because the model that uses it is small.
 """

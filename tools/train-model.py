@@ -1,7 +1,7 @@
 """Train the project's own small long-context model (a Llama with GQA) on the GPU machine.
 
     tools/make-training-data.sh            # on a CPU machine: quest tasks generate -> .gpu/train-data.tar.xz
-    python3 tools/train-model.py --data .data/train --tokenizer models/tokenizer \
+    python3 tools/train-model.py --data .data/train --tokenizer models/quest-tiny \
         --out models/quest-tiny --minutes 6.5
 
 Data: the project's passkey and RULER needle tasks at 512 to 32768 tokens (seeds 1000+,
