@@ -4,6 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classification, codeSim, countScore, fuzzRatio, normalizeAnswer, qaF1, qaF1Zh, retrievalScore, retrievalZhScore, rougeL, rougeZh } from '../src/metrics/longbench.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
+import { EVAL_COLUMNS, markdown, summarize } from '../src/report/tables.js';
+import type { EvalRecord } from '../src/run/records.js';
 import { TASKS } from '../src/tasks/index.js';
 import { extractChoice } from '../src/tasks/longbench/v2.js';
 import { defaultModel, quest, repo, tempDir } from './helpers.js';
@@ -72,19 +74,36 @@ describe('LongBench prompts', () => {
   it('fills the official template and splits the question off the end', () => {
     const [s] = TASKS.narrativeqa.samples({ ...opts, lengths: [8192] });
     expect(s.context.startsWith('You are given a story, which can be either a novel or a movie script, and a question.')).toBe(true);
-    expect(s.question).toBe('\n\nNow, answer the question based on the story as concisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: What did Mara ring to guide the boats home?\n\nAnswer:');
+    expect(s.question).toBe('\n\nNow, answer the question based on the story asconcisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: What did Mara ring to guide the boats home?\n\nAnswer:');
     expect(s.meta.truncated).toBe(false);
   });
 
-  it('truncates in the middle to the budget, keeping both ends', () => {
-    for (const s of TASKS.narrativeqa.samples({ ...opts, lengths: [512] })) {
-      expect(s.meta.truncated).toBe(true);
-      const n = tok.encode(s.context, true).length + tok.encode(s.question).length;
-      // 512 - 128 generated tokens, give or take the re-tokenised seam
-      expect(Math.abs(n - 384)).toBeLessThanOrEqual(4);
-      expect(s.context.startsWith('You are given a story')).toBe(true);
-      expect(s.question.endsWith('Answer:')).toBe(true);
+  it('truncates in the middle to the length, as max_length, or with --longbench-fit to leave room for the generation', () => {
+    for (const [fit, budget] of [[false, 512], [true, 512 - 128]] as const) {
+      for (const s of TASKS.narrativeqa.samples({ ...opts, lengths: [512], longbenchFit: fit })) {
+        expect(s.meta.truncated).toBe(true);
+        const n = tok.encode(s.context, true).length + tok.encode(s.question).length;
+        // the budget counts BOS as pred.py does; give or take the re-tokenised seams
+        expect(Math.abs(n - budget)).toBeLessThanOrEqual(4);
+        expect(s.context.startsWith('You are given a story')).toBe(true);
+        expect(s.question.endsWith('Answer:')).toBe(true);
+      }
     }
+    expect(() => TASKS.gov_report.samples({ ...opts, lengths: [512], longbenchFit: true })).toThrow(
+      '--lengths 512: gov_report generates up to 512 tokens, which leaves --longbench-fit no room for the prompt',
+    );
+  });
+
+  it('takes --longbench-fit from the command line', async () => {
+    const r = await quest(['eval', '--tasks', 'gov_report', '--longbench-dir', fixtures, '--lengths', '512', '--longbench-fit']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe('quest: --lengths 512: gov_report generates up to 512 tokens, which leaves --longbench-fit no room for the prompt');
+  });
+
+  it("reads LongBench-E's datasets only, grouped by eval.py's length buckets", () => {
+    const e = { ...opts, lengths: [4096], longbenchE: true };
+    expect(TASKS.qasper.samples(e).map((s) => s.groups)).toEqual([['0-4k'], ['4-8k'], ['8k+']]);
+    expect(() => TASKS.narrativeqa.samples(e)).toThrow('--longbench-e: narrativeqa is not in LongBench-E');
   });
 
   it('keeps the first line of few-shot predictions and scores the best answer', () => {
@@ -115,6 +134,24 @@ describe('LongBench prompts', () => {
     expect(r.stdout).toMatch(/\| longbench \(avg of 6\) \| 1024 \|/);
     expect(r.stdout).toMatch(/\| longbench: single-doc QA \(avg of 2\) \|/);
     expect(r.stdout).toMatch(/\| multifieldqa_zh \| 1024 \|/);
+  });
+});
+
+describe('LongBench v2 scores', () => {
+  it('leaves skipped records out of the accuracy and counts them beside n', () => {
+    const rec = (key: string, score: number | null): EvalRecord => ({
+      key, task: 'longbench_v2', benchmark: 'longbench_v2', category: null, groups: ['easy'], sampleId: key, length: 1024, depth: null,
+      contextTokens: 1, questionTokens: 1, policy: 'dense', budget: null, questionMode: 'decode', questionTokensFed: 1, prediction: '', answers: ['A'],
+      metric: 'accuracy', score, stats: { tokensPerStep: null, kvBytesPerStep: null, metaBytesPerStep: null, selectMs: 0, prefillMs: 0, decodeMsPerStep: null },
+    });
+    const rows = summarize([rec('a', 1), rec('b', 0), rec('c', null), rec('d', 1)]);
+    const row = rows.find((r) => r.task === 'longbench_v2')!;
+    // result.py: 2 right of the 3 written
+    expect([row.n, row.skipped]).toEqual([3, 1]);
+    expect(row.score).toBeCloseTo((100 * 2) / 3, 10);
+    expect(markdown([row], EVAL_COLUMNS)).toContain('| 3 (+1 skipped) |');
+    const none = summarize([rec('c', null)]).find((r) => r.task === 'longbench_v2')!;
+    expect([none.n, none.skipped, markdown([none], EVAL_COLUMNS).includes('| 0 (+1 skipped) | - |')]).toEqual([0, 1, true]);
   });
 });
 

@@ -24,6 +24,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--longbench-dir <dir>', "a folder of LongBench's <dataset>.jsonl files (fields input, context, answers, length, all_classes, _id)")
     .option('--longbench-e', 'use LongBench-E (<dataset>_e.jsonl) and report its 0-4k/4-8k/8k+ buckets')
     .option('--longbench-v2-file <file>', "LongBench v2's data.json")
+    .option('--longbench-fit', "truncate LongBench prompts so that chat template and generation fit --lengths too (the originals truncate the prompt alone to its max length)")
     .option('--text-file <file>', 'the text perplexity reads (default: datasets/text/kjv-heldout.txt)')
     .option('--ppl-prefix <n>', 'perplexity: tokens prefilled dense before token-by-token feeding', positiveInt('--ppl-prefix'))
     .option('--qa-file <file>', 'RULER QA data in its original format (SQuAD v2 dev JSON for qa_1, HotpotQA dev JSON for qa_2); repeatable', (v: string, prev: string[] = []) => [...prev, v])
@@ -48,6 +49,7 @@ export function evalCommand(program: Command, argv: string[]): void {
         longbenchDir: o.longbenchDir,
         longbenchE: o.longbenchE,
         longbenchV2File: o.longbenchV2File,
+        longbenchFit: o.longbenchFit,
         textFile: o.textFile,
         pplPrefix: o.pplPrefix,
         ...policyFlags(o),
@@ -61,7 +63,7 @@ export function evalCommand(program: Command, argv: string[]): void {
       const b = bar('eval');
       const result = await runEval(cfg, argv, {
         start: (total, done) => b.start(total, done),
-        unit: (r) => b.increment(`${r.sampleId} ${r.policy}${r.budget ? `@${r.budget}` : ''} -> ${r.score ? 'ok' : 'miss'}`),
+        unit: (r) => b.increment(`${r.sampleId} ${r.policy}${r.budget ? `@${r.budget}` : ''} -> ${r.score === null ? 'skipped' : r.score ? 'ok' : 'miss'}`),
         note: (m) => process.stderr.write(`\nquest: ${m}\n`),
         stop: () => b.stop(),
       });

@@ -41,6 +41,7 @@ export function tasksCommand(program: Command): void {
     .option('--longbench-dir <dir>', "a folder of LongBench's <dataset>.jsonl files")
     .option('--longbench-e', 'LongBench-E files (<dataset>_e.jsonl)')
     .option('--longbench-v2-file <file>', "LongBench v2's data.json")
+    .option('--longbench-fit', 'truncate LongBench prompts so that chat template and generation fit --length too')
     .action(async (o) => {
       const cfg = evalConfig(undefined, { model: o.model, depths: o.depths });
       const t = task(o.task, '--task');
@@ -55,6 +56,7 @@ export function tasksCommand(program: Command): void {
         longbenchDir: o.longbenchDir,
         longbenchE: o.longbenchE,
         longbenchV2File: o.longbenchV2File,
+        longbenchFit: o.longbenchFit,
       });
       const out = createWriteStream(o.out);
       const failed = once(out, 'error').then(([err]) => {

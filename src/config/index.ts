@@ -44,6 +44,8 @@ export interface EvalConfig extends PolicyConfig {
   longbenchDir: string | null;
   longbenchE: boolean;
   longbenchV2File: string | null;
+  /** LongBench prompts truncated so that chat template and generation fit the length (off: the originals' truncation). */
+  longbenchFit: boolean;
   /** Perplexity: the text (the shipped held-out text by default) and the dense prefix. */
   textFile: string | null;
   pplPrefix: number;
@@ -109,6 +111,7 @@ const SCHEMAS = {
       longbenchDir: { type: ['string', 'null'] },
       longbenchE: { type: 'boolean' },
       longbenchV2File: { type: ['string', 'null'] },
+      longbenchFit: { type: 'boolean' },
       textFile: { type: ['string', 'null'] },
       pplPrefix: posInt,
       questionMode: { enum: ['decode', 'prefill'] },
@@ -161,6 +164,7 @@ const EVAL_DEFAULTS: EvalConfig = {
   longbenchDir: null,
   longbenchE: false,
   longbenchV2File: null,
+  longbenchFit: false,
   textFile: null,
   pplPrefix: 64,
   questionMode: 'decode',

@@ -22,9 +22,9 @@ export function heatmapSvg(title: string, records: EvalRecord[]): string {
   const h = TOP + depths.length * CELL + 50;
   const cells = depths.flatMap((d, y) =>
     lengths.map((L, x) => {
-      const rs = records.filter((r) => r.length === L && r.depth === d);
+      const rs = records.filter((r) => r.length === L && r.depth === d && r.score !== null);
       if (!rs.length) return '';
-      const v = rs.reduce((a, r) => a + r.score, 0) / rs.length;
+      const v = rs.reduce((a, r) => a + r.score!, 0) / rs.length;
       const cx = LEFT + x * CELL;
       const cy = TOP + y * CELL;
       return `<rect x="${cx}" y="${cy}" width="${CELL - 2}" height="${CELL - 2}" fill="${color(v)}"><title>length ${L}, depth ${d}%: ${(100 * v).toFixed(0)}% of ${rs.length}</title></rect><text x="${cx + CELL / 2 - 1}" y="${cy + CELL / 2 + 4}" text-anchor="middle">${Math.round(100 * v)}</text>`;

@@ -22,8 +22,10 @@ export interface SummaryRow {
   policy: string;
   budget: number | null;
   questionMode: string;
+  /** Samples scored; `skipped` more ran but the benchmark leaves them out (Task.score's null). */
   n: number;
-  /** Mean score in percent; for perplexity, the perplexity of all the tokens together. */
+  skipped: number;
+  /** Mean score in percent (NaN when none was scored); for perplexity, the perplexity of all the tokens together. */
   score: number;
   tokensPerStep: number | null;
   kvKiBPerStep: number | null;
@@ -60,7 +62,8 @@ export function summarize(unordered: EvalRecord[]): SummaryRow[] {
     const r0 = rs[0];
     // Perplexity pools the likelihoods of all the tokens; other metrics average the samples.
     const tokens = nll.reduce((a, b) => a + b.tokens, 0);
-    const score = tokens > 0 ? Math.exp(nll.reduce((a, b) => a + b.sum, 0) / tokens) : 100 * mean(rs.map((r) => r.score));
+    const scored = rs.flatMap((r) => (r.score === null ? [] : [r.score]));
+    const score = tokens > 0 ? Math.exp(nll.reduce((a, b) => a + b.sum, 0) / tokens) : 100 * mean(scored);
     const kv = meanOrNull(rs.map((r) => r.stats.kvBytesPerStep));
     const meta = meanOrNull(rs.map((r) => r.stats.metaBytesPerStep));
     return {
@@ -70,7 +73,8 @@ export function summarize(unordered: EvalRecord[]): SummaryRow[] {
       policy: r0.policy,
       budget: r0.budget,
       questionMode: r0.questionMode,
-      n: rs.length,
+      n: scored.length,
+      skipped: rs.length - scored.length,
       score,
       tokensPerStep: meanOrNull(rs.map((r) => r.stats.tokensPerStep)),
       kvKiBPerStep: kv === null ? null : kv / 1024,
@@ -115,6 +119,7 @@ function benchmarkAverages(rows: SummaryRow[], records: EvalRecord[]): SummaryRo
       ...rs[0],
       task: `${JSON.parse(k)[0]} (avg of ${rs.length})`,
       n: rs.reduce((a, r) => a + r.n, 0),
+      skipped: rs.reduce((a, r) => a + r.skipped, 0),
       score: mean(rs.map((r) => r.score)),
       tokensPerStep: meanOrNull(rs.map((r) => r.tokensPerStep)),
       kvKiBPerStep: meanOrNull(rs.map((r) => r.kvKiBPerStep)),
@@ -125,7 +130,7 @@ function benchmarkAverages(rows: SummaryRow[], records: EvalRecord[]): SummaryRo
     }));
 }
 
-const fmt = (v: number | null, digits = 1): string => (v === null ? '-' : v.toFixed(digits));
+const fmt = (v: number | null, digits = 1): string => (v === null || Number.isNaN(v) ? '-' : v.toFixed(digits));
 
 export interface Column<R> {
   title: string;
@@ -138,7 +143,7 @@ export const EVAL_COLUMNS: Column<SummaryRow>[] = [
   { title: 'policy', value: (r) => r.policy },
   { title: 'budget', value: (r) => (r.budget === null ? 'all' : String(r.budget)) },
   { title: 'question', value: (r) => r.questionMode },
-  { title: 'n', value: (r) => String(r.n) },
+  { title: 'n', value: (r) => `${r.n}${r.skipped ? ` (+${r.skipped} skipped)` : ''}` },
   { title: 'score', value: (r) => fmt(r.score, r.metric.startsWith('perplexity') ? 2 : 1) },
   { title: 'metric', value: (r) => (r.metric.startsWith('perplexity') ? 'perplexity' : `${r.metric}, %`) },
   { title: 'tokens read/step/head', value: (r) => fmt(r.tokensPerStep) },

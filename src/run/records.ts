@@ -34,7 +34,8 @@ export interface EvalRecord {
   answers: string[];
   /** The task's metric: a share in [0, 1] for accuracy-like metrics, perplexity for perplexity. */
   metric: string;
-  score: number;
+  /** null: left out of the score, as the benchmark leaves it out (see Task.score). */
+  score: number | null;
   /** Perplexity tasks: negative log-likelihood summed per position bucket of the fed tokens. */
   nll?: { from: number; to: number; sum: number; tokens: number }[];
   stats: ReadStats;

@@ -32,6 +32,8 @@ export interface SampleOptions {
   /** A folder of LongBench's <dataset>.jsonl files; with longbenchE, its <dataset>_e.jsonl. */
   longbenchDir?: string;
   longbenchE?: boolean;
+  /** Truncate LongBench prompts so that chat template and generation fit the length too (not the originals' way). */
+  longbenchFit?: boolean;
   /** LongBench v2's data.json (a list of questions). */
   longbenchV2File?: string;
   /** The text perplexity reads, and its dense prefix in tokens. */
@@ -49,6 +51,9 @@ export interface Task {
   /** Tokens generated; 0 for a task scored on likelihoods (perplexity). */
   maxNewTokens: number;
   samples(opts: SampleOptions): Sample[];
-  /** 1 for a correct prediction, 0 for a wrong one, or a fraction for partial metrics. */
-  score(prediction: string, sample: Sample): number;
+  /**
+   * 1 for a correct prediction, 0 for a wrong one, or a fraction for partial metrics; null for
+   * one the benchmark leaves out of its score (LongBench v2 skips an empty response).
+   */
+  score(prediction: string, sample: Sample): number | null;
 }

@@ -1,9 +1,10 @@
 /**
  * LongBench v1 (Bai et al., 2024): 21 datasets read from the user's JSONL files (as
- * THUDM/LongBench publishes them), with its prompts (config/dataset2prompt.json), generation
- * lengths (config/dataset2maxlen.json), middle truncation and chat-template exceptions
- * (pred.py), first-line post-processing and metrics (eval.py, metrics.py). LongBench-E reads
- * <dataset>_e.jsonl and reports the 0-4k / 4-8k / 8k+ buckets of each sample's `length`.
+ * THUDM/LongBench publishes them), followed as THUDM/LongBench has them at commit
+ * 2e00731f8d0bff23dc4325161044d0ed8af94c1e: prompts (LongBench/config/dataset2prompt.json),
+ * generation lengths (config/dataset2maxlen.json), middle truncation and chat-template
+ * exceptions (LongBench/pred.py), first-line post-processing, metrics and LongBench-E's
+ * datasets and buckets (LongBench/eval.py, pred.py, metrics.py).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -21,7 +22,7 @@ import {
 } from '../../metrics/longbench.js';
 import { readJsonl } from '../jsonl.js';
 import type { Sample, SampleOptions, Task } from '../types.js';
-import { assemble, truncateMiddle } from './prompt.js';
+import { assemble, promptBudget, truncateV1 } from './prompt.js';
 
 type Metric = (prediction: string, truth: string, allClasses: string[]) => number;
 
@@ -40,10 +41,10 @@ const ROUGE_ZH: [string, Metric] = ['rouge-l_zh', rougeZh];
 const CLS: [string, Metric] = ['classification', classification];
 const CODE: [string, Metric] = ['code_sim', codeSim];
 
-// config/dataset2prompt.json, config/dataset2maxlen.json, eval.py dataset2metric; the
-// categories as LongBench's README groups them.
+// LongBench/config/dataset2prompt.json (byte for byte, narrativeqa's "asconcisely" included),
+// config/dataset2maxlen.json, eval.py dataset2metric; the categories as LongBench's README groups them.
 const DATASETS: Record<string, Dataset> = {
-  narrativeqa: { prompt: 'You are given a story, which can be either a novel or a movie script, and a question. Answer the question as concisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nStory: {context}\n\nNow, answer the question based on the story as concisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:', maxGen: 128, metric: QA, category: 'single-doc QA', language: 'en' },
+  narrativeqa: { prompt: 'You are given a story, which can be either a novel or a movie script, and a question. Answer the question asconcisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nStory: {context}\n\nNow, answer the question based on the story asconcisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:', maxGen: 128, metric: QA, category: 'single-doc QA', language: 'en' },
   qasper: { prompt: 'You are given a scientific article and a question. Answer the question as concisely as you can, using a single phrase or sentence if possible. If the question cannot be answered based on the information in the article, write "unanswerable". If the question is a yes/no question, answer "yes", "no", or "unanswerable". Do not provide any explanation.\n\nArticle: {context}\n\n Answer the question based on the above article as concisely as you can, using a single phrase or sentence if possible. If the question cannot be answered based on the information in the article, write "unanswerable". If the question is a yes/no question, answer "yes", "no", or "unanswerable". Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:', maxGen: 128, metric: QA, category: 'single-doc QA', language: 'en' },
   multifieldqa_en: { prompt: 'Read the following text and answer briefly.\n\n{context}\n\nNow, answer the following question based on the above text, only give me the answer and do not output any other words.\n\nQuestion: {input}\nAnswer:', maxGen: 64, metric: QA, category: 'single-doc QA', language: 'en' },
   multifieldqa_zh: { prompt: '阅读以下文字并用中文简短回答：\n\n{context}\n\n现在请基于上面的文章回答下面的问题，只告诉我答案，不要输出任何其他字词。\n\n问题：{input}\n回答：', maxGen: 64, metric: QA_ZH, category: 'single-doc QA', language: 'zh' },
@@ -66,8 +67,10 @@ const DATASETS: Record<string, Dataset> = {
   'repobench-p': { prompt: 'Please complete the code given below. \n{context}{input}Next line of code:\n', maxGen: 64, metric: CODE, category: 'code', language: 'en' },
 };
 
-// pred.py: chat models do better without their template on these; eval.py: these keep their first line.
+// LongBench/pred.py: the datasets left without a chat template, and LongBench-E's datasets
+// (--e); eval.py: the datasets whose prediction is cut to its first line.
 const NO_CHAT = new Set(['trec', 'triviaqa', 'samsum', 'lsht', 'lcc', 'repobench-p']);
+const E_DATASETS = new Set(['qasper', 'multifieldqa_en', 'hotpotqa', '2wikimqa', 'gov_report', 'multi_news', 'trec', 'triviaqa', 'samsum', 'passage_count', 'passage_retrieval_en', 'lcc', 'repobench-p']);
 const FIRST_LINE = new Set(['trec', 'triviaqa', 'samsum', 'lsht']);
 
 interface Row {
@@ -84,6 +87,26 @@ export function lengthBucket(length: number): string {
   return length < 4000 ? '0-4k' : length < 8000 ? '4-8k' : '8k+';
 }
 
+/** eval.py: prediction.lstrip('\n').split('\n')[0]. */
+export function firstLine(prediction: string): string {
+  return prediction.replace(/^\n+/, '').split('\n')[0];
+}
+
+// Python's str.format(**row) on LongBench's templates, which hold only {name} fields: every
+// field in one pass, the values never read again (a context holding "{input}" stays as it is).
+type Fields = Pick<Row, 'context' | 'input'>;
+const pyFormat = (template: string, row: Fields): string =>
+  template.replace(/\{\{|\}\}|\{(\w+)\}/g, (m, name?: string) => (name === undefined ? m[0] : row[name as keyof Fields]));
+
+/**
+ * pred.py's prompt of a row, and its question: the template's tail after {context}, filled
+ * (LongBench's templates hold no escaped braces, so the first "{context}" is the field).
+ */
+function v1Prompt(dataset: string, row: Fields): { prompt: string; question: string } {
+  const t = DATASETS[dataset].prompt;
+  return { prompt: pyFormat(t, row), question: pyFormat(t.slice(t.indexOf('{context}') + '{context}'.length), row) };
+}
+
 function v1Task(name: string, d: Dataset): Task {
   return {
     name,
@@ -93,30 +116,34 @@ function v1Task(name: string, d: Dataset): Task {
     maxNewTokens: d.maxGen,
     samples(opts: SampleOptions): Sample[] {
       if (!opts.longbenchDir) throw new QuestError(`${name} needs --longbench-dir, a folder of LongBench's <dataset>.jsonl files`);
+      if (opts.longbenchE && !E_DATASETS.has(name)) throw new QuestError(`--longbench-e: ${name} is not in LongBench-E (${[...E_DATASETS].join(', ')})`);
       const file = path.join(opts.longbenchDir, `${name}${opts.longbenchE ? '_e' : ''}.jsonl`);
       const rows = readJsonl<Row>(file, ['input', 'context', 'answers', 'length', 'all_classes', '_id'], opts.perLength);
+      rows.forEach((r, i) => {
+        if (!Array.isArray(r.answers)) throw new QuestError(`${file}:${i + 1}: "answers" must be a list`);
+        if (typeof r.context !== 'string' || typeof r.input !== 'string') throw new QuestError(`${file}:${i + 1}: "context" and "input" must be strings`);
+      });
+      const chat = !NO_CHAT.has(name);
       const out: Sample[] = [];
       for (const L of opts.lengths) {
-        rows.forEach((r, i) => {
-          if (!Array.isArray(r.answers)) throw new QuestError(`${file}:${i + 1}: "answers" must be a list`);
-          const full = d.prompt.replace('{context}', () => r.context).replace('{input}', () => r.input);
-          const question = d.prompt.slice(d.prompt.indexOf('{context}') + '{context}'.length).replace('{input}', () => r.input);
-          // The prompt budget leaves room for the generation: prompt + max_gen fit the length.
-          const { text, truncated } = truncateMiddle(opts.tokenizer, full, L - d.maxGen);
+        const budget = promptBudget(opts.tokenizer, L, d.maxGen, chat, opts.longbenchFit ?? false, name);
+        for (const r of rows) {
+          const { prompt, question } = v1Prompt(name, r);
+          const { text, truncated } = truncateV1(opts.tokenizer, prompt, budget);
           out.push({
             id: `${name}-L${L}-${r._id}`,
             task: name,
-            ...assemble(opts.tokenizer, text, question, !NO_CHAT.has(name)),
+            ...assemble(opts.tokenizer, text, question, chat),
             answers: r.answers,
             meta: { length: L, dataLength: r.length, truncated, allClasses: r.all_classes ?? [], category: d.category, language: d.language },
             groups: opts.longbenchE ? [lengthBucket(r.length)] : undefined,
           });
-        });
+        }
       }
       return out;
     },
     score(prediction: string, sample: Sample): number {
-      const p = FIRST_LINE.has(name) ? prediction.replace(/^\n+/, '').split('\n')[0] : prediction;
+      const p = FIRST_LINE.has(name) ? firstLine(prediction) : prediction;
       const classes = (sample.meta.allClasses as string[]) ?? [];
       return Math.max(0, ...sample.answers.map((a) => d.metric[1](p, a, classes)));
     },
@@ -125,7 +152,7 @@ function v1Task(name: string, d: Dataset): Task {
 
 export const LONGBENCH_TASKS: Task[] = Object.entries(DATASETS).map(([name, d]) => v1Task(name, d));
 
-/** LongBench's datasets whose files are in `dir`. */
+/** LongBench's datasets whose files are in `dir` (with `e`, LongBench-E's datasets' _e files). */
 export function longbenchAvailable(dir: string, e: boolean): string[] {
-  return Object.keys(DATASETS).filter((n) => existsSync(path.join(dir, `${n}${e ? '_e' : ''}.jsonl`)));
+  return Object.keys(DATASETS).filter((n) => (!e || E_DATASETS.has(n)) && existsSync(path.join(dir, `${n}${e ? '_e' : ''}.jsonl`)));
 }

@@ -1,14 +1,15 @@
 /**
  * LongBench v2 (Bai et al., 2025): four-choice questions over long contexts, read from the
- * user's data.json (THUDM/LongBench-v2), with its 0-shot prompt (prompts/0shot.txt), middle
- * truncation, 128 new tokens and answer extraction (pred.py; greedy here, where the original
- * samples at temperature 0.1), reported overall and by difficulty (easy, hard) and length
- * (short, medium, long) as result.py does.
+ * user's data.json, followed as THUDM/LongBench (where LongBench v2 now lives) has it at commit
+ * 2e00731f8d0bff23dc4325161044d0ed8af94c1e: the 0-shot prompt (prompts/0shot.txt), its filling,
+ * middle truncation, 128 new tokens, answer extraction and the skipping of empty responses
+ * (pred.py; greedy here, where the original samples at temperature 0.1), reported overall and
+ * by difficulty (easy, hard) and length (short, medium, long) as result.py does.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { QuestError } from '../../errors.js';
 import type { Sample, SampleOptions, Task } from '../types.js';
-import { assemble, truncateMiddle } from './prompt.js';
+import { assemble, promptBudget, pyStrip, truncateV2 } from './prompt.js';
 
 // prompts/0shot.txt
 const TEMPLATE =
@@ -41,6 +42,27 @@ function load(file: string | undefined, limit: number): Item[] {
   });
 }
 
+// pred.py get_pred: str.replace (every occurrence) in this order, so a document or question
+// holding "$Q$" or "$C_A$" has it replaced by the later fields too.
+const FILL_ORDER = [
+  ['$DOC$', 'context'],
+  ['$Q$', 'question'],
+  ['$C_A$', 'choice_A'],
+  ['$C_B$', 'choice_B'],
+  ['$C_C$', 'choice_C'],
+  ['$C_D$', 'choice_D'],
+] as const;
+
+const fill = (s: string, it: Item): string => FILL_ORDER.reduce((acc, [mark, field]) => acc.split(mark).join(pyStrip(it[field])), s);
+
+/**
+ * pred.py's prompt of an item, and its question: the template's tail after $DOC$, filled. No
+ * marker spans the newlines around the slots, so the tail fills alike alone or in the prompt.
+ */
+function v2Prompt(it: Item): { prompt: string; question: string } {
+  return { prompt: fill(TEMPLATE, it), question: fill(TEMPLATE.slice(TEMPLATE.indexOf('$DOC$') + '$DOC$'.length), it) };
+}
+
 export const longbenchV2: Task = {
   name: 'longbench_v2',
   benchmark: 'longbench_v2',
@@ -51,18 +73,11 @@ export const longbenchV2: Task = {
     const items = load(opts.longbenchV2File, opts.perLength);
     const out: Sample[] = [];
     for (const L of opts.lengths) {
+      // pred.py sends every prompt through the model's chat template (a chat-completions call).
+      const budget = promptBudget(opts.tokenizer, L, MAX_NEW, true, opts.longbenchFit ?? false, 'longbench_v2');
       for (const it of items) {
-        // pred.py's order: the document first, then the question and choices, each stripped.
-        const fill = (s: string) =>
-          s
-            .replace('$Q$', () => it.question.trim())
-            .replace('$C_A$', () => it.choice_A.trim())
-            .replace('$C_B$', () => it.choice_B.trim())
-            .replace('$C_C$', () => it.choice_C.trim())
-            .replace('$C_D$', () => it.choice_D.trim());
-        const full = fill(TEMPLATE.replace('$DOC$', () => it.context.trim()));
-        const question = fill(TEMPLATE.slice(TEMPLATE.indexOf('$DOC$') + '$DOC$'.length));
-        const { text, truncated } = truncateMiddle(opts.tokenizer, full, L - MAX_NEW);
+        const { prompt, question } = v2Prompt(it);
+        const { text, truncated } = truncateV2(opts.tokenizer, prompt, budget);
         out.push({
           id: `longbench_v2-L${L}-${it._id}`,
           task: 'longbench_v2',
@@ -75,5 +90,7 @@ export const longbenchV2: Task = {
     }
     return out;
   },
-  score: (prediction, sample) => (extractChoice(prediction) === sample.answers[0] ? 1 : 0),
+  // pred.py skips an empty response (it is never written, so result.py never counts it); one
+  // with no extractable choice counts as wrong (result.py's `compensated` is off).
+  score: (prediction, sample) => (prediction === '' ? null : extractChoice(prediction) === sample.answers[0] ? 1 : 0),
 };
