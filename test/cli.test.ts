@@ -66,7 +66,7 @@ describe('quest eval with policies', () => {
     expect(r.exitCode).toBe(0);
     const rows = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')).rows;
     expect(rows.map((x: { policy: string; budget: number | null }) => `${x.policy}@${x.budget ?? 'all'}`)).toEqual([
-      'dense@all', 'h2o@64', 'h2o@256', 'quest@64', 'quest@256', 'streaming@64', 'streaming@256',
+      'dense@all', 'quest@64', 'quest@256', 'h2o@64', 'h2o@256', 'streaming@64', 'streaming@256',
     ]);
     for (const row of rows) {
       expect(row.n).toBe(2);

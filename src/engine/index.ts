@@ -81,6 +81,8 @@ export async function loadModel(spec: NativeModelSpec, source: string, backend: 
     return await native().loadModel(spec, { backend });
   } catch (err) {
     if (err instanceof QuestError) throw err;
-    throw new QuestError(`${source}: ${errorMessage(err)}`);
+    // The engine's messages about a tensor start with its file, already inside `source`.
+    const msg = errorMessage(err);
+    throw new QuestError(msg.startsWith(path.resolve(source) + path.sep) ? msg : `${source}: ${msg}`);
   }
 }

@@ -43,6 +43,9 @@ export function loadTokenizer(folder: string): TextTokenizer {
   const file = path.join(folder, 'tokenizer.json');
   if (!existsSync(file)) throw new QuestError(`${folder}: no tokenizer.json`);
   const json = readJson(file, 'tokenizer.json');
+  // Unigram lists its vocabulary, the other models map it; either way, none is no tokenizer.
+  const vocab = (json.model as { vocab?: unknown } | null | undefined)?.vocab;
+  if (typeof vocab === 'object' && vocab !== null && Object.keys(vocab).length === 0) throw new QuestError(`${file}: model.vocab is empty`);
   const cfgFile = path.join(folder, 'tokenizer_config.json');
   const cfg = existsSync(cfgFile) ? readJson(cfgFile, 'tokenizer_config.json') : {};
   let tok: Tokenizer;

@@ -6,6 +6,10 @@ import type { EvalRecord } from '../run/records.js';
 const CELL = 44;
 const LEFT = 70;
 const TOP = 40;
+const TITLE_SIZE = 14;
+// An upper bound on a sans-serif glyph's advance, in ems (Helvetica's widest lowercase and
+// digits are 0.83 and 0.56 em): the SVG is made wide enough for the whole title.
+const GLYPH_EM = 0.65;
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 /** Red at 0, yellow at 0.5, green at 1. */
@@ -18,7 +22,7 @@ function color(v: number): string {
 export function heatmapSvg(title: string, records: EvalRecord[]): string {
   const lengths = [...new Set(records.map((r) => r.length ?? 0))].sort((a, b) => a - b);
   const depths = [...new Set(records.map((r) => r.depth ?? 0))].sort((a, b) => a - b);
-  const w = Math.max(LEFT + lengths.length * CELL + 20, LEFT + title.length * 7);
+  const w = Math.ceil(Math.max(LEFT + lengths.length * CELL + 20, LEFT + title.length * TITLE_SIZE * GLYPH_EM + 20));
   const h = TOP + depths.length * CELL + 50;
   const cells = depths.flatMap((d, y) =>
     lengths.map((L, x) => {
@@ -34,7 +38,7 @@ export function heatmapSvg(title: string, records: EvalRecord[]): string {
   const yLabels = depths.map((d, y) => `<text x="${LEFT - 8}" y="${TOP + y * CELL + CELL / 2 + 4}" text-anchor="end">${d}%</text>`);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
-    `<text x="${LEFT}" y="22" font-size="14">${esc(title)}</text>`,
+    `<text x="${LEFT}" y="22" font-size="${TITLE_SIZE}">${esc(title)}</text>`,
     ...cells,
     ...xLabels,
     ...yLabels,
@@ -44,9 +48,18 @@ export function heatmapSvg(title: string, records: EvalRecord[]): string {
   ].join('\n');
 }
 
-/** Writes passkey-<policy>-<budget>.svg for each policy point of a passkey run; returns the files. */
+/**
+ * Writes passkey-<policy>-<budget>.svg for each policy point of a passkey run; returns the
+ * files. A sweep of one length and one depth is a single cell, no map: none is written, and
+ * a line on stderr says so.
+ */
 export function writePasskeyHeatmaps(dir: string, records: EvalRecord[]): string[] {
   const passkey = records.filter((r) => r.task === 'passkey');
+  const cells = new Set(passkey.map((r) => `${r.length}|${r.depth}`));
+  if (cells.size === 1) {
+    process.stderr.write('quest: no passkey heatmap: the sweep has one length and one depth (a single cell)\n');
+    return [];
+  }
   const points = new Map<string, EvalRecord[]>();
   for (const r of passkey) {
     const k = `${r.policy}-${r.budget ?? 'all'}`;

@@ -41,7 +41,16 @@ const meanOrNull = (xs: (number | null)[]): number | null => {
   return v.length ? mean(v) : null;
 };
 
-export function summarize(unordered: EvalRecord[]): SummaryRow[] {
+/** The order the user named policies and budgets in (--policies, --budgets): the rows keep it. */
+export interface RowOrder {
+  policies: string[];
+  budgets: number[];
+}
+
+// Numbers inside names compare as numbers: "positions 64-303" before "positions 304-543".
+const natural = new Intl.Collator('en', { numeric: true }).compare;
+
+export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow[] {
   // In key order, so that one run, a resumed run and merged shards sum in the same order.
   const records = [...unordered].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   type Nll = NonNullable<EvalRecord['nll']>;
@@ -85,15 +94,14 @@ export function summarize(unordered: EvalRecord[]): SummaryRow[] {
     };
   });
   rows.push(...benchmarkAverages(rows, records));
-  // Tasks first, then their subgroups ("task [group]"), then the benchmark averages.
+  // Tasks first, then their subgroups ("task [group]"), then the benchmark averages; within
+  // a task and length, policies and budgets in the user's order (dense first without one).
   const kind = (t: string) => (t.includes(' (avg of ') ? 2 : t.includes(' [') ? 1 : 0);
-  const order = (r: SummaryRow) => [kind(r.task), r.task, r.length ?? 0, r.policy === 'dense' ? '' : r.policy, r.budget ?? 0] as const;
-  return rows.sort((a, b) => {
-    const x = order(a);
-    const y = order(b);
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
-    return 0;
-  });
+  const rank = (xs: readonly unknown[] | undefined, x: unknown) => (xs?.includes(x) ? xs.indexOf(x) : Infinity);
+  const policy = (a: SummaryRow, b: SummaryRow) =>
+    rank(order?.policies, a.policy) - rank(order?.policies, b.policy) || +(a.policy !== 'dense') - +(b.policy !== 'dense') || natural(a.policy, b.policy);
+  const budget = (a: SummaryRow, b: SummaryRow) => rank(order?.budgets, a.budget) - rank(order?.budgets, b.budget) || (a.budget ?? 0) - (b.budget ?? 0);
+  return rows.sort((a, b) => kind(a.task) - kind(b.task) || natural(a.task, b.task) || (a.length ?? 0) - (b.length ?? 0) || policy(a, b) || budget(a, b));
 }
 
 /**
@@ -118,6 +126,8 @@ function benchmarkAverages(rows: SummaryRow[], records: EvalRecord[]): SummaryRo
     .map(([k, rs]) => ({
       ...rs[0],
       task: `${JSON.parse(k)[0]} (avg of ${rs.length})`,
+      // Labelled by what it averages: one metric, or the tasks' own metrics when they differ.
+      metric: new Set(rs.map((r) => r.metric)).size === 1 ? rs[0].metric : `mean of ${rs.length} tasks' metrics`,
       n: rs.reduce((a, r) => a + r.n, 0),
       skipped: rs.reduce((a, r) => a + r.skipped, 0),
       score: mean(rs.map((r) => r.score)),

@@ -9,7 +9,7 @@ import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { writePasskeyHeatmaps } from '../report/heatmap.js';
 import { EVAL_COLUMNS, makeOutputDir, summarize, writeTables, type SummaryRow } from '../report/tables.js';
-import { expandTasks, task, type Sample } from '../tasks/index.js';
+import { expandTasks, skippedTasks, task, type Sample } from '../tasks/index.js';
 import type { Task } from '../tasks/types.js';
 import { PPL_BUCKETS } from '../tasks/perplexity.js';
 import { taskSeed } from '../tasks/rng.js';
@@ -233,11 +233,12 @@ export function openOutput(dir: string, id: Record<string, unknown>): EvalRecord
   return readRecords(path.join(dir, 'samples.jsonl'));
 }
 
-/** The tables (and passkey heatmaps) of a set of records. */
-export function writeResults(dir: string, records: EvalRecord[], meta: Record<string, unknown>): SummaryRow[] {
-  const rows = summarize(records);
+/** The tables (and passkey heatmaps) of a set of records; `meta.config` gives the row order and what the task groups left out. */
+export function writeResults(dir: string, records: EvalRecord[], meta: { config: object } & Record<string, unknown>): SummaryRow[] {
+  const cfg = meta.config as Pick<EvalConfig, 'policies' | 'budgets' | 'tasks' | 'qaFiles' | 'longbenchDir' | 'longbenchE'>;
+  const rows = summarize(records, cfg);
   writePasskeyHeatmaps(dir, records);
-  writeTables(dir, rows, EVAL_COLUMNS, meta);
+  writeTables(dir, rows, EVAL_COLUMNS, { ...meta, skippedTasks: skippedTasks(cfg.tasks, cfg) });
   return rows;
 }
 

@@ -23,7 +23,8 @@ export interface TaskSources {
 
 /**
  * Names that stand for several tasks. RULER's QA tasks join "ruler" only with --qa-file;
- * "longbench" is the LongBench datasets whose files are in --longbench-dir.
+ * "longbench" is the LongBench datasets whose files are in --longbench-dir. What a group
+ * leaves out is said on stderr (see skippedTasks).
  */
 export function expandTasks(names: string[], src: TaskSources): string[] {
   const out = names.flatMap((n) => {
@@ -37,7 +38,22 @@ export function expandTasks(names: string[], src: TaskSources): string[] {
     }
     return [n];
   });
+  for (const line of skippedTasks(names, src)) process.stderr.write(`quest: ${line}\n`);
   return [...new Set(out)];
+}
+
+/** One line for each group of `names` that runs without some of its tasks, and why. */
+export function skippedTasks(names: string[], src: TaskSources): string[] {
+  const out: string[] = [];
+  if (names.includes('ruler') && !src.qaFiles.length)
+    out.push(`--tasks ruler: ${QA_TASKS.map((t) => t.name).join(', ')} skipped (RULER's QA tasks need --qa-file)`);
+  if (names.includes('longbench') && src.longbenchDir) {
+    const found = new Set(longbenchAvailable(src.longbenchDir, src.longbenchE));
+    const missing = LONGBENCH_TASKS.map((t) => t.name).filter((n) => !found.has(n));
+    if (found.size && missing.length)
+      out.push(`--tasks longbench: ${missing.length} of ${LONGBENCH_TASKS.length} datasets skipped (no <dataset>${src.longbenchE ? '_e' : ''}.jsonl in --longbench-dir ${src.longbenchDir}): ${missing.join(', ')}`);
+  }
+  return out;
 }
 
 /** The task of this name; `flag` is the flag that named it, for the error. */

@@ -54,8 +54,6 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
     throw std::runtime_error("model dimensions must be positive");
   if (s.heads % s.kv_heads != 0) throw std::runtime_error("num_attention_heads must be a multiple of num_key_value_heads");
   if (s.head_dim % 2 != 0) throw std::runtime_error("head_dim must be even for RoPE");
-  inv_freq_ = rope_inv_freq(s.rope, s.head_dim);
-
   WeightReader rd(s);
   const int64_t H = s.hidden, qd = int64_t(s.heads) * s.head_dim, kvd = int64_t(s.kv_heads) * s.head_dim,
                 I = s.intermediate;
@@ -111,6 +109,8 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
     weight_bytes_ += layer_bytes;
     layers_.push_back(std::move(L));
   }
+  // After the weights: their shapes have then confirmed head_dim, which sizes this table.
+  inv_freq_ = rope_inv_freq(s.rope, s.head_dim);
 }
 
 }  // namespace quest

@@ -102,11 +102,17 @@ const WeightReader::Mapping& WeightReader::map(const std::string& file) {
   return *maps_.back();
 }
 
+// Whether a 32- or 16-bit float's bits hold NaN or Inf (all exponent bits set).
+static bool nonfinite32(uint32_t bits) { return (bits & 0x7f800000u) == 0x7f800000u; }
+static bool nonfinite16(uint16_t h, DType t) {
+  return t == DType::BF16 ? (h & 0x7f80u) == 0x7f80u : (h & 0x7c00u) == 0x7c00u;
+}
+
 std::vector<float> WeightReader::read(const std::string& name, const std::vector<int64_t>& shape) {
   int64_t count = 1;
   for (auto d : shape) count *= d;
-  std::vector<float> out(static_cast<size_t>(count));
   if (spec_.random_weights) {
+    std::vector<float> out(static_cast<size_t>(count));
     // Norm weights at one, everything else small and random (xorshift + Box-Muller):
     // enough for timing, never meant to mean anything.
     bool is_norm = name.find("norm") != std::string::npos;
@@ -126,6 +132,8 @@ std::vector<float> WeightReader::read(const std::string& name, const std::vector
   auto it = spec_.tensors.find(name);
   if (it == spec_.tensors.end()) throw std::runtime_error("missing tensor " + name);
   const TensorRef& t = it->second;
+  // Shape and extent are checked before anything is allocated: a config.json that claims a
+  // huge shape then fails on the mismatch, not on the allocation.
   if (t.shape != shape)
     throw std::runtime_error(t.file + ": tensor " + name + " has shape " + shape_str(t.shape) + ", expected " +
                              shape_str(shape));
@@ -137,15 +145,29 @@ std::vector<float> WeightReader::read(const std::string& name, const std::vector
   if (t.offset > m.size || t.nbytes > m.size - t.offset)
     throw std::runtime_error(t.file + ": tensor " + name + " ends at byte " + std::to_string(t.offset + t.nbytes) +
                              ", past the end of the file (" + std::to_string(m.size) + " bytes)");
+  std::vector<float> out(static_cast<size_t>(count));
   const uint8_t* src = m.data + t.offset;
+  // NaN/Inf weights are caught here, in the one pass over the bytes, rather than as a run
+  // that scores 0.
+  bool bad = false;
   for (int64_t i = 0; i < count; ++i) {
     if (t.dtype == DType::F32) {
-      std::memcpy(&out[i], src + 4 * i, 4);
+      uint32_t bits;
+      std::memcpy(&bits, src + 4 * i, 4);
+      bad |= nonfinite32(bits);
+      std::memcpy(&out[i], &bits, 4);
     } else {
       uint16_t h;
       std::memcpy(&h, src + 2 * i, 2);
+      bad |= nonfinite16(h, t.dtype);
       out[i] = t.dtype == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
     }
+  }
+  if (bad) {
+    int64_t first = 0;
+    while (first < count && std::isfinite(out[first])) ++first;
+    throw std::runtime_error(t.file + ": tensor " + name + " holds NaN or Inf values (the first at element " +
+                             std::to_string(first) + " of " + std::to_string(count) + ")");
   }
   return out;
 }

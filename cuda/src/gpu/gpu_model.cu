@@ -58,8 +58,8 @@ class GpuModel {
     Host(const float* d, size_t n) : data(d), size(n) {}
   };
   // Rows of fp32 host tensors stacked into one device matrix of the weight type, each
-  // column scaled by `columns` when given.
-  const void* upload_weights(std::initializer_list<Host> parts, const float* columns = nullptr, size_t cols = 1);
+  // column scaled by `columns` when given; `what` names the tensors for the non-finite check.
+  const void* upload_weights(const std::string& what, std::initializer_list<Host> parts, const float* columns = nullptr, size_t cols = 1);
   // fp32 vectors stacked as they are (norms, biases); null when all are empty.
   const float* upload_floats(std::initializer_list<const std::vector<float>*> parts, std::initializer_list<size_t> sizes);
 
@@ -72,9 +72,14 @@ class GpuModel {
   const float* inv_freq_ = nullptr;
   DeviceLinear lm_head_;
   size_t weight_bytes_ = 0;
+  // One flag per upload_weights call, set by the conversion kernel, read once after loading.
+  DeviceBuffer<int> nonfinite_;
+  std::vector<std::string> uploaded_;
 };
 
-const void* GpuModel::upload_weights(std::initializer_list<Host> parts, const float* columns, size_t cols) {
+const void* GpuModel::upload_weights(const std::string& what, std::initializer_list<Host> parts, const float* columns, size_t cols) {
+  int* flag = nonfinite_.ptr + uploaded_.size();
+  uploaded_.push_back(what);
   size_t n = 0;
   for (const Host& p : parts) n += p.size;
   void* dst = alloc(n * 2);
@@ -94,7 +99,7 @@ const void* GpuModel::upload_weights(std::initializer_list<Host> parts, const fl
         src = scaled.data();
       }
       check(cudaMemcpy(stage.ptr, src, m * sizeof(float), cudaMemcpyHostToDevice), "upload");
-      to_weight_type(stage.ptr, static_cast<char*>(dst) + done * 2, type_, m, nullptr);
+      to_weight_type(stage.ptr, static_cast<char*>(dst) + done * 2, type_, m, flag, nullptr);
       check(cudaDeviceSynchronize(), "weight conversion");
       done += m;
     }
@@ -136,6 +141,8 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
   type_ = bf16 ? WeightType::BF16 : WeightType::F16;
 
   const int H = s.hidden, qd = s.heads * s.head_dim, kvd = s.kv_heads * s.head_dim, I = s.intermediate;
+  nonfinite_.resize(size_t(s.layers) * 4 + 2);
+  check(cudaMemset(nonfinite_.ptr, 0, nonfinite_.n * sizeof(int)), "cudaMemset");
   const std::vector<float>* uploaded = nullptr;  // random presets share one layer's tensors (see Model)
   size_t layer_bytes = 0;
   for (int l = 0; l < s.layers; ++l) {
@@ -147,22 +154,33 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
     }
     const size_t before = weight_bytes_;
     GpuLayer g;
-    g.qkv = {upload_weights({L.wq, L.wk, L.wv}, L.in_norm.data(), H), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    g.qkv = {upload_weights(p + "self_attn.{q,k,v}_proj.weight (times input_layernorm.weight)", {L.wq, L.wk, L.wv}, L.in_norm.data(), H), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
              qd + 2 * kvd};
-    g.o = {upload_weights({L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
-    g.gate_up = {upload_weights({L.w_gate, L.w_up}, L.post_norm.data(), H), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
-    g.down = {upload_weights({L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
+    g.o = {upload_weights(p + "self_attn.o_proj.weight", {L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
+    g.gate_up = {upload_weights(p + "mlp.{gate,up}_proj.weight (times post_attention_layernorm.weight)", {L.w_gate, L.w_up}, L.post_norm.data(), H), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
+    g.down = {upload_weights(p + "mlp.down_proj.weight", {L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
     layers_.push_back(g);
     uploaded = &L.wq;
     layer_bytes = weight_bytes_ - before;
   }
   const size_t table = size_t(s.vocab) * H;
-  embed_ = upload_weights({{model.embedding(), table}});
+  embed_ = upload_weights("model.embed_tokens.weight", {{model.embedding(), table}});
   // A step reads one row of the embedding table.
   weight_bytes_ -= (table - H) * 2;
   // Tied or not, the LM head is its own matrix here: the final norm is folded into it.
-  lm_head_ = {upload_weights({{model.lm_head().w, table}}, model.final_norm(), H), nullptr, H, s.vocab};
+  lm_head_ = {upload_weights(std::string(s.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight") + " (times model.norm.weight)",
+                             {{model.lm_head().w, table}}, model.final_norm(), H),
+              nullptr, H, s.vocab};
   inv_freq_ = upload_floats({&model.inv_freq()}, {model.inv_freq().size()});
+  // The host copies were finite (WeightReader checks them): a NaN or Inf here is a value past
+  // the 16-bit type's range.
+  const std::vector<int> flags = nonfinite_.download();
+  for (size_t i = 0; i < uploaded_.size(); ++i)
+    if (flags[i])
+      throw std::runtime_error("weights " + uploaded_[i] + " overflow " + (type_ == WeightType::BF16 ? "bf16" : "fp16") +
+                               " on the GPU (NaN or Inf after conversion)");
+  nonfinite_ = DeviceBuffer<int>();
 }
 
 namespace {

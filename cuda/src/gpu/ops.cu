@@ -244,9 +244,15 @@ void linear_w(const LinearInput& x, int rows, const DeviceLinear& L, float* y, b
   }
 }
 
+// Sets *nonfinite when a converted value is NaN or Inf (an fp32 weight past fp16's range, say).
 template <typename W>
-__global__ void convert_kernel(const float* __restrict__ src, W* __restrict__ dst, size_t n) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) dst[i] = Cvt<W>::from(src[i]);
+__global__ void convert_kernel(const float* __restrict__ src, W* __restrict__ dst, size_t n, int* nonfinite) {
+  bool bad = false;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    dst[i] = Cvt<W>::from(src[i]);
+    bad |= !isfinite(Cvt<W>::to(dst[i]));
+  }
+  if (bad) *nonfinite = 1;
 }
 
 template <typename W>
@@ -550,11 +556,11 @@ void linear(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t,
     linear_w<__nv_bfloat16>(x, rows, L, y, accumulate, s);
 }
 
-void to_weight_type(const float* src, void* dst, WeightType t, size_t n, cudaStream_t s) {
+void to_weight_type(const float* src, void* dst, WeightType t, size_t n, int* nonfinite, cudaStream_t s) {
   if (t == WeightType::F16)
-    convert_kernel<__half><<<blocks_for(n), 256, 0, s>>>(src, static_cast<__half*>(dst), n);
+    convert_kernel<__half><<<blocks_for(n), 256, 0, s>>>(src, static_cast<__half*>(dst), n, nonfinite);
   else
-    convert_kernel<__nv_bfloat16><<<blocks_for(n), 256, 0, s>>>(src, static_cast<__nv_bfloat16*>(dst), n);
+    convert_kernel<__nv_bfloat16><<<blocks_for(n), 256, 0, s>>>(src, static_cast<__nv_bfloat16*>(dst), n, nonfinite);
   check(cudaGetLastError(), "weight conversion");
 }
 

@@ -36,8 +36,9 @@ struct DeviceLinear {
 };
 void linear(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, cudaStream_t stream);
 
-// Converts n fp32 values to the weight type (weights are uploaded as fp32, converted on the device).
-void to_weight_type(const float* src, void* dst, WeightType t, size_t n, cudaStream_t stream);
+// Converts n fp32 values to the weight type (weights are uploaded as fp32, converted on the
+// device); sets the device int *nonfinite to 1 when a converted value is NaN or Inf.
+void to_weight_type(const float* src, void* dst, WeightType t, size_t n, int* nonfinite, cudaStream_t stream);
 
 void embed(const void* table, WeightType t, int dim, const int32_t* tokens, int rows, float* y, cudaStream_t stream);
 
