@@ -41,7 +41,7 @@ const readSet = (sel: Int32Array, pos: number) => (sel.length === 0 ? range(0, p
  * over the positions `over` (softmax of q.k / sqrt(d) over that set), as [position] over the
  * whole case; float64 from the raw inputs.
  */
-function groupAttention(c: Case, r: number, g: number, over: number[], acc = new Float64Array(c.promptLength + c.steps)): Float64Array {
+function groupAttention(c: Case, r: number, g: number, over: readonly number[], acc: Float64Array = new Float64Array(c.promptLength + c.steps)): Float64Array {
   const { heads, kvHeads: kvh, headDim: d } = c;
   const group = heads / kvh;
   for (let h = g * group; h < (g + 1) * group; h++) {
@@ -59,8 +59,8 @@ function groupAttention(c: Case, r: number, g: number, over: number[], acc = new
 }
 
 /** Column sums of the causal prefill's attention over the query rows `rows`, for KV head g. */
-function prefillColumns(c: Case, g: number, rows: number[]): Float64Array {
-  const acc = new Float64Array(c.promptLength + c.steps);
+function prefillColumns(c: Case, g: number, rows: readonly number[]): Float64Array {
+  const acc: Float64Array = new Float64Array(c.promptLength + c.steps);
   for (const r of rows) groupAttention(c, r, g, range(0, r + 1), acc);
   return acc;
 }
