@@ -13,10 +13,26 @@ const cuda = native().backendInfo().cuda;
 const gpu = cuda.compiled && cuda.devices > 0;
 if (!gpu) console.log(`GPU model tests skipped: ${cuda.error || 'no CUDA device'}`);
 
-// Products take inputs rounded to the weight type (unit roundoff u: fp16 2^-11, bf16 2^-8)
-// and accumulate in fp32; over a few layers the logits move by some tens of u relative to
-// their scale. The bound is 40u of the largest reference logit.
-const tolerance = (dtype: string) => 40 * (dtype === 'bfloat16' ? 2 ** -8 : 2 ** -11);
+// Bounds on max |GPU - reference| / max |reference| of the logits, per fixture: 3x the
+// largest difference recorded over the 38-45 H100 runs whose logs are in results/
+// (gpu-forward-2026-11-26/run8 to run85, gpu-*-h100-2026-11-26), given after each. `decode`
+// covers dense decode steps and every step of a policy whose lists are fixed (StreamingLLM,
+// TOVA at budget 1). `prefill` (GPU vs CPU over 2,500 tokens in chunks) was never printed:
+// it is derived, not observed, as 40 units of the weights' roundoff (fp16 2^-11, bf16 2^-8)
+// spread over a few layers, to be replaced by a measured one; so is the prefill's with a
+// bf16 KV cache, where the GPU holds queries and probabilities in bf16 too.
+const DERIVED_FP16 = 40 * 2 ** -11;
+const DERIVED_BF16 = 40 * 2 ** -8;
+const TOLERANCES: Record<string, { transformers: number; decode: number; bf16Kv: number; prefill: number }> = {
+  llama: { transformers: 7.2e-3 /* 2.40e-3 */, decode: 1.2e-2 /* 3.99e-3 */, bf16Kv: 2.5e-2 /* 8.18e-3 */, prefill: DERIVED_FP16 },
+  qwen2: { transformers: 3.1e-2 /* 1.03e-2 */, decode: 3.0e-2 /* 9.81e-3 */, bf16Kv: 4.3e-2 /* 1.43e-2 */, prefill: DERIVED_BF16 },
+  mistral: { transformers: 5.3e-3 /* 1.76e-3 */, decode: 5.7e-3 /* 1.90e-3 */, bf16Kv: 2.6e-2 /* 8.64e-3 */, prefill: DERIVED_FP16 },
+  'quest-tiny': { transformers: 5.1e-2 /* 1.68e-2 */, decode: 5.8e-2 /* 1.93e-2 */, bf16Kv: 6.8e-2 /* 2.24e-2 */, prefill: DERIVED_BF16 },
+};
+
+/** One greppable line per measured case: `observed-error <fixture> <case> <dtype> <value> ...`. */
+const observed = (fixture: string, what: string, dtype: string, value: number, more = '') =>
+  console.log(`observed-error ${fixture} ${what} ${dtype} ${value.toExponential(2)}${more}`);
 
 const cases = ['llama', 'qwen2', 'mistral', ...(existsSync(path.join(fixtures, 'quest-tiny', 'expected.json')) ? ['quest-tiny'] : [])];
 
@@ -35,7 +51,8 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
   const dir = expected.model ? path.join(repo, expected.model) : fixture;
   const folder = openModelFolder(dir);
   const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
-  const tol = tolerance(config.dtype ?? config.torch_dtype);
+  const dtype = String(config.dtype ?? config.torch_dtype);
+  const tol = TOLERANCES[name];
   const vocab = folder.spec.vocabSize;
   let cpu: NativeModel;
   let dev: NativeModel;
@@ -53,8 +70,8 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
     const logits = await seq.prefill(Int32Array.from(expected.prompt_ids), true);
     seq.close();
     const d = relDiff(logits, ref);
-    console.log(`${name}: GPU vs transformers logits, max |diff| / max |logit| = ${d.toExponential(2)} (bound ${tol.toExponential(2)})`);
-    expect(d).toBeLessThan(tol);
+    observed(name, 'transformers', dtype, d, ` (bound ${tol.transformers})`);
+    expect(d).toBeLessThan(tol.transformers);
   });
 
   it('matches the CPU engine over chunked prefills, then dense decode steps', async () => {
@@ -64,14 +81,16 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
     const [a, b] = [cpu.createSequence(opts('dense')), dev.createSequence(opts('dense'))];
     const la = await a.prefill(prompt, true);
     const lb = await b.prefill(prompt, true);
-    expect(relDiff(lb, la)).toBeLessThan(tol);
+    const pre = relDiff(lb, la);
+    observed(name, 'prefill', dtype, pre, ` (bound ${tol.prefill}, derived)`);
+    expect(pre).toBeLessThan(tol.prefill);
     let worst = 0;
     for (const t of fed) {
       const [x, y] = [await a.feed(Int32Array.of(t)), await b.feed(Int32Array.of(t))];
       worst = Math.max(worst, relDiff(y, x));
     }
-    console.log(`${name}: GPU vs CPU dense decode, worst step ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThan(tol);
+    observed(name, 'dense', dtype, worst, ` (bound ${tol.decode})`);
+    expect(worst).toBeLessThan(tol.decode);
     expect(b.stats().kvBytesRead * 2).toBe(a.stats().kvBytesRead); // the same tokens, fp16 vs fp32
     a.close();
     b.close();
@@ -80,18 +99,21 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
   // Each policy against its CPU reference, decode steps at a budget well under the context.
   // The token selectors' prompt spans two GPU prefill chunks, so H2O's column sums and
   // SnapKV's window cross a chunk boundary. Lists have lengths the rules fix, so the tokens
-  // read must match exactly everywhere, and StreamingLLM's lists are fixed outright, so every
-  // step's logits must agree. The others rank pages or tokens by scores formed from fp16
-  // queries and keys (the CPU's are fp32): where two are within that rounding the two
-  // backends may read different ones, and the step's keys and values then differ in later
-  // layers, so most steps, not all, must agree. On the random-weight fixtures attention over
-  // random tokens is nearly flat, and token ranks there turn on differences below fp16
-  // rounding (a first run saw TOVA agree on 2 of 16 steps on one fixture, 16 of 16 on the
-  // others): for the token selectors there, agreement is printed, not required.
+  // read must match exactly everywhere. StreamingLLM's lists, and TOVA's at a budget of one
+  // token (only the newest), are fixed outright: every step's logits must agree within the
+  // decode bound. The others rank pages or tokens by scores formed from fp16 queries and keys
+  // (the CPU's are fp32): where two are within that rounding the backends may read different
+  // ones, and that step and the later ones (whose keys and values then differ) leave the
+  // bound. The engine does not report which positions a step read, so such steps cannot be
+  // told from a wrong selection here (the kernel parity checks the GPU's selection steps
+  // against the CPU's rules on the same values): Quest on every fixture, and every policy on
+  // the trained quest-tiny, must agree on 3 of 4 steps; on the random-weight fixtures
+  // attention over random tokens is nearly flat and token ranks turn on differences below
+  // fp16 rounding (TOVA agreed on 5 of 16 steps on Mistral in run 85), so there the token
+  // selectors' agreement is printed, not required.
   // Quest also at Quest pages other than the GPU's storage page, and selecting per query head;
   // there the tokens a KV head serves (the union of its heads' lists) follow the selection,
   // so a near tie that the backends break apart moves them by a page: within 2%, not equal.
-  // TOVA at a budget of one token reads only the newest, a list as fixed as StreamingLLM's.
   type Selector = { policy: string; prompt: number; budget: number; steps: number; pageSize?: number; questGqa?: 'per-query-head'; fixed?: boolean };
   const selectors: Selector[] = [
     { policy: 'quest', prompt: 300, budget: 64, steps: 32 },
@@ -102,6 +124,7 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
     ...['streaming', 'h2o', 'tova', 'snapkv', 'oracle-topk'].map((policy) => ({ policy, prompt: 2060, budget: 256, steps: 16, fixed: policy === 'streaming' })),
     { policy: 'tova', prompt: 300, budget: 1, steps: 8, pageSize: 1, fixed: true },
   ];
+  const tag = (c: Selector) => [c.policy, `b${c.budget}`, c.pageSize && `p${c.pageSize}`, c.questGqa].filter(Boolean).join('-');
   const label = (c: Selector) => `${c.policy} (budget ${c.budget}${c.pageSize ? `, page ${c.pageSize}` : ''}${c.questGqa ? `, ${c.questGqa}` : ''})`;
   it.each(selectors.map((c) => ({ ...c, label: label(c) })))('matches the CPU engine under $label, reading as many tokens', async (c) => {
     const { policy, prompt, budget, steps } = c;
@@ -117,10 +140,15 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
       const [x, y] = [await a.feed(Int32Array.of(t)), await b.feed(Int32Array.of(t))];
       diffs.push(relDiff(y, x));
     }
-    const within = diffs.filter((d) => d < tol).length;
+    const within = diffs.filter((d) => d < tol.decode).length;
+    const agreeing = diffs.findIndex((d) => d >= tol.decode);
     const [sa, sb] = [a.stats(), b.stats()];
-    console.log(
-      `${name}: GPU vs CPU ${label(c)} decode (context ~${prompt + steps}): ${within} of ${steps} steps within the bound, worst ${Math.max(...diffs).toExponential(2)}; tokens read ${sb.tokensRead} vs ${sa.tokensRead}`,
+    observed(
+      name,
+      tag(c),
+      dtype,
+      Math.max(...diffs),
+      ` (${within} of ${steps} steps within ${tol.decode}, the first ${agreeing < 0 ? steps : agreeing} in a row; tokens read ${sb.tokensRead} vs ${sa.tokensRead})`,
     );
     if (c.fixed) expect(within).toBe(steps);
     else if (policy === 'quest' || name === 'quest-tiny') expect(within).toBeGreaterThanOrEqual(0.75 * steps);
@@ -133,18 +161,17 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
 
   it('matches the CPU engine with a bf16 KV cache (the CPU rounding its own to bf16)', async () => {
     await both();
-    // The GPU also holds queries and the prefill's probabilities in bf16: the bound is that
-    // type's, whatever the weights'.
-    const bound = tolerance('bfloat16');
     const prompt = randomTokens(2500, vocab);
     const fed = randomTokens(8, vocab);
     const bf16 = (policy: string, budget = 0): NativeSequenceOptions => ({ ...opts(policy, budget), kvDtype: 'bf16' });
     const [a, b] = [cpu.createSequence(bf16('dense')), dev.createSequence(bf16('dense'))];
-    expect(relDiff(await b.prefill(prompt, true), await a.prefill(prompt, true))).toBeLessThan(bound);
+    const pre = relDiff(await b.prefill(prompt, true), await a.prefill(prompt, true));
+    observed(name, 'prefill', 'bf16-kv', pre, ` (bound ${DERIVED_BF16}, derived)`);
+    expect(pre).toBeLessThan(DERIVED_BF16);
     let worst = 0;
     for (const t of fed) worst = Math.max(worst, relDiff(await b.feed(Int32Array.of(t)), await a.feed(Int32Array.of(t))));
-    console.log(`${name}: GPU vs CPU with a bf16 KV cache, worst decode step ${worst.toExponential(2)} (bound ${bound.toExponential(2)})`);
-    expect(worst).toBeLessThan(bound);
+    observed(name, 'dense', 'bf16-kv', worst, ` (bound ${tol.bf16Kv})`);
+    expect(worst).toBeLessThan(tol.bf16Kv);
     expect(b.stats().kvBytesRead).toBe(a.stats().kvBytesRead);
     a.close();
     b.close();
@@ -167,7 +194,7 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
       if (first > 0) logits = await c.feed(Int32Array.from(ta.slice(0, first)));
       const top = argmax(logits);
       const scale = Math.max(...logits.map(Math.abs));
-      expect((logits[top] - logits[tb[first]]) / scale).toBeLessThan(tol);
+      expect((logits[top] - logits[tb[first]]) / scale).toBeLessThan(tol.decode);
       c.close();
     }
     a.close();

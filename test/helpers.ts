@@ -38,7 +38,7 @@ export function editHeader(file: string, edit: (h: Record<string, any>) => void)
 }
 
 /** max |a - ref| over max |ref|: a logits difference relative to the reference's scale. */
-export function relDiff(a: Float32Array, ref: Float32Array): number {
+export function relDiff(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   let diff = 0;
   let scale = 0;
   for (let i = 0; i < ref.length; i++) {

@@ -24,13 +24,16 @@ describe('--kv-dtype on the CPU', () => {
     };
     const f32 = await run('auto');
     const [f16, bf16] = [await run('fp16'), await run('bf16')];
-    // A stored value moves by at most its type's unit roundoff u (fp16 2^-11, bf16 2^-8);
-    // through a few layers the logits move by some units of it.
+    // A stored value moves by at most its type's unit roundoff (fp16 2^-11, bf16 2^-8). The
+    // bounds are 3x the differences observed here (fp32 arithmetic, summed in a fixed order:
+    // the same on every machine): fp16 7.8e-4, bf16 7.3e-3 of the largest logit.
     const [d16, dbf] = [relDiff(f16.logits, f32.logits), relDiff(bf16.logits, f32.logits)];
+    console.log(`observed-error llama dense fp16-kv-cpu ${d16.toExponential(2)}`);
+    console.log(`observed-error llama dense bf16-kv-cpu ${dbf.toExponential(2)}`);
     expect(d16).toBeGreaterThan(0);
-    expect(d16).toBeLessThan(40 * 2 ** -11);
+    expect(d16).toBeLessThan(2.4e-3);
     expect(dbf).toBeGreaterThan(d16);
-    expect(dbf).toBeLessThan(40 * 2 ** -8);
+    expect(dbf).toBeLessThan(2.2e-2);
     expect(f16.stats.kvBytesRead * 2).toBe(f32.stats.kvBytesRead);
     expect(bf16.stats.kvBytesRead).toBe(f16.stats.kvBytesRead);
     expect(Array.from((await run('fp32')).logits)).toEqual(Array.from(f32.logits));

@@ -13,6 +13,10 @@ const root = path.join(import.meta.dirname, 'fixtures');
 // The shipped model's fixture holds only transformers' outputs; the model is models/quest-tiny.
 const cases = ['llama', 'qwen2', 'mistral', ...(existsSync(path.join(root, 'quest-tiny', 'expected.json')) ? ['quest-tiny'] : [])];
 
+// max |diff| / max |logit| against transformers' fp32 logits: 3x the difference observed on
+// this CPU build (2.4e-6, 2.3e-6, 3.2e-6, 1.5e-6): fp32 against fp32, summed in other orders.
+const TOLERANCE: Record<string, number> = { llama: 7.2e-6, qwen2: 6.9e-6, mistral: 9.6e-6, 'quest-tiny': 4.5e-6 };
+
 describe.each(cases)('%s fixture', (arch) => {
   const fixture = path.join(root, arch);
   const expected = JSON.parse(readFileSync(path.join(fixture, 'expected.json'), 'utf8'));
@@ -25,7 +29,9 @@ describe.each(cases)('%s fixture', (arch) => {
     const seq = model.createSequence({ policy: 'dense', budget: 0, pageSize: 16, denseLayers: 2 });
     const logits = await seq.prefill(Int32Array.from(expected.prompt_ids), true);
     expect(logits.length).toBe(ref.length);
-    expect(relDiff(logits, ref)).toBeLessThan(1e-4);
+    const d = relDiff(logits, ref);
+    console.log(`observed-error ${arch} transformers fp32-cpu ${d.toExponential(2)}`);
+    expect(d).toBeLessThan(TOLERANCE[arch]);
   });
 
   it('reproduces the greedy continuation exactly', async () => {

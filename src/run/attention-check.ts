@@ -17,12 +17,16 @@ export const PARITY_CASES = [
   { length: 17, budget: 64 },
   { length: 20000, budget: 1024 },
 ];
-// Both sides accumulate in fp32 over the same fp16 values; only the order of the sums
-// differs, so errors stay near fp32 rounding of the largest value.
-const REL = 1e-4;
-// The flash prefill rounds its probabilities to fp16 (unit roundoff 2^-11) before P V; a
-// few units of that, relative to the largest value.
-const PREFILL_REL = 2 ** -8;
+// Every comparison is max |GPU - CPU| over max |CPU| of that output (the native check widens
+// both maxima over the tensors of one kind in a case, drawn alike). Both sides accumulate in
+// fp32 (unit roundoff 2^-24) over the same fp16 inputs; only the order of the sums and the
+// exp differ. A sum of n averaged values of both signs rounds by about 2^-24 * sqrt(n)
+// relative to its result (1e-5 at the 20,000 cached tokens of the longest case, the most
+// observed over 930 H100 cases in results/): ten times that.
+const REL = 10 * 2 ** -24 * Math.sqrt(Math.max(...PARITY_CASES.map((c) => c.length)));
+// The flash prefill rounds its probabilities to fp16 (unit roundoff 2^-11) before P V: about
+// that relative to each output (3.9e-4 observed at most); eight times that.
+const PREFILL_REL = 8 * 2 ** -11;
 
 export interface ParityCase {
   shape: (typeof PARITY_SHAPES)[number];
@@ -35,16 +39,21 @@ export interface ParityCase {
 
 export function parityFailures(r: NativeAttentionParity): string[] {
   const f: string[] = [];
+  // A kind with nothing compared (the policy read everything) has both maxima 0.
+  const check = (what: string, maxAbs: number, refMax: number, tol: number) => {
+    const rel = refMax > 0 ? maxAbs / refMax : maxAbs;
+    if (!(rel < tol)) f.push(`${what} off by ${Number(rel).toExponential(2)} of its largest value (${maxAbs} of ${refMax}; bound ${tol.toExponential(2)})`);
+  };
   if (r.appendMinMaxMaxAbs !== 0) f.push(`page min/max differ by ${r.appendMinMaxMaxAbs}`);
-  if (r.denseMaxAbs >= REL * Math.max(1, r.denseRefMax)) f.push(`dense attention off by ${r.denseMaxAbs}`);
-  if (r.estimateMaxAbs >= REL * Math.max(1, r.estimateRefMax)) f.push(`Quest estimate off by ${r.estimateMaxAbs}`);
+  check('dense attention', r.denseMaxAbs, r.denseRefMax, REL);
+  check('Quest estimate', r.estimateMaxAbs, r.estimateRefMax, REL);
   if (r.topkMismatches !== 0) f.push(`${r.topkMismatches} Quest selections differ (top-k pages, or per-query-head union counts)`);
-  if (r.sparseMaxAbs >= REL * Math.max(1, r.sparseRefMax)) f.push(`sparse attention off by ${r.sparseMaxAbs}`);
-  if (r.tokenMaxAbs >= REL * Math.max(1, r.tokenRefMax)) f.push(`token-list attention off by ${r.tokenMaxAbs}`);
-  if (r.probsMaxAbs >= REL * Math.max(1, r.probsRefMax)) f.push(`attention probabilities off by ${r.probsMaxAbs}`);
+  check('sparse attention', r.sparseMaxAbs, r.sparseRefMax, REL);
+  check('token-list attention', r.tokenMaxAbs, r.tokenRefMax, REL);
+  check('attention probabilities', r.probsMaxAbs, r.probsRefMax, REL);
   if (r.selectionMismatches !== 0) f.push(`${r.selectionMismatches} entries of the selection steps differ`);
-  if (r.prefillMaxAbs >= PREFILL_REL * Math.max(1, r.prefillRefMax)) f.push(`prefill attention off by ${r.prefillMaxAbs}`);
-  if (r.colsumMaxAbs >= REL * Math.max(1, r.colsumRefMax)) f.push(`prefill column sums off by ${r.colsumMaxAbs}`);
+  check('prefill attention', r.prefillMaxAbs, r.prefillRefMax, PREFILL_REL);
+  check('prefill column sums', r.colsumMaxAbs, r.colsumRefMax, REL);
   return f;
 }
 
