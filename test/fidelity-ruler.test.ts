@@ -9,7 +9,7 @@ import { cwePrompt, cweWords, numbered } from '../src/tasks/ruler/cwe.js';
 import { fwePrompt, zipfCounts, zipfWords } from '../src/tasks/ruler/fwe.js';
 import { essayContext, lineContext, needle, niahPrompt } from '../src/tasks/ruler/niah.js';
 import { qaPrompt } from '../src/tasks/ruler/qa.js';
-import { exampleText, randomizeIcl, statements, vtContext, vtPrompt } from '../src/tasks/ruler/vt.js';
+import { exampleText, randomizeIcl, statements, vtContext, vtPrompt, withExample } from '../src/tasks/ruler/vt.js';
 import { repo } from './helpers.js';
 
 interface Split {
@@ -79,7 +79,7 @@ describe('RULER fidelity', () => {
     const example = exampleText(icl, c.icl.names);
     expect(example).toBe(c.icl.text);
     const main = vtPrompt(vtContext(statements(c.names, c.value), c.n, c.positions), c.value);
-    const p = { ...main, context: randomizeIcl(example, c.new_names, c.new_value) + '\n' + main.context };
+    const p = withExample(randomizeIcl(example, c.new_names, c.new_value), main);
     expectRuler(p, c);
     expect(c.names).toEqual(c.answers);
   });

@@ -79,6 +79,9 @@ export function randomizeIcl(example: string, names: string[], value: string): s
   return out.split(ICL_VALUE).join(value);
 }
 
+/** The sample loop's insertion: the example in front of the task template, then a newline. */
+export const withExample = (shot: string, p: Prompt): Prompt => ({ ...p, context: shot + '\n' + p.context });
+
 /** sys_vartrack_w_noise_random's search and sample loop; `extra` is the tokens counted besides the input. */
 function fitNoises(task: string, length: number, inc: number, extra: number, draw: (n: number) => ReturnType<typeof generate>, tok: SampleOptions['tokenizer']): number {
   let probe = draw(inc);
@@ -116,16 +119,15 @@ export const vt: Task = {
       const inc = length < 4096 ? 5 : 10;
       const draw = (n: number) => generate(next, n, false);
       const n = fitNoises('vt', length, inc, rulerTokens(tok, example) + GENERATE, draw, tok);
-      const withExample = (k: number) => {
+      const drawShot = (k: number) => {
         const s = draw(k);
         if (s === null) return null;
         const names = iclNames(example).map((item) => name(next, item.length));
         const shot = randomizeIcl(example, names, String(randint(next, 10000, 99998)));
-        // the example goes in front of the task template, then a newline
-        return { prompt: { ...s.prompt, context: shot + '\n' + s.prompt.context }, answers: s.answers };
+        return { prompt: withExample(shot, s.prompt), answers: s.answers };
       };
       for (let i = 0; i < opts.perLength; i++) {
-        const s = drawFitting('vt', length, n, inc, withExample, (d) => rulerTokens(tok, promptText(d.prompt)) + GENERATE <= length);
+        const s = drawFitting('vt', length, n, inc, drawShot, (d) => rulerTokens(tok, promptText(d.prompt)) + GENERATE <= length);
         out.push({ id: `vt-L${length}-${i}`, task: 'vt', ...s.prompt, answers: s.answers, meta: { length, noises: s.n, exampleNoises: icl.n } });
       }
     }
