@@ -118,9 +118,9 @@ describe('bad model folders', () => {
   it('a context longer than the model allows', async () => {
     const dir = copyModel(defaultModel);
     // The length fits, but the prompt plus its 10 generated tokens do not.
-    editConfig(dir, (c) => (c.max_position_embeddings = 260));
+    editConfig(dir, (c) => (c.max_position_embeddings = 256));
     const msg = await evalError(dir);
-    expect(msg).toMatch(/the prompt is \d+ tokens and 10 may be generated, but .*config\.json allows 260 positions/);
+    expect(msg).toMatch(/the prompt is \d+ tokens and 10 may be generated, but .*config\.json allows 256 positions/);
   });
 });
 

@@ -9,7 +9,8 @@ import { defaultModel, repo } from './helpers.js';
 
 const tok = loadTokenizer(defaultModel);
 const opts = (o: Partial<SampleOptions> = {}): SampleOptions => ({ tokenizer: tok, lengths: [2048], depths: [0, 50, 100], seed: 7, perLength: 3, ...o });
-const tokens = (s: Sample) => tok.encode(s.context, true).length + tok.encode(s.question).length;
+// RULER's count: the whole prompt's tokens without a BOS
+const tokens = (s: Sample) => tok.encode(s.context + s.question).length;
 
 describe('metrics', () => {
   it('reads the first integer as the passkey scorers do', () => {
@@ -36,23 +37,32 @@ describe('metrics', () => {
 });
 
 describe('passkey', () => {
-  it('puts the needle at the requested depth and fills the length to within 1%', () => {
+  it("places the key as Quest's passkey.py does, sizes the filler in steps of 128 characters, and leaves the last 400 characters to the question", () => {
     for (const L of [1024, 4096]) {
       const ss = TASKS.passkey.samples(opts({ lengths: [L], depths: [0, 25, 50, 75, 100], perLength: 5 }));
       for (const s of ss) {
-        const n = tokens(s);
-        expect(n).toBeLessThanOrEqual(L);
-        expect(n).toBeGreaterThanOrEqual(0.99 * L);
-        const key = s.answers[0];
-        const needle = s.context.indexOf(`The pass key is ${key}.`);
-        const start = s.context.indexOf('\n') + 1;
-        const end = s.context.length - 1;
-        const depth = (100 * (needle - start)) / (end - start - `The pass key is ${key}. Remember it. ${key} is the pass key.`.length - 2);
-        expect(Math.abs(depth - (s.meta.depth as number))).toBeLessThan(1);
-        expect(s.context.endsWith('\n')).toBe(true);
-        expect(s.question).toBe('What is the pass key? The pass key is');
+        const text = s.context + s.question;
+        const chars = s.meta.garbageChars as number;
+        expect(chars % 128).toBe(0);
+        // Quest keeps the filler under the target (give or take the random key and depth), and
+        // 128 characters more reach it
+        const [task, prefix, info, suffix, question] = text.split('\n');
+        const n = tok.encode(text, true).length;
+        expect(n).toBeLessThan(L + 5);
+        expect(n + tok.encode((prefix.length > suffix.length ? prefix : suffix).slice(0, 128)).length).toBeGreaterThanOrEqual(L - 5);
+        expect(task).toMatch(/^There is an important info hidden/);
+        expect(info).toBe(`The pass key is ${s.answers[0]}. Remember it. ${s.answers[0]} is the pass key.`);
+        expect(question).toBe('What is the pass key? The pass key is');
+        expect(prefix.length + suffix.length).toBe(chars);
+        const depth = s.meta.depth as number;
+        // depth 0 is a random split point, as generate_prompt's depth_ratio == 0
+        if (depth === 0) expect(s.meta.randomDepth).toBe(true);
+        else expect(prefix.length).toBe(Math.trunc((chars * depth) / 100));
+        expect(s.question).toBe(text.slice(-400));
       }
     }
+    const random = TASKS.passkey.samples(opts({ lengths: [1024], depths: [0], perLength: 4 }));
+    expect(new Set(random.map((s) => s.meta.prefixChars)).size).toBeGreaterThan(1);
   });
 
   it('reproduces a set exactly from its seed', () => {
@@ -70,17 +80,16 @@ describe('RULER', () => {
     expect(expandTasks(['ruler'], { ...sources, qaFiles: ['squad.json'] })).toHaveLength(13);
   });
 
-  it.each(synthetic)('%s: prompt plus generation fits the length, tightly, and a seed reproduces it', (name) => {
+  it.each(synthetic)('%s: prompt plus generation fits the length, as RULER sizes it, and a seed reproduces it', (name) => {
     const t = TASKS[name];
     const ss = t.samples(opts({ lengths: [4096] }));
     expect(ss).toHaveLength(3);
     for (const s of ss) {
       const n = tokens(s) + t.maxNewTokens;
       expect(n).toBeLessThanOrEqual(4096);
-      // Coarser units: a needle line (about 30 tokens with UUIDs), a CWE word (3 numbered
-      // copies), FWE's Zipf counts; otherwise a word or a noise line.
-      const slack = name.startsWith('niah_multikey_') || name === 'fwe' ? 0.95 : name === 'cwe' ? 0.98 : 0.99;
-      expect(n).toBeGreaterThanOrEqual(slack * 4096);
+      // RULER steps a sample that does not fit down by its increment (500 essay words, 25
+      // lines, 10 noises, words or documents) and fwe by a 32nd of the length
+      expect(n).toBeGreaterThanOrEqual(0.75 * 4096);
       expect(s.answers.length).toBeGreaterThan(0);
     }
     expect(t.samples(opts({ lengths: [4096], perLength: 1 }))).toEqual(ss.slice(0, 1));
@@ -117,13 +126,27 @@ describe('RULER', () => {
     expect(counts[1]).toBeGreaterThanOrEqual(counts[2]);
   });
 
+  it("vt: each sample's solved example has fresh 3-letter names and value (randomize_icl), in front of the task", () => {
+    const ss = TASKS.vt.samples(opts({ perLength: 3 }));
+    const examples = ss.map((s) => {
+      const [example, task] = s.context.split('\n\nMemorize');
+      expect(example.startsWith('Memorize and track the chain(s)')).toBe(true);
+      expect(task).toMatch(/^ and track the chain/);
+      const m = example.match(/they are: {2}([A-Z]{3}) ([A-Z]{3}) ([A-Z]{3}) ([A-Z]{3}) ([A-Z]{3})$/);
+      expect(m).not.toBeNull();
+      expect(example).toMatch(new RegExp(`\\nVAR ${m![1]} = \\d{5}\\n`));
+      return example;
+    });
+    expect(new Set(examples).size).toBe(3);
+  });
+
   it('qa_1 and qa_2 read SQuAD and HotpotQA files in their original formats', () => {
     const qaFiles = [path.join(repo, 'test', 'data', 'squad-mini.json'), path.join(repo, 'test', 'data', 'hotpot-mini.json')];
-    const q1 = TASKS.qa_1.samples(opts({ lengths: [512], qaFiles, perLength: 4 }));
+    const q1 = TASKS.qa_1.samples(opts({ lengths: [2048], qaFiles, perLength: 4 }));
     expect(q1.map((s) => s.answers)).toEqual([['Thomas Avery'], ['1950'], ['quince'], ['in the old mill beside the river']]);
     expect(q1[0].context).toContain('Document 1:\n');
     expect(q1[0].question).toMatch(/Question: Who first lit the lamp of the harbour lighthouse\? Answer:$/);
-    const q2 = TASKS.qa_2.samples(opts({ lengths: [512], qaFiles, perLength: 2 }));
+    const q2 = TASKS.qa_2.samples(opts({ lengths: [2048], qaFiles, perLength: 2 }));
     expect(q2[0].context).toContain('Marlow Cross\nMarlow Cross is a market town on the banks of the Wenn.');
     expect(() => TASKS.qa_1.samples(opts({ qaFiles: [] }))).toThrow('qa_1 needs --qa-file');
   });

@@ -1,17 +1,34 @@
 /**
- * RULER's eight needle-in-a-haystack tasks (scripts/data/synthetic/niah.py, configured by
- * scripts/synthetic.yaml), scored with string_match_all.
+ * RULER's eight needle-in-a-haystack tasks (scripts/data/synthetic/niah.py at RULER_COMMIT,
+ * configured by scripts/synthetic.yaml), scored with string_match_all.
  */
 import { adjectives, animals } from 'unique-names-generator';
 import { stringMatchAll } from '../../metrics/index.js';
 import { choice, randint, rng, sample, shuffle, type Rng } from '../rng.js';
 import type { Sample, SampleOptions, Task } from '../types.js';
-import { fitHaystack, fitSample, haystackWords, NOISE, sentences, splitPrompt, type Prompt } from './common.js';
+import {
+  binarySearch,
+  DEPTHS,
+  depthIndex,
+  drawFitting,
+  format,
+  haystackText,
+  haystackWords,
+  NOISE,
+  promptText,
+  rulerPrompt,
+  rulerTokens,
+  searched,
+  sentences,
+  upperBound,
+  type Prompt,
+} from './common.js';
 
 type Kind = 'numbers' | 'words' | 'uuids';
+type Haystack = 'noise' | 'essay' | 'needle';
 
 interface NiahConfig {
-  haystack: 'repeat' | 'essay' | 'needle';
+  haystack: Haystack;
   key: Kind;
   value: Kind;
   numK: number;
@@ -21,7 +38,7 @@ interface NiahConfig {
 
 // scripts/synthetic.yaml
 const CONFIGS: Record<string, NiahConfig> = {
-  niah_single_1: { haystack: 'repeat', key: 'words', value: 'numbers', numK: 1, numV: 1, numQ: 1 },
+  niah_single_1: { haystack: 'noise', key: 'words', value: 'numbers', numK: 1, numV: 1, numQ: 1 },
   niah_single_2: { haystack: 'essay', key: 'words', value: 'numbers', numK: 1, numV: 1, numQ: 1 },
   niah_single_3: { haystack: 'essay', key: 'words', value: 'uuids', numK: 1, numV: 1, numQ: 1 },
   niah_multikey_1: { haystack: 'essay', key: 'words', value: 'numbers', numK: 4, numV: 1, numQ: 1 },
@@ -33,19 +50,21 @@ const CONFIGS: Record<string, NiahConfig> = {
 
 // constants.py: tokens_to_generate, template and answer_prefix of 'niah'
 const GENERATE = 128;
-const TEMPLATE =
-  'Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic {type_needle_v} for {query} mentioned in the provided text?';
-const ANSWER_PREFIX = ' The special magic {type_needle_v} for {query} mentioned in the provided text are';
+export const NIAH_TEMPLATE =
+  'Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic {type_needle_v} for {query} mentioned in the provided text?' +
+  ' The special magic {type_needle_v} for {query} mentioned in the provided text are';
+// niah.py
 const NEEDLE = 'One of the special magic {type_needle_v} for {key} is: {value}.';
-// niah.py: DEPTHS = np.round(np.linspace(0, 100, num=40)); numbers have 7 digits.
-const DEPTHS = Array.from({ length: 40 }, (_, i) => Math.round((100 * i) / 39));
-// RULER draws keys from wonderwords' adjective-noun pairs; these lists come from the
-// unique-names-generator package (adjectives, and animals as the nouns).
+// niah.py generate_samples: the search's and the sample loop's step
+const incremental = (h: Haystack, length: number) => (h === 'essay' ? 500 : length < 4096 ? 5 : 25);
+// RULER draws keys from wonderwords' adjective-noun pairs, a package not available here; these
+// lists come from the unique-names-generator package (adjectives, and animals as the nouns).
 const WORDS = [...new Set(adjectives.flatMap((a) => animals.map((n) => `${a}-${n}`.toLowerCase())))].sort();
 
 function random(next: Rng, kind: Kind): string {
   if (kind === 'numbers') return String(randint(next, 1_000_000, 9_999_999));
   if (kind === 'words') return choice(next, WORDS);
+  // str(uuid.UUID(int=random.getrandbits(128), version=4))
   const hex = Array.from({ length: 32 }, () => Math.floor(next() * 16).toString(16));
   hex[12] = '4';
   hex[16] = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
@@ -53,20 +72,45 @@ function random(next: Rng, kind: Kind): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-const fill = (s: string, vars: Record<string, string>) => s.replace(/\{(type_needle_v|key|value|query)\}/g, (_, k: string) => vars[k]);
+/** The needle sentence, filled as niah.py's needle.format does. */
+export const needle = (type: string, key: string, value: string): string => format(NEEDLE, { type_needle_v: type, key, value });
 
-interface Drawn {
-  needles: string[];
-  keys: string[];
-  values: string[][];
-  queries: number[];
-  depths: number[];
-  noise: string[];
-  order: number[];
+/**
+ * niah.py's template and query for one sample: the singular form when one value is asked
+ * for, the queries joined as "a, b, and c".
+ */
+export function niahPrompt(c: Pick<NiahConfig, 'value' | 'numV' | 'numQ'>, context: string, queries: string[]): Prompt {
+  let template = NIAH_TEMPLATE;
+  let type: string = c.value;
+  if (c.numQ * c.numV === 1) {
+    template = template.replaceAll('Some', 'A').replaceAll('are all', 'is').replaceAll('are', 'is').replaceAll('answers', 'answer');
+    type = type.slice(0, -1);
+  }
+  const query = queries.length > 1 ? `${queries.slice(0, -1).join(', ')}, and ${queries[queries.length - 1]}` : queries[0];
+  return rulerPrompt(template, { type_needle_v: type, context, query });
 }
 
-/** The random parts of one sample, drawn once so the haystack size can vary without them. */
-function draw(next: Rng, c: NiahConfig, seed: number, maxHaystack: number): Drawn {
+/** niah.py's essay context: the needles between the sentences at the sampled depths. */
+export function essayContext(sents: string[], needles: string[], depths: number[]): string {
+  const cuts = [0, ...depths.map((d) => depthIndex(sents.length, d)).sort((a, b) => a - b), sents.length];
+  const parts: string[] = [];
+  for (let i = 1; i < cuts.length; i++) {
+    parts.push(sents.slice(cuts[i - 1], cuts[i]).join(' '));
+    if (i - 1 < needles.length) parts.push(needles[i - 1]);
+  }
+  return parts.join(' ');
+}
+
+/** niah.py's noise and needle contexts: each needle inserted at its index, from the highest down. */
+export function lineContext(lines: string[], needles: string[], indexes: number[]): string {
+  const out = [...lines];
+  const at = [...indexes].sort((a, b) => b - a);
+  at.forEach((index, i) => out.splice(index, 0, needles[i]));
+  return out.join('\n');
+}
+
+/** One sample of niah.py's generate_input_output at haystack size n, its draws in niah.py's order. */
+function generate(next: Rng, c: NiahConfig, n: number, essay: string[], seed: number) {
   const numK = Math.max(c.numK, c.numQ);
   const keys: string[] = [];
   const values: string[][] = [];
@@ -76,57 +120,26 @@ function draw(next: Rng, c: NiahConfig, seed: number, maxHaystack: number): Draw
     const vs: string[] = [];
     for (let v = 0; v < c.numV; v++) {
       vs.push(random(next, c.value));
-      needles.push(fill(NEEDLE, { type_needle_v: c.value, key: keys[k], value: vs[v] }));
+      needles.push(needle(c.value, keys[k], vs[v]));
     }
     values.push(vs);
   }
-  // niah.py shuffles the needles with random.Random(args.random_seed): the same order each time.
+  // random.Random(args.random_seed).shuffle(needles): the same permutation every time
   shuffle(rng(seed), needles);
-  const noise = c.haystack === 'needle' ? Array.from({ length: maxHaystack }, () => fill(NEEDLE, { type_needle_v: c.value, key: random(next, c.key), value: random(next, c.value) })) : [];
-  return {
-    needles,
-    keys,
-    values,
-    queries: sample(next, [...Array(numK).keys()], c.numQ),
-    depths: sample(next, DEPTHS, needles.length),
-    noise,
-    order: Array.from({ length: needles.length }, () => next()),
-  };
-}
-
-function build(c: NiahConfig, d: Drawn, n: number, essay: string[]): { prompt: Prompt; needleDepths: number[] } {
   let context: string;
   let needleDepths: number[];
   if (c.haystack === 'essay') {
-    const sents = sentences(essay.slice(0, n).join(' '));
-    const cuts = [0, ...d.depths.map((p) => Math.floor((sents.length * p) / 100)).sort((a, b) => a - b), sents.length];
-    const parts: string[] = [];
-    for (let i = 1; i < cuts.length; i++) {
-      parts.push(sents.slice(cuts[i - 1], cuts[i]).join(' '));
-      if (i - 1 < d.needles.length) parts.push(d.needles[i - 1]);
-    }
-    context = parts.join(' ');
-    needleDepths = [...d.depths].sort((a, b) => a - b);
+    const depths = sample(next, DEPTHS, needles.length);
+    context = essayContext(sentences(haystackText(essay, n)), needles, depths);
+    needleDepths = depths.sort((a, b) => a - b);
   } else {
-    const lines = c.haystack === 'repeat' ? Array<string>(n).fill(NOISE) : d.noise.slice(0, n);
-    // random.sample(range(num_haystack), len(needles)) inserted from the highest index down;
-    // the draws in [0, 1) scale with n so one sample keeps its shape as n is fitted.
-    const at = [...new Set(d.order.map((u) => Math.floor(u * n)))].sort((a, b) => b - a);
-    while (at.length < d.needles.length) at.push(at.length);
-    at.forEach((index, i) => lines.splice(index, 0, d.needles[i]));
-    context = lines.join('\n');
-    needleDepths = at.map((i) => Math.round((100 * i) / n)).reverse();
+    const lines = c.haystack === 'noise' ? Array<string>(n).fill(NOISE) : Array.from({ length: n }, () => needle(c.value, random(next, c.key), random(next, c.value)));
+    const indexes = sample(next, [...Array(n).keys()], needles.length);
+    context = lineContext(lines, needles, indexes);
+    needleDepths = indexes.map((i) => Math.round((100 * i) / n)).sort((a, b) => a - b);
   }
-  let full = TEMPLATE + ANSWER_PREFIX;
-  let kind: string = c.value;
-  if (c.numQ * c.numV === 1) {
-    // niah.py's singular form of the template
-    full = full.replaceAll('Some', 'A').replaceAll('are all', 'is').replaceAll('are', 'is').replaceAll('answers', 'answer');
-    kind = kind.slice(0, -1);
-  }
-  const qs = d.queries.map((i) => d.keys[i]);
-  const query = qs.length > 1 ? `${qs.slice(0, -1).join(', ')}, and ${qs[qs.length - 1]}` : qs[0];
-  return { prompt: splitPrompt(fill(full, { type_needle_v: kind, query }), context), needleDepths };
+  const queries = sample(next, [...Array(numK).keys()], c.numQ);
+  return { prompt: niahPrompt(c, context, queries.map((i) => keys[i])), answers: queries.flatMap((q) => values[q]), needleDepths };
 }
 
 function niahTask(name: string, c: NiahConfig): Task {
@@ -137,24 +150,25 @@ function niahTask(name: string, c: NiahConfig): Task {
     metric: 'string_match_all',
     maxNewTokens: GENERATE,
     samples(opts: SampleOptions): Sample[] {
-      const next = rng(opts.seed);
       const essay = c.haystack === 'essay' ? haystackWords(opts.haystackFile) : null;
       const words = essay?.words ?? [];
       const out: Sample[] = [];
       for (const length of opts.lengths) {
-        // The haystack unit is a word (essay) or a line (repeat, needle); a token or more each.
-        const hi = c.haystack === 'essay' ? Math.min(words.length, length) : length;
-        const probe = draw(rng(opts.seed + length), c, opts.seed, hi);
-        const n = fitHaystack(opts.tokenizer, length, GENERATE, hi, (k) => build(c, probe, k, words).prompt, name);
+        // prepare.py runs each length as its own process with the same seed
+        const next = rng(opts.seed);
+        const inc = incremental(c.haystack, length);
+        const draw = (n: number) => generate(next, c, n, words, opts.seed);
+        const total = (p: Prompt) => rulerTokens(opts.tokenizer, promptText(p)) + GENERATE;
+        const upper = upperBound(length, inc, rulerTokens(opts.tokenizer, promptText(draw(inc).prompt)));
+        const n = searched(binarySearch(inc, upper, (k) => total(draw(k).prompt) <= length), name, length);
         for (let i = 0; i < opts.perLength; i++) {
-          const d = draw(next, c, opts.seed, hi);
-          const b = fitSample(opts.tokenizer, length, GENERATE, n, (k) => build(c, d, k, words));
+          const s = drawFitting(name, length, n, inc, draw, (d) => total(d.prompt) <= length);
           out.push({
             id: `${name}-L${length}-${i}`,
             task: name,
-            ...b.prompt,
-            answers: d.queries.flatMap((q) => d.values[q]),
-            meta: { length, haystackUnits: b.n, needleDepths: b.needleDepths, haystack: c.haystack === 'essay' ? essay!.source : c.haystack },
+            ...s.prompt,
+            answers: s.answers,
+            meta: { length, haystackUnits: s.n, needleDepths: s.needleDepths, haystack: c.haystack === 'essay' ? essay!.source : c.haystack },
           });
         }
       }

@@ -1,20 +1,24 @@
 /**
- * RULER's qa_1 (SQuAD) and qa_2 (HotpotQA) (scripts/data/synthetic/qa.py): the documents of
+ * RULER's qa_1 (SQuAD) and qa_2 (HotpotQA) (scripts/data/synthetic/qa.py at RULER_COMMIT): the documents of
  * a question among distractor documents up to the length; string_match_part. The datasets
  * are the user's files in their original formats (SQuAD v2 dev JSON, HotpotQA dev JSON).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { QuestError } from '../../errors.js';
 import { stringMatchPart } from '../../metrics/index.js';
-import { rng, sample, shuffle } from '../rng.js';
+import { rng, sample, shuffle, type Rng } from '../rng.js';
 import type { Sample, SampleOptions, Task } from '../types.js';
-import { fitHaystack, fitSample, splitPrompt } from './common.js';
+import { binarySearch, drawFitting, format, promptText, rulerPrompt, rulerTokens, searched, upperBound, type Prompt } from './common.js';
 
-// constants.py 'qa'
+// constants.py 'qa': tokens_to_generate, template + answer_prefix
 const GENERATE = 32;
-const TEMPLATE =
-  'Answer the question based on the given documents. Only give me the answer and do not output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the given documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}';
-const ANSWER_PREFIX = ' Answer:';
+export const QA_TEMPLATE =
+  'Answer the question based on the given documents. Only give me the answer and do not output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the given documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}' +
+  ' Answer:';
+// qa.py
+const DOCUMENT_PROMPT = 'Document {i}:\n{document}';
+// qa.py generate_samples: the search's and the sample loop's step
+const INCREMENTAL = 10;
 
 interface Qa {
   query: string;
@@ -69,6 +73,24 @@ function load(kind: 'squad' | 'hotpotqa', files: string[] | undefined, task: str
   throw new QuestError(`${task} needs --qa-file with ${kind === 'squad' ? 'SQuAD v2 dev JSON ({"data": [...]})' : 'HotpotQA dev JSON (a list of questions)'}`);
 }
 
+/** qa.py generate_input_output: the question's documents, then its article's others, then
+ * random ones up to n (or every document, repeated, when n reaches their number). */
+function documents(next: Rng, ds: Dataset, q: Qa, n: number): string[] {
+  if (n >= ds.docs.length) return Array.from({ length: n }, (_, i) => ds.docs[i % ds.docs.length]);
+  if (n - q.context.length > q.more.length) {
+    const taken = new Set([...q.context, ...q.more]);
+    const rest = ds.docs.map((_, i) => i).filter((i) => !taken.has(i));
+    return [...q.context, ...q.more, ...sample(next, rest, Math.max(0, n - q.context.length - q.more.length))].map((i) => ds.docs[i]);
+  }
+  return [...q.context, ...sample(next, q.more, n - q.context.length)].map((i) => ds.docs[i]);
+}
+
+/** The prompt for documents already in their order: DOCUMENT_PROMPT each, joined by blank lines. */
+export function qaPrompt(docs: string[], question: string): Prompt {
+  const context = docs.map((d, i) => format(DOCUMENT_PROMPT, { i: i + 1, document: d })).join('\n\n');
+  return rulerPrompt(QA_TEMPLATE, { context, query: question });
+}
+
 function qaTask(name: string, kind: 'squad' | 'hotpotqa'): Task {
   return {
     name,
@@ -78,32 +100,21 @@ function qaTask(name: string, kind: 'squad' | 'hotpotqa'): Task {
     maxNewTokens: GENERATE,
     samples(opts: SampleOptions): Sample[] {
       const ds = load(kind, opts.qaFiles, name);
-      const build = (qi: number, n: number, seed: number) => {
-        const q = ds.qas[qi];
-        let ids: number[];
-        if (n < ds.docs.length) {
-          const r = rng(seed);
-          if (n - q.context.length > q.more.length) {
-            const taken = new Set([...q.context, ...q.more]);
-            const rest = ds.docs.map((_, i) => i).filter((i) => !taken.has(i));
-            ids = [...q.context, ...q.more, ...sample(r, rest, Math.max(0, n - q.context.length - q.more.length))];
-          } else {
-            ids = [...q.context, ...sample(r, q.more, n - q.context.length)];
-          }
-        } else {
-          ids = ds.docs.map((_, i) => i);
-        }
-        // qa.py shuffles the documents with random.Random(args.random_seed).
-        const docs = shuffle(rng(opts.seed), ids.map((i) => ds.docs[i]));
-        const context = docs.map((d, i) => `Document ${i + 1}:\n${d}`).join('\n\n');
-        return { prompt: splitPrompt((TEMPLATE + ANSWER_PREFIX).replace('{query}', q.query), context), answers: q.outputs };
-      };
       const out: Sample[] = [];
       for (const length of opts.lengths) {
-        const n = fitHaystack(opts.tokenizer, length, GENERATE, ds.docs.length, (k) => build(0, k, opts.seed).prompt, name);
+        // prepare.py runs each length as its own process with the same seed
+        const next = rng(opts.seed);
+        const draw = (index: number) => (n: number) => {
+          const q = ds.qas[index];
+          // random.Random(args.random_seed).shuffle(all_docs): the same permutation every time
+          return { prompt: qaPrompt(shuffle(rng(opts.seed), documents(next, ds, q, n)), q.query), answers: q.outputs };
+        };
+        const total = (p: Prompt) => rulerTokens(opts.tokenizer, promptText(p)) + GENERATE;
+        const upper = upperBound(length, INCREMENTAL, rulerTokens(opts.tokenizer, promptText(draw(0)(INCREMENTAL).prompt)));
+        const n = searched(binarySearch(INCREMENTAL, upper, (k) => total(draw(0)(k).prompt) <= length), name, length);
         for (let i = 0; i < Math.min(opts.perLength, ds.qas.length); i++) {
-          const b = fitSample(opts.tokenizer, length, GENERATE, n, (k) => build(i, k, opts.seed + i));
-          out.push({ id: `${name}-L${length}-${i}`, task: name, ...b.prompt, answers: b.answers, meta: { length, documents: b.n, source: ds.file } });
+          const s = drawFitting(name, length, n, INCREMENTAL, draw(i), (d) => total(d.prompt) <= length);
+          out.push({ id: `${name}-L${length}-${i}`, task: name, ...s.prompt, answers: s.answers, meta: { length, documents: s.n, source: ds.file } });
         }
       }
       return out;
