@@ -118,7 +118,7 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
           speedupVsDense: dense.totalUs / r.totalUs,
         };
       });
-      const meta = { ...(await runMetadata(backend, argv)), device: res.device, copyGBps: res.copyGBps, shape };
+      const meta = { ...(await runMetadata(backend, argv, o.outputPath)), device: res.device, copyGBps: res.copyGBps, shape };
       const dir = path.resolve(o.outputPath ?? path.join(projectRoot, 'runs', `bench-attention-${meta.date.replace(/[:.]/g, '-')}`));
       writeTables(dir, rows, COLUMNS, meta);
       writeFileSync(path.join(dir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');

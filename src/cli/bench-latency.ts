@@ -63,7 +63,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         note: (m) => process.stderr.write(`\nquest: ${m}\n`),
         stop: () => b.stop(),
       });
-      const meta = await runMetadata(backend, argv);
+      const meta = await runMetadata(backend, argv, cfg.outputPath ?? undefined);
       const stamp = meta.date.replace(/[:.]/g, '-');
       const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));
       writeTables(dir, rows, COLUMNS, { ...meta, copyGBps, config: cfg });
