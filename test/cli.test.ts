@@ -34,8 +34,15 @@ describe('quest eval', () => {
     expect(results.backend).toBe(gpu ? 'cuda' : 'cpu');
     expect(results.gitSha).toMatch(/^[0-9a-f]{40}$/);
     expect(typeof results.gitDirty).toBe('boolean');
-    if (results.gitDirty) expect(results.gitDiffSha256).toMatch(/^[0-9a-f]{64}$/);
-    else expect(results.gitDiffSha256).toBeNull();
+    // A result that cannot be tied to a commit says so as it is written.
+    const warning = `quest: warning: ${path.join(out, 'results.json')} comes from a tree with uncommitted changes`;
+    if (results.gitDirty) {
+      expect(results.gitDiffSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(r.stderr).toContain(warning);
+    } else {
+      expect(results.gitDiffSha256).toBeNull();
+      expect(r.stderr).not.toContain(warning);
+    }
     expect(results.rows).toHaveLength(2);
     expect(existsSync(path.join(out, 'summary.md'))).toBe(true);
   });

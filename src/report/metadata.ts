@@ -75,6 +75,12 @@ export function provenanceWarning(meta: Partial<GitState> | null, what: string):
   return `${what} comes from a tree with uncommitted changes (${meta.gitSha?.slice(0, 7) ?? 'no commit'}${diff}): it cannot be tied to a commit`;
 }
 
+/** Says on stderr, after a run has written `file`, when it cannot be tied to a commit. */
+export function warnProvenance(meta: Partial<GitState>, file: string): void {
+  const w = provenanceWarning(meta, file);
+  if (w) process.stderr.write(`quest: warning: ${w}\n`);
+}
+
 export async function runMetadata(backend: BackendChoice, argv: string[], outputDir?: string): Promise<RunMetadata> {
   const pkg = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string };
   const cuda = backend.info.cuda;
