@@ -1,7 +1,7 @@
 // The CI gate (quest check) on the committed baselines and on currents planted from them,
 // and the provenance every results.json records.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -162,15 +162,17 @@ describe('provenance', () => {
 
     writeFileSync(path.join(root, 'a.txt'), 'two\n');
     writeFileSync(path.join(root, 'new.txt'), 'three\n');
+    symlinkSync('a.txt', path.join(root, 'link'));
     // The run's own output folder is not part of the code it ran.
     mkdirSync(path.join(root, 'out'));
     writeFileSync(path.join(root, 'out', 'run.json'), '{}');
     const state = await gitState(path.join(root, 'out'), root);
     // The hash as its comment defines it, from git's own output.
     const diff = (await execa('git', ['diff', 'HEAD', '--binary'], { cwd: root, encoding: 'buffer', stripFinalNewline: false })).stdout;
-    const blob = (await git(root, 'hash-object', 'new.txt')).stdout;
-    const expected = createHash('sha256').update(diff).update(`new.txt ${blob}\n`).digest('hex');
-    expect(state).toEqual({ gitSha: sha, gitDirty: true, gitDiffSha256: expected, gitChanges: [' M a.txt', '?? new.txt'] });
+    const content = createHash('sha256').update('three\n').digest('hex');
+    const link = createHash('sha256').update('a.txt').digest('hex');
+    const expected = createHash('sha256').update(diff).update(`link ${link}\nnew.txt ${content}\n`).digest('hex');
+    expect(state).toEqual({ gitSha: sha, gitDirty: true, gitDiffSha256: expected, gitChanges: [' M a.txt', '?? link', '?? new.txt'] });
     // Any change of the code changes the hash.
     writeFileSync(path.join(root, 'new.txt'), 'four\n');
     expect((await gitState(path.join(root, 'out'), root)).gitDiffSha256).not.toBe(expected);

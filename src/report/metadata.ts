@@ -1,6 +1,6 @@
 /** What a result was produced with: enough to reproduce it or to refuse comparing it. */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -14,7 +14,8 @@ export interface GitState {
   gitDirty: boolean | null;
   /**
    * Where dirty: sha256 of `git diff HEAD --binary`, then for each untracked file in path
-   * order a line "<path> <git blob id>", so that a result ties to exact code; else null.
+   * order a line "<path> <sha256 of its contents>" (of its target, for a link), so that a
+   * result ties to exact code; else null.
    */
   gitDiffSha256: string | null;
   /** Where dirty: `git status --porcelain` lines (" M src/a.ts", "?? notes.txt"). */
@@ -31,6 +32,14 @@ export interface RunMetadata extends GitState {
   backend: string;
   backendReason: string;
   device: string;
+}
+
+/** sha256 of a file's contents, streamed; of the target's name for a symbolic link. */
+async function fileSha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  if (lstatSync(file).isSymbolicLink()) return h.update(readlinkSync(file)).digest('hex');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 async function git(root: string, args: string[]): Promise<string | null> {
@@ -61,9 +70,8 @@ export async function gitState(outputDir?: string, root = projectRoot): Promise<
   if (changes.length === 0) return { gitSha: sha.trim(), gitDirty: false, gitDiffSha256: null, gitChanges: [] };
   const diff = await execa('git', ['diff', 'HEAD', '--binary'], { cwd: root, encoding: 'buffer', stripFinalNewline: false });
   const untracked = changes.filter((e) => e.startsWith('?? ')).map((e) => e.slice(3)).sort();
-  const blobs = untracked.length ? (await execa('git', ['hash-object', '--', ...untracked], { cwd: root })).stdout.split('\n') : [];
   const hash = createHash('sha256').update(diff.stdout);
-  untracked.forEach((f, i) => hash.update(`${f} ${blobs[i]}\n`));
+  for (const f of untracked) hash.update(`${f} ${await fileSha256(path.join(root, f))}\n`);
   return { gitSha: sha.trim(), gitDirty: true, gitDiffSha256: hash.digest('hex'), gitChanges: changes };
 }
 
