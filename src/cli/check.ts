@@ -35,7 +35,7 @@ export function checkCommand(program: Command): void {
       });
       for (const n of notes) process.stderr.write(`quest: ${n}\n`);
       // Unmoved rows are only counted: what moved, and every failure, is shown.
-      const shown = moves.filter((m) => m.status !== 'ok' || (m.baseline !== m.current && m.change !== 'none'));
+      const shown = moves.filter((m) => m.status !== 'ok' || m.baseline !== m.current);
       if (shown.length) process.stdout.write(markdown(shown, COLUMNS));
       process.stdout.write(`\n${moves.length - failed} passed, ${failed} failed\n`);
       if (failed) throw new QuestError(`check: ${failed} failure(s) against ${o.baseline}`);
