@@ -1,12 +1,12 @@
 // The CLI as a user runs it: the default eval, resuming, bench-latency and env.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { gpuRefusal, native } from '../src/engine/index.js';
-import { quest, repo, tempDir } from './helpers.js';
+import { gpuRefusal } from '../src/engine/index.js';
+import { hasGpu as gpu, quest, repo, tempDirs } from './helpers.js';
 
-const cuda = native().backendInfo().cuda;
-const gpu = cuda.compiled && cuda.devices > 0;
+const tempDir = tempDirs();
 
 const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n');
 
@@ -33,6 +33,16 @@ describe('quest eval', () => {
     expect(results.config.tasks).toEqual(['passkey']);
     expect(results.backend).toBe(gpu ? 'cuda' : 'cpu');
     expect(results.gitSha).toMatch(/^[0-9a-f]{40}$/);
+    expect(typeof results.gitDirty).toBe('boolean');
+    // A result that cannot be tied to a commit says so as it is written.
+    const warning = `quest: warning: ${path.join(out, 'results.json')} comes from a tree with uncommitted changes`;
+    if (results.gitDirty) {
+      expect(results.gitDiffSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(r.stderr).toContain(warning);
+    } else {
+      expect(results.gitDiffSha256).toBeNull();
+      expect(r.stderr).not.toContain(warning);
+    }
     expect(results.rows).toHaveLength(2);
     expect(existsSync(path.join(out, 'summary.md'))).toBe(true);
   });
@@ -158,5 +168,19 @@ describe('quest env', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/backends built: cpu/);
     expect(r.stdout).toMatch(gpu ? /runs will use: +cuda \(GPU / : /runs will use: +cpu \(/);
+  });
+});
+
+describe('the GPU tests', () => {
+  // On a machine without a GPU: QUEST_REQUIRE_GPU=1 turns their skip into a failure.
+  it.skipIf(gpu)('fail instead of skipping under QUEST_REQUIRE_GPU=1', async () => {
+    const vitest = path.join(repo, 'node_modules', 'vitest', 'vitest.mjs');
+    const run = (env: Record<string, string>) => execa(process.execPath, [vitest, 'run', 'test/cuda.test.ts'], { cwd: repo, reject: false, env, all: true });
+    const required = await run({ QUEST_REQUIRE_GPU: '1' });
+    expect(required.exitCode).not.toBe(0);
+    expect(required.all).toMatch(/QUEST_REQUIRE_GPU=1 but GPU kernel tests cannot run: /);
+    const plain = await run({ QUEST_REQUIRE_GPU: '' });
+    expect(plain.exitCode).toBe(0);
+    expect(plain.all).toMatch(/GPU kernel tests skipped: /);
   });
 });

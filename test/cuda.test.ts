@@ -1,12 +1,10 @@
 // The GPU attention kernels against the CPU backend, on fresh random fp16 inputs each run.
-// They run where a GPU is; elsewhere they are skipped, and say so.
+// They run where a GPU is; elsewhere they are skipped, and say so (QUEST_REQUIRE_GPU=1: they fail).
 import { describe, expect, it } from 'vitest';
-import { native } from '../src/engine/index.js';
 import { checkAttention } from '../src/run/attention-check.js';
+import { gpuTests } from './helpers.js';
 
-const cuda = native().backendInfo().cuda;
-const gpu = cuda.compiled && cuda.devices > 0;
-if (!gpu) console.log(`GPU tests skipped: ${cuda.error || 'no CUDA device'}`);
+const gpu = gpuTests('GPU kernel tests');
 
 describe.skipIf(!gpu)('CUDA attention kernels vs the CPU backend', () => {
   it('append, dense, Quest, token-list and prefill attention and the selection steps agree', async () => {

@@ -1,17 +1,15 @@
 // The GPU forward pass against the CPU engine and the transformers fixtures: whole-model
 // logits, greedy tokens and every policy, on random tokens from a seeded generator.
-// Skipped, with a message, where no GPU is.
+// Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel, native, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
+import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { randint, rng } from '../src/tasks/rng.js';
-import { fixtures, relDiff, repo } from './helpers.js';
+import { fixtures, gpuTests, relDiff, repo } from './helpers.js';
 
-const cuda = native().backendInfo().cuda;
-const gpu = cuda.compiled && cuda.devices > 0;
-if (!gpu) console.log(`GPU model tests skipped: ${cuda.error || 'no CUDA device'}`);
+const gpu = gpuTests('GPU model tests');
 
 // Bounds on max |GPU - reference| / max |reference| of the logits, per fixture: 3x the
 // largest difference recorded over the 38-45 H100 runs whose logs are in results/

@@ -1,7 +1,9 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { afterEach } from 'vitest';
+import { native } from '../src/engine/index.js';
 
 export const repo = path.resolve(import.meta.dirname, '..');
 export const fixtures = path.join(repo, 'test', 'fixtures');
@@ -9,6 +11,36 @@ export const defaultModel = path.join(repo, 'models', 'quest-tiny');
 
 export function tempDir(prefix = 'quest-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A maker of temp folders that are removed after each test of the file that calls it. */
+export function tempDirs(prefix = 'quest-test-'): () => string {
+  const made: string[] = [];
+  afterEach(() => {
+    for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = tempDir(prefix);
+    made.push(d);
+    return d;
+  };
+}
+
+const cuda = native().backendInfo().cuda;
+/** A usable CUDA device: the addon was built with CUDA and sees a GPU. */
+export const hasGpu = cuda.compiled && cuda.devices > 0;
+
+/**
+ * Whether the GPU tests named `what` run. Without a GPU they are skipped, saying why; with
+ * QUEST_REQUIRE_GPU=1 (the GPU machine's runs) the file fails instead, so that a build
+ * without CUDA cannot pass as green.
+ */
+export function gpuTests(what: string): boolean {
+  if (hasGpu) return true;
+  const why = cuda.error || (cuda.compiled ? 'no CUDA device' : 'the addon was built without CUDA');
+  if (process.env.QUEST_REQUIRE_GPU === '1') throw new Error(`QUEST_REQUIRE_GPU=1 but ${what} cannot run: ${why}`);
+  console.log(`${what} skipped: ${why}`);
+  return false;
 }
 
 /** A writable copy of a model folder. */

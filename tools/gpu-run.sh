@@ -12,6 +12,8 @@
 #   gputest     the GPU test files (kernels and the whole model against the CPU engine)
 #   fulltest    the whole test suite (the LongBench Chinese-scoring tests fail here: the bundle
 #               leaves their tokenizer package out)
+#               Both test steps set QUEST_REQUIRE_GPU=1: a GPU test fails here instead of
+#               skipping when the addon was built without CUDA or sees no device.
 #   gpusweep    passkey of the shipped model at 4K-32K on the GPU, 5 depths x $SAMPLES samples
 #   gpuniah     RULER niah_single_1/2/3 at 8K on the GPU, $SAMPLES samples
 #   train       fine-tune the shipped model on the UUID round (.gpu/train-uuid.tar.xz, made by
@@ -46,8 +48,8 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     sweep) timeout 200 $tiny --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/passkey-sweep" ;;
     niah) timeout 80 $tiny --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/niah-8k" ;;
     passkey32k) timeout 330 $tiny --tasks passkey --lengths 32768 --depths 0,25,50,75,100 --output-path "$r/passkey-32k" ;;
-    gputest) timeout 200 node node_modules/vitest/vitest.mjs run test/gpu-model.test.ts test/cuda.test.ts ;;
-    fulltest) timeout 300 node node_modules/vitest/vitest.mjs run ;;
+    gputest) QUEST_REQUIRE_GPU=1 timeout 200 node node_modules/vitest/vitest.mjs run test/gpu-model.test.ts test/cuda.test.ts ;;
+    fulltest) QUEST_REQUIRE_GPU=1 timeout 300 node node_modules/vitest/vitest.mjs run ;;
     latency) timeout 300 node bin/quest.js bench-latency --model llama-2-7b --lengths "${LAT_LENGTHS:-4096,32768}" --policies "${LAT_POLICIES:-dense,quest}" \
       --budgets 2048 --decode-steps 32 --repeats "${LAT_REPEATS:-2}" --device cuda --output-path "$r/bench-latency-7b" ;;
     gpusweep) timeout 150 $gpu --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/gpu-passkey-sweep" ;;

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { projectRoot } from '../config/index.js';
 import { chooseBackend, native, type NativeAttentionBenchRow } from '../engine/index.js';
 import { QuestError } from '../errors.js';
-import { runMetadata } from '../report/metadata.js';
+import { runMetadata, warnProvenance } from '../report/metadata.js';
 import { checkAttention } from '../run/attention-check.js';
 import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
 import { intList, nonNegativeInt, positiveInt } from './options.js';
@@ -118,12 +118,13 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
           speedupVsDense: dense.totalUs / r.totalUs,
         };
       });
-      const meta = { ...(await runMetadata(backend, argv)), device: res.device, copyGBps: res.copyGBps, shape };
+      const meta = { ...(await runMetadata(backend, argv, o.outputPath)), device: res.device, copyGBps: res.copyGBps, shape };
       const dir = path.resolve(o.outputPath ?? path.join(projectRoot, 'runs', `bench-attention-${meta.date.replace(/[:.]/g, '-')}`));
       writeTables(dir, rows, COLUMNS, meta);
       writeFileSync(path.join(dir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
       process.stdout.write(
         `\n${res.device} | copy ${res.copyGBps.toFixed(0)} GB/s (read + write) | ${shape.heads} heads x ${shape.headDim}, ${shape.kvHeads} KV heads, fp16, page 16 | ${meta.date}\n\n${markdown(rows, COLUMNS)}\ntables: ${dir}\n`,
       );
+      warnProvenance(meta, path.join(dir, 'results.json'));
     });
 }

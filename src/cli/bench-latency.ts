@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { benchConfig, projectRoot } from '../config/index.js';
-import { runMetadata } from '../report/metadata.js';
+import { runMetadata, warnProvenance } from '../report/metadata.js';
 import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
 import { runLatency, type LatencyRow } from '../run/latency.js';
 import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt } from './options.js';
@@ -63,12 +63,13 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         note: (m) => process.stderr.write(`\nquest: ${m}\n`),
         stop: () => b.stop(),
       });
-      const meta = await runMetadata(backend, argv);
+      const meta = await runMetadata(backend, argv, cfg.outputPath ?? undefined);
       const stamp = meta.date.replace(/[:.]/g, '-');
       const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));
       writeTables(dir, rows, COLUMNS, { ...meta, copyGBps, config: cfg });
       writeFileSync(path.join(dir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
       const copy = copyGBps.length ? ` | copy ${copyGBps.map((g) => g.toFixed(0)).join(', ')} GB/s (read + write)` : '';
       process.stdout.write(`\n${meta.device}${copy} | ${meta.date}\n\n${markdown(rows, COLUMNS)}\ntables: ${dir}\n`);
+      warnProvenance(meta, path.join(dir, 'results.json'));
     });
 }

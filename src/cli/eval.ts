@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { evalConfig } from '../config/index.js';
+import { warnProvenance } from '../report/metadata.js';
 import { runEval } from '../run/eval.js';
 import { EVAL_COLUMNS, markdown } from '../report/tables.js';
 import { addPolicyFlags, deviceList, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, shardSpec } from './options.js';
@@ -71,5 +72,6 @@ export function evalCommand(program: Command, argv: string[]): void {
       process.stdout.write(`\nmodel ${path.basename(cfg.model)} | backend ${m.backend} (${m.backendReason}) | ${m.device}\n\n`);
       process.stdout.write(markdown(result.rows, EVAL_COLUMNS));
       process.stdout.write(`\nrecords and tables: ${result.outputDir}\n`);
+      warnProvenance(m, path.join(result.outputDir, 'results.json'));
     });
 }

@@ -56,6 +56,14 @@ export function fraction(flag: string) {
   };
 }
 
+export function atLeast(flag: string, min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new QuestError(`${flag}: "${v}" is not a number >= ${min}`);
+    return n;
+  };
+}
+
 /** The policy flags of eval and bench-latency. */
 export function addPolicyFlags(cmd: Command): Command {
   return cmd

@@ -252,7 +252,7 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
   const doneKeys = new Set(done.map((r) => r.key));
   const pending = run.units.filter((u) => !doneKeys.has(u.key));
   const recordsFile = path.join(outputDir, 'samples.jsonl');
-  const metadata = await runMetadata(backend, argv);
+  const metadata = await runMetadata(backend, argv, outputDir);
   const records = [...done];
   const keep = (rec: EvalRecord) => {
     appendRecord(recordsFile, rec);
