@@ -79,3 +79,12 @@ export function relDiff(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   }
   return diff / scale;
 }
+
+/** A CLI run's stderr without the provenance warning, which depends on the checkout's state, not the run's. */
+export function stderrWithoutProvenance(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => !/^quest: warning: .* (comes from a tree with uncommitted changes|records no git state)/.test(l))
+    .join('\n')
+    .trim();
+}

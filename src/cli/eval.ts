@@ -19,7 +19,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--lengths <tokens>', 'prompt lengths in tokens, comma-separated', intList('--lengths'))
     .option('--length <tokens>', 'the same as --lengths', intList('--length'))
-    .option('--depths <percents>', 'passkey needle depths in percent, comma-separated', percentList('--depths'))
+    .option('--depths <percents>', 'passkey needle depths in percent, comma-separated (0: a random depth, as Quest draws it)', percentList('--depths'))
     .option('--samples <n>', 'samples per task per length', positiveInt('--samples'))
     .option('--haystack-file <file>', "RULER's essay haystack: PaulGrahamEssays.json ({\"text\": ...}) or a text file")
     .option('--longbench-dir <dir>', "a folder of LongBench's <dataset>.jsonl files (fields input, context, answers, length, all_classes, _id)")

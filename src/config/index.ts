@@ -35,7 +35,7 @@ export interface EvalConfig extends PolicyConfig {
   outputPath: string | null;
   /** Prompt lengths in tokens. */
   lengths: number[];
-  /** Needle depths in percent (passkey). */
+  /** Needle depths in percent (passkey); 0 draws a random depth, as Quest does. */
   depths: number[];
   /** Samples per task per length. */
   samples: number;

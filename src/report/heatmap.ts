@@ -3,6 +3,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { EvalRecord } from '../run/records.js';
 
+/** Depth 0 is Quest's random needle position (src/tasks/passkey.ts), not the very start. */
+const depthLabel = (d: number) => (d === 0 ? 'random' : `${d}%`);
+
 const CELL = 44;
 const LEFT = 70;
 const TOP = 40;
@@ -31,11 +34,11 @@ export function heatmapSvg(title: string, records: EvalRecord[]): string {
       const v = rs.reduce((a, r) => a + r.score!, 0) / rs.length;
       const cx = LEFT + x * CELL;
       const cy = TOP + y * CELL;
-      return `<rect x="${cx}" y="${cy}" width="${CELL - 2}" height="${CELL - 2}" fill="${color(v)}"><title>length ${L}, depth ${d}%: ${(100 * v).toFixed(0)}% of ${rs.length}</title></rect><text x="${cx + CELL / 2 - 1}" y="${cy + CELL / 2 + 4}" text-anchor="middle">${Math.round(100 * v)}</text>`;
+      return `<rect x="${cx}" y="${cy}" width="${CELL - 2}" height="${CELL - 2}" fill="${color(v)}"><title>length ${L}, depth ${depthLabel(d)}: ${(100 * v).toFixed(0)}% of ${rs.length}</title></rect><text x="${cx + CELL / 2 - 1}" y="${cy + CELL / 2 + 4}" text-anchor="middle">${Math.round(100 * v)}</text>`;
     }),
   );
   const xLabels = lengths.map((L, x) => `<text x="${LEFT + x * CELL + CELL / 2}" y="${TOP + depths.length * CELL + 16}" text-anchor="middle">${L >= 1024 ? `${L / 1024}K` : L}</text>`);
-  const yLabels = depths.map((d, y) => `<text x="${LEFT - 8}" y="${TOP + y * CELL + CELL / 2 + 4}" text-anchor="end">${d}%</text>`);
+  const yLabels = depths.map((d, y) => `<text x="${LEFT - 8}" y="${TOP + y * CELL + CELL / 2 + 4}" text-anchor="end">${depthLabel(d)}</text>`);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
     `<text x="${LEFT}" y="22" font-size="${TITLE_SIZE}">${esc(title)}</text>`,
