@@ -172,6 +172,12 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
 
 namespace {
 
+size_t free_gpu_bytes() {
+  size_t free = 0, total = 0;
+  check(cudaMemGetInfo(&free, &total), "GPU memory");
+  return free;
+}
+
 class GpuSequence final : public Decoder {
  public:
   GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
@@ -243,6 +249,16 @@ void GpuSequence::grow(int64_t tokens) {
   // so the old bounds are the new ones' prefix.
   const int64_t P = opts_.page_size, meta = bound_pages((pages * kGpuPage + P - 1) / P), old_meta = bound_pages((capacity_ + P - 1) / P);
   const size_t per_page = size_t(s.kv_heads) * kGpuPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
+  // K, V and both key bounds of every layer, against what is free plus what this cache holds
+  // now: a cache that cannot fit says how many tokens would, rather than failing in cudaMalloc.
+  auto cache_bytes = [&](int64_t p, int64_t mp) { return 2 * sizeof(uint16_t) * s.layers * (size_t(p) * per_page + size_t(mp) * per_meta); };
+  const size_t need = cache_bytes(pages, meta), room = free_gpu_bytes() + cache_bytes(old_pages, old_meta);
+  if (need > room) {
+    const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
+    throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory and " +
+                             gib(room) + " GiB is free: about " + std::to_string(int64_t(double(tokens) * double(room) / double(need))) +
+                             " tokens would fit");
+  }
   auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per, int64_t n, int64_t old) {
     DeviceBuffer<uint16_t> fresh(size_t(n) * per);
     if (old > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old) * per * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "cache copy");
