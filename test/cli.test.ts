@@ -168,6 +168,8 @@ describe('quest env', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/backends built: cpu/);
     expect(r.stdout).toMatch(gpu ? /runs will use: +cuda \(GPU / : /runs will use: +cpu \(/);
+    // Which GEMM and attention kernel a prefill runs, wherever the CUDA backend is built.
+    if (native().backendInfo().cuda.compiled) expect(r.stdout).toMatch(/prefill gemm: +(cuBLASLt|own tensor-core GEMM \()/);
   });
 });
 

@@ -94,6 +94,26 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
     b.close();
   });
 
+  // The engine's own tensor-core GEMM stays the prefill's fallback where cuBLASLt is absent:
+  // QUEST_GEMM=own picks it for a model loaded while it is set.
+  it('matches the CPU engine over chunked prefills on the own GEMM (QUEST_GEMM=own)', async () => {
+    await both();
+    const before = process.env.QUEST_GEMM;
+    process.env.QUEST_GEMM = 'own';
+    let own: NativeModel;
+    try {
+      own = await loadModel(folder.spec, dir, 'cuda');
+    } finally {
+      if (before === undefined) delete process.env.QUEST_GEMM;
+      else process.env.QUEST_GEMM = before;
+    }
+    const prompt = randomTokens(2500, vocab);
+    const [a, b] = [cpu.createSequence(opts('dense')), own.createSequence(opts('dense'))];
+    expect(relDiff(await b.prefill(prompt, true), await a.prefill(prompt, true))).toBeLessThan(tol);
+    a.close();
+    b.close();
+  });
+
   // Each policy against its CPU reference, decode steps at a budget well under the context.
   // The token selectors' prompt spans two GPU prefill chunks, so H2O's column sums and
   // SnapKV's window cross a chunk boundary. Lists have lengths the rules fix, so the tokens

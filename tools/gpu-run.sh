@@ -21,6 +21,8 @@
 #               (default: round 4's recipe)
 #   adopt       copy $r/$TRAIN_NAME over models/quest-tiny, so that the steps after it
 #               (gpuniah, gpusweep, fixture) measure the fine-tuned model
+#   prefill     transformers' prefill of $PREFILL_MODEL (llama-2-7b) at $PREFILL_LENGTHS (4096,32768)
+#               (tools/bench-torch.py --prefill), then ours beside it (bench-latency, dense, --torch), 3 repeats
 #   latency     quest bench-latency on the GPU: llama-2-7b preset, $LAT_POLICIES (default dense,
 #               quest) at budget 2048 and $LAT_LENGTHS (default 4096,32768), $LAT_REPEATS repeats (2)
 # Two calls may run side by side (training beside the tests) once .gpu/unpack.sh has run.
@@ -52,6 +54,11 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     fulltest) QUEST_REQUIRE_GPU=1 timeout 300 node node_modules/vitest/vitest.mjs run ;;
     latency) timeout 300 node bin/quest.js bench-latency --model llama-2-7b --lengths "${LAT_LENGTHS:-4096,32768}" --policies "${LAT_POLICIES:-dense,quest}" \
       --budgets 2048 --decode-steps 32 --repeats "${LAT_REPEATS:-2}" --device cuda --output-path "$r/bench-latency-7b" ;;
+    prefill) m=${PREFILL_MODEL:-llama-2-7b} lens=${PREFILL_LENGTHS:-4096,32768}
+      node --input-type=module -e "import { preset } from './dist/model/presets.js'; console.log(JSON.stringify([{ name: '$m', spec: preset('$m') }]))" > "$r/preset-$m.json" &&
+      timeout 240 python3 tools/bench-torch.py --prefill "$r/preset-$m.json" --lengths "$lens" --repeats 3 --out "$r/torch-prefill-$m.json" &&
+      timeout 300 node bin/quest.js bench-latency --model "$m" --lengths "$lens" --policies dense --decode-steps 4 --repeats 3 --device cuda \
+        --torch "$r/torch-prefill-$m.json" --output-path "$r/prefill-$m" ;;
     gpusweep) timeout 150 $gpu --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/gpu-passkey-sweep" ;;
     gpuniah) timeout 100 $gpu --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/gpu-niah-8k" ;;
     *) echo "unknown step $step" ;;

@@ -1,14 +1,29 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { benchConfig, projectRoot } from '../config/index.js';
 import { runMetadata, warnProvenance } from '../report/metadata.js';
 import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
-import { runLatency, type LatencyRow } from '../run/latency.js';
+import { QuestError } from '../errors.js';
+import { addTorchPrefill, runLatency, type LatencyRow, type TorchPrefillRow } from '../run/latency.js';
 import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt } from './options.js';
 import { bar } from './progress.js';
 
 const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
+
+/** tools/bench-torch.py --prefill's rows. */
+function readTorchPrefill(file: string | undefined): TorchPrefillRow[] {
+  if (!file) return [];
+  if (!existsSync(file)) throw new QuestError(`--torch ${file}: no such file`);
+  let data: { kind?: string; rows?: TorchPrefillRow[] };
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new QuestError(`--torch ${file}: not valid JSON`);
+  }
+  if (data.kind !== 'prefill' || !Array.isArray(data.rows)) throw new QuestError(`--torch ${file}: not the JSON tools/bench-torch.py --prefill writes`);
+  return data.rows;
+}
 const COLUMNS: Column<LatencyRow>[] = [
   { title: 'model', value: (r) => r.model },
   { title: 'backend', value: (r) => r.backend },
@@ -17,6 +32,11 @@ const COLUMNS: Column<LatencyRow>[] = [
   { title: 'budget', value: (r) => (r.budget === null ? 'all' : String(r.budget)) },
   { title: 'prefill ms', value: (r) => f(r.prefillMs, 1) },
   { title: 'prefill tok/s', value: (r) => f(r.prefillTokensPerS, 0) },
+  { title: 'prefill TFLOP/s', value: (r) => f(r.prefillTflops, 0) },
+  { title: 'torch prefill ms', value: (r) => f(r.torchPrefillMs, 1) },
+  { title: 'ours / torch', value: (r) => f(r.torchPrefillMs === null ? null : r.prefillMs / r.torchPrefillMs, 2) },
+  { title: 'attn prefill ms/layer', value: (r) => f(r.attentionPrefillMs, 2) },
+  { title: 'torch SDPA ms/layer', value: (r) => f(r.torchSdpaMs, 2) },
   { title: 'decode ms/token', value: (r) => f(r.decodeMsPerStep, 2) },
   { title: 'tokens read/step/head', value: (r) => f(r.tokensPerStep, 1) },
   { title: 'KV KiB/step', value: (r) => f(r.kvKiBPerStep, 1) },
@@ -40,7 +60,8 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
     .option('--workers <n>', 'worker processes, points dealt out as they free up (each on the backend --device picks, sharing it)', positiveInt('--workers'))
-    .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'));
+    .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'))
+    .option('--torch <file>', "transformers' prefill of the same presets and lengths (tools/bench-torch.py --prefill)");
   addPolicyFlags(cmd).action(async (o) => {
       const cfg = benchConfig(o.config, {
         model: o.model,
@@ -54,6 +75,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         workers: o.workers,
         devices: o.devices,
       });
+      const torch = readTorchPrefill(o.torch);
       // An explicit folder is made before the work: a path that cannot be written loses nothing measured.
       if (cfg.outputPath) makeOutputDir(path.resolve(cfg.outputPath));
       const b = bar('bench');
@@ -63,6 +85,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         note: (m) => process.stderr.write(`\nquest: ${m}\n`),
         stop: () => b.stop(),
       });
+      addTorchPrefill(rows, torch);
       const meta = await runMetadata(backend, argv, cfg.outputPath ?? undefined);
       const stamp = meta.date.replace(/[:.]/g, '-');
       const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));

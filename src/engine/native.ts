@@ -114,6 +114,10 @@ export interface NativeCudaStatus {
   deviceName: string;
   memoryGiB: number;
   error: string;
+  /** Which GEMM runs a prefill's linear layers, and why (empty without CUDA). */
+  gemm: string;
+  /** Which kernel runs a prefill's attention (empty without CUDA). */
+  prefillAttention: string;
 }
 
 export interface NativeBackendInfo {
@@ -164,7 +168,8 @@ export interface NativeAttentionShape {
 
 export interface NativeAttentionBenchRow {
   length: number;
-  policy: 'dense' | 'quest';
+  /** prefill: one layer's causal prefill attention over every position of the length (with `prefill`). */
+  policy: 'dense' | 'quest' | 'prefill';
   /** 0 for dense. */
   budget: number;
   /** Medians of replayed CUDA graphs, microseconds; estimate and top-k are 0 for dense. */
@@ -216,7 +221,7 @@ export interface NativeAddon {
   copyBandwidth(): Promise<number>;
   probePolicy(input: NativeProbeInput): Promise<NativeProbeOutput>;
   /** GPU only: dense and Quest decode attention timed per length and budget. */
-  benchAttention(opts: NativeAttentionShape & { lengths: number[]; budgets: number[]; repeats: number; seed: number }): Promise<NativeAttentionBench>;
+  benchAttention(opts: NativeAttentionShape & { lengths: number[]; budgets: number[]; repeats: number; seed: number; prefill?: boolean }): Promise<NativeAttentionBench>;
   /** GPU only: each attention kernel against the CPU backend on fresh random fp16 inputs. */
   parityAttention(opts: NativeAttentionShape & { length: number; budget: number; seed: number }): Promise<NativeAttentionParity>;
 }

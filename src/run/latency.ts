@@ -31,6 +31,42 @@ export interface LatencyRow {
    * Quest's estimate, its top-k and the attention itself; null elsewhere.
    */
   attentionUs: { estimate: number; topk: number; attention: number; total: number } | null;
+  /** The prefill's arithmetic (prefillFlops) over its time. */
+  prefillTflops: number;
+  /** GPU: one layer's causal prefill attention over the whole length, alone (bench-attention's kernel, chunked as the engine runs it). */
+  attentionPrefillMs: number | null;
+  /** From tools/bench-torch.py --prefill on the same shape and length (bench-latency --torch): transformers' prefill, and one layer's causal SDPA. */
+  torchPrefillMs: number | null;
+  torchSdpaMs: number | null;
+}
+
+/**
+ * Floating-point operations of a prefill of L tokens: every linear layer's multiply-adds, the
+ * causal attention's L(L + 1) / 2 query-key pairs (q.k and p.v, head_dim each, every query
+ * head), and the LM head of the last token.
+ */
+export function prefillFlops(spec: NativeModelSpec, L: number): number {
+  const H = spec.hiddenSize, qd = spec.numHeads * spec.headDim, kvd = spec.numKvHeads * spec.headDim, I = spec.intermediateSize;
+  const linear = H * (qd + 2 * kvd) + qd * H + H * 2 * I + I * H;
+  const attention = 4 * spec.headDim * spec.numHeads * ((L * (L + 1)) / 2);
+  return spec.numLayers * (2 * L * linear + attention) + 2 * H * spec.vocabSize;
+}
+
+/** What tools/bench-torch.py --prefill writes: one row per preset and length. */
+export interface TorchPrefillRow {
+  model: string;
+  length: number;
+  prefillMs: number;
+  sdpaMs: number;
+}
+
+/** Fills each row's torch columns from torch's row of the same model and length, where it has one. */
+export function addTorchPrefill(rows: LatencyRow[], torch: TorchPrefillRow[]): void {
+  for (const r of rows) {
+    const t = torch.find((x) => x.model === r.model && x.length === r.length);
+    r.torchPrefillMs = t?.prefillMs ?? null;
+    r.torchSdpaMs = t?.sdpaMs ?? null;
+  }
 }
 
 const median = (xs: number[]): number => {
@@ -124,6 +160,10 @@ export class LatencyBench {
       floorMsPerStep: this.copyGBps === null ? null : ((this.model.weightBytes + kvBytes + metaBytes) / (this.copyGBps * 1e9)) * 1e3,
       speedupVsDense: null,
       attentionUs: null,
+      prefillTflops: 0,
+      attentionPrefillMs: null,
+      torchPrefillMs: null,
+      torchSdpaMs: null,
     };
   }
 }
@@ -147,6 +187,7 @@ async function attentionSplit(cfg: BenchConfig, spec: NativeModelSpec): Promise<
     budgets,
     repeats: 50,
     seed: cfg.seed,
+    prefill: true,
   });
   return res.rows;
 }
@@ -213,6 +254,9 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
     const sparse = r.policy === 'quest' && r.budget !== null && r.budget < r.length;
     const a = attention.find((x) => x.length === r.length && (sparse ? x.policy === 'quest' && x.budget === r.budget : x.policy === 'dense'));
     r.attentionUs = a && (r.policy === 'dense' || r.policy === 'quest') ? { estimate: a.estimateUs, topk: a.topkUs, attention: a.attentionUs, total: a.totalUs } : null;
+    r.prefillTflops = prefillFlops(spec, r.length) / (r.prefillMs * 1e9);
+    const p = attention.find((x) => x.length === r.length && x.policy === 'prefill');
+    r.attentionPrefillMs = p ? p.totalUs / 1000 : null;
   }
   return { rows, backend, copyGBps };
 }

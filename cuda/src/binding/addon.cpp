@@ -422,6 +422,7 @@ Napi::Value BenchAttention(const Napi::CallbackInfo& info) {
     opts->budgets = int_list(o, "budgets");
     opts->repeats = int(get_num(o, "repeats", 50));
     opts->seed = uint64_t(get_num(o, "seed", 0));
+    opts->prefill = get_bool(o, "prefill");
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
@@ -508,6 +509,8 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   c.Set("deviceName", cs.device_name);
   c.Set("memoryGiB", cs.memory_gib);
   c.Set("error", cs.error);
+  c.Set("gemm", cs.gemm);
+  c.Set("prefillAttention", cs.prefill_attention);
   o.Set("cuda", c);
   return o;
 }

@@ -12,6 +12,8 @@ struct CudaStatus {
   std::string device_name;
   double memory_gib = 0;
   std::string error;  // why no device can be used, when none can
+  std::string gemm;               // which GEMM runs a prefill's linear layers, and why
+  std::string prefill_attention;  // which kernel runs a prefill's attention
 };
 
 CudaStatus cuda_status();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/gpu_engine.h"
+#include "gpu/gemm.cuh"
 #include "gpu/gpu_policy.h"
 #include "gpu/ops.cuh"
 #include "kernels/attention.cuh"
@@ -35,6 +36,8 @@ class GpuModel {
   const float* inv_freq() const { return inv_freq_; }
   // Weight bytes one decode step reads.
   size_t weight_bytes() const { return weight_bytes_; }
+  // cuBLASLt for the prefill's GEMMs, or null where the own GEMM runs (gemm_choice says why).
+  LtGemm* lt() const { return lt_.get(); }
 
  private:
   // Freed with the model, or as soon as its constructor throws.
@@ -75,6 +78,7 @@ class GpuModel {
   // One flag per upload_weights call, set by the conversion kernel, read once after loading.
   DeviceBuffer<int> nonfinite_;
   std::vector<std::string> uploaded_;
+  std::unique_ptr<LtGemm> lt_;
 };
 
 const void* GpuModel::upload_weights(const std::string& what, std::initializer_list<Host> parts, const float* columns, size_t cols) {
@@ -181,9 +185,16 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
       throw std::runtime_error("weights " + uploaded_[i] + " overflow " + (type_ == WeightType::BF16 ? "bf16" : "fp16") +
                                " on the GPU (NaN or Inf after conversion)");
   nonfinite_ = DeviceBuffer<int>();
+  if (gemm_choice().lt) lt_ = std::make_unique<LtGemm>();
 }
 
 namespace {
+
+size_t free_gpu_bytes() {
+  size_t free = 0, total = 0;
+  check(cudaMemGetInfo(&free, &total), "GPU memory");
+  return free;
+}
 
 class GpuSequence final : public Decoder {
  public:
@@ -196,8 +207,7 @@ class GpuSequence final : public Decoder {
 
  protected:
   void reserve(int64_t n) override;
-  // Large enough that a chunk's GEMMs and attention tiles fill the GPU.
-  int64_t prefill_chunk() const override { return 2048; }
+  int64_t prefill_chunk() const override { return kPrefillChunk; }
   void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
 
  private:
@@ -206,6 +216,9 @@ class GpuSequence final : public Decoder {
   // Scratch sized for `rows` tokens a forward call.
   void ensure_rows(int rows);
   LinearInput normed(const float* x) const { return {x, LinearInput::RmsNorm, float(spec_.rms_eps), row_scale_.ptr}; }
+  // y (+)= the linear layer of x over `rows` rows: cuBLASLt on the input staged in the weight
+  // type where the model has it and rows > 1, else the own GEMV or GEMM.
+  void linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, float* y, bool accumulate);
 
   std::shared_ptr<GpuModel> m_;
   PolicyOptions opts_;
@@ -220,6 +233,8 @@ class GpuSequence final : public Decoder {
   DeviceBuffer<int32_t> tokens_;
   DeviceBuffer<float> x_, row_scale_, trig_, qkv_, att_, gu_, logits_;
   DeviceBuffer<uint16_t> q16_;  // this step's queries, in kv_type_
+  DeviceBuffer<uint16_t> staged_;  // a cuBLASLt GEMM's input, in the weight type
+  DeviceBuffer<char> lt_workspace_;
 };
 
 GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
@@ -252,6 +267,16 @@ void GpuSequence::grow(int64_t tokens) {
   // so the old bounds are the new ones' prefix.
   const int64_t P = opts_.page_size, meta = bound_pages((pages * kGpuPage + P - 1) / P), old_meta = bound_pages((capacity_ + P - 1) / P);
   const size_t per_page = size_t(s.kv_heads) * kGpuPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
+  // K, V and both key bounds of every layer, against what is free plus what this cache holds
+  // now: a cache that cannot fit says how many tokens would, rather than failing in cudaMalloc.
+  auto cache_bytes = [&](int64_t p, int64_t mp) { return 2 * sizeof(uint16_t) * s.layers * (size_t(p) * per_page + size_t(mp) * per_meta); };
+  const size_t need = cache_bytes(pages, meta), room = free_gpu_bytes() + cache_bytes(old_pages, old_meta);
+  if (need > room) {
+    const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
+    throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory and " +
+                             gib(room) + " GiB is free: about " + std::to_string(int64_t(double(tokens) * double(room) / double(need))) +
+                             " tokens would fit");
+  }
   auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per, int64_t n, int64_t old) {
     DeviceBuffer<uint16_t> fresh(size_t(n) * per);
     if (old > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old) * per * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "cache copy");
@@ -289,7 +314,19 @@ void GpuSequence::ensure_rows(int rows) {
   logits_.resize(size_t(rows) * s.vocab);
   q16_.resize(size_t(rows) * qd);
   if (policy_->wants_prefill_lse()) lse_.resize(size_t(rows) * s.heads);
+  if (m_->lt() && rows > 1) {
+    staged_.resize(size_t(rows) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)}));
+    if (!lt_workspace_.ptr) lt_workspace_.resize(LtGemm::kWorkspaceBytes);
+  }
   rows_ = rows;
+}
+
+void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, float* y, bool accumulate) {
+  if (LtGemm* lt = m_->lt(); lt && rows > 1) {
+    stage_input(x, rows, w.in, m_->type(), staged_.ptr, stream_);
+    if (lt->run(staged_.ptr, rows, w, m_->type(), y, accumulate, lt_workspace_.ptr, stream_)) return;
+  }
+  linear(x, rows, w, m_->type(), y, accumulate, stream_);
 }
 
 PagedKv GpuSequence::view(int layer, int64_t len) const {
@@ -328,7 +365,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(uint16_t);
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
-    linear(normed(x_.ptr), n, L.qkv, wt, qkv_.ptr, false, st);
+    linear_layer(normed(x_.ptr), n, L.qkv, qkv_.ptr, false);
     const AttentionCall call{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, max_splits_, m_->sms(), att_.ptr};
     rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
     const bool governed = l >= opts_.dense_layers;
@@ -362,13 +399,13 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
       }
       stats_.kv_bytes_read += double(read.tokens_read) * kv_token_bytes;
     }
-    linear({att_.ptr}, n, L.o, wt, x_.ptr, true, st);
-    linear(normed(x_.ptr), n, L.gate_up, wt, gu_.ptr, false, st);
-    linear({gu_.ptr, LinearInput::SwiGlu}, n, L.down, wt, x_.ptr, true, st);
+    linear_layer({att_.ptr}, n, L.o, x_.ptr, true);
+    linear_layer(normed(x_.ptr), n, L.gate_up, gu_.ptr, false);
+    linear_layer({gu_.ptr, LinearInput::SwiGlu}, n, L.down, x_.ptr, true);
   }
   // Only the rows whose logits are wanted go through the final norm and the LM head.
   const int rows = all_logits ? n : 1;
-  linear(normed(x_.ptr + size_t(n - rows) * H), rows, m_->lm_head(), wt, logits_.ptr, false, st);
+  linear_layer(normed(x_.ptr + size_t(n - rows) * H), rows, m_->lm_head(), logits_.ptr, false);
   logits.resize(size_t(rows) * s.vocab);
   check(cudaMemcpyAsync(logits.data(), logits_.ptr, logits.size() * sizeof(float), cudaMemcpyDeviceToHost, st), "logits");
   check(cudaStreamSynchronize(st), "forward pass");

@@ -2,7 +2,6 @@
 #include <mma.h>
 
 #include <algorithm>
-#include <cfloat>
 
 #include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
@@ -145,6 +144,33 @@ __global__ void inv_rms_kernel(const float* __restrict__ x, int dim, float eps, 
   wait_for_previous();
   const float inv = inv_rms(x, blockIdx.x, dim, eps, partial);
   if (threadIdx.x == 0) row_scale[blockIdx.x] = inv;
+}
+
+// dst[row][in] in W's type: the linear layer's input as LinearInput builds it, one block a
+// row; what a cuBLASLt GEMM reads.
+template <typename W, int MODE>
+__global__ void stage_kernel(const float* __restrict__ x, float eps, int in, W* __restrict__ dst) {
+  __shared__ float partial[32];
+  wait_for_previous();
+  const size_t row = blockIdx.x;
+  const float scale = MODE == LinearInput::RmsNorm ? inv_rms(x, row, in, eps, partial) : 1.0f;
+  for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) {
+    float v[8];
+    input8<MODE>(x, row, k, in, scale, v);
+    __align__(16) W h[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) h[j] = Cvt<W>::from(v[j]);
+    *reinterpret_cast<uint4*>(dst + row * in + k) = *reinterpret_cast<const uint4*>(h);
+  }
+}
+
+template <typename W>
+void stage_w(const LinearInput& x, int rows, int in, W* dst, cudaStream_t s) {
+  switch (x.kind) {
+    case LinearInput::Plain: return check(launch(stage_kernel<W, LinearInput::Plain>, rows, 256, 0, s, x.x, x.eps, in, dst), "GEMM input");
+    case LinearInput::RmsNorm: return check(launch(stage_kernel<W, LinearInput::RmsNorm>, rows, 256, 0, s, x.x, x.eps, in, dst), "GEMM input");
+    case LinearInput::SwiGlu: return check(launch(stage_kernel<W, LinearInput::SwiGlu>, rows, 256, 0, s, x.x, x.eps, in, dst), "GEMM input");
+  }
 }
 
 constexpr int kBM = 64, kBN = 64, kBK = 32, kGemmThreads = 128;
@@ -358,116 +384,25 @@ __device__ inline void load_q_tile(const E* q, int row0, int rows, int heads, in
   }
 }
 
-// Loads the cache's keys (and values, when Vs is given) at positions [p0, p0 + kTile) of KV
-// head g into smem, positions at or past `total` as zeros.
+// Loads the cache's keys at positions [p0, p0 + kTile) of KV head g into smem, positions at
+// or past `total` as zeros.
 template <int D, typename E>
-__device__ inline void load_kv_tile(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks, E* Vs) {
+__device__ inline void load_k_tile(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks) {
   constexpr int QS = D + 8, V8 = D / 8;
   for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
     const int r = idx / V8, c = (idx % V8) * 8;
     const int64_t p = p0 + r;
-    uint4 kz = make_uint4(0, 0, 0, 0), vz = kz;
+    uint4 kz = make_uint4(0, 0, 0, 0);
     if (p < total) {
       const size_t off = (((size_t)kv.page_table[p / kv.page_size] * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c;
       kz = *reinterpret_cast<const uint4*>(static_cast<const E*>(kv.k) + off);
-      if (Vs) vz = *reinterpret_cast<const uint4*>(static_cast<const E*>(kv.v) + off);
     }
     *reinterpret_cast<uint4*>(Ks + r * QS + c) = kz;
-    if (Vs) *reinterpret_cast<uint4*>(Vs + r * QS + c) = vz;
   }
-}
-
-// One block of four warps per (64 queries, query head); warp w owns query rows 16w..16w+15
-// of S = QK^T, of the softmax state and of O, so only K and V loads need the whole block.
-template <int D, typename E>
-__global__ void __launch_bounds__(128) prefill_attention_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows,
-                                                                int64_t start, float scale, float* __restrict__ out,
-                                                                float* __restrict__ lse) {
-  constexpr int T = kTile, QS = D + 8, SS = T + 4, PS = T + 8, OS = D + 4;
-  extern __shared__ __align__(32) unsigned char smem[];
-  E* Qs = reinterpret_cast<E*>(smem);
-  E* Ks = Qs + T * QS;
-  E* Vs = Ks + T * QS;
-  float* S = reinterpret_cast<float*>(Vs + T * QS);
-  E* P = reinterpret_cast<E*>(S + T * SS);
-  float* O = reinterpret_cast<float*>(P + T * PS);
-  float* row_m = O + T * OS;
-  float* row_l = row_m + T;
-  const int q0 = blockIdx.x * T, h = blockIdx.y, g = h / (heads / kv.kv_heads);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t total = start + rows;
-  wait_for_previous();
-
-  load_q_tile<D, E>(q, q0, rows, heads, h, Qs);
-  for (int idx = threadIdx.x; idx < T * D; idx += blockDim.x) O[(idx / D) * OS + idx % D] = 0.0f;
-  if (threadIdx.x < T) {
-    row_m[threadIdx.x] = -FLT_MAX;
-    row_l[threadIdx.x] = 0.0f;
-  }
-  const int64_t last = start + min(rows, q0 + T) - 1;  // the block's last query position
-  const int key_tiles = int(last / T) + 1;
-  for (int kt = 0; kt < key_tiles; ++kt) {
-    __syncthreads();
-    load_kv_tile<D, E>(kv, g, (int64_t)kt * T, total, Ks, Vs);
-    __syncthreads();
-    qk_tile<D, E>(Qs, Ks, S, warp);
-    __syncwarp();
-    {
-      // Two lanes a row, 32 keys each.
-      const int r = warp * 16 + lane / 2, c0 = (lane % 2) * (T / 2);
-      const int64_t qpos = start + q0 + r;
-      float mx = -FLT_MAX;
-      for (int c = c0; c < c0 + T / 2; ++c) {
-        const int64_t kp = (int64_t)kt * T + c;
-        if (kp <= qpos && kp < total) mx = fmaxf(mx, S[r * SS + c] * scale);
-      }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      const float m_old = row_m[r], m_new = fmaxf(m_old, mx);
-      float sum = 0.0f;
-      for (int c = c0; c < c0 + T / 2; ++c) {
-        const int64_t kp = (int64_t)kt * T + c;
-        const float p = kp <= qpos && kp < total ? __expf(S[r * SS + c] * scale - m_new) : 0.0f;
-        P[r * PS + c] = Cvt<E>::from(p);
-        sum += p;
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      const float corr = __expf(m_old - m_new);
-      for (int d = (lane % 2) * (D / 2); d < (lane % 2 + 1) * (D / 2); ++d) O[r * OS + d] *= corr;
-      __syncwarp();
-      if (lane % 2 == 0) {
-        row_l[r] = row_l[r] * corr + sum;
-        row_m[r] = m_new;
-      }
-    }
-    __syncwarp();
-    {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> b;
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-#pragma unroll
-      for (int j = 0; j < D / 16; ++j) {
-        wmma::load_matrix_sync(acc, O + warp * 16 * OS + j * 16, OS, wmma::mem_row_major);
-#pragma unroll
-        for (int k = 0; k < T; k += 16) {
-          wmma::load_matrix_sync(a, P + warp * 16 * PS + k, PS);
-          wmma::load_matrix_sync(b, Vs + k * QS + j * 16, QS);
-          wmma::mma_sync(acc, a, b, acc);
-        }
-        wmma::store_matrix_sync(O + warp * 16 * OS + j * 16, acc, OS, wmma::mem_row_major);
-      }
-    }
-  }
-  __syncwarp();
-  for (int idx = lane; idx < 16 * D; idx += 32) {
-    const int r = warp * 16 + idx / D, d = idx % D;
-    if (q0 + r < rows) out[((size_t)(q0 + r) * heads + h) * D + d] = O[r * OS + d] / row_l[r];
-  }
-  const int r = warp * 16 + lane;
-  if (lse && lane < 16 && q0 + r < rows) lse[(size_t)(q0 + r) * heads + h] = row_m[r] + __logf(row_l[r]);
 }
 
 // One block of four warps per (64 keys, query head), over the query tiles of the chunk that
-// see those keys: S on tensor cores as in the prefill, p = exp(S * scale - lse) of the rows
+// see those keys: S on tensor cores, p = exp(S * scale - lse) of the rows
 // counted, summed down each column (two threads a column, 32 rows each), then added to the
 // KV head's sums.
 template <int D, typename E>
@@ -484,7 +419,7 @@ __global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ 
   const int64_t key0 = (int64_t)blockIdx.x * T, total = start + rows;
   const int c = threadIdx.x % T, half = threadIdx.x / T;
   wait_for_previous();
-  load_kv_tile<D, E>(kv, g, key0, total, Ks, static_cast<E*>(nullptr));
+  load_k_tile<D, E>(kv, g, key0, total, Ks);
   // Rows before key0 - start see none of these keys.
   const int first = int(max((int64_t)row_from, key0 - start));
   float sum = 0.0f;
@@ -503,12 +438,6 @@ __global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ 
   half_sums[half * T + c] = sum;
   __syncthreads();
   if (half == 0 && key0 + c < total) atomicAdd(&acc[(size_t)g * acc_stride + key0 + c], sum + half_sums[T + c]);
-}
-
-template <int D>
-size_t prefill_smem() {
-  return size_t(3 * kTile * (D + 8)) * 2 + size_t(kTile * (kTile + 4)) * 4 + size_t(kTile * (kTile + 8)) * 2 +
-         size_t(kTile * (D + 4)) * 4 + 2 * kTile * 4;
 }
 
 template <int D>
@@ -531,20 +460,6 @@ void launch_column_sums(const E* q, const PagedKv& kv, int heads, int rows, int6
         "prefill column sums");
 }
 
-template <int D, typename E>
-void launch_prefill(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
-                    cudaStream_t s) {
-  static const bool configured = [] {
-    check(cudaFuncSetAttribute(prefill_attention_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(prefill_smem<D>())),
-          "prefill attention shared memory");
-    return true;
-  }();
-  (void)configured;
-  const dim3 grid((rows + kTile - 1) / kTile, heads);
-  check(launch(prefill_attention_kernel<D, E>, grid, 128, prefill_smem<D>(), s, q, kv, heads, rows, start, scale, out, lse),
-        "prefill attention");
-}
-
 int blocks_for(size_t n) { return int(std::min<size_t>((n + 255) / 256, 8192)); }
 
 }  // namespace
@@ -554,6 +469,13 @@ void linear(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t,
     linear_w<__half>(x, rows, L, y, accumulate, s);
   else
     linear_w<__nv_bfloat16>(x, rows, L, y, accumulate, s);
+}
+
+void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t s) {
+  if (t == WeightType::F16)
+    stage_w(x, rows, in, static_cast<__half*>(dst), s);
+  else
+    stage_w(x, rows, in, static_cast<__nv_bfloat16*>(dst), s);
 }
 
 void to_weight_type(const float* src, void* dst, WeightType t, size_t n, int* nonfinite, cudaStream_t s) {
@@ -580,15 +502,6 @@ void rope_store(const float* qkv, int rows, int heads, int64_t start, const floa
   with_half_type(kv.type, [&](auto t) {
     using E = decltype(t);
     check(launch(rope_store_kernel<E>, blocks_for(n), 256, 0, s, qkv, rows, heads, start, trig, static_cast<E*>(q_out), kv), "rope");
-    return 0;
-  });
-}
-
-void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
-                       cudaStream_t s) {
-  if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
-  with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
-    launch_prefill<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, scale, out, lse, s);
     return 0;
   });
 }

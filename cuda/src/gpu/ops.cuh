@@ -14,6 +14,10 @@ namespace quest {
 
 using WeightType = HalfType;
 
+// Tokens a forward pass of a prefill takes at once: enough rows that its GEMMs and attention
+// tiles fill the GPU, few enough that its scratch stays small at any context length.
+constexpr int kPrefillChunk = 2048;
+
 // What a linear layer reads as its input row, built as it is loaded (no kernel of its own):
 //   Plain    x as it is, [rows][in];
 //   RmsNorm  x scaled by 1 / rms(x): the norm's weight is folded into W's columns at upload;
@@ -36,6 +40,10 @@ struct DeviceLinear {
 };
 void linear(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, cudaStream_t stream);
 
+// Writes x's rows as the linear layer reads them (norm or SwiGLU applied) in the weight type,
+// [rows][in]: the input of a cuBLASLt GEMM (gemm.cuh).
+void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t stream);
+
 // Converts n fp32 values to the weight type (weights are uploaded as fp32, converted on the
 // device); sets the device int *nonfinite to 1 when a converted value is NaN or Inf.
 void to_weight_type(const float* src, void* dst, WeightType t, size_t n, int* nonfinite, cudaStream_t stream);
@@ -54,9 +62,10 @@ void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float
 void rope_store(const float* qkv, int rows, int heads, int64_t start, const float* trig, void* q_out, const PagedKv& kv, cudaStream_t stream);
 
 // Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], in the
-// cache's type) over the cache's positions [0, start + rows), tiles of 64 queries by 64 keys
-// on tensor cores with an online softmax (flash attention); out is fp32
-// [rows][heads][head_dim], and lse, when given, each row's log-sum-exp [rows][heads].
+// cache's type) over the cache's positions [0, start + rows): flash attention on mma.sync
+// (kernels/prefill_attention.cu); out is fp32 [rows][heads][head_dim], and lse, when given,
+// each row's log-sum-exp [rows][heads].
+constexpr const char* kPrefillAttention = "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, online softmax in registers)";
 void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t stream);
 

@@ -198,6 +198,31 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       res.rows.push_back(row);
     }
 
+    if (o.prefill) {
+      // One layer's prefill attention over all L positions, chunked as the engine runs it.
+      const size_t width = size_t(sh.heads) * sh.head_dim;
+      DeviceBuffer<__half> pq(size_t(L) * width);
+      DeviceBuffer<float> pout(pq.n);
+      fill_random<<<1024, 256, 0, s>>>(pq.ptr, pq.n, o.seed * 7919 + 2);
+      auto prefill = [&] {
+        for (int c = 0; c < L; c += kPrefillChunk) {
+          const int rows = std::min(kPrefillChunk, L - c);
+          prefill_attention(pq.ptr + c * width, cache.view(page_table.ptr, sh, c + rows), sh.heads, rows, c, scale, pout.ptr + c * width, nullptr, s);
+        }
+      };
+      prefill();  // outside the capture: the kernel's shared-memory limit is raised on first use
+      check(cudaStreamSynchronize(s), "prefill attention");
+      Graph graph;
+      capture(graph, s, prefill);
+      AttentionBenchRow row;
+      row.length = L;
+      row.policy = "prefill";
+      row.attention_us = row.total_us = time_graph(graph, flush, s, std::min(o.repeats, 10));
+      row.tokens_read = L;
+      row.kv_bytes = double(L) * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
+      res.rows.push_back(row);
+    }
+
     for (int B : o.budgets) {
       const int sel = B / sh.page_size;
       if (sel < 1) throw std::runtime_error("budget " + std::to_string(B) + " is smaller than a page");

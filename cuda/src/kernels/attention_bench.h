@@ -17,11 +17,12 @@ struct AttentionBenchOptions {
   std::vector<int> budgets;
   int repeats = 50;
   uint64_t seed = 0;
+  bool prefill = false;  // also time one layer's causal prefill attention at each length
 };
 
 struct AttentionBenchRow {
   int length = 0;
-  std::string policy;      // dense | quest
+  std::string policy;      // dense | quest | prefill (total_us: every position of the length, in the engine's chunks)
   int budget = 0;          // 0 for dense
   double estimate_us = 0;  // medians of replayed CUDA graphs
   double topk_us = 0;

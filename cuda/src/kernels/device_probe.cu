@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 
 #include "engine/devices.h"
+#include "gpu/gemm.cuh"
+#include "gpu/ops.cuh"
 
 #ifndef QUEST_CUDA_ARCHS
 #define QUEST_CUDA_ARCHS "unknown"
@@ -14,6 +16,12 @@ CudaStatus cuda_status() {
   CudaStatus s;
   s.compiled = true;
   s.architectures = QUEST_CUDA_ARCHS;
+  s.prefill_attention = kPrefillAttention;
+  try {
+    s.gemm = gemm_choice().why;
+  } catch (const std::exception& e) {
+    s.gemm = e.what();
+  }
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {

@@ -1,0 +1,224 @@
+// The causal attention of a prefill chunk, in FlashAttention-2's scheme (issue #19): a block
+// of 4 warps takes 128 queries of one query head, each warp 32 rows; S = Q K^T and O += P V
+// run on mma.sync m16n8k16 with operands from ldmatrix, the online softmax stays in the
+// accumulators' registers, and keys and values stream from the paged cache in tiles of 64
+// through two shared-memory stages (cp.async). GQA reads the KV head's cache as it lies.
+#include <cmath>
+#include <stdexcept>
+
+#include "gpu/ops.cuh"
+#include "kernels/cuda_util.cuh"
+#include "kernels/launch.cuh"
+#include "kernels/mma.cuh"
+
+namespace quest {
+namespace {
+
+// 32 query rows a warp (two m16 tiles sharing every key and value fragment read from shared
+// memory), 4 warps: 128 queries a block; 64 keys a tile.
+constexpr int kWarps = 4, kWarpRows = 32, kRows = kWarpRows * kWarps, kKeys = 64;
+
+// Shared-memory rows are D + 8 values long: consecutive rows start 16 bytes apart in the
+// banks, so each 8-row ldmatrix touches every bank once.
+template <int D>
+constexpr size_t smem_bytes() {
+  return size_t(kRows + 4 * kKeys) * (D + 8) * 2;
+}
+
+// Starts copying keys and values at positions [p0, p0 + kKeys) of KV head g into Ks and Vs
+// (zeros past `total`).
+template <int D, typename E>
+__device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks, E* Vs) {
+  constexpr int S = D + 8, C = D / 8;
+  const E* k = static_cast<const E*>(kv.k);
+  const E* v = static_cast<const E*>(kv.v);
+  for (int i = threadIdx.x; i < kKeys * C; i += kWarps * 32) {
+    const int r = i / C, c = (i % C) * 8;
+    const int64_t p = p0 + r;
+    const bool ok = p < total;
+    const size_t off = ok ? ((size_t(kv.page_table[p / kv.page_size]) * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c : 0;
+    cp_async16(Ks + r * S + c, k + off, ok);
+    cp_async16(Vs + r * S + c, v + off, ok);
+  }
+}
+
+template <int D, typename E>
+__global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
+                                                                    float scale_log2, float* __restrict__ out, float* __restrict__ lse) {
+  constexpr int S = D + 8, NT = kKeys / 8, DT = D / 8;
+  extern __shared__ __align__(16) unsigned char smem[];
+  E* Qs = reinterpret_cast<E*>(smem);
+  E* KVs = Qs + kRows * S;  // two stages of [K | V], kKeys rows each
+  const int h = blockIdx.x;
+  const int q0 = (gridDim.y - 1 - blockIdx.y) * kRows;  // the longest tiles start first: they set the launch's tail
+  const int g = h / (heads / kv.kv_heads);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gr = lane / 4, t = lane % 4;
+  const int64_t total = start + rows;
+  const int key_tiles = int((start + min(rows, q0 + kRows) - 1) / kKeys) + 1;
+  const int64_t first = start + q0 + warp * kWarpRows;  // the position of the warp's first row
+  wait_for_previous();
+
+  for (int i = threadIdx.x; i < kRows * DT; i += kWarps * 32) {
+    const int r = i / DT, c = (i % DT) * 8;
+    const bool ok = q0 + r < rows;
+    cp_async16(Qs + r * S + c, q + (ok ? (size_t(q0 + r) * heads + h) * D + c : 0), ok);
+  }
+  load_kv<D, E>(kv, g, 0, total, KVs, KVs + kKeys * S);
+  cp_async_commit();
+
+  // Per m-tile mt (the warp's rows 16 mt..): O, and the softmax state of rows gr and gr + 8
+  // in log2 units.
+  float o[2][DT][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int n = 0; n < DT; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.0f;
+  float m[2][2], l[2][2];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
+
+  for (int kt = 0; kt < key_tiles; ++kt) {
+    const E* Ks = KVs + (kt % 2) * 2 * kKeys * S;
+    const E* Vs = Ks + kKeys * S;
+    if (kt + 1 < key_tiles) {
+      E* next = KVs + ((kt + 1) % 2) * 2 * kKeys * S;
+      load_kv<D, E>(kv, g, int64_t(kt + 1) * kKeys, total, next, next + kKeys * S);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();  // this tile's group (and Q) have landed
+    __syncthreads();
+    const int64_t k0 = int64_t(kt) * kKeys;
+    if (k0 < first + kWarpRows) {  // else the whole tile lies after every row of the warp
+      float s[2][NT][4];
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int n = 0; n < NT; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
+      // Each key fragment serves both m-tiles: half the shared-memory reads of 16 rows a warp.
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        uint32_t a[2][4];
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+          ldmatrix_x4<false>(a[mt], Qs + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + kk * 16 + lane / 16 * 8);
+#pragma unroll
+        for (int np = 0; np < kKeys / 16; ++np) {
+          uint32_t b[4];
+          ldmatrix_x4<false>(b, Ks + (np * 16 + lane % 8 + lane / 16 * 8) * S + kk * 16 + (lane / 8 % 2) * 8);
+#pragma unroll
+          for (int mt = 0; mt < 2; ++mt) {
+            mma16816<E>(s[mt][2 * np], a[mt], b[0], b[1]);
+            mma16816<E>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
+          }
+        }
+      }
+      // Row r of the warp may see keys up to offset first + r - k0 of this tile.
+      const bool diagonal = k0 + kKeys - 1 > first;
+      const int seen = int(first - k0) + gr;
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt) {
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int n = 0; n < NT; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + mt * 16 + (e >> 1) * 8;
+            s[mt][n][e] = masked ? -INFINITY : s[mt][n][e] * scale_log2;
+            mx[e >> 1] = fmaxf(mx[e >> 1], s[mt][n][e]);
+          }
+        float corr[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+          // Finite: key 0 of tile 0 precedes every row, so a fully masked row keeps its old max.
+          const float m_new = fmaxf(m[mt][i], mx[i]);
+          corr[i] = exp2f(m[mt][i] - m_new);
+          m[mt][i] = m_new;
+        }
+#pragma unroll
+        for (int n = 0; n < NT; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            s[mt][n][e] = exp2f(s[mt][n][e] - m[mt][e >> 1]);
+            sum[e >> 1] += s[mt][n][e];
+          }
+        // Each thread keeps its own part of the row sums; the quad adds them up at the end.
+#pragma unroll
+        for (int i = 0; i < 2; ++i) l[mt][i] = l[mt][i] * corr[i] + sum[i];
+#pragma unroll
+        for (int n = 0; n < DT; ++n) {
+          o[mt][n][0] *= corr[0];
+          o[mt][n][1] *= corr[0];
+          o[mt][n][2] *= corr[1];
+          o[mt][n][3] *= corr[1];
+        }
+      }
+      // P's accumulators of keys 16j.., packed to E, are the A fragment of P V's k-step j.
+#pragma unroll
+      for (int j = 0; j < kKeys / 16; ++j) {
+        uint32_t a[2][4];
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          a[mt][0] = pack2<E>(s[mt][2 * j][0], s[mt][2 * j][1]);
+          a[mt][1] = pack2<E>(s[mt][2 * j][2], s[mt][2 * j][3]);
+          a[mt][2] = pack2<E>(s[mt][2 * j + 1][0], s[mt][2 * j + 1][1]);
+          a[mt][3] = pack2<E>(s[mt][2 * j + 1][2], s[mt][2 * j + 1][3]);
+        }
+#pragma unroll
+        for (int dp = 0; dp < D / 16; ++dp) {
+          uint32_t b[4];
+          ldmatrix_x4<true>(b, Vs + (j * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + dp * 16 + lane / 16 * 8);
+#pragma unroll
+          for (int mt = 0; mt < 2; ++mt) {
+            mma16816<E>(o[mt][2 * dp], a[mt], b[0], b[1]);
+            mma16816<E>(o[mt][2 * dp + 1], a[mt], b[2], b[3]);
+          }
+        }
+      }
+    }
+    __syncthreads();  // the next tile's copies overwrite this stage
+  }
+
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float sum = l[mt][i];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int r = q0 + warp * kWarpRows + mt * 16 + gr + i * 8;
+      if (r >= rows) continue;
+      const float inv = 1.0f / sum;
+      float* dst = out + (size_t(r) * heads + h) * D + 2 * t;
+#pragma unroll
+      for (int n = 0; n < DT; ++n) *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[mt][n][2 * i] * inv, o[mt][n][2 * i + 1] * inv);
+      if (lse && t == 0) lse[size_t(r) * heads + h] = (m[mt][i] + __log2f(sum)) * 0.69314718055994531f;
+    }
+}
+
+template <int D, typename E>
+void launch_flash(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse, cudaStream_t s) {
+  static const bool configured = [] {
+    check(cudaFuncSetAttribute(flash_prefill_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes<D>())),
+          "prefill attention shared memory");
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid(heads, (rows + kRows - 1) / kRows);
+  check(launch(flash_prefill_kernel<D, E>, grid, kWarps * 32, smem_bytes<D>(), s, q, kv, heads, rows, start, scale * 1.4426950408889634f, out, lse),
+        "prefill attention");
+}
+
+}  // namespace
+
+void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+                       cudaStream_t s) {
+  if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
+  with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
+    launch_flash<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, scale, out, lse, s);
+    return 0;
+  });
+}
+
+}  // namespace quest
