@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { QuestError, errorMessage } from '../errors.js';
+import { CODE_SIM_BACKENDS, type CodeSimBackend } from '../metrics/fuzz.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -44,6 +45,8 @@ export interface EvalConfig extends PolicyConfig {
   longbenchDir: string | null;
   longbenchE: boolean;
   longbenchV2File: string | null;
+  /** LongBench's code_sim: fuzz.ratio on difflib, as LongBench installs it, or on python-Levenshtein. */
+  codeSim: CodeSimBackend;
   /** Perplexity: the text (the shipped held-out text by default) and the dense prefix. */
   textFile: string | null;
   pplPrefix: number;
@@ -109,6 +112,7 @@ const SCHEMAS = {
       longbenchDir: { type: ['string', 'null'] },
       longbenchE: { type: 'boolean' },
       longbenchV2File: { type: ['string', 'null'] },
+      codeSim: { enum: CODE_SIM_BACKENDS },
       textFile: { type: ['string', 'null'] },
       pplPrefix: posInt,
       questionMode: { enum: ['decode', 'prefill'] },
@@ -161,6 +165,7 @@ const EVAL_DEFAULTS: EvalConfig = {
   longbenchDir: null,
   longbenchE: false,
   longbenchV2File: null,
+  codeSim: 'difflib',
   textFile: null,
   pplPrefix: 64,
   questionMode: 'decode',

@@ -196,6 +196,7 @@ export function prepareRun(cfg: EvalConfig): PreparedRun {
       longbenchDir: cfg.longbenchDir ?? undefined,
       longbenchE: cfg.longbenchE,
       longbenchV2File: cfg.longbenchV2File ?? undefined,
+      codeSim: cfg.codeSim,
       textFile: cfg.textFile ?? undefined,
       pplPrefix: cfg.pplPrefix,
     });

@@ -1,3 +1,4 @@
+import type { CodeSimBackend } from '../metrics/fuzz.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 
 /** One evaluation item: the context is prefilled dense, the question follows it. */
@@ -32,6 +33,8 @@ export interface SampleOptions {
   /** A folder of LongBench's <dataset>.jsonl files; with longbenchE, its <dataset>_e.jsonl. */
   longbenchDir?: string;
   longbenchE?: boolean;
+  /** LongBench's code_sim backend: fuzzywuzzy on difflib (LongBench's own install) or on python-Levenshtein. */
+  codeSim?: CodeSimBackend;
   /** LongBench v2's data.json (a list of questions). */
   longbenchV2File?: string;
   /** The text perplexity reads, and its dense prefix in tokens. */

@@ -19,11 +19,12 @@ import {
   rougeL,
   rougeZh,
 } from '../../metrics/longbench.js';
+import type { CodeSimBackend } from '../../metrics/fuzz.js';
 import { readJsonl } from '../jsonl.js';
 import type { Sample, SampleOptions, Task } from '../types.js';
 import { assemble, truncateMiddle } from './prompt.js';
 
-type Metric = (prediction: string, truth: string, allClasses: string[]) => number;
+type Metric = (prediction: string, truth: string, sample: Sample) => number;
 
 interface Dataset {
   prompt: string;
@@ -37,8 +38,8 @@ const QA: [string, Metric] = ['qa_f1', qaF1];
 const QA_ZH: [string, Metric] = ['qa_f1_zh', qaF1Zh];
 const ROUGE: [string, Metric] = ['rouge-l', rougeL];
 const ROUGE_ZH: [string, Metric] = ['rouge-l_zh', rougeZh];
-const CLS: [string, Metric] = ['classification', classification];
-const CODE: [string, Metric] = ['code_sim', codeSim];
+const CLS: [string, Metric] = ['classification', (p, t, s) => classification(p, t, s.meta.allClasses as string[])];
+const CODE: [string, Metric] = ['code_sim', (p, t, s) => codeSim(p, t, s.meta.codeSim as CodeSimBackend)];
 
 // config/dataset2prompt.json, config/dataset2maxlen.json, eval.py dataset2metric; the
 // categories as LongBench's README groups them.
@@ -108,7 +109,7 @@ function v1Task(name: string, d: Dataset): Task {
             task: name,
             ...assemble(opts.tokenizer, text, question, !NO_CHAT.has(name)),
             answers: r.answers,
-            meta: { length: L, dataLength: r.length, truncated, allClasses: r.all_classes ?? [], category: d.category, language: d.language },
+            meta: { length: L, dataLength: r.length, truncated, allClasses: r.all_classes ?? [], category: d.category, language: d.language, ...(d.metric === CODE ? { codeSim: opts.codeSim ?? 'difflib' } : {}) },
             groups: opts.longbenchE ? [lengthBucket(r.length)] : undefined,
           });
         });
@@ -117,8 +118,7 @@ function v1Task(name: string, d: Dataset): Task {
     },
     score(prediction: string, sample: Sample): number {
       const p = FIRST_LINE.has(name) ? prediction.replace(/^\n+/, '').split('\n')[0] : prediction;
-      const classes = (sample.meta.allClasses as string[]) ?? [];
-      return Math.max(0, ...sample.answers.map((a) => d.metric[1](p, a, classes)));
+      return Math.max(0, ...sample.answers.map((a) => d.metric[1](p, a, sample)));
     },
   };
 }
