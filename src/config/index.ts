@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { QuestError, errorMessage } from '../errors.js';
-import { CODE_SIM_BACKENDS, type CodeSimBackend } from '../metrics/fuzz.js';
+import { CODE_SIM_BACKENDS, CODE_SIM_DEFAULT, type CodeSimBackend } from '../metrics/fuzz.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -165,7 +165,7 @@ const EVAL_DEFAULTS: EvalConfig = {
   longbenchDir: null,
   longbenchE: false,
   longbenchV2File: null,
-  codeSim: 'difflib',
+  codeSim: CODE_SIM_DEFAULT,
   textFile: null,
   pplPrefix: 64,
   questionMode: 'decode',

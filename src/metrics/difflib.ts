@@ -4,6 +4,7 @@
  * times is never a match seed, though matches may still extend over it), find_longest_match
  * (the earliest longest block) and get_matching_blocks' recursion on both sides of it.
  */
+import { codePoints } from './python.js';
 
 /** Item positions in b, less the "popular" items __chain_b drops. */
 function chainB(b: string[]): Map<string, number[]> {
@@ -69,8 +70,8 @@ export function matchingCharacters(a: string[], b: string[]): number {
 
 /** SequenceMatcher(None, a, b).ratio(): _calculate_ratio(matches, len(a) + len(b)). */
 export function sequenceMatcherRatio(a: string, b: string): number {
-  const x = [...a];
-  const y = [...b];
+  const x = codePoints(a);
+  const y = codePoints(b);
   const length = x.length + y.length;
   return length ? (2.0 * matchingCharacters(x, y)) / length : 1.0;
 }

@@ -4,18 +4,19 @@
  * so difflib is the original and the default.
  */
 import { sequenceMatcherRatio } from './difflib.js';
-import { pyRound } from './python.js';
+import { codePoints, pyRound } from './python.js';
 
 export const CODE_SIM_BACKENDS = ['difflib', 'levenshtein'] as const;
 export type CodeSimBackend = (typeof CODE_SIM_BACKENDS)[number];
+export const CODE_SIM_DEFAULT: CodeSimBackend = 'difflib';
 
 /**
  * python-Levenshtein 0.12.2's ratio(): (lensum - distance) / lensum, where the distance
  * counts a substitution as 2, i.e. lensum - 2 * (longest common subsequence).
  */
 export function levenshteinRatio(a: string, b: string): number {
-  const x = [...a];
-  const y = [...b];
+  const x = codePoints(a);
+  const y = codePoints(b);
   const lensum = x.length + y.length;
   if (lensum === 0) return 1.0;
   let prev = new Int32Array(y.length + 1);
@@ -29,7 +30,7 @@ export function levenshteinRatio(a: string, b: string): number {
 }
 
 /** fuzz.ratio(s1, s2): 100 for equal strings, 0 when one is empty, else utils.intr(100 * ratio). */
-export function fuzzRatio(s1: string, s2: string, backend: CodeSimBackend = 'difflib'): number {
+export function fuzzRatio(s1: string, s2: string, backend: CodeSimBackend = CODE_SIM_DEFAULT): number {
   if (s1 === s2) return 100;
   if (s1.length === 0 || s2.length === 0) return 0;
   const ratio = backend === 'difflib' ? sequenceMatcherRatio(s1, s2) : levenshteinRatio(s1, s2);

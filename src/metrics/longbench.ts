@@ -5,7 +5,7 @@
  * on Python 3's str and re semantics (python.ts).
  */
 import { QuestError } from '../errors.js';
-import { fuzzRatio, type CodeSimBackend } from './fuzz.js';
+import { CODE_SIM_DEFAULT, fuzzRatio, type CodeSimBackend } from './fuzz.js';
 
 export { fuzzRatio };
 import { jiebaCut } from './jieba.js';
@@ -149,7 +149,7 @@ export const retrievalScore = (prediction: string, truth: string) => numberShare
 export const retrievalZhScore = (prediction: string, truth: string) => numberShare(prediction, referenceId('retrieval_zh_score', /段落(\p{Nd}+)/u, truth));
 
 /** code_sim_score: fuzz.ratio of the first line free of `, # and // (after leading newlines) and the reference. */
-export function codeSim(prediction: string, truth: string, backend: CodeSimBackend = 'difflib'): number {
+export function codeSim(prediction: string, truth: string, backend: CodeSimBackend = CODE_SIM_DEFAULT): number {
   const line = prediction.replace(/^\n+/, '').split('\n').find((l) => !l.includes('`') && !l.includes('#') && !l.includes('//')) ?? '';
   return fuzzRatio(line, truth, backend) / 100;
 }

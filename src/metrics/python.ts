@@ -8,15 +8,12 @@
 
 /** str.isspace(): general category Zs or bidi class WS, B or S (so U+001C-U+001F and U+0085, not U+FEFF). */
 const SPACE = '\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const SPACE_RE = new RegExp(`[${SPACE}]`, 'u');
 const SPACE_RUNS = new RegExp(`[${SPACE}]+`, 'u');
 const STRIP = new RegExp(`^[${SPACE}]+|[${SPACE}]+$`, 'gu');
 /** re's \w on str: str.isalnum() (letters and every numeric character) or "_". */
 export const PY_WORD = '[\\p{L}\\p{N}_]';
 /** re's \d on str: any decimal digit (general category Nd), not only 0-9. */
 const DIGIT_RUNS = /\p{Nd}+/gu;
-
-export const pyIsSpace = (c: string): boolean => SPACE_RE.test(c);
 
 /** str.split() with no arguments: runs of whitespace separate, empty pieces dropped. */
 export function pySplit(s: string): string[] {

@@ -19,7 +19,7 @@ import {
   rougeL,
   rougeZh,
 } from '../../metrics/longbench.js';
-import type { CodeSimBackend } from '../../metrics/fuzz.js';
+import { CODE_SIM_DEFAULT, type CodeSimBackend } from '../../metrics/fuzz.js';
 import { readJsonl } from '../jsonl.js';
 import type { Sample, SampleOptions, Task } from '../types.js';
 import { assemble, truncateMiddle } from './prompt.js';
@@ -109,7 +109,7 @@ function v1Task(name: string, d: Dataset): Task {
             task: name,
             ...assemble(opts.tokenizer, text, question, !NO_CHAT.has(name)),
             answers: r.answers,
-            meta: { length: L, dataLength: r.length, truncated, allClasses: r.all_classes ?? [], category: d.category, language: d.language, ...(d.metric === CODE ? { codeSim: opts.codeSim ?? 'difflib' } : {}) },
+            meta: { length: L, dataLength: r.length, truncated, allClasses: r.all_classes ?? [], category: d.category, language: d.language, ...(d.metric === CODE ? { codeSim: opts.codeSim ?? CODE_SIM_DEFAULT } : {}) },
             groups: opts.longbenchE ? [lengthBucket(r.length)] : undefined,
           });
         });
