@@ -6,10 +6,11 @@
  */
 import { QuestError } from '../errors.js';
 import { CODE_SIM_DEFAULT, fuzzRatio, type CodeSimBackend } from './fuzz.js';
-
-export { fuzzRatio };
 import { jiebaCut } from './jieba.js';
 import { PY_WORD, codePoints, pyDigitRuns, pyLower, pySplit } from './python.js';
+
+// code_sim_score's fuzz.ratio, beside the metric that uses it.
+export { fuzzRatio };
 
 // Python's string.punctuation, and normalize_zh_answer's cn_punctuation added to it.
 const PUNCT = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');
@@ -137,16 +138,16 @@ function numberShare(prediction: string, want: string): number {
   return numbers.length === 0 ? 0.0 : numbers.filter((x) => x === want).length / numbers.length;
 }
 
-/** re.findall(pattern, truth)[0], which raises IndexError in Python when nothing matches. */
-function referenceId(metric: string, pattern: RegExp, truth: string): string {
+/** re.findall(pattern, truth)[0]: the paragraph number, whose absence makes Python raise IndexError. */
+function referenceId(metric: string, pattern: RegExp, form: string, truth: string): string {
   const m = pattern.exec(truth);
-  if (!m) throw new QuestError(`${metric}: the reference ${JSON.stringify(truth)} does not match ${pattern.source}, as LongBench's metrics.py requires`);
+  if (!m) throw new QuestError(`${metric}: the reference ${JSON.stringify(truth)} has no "${form}" (N in digits), which LongBench's metrics.py requires`);
   return m[1];
 }
 
 export const countScore = (prediction: string, truth: string) => numberShare(prediction, truth);
-export const retrievalScore = (prediction: string, truth: string) => numberShare(prediction, referenceId('retrieval_score', /Paragraph (\p{Nd}+)/u, truth));
-export const retrievalZhScore = (prediction: string, truth: string) => numberShare(prediction, referenceId('retrieval_zh_score', /段落(\p{Nd}+)/u, truth));
+export const retrievalScore = (prediction: string, truth: string) => numberShare(prediction, referenceId('retrieval_score', /Paragraph (\p{Nd}+)/u, 'Paragraph N', truth));
+export const retrievalZhScore = (prediction: string, truth: string) => numberShare(prediction, referenceId('retrieval_zh_score', /段落(\p{Nd}+)/u, '段落N', truth));
 
 /** code_sim_score: fuzz.ratio of the first line free of `, # and // (after leading newlines) and the reference. */
 export function codeSim(prediction: string, truth: string, backend: CodeSimBackend = CODE_SIM_DEFAULT): number {
