@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { evalConfig } from '../config/index.js';
 import { warnProvenance } from '../report/metadata.js';
+import { CODE_SIM_BACKENDS } from '../metrics/fuzz.js';
 import { runEval } from '../run/eval.js';
 import { EVAL_COLUMNS, markdown } from '../report/tables.js';
 import { addPolicyFlags, deviceList, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, shardSpec } from './options.js';
@@ -26,6 +27,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--longbench-e', 'use LongBench-E (<dataset>_e.jsonl) and report its 0-4k/4-8k/8k+ buckets')
     .option('--longbench-v2-file <file>', "LongBench v2's data.json")
     .option('--longbench-fit', "truncate LongBench prompts so that chat template and generation fit --lengths too (the originals truncate the prompt alone to its max length)")
+    .option('--code-sim <backend>', "LongBench code_sim's fuzz.ratio: difflib (LongBench's install, the default) or levenshtein (python-Levenshtein's)", oneOf('--code-sim', CODE_SIM_BACKENDS))
     .option('--text-file <file>', 'the text perplexity reads (default: datasets/text/kjv-heldout.txt)')
     .option('--ppl-prefix <n>', 'perplexity: tokens prefilled dense before token-by-token feeding', positiveInt('--ppl-prefix'))
     .option('--qa-file <file>', 'RULER QA data in its original format (SQuAD v2 dev JSON for qa_1, HotpotQA dev JSON for qa_2); repeatable', (v: string, prev: string[] = []) => [...prev, v])
@@ -51,6 +53,7 @@ export function evalCommand(program: Command, argv: string[]): void {
         longbenchE: o.longbenchE,
         longbenchV2File: o.longbenchV2File,
         longbenchFit: o.longbenchFit,
+        codeSim: o.codeSim,
         textFile: o.textFile,
         pplPrefix: o.pplPrefix,
         ...policyFlags(o),

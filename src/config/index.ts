@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { QuestError, errorMessage } from '../errors.js';
+import { CODE_SIM_BACKENDS, CODE_SIM_DEFAULT, type CodeSimBackend } from '../metrics/fuzz.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -46,6 +47,8 @@ export interface EvalConfig extends PolicyConfig {
   longbenchV2File: string | null;
   /** LongBench prompts truncated so that chat template and generation fit the length (off: the originals' truncation). */
   longbenchFit: boolean;
+  /** LongBench's code_sim: fuzz.ratio on difflib, as LongBench installs it, or on python-Levenshtein. */
+  codeSim: CodeSimBackend;
   /** Perplexity: the text (the shipped held-out text by default) and the dense prefix. */
   textFile: string | null;
   pplPrefix: number;
@@ -112,6 +115,7 @@ const SCHEMAS = {
       longbenchE: { type: 'boolean' },
       longbenchV2File: { type: ['string', 'null'] },
       longbenchFit: { type: 'boolean' },
+      codeSim: { enum: CODE_SIM_BACKENDS },
       textFile: { type: ['string', 'null'] },
       pplPrefix: posInt,
       questionMode: { enum: ['decode', 'prefill'] },
@@ -165,6 +169,7 @@ const EVAL_DEFAULTS: EvalConfig = {
   longbenchE: false,
   longbenchV2File: null,
   longbenchFit: false,
+  codeSim: CODE_SIM_DEFAULT,
   textFile: null,
   pplPrefix: 64,
   questionMode: 'decode',

@@ -1,41 +1,33 @@
 /**
- * LongBench's metrics (THUDM/LongBench metrics.py), with ROUGE-L as the Python `rouge`
- * package (1.0.1, pltrdy) computes it and jieba for Chinese, as the originals use them.
+ * LongBench's metrics: THUDM/LongBench LongBench/metrics.py (commit 2e00731f, 2025-01-15;
+ * the file last changed in c5ea10bc), with ROUGE-L as the `rouge` package 1.0.1 (pltrdy/rouge,
+ * commit 657d4d2f) computes it, jieba 0.42.1 for Chinese and fuzzywuzzy 0.18.0 for code, all
+ * on Python 3's str and re semantics (python.ts).
  */
-import { createRequire } from 'node:module';
-import { QuestError, errorMessage } from '../errors.js';
+import { QuestError } from '../errors.js';
+import { CODE_SIM_DEFAULT, fuzzRatio, type CodeSimBackend } from './fuzz.js';
+import { jiebaCut } from './jieba.js';
+import { PY_WORD, codePoints, pyDigitRuns, pyLower, pySplit } from './python.js';
 
-const require = createRequire(import.meta.url);
-let jieba: { cut(text: string, hmm?: boolean): string[] } | undefined;
-/** jieba.cut(s, cut_all=False): the accurate mode with the HMM for unknown words. */
-function cut(text: string): string[] {
-  if (!jieba) {
-    try {
-      const { Jieba } = require('@node-rs/jieba') as { Jieba: { withDict(d: Uint8Array): typeof jieba } };
-      const { dict } = require('@node-rs/jieba/dict') as { dict: Uint8Array };
-      jieba = Jieba.withDict(dict);
-    } catch (err) {
-      // The GPU machine's bundle (tools/gpu-bundle.sh) leaves the 11 MB dictionary out.
-      throw new QuestError(`scoring Chinese text needs @node-rs/jieba, which this installation lacks (${errorMessage(err)}); run npm install`);
-    }
-  }
-  return jieba!.cut(text, true);
-}
+// code_sim_score's fuzz.ratio, beside the metric that uses it.
+export { fuzzRatio };
 
-// Python's string.punctuation
+// Python's string.punctuation, and normalize_zh_answer's cn_punctuation added to it.
 const PUNCT = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');
 const ZH_PUNCT = new Set([...PUNCT, ...'！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､、〃》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏.']);
-const words = (s: string) => s.split(/\s+/).filter((w) => w.length > 0);
+// re.sub(r"\b(a|an|the)\b", " ", text) with Python's Unicode word characters.
+const ARTICLES = new RegExp(`(?<!${PY_WORD})(?:a|an|the)(?!${PY_WORD})`, 'gu');
 
-/** normalize_answer: lower case, no punctuation, no articles, single spaces. */
+const removePunct = (s: string, punct: Set<string>) => codePoints(s).filter((c) => !punct.has(c)).join('');
+
+/** normalize_answer: lower case, no punctuation, then no articles, single spaces. */
 export function normalizeAnswer(s: string): string {
-  const noPunct = [...s.toLowerCase()].filter((c) => !PUNCT.has(c)).join('');
-  return words(noPunct.replace(/\b(a|an|the)\b/g, ' ')).join(' ');
+  return pySplit(removePunct(pyLower(s), PUNCT).replace(ARTICLES, ' ')).join(' ');
 }
 
 /** normalize_zh_answer: lower case, no punctuation (ASCII and Chinese), no whitespace. */
 export function normalizeZhAnswer(s: string): string {
-  return words([...s.toLowerCase()].filter((c) => !ZH_PUNCT.has(c)).join('')).join('');
+  return pySplit(removePunct(pyLower(s), ZH_PUNCT)).join('');
 }
 
 /** f1_score over token lists: the multiset overlap. */
@@ -57,65 +49,79 @@ export function f1(prediction: string[], truth: string[]): number {
 }
 
 export function qaF1(prediction: string, truth: string): number {
-  return f1(words(normalizeAnswer(prediction)), words(normalizeAnswer(truth)));
+  return f1(pySplit(normalizeAnswer(prediction)), pySplit(normalizeAnswer(truth)));
 }
 
 export function qaF1Zh(prediction: string, truth: string): number {
-  const toks = (s: string) => cut(s).map(normalizeZhAnswer).filter((t) => t.length > 0);
+  const toks = (s: string) => jiebaCut(s).map(normalizeZhAnswer).filter((t) => t.length > 0);
   return f1(toks(prediction), toks(truth));
 }
 
-/** One longest common subsequence of x and y, reconstructed as rouge's _recon_lcs does. */
-function reconLcs(x: string[], y: string[]): string[] {
+// rouge_score.py's _recon recurses once per step of its LCS walk; past sys.getrecursionlimit()
+// (1000) Python raises RecursionError, which LongBench's rouge_score catches as a score of 0.
+const PY_RECURSION_LIMIT = 1000;
+// Frames below the first _recon when LongBench's eval.py scores: <module>, scorer, rouge_score,
+// get_scores, _get_avg_scores, the metric's lambda, rouge_l_summary_level, _union_lcs, _recon_lcs
+// (rouge_zh_score adds one). Measured on Python 3.11: test/fidelity/metrics/README.md.
+const EVAL_PY_FRAMES = 9;
+
+/** rouge's _recon_lcs(x, y): one longest common subsequence, and the _recon frames it nests. */
+function reconLcs(x: string[], y: string[]): { lcs: string[]; frames: number } {
   const t = Array.from({ length: x.length + 1 }, () => new Int32Array(y.length + 1));
   for (let i = 1; i <= x.length; i++)
     for (let j = 1; j <= y.length; j++) t[i][j] = x[i - 1] === y[j - 1] ? t[i - 1][j - 1] + 1 : Math.max(t[i - 1][j], t[i][j - 1]);
-  const out: string[] = [];
-  let i = x.length;
-  let j = y.length;
-  while (i > 0 && j > 0) {
+  const lcs: string[] = [];
+  let frames = 1;
+  for (let i = x.length, j = y.length; i > 0 && j > 0; frames++) {
     if (x[i - 1] === y[j - 1]) {
-      out.push(x[i - 1]);
+      lcs.push(x[i - 1]);
       i--;
       j--;
     } else if (t[i - 1][j] > t[i][j - 1]) i--;
     else j--;
   }
-  return out.reverse();
+  return { lcs, frames };
 }
 
 /**
- * rouge.Rouge().get_scores([prediction], [truth], avg=True)["rouge-l"]["f"]: sentences split
- * on ".", words on single spaces, summary-level union LCS over word *sets* (its Ngrams are
- * exclusive). LongBench scores 0 where rouge raises (an empty side).
+ * rouge_score: Rouge().get_scores([prediction], [truth], avg=True)["rouge-l"]["f"], 0 where it
+ * raises. Sentences split on ".", each re-spaced by str.split(), words split on single spaces;
+ * the summary-level union LCS over word *sets* (its Ngrams are exclusive). `callerFrames`: the
+ * frames a caller adds below rouge_score (1 for rouge_zh_score), for its recursion limit.
  */
-export function rougeL(prediction: string, truth: string): number {
-  const sents = (s: string) => s.split('.').filter((x) => x.length > 0).map((x) => words(x).join(' '));
+function rouge(prediction: string, truth: string, callerFrames: number): number {
+  const sents = (s: string) => s.split('.').filter((x) => x.length > 0).map((x) => pySplit(x).join(' '));
   const hyp = sents(prediction);
   const ref = sents(truth);
+  // rouge_n and rouge_l_summary_level raise ValueError on an empty side.
   if (hyp.length === 0 || ref.length === 0) return 0;
   const split = (ss: string[]) => ss.flatMap((s) => s.split(' '));
   const m = new Set(split(ref)).size;
   const n = new Set(split(hyp)).size;
   const union = new Set<string>();
-  let total = 0;
+  let llcs = 0;
   for (const r of ref) {
     const before = union.size;
-    for (const h of hyp) for (const w of reconLcs(r.split(' '), h.split(' '))) union.add(w);
-    total += union.size - before;
+    for (const h of hyp) {
+      const { lcs, frames } = reconLcs(r.split(' '), h.split(' '));
+      if (EVAL_PY_FRAMES + callerFrames + frames > PY_RECURSION_LIMIT) return 0;
+      for (const w of lcs) union.add(w);
+    }
+    llcs += union.size - before;
   }
-  const rec = total / m;
-  const prec = total / n;
-  return (2 * (prec * rec)) / (prec + rec + 1e-8);
+  const rLcs = llcs / m;
+  const pLcs = llcs / n;
+  return 2.0 * ((pLcs * rLcs) / (pLcs + rLcs + 1e-8));
 }
 
-export function rougeZh(prediction: string, truth: string): number {
-  return rougeL(cut(prediction).join(' '), cut(truth).join(' '));
-}
+export const rougeL = (prediction: string, truth: string) => rouge(prediction, truth, 0);
+
+/** rouge_zh_score: jieba's words joined by spaces, then rouge_score. */
+export const rougeZh = (prediction: string, truth: string) => rouge(jiebaCut(prediction).join(' '), jiebaCut(truth).join(' '), 1);
 
 /**
  * classification_score, including its quirks: matches are removed from the list it iterates,
- * and its similarity fallback can never run (it tests `em_match_list != 0`).
+ * and a class inside the true class (but not it) is dropped.
  */
 export function classification(prediction: string, truth: string, allClasses: string[]): number {
   const matches = allClasses.filter((c) => prediction.includes(c));
@@ -123,46 +129,28 @@ export function classification(prediction: string, truth: string, allClasses: st
   for (let i = 0; i < matches.length; i++) {
     if (truth.includes(matches[i]) && matches[i] !== truth) matches.splice(i, 1);
   }
-  return matches.includes(truth) ? 1 / matches.length : 0;
+  return matches.includes(truth) ? 1.0 / matches.length : 0.0;
 }
 
+/** The share of the prediction's digit runs (Unicode digits, compared as text) equal to `want`. */
 function numberShare(prediction: string, want: string): number {
-  const numbers = prediction.match(/\d+/g) ?? [];
-  return numbers.length === 0 ? 0 : numbers.filter((x) => x === want).length / numbers.length;
+  const numbers = pyDigitRuns(prediction);
+  return numbers.length === 0 ? 0.0 : numbers.filter((x) => x === want).length / numbers.length;
+}
+
+/** re.findall(pattern, truth)[0]: the paragraph number, whose absence makes Python raise IndexError. */
+function referenceId(metric: string, pattern: RegExp, form: string, truth: string): string {
+  const m = pattern.exec(truth);
+  if (!m) throw new QuestError(`${metric}: the reference ${JSON.stringify(truth)} has no "${form}" (N in digits), which LongBench's metrics.py requires`);
+  return m[1];
 }
 
 export const countScore = (prediction: string, truth: string) => numberShare(prediction, truth);
-export const retrievalScore = (prediction: string, truth: string) => numberShare(prediction, /Paragraph (\d+)/.exec(truth)?.[1] ?? '');
-export const retrievalZhScore = (prediction: string, truth: string) => numberShare(prediction, /段落(\d+)/.exec(truth)?.[1] ?? '');
+export const retrievalScore = (prediction: string, truth: string) => numberShare(prediction, referenceId('retrieval_score', /Paragraph (\p{Nd}+)/u, 'Paragraph N', truth));
+export const retrievalZhScore = (prediction: string, truth: string) => numberShare(prediction, referenceId('retrieval_zh_score', /段落(\p{Nd}+)/u, '段落N', truth));
 
-/**
- * fuzz.ratio with python-Levenshtein (fuzzywuzzy's fast path): round(100 * (1 - indel
- * distance / total length)), on the first prediction line free of `, # and //.
- */
-export function codeSim(prediction: string, truth: string): number {
+/** code_sim_score: fuzz.ratio of the first line free of `, # and // (after leading newlines) and the reference. */
+export function codeSim(prediction: string, truth: string, backend: CodeSimBackend = CODE_SIM_DEFAULT): number {
   const line = prediction.replace(/^\n+/, '').split('\n').find((l) => !l.includes('`') && !l.includes('#') && !l.includes('//')) ?? '';
-  return fuzzRatio(line, truth) / 100;
-}
-
-export function fuzzRatio(a: string, b: string): number {
-  if (a === b) return 100;
-  if (a.length === 0 || b.length === 0) return 0;
-  const x = [...a];
-  const y = [...b];
-  let prev = new Int32Array(y.length + 1);
-  for (let i = 1; i <= x.length; i++) {
-    const row = new Int32Array(y.length + 1);
-    for (let j = 1; j <= y.length; j++) row[j] = x[i - 1] === y[j - 1] ? prev[j - 1] + 1 : Math.max(prev[j], row[j - 1]);
-    prev = row;
-  }
-  const lcs = prev[y.length];
-  return roundHalfEven((100 * 2 * lcs) / (x.length + y.length));
-}
-
-/** Python's round(): halves go to the even neighbour. */
-function roundHalfEven(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  if (d > 0.5 || (d === 0.5 && f % 2 !== 0)) return f + 1;
-  return f;
+  return fuzzRatio(line, truth, backend) / 100;
 }

@@ -197,6 +197,7 @@ export function prepareRun(cfg: EvalConfig): PreparedRun {
       longbenchE: cfg.longbenchE,
       longbenchV2File: cfg.longbenchV2File ?? undefined,
       longbenchFit: cfg.longbenchFit,
+      codeSim: cfg.codeSim,
       textFile: cfg.textFile ?? undefined,
       pplPrefix: cfg.pplPrefix,
     });

@@ -1,3 +1,4 @@
+import type { CodeSimBackend } from '../metrics/fuzz.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 
 /** One evaluation item: the context is prefilled dense, the question follows it. */
@@ -34,6 +35,8 @@ export interface SampleOptions {
   longbenchE?: boolean;
   /** Truncate LongBench prompts so that chat template and generation fit the length too (not the originals' way). */
   longbenchFit?: boolean;
+  /** LongBench's code_sim backend: fuzzywuzzy on difflib (LongBench's own install) or on python-Levenshtein. */
+  codeSim?: CodeSimBackend;
   /** LongBench v2's data.json (a list of questions). */
   longbenchV2File?: string;
   /** The text perplexity reads, and its dense prefix in tokens. */

@@ -48,15 +48,6 @@ export function promptBudget(tok: TextTokenizer, L: number, maxGen: number, chat
   return budget;
 }
 
-// Python's str.isspace() characters: JS's trim() also takes U+FEFF but not U+001C-U+001F or U+0085.
-const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const PY_STRIP = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, 'g');
-
-/** Python's str.strip() without arguments. */
-export function pyStrip(s: string): string {
-  return s.replace(PY_STRIP, '');
-}
-
 /**
  * Splits a (possibly truncated) prompt into context and question at `question`, its tail
  * as the template wrote it, and wraps it in the model's chat template when `chat` is asked

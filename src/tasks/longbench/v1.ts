@@ -20,11 +20,12 @@ import {
   rougeL,
   rougeZh,
 } from '../../metrics/longbench.js';
+import { CODE_SIM_DEFAULT, type CodeSimBackend } from '../../metrics/fuzz.js';
 import { readJsonl } from '../jsonl.js';
 import type { Sample, SampleOptions, Task } from '../types.js';
 import { assemble, promptBudget, truncateV1 } from './prompt.js';
 
-type Metric = (prediction: string, truth: string, allClasses: string[]) => number;
+type Metric = (prediction: string, truth: string, sample: Sample) => number;
 
 interface Dataset {
   prompt: string;
@@ -38,8 +39,8 @@ const QA: [string, Metric] = ['qa_f1', qaF1];
 const QA_ZH: [string, Metric] = ['qa_f1_zh', qaF1Zh];
 const ROUGE: [string, Metric] = ['rouge-l', rougeL];
 const ROUGE_ZH: [string, Metric] = ['rouge-l_zh', rougeZh];
-const CLS: [string, Metric] = ['classification', classification];
-const CODE: [string, Metric] = ['code_sim', codeSim];
+const CLS: [string, Metric] = ['classification', (p, t, s) => classification(p, t, s.meta.allClasses as string[])];
+const CODE: [string, Metric] = ['code_sim', (p, t, s) => codeSim(p, t, s.meta.codeSim as CodeSimBackend)];
 
 // LongBench/config/dataset2prompt.json (byte for byte, narrativeqa's "asconcisely" included),
 // config/dataset2maxlen.json, eval.py dataset2metric; the categories as LongBench's README groups them.
@@ -135,7 +136,7 @@ function v1Task(name: string, d: Dataset): Task {
             task: name,
             ...assemble(opts.tokenizer, text, question, chat),
             answers: r.answers,
-            meta: { length: L, dataLength: r.length, truncated, allClasses: r.all_classes ?? [], category: d.category, language: d.language },
+            meta: { length: L, dataLength: r.length, truncated, allClasses: r.all_classes ?? [], category: d.category, language: d.language, ...(d.metric === CODE ? { codeSim: opts.codeSim ?? CODE_SIM_DEFAULT } : {}) },
             groups: opts.longbenchE ? [lengthBucket(r.length)] : undefined,
           });
         }
@@ -144,8 +145,7 @@ function v1Task(name: string, d: Dataset): Task {
     },
     score(prediction: string, sample: Sample): number {
       const p = FIRST_LINE.has(name) ? firstLine(prediction) : prediction;
-      const classes = (sample.meta.allClasses as string[]) ?? [];
-      return Math.max(0, ...sample.answers.map((a) => d.metric[1](p, a, classes)));
+      return Math.max(0, ...sample.answers.map((a) => d.metric[1](p, a, sample)));
     },
   };
 }

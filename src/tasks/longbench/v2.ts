@@ -9,7 +9,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { QuestError } from '../../errors.js';
 import type { Sample, SampleOptions, Task } from '../types.js';
-import { assemble, promptBudget, pyStrip, truncateV2 } from './prompt.js';
+import { pyStrip } from '../../metrics/python.js';
+import { assemble, promptBudget, truncateV2 } from './prompt.js';
 
 // prompts/0shot.txt
 const TEMPLATE =
