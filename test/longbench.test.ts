@@ -113,6 +113,15 @@ describe('LongBench prompts', () => {
     expect(TASKS.narrativeqa.score('a bell', n)).toBe(1);
   });
 
+  it("scores classification against the file's last all_classes, as eval.py's loop leaves it", () => {
+    const dir = tempDir();
+    const row = (all_classes: string[], _id: string) => JSON.stringify({ input: 'Q?', context: 'c', answers: ['City'], length: 10, all_classes, _id });
+    writeFileSync(path.join(dir, 'trec.jsonl'), `${row(['City', 'Number'], 'a')}\n${row(['City', 'Town'], 'b')}\n`);
+    const [first] = TASKS.trec.samples({ ...opts, longbenchDir: dir, lengths: [2048] });
+    // With the first row's own classes "Town" matches nothing and "City" scores 1; with the last row's, both match: 1/2.
+    expect(TASKS.trec.score('City Town', first)).toBe(0.5);
+  });
+
   it('names the file and line of malformed JSONL and keeps the records already written', async () => {
     const dir = tempDir();
     writeFileSync(path.join(dir, 'narrativeqa.jsonl'), '{"input": "q", "context": "c", "answers": ["a"], "length": 1, "all_classes": null, "_id": "1"}\n{"input": "q", "context": "c"}\n');

@@ -125,6 +125,8 @@ function v1Task(name: string, d: Dataset): Task {
         if (typeof r.context !== 'string' || typeof r.input !== 'string') throw new QuestError(`${file}:${i + 1}: "context" and "input" must be strings`);
       });
       const chat = !NO_CHAT.has(name);
+      // eval.py scores every prediction with the all_classes of the file's last line (the loop's last value).
+      const allClasses = rows.at(-1)?.all_classes ?? [];
       const out: Sample[] = [];
       for (const L of opts.lengths) {
         const budget = promptBudget(opts.tokenizer, L, d.maxGen, chat, opts.longbenchFit ?? false, name);
@@ -136,7 +138,7 @@ function v1Task(name: string, d: Dataset): Task {
             task: name,
             ...assemble(opts.tokenizer, text, question, chat),
             answers: r.answers,
-            meta: { length: L, dataLength: r.length, truncated, allClasses: r.all_classes ?? [], category: d.category, language: d.language, ...(d.metric === CODE ? { codeSim: opts.codeSim ?? CODE_SIM_DEFAULT } : {}) },
+            meta: { length: L, dataLength: r.length, truncated, allClasses, category: d.category, language: d.language, ...(d.metric === CODE ? { codeSim: opts.codeSim ?? CODE_SIM_DEFAULT } : {}) },
             groups: opts.longbenchE ? [lengthBucket(r.length)] : undefined,
           });
         }
