@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import type { NativeStepSelection } from '../src/engine/index.js';
 
 export const repo = path.resolve(import.meta.dirname, '..');
 export const fixtures = path.join(repo, 'test', 'fixtures');
@@ -46,4 +47,20 @@ export function relDiff(a: ArrayLike<number>, ref: ArrayLike<number>): number {
     scale = Math.max(scale, Math.abs(ref[i]));
   }
   return diff / scale;
+}
+
+export const sameList = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
+
+/**
+ * Tokens read over recorded decode steps, as the engine counts them: a KV head's list, or,
+ * where the lists are per query head, the union of its `group` heads' lists.
+ */
+export function tokensServed(steps: NativeStepSelection[], kvHeads: number, group: number): number {
+  let total = 0;
+  for (const { lists } of steps)
+    for (const layer of lists) {
+      if (layer.length === kvHeads) total += layer.reduce((n, list) => n + list.length, 0);
+      else for (let g = 0; g < kvHeads; g++) total += new Set(layer.slice(g * group, (g + 1) * group).flatMap((list) => Array.from(list))).size;
+    }
+  return total;
 }
