@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach } from 'vitest';
 import { native } from '../src/engine/index.js';
+import type { NativeStepSelection } from '../src/engine/index.js';
 
 export const repo = path.resolve(import.meta.dirname, '..');
 export const fixtures = path.join(repo, 'test', 'fixtures');
@@ -87,4 +88,20 @@ export function stderrWithoutProvenance(stderr: string): string {
     .filter((l) => !/^quest: warning: .* (comes from a tree with uncommitted changes|records no git state)/.test(l))
     .join('\n')
     .trim();
+}
+
+export const sameList = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
+
+/**
+ * Tokens read over recorded decode steps, as the engine counts them: a KV head's list, or,
+ * where the lists are per query head, the union of its `group` heads' lists.
+ */
+export function tokensServed(steps: NativeStepSelection[], kvHeads: number, group: number): number {
+  let total = 0;
+  for (const { lists } of steps)
+    for (const layer of lists) {
+      if (layer.length === kvHeads) total += layer.reduce((n, list) => n + list.length, 0);
+      else for (let g = 0; g < kvHeads; g++) total += new Set(layer.slice(g * group, (g + 1) * group).flatMap((list) => Array.from(list))).size;
+    }
+  return total;
 }

@@ -72,12 +72,28 @@ function prefillColumns(c: Case, g: number, rows: readonly number[]): Float64Arr
 const NEAR = 1e-4;
 
 /**
- * Checks `got` (indices into `scores`) against the reference's k best. Where the k-th and the
+ * The margin of the reference's cut at its k best: (the k-th score - the best left out) over
+ * the k-th score, or with `signed` the largest |score|; Infinity where nothing is left to choose.
+ */
+function cutMargin(scores: ArrayLike<number>, k: number, signed = false): number {
+  if (k === 0 || k >= scores.length) return Infinity;
+  const want = topK(scores, k);
+  const kth = Math.min(...want.map((i) => scores[i]));
+  const left = Math.max(...range(0, scores.length).filter((i) => !want.includes(i)).map((i) => scores[i]));
+  return (kth - left) / (signed ? Math.max(...Array.from(scores, Math.abs)) : kth);
+}
+
+/**
+ * Checks `got` (indices into `scores`) against the reference's k best, and the engine's
+ * recorded `margin` of that cut against the reference's (within NEAR). Where the k-th and the
  * best left out are a near tie (and not exactly equal, which both sides break to the lower
  * index), any choice is accepted that takes every clearly better index and no clearly worse
  * one; returns whether the step was compared exactly.
  */
-function checkTop(got: number[], scores: ArrayLike<number>, k: number, signed = false): boolean {
+function checkTop(got: number[], scores: ArrayLike<number>, k: number, margin: number, signed = false): boolean {
+  const ref = cutMargin(scores, k, signed);
+  if (ref === Infinity) expect(margin).toBe(Infinity);
+  else expect(Math.abs(margin - ref)).toBeLessThanOrEqual(NEAR);
   const want = topK(scores, k);
   const kth = Math.min(...want.map((i) => scores[i]));
   const eps = NEAR * (signed ? Math.max(...Array.from(scores, Math.abs)) : kth);
@@ -140,6 +156,7 @@ describe('streaming', () => {
       const pos = c.promptLength + s;
       const want = pos + 1 <= B ? range(0, pos + 1) : [...range(0, 4), ...range(pos + 1 - (B - 4), pos + 1)];
       for (const sel of st.selection) expect(readSet(sel, pos)).toEqual(want);
+      expect(Array.from(st.margins)).toEqual(st.selection.map(() => Infinity)); // nothing ranked
     });
   });
 });
@@ -166,10 +183,13 @@ describe('h2o', () => {
           const older = kept.slice(0, kept.length - (B - heavy));
           expect(got.slice(heavy)).toEqual(kept.slice(kept.length - (B - heavy)));
           ranked++;
-          if (checkTop(got.slice(0, heavy).map((t) => older.indexOf(t)), older.map((t) => score[t]), heavy)) compared++;
+          if (checkTop(got.slice(0, heavy).map((t) => older.indexOf(t)), older.map((t) => score[t]), heavy, st.margins[g])) compared++;
           kept.filter((t) => !got.includes(t)).forEach((t) => evicted.add(t));
           kept = got;
-        } else expect(got).toEqual(kept);
+        } else {
+          expect(got).toEqual(kept);
+          expect(st.margins[g]).toBe(Infinity);
+        }
         expect(got.some((t) => evicted.has(t))).toBe(false);
         groupAttention(c, pos, g, got, score);
       });
@@ -191,7 +211,7 @@ describe('tova', () => {
       const first = readSet(out.steps[0].selection[g], c.promptLength);
       expect(first.at(-1)).toBe(c.promptLength);
       ranked++;
-      if (checkTop(first.slice(0, -1), prefillColumns(c, g, [c.promptLength - 1]).subarray(0, c.promptLength), B - 1)) compared++;
+      if (checkTop(first.slice(0, -1), prefillColumns(c, g, [c.promptLength - 1]).subarray(0, c.promptLength), B - 1, out.steps[0].margins[g])) compared++;
       // Each next step reads what this one read but its least attended token, and the new one.
       out.steps.slice(0, -1).forEach((st, s) => {
         const pos = c.promptLength + s;
@@ -201,7 +221,7 @@ describe('tova', () => {
         const next = readSet(out.steps[s + 1].selection[g], pos + 1);
         expect(next.at(-1)).toBe(pos + 1);
         ranked++;
-        if (checkTop(next.slice(0, -1).map((t) => read.indexOf(t)), read.map((t) => p[t]), B - 1)) compared++;
+        if (checkTop(next.slice(0, -1).map((t) => read.indexOf(t)), read.map((t) => p[t]), B - 1, out.steps[s + 1].margins[g])) compared++;
       });
     }
     expect(ranked).toBe(c.steps * c.kvHeads);
@@ -223,10 +243,11 @@ describe('snapkv', () => {
       const pooled = range(0, prefix).map((j) => Math.max(...range(Math.max(0, j - half), Math.min(prefix, j + half + 1)).map((t) => w[t])));
       const kept = readSet(out.steps[0].selection[g], c.promptLength).slice(0, B - W);
       // Two rankings a seed: each must be clear of near ties.
-      expect(checkTop(kept, pooled, B - W)).toBe(true);
+      expect(checkTop(kept, pooled, B - W, out.steps[0].margins[g])).toBe(true);
       out.steps.forEach((st, s) => {
         const pos = c.promptLength + s;
         expect(readSet(st.selection[g], pos)).toEqual([...kept, ...range(prefix, pos + 1)]);
+        if (s > 0) expect(st.margins[g]).toBe(Infinity); // decided once, at the first step
       });
     }
   });
@@ -311,7 +332,7 @@ describe('quest', () => {
           const pages = [...new Set(Array.from(sel, (t) => Math.floor(t / P)))].filter((p) => p < current);
           expect(Array.from(sel)).toEqual([...pages.flatMap((p) => range(p * P, p * P + P)), ...range(current * P, pos + 1)]);
           ranked++;
-          if (checkTop(pages, scores, B / P - 1, true)) compared++;
+          if (checkTop(pages, scores, B / P - 1, st.margins[li], true)) compared++;
         });
       });
     }
@@ -329,7 +350,7 @@ describe('oracle-topk', () => {
       const pos = c.promptLength + s;
       for (let g = 0; g < c.kvHeads; g++) {
         const mass = groupAttention(c, pos, g, range(0, pos + 1)).subarray(0, pos + 1);
-        if (checkTop(Array.from(st.selection[g]), mass, B)) compared++;
+        if (checkTop(Array.from(st.selection[g]), mass, B, st.margins[g])) compared++;
       }
     });
     expectMostCompared(compared, c.steps * c.kvHeads);
@@ -341,7 +362,10 @@ describe('every policy with a budget at or above the context', () => {
   it.each(policies)('%s reads everything at every step', async (policy) => {
     const c = randomCase(9, 30, 20);
     const out = await probe(c, { policy, budget: 64 });
-    for (const st of out.steps) for (const sel of st.selection) expect(sel).toHaveLength(0);
+    for (const st of out.steps) {
+      for (const sel of st.selection) expect(sel).toHaveLength(0);
+      for (const m of st.margins) expect(m).toBe(Infinity);
+    }
   });
 
   const dir = path.join(fixtures, 'llama');

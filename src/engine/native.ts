@@ -67,6 +67,8 @@ export interface NativeSequenceOptions {
   /** SnapKV: observation window (default 32) and pooling kernel (default 7). */
   snapkvWindow?: number;
   snapkvKernel?: number;
+  /** Keep what every decode step read, for selections() (default false: a debug path; off, it costs nothing). */
+  recordSelections?: boolean;
 }
 
 export interface NativeSequenceStats {
@@ -84,6 +86,26 @@ export interface NativeSequenceStats {
   metaBytesRead: number;
 }
 
+/**
+ * What one decode step read in each layer the policy governs (layers denseLayers.., in order).
+ * A list serves a KV head, or a query head under per-query-head Quest (a step that reads
+ * everything has one list a KV head).
+ */
+export interface NativeStepSelection {
+  /** [governed layer][list]: the positions read, ascending. */
+  lists: Int32Array[][];
+  /**
+   * [governed layer][list]: the CPU policy's margin at the cut that decided the list, (least
+   * score taken - best score left out) / scale, the scale being the least score taken (Quest:
+   * the largest |page score|); Infinity where no cut decided it at this step (nothing ranked, or
+   * decided earlier: SnapKV's at the first step); NaN on the GPU, which does not compute them.
+   * Scores: Quest's page scores; H2O the accumulated attention of the evictable tokens; TOVA the
+   * attention the step before paid the evicted and the kept; SnapKV the pooled window attention;
+   * oracle the attention mass.
+   */
+  margins: Float32Array[];
+}
+
 export interface NativeSequence {
   /** Dense prefill; the logits of the last token, or of every token when allLogits. */
   prefill(tokens: Int32Array, allLogits?: boolean): Promise<Float32Array>;
@@ -94,6 +116,8 @@ export interface NativeSequence {
   /** Greedy decoding from the current logits. */
   generate(maxNewTokens: number, stopTokens: Int32Array): Promise<Int32Array>;
   stats(): NativeSequenceStats;
+  /** Every decode step's selections so far; throws unless created with recordSelections. */
+  selections(): NativeStepSelection[];
   /** Frees the sequence's KV cache now (on a GPU, memory the garbage collector does not see); later calls fail. */
   close(): void;
   readonly length: number;
@@ -145,6 +169,8 @@ export interface NativeProbeStep {
   /** [kvHead][position]: the step's attention probabilities, summed over the group. */
   probs: Float32Array[];
   metaBytes: number;
+  /** Per list: the margin at the cut that decided it, as NativeStepSelection's. */
+  margins: Float32Array;
 }
 
 export interface NativeProbeOutput {

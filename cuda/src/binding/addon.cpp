@@ -142,6 +142,7 @@ PolicyOptions parse_policy(const Napi::Object& o) {
   opts.h2o_heavy_fraction = get_num(o, "h2oHeavyFraction", 0.5);
   opts.snapkv_window = int(get_num(o, "snapkvWindow", 32));
   opts.snapkv_kernel = int(get_num(o, "snapkvKernel", 7));
+  opts.record_selections = get_bool(o, "recordSelections");
   if (o.Has("kvDtype")) {
     const std::string t = o.Get("kvDtype").ToString();
     const std::pair<const char*, KvDtype> known[] = {{"auto", KvDtype::Auto}, {"fp32", KvDtype::F32}, {"fp16", KvDtype::F16}, {"bf16", KvDtype::BF16}};
@@ -166,6 +167,23 @@ Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
   return a;
 }
 
+Napi::Array lists_to_js(Napi::Env env, const std::vector<std::vector<float>>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(uint32_t(i), to_js(env, v[i]));
+  return a;
+}
+
+// One Int32Array a list.
+Napi::Array lists_to_js(Napi::Env env, const Selection& sel) {
+  Napi::Array out = Napi::Array::New(env, sel.size());
+  for (size_t g = 0; g < sel.size(); ++g) {
+    auto a = Napi::Int32Array::New(env, sel[g].size());
+    std::copy(sel[g].begin(), sel[g].end(), a.Data());
+    out.Set(uint32_t(g), a);
+  }
+  return out;
+}
+
 std::vector<int32_t> tokens_arg(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || !info[i].IsTypedArray() ||
       info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
@@ -184,6 +202,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
                                     InstanceMethod("generate", &SequenceWrap::Generate),
                                     InstanceMethod("nll", &SequenceWrap::Nll),
                                     InstanceMethod("stats", &SequenceWrap::Stats),
+                                    InstanceMethod("selections", &SequenceWrap::Selections),
                                     InstanceMethod("close", &SequenceWrap::Close),
                                     InstanceAccessor("length", &SequenceWrap::Length, nullptr)});
     ctor = Napi::Persistent(f);
@@ -259,6 +278,31 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     o.Set("kvBytesRead", st.kv_bytes_read);
     o.Set("metaBytesRead", st.meta_bytes_read);
     return o;
+  }
+  Napi::Value Selections(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Decoder& seq = live(info);
+    if (busy_->load()) throw Napi::Error::New(env, "sequence is busy with another call");
+    const std::vector<StepSelection>* steps = nullptr;
+    try {
+      steps = &seq.selections();
+    } catch (const std::runtime_error& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    Napi::Array out = Napi::Array::New(env, steps->size());
+    for (size_t i = 0; i < steps->size(); ++i) {
+      const StepSelection& st = (*steps)[i];
+      Napi::Array lists = Napi::Array::New(env, st.lists.size()), margins = Napi::Array::New(env, st.margins.size());
+      for (size_t l = 0; l < st.lists.size(); ++l) {
+        lists.Set(uint32_t(l), lists_to_js(env, st.lists[l]));
+        margins.Set(uint32_t(l), to_js(env, st.margins[l]));
+      }
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("lists", lists);
+      o.Set("margins", margins);
+      out.Set(uint32_t(i), o);
+    }
+    return out;
   }
   Napi::Value Length(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(live(info).length())); }
   Decoder& live(const Napi::CallbackInfo& info) {
@@ -338,12 +382,6 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   return task->start();
 }
 
-Napi::Array lists_to_js(Napi::Env env, const std::vector<std::vector<float>>& v) {
-  Napi::Array a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); ++i) a.Set(uint32_t(i), to_js(env, v[i]));
-  return a;
-}
-
 Napi::Value ProbePolicy(const Napi::CallbackInfo& info) {
   auto in = std::make_shared<ProbeInput>();
   try {
@@ -375,15 +413,10 @@ Napi::Value ProbePolicy(const Napi::CallbackInfo& info) {
         for (size_t i = 0; i < out->steps.size(); ++i) {
           const ProbeStep& st = out->steps[i];
           Napi::Object so = Napi::Object::New(env);
-          Napi::Array sel = Napi::Array::New(env, st.sel.size());
-          for (size_t g = 0; g < st.sel.size(); ++g) {
-            auto a = Napi::Int32Array::New(env, st.sel[g].size());
-            std::copy(st.sel[g].begin(), st.sel[g].end(), a.Data());
-            sel.Set(uint32_t(g), a);
-          }
-          so.Set("selection", sel);
+          so.Set("selection", lists_to_js(env, st.sel));
           so.Set("probs", lists_to_js(env, st.probs));
           so.Set("metaBytes", st.meta_bytes);
+          so.Set("margins", to_js(env, st.margins));
           steps.Set(uint32_t(i), so);
         }
         r.Set("steps", steps);

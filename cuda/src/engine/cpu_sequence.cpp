@@ -5,9 +5,11 @@
 namespace quest {
 
 CpuSequence::CpuSequence(std::shared_ptr<const Model> model, const PolicyOptions& opts, Backend& backend)
-    : Decoder(model->spec()), model_(std::move(model)), opts_(opts), be_(backend),
+    : Decoder(model->spec(), opts.record_selections), model_(std::move(model)), opts_(opts), be_(backend),
       cache_(model_->spec().layers, model_->spec().kv_heads, model_->spec().head_dim, opts.page_size, opts.kv_dtype),
-      policy_(make_policy(opts, model_->spec().layers, model_->spec().kv_heads)) {}
+      policy_(make_policy(opts, model_->spec().layers, model_->spec().kv_heads)) {
+  if (record_) policy_->record_margins(model_->spec().layers);
+}
 
 void CpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {
   const ModelSpec& s = model_->spec();
@@ -51,6 +53,7 @@ void CpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
         stats_.kv_bytes_read += double(read) * s.head_dim * 2 * elem;
       }
       stats_.policy_samples += s.kv_heads;
+      if (record_) record_layer(sel, policy_->take_margins(l, sel.size()), pos[0]);
     } else if (decode) {
       stats_.kv_bytes_read += double(pos[0] + 1) * kvd * 2 * elem;
     }

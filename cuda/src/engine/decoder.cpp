@@ -21,8 +21,23 @@ void Decoder::check_tokens(const int32_t* tokens, int64_t n) const {
                                std::to_string(spec_.vocab) + ")");
 }
 
+const std::vector<StepSelection>& Decoder::selections() const {
+  if (!record_) throw std::runtime_error("the sequence does not record its selections (create it with recordSelections: true)");
+  return selections_;
+}
+
+void Decoder::record_layer(Selection read, std::vector<float> margins, int64_t pos) {
+  for (auto& list : read)
+    if (list.empty())
+      for (int32_t t = 0; t <= pos; ++t) list.push_back(t);
+  if (margins.empty()) margins.assign(read.size(), std::nanf(""));
+  selections_.back().lists.push_back(std::move(read));
+  selections_.back().margins.push_back(std::move(margins));
+}
+
 void Decoder::decode_step(int32_t token) {
   check_room(1);
+  if (record_) selections_.emplace_back();
   const Stopwatch t;
   forward(&token, 1, true, false, last_logits_);
   stats_.decode_ms += t.ms();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/model_spec.h"
 
 namespace quest {
@@ -20,6 +21,15 @@ struct SequenceStats {
   double kv_bytes_read = 0, meta_bytes_read = 0;  // summed over decode steps, all layers
 };
 
+// What one decode step read in each layer the policy governs (layers dense_layers..), kept
+// when the sequence records it: per list (KV head, or query head under per-query-head Quest)
+// the positions read, ascending, and the CPU policy's margin at the cut that decided the list
+// (Policy::take_margins; NaN on the GPU, whose margins are not computed).
+struct StepSelection {
+  std::vector<Selection> lists;             // [governed layer][list]
+  std::vector<std::vector<float>> margins;  // [governed layer][list]
+};
+
 // Milliseconds since it was started: the statistics' clock.
 class Stopwatch {
  public:
@@ -31,7 +41,7 @@ class Stopwatch {
 
 class Decoder {
  public:
-  explicit Decoder(const ModelSpec& spec) : spec_(spec) {}
+  Decoder(const ModelSpec& spec, bool record) : spec_(spec), record_(record) {}
   virtual ~Decoder() = default;
   // The dense prefill of `n` tokens; returns the logits of the last one, or of all when asked.
   std::vector<float> prefill(const int32_t* tokens, int64_t n, bool all_logits);
@@ -44,6 +54,8 @@ class Decoder {
   std::vector<int32_t> generate(int max_new, const std::vector<int32_t>& stop);
   virtual int64_t length() const = 0;
   const SequenceStats& stats() const { return stats_; }
+  // Every decode step's selections so far; throws unless the sequence records them.
+  const std::vector<StepSelection>& selections() const;
 
  protected:
   // Makes room for `n` more tokens before a prefill writes them.
@@ -54,7 +66,12 @@ class Decoder {
   // token under the policy. Fills the logits of the last row, or of every row.
   virtual void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) = 0;
 
+  // Records what a governed layer of the current decode step read: `read` as the policy gave it
+  // (an empty list reads positions 0..pos), with the margins (none: NaN).
+  void record_layer(Selection read, std::vector<float> margins, int64_t pos);
+
   const ModelSpec& spec_;
+  const bool record_;       // keep each decode step's selections
   int64_t prompt_end_ = 0;  // one past the last prefilled position
   SequenceStats stats_;
 
@@ -63,6 +80,7 @@ class Decoder {
   void check_tokens(const int32_t* tokens, int64_t n) const;
   void decode_step(int32_t token);
   std::vector<float> last_logits_;
+  std::vector<StepSelection> selections_;
 };
 
 }  // namespace quest

@@ -1,6 +1,6 @@
 // The forward pass on the GPU: weights in their 16-bit type, a paged KV cache in fp16 or bf16
 // (--kv-dtype) with page min/max, and the policies selecting on the device (gpu_policy.h: no host round trip per
-// layer; the host sees only the logits).
+// layer; the host sees only the logits, and the lists read where a sequence records them).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -238,7 +238,7 @@ class GpuSequence final : public Decoder {
 };
 
 GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
-    : Decoder(model->spec()), m_(std::move(model)), opts_(opts),
+    : Decoder(model->spec(), opts.record_selections), m_(std::move(model)), opts_(opts),
       policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)),
       kv_type_(opts.kv_dtype == KvDtype::BF16 ? HalfType::BF16 : HalfType::F16) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
@@ -392,6 +392,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
         check(decode_attention(q16_.ptr, call.kv, read.pages, s.heads, scale, scratch, att_.ptr, st), "decode attention");
       }
       if (governed) {
+        if (record_) record_layer(download_read(read, s.heads, s.kv_heads, len, st), {}, start);
         policy_->observe_decode(l, st);
         stats_.tokens_read += double(read.tokens_read) * s.kv_heads;
         stats_.policy_samples += s.kv_heads;

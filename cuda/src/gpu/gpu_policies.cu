@@ -1,5 +1,6 @@
 // The policies of policy/ on the device. Each follows its CPU counterpart's rule to the
 // letter (the parity tests compare the two); the comments say only how the state is held.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <stdexcept>
@@ -60,6 +61,7 @@ class QuestGpu final : public GpuPolicy {
                        st),
             "quest step");
       r.kind = StepRead::Attended;
+      r.pages = pages;
     } else {
       check(quest_estimate(a.q, a.kv, a.heads, per_head, scores_.ptr, st), "quest estimate");
       check(quest_topk(scores_.ptr, a.kv, int(budget_pages), lists_, indptr_.ptr, indices_.ptr, st), "quest top-k");
@@ -310,6 +312,34 @@ class OracleGpu final : public TokenGpu {
 };
 
 }  // namespace
+
+Selection download_read(const StepRead& r, int heads, int kv_heads, int64_t length, cudaStream_t st) {
+  if (r.kind == StepRead::Dense) return Selection(kv_heads);
+  const bool per_head = r.kind == StepRead::Tokens ? r.tokens.per_head : r.pages.per_head;
+  const int lists = per_head ? heads : kv_heads;
+  Selection sel(lists);
+  if (r.kind == StepRead::Tokens) {
+    const TokenLists& t = r.tokens;
+    std::vector<int32_t> flat(size_t(lists) * t.count);
+    check(cudaMemcpy2DAsync(flat.data(), t.count * sizeof(int32_t), t.indices, size_t(t.stride) * sizeof(int32_t), t.count * sizeof(int32_t),
+                            lists, cudaMemcpyDeviceToHost, st),
+          "recorded lists");
+    check(cudaStreamSynchronize(st), "recorded lists");
+    for (int l = 0; l < lists; ++l) sel[l].assign(flat.begin() + size_t(l) * t.count, flat.begin() + size_t(l + 1) * t.count);
+  } else {  // lists of storage pages, in CSR form
+    std::vector<int> indptr(lists + 1);
+    check(cudaMemcpyAsync(indptr.data(), r.pages.indptr, indptr.size() * sizeof(int), cudaMemcpyDeviceToHost, st), "recorded lists");
+    check(cudaStreamSynchronize(st), "recorded lists");
+    std::vector<int> pages(indptr[lists]);
+    check(cudaMemcpyAsync(pages.data(), r.pages.indices, pages.size() * sizeof(int), cudaMemcpyDeviceToHost, st), "recorded lists");
+    check(cudaStreamSynchronize(st), "recorded lists");
+    for (int l = 0; l < lists; ++l)
+      for (int e = indptr[l]; e < indptr[l + 1]; ++e)
+        for (int64_t t = int64_t(pages[e]) * kGpuPage; t < std::min<int64_t>(length, int64_t(pages[e] + 1) * kGpuPage); ++t) sel[l].push_back(int32_t(t));
+  }
+  for (auto& list : sel) std::sort(list.begin(), list.end());
+  return sel;
+}
 
 int page_splits(int pages, int lists, int sms, int max_splits) { return std::min(max_splits, splits_for(pages, lists, sms)); }
 

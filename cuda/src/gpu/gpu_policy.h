@@ -17,7 +17,7 @@ namespace quest {
 struct StepRead {
   // Attended: the policy's own step wrote the layer's attention output to the call's `out`.
   enum Kind { Dense, Pages, Tokens, Attended } kind = Dense;
-  PageLists pages;  // Pages: `listed` pages a list
+  PageLists pages;  // Pages: `listed` pages a list; Attended: the storage pages the policy's step read
   int listed = 0;
   TokenLists tokens;
   Probe probe;              // Tokens: what the attention must report back (may be empty)
@@ -59,6 +59,10 @@ class GpuPolicy {
 
 // Throws std::runtime_error naming what the GPU does not implement.
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& opts, int layers, int heads, int kv_heads, int head_dim);
+
+// The positions a governed layer's step read, per list, ascending, copied back from the device
+// (for recording only: it waits for the stream); empty lists where it read all `length` tokens.
+Selection download_read(const StepRead& read, int heads, int kv_heads, int64_t length, cudaStream_t stream);
 
 // The split count of a page-list attention over `pages` pages a list, for `lists` lists, and
 // of a token-list attention over `count` entries.

@@ -35,8 +35,10 @@ class H2oPolicy final : public Policy {
         const auto& sc = score_[layer][g];
         std::vector<float> s(older);
         for (int64_t i = 0; i < older; ++i) s[i] = size_t(kept[i]) < sc.size() ? sc[kept[i]] : 0.0f;
+        const std::vector<int32_t> heavy = top_k_sorted(s, heavy_n);
+        note_cut(layer, g, s, heavy);
         std::vector<int32_t> next;
-        for (int32_t i : top_k_sorted(s, heavy_n)) next.push_back(kept[i]);
+        for (int32_t i : heavy) next.push_back(kept[i]);
         next.insert(next.end(), kept.begin() + older, kept.end());
         kept.swap(next);
       }

@@ -37,6 +37,7 @@ class OraclePolicy final : public Policy {
         for (int64_t t = 0; t <= pos; ++t) mass[t] += logit[t] / sum;
       }
       sel[g] = top_k_sorted(mass, o_.budget);
+      note_cut(layer, g, mass, sel[g]);
     }
   }
 

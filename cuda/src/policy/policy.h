@@ -24,6 +24,7 @@ struct PolicyOptions {
   int snapkv_window = 32;             // SnapKV's observation window (last prompt tokens)
   int snapkv_kernel = 7;              // SnapKV's pooling kernel
   KvDtype kv_dtype = KvDtype::Auto;  // not a policy's but the sequence's: what its cache stores
+  bool record_selections = false;     // the sequence's too: keep what each decode step read (a debug path)
 };
 
 class Policy {
@@ -40,6 +41,23 @@ class Policy {
   virtual void observe_decode(int /*layer*/, const AttentionScores& /*s*/) {}
   // Metadata bytes the last select() read (Quest's page min/max), at fp32.
   virtual double meta_bytes() const { return 0; }
+
+  // Recording (off unless asked, for tests): every cut a policy makes notes its margin per list,
+  // and take_margins hands over, for `layer`, those noted since its last call: +inf for a list
+  // that no cut decided since (nothing ranked, or the cut was made at an earlier step).
+  void record_margins(int layers) { margins_.assign(layers, {}); }
+  std::vector<float> take_margins(int layer, size_t lists);
+
+ protected:
+  bool recording() const { return !margins_.empty(); }
+  // Notes the cut that kept `taken` (ascending indices into `scores`) of list `list` at `layer`
+  // and left the rest out: its margin is (least score taken - best score left out) / scale, the
+  // scale being the least score taken, or with `signed_scores` (sums of both signs) the largest
+  // |score|. Returns at once when not recording.
+  void note_cut(int layer, size_t list, const std::vector<float>& scores, const std::vector<int32_t>& taken, bool signed_scores = false);
+
+ private:
+  std::vector<std::vector<float>> margins_;  // [layer][list] while recording
 };
 
 // Throws std::runtime_error when the options make no sense for the named policy.

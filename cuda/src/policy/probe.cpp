@@ -14,6 +14,7 @@ ProbeOutput probe_policy(const ProbeInput& in) {
   PolicyOptions opts = in.opts;
   opts.dense_layers = 0;
   auto policy = make_policy(opts, 1, in.kv_heads);
+  policy->record_margins(1);
   PagedKvCache cache(1, in.kv_heads, d, opts.page_size);
   Backend& be = cpu_backend();
   ProbeOutput out;
@@ -42,6 +43,7 @@ ProbeOutput probe_policy(const ProbeInput& in) {
     const float* q = &in.queries[p * qd];
     policy->select(0, p, q, in.heads, cache, step.sel);
     step.meta_bytes = policy->meta_bytes();
+    step.margins = policy->take_margins(0, step.sel.size());
     AttentionScores scores;
     policy->request_decode(scores);
     scores.want_sums = true;  // the probe always reports the step's attention

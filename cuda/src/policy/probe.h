@@ -21,6 +21,7 @@ struct ProbeStep {
   Selection sel;                             // empty lists mean "all"
   std::vector<std::vector<float>> probs;     // [kv head][position]: the step's attention, summed over the group
   double meta_bytes = 0;
+  std::vector<float> margins;                // per list: the margin at the cut that decided it (Policy::take_margins)
 };
 
 struct ProbeOutput {

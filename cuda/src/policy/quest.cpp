@@ -46,7 +46,9 @@ class QuestPolicy final : public Policy {
       const int h1 = o_.quest_per_query_head ? h0 + 1 : h0 + group;
       quest_page_scores(cache, layer, g, q, h0, h1, current, score.data());
       auto& list = sel[s];
-      for (int32_t p : top_k_sorted(score, pages - 1)) append_range(list, int64_t(p) * P, int64_t(p + 1) * P);
+      const std::vector<int32_t> top = top_k_sorted(score, pages - 1);
+      note_cut(layer, s, score, top, true);
+      for (int32_t p : top) append_range(list, int64_t(p) * P, int64_t(p + 1) * P);
       append_range(list, current * P, pos + 1);
     }
   }

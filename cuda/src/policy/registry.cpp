@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 
@@ -31,6 +32,37 @@ int64_t tokens_served(const Selection& sel, int kv_head, int kv_heads, int group
   }
   std::sort(u.begin(), u.end());
   return int64_t(std::unique(u.begin(), u.end()) - u.begin());
+}
+
+std::vector<float> Policy::take_margins(int layer, size_t lists) {
+  std::vector<float> out(lists, INFINITY);
+  auto& noted = margins_[layer];
+  std::copy_n(noted.begin(), std::min(lists, noted.size()), out.begin());
+  noted.clear();
+  return out;
+}
+
+void Policy::note_cut(int layer, size_t list, const std::vector<float>& scores, const std::vector<int32_t>& taken, bool signed_scores) {
+  if (!recording()) return;
+  double least = INFINITY, best_left = -INFINITY, largest = 0;
+  size_t j = 0;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (j < taken.size() && size_t(taken[j]) == i) {
+      least = std::min(least, double(scores[i]));
+      ++j;
+    } else {
+      best_left = std::max(best_left, double(scores[i]));
+    }
+    largest = std::max(largest, std::fabs(double(scores[i])));
+  }
+  double margin = INFINITY;  // nothing taken or nothing left out: no choice was made
+  if (!taken.empty() && best_left > -INFINITY) {
+    const double gap = least - best_left, scale = signed_scores ? largest : std::fabs(least);
+    margin = scale > 0 ? gap / scale : (gap > 0 ? INFINITY : 0);
+  }
+  auto& noted = margins_[layer];
+  if (noted.size() <= list) noted.resize(list + 1, INFINITY);
+  noted[list] = float(margin);
 }
 
 namespace {

@@ -59,6 +59,7 @@ class SnapKvPolicy final : public Policy {
       }
       auto& kept = kept_[layer][g];
       kept = top_k_sorted(pooled, o_.budget - o_.snapkv_window);
+      note_cut(layer, g, pooled, kept);
       append_range(kept, prefix, prompt_end_);
     }
     compressed_[layer] = true;

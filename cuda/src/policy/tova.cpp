@@ -33,6 +33,7 @@ class TovaPolicy final : public Policy {
           std::vector<float> s(pos, 0.0f);
           for (int64_t t = 0; t < pos && size_t(t) < last_[layer][g].size(); ++t) s[t] = last_[layer][g][t];
           kept = top_k_sorted(s, keep);
+          note_cut(layer, g, s, kept);
         }
       }
       auto& read = read_[layer][g];
@@ -58,6 +59,15 @@ class TovaPolicy final : public Policy {
       for (size_t i = 1; i < read.size(); ++i)
         if (s.sums[g][read[i]] < s.sums[g][read[worst]]) worst = i;
       kept.erase(kept.begin() + worst);
+      if (recording()) {
+        std::vector<float> score(read.size());
+        std::vector<int32_t> stays;
+        for (size_t i = 0; i < read.size(); ++i) {
+          score[i] = s.sums[g][read[i]];
+          if (i != worst) stays.push_back(int32_t(i));
+        }
+        note_cut(layer, g, score, stays);
+      }
     }
   }
 
