@@ -177,4 +177,20 @@ describe('provenance', () => {
     writeFileSync(path.join(root, 'new.txt'), 'four\n');
     expect((await gitState(path.join(root, 'out'), root)).gitDiffSha256).not.toBe(expected);
   });
+  it('takes the state recorded where the tree was packed, from QUEST_GIT_STATE, and names a bad one', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'git-state.json');
+    const recorded = { gitSha: 'c'.repeat(40), gitDirty: false, gitDiffSha256: null, gitChanges: [] };
+    writeFileSync(file, JSON.stringify(recorded));
+    const before = process.env.QUEST_GIT_STATE;
+    process.env.QUEST_GIT_STATE = file;
+    try {
+      expect(await gitState()).toEqual(recorded);
+      writeFileSync(file, '{"gitSha": 1}');
+      await expect(gitState()).rejects.toThrow(`QUEST_GIT_STATE ${file}: not a git state written by tools/gpu-bundle.sh`);
+    } finally {
+      if (before === undefined) delete process.env.QUEST_GIT_STATE;
+      else process.env.QUEST_GIT_STATE = before;
+    }
+  });
 });

@@ -22,6 +22,8 @@ node -e "const p=require('$tmp/package.json'); p.devDependencies={vitest:p.devDe
 rm -rf "$tmp"/node_modules/lightningcss* "$tmp"/node_modules/@node-rs
 tar -C "$tmp" -cJf .gpu/node_modules.tar.xz node_modules
 tar -cJf .gpu/dist.tar.xz dist
+# The copy there has no history of its own: results it writes take the tree's state from here.
+node --input-type=module -e "import { gitState } from './dist/report/metadata.js'; console.log(JSON.stringify(await gitState()))" > .gpu/git-state.json
 rm -rf "$tmp"
 cat > .gpu/unpack.sh <<'UNPACK'
 set -e

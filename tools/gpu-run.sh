@@ -32,6 +32,8 @@ r=$OUT/run
 mkdir -p "$r"
 log() { echo "== $(date -u +%H:%M:%S) $*"; }
 export PYTHONUNBUFFERED=1 QUEST_THREADS=$(nproc)
+# The copy's .git is not the tree's: results take the state gpu-bundle.sh recorded.
+[ -f .gpu/git-state.json ] && export QUEST_GIT_STATE=$PWD/.gpu/git-state.json
 tiny="node bin/quest.js eval --model models/quest-tiny --samples 5"
 train_name=${TRAIN_NAME:-quest-tiny-r4}
 train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096,0.4:32768 --minutes 5}

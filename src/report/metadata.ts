@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { projectRoot } from '../config/index.js';
 import type { BackendChoice } from '../engine/index.js';
+import { QuestError, errorMessage } from '../errors.js';
 
 /** The code a result came from: a commit, and what the tree held beyond it. */
 export interface GitState {
@@ -48,10 +49,27 @@ async function git(root: string, args: string[]): Promise<string | null> {
 }
 
 /**
+ * A state recorded where the tree was packed (tools/gpu-bundle.sh), for a copy whose .git is not
+ * the tree's own: the GPU machine gets the working tree without its history.
+ */
+function recordedGitState(file: string): GitState {
+  let st: Partial<GitState>;
+  try {
+    st = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new QuestError(`QUEST_GIT_STATE ${file}: ${errorMessage(err)}`);
+  }
+  if (typeof st?.gitSha !== 'string' || typeof st.gitDirty !== 'boolean' || !Array.isArray(st.gitChanges))
+    throw new QuestError(`QUEST_GIT_STATE ${file}: not a git state written by tools/gpu-bundle.sh (gitSha, gitDirty, gitDiffSha256, gitChanges)`);
+  return { gitSha: st.gitSha, gitDirty: st.gitDirty, gitDiffSha256: st.gitDiffSha256 ?? null, gitChanges: st.gitChanges };
+}
+
+/**
  * The state of the tree at `root` (the project's). Untracked files under `outputDir` (the
  * run's own output, written before this is asked) do not count.
  */
 export async function gitState(outputDir?: string, root = projectRoot): Promise<GitState> {
+  if (process.env.QUEST_GIT_STATE) return recordedGitState(process.env.QUEST_GIT_STATE);
   const sha = await git(root, ['rev-parse', 'HEAD']);
   const status = await git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all']);
   if (sha === null || status === null) return { gitSha: sha?.trim() ?? null, gitDirty: null, gitDiffSha256: null, gitChanges: [] };
