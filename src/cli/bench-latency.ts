@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { benchConfig, projectRoot } from '../config/index.js';
+import { BENCH_DEFAULTS, benchConfig, projectRoot } from '../config/index.js';
 import { runMetadata } from '../report/metadata.js';
 import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
 import { runLatency, type LatencyRow } from '../run/latency.js';
-import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt } from './options.js';
+import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
 import { bar } from './progress.js';
 
 const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
@@ -36,12 +36,12 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--decode-steps <n>', 'decode steps timed after the prefill', positiveInt('--decode-steps'))
     .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
     .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
-    .option('--output-path <dir>', 'where the tables go')
+    .option('--output-path <dir>', 'where the tables go (default: a new runs/bench-<model>-<time>)')
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
     .option('--workers <n>', 'worker processes, points dealt out as they free up (each on the backend --device picks, sharing it)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'));
-  addPolicyFlags(cmd).action(async (o) => {
+  showDefaults(addPolicyFlags(cmd), BENCH_DEFAULTS).action(async (o) => {
       const cfg = benchConfig(o.config, {
         model: o.model,
         lengths: o.lengths,
