@@ -1,15 +1,26 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { afterAll } from 'vitest';
 
 export const repo = path.resolve(import.meta.dirname, '..');
 export const fixtures = path.join(repo, 'test', 'fixtures');
 export const defaultModel = path.join(repo, 'models', 'quest-tiny');
 
+const made: string[] = [];
+
+/** A fresh temp folder, removed when the test file's tests are done. */
 export function tempDir(prefix = 'quest-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
+
+// Each test file loads this module afresh, so the hook is the file's own.
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 /** A writable copy of a model folder. */
 export function copyModel(src: string): string {
