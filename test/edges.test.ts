@@ -186,7 +186,8 @@ describe('unusable output paths are refused at once', () => {
   it('a path below a file', async () => {
     const file = path.join(tempDir(), 'f');
     writeFileSync(file, '');
-    await refused(['eval', '--output-path', path.join(file, 'out')], `quest: --output-path ${path.join(file, 'out')}: ${file} is a file, not a folder`);
+    const out = path.join(file, 'out');
+    await refused(['eval', '--output-path', out], `quest: --output-path ${out}: cannot create it (ENOTDIR: not a directory, mkdir '${out}')`);
   });
 });
 
@@ -225,7 +226,7 @@ describe('progress without a terminal', () => {
     return { stream, text };
   };
 
-  it('prints done/total, elapsed and ETA every 10 s and once at the end', () => {
+  it('prints done/total, elapsed and ETA every 10 s and once when all is done', () => {
     vi.useFakeTimers();
     try {
       const { stream, text } = sink();
@@ -240,10 +241,29 @@ describe('progress without a terminal', () => {
       expect(text).toEqual(['eval 4/10 | 10s elapsed | eta 30s\n']);
       vi.advanceTimersByTime(60_000);
       expect(text).toHaveLength(7);
-      p.stop();
-      p.stop();
       expect(text.at(-1)).toBe('eval 4/10 | 1m10s elapsed | eta 3m30s\n');
+      for (let i = 0; i < 6; i++) p.increment('c');
+      vi.advanceTimersByTime(5_000);
+      p.stop();
+      p.stop();
       expect(text).toHaveLength(8);
+      expect(text.at(-1)).toBe('eval 10/10 | 1m15s elapsed | eta 0s\n');
+      vi.advanceTimersByTime(60_000);
+      expect(text).toHaveLength(8);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a run that ends short prints no end line: its error or interrupt says how it ended', () => {
+    vi.useFakeTimers();
+    try {
+      const { stream, text } = sink();
+      const p = bar('eval', stream);
+      p.start(3);
+      p.increment('a');
+      p.stop();
+      expect(text).toEqual([]);
     } finally {
       vi.useRealTimers();
     }

@@ -6,6 +6,7 @@ import { runMetadata } from '../report/metadata.js';
 import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
 import { runLatency, type LatencyRow } from '../run/latency.js';
 import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
+import { onInterrupt } from './interrupt.js';
 import { bar } from './progress.js';
 
 const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
@@ -57,12 +58,17 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
       // An explicit folder is made before the work: a path that cannot be written loses nothing measured.
       if (cfg.outputPath) makeOutputDir(path.resolve(cfg.outputPath));
       const b = bar('bench');
+      const undo = onInterrupt((signal) => {
+        b.stop();
+        process.stderr.write(`quest: ${signal}: stopped; bench-latency writes its tables at the end, so nothing was written\n`);
+      });
       const { rows, backend, copyGBps } = await runLatency(cfg, {
         start: (total) => b.start(total),
         step: (r) => b.increment(`${r.length} ${r.policy}`),
-        note: (m) => process.stderr.write(`\nquest: ${m}\n`),
-        stop: () => b.stop(),
+        note: b.note,
+        stop: b.stop,
       });
+      undo();
       const meta = await runMetadata(backend, argv);
       const stamp = meta.date.replace(/[:.]/g, '-');
       const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));

@@ -1,6 +1,6 @@
 /**
  * Progress on stderr, leaving stdout to the tables: a bar on a terminal; elsewhere (CI, nohup)
- * a line every 10 s and one at the end. Both say done/total, the time taken and what is left.
+ * a line every 10 s and one when all is done. Both say done/total, the time taken and what is left.
  */
 import cliProgress from 'cli-progress';
 
@@ -80,7 +80,8 @@ export function bar(label: string, stream: NodeJS.WriteStream = process.stderr):
       if (timer === null) return;
       clearInterval(timer);
       timer = null;
-      line();
+      // A run that ends short (an error, Ctrl-C) says so in its own words.
+      if (done === total) line();
     },
   };
 }

@@ -270,8 +270,8 @@ export function readConfigFile(file: string, kind: keyof typeof SCHEMAS): Record
 }
 
 /**
- * An output folder that can be made: not empty, its nearest existing ancestor a writable
- * folder outside /proc and /sys (where Node's recursive mkdir spins forever). Checks only.
+ * An output folder that can be made: not empty, its nearest existing folder writable and
+ * outside /proc and /sys (where Node's recursive mkdir spins forever). Checks only.
  */
 export function checkOutputPath(dir: string): string {
   const flag = '--output-path';
@@ -279,7 +279,8 @@ export function checkOutputPath(dir: string): string {
   const full = path.resolve(dir);
   let near = full;
   while (!existsSync(near)) near = path.dirname(near);
-  if (!statSync(near).isDirectory()) throw new QuestError(`${flag} ${dir}: ${near} is a file, not a folder`);
+  // A file on the way fails at once in mkdir (ENOTDIR), which names it.
+  if (!statSync(near).isDirectory()) return full;
   const real = realpathSync(near);
   const kernel = ['/proc', '/sys'].find((k) => real === k || real.startsWith(`${k}/`));
   if (kernel) throw new QuestError(`${flag} ${dir}: ${kernel} is the kernel's file system, not a place for output`);

@@ -191,8 +191,8 @@ function checkLengths(cfg: EvalConfig, tasks: Task[], folder: ModelFolder): void
   for (const t of tasks)
     for (const L of cfg.lengths) {
       const extra = beyondLength(t);
+      if (L > max) throw new QuestError(`--lengths ${L}: ${where} allows ${max} positions`);
       if (L + extra <= max) continue;
-      if (extra === 0) throw new QuestError(`--lengths ${L}: ${where} allows ${max} positions`);
       throw new QuestError(`--lengths ${L}: ${t.name} generates ${extra} tokens after a prompt of that length, ${L + extra} positions, but ${where} allows ${max} (at most ${max - extra} for ${t.name})`);
     }
 }
