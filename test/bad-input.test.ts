@@ -120,7 +120,7 @@ describe('bad model folders', () => {
     // The length fits, but the prompt plus its 10 generated tokens do not.
     editConfig(dir, (c) => (c.max_position_embeddings = 256));
     const msg = await evalError(dir);
-    expect(msg).toMatch(/the prompt is \d+ tokens and 10 may be generated, but .*config\.json allows 256 positions/);
+    expect(msg).toBe(`quest: --lengths 256: passkey generates 10 tokens after a prompt of that length, 266 positions, but ${cfgPath(dir)} allows 256 (at most 246 for passkey)`);
   });
 });
 
@@ -179,7 +179,7 @@ describe('bad flags and configs', () => {
     writeFileSync(file, 'tasks: [passkey]\nbudgetz: [1]\n');
     const r = await quest(['eval', '--config', file]);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr.trim()).toBe(`quest: ${file}: unknown key "budgetz"`);
+    expect(r.stderr.trim()).toBe(`quest: ${file}: unknown key "budgetz"; did you mean "budgets"?`);
   });
 
   it('names a --model that is a file', async () => {

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { native } from '../src/engine/index.js';
 import type { NativeStepSelection } from '../src/engine/index.js';
 
@@ -10,8 +10,13 @@ export const repo = path.resolve(import.meta.dirname, '..');
 export const fixtures = path.join(repo, 'test', 'fixtures');
 export const defaultModel = path.join(repo, 'models', 'quest-tiny');
 
+const made: string[] = [];
+
+/** A fresh temp folder, removed when the test file's tests are done. */
 export function tempDir(prefix = 'quest-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 /** A maker of temp folders that are removed after each test of the file that calls it. */
@@ -43,6 +48,11 @@ export function gpuTests(what: string): boolean {
   console.log(`${what} skipped: ${why}`);
   return false;
 }
+
+// Each test file loads this module afresh, so the hook is the file's own.
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 /** A writable copy of a model folder. */
 export function copyModel(src: string): string {

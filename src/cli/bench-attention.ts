@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { projectRoot } from '../config/index.js';
-import { chooseBackend, native, type NativeAttentionBenchRow } from '../engine/index.js';
+import { chooseBackend, native, noGpu, nvidiaDriver, type NativeAttentionBenchRow } from '../engine/index.js';
 import { QuestError } from '../errors.js';
 import { runMetadata, warnProvenance } from '../report/metadata.js';
 import { checkAttention } from '../run/attention-check.js';
@@ -93,7 +93,7 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
       if (o.outputPath) makeOutputDir(path.resolve(o.outputPath));
       const backend = chooseBackend('auto');
       if (!backend.info.cuda.compiled || backend.info.cuda.devices === 0)
-        throw new QuestError(`bench-attention needs a GPU: ${backend.info.cuda.error || 'no CUDA device'}`);
+        throw new QuestError(`bench-attention needs a GPU: ${backend.info.cuda.compiled ? noGpu(backend.info, nvidiaDriver()) : backend.info.cuda.error}`);
       if (o.check) {
         const cases = await checkAttention();
         for (const c of cases)

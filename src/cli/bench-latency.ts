@@ -1,12 +1,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { benchConfig, projectRoot } from '../config/index.js';
+import { BENCH_DEFAULTS, benchConfig, projectRoot } from '../config/index.js';
 import { runMetadata, warnProvenance } from '../report/metadata.js';
 import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
 import { QuestError } from '../errors.js';
 import { addTorchPrefill, runLatency, type LatencyRow, type TorchPrefillRow } from '../run/latency.js';
-import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt } from './options.js';
+import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
+import { onInterrupt } from './interrupt.js';
 import { bar } from './progress.js';
 
 const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
@@ -56,13 +57,13 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--decode-steps <n>', 'decode steps timed after the prefill', positiveInt('--decode-steps'))
     .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
     .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
-    .option('--output-path <dir>', 'where the tables go')
+    .option('--output-path <dir>', 'where the tables go (default: a new runs/bench-<model>-<time>)')
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
     .option('--workers <n>', 'worker processes, points dealt out as they free up (each on the backend --device picks, sharing it)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'))
     .option('--torch <file>', "transformers' prefill of the same presets and lengths (tools/bench-torch.py --prefill)");
-  addPolicyFlags(cmd).action(async (o) => {
+  showDefaults(addPolicyFlags(cmd), BENCH_DEFAULTS).action(async (o) => {
       const cfg = benchConfig(o.config, {
         model: o.model,
         lengths: o.lengths,
@@ -79,12 +80,17 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
       // An explicit folder is made before the work: a path that cannot be written loses nothing measured.
       if (cfg.outputPath) makeOutputDir(path.resolve(cfg.outputPath));
       const b = bar('bench');
+      const undo = onInterrupt((signal) => {
+        b.stop();
+        process.stderr.write(`quest: ${signal}: stopped; bench-latency writes its tables at the end, so nothing was written\n`);
+      });
       const { rows, backend, copyGBps } = await runLatency(cfg, {
         start: (total) => b.start(total),
         step: (r) => b.increment(`${r.length} ${r.policy}`),
-        note: (m) => process.stderr.write(`\nquest: ${m}\n`),
-        stop: () => b.stop(),
+        note: b.note,
+        stop: b.stop,
       });
+      undo();
       addTorchPrefill(rows, torch);
       const meta = await runMetadata(backend, argv, cfg.outputPath ?? undefined);
       const stamp = meta.date.replace(/[:.]/g, '-');

@@ -1,11 +1,13 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { evalConfig } from '../config/index.js';
+import { EVAL_DEFAULTS, evalConfig } from '../config/index.js';
 import { warnProvenance } from '../report/metadata.js';
 import { CODE_SIM_BACKENDS } from '../metrics/fuzz.js';
+import { TASKS } from '../tasks/index.js';
 import { runEval } from '../run/eval.js';
 import { EVAL_COLUMNS, markdown } from '../report/tables.js';
-import { addPolicyFlags, deviceList, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, shardSpec } from './options.js';
+import { addPolicyFlags, deviceList, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, shardSpec, showDefaults } from './options.js';
+import { onInterrupt, rerunCommand } from './interrupt.js';
 import { bar } from './progress.js';
 
 export function evalCommand(program: Command, argv: string[]): void {
@@ -13,10 +15,10 @@ export function evalCommand(program: Command, argv: string[]): void {
     .command('eval')
     .description('accuracy of policies x budgets on long-context tasks (default: the shipped model on passkey)')
     .option('--model <dir>', 'Hugging Face model folder (config.json, safetensors, tokenizer.json)')
-    .option('--tasks <names>', 'comma-separated tasks', nameList('--tasks'))
+    .option('--tasks <names>', `comma-separated tasks: ${Object.keys(TASKS).join(', ')}; or the groups ruler, niah, longbench`, nameList('--tasks'))
     .option('--limit <n>', 'at most n samples per task', positiveInt('--limit'))
     .option('--seed <n>', 'seed of the task generators', nonNegativeInt('--seed'))
-    .option('--output-path <dir>', 'where records and tables go (rerunning into it resumes)')
+    .option('--output-path <dir>', 'where records and tables go; rerunning into it resumes (default: a new runs/<model>-<time>)')
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--lengths <tokens>', 'prompt lengths in tokens, comma-separated', intList('--lengths'))
     .option('--length <tokens>', 'the same as --lengths', intList('--length'))
@@ -37,7 +39,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--workers <n>', 'worker processes, units dealt out as they free up (each on the backend --device picks; --devices puts one on each GPU)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the run over, one worker each (e.g. 0,1,2,3)', deviceList('--devices'))
     .option('--shard <i/n>', 'run only the i-th of n deterministic slices (merge them with quest merge)', shardSpec('--shard'));
-  addPolicyFlags(cmd).action(async (o) => {
+  showDefaults(addPolicyFlags(cmd), EVAL_DEFAULTS).action(async (o) => {
       const cfg = evalConfig(o.config, {
         model: o.model,
         tasks: o.tasks,
@@ -65,12 +67,26 @@ export function evalCommand(program: Command, argv: string[]): void {
         shard: o.shard,
       });
       const b = bar('eval');
-      const result = await runEval(cfg, argv, {
-        start: (total, done) => b.start(total, done),
-        unit: (r) => b.increment(`${r.sampleId} ${r.policy}${r.budget ? `@${r.budget}` : ''} -> ${r.score === null ? 'skipped' : r.score ? 'ok' : 'miss'}`),
-        note: (m) => process.stderr.write(`\nquest: ${m}\n`),
-        stop: () => b.stop(),
+      let out: { dir: string; total: number; done: number } | null = null;
+      const undo = onInterrupt((signal) => {
+        b.stop();
+        if (!out) return void process.stderr.write(`quest: ${signal}: stopped before the run began\n`);
+        const file = path.join(out.dir, 'samples.jsonl');
+        process.stderr.write(`quest: ${signal}: stopped with ${out.done} of ${out.total} records in ${file}; to go on from there:\n  ${rerunCommand(argv, out.dir)}\n`);
       });
+      const result = await runEval(cfg, argv, {
+        start: (total, done, dir) => {
+          out = { dir, total, done };
+          b.start(total, done);
+        },
+        unit: (r) => {
+          out!.done++;
+          b.increment(`${r.sampleId} ${r.policy}${r.budget ? `@${r.budget}` : ''} -> ${r.score === null ? 'skipped' : r.score ? 'ok' : 'miss'}`);
+        },
+        note: b.note,
+        stop: b.stop,
+      });
+      undo();
       const m = result.metadata;
       process.stdout.write(`\nmodel ${path.basename(cfg.model)} | backend ${m.backend} (${m.backendReason}) | ${m.device}\n\n`);
       process.stdout.write(markdown(result.rows, EVAL_COLUMNS));

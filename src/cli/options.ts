@@ -1,6 +1,7 @@
 /** Flag parsers that name the flag in their error, and the flags eval and bench share. */
+import path from 'node:path';
 import type { Command } from 'commander';
-import type { PolicyConfig } from '../config/index.js';
+import { projectRoot, type PolicyConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
 
 export function positiveInt(flag: string) {
@@ -101,4 +102,22 @@ export function deviceList(flag: string) {
       if (!/^\s*\d+\s*$/.test(x)) throw new QuestError(`${flag}: "${x}" is not a GPU index`);
       return Number(x);
     });
+}
+
+/**
+ * Adds each setting's default to its flag's help, from the config's defaults (commander's own
+ * defaults would count as given and override a --config file).
+ */
+export function showDefaults(cmd: Command, defaults: object): Command {
+  const shown = (v: unknown): string | null => {
+    if (v === undefined || v === null || v === false || (Array.isArray(v) && v.length === 0)) return null;
+    if (Array.isArray(v)) return v.join(',');
+    if (typeof v === 'string' && path.isAbsolute(v)) return path.relative(projectRoot, v);
+    return String(v);
+  };
+  for (const opt of cmd.options) {
+    const v = shown((defaults as Record<string, unknown>)[opt.attributeName()]);
+    if (v !== null) opt.description += ` (default: ${v})`;
+  }
+  return cmd;
 }

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { evalConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
 import { loadTokenizer } from '../model/tokenizer.js';
@@ -32,7 +32,9 @@ export function tasksCommand(program: Command): void {
     .requiredOption('--task <name>', 'a task name (see quest tasks list)')
     .requiredOption('--length <tokens>', 'target prompt length in tokens', positiveInt('--length'))
     .option('-n, --num <n>', 'how many samples', positiveInt('-n'), 10)
-    .requiredOption('--out <file>', 'the JSONL file to write')
+    .option('--output-path <file>', 'the JSONL file to write')
+    // The earlier name, kept working.
+    .addOption(new Option('--out <file>').hideHelp())
     .option('--model <dir>', 'the model folder whose tokenizer measures the length')
     .option('--seed <n>', 'seed (the same seed gives the same set)', nonNegativeInt('--seed'), 0)
     .option('--depths <percents>', 'passkey needle depths, cycled', percentList('--depths'))
@@ -43,6 +45,9 @@ export function tasksCommand(program: Command): void {
     .option('--longbench-v2-file <file>', "LongBench v2's data.json")
     .option('--longbench-fit', 'truncate LongBench prompts so that chat template and generation fit --length too')
     .action(async (o) => {
+      const file: string | undefined = o.outputPath ?? o.out;
+      if (file === undefined) throw new QuestError('--output-path: required, the JSONL file to write');
+      if (file.trim() === '') throw new QuestError('--output-path: empty; name the JSONL file to write');
       const cfg = evalConfig(undefined, { model: o.model, depths: o.depths });
       const t = task(o.task, '--task');
       const samples = t.samples({
@@ -58,13 +63,13 @@ export function tasksCommand(program: Command): void {
         longbenchV2File: o.longbenchV2File,
         longbenchFit: o.longbenchFit,
       });
-      const out = createWriteStream(o.out);
+      const out = createWriteStream(file);
       const failed = once(out, 'error').then(([err]) => {
-        throw new QuestError(`--out ${o.out}: ${(err as Error).message}`);
+        throw new QuestError(`--output-path ${file}: ${(err as Error).message}`);
       });
       for (const s of samples) out.write(JSON.stringify({ ...s, input: s.context + s.question }) + '\n');
       out.end();
       await Promise.race([once(out, 'finish'), failed]);
-      process.stderr.write(`wrote ${samples.length} ${t.name} samples at ${o.length} tokens to ${o.out}\n`);
+      process.stderr.write(`wrote ${samples.length} ${t.name} samples at ${o.length} tokens to ${file}\n`);
     });
 }

@@ -1,11 +1,12 @@
 /** Run configuration: defaults < a --config YAML file < command-line flags, validated once. */
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { QuestError, errorMessage } from '../errors.js';
-import { CODE_SIM_BACKENDS, CODE_SIM_DEFAULT, type CodeSimBackend } from '../metrics/fuzz.js';
+import { CODE_SIM_BACKENDS, CODE_SIM_DEFAULT, fuzzRatio, type CodeSimBackend } from '../metrics/fuzz.js';
+import { PRESETS } from '../model/presets.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -153,7 +154,7 @@ const POLICY_DEFAULTS: PolicyConfig = {
   kvDtype: 'auto',
 };
 
-const EVAL_DEFAULTS: EvalConfig = {
+export const EVAL_DEFAULTS: EvalConfig = {
   ...POLICY_DEFAULTS,
   model: path.join(projectRoot, 'models', 'quest-tiny'),
   tasks: ['passkey'],
@@ -180,7 +181,7 @@ const EVAL_DEFAULTS: EvalConfig = {
   device: 'auto',
 };
 
-const BENCH_DEFAULTS: BenchConfig = {
+export const BENCH_DEFAULTS: BenchConfig = {
   ...POLICY_DEFAULTS,
   model: 'tiny',
   lengths: [1024, 4096],
@@ -193,20 +194,60 @@ const BENCH_DEFAULTS: BenchConfig = {
   devices: [],
 };
 
-function describe(e: ErrorObject): string {
-  const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '';
+/** An error of the schema, naming the key as the user spelled it (`spelled`: setting -> key). */
+function describe(e: ErrorObject, spelled: Record<string, string>): string {
+  const [first, ...rest] = e.instancePath.slice(1).split('/');
+  const where = e.instancePath ? [spelled[first] ?? first, ...rest].join('.') : '';
   if (e.keyword === 'additionalProperties') return `unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`;
   return `${where || 'config'} ${e.message ?? 'is invalid'}`;
 }
 
-function validate<T>(kind: keyof typeof SCHEMAS, value: unknown, source: string): T {
+function validate<T>(kind: keyof typeof SCHEMAS, value: unknown, source: string, spelled: Record<string, string> = {}): T {
   const ajv = new Ajv({ allErrors: false });
   const check = ajv.compile(SCHEMAS[kind]);
-  if (!check(value)) throw new QuestError(`${source}: ${describe(check.errors![0])}`);
+  if (!check(value)) throw new QuestError(`${source}: ${describe(check.errors![0], spelled)}`);
   return value as T;
 }
 
-/** Reads a YAML config; a relative model path in it is taken from the file's own folder. */
+/** Settings that name files or folders: in a config file they are taken from the file's own folder. */
+const PATH_KEYS = ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile', 'qaFiles'];
+
+type Properties = Record<string, { type?: string | readonly string[]; items?: { type?: string } }>;
+
+/**
+ * The setting a config file's key names: its camelCase name, or the flag's spelling
+ * (page-size), or the singular flag of a list (qa-file, length); null when none.
+ */
+function settingOf(key: string, props: Properties): string | null {
+  const camel = key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  if (camel in props) return camel;
+  if (`${camel}s` in props && props[`${camel}s`].type === 'array') return `${camel}s`;
+  return null;
+}
+
+/** A lone value where a list is expected, as the flags take it: 256, or "256,512". */
+function asList(value: unknown, key: string, props: Properties): unknown {
+  if (props[key].type !== 'array' || Array.isArray(value)) return value;
+  if (typeof value !== 'string') return [value];
+  // A file name may hold a comma; a file list is given one entry at a time, as --qa-file is.
+  const parts = PATH_KEYS.includes(key) ? [value] : value.split(',').map((x) => x.trim());
+  const numeric = props[key].items?.type === 'integer' || props[key].items?.type === 'number';
+  return numeric ? parts.map((x) => (/^\d+(\.\d+)?$/.test(x) ? Number(x) : x)) : parts;
+}
+
+/** `key` of a config file, unknown: named with the nearest known key in the same spelling. */
+function unknownKey(file: string, key: string, props: Properties): QuestError {
+  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const known = Object.keys(props).map((k) => (key.includes('-') ? kebab(k) : k));
+  const [best] = known.map((k) => ({ k, r: fuzzRatio(key, k) })).sort((a, b) => b.r - a.r);
+  const hint = best && best.r >= 60 ? `; did you mean "${best.k}"?` : ` (known: ${known.join(', ')})`;
+  return new QuestError(`${file}: unknown key "${key}"${hint}`);
+}
+
+/**
+ * Reads a YAML config. Keys may be spelled as the flags are (page-size) or camelCase
+ * (pageSize); relative paths in it are taken from the file's own folder.
+ */
 export function readConfigFile(file: string, kind: keyof typeof SCHEMAS): Record<string, unknown> {
   if (!existsSync(file)) throw new QuestError(`--config ${file}: no such file`);
   let doc: unknown;
@@ -216,18 +257,55 @@ export function readConfigFile(file: string, kind: keyof typeof SCHEMAS): Record
     throw new QuestError(`${file}: not valid YAML (${errorMessage(err).split('\n')[0]})`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new QuestError(`${file}: must be a mapping of settings`);
-  const cfg = validate<Record<string, unknown>>(kind, doc, file);
-  const here = (p: string) => (p.startsWith('.') || p.includes('/') ? path.resolve(path.dirname(file), p) : p);
-  if (typeof cfg.model === 'string') cfg.model = here(cfg.model);
-  for (const k of ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile'] as const) if (typeof cfg[k] === 'string') cfg[k] = here(cfg[k] as string);
-  if (Array.isArray(cfg.qaFiles)) cfg.qaFiles = (cfg.qaFiles as string[]).map(here);
+  const props = SCHEMAS[kind].properties as Properties;
+  const settings: Record<string, unknown> = {};
+  const spelled: Record<string, string> = {};
+  for (const [key, value] of Object.entries(doc)) {
+    const name = settingOf(key, props);
+    if (name === null) throw unknownKey(file, key, props);
+    if (name in settings) throw new QuestError(`${file}: "${spelled[name]}" and "${key}" both set ${name}`);
+    settings[name] = asList(value, name, props);
+    spelled[name] = key;
+  }
+  const cfg = validate<Record<string, unknown>>(kind, settings, file, spelled);
+  const here = (p: string) => path.resolve(path.dirname(file), p);
+  // A preset name (bench-latency's --model tiny) is not a path.
+  if (typeof cfg.model === 'string' && !(cfg.model in PRESETS)) cfg.model = here(cfg.model);
+  for (const k of PATH_KEYS)
+    if (typeof cfg[k] === 'string') cfg[k] = here(cfg[k] as string);
+    else if (Array.isArray(cfg[k])) cfg[k] = (cfg[k] as string[]).map(here);
   return cfg;
+}
+
+/**
+ * An output folder that can be made: not empty, its nearest existing folder writable and
+ * outside /proc and /sys (where Node's recursive mkdir spins forever). Checks only.
+ */
+export function checkOutputPath(dir: string): string {
+  const flag = '--output-path';
+  if (dir.trim() === '') throw new QuestError(`${flag}: empty; name a folder (or leave the flag out for a new one under runs/)`);
+  const full = path.resolve(dir);
+  let near = full;
+  while (!existsSync(near)) near = path.dirname(near);
+  // A file on the way fails at once in mkdir (ENOTDIR), which names it.
+  if (!statSync(near).isDirectory()) return full;
+  const real = realpathSync(near);
+  const kernel = ['/proc', '/sys'].find((k) => real === k || real.startsWith(`${k}/`));
+  if (kernel) throw new QuestError(`${flag} ${dir}: ${kernel} is the kernel's file system, not a place for output`);
+  try {
+    accessSync(near, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new QuestError(`${flag} ${dir}: ${near} is not writable`);
+  }
+  return full;
 }
 
 function merge<T>(kind: keyof typeof SCHEMAS, defaults: T, configFile: string | undefined, flags: Partial<T>): T {
   const fromFile = configFile ? readConfigFile(configFile, kind) : {};
   const set = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-  return validate<T>(kind, { ...defaults, ...fromFile, ...set }, 'flags');
+  const cfg = validate<T & { outputPath: string | null }>(kind, { ...defaults, ...fromFile, ...set }, 'flags');
+  if (cfg.outputPath !== null) checkOutputPath(cfg.outputPath);
+  return cfg;
 }
 
 export function evalConfig(configFile: string | undefined, flags: Partial<EvalConfig>): EvalConfig {

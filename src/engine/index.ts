@@ -45,6 +45,20 @@ export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   return null;
 }
 
+/** Whether an NVIDIA driver is loaded here (on Linux its /proc entry or device node; WSL's GPU device). */
+export function nvidiaDriver(): boolean {
+  return ['/proc/driver/nvidia/version', '/dev/nvidiactl', '/dev/dxg'].some((f) => existsSync(f));
+}
+
+/**
+ * Why the CUDA build sees no GPU. Without a driver the CUDA runtime reports "driver version
+ * is insufficient", which would send the user after a driver upgrade on a machine with no GPU.
+ */
+export function noGpu(info: NativeBackendInfo, driver: boolean): string {
+  if (!driver) return 'no usable GPU (none found: no NVIDIA driver on this machine)';
+  return `no usable GPU (${info.cuda.error || 'no CUDA device'})`;
+}
+
 /**
  * Which backend a run uses and why: the GPU when one is present and it implements what the
  * run asks for (auto), the CPU reference otherwise; --device cuda insists and fails with the
@@ -56,7 +70,7 @@ export function chooseBackend(requested: 'auto' | BackendName = 'auto', needs?: 
   if (requested === 'cpu') return { built, use: 'cpu', reason: 'requested with --device cpu', info };
   let refusal: string | null;
   if (!info.cuda.compiled) refusal = info.cuda.error;
-  else if (info.cuda.devices === 0) refusal = `no usable GPU (${info.cuda.error})`;
+  else if (info.cuda.devices === 0) refusal = noGpu(info, nvidiaDriver());
   else refusal = gpuRefusal(needs);
   if (refusal === null) return { built, use: 'cuda', reason: `GPU ${info.cuda.deviceName}`, info };
   if (requested === 'cuda') throw new QuestError(`--device cuda: ${refusal}; use --device cpu (or auto)`);
@@ -68,7 +82,7 @@ export function checkDevices(devices: number[], choice: BackendChoice): void {
   if (!devices.length) return;
   const n = choice.info.cuda.devices;
   const named = `--devices ${devices.join(',')}`;
-  if (n === 0) throw new QuestError(`${named}: no usable GPU (${choice.info.cuda.error || 'none found'})`);
+  if (n === 0) throw new QuestError(`${named}: ${choice.info.cuda.compiled ? noGpu(choice.info, nvidiaDriver()) : choice.info.cuda.error}`);
   const missing = devices.filter((d) => d >= n);
   if (missing.length) throw new QuestError(`${named}: this machine has ${n} GPU${n > 1 ? 's' : ''} (0 to ${n - 1}), not ${missing.join(', ')}`);
   if (new Set(devices).size < devices.length) throw new QuestError(`${named}: a GPU is named twice`);

@@ -1,7 +1,7 @@
 /** The eval runner: samples x policies x budgets -> one record each, appended as it finishes. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { projectRoot, type EvalConfig } from '../config/index.js';
+import { checkOutputPath, projectRoot, type EvalConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
 import { checkDevices, chooseBackend, loadModel, type NativeModel, type NativeSequence } from '../engine/index.js';
 import { openModelFolder, type ModelFolder } from '../model/index.js';
@@ -13,13 +13,15 @@ import { expandTasks, skippedTasks, task, type Sample } from '../tasks/index.js'
 import type { Task } from '../tasks/types.js';
 import { PPL_BUCKETS } from '../tasks/perplexity.js';
 import { taskSeed } from '../tasks/rng.js';
+import { lockOutput } from './lock.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
 import { policyPoints, units, type Unit } from './units.js';
 import { checkPolicies, sequenceOptions } from './policies.js';
 import { runPool } from './pool.js';
 
 export interface EvalProgress {
-  start(total: number, done: number): void;
+  /** The run's units, those already in `outputDir` (a resumed run) and where records go. */
+  start(total: number, done: number, outputDir: string): void;
   unit(record: EvalRecord): void;
   /** Something the user should know that is not a record (a worker that died, a retry). */
   note(message: string): void;
@@ -172,16 +174,49 @@ export interface PreparedRun {
 export function openRun(cfg: EvalConfig): PreparedRun {
   checkPolicies(cfg);
   const folder = openModelFolder(cfg.model);
-  for (const L of cfg.lengths)
-    if (L > folder.spec.maxPositions)
-      throw new QuestError(`--lengths ${L}: ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions`);
   return { cfg, folder, tok: loadTokenizer(folder.dir), units: [], tokens: new Map(), model: null };
 }
 
-export function prepareRun(cfg: EvalConfig): PreparedRun {
-  const run = openRun(cfg);
-  const { folder, tok } = run;
-  const tasks = expandTasks(cfg.tasks, cfg).map((name) => task(name));
+/**
+ * Tokens a task generates beyond --lengths: passkey's prompt alone is that long
+ * (passkey.ts garbageFor); RULER fits prompt and generation in it (ruler/common.ts
+ * fitHaystack), LongBench cuts its prompt to it minus the generation, perplexity generates none.
+ */
+const beyondLength = (t: Task) => (t.benchmark === 'passkey' ? t.maxNewTokens : 0);
+
+/** Every length, with what each task generates after it, must fit the model: checked before any sample is made. */
+function checkLengths(cfg: EvalConfig, tasks: Task[], folder: ModelFolder): void {
+  const max = folder.spec.maxPositions;
+  const where = path.join(folder.dir, 'config.json');
+  for (const t of tasks)
+    for (const L of cfg.lengths) {
+      const extra = beyondLength(t);
+      if (L > max) throw new QuestError(`--lengths ${L}: ${where} allows ${max} positions`);
+      if (L + extra <= max) continue;
+      throw new QuestError(`--lengths ${L}: ${t.name} generates ${extra} tokens after a prompt of that length, ${L + extra} positions, but ${where} allows ${max} (at most ${max - extra} for ${t.name})`);
+    }
+}
+
+/** What --limit cut from a task's samples, naming the lengths left out wholly or in part. */
+function limitNote(t: Task, all: Sample[], kept: Sample[], limit: number): string {
+  const n = (ss: Sample[], L: unknown) => ss.filter((s) => s.meta.length === L).length;
+  const lengths = [...new Set(all.map((s) => s.meta.length))].filter((L) => typeof L === 'number');
+  const none = lengths.filter((L) => n(kept, L) === 0);
+  const part = lengths.filter((L) => n(kept, L) > 0 && n(kept, L) < n(all, L));
+  const cut = [none.length ? `none at length ${none.join(', ')}` : '', part.length ? `some at length ${part.join(', ')}` : ''].filter(Boolean);
+  return `--limit ${limit}: ${t.name} runs ${kept.length} of its ${all.length} samples${cut.length ? `, ${cut.join('; ')}` : ''}`;
+}
+
+/** The run's tasks, each checked to fit the model at every length. */
+function runTasks(run: PreparedRun): Task[] {
+  const tasks = expandTasks(run.cfg.tasks, run.cfg).map((name) => task(name));
+  checkLengths(run.cfg, tasks, run.folder);
+  return tasks;
+}
+
+/** The run's samples and units; `note` says what --limit left out. */
+function prepareUnits(run: PreparedRun, tasks: Task[], note: (message: string) => void): PreparedRun {
+  const { cfg, folder, tok } = run;
   const tokens = run.tokens;
   const samples: Sample[] = [];
   for (const t of tasks) {
@@ -201,7 +236,9 @@ export function prepareRun(cfg: EvalConfig): PreparedRun {
       textFile: cfg.textFile ?? undefined,
       pplPrefix: cfg.pplPrefix,
     });
-    for (const s of cfg.limit === null ? all : all.slice(0, cfg.limit)) {
+    const kept = cfg.limit === null ? all : all.slice(0, cfg.limit);
+    if (kept.length < all.length) note(limitNote(t, all, kept, cfg.limit!));
+    for (const s of kept) {
       tokens.set(s.id, tokenize(tok, s, folder, t.maxNewTokens));
       samples.push(s);
     }
@@ -222,7 +259,7 @@ export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: Eva
 
 /** Opens (or checks) an output folder for a run of this identity; the records already there. */
 export function openOutput(dir: string, id: Record<string, unknown>): EvalRecord[] {
-  makeOutputDir(dir);
+  makeOutputDir(checkOutputPath(dir));
   const runFile = path.join(dir, 'run.json');
   if (existsSync(runFile)) {
     const prev = JSON.parse(readFileSync(runFile, 'utf8')) as Record<string, unknown>;
@@ -246,40 +283,48 @@ export function writeResults(dir: string, records: EvalRecord[], meta: { config:
 export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
   const backend = chooseBackend(cfg.device, cfg);
   checkDevices(cfg.devices, backend);
-  const run = prepareRun(cfg);
-  const outputDir = path.resolve(cfg.outputPath ?? defaultOutput(run.folder));
-  const wanted = new Set(run.units.map((u) => u.key));
-  const done = openOutput(outputDir, identity(cfg)).filter((r) => wanted.has(r.key));
-  const doneKeys = new Set(done.map((r) => r.key));
-  const pending = run.units.filter((u) => !doneKeys.has(u.key));
-  const recordsFile = path.join(outputDir, 'samples.jsonl');
-  const metadata = await runMetadata(backend, argv, outputDir);
-  const records = [...done];
-  const keep = (rec: EvalRecord) => {
-    appendRecord(recordsFile, rec);
-    records.push(rec);
-    progress.unit(rec);
-  };
-  progress.start(run.units.length, done.length);
+  const opened = openRun(cfg);
+  const tasks = runTasks(opened);
+  const outputDir = path.resolve(cfg.outputPath ?? defaultOutput(opened.folder));
+  makeOutputDir(checkOutputPath(outputDir));
+  const unlock = lockOutput(outputDir, progress.note);
   try {
-    if (cfg.workers > 1 || cfg.devices.length > 0)
-      await runPool<EvalConfig, EvalJob, EvalRecord>(
-        {
-          worker: 'worker.js',
-          // Workers open the same model from the same config, without sharding or pooling of their own.
-          init: { ...cfg, workers: 1, devices: [], shard: null },
-          workers: cfg.workers,
-          devices: cfg.devices,
-          key: (job) => job.unit.key,
-          onResult: keep,
-          note: progress.note,
-        },
-        pending.map((unit) => ({ unit, tokens: run.tokens.get(unit.sample.id)! })),
-      );
-    else await runUnits(run, pending, keep);
+    const run = prepareUnits(opened, tasks, progress.note);
+    const wanted = new Set(run.units.map((u) => u.key));
+    const done = openOutput(outputDir, identity(cfg)).filter((r) => wanted.has(r.key));
+    const doneKeys = new Set(done.map((r) => r.key));
+    const pending = run.units.filter((u) => !doneKeys.has(u.key));
+    const recordsFile = path.join(outputDir, 'samples.jsonl');
+    const metadata = await runMetadata(backend, argv, outputDir);
+    const records = [...done];
+    const keep = (rec: EvalRecord) => {
+      appendRecord(recordsFile, rec);
+      records.push(rec);
+      progress.unit(rec);
+    };
+    progress.start(run.units.length, done.length, outputDir);
+    try {
+      if (cfg.workers > 1 || cfg.devices.length > 0)
+        await runPool<EvalConfig, EvalJob, EvalRecord>(
+          {
+            worker: 'worker.js',
+            // Workers open the same model from the same config, without sharding or pooling of their own.
+            init: { ...cfg, workers: 1, devices: [], shard: null },
+            workers: cfg.workers,
+            devices: cfg.devices,
+            key: (job) => job.unit.key,
+            onResult: keep,
+            note: progress.note,
+          },
+          pending.map((unit) => ({ unit, tokens: run.tokens.get(unit.sample.id)! })),
+        );
+      else await runUnits(run, pending, keep);
+    } finally {
+      progress.stop();
+    }
+    const rows = writeResults(outputDir, records, { ...metadata, model: run.folder.dir, tokenizer: run.tok.file, shard: cfg.shard, config: cfg });
+    return { outputDir, rows, metadata };
   } finally {
-    progress.stop();
+    unlock();
   }
-  const rows = writeResults(outputDir, records, { ...metadata, model: run.folder.dir, tokenizer: run.tok.file, shard: cfg.shard, config: cfg });
-  return { outputDir, rows, metadata };
 }

@@ -31,11 +31,16 @@ export async function runPool<I, J, R>(spec: PoolSpec<I, J, R>, todo: J[]): Prom
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), spec.worker);
   // A GPU index counts among the GPUs this process sees, as CUDA numbers them.
   const visible = process.env.CUDA_VISIBLE_DEVICES?.split(',');
+  // More CPU workers than cores or jobs only add processes that load the model and wait.
+  const cores = os.availableParallelism();
+  const workers = Math.min(spec.workers, cores, todo.length);
+  if (spec.devices.length === 0 && workers < spec.workers && todo.length > 0)
+    spec.note(`--workers ${spec.workers}: starting ${workers}, for ${cores} CPU core${cores > 1 ? 's' : ''} and ${todo.length} job${todo.length > 1 ? 's' : ''} to run`);
   const slots =
     spec.devices.length > 0
       ? spec.devices.map((d) => ({ name: `device ${d}`, env: { CUDA_VISIBLE_DEVICES: visible?.[d] ?? String(d) } }))
-      : Array.from({ length: spec.workers }, (_, i) => ({ name: `worker ${i + 1}`, env: {} as Record<string, string> }));
-  const threads = String(Math.max(1, Math.floor(os.availableParallelism() / slots.length)));
+      : Array.from({ length: workers }, (_, i) => ({ name: `worker ${i + 1}`, env: {} as Record<string, string> }));
+  const threads = String(Math.max(1, Math.floor(cores / slots.length)));
   const queue = [...todo];
   const attempts = new Map<string, number>();
   const failures: string[] = [];
