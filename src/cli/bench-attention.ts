@@ -28,7 +28,7 @@ export interface AttentionRow extends NativeAttentionBenchRow {
 }
 
 const f = (v: number | null, d = 1) => (v === null ? '-' : v.toFixed(d));
-const COLUMNS: Column<AttentionRow>[] = [
+export const COLUMNS: Column<AttentionRow>[] = [
   { title: 'context', value: (r) => String(r.length) },
   { title: 'policy', value: (r) => r.policy },
   { title: 'budget', value: (r) => (r.budget ? String(r.budget) : 'all') },

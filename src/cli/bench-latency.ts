@@ -25,7 +25,7 @@ function readTorchPrefill(file: string | undefined): TorchPrefillRow[] {
   if (data.kind !== 'prefill' || !Array.isArray(data.rows)) throw new QuestError(`--torch ${file}: not the JSON tools/bench-torch.py --prefill writes`);
   return data.rows;
 }
-const COLUMNS: Column<LatencyRow>[] = [
+export const COLUMNS: Column<LatencyRow>[] = [
   { title: 'model', value: (r) => r.model },
   { title: 'backend', value: (r) => r.backend },
   { title: 'context', value: (r) => String(r.length) },
