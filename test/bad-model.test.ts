@@ -5,10 +5,10 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadModel, native } from '../src/engine/index.js';
+import { loadModel } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
-import { copyModel, defaultModel, editHeader, fixtures, repo } from './helpers.js';
+import { copyModel, defaultModel, editHeader, fixtures, gpuTests, repo } from './helpers.js';
 
 const made: string[] = [];
 afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -149,9 +149,8 @@ describe('weights that are not finite', () => {
     expect(await evalError(dir)).toBe(`${st(dir)}: tensor model.norm.weight holds NaN or Inf values (the first at element 3 of 256)`);
   });
 
-  const cuda = native().backendInfo().cuda;
   // fp16 holds up to 65504: a norm weight of 60000 folded into a weight of 2 overflows it.
-  it.skipIf(!(cuda.compiled && cuda.devices > 0))('a weight that overflows fp16 on the GPU', async () => {
+  it.skipIf(!gpuTests('the fp16-overflow test'))('a weight that overflows fp16 on the GPU', async () => {
     const dir = copy(path.join(fixtures, 'mistral'));
     poke(st(dir), 'model.layers.0.input_layernorm.weight', 0, [0x53, 0x7b]);
     poke(st(dir), 'model.layers.0.self_attn.q_proj.weight', 0, [0x00, 0x40]);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { depthPrefix, passkeySplit, passkeyText } from '../src/tasks/passkey.js';
+import { depthPrefix, drawPasskey, passkeySplit, passkeyText } from '../src/tasks/passkey.js';
 import { DEPTHS, depthIndex, NOISE, promptText, RULER_COMMIT, type Prompt } from '../src/tasks/ruler/common.js';
 import { cwePrompt, cweWords, numbered } from '../src/tasks/ruler/cwe.js';
 import { fwePrompt, zipfCounts, zipfWords } from '../src/tasks/ruler/fwe.js';
@@ -107,11 +107,15 @@ describe('RULER fidelity', () => {
   });
 
   it.each(data.passkey.map((c) => [c.n_garbage, c.depth, c] as const))("passkey (Quest's passkey.py) at %i characters, depth %i", (_, __, c) => {
-    if (c.depth === 0) expect(c.prefix).toBe(c.draws[0]);
-    else expect(depthPrefix(c.n_garbage, c.depth)).toBe(c.prefix);
+    if (c.depth !== 0) expect(depthPrefix(c.n_garbage, c.depth)).toBe(c.prefix);
+    // A generator that yields the recorded draws through randint: the split point in [0, n_garbage]
+    // (depth 0 only), then the key in [1, 50000], as generate_prompt draws them.
+    const floats = [...(c.depth === 0 ? [(c.draws[0] + 0.5) / (c.n_garbage + 1)] : []), (c.draws.at(-1) - 1 + 0.5) / 50000];
+    const drawn = drawPasskey(() => floats.shift()!, c.n_garbage, c.depth);
+    expect(floats).toEqual([]);
+    expect(drawn).toEqual({ text: c.prompt, key: c.key, prefix: c.prefix });
     const text = passkeyText(c.n_garbage, c.prefix, c.key);
     expect(text).toBe(c.prompt);
-    expect(c.key).toBe(c.draws.at(-1));
     expect(passkeySplit(text)).toEqual({ context: c.context, question: c.question });
   });
 });
