@@ -2,7 +2,7 @@
  * One eval run at a time writes into an output folder: a lock file there names the writer's
  * pid and host. A lock whose process is gone (killed, or the machine rebooted) is taken over.
  */
-import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { QuestError, errorMessage } from '../errors.js';
@@ -67,8 +67,23 @@ export function lockOutput(dir: string, note: (message: string) => void): () => 
         throw new QuestError(`--output-path ${dir}: in use by pid ${o.pid} on ${o.host} since ${o.since}; if that run has ended, remove ${file}`);
       if (o.pid !== me.pid && alive(o.pid))
         throw new QuestError(`--output-path ${dir}: another quest run (pid ${o.pid}, since ${o.since}) is writing into it; wait for it to end or choose another folder`);
-      note(`--output-path ${dir}: taking over the lock of pid ${o.pid}, which is no longer running`);
-      rmSync(file, { force: true });
+      // Moved aside before it goes: of two runs taking over the same stale lock only one moves
+      // it; the other moves nothing, or the winner's new lock, which it puts back.
+      const aside = `${file}.stale.${process.pid}`;
+      try {
+        renameSync(file, aside);
+      } catch {
+        continue;
+      }
+      const moved = owner(aside);
+      if (moved?.pid === o.pid && moved.since === o.since) note(`--output-path ${dir}: taking over the lock of pid ${o.pid}, which is no longer running`);
+      else
+        try {
+          linkSync(aside, file);
+        } catch {
+          // A third run took the folder meanwhile: the loop meets its lock.
+        }
+      rmSync(aside, { force: true });
     }
   } finally {
     rmSync(mine, { force: true });
