@@ -120,7 +120,7 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
       });
       const meta = { ...(await runMetadata(backend, argv, o.outputPath)), device: res.device, copyGBps: res.copyGBps, shape };
       const dir = path.resolve(o.outputPath ?? path.join(projectRoot, 'runs', `bench-attention-${meta.date.replace(/[:.]/g, '-')}`));
-      writeTables(dir, rows, COLUMNS, meta);
+      writeTables(dir, 'attention', rows, COLUMNS, meta);
       writeFileSync(path.join(dir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
       process.stdout.write(
         `\n${res.device} | copy ${res.copyGBps.toFixed(0)} GB/s (read + write) | ${shape.heads} heads x ${shape.headDim}, ${shape.kvHeads} KV heads, fp16, page 16 | ${meta.date}\n\n${markdown(rows, COLUMNS)}\ntables: ${dir}\n`,

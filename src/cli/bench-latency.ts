@@ -95,7 +95,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
       const meta = await runMetadata(backend, argv, cfg.outputPath ?? undefined);
       const stamp = meta.date.replace(/[:.]/g, '-');
       const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));
-      writeTables(dir, rows, COLUMNS, { ...meta, copyGBps, config: cfg });
+      writeTables(dir, 'latency', rows, COLUMNS, { ...meta, copyGBps, config: cfg });
       writeFileSync(path.join(dir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
       const copy = copyGBps.length ? ` | copy ${copyGBps.map((g) => g.toFixed(0)).join(', ')} GB/s (read + write)` : '';
       process.stdout.write(`\n${meta.device}${copy} | ${meta.date}\n\n${markdown(rows, COLUMNS)}\ntables: ${dir}\n`);
