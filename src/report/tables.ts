@@ -215,3 +215,8 @@ export function writeTables<R extends object>(
   writeFileSync(path.join(dir, 'summary.md'), `${markdown(rows, columns)}\n${lines.join('\n')}\n`);
   writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ kind, ...meta, rows }, null, 2) + '\n');
 }
+
+/** A bench's rows alone beside its tables, naming their kind: what quest check compares. */
+export function writeRows(dir: string, kind: ResultKind, rows: object[]): void {
+  writeFileSync(path.join(dir, 'rows.json'), JSON.stringify({ kind, rows }, null, 2) + '\n');
+}
