@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { gpuRefusal } from '../src/engine/index.js';
+import { gpuRefusal, native } from '../src/engine/index.js';
 import { hasGpu as gpu, quest, repo, tempDirs } from './helpers.js';
 
 const tempDir = tempDirs();

@@ -91,11 +91,15 @@ export function relDiff(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   return diff / scale;
 }
 
-/** A CLI run's stderr without the provenance warning, which depends on the checkout's state, not the run's. */
-export function stderrWithoutProvenance(stderr: string): string {
+/**
+ * A CLI run's stderr without its progress lines (every 10 s and at the end, without a terminal)
+ * and the provenance warning, which follows the checkout's state, not the run's.
+ */
+export function stderrNotes(stderr: string): string {
   return stderr
     .split('\n')
     .filter((l) => !/^quest: warning: .* (comes from a tree with uncommitted changes|records no git state)/.test(l))
+    .filter((l) => !/^\S+ \d+\/\d+ \| \S+ elapsed \| eta \S+$/.test(l))
     .join('\n')
     .trim();
 }

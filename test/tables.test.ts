@@ -8,7 +8,7 @@ import { heatmapSvg, writePasskeyHeatmaps } from '../src/report/heatmap.js';
 import { summarize } from '../src/report/tables.js';
 import type { EvalRecord } from '../src/run/records.js';
 import { expandTasks, skippedTasks } from '../src/tasks/index.js';
-import { quest, repo, stderrWithoutProvenance, tempDir } from './helpers.js';
+import { quest, repo, stderrNotes, tempDir } from './helpers.js';
 
 const made: string[] = [];
 afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -132,7 +132,7 @@ describe('task groups that leave tasks out', () => {
     const r = await quest(['eval', '--device', 'cpu', '--tasks', 'longbench', '--longbench-dir', lb, '--lengths', '512', '--limit', '1', '--output-path', out]);
     expect(r.exitCode).toBe(0);
     const line = `--tasks longbench: 19 of 21 datasets skipped (no <dataset>.jsonl in --longbench-dir ${lb}): narrativeqa, qasper, multifieldqa_en, multifieldqa_zh, hotpotqa, 2wikimqa, musique, dureader, gov_report, qmsum, multi_news, vcsum, triviaqa, samsum, lsht, passage_count, passage_retrieval_en, passage_retrieval_zh, repobench-p`;
-    expect(stderrWithoutProvenance(r.stderr)).toBe(`quest: ${line}`);
+    expect(stderrNotes(r.stderr)).toBe(`quest: ${line}`);
     const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
     expect(results.skippedTasks).toEqual([line]);
     expect(r.stdout).toMatch(/\| longbench \(avg of 2\) \| 512 \| dense \| all \| decode \| 2 \| [\d.]+ \| mean of 2 tasks' metrics, % \|/);
@@ -149,12 +149,12 @@ describe('quest merge of shards', () => {
     expect((await quest([...args, '--shard', '1/2', '--output-path', a])).exitCode).toBe(0);
     const refused = await quest(['merge', a, '--output-path', path.join(dir, 'm1')]);
     expect(refused.exitCode).toBe(1);
-    expect(stderrWithoutProvenance(refused.stderr)).toBe('quest: refusing to merge an incomplete run: 1 of 2 shards (missing 2/2); pass --allow-partial to merge it anyway');
+    expect(stderrNotes(refused.stderr)).toBe('quest: refusing to merge an incomplete run: 1 of 2 shards (missing 2/2); pass --allow-partial to merge it anyway');
     expect(existsSync(path.join(dir, 'm1'))).toBe(false);
 
     const partial = await quest(['merge', a, '--allow-partial', '--output-path', path.join(dir, 'm2')]);
     expect(partial.exitCode).toBe(0);
-    expect(stderrWithoutProvenance(partial.stderr)).toBe('quest: merging an incomplete run: 1 of 2 shards (missing 2/2)');
+    expect(stderrNotes(partial.stderr)).toBe('quest: merging an incomplete run: 1 of 2 shards (missing 2/2)');
     expect(JSON.parse(readFileSync(path.join(dir, 'm2', 'results.json'), 'utf8')).partial).toBe('1 of 2 shards (missing 2/2)');
 
     expect((await quest([...args, '--shard', '2/2', '--output-path', b])).exitCode).toBe(0);
@@ -190,7 +190,7 @@ describe('quest merge of shards', () => {
     rmSync(path.join(a, 'results.json'));
     const r = await quest(['merge', a, '--output-path', path.join(dir, 'm')]);
     expect(r.exitCode).toBe(1);
-    expect(stderrWithoutProvenance(r.stderr)).toBe(`quest: refusing to merge an incomplete run: unfinished runs without results.json (${a}); pass --allow-partial to merge it anyway`);
+    expect(stderrNotes(r.stderr)).toBe(`quest: refusing to merge an incomplete run: unfinished runs without results.json (${a}); pass --allow-partial to merge it anyway`);
   });
 });
 
@@ -225,7 +225,7 @@ describe('passkey heatmaps', () => {
     expect(r.exitCode).toBe(0);
     const rows = r.stdout.split('\n').filter((l) => l.startsWith('| passkey |')).map((l) => l.split(' | ').slice(2, 4).join('@'));
     expect(rows).toEqual(['quest@128', 'quest@64', 'dense@all']);
-    expect(stderrWithoutProvenance(r.stderr)).toBe('quest: no passkey heatmap: the sweep has one length and one depth (a single cell)');
+    expect(stderrNotes(r.stderr)).toBe('quest: no passkey heatmap: the sweep has one length and one depth (a single cell)');
     expect(readdirSync(out).filter((f) => f.endsWith('.svg'))).toEqual([]);
   });
 });

@@ -9,12 +9,12 @@ const depthLabel = (d: number) => (d === 0 ? 'random' : `${d}%`);
 const CELL = 44;
 const LEFT = 70;
 const TOP = 40;
-const TITLE_SIZE = 14;
+export const TITLE_SIZE = 14;
 // An upper bound on a sans-serif glyph's advance, in ems (Helvetica's widest lowercase and
 // digits are 0.83 and 0.56 em): the SVG is made wide enough for the whole title.
-const GLYPH_EM = 0.65;
+export const GLYPH_EM = 0.65;
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 /** Red at 0, yellow at 0.5, green at 1. */
 function color(v: number): string {
   const r = v < 0.5 ? 220 : Math.round(220 - (v - 0.5) * 2 * 180);

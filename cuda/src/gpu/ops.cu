@@ -248,7 +248,7 @@ void linear_t(const LinearInput& x, int rows, const DeviceLinear& L, float* y, b
   if (rows == 1) {
     // Two rows a warp, eight loads a row in flight: the fastest of 1x8, 2x4, 2x8, 1x16 and 4x4
     // on the 7B shape. Below 8192 rows (the 7B's o and down projections) a block's rows are
-    // too few to fill the GPU, and four warps share each row (results/gpu-forward-notes.md).
+    // too few to fill the GPU, and four warps share each row (docs/quest-step.md).
     if (L.out < 8192)
       check(launch_gemv<W, MODE, 2, 8, 4>(x, L, y, accumulate, s), "linear");
     else

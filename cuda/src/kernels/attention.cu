@@ -138,8 +138,8 @@ constexpr int kClusterSplits = 16;  // a list's splits in one cluster (non-porta
 // shared memory of the cluster's first block (st.async, counted by that block's mbarrier),
 // which merges them once all have landed. No launch, no round trip through L2, and no
 // cluster-wide release (cluster.cuh): against cluster.sync(), the fused Quest step took
-// 0.3-0.6 us less at budget 1024 and at 4K, the same at 32K budget 2048 (run 78), and the
-// cluster attention kernel 18.9-19.0 us at budget 2048 against 19.5-19.7 (run 79).
+// 0.3-0.6 us less at budget 1024 and at 4K, the same at 32K budget 2048, and the
+// cluster attention kernel 18.9-19.0 us at budget 2048 against 19.5-19.7 (H100, docs/quest-step.md).
 //
 // A kernel that finishes this way calls start_cluster_merge first, then cluster_arrive_relaxed
 // and, before finish_cluster, cluster_wait, so that no block sends before the first block's
@@ -201,13 +201,13 @@ __device__ inline void finish_cluster(const float (&m)[G], const float (&l)[G], 
 // V are all loaded before any is used (bytes in flight hide the latency). With AHEAD the next
 // page's list entry and physical page are looked up while this page's K and V are in flight:
 // worth it where a warp has few pages, each waiting on its two lookups, but its registers cost
-// long lists a block a SM (dense at 32K: 213 against 184 us, run 40).
+// long lists a block a SM (dense at 32K: 213 against 184 us, docs/quest-step.md).
 //
 // With CLUSTER (and sc.splits == kClusterSplits) a list's splits form a cluster that merges on
 // chip into `out`; otherwise each split goes to the scratch for merge_splits. The cluster
 // kernel is held to five blocks a SM, so that a cluster a list fits for 32 lists (at 117
-// registers only 28 did, run 45); the others keep the compiler's own choice (0: an explicit
-// 1 took more registers and cost GQA a block a SM, run 46).
+// registers only 28 did); the others keep the compiler's own choice (0: an explicit 1 took
+// more registers and cost GQA a block a SM; docs/quest-step.md).
 template <int D, int G, typename T, bool AHEAD, bool CLUSTER>
 __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
                                                               float scale, SplitScratch sc, int group, float* __restrict__ out) {
@@ -491,11 +491,10 @@ constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds:
 //    list; after its first pass each fetches a sixteenth of the pages surely taken into L2;
 //  - each keeps (and writes to `indices`, CSR as quest_topk) the entries of its own split;
 //  - the split's attention, and the merge on chip, as in decode_partial.
-// At 32K, budget 2048, it takes 28.6-28.9 us (H100, run 79; 32.8 in three kernels, run 69).
-// Selecting in fewer blocks and handing out the entries (runs 54, 61), spreading one select
-// over the cluster (run 55), passing the scores through L2 (run 56), handing out the pages
-// from a cluster counter (run 75), the page table in shared memory (run 84) and the other
-// variants of runs 57-77 (results/gpu-forward-notes.md) were all slower.
+// At 32K, budget 2048, it takes 28.6-28.9 us (H100; 32.8 in three kernels). Selecting in
+// fewer blocks and handing out the entries, spreading one select over the cluster, passing
+// the scores through L2, handing out the pages from a cluster counter, the page table in
+// shared memory and the other variants in docs/quest-step.md were all slower.
 template <int D, typename T>
 __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __restrict__ q, PagedKv kv, int pages, float scale, int group,
                                                                    int* __restrict__ indptr, int* __restrict__ indices,
@@ -528,7 +527,7 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
 
   // Chunk c is scored by the block of rank c % kClusterSplits, into its own[c / kClusterSplits];
   // a block's (at most two) chunks are loaded at once, to keep the bytes in flight that the
-  // estimate kernel's twice as many blocks do (one at a time: 33.9 us, run 53). The query's
+  // estimate kernel's twice as many blocks do (one at a time: 33.9 us, docs/quest-step.md). The query's
   // state for the attention waits until after the select, to leave the registers to this.
   {
     static_assert(OWN <= 2, "a block's chunks fit two sets of lines");
@@ -568,7 +567,7 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
   int rest = k;
   // Block r fetches into L2 the pages p (p % kClusterSplits == r) that the first pass finds
   // surely taken, while the passes after it run: the select reads no memory, and the pages'
-  // bytes then come in behind it (30.8 us against 31.9-32.1 at 32K, run 76; fetching the
+  // bytes then come in behind it (30.8 us against 31.9-32.1 at 32K, docs/quest-step.md; fetching the
   // k-th largest's digit too, some of it not taken, 31.2-31.8).
   uint32_t fetch_key = 0;
 #pragma unroll
@@ -840,7 +839,7 @@ cudaError_t quest_step(const void* q, const PagedKv& kv, int heads, bool per_hea
   const int group = heads / kv.kv_heads, G = per_head ? 1 : group, lists = heads / G, n = kv.meta_full();
   const int listed = listed_pages(kv, pages);
   // Up to 8 entries a split, two pages a warp: with more, the attention kernel, which looks a
-  // page ahead, is faster (32K at budget 4096: 45.0 us against 46.3-47.9 fused, run 62).
+  // page ahead, is faster (32K at budget 4096: 45.0 us against 46.3-47.9 fused, docs/quest-step.md).
   const int per_split = (listed + kClusterSplits - 1) / kClusterSplits;
   if (G == 1 && n >= 1 && n <= kWarps * 32 * kStepKeys && per_split <= 2 * kWarps) {
     bool fused = false;

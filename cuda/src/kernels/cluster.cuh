@@ -1,10 +1,10 @@
 // Moving data between the blocks of a thread-block cluster (Hopper) without a cluster-wide
-// release. cluster.sync()'s arrive is a release, a MEMBAR.ALL.GPU in SASS (run 77; so is
+// release. cluster.sync()'s arrive is a release, a MEMBAR.ALL.GPU in SASS (docs/quest-step.md; so is
 // fence.acq_rel.cluster), which waits for the block's memory traffic to drain. Instead a
 // block sends its data into the peers' shared memory through the async proxy, and each peer
 // waits on an mbarrier of its own for the bytes to land: for the fused Quest step's scores,
 // 28.9-29.4 us at 32K against 30.9-31.0 with cluster.sync() and reads of the peers' shared
-// memory (run 78). Below sm_90 the calls are empty: the kernels that use them launch in
+// memory (H100). Below sm_90 the calls are empty: the kernels that use them launch in
 // clusters on Hopper only.
 #pragma once
 #include <cstdint>

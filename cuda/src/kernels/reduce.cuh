@@ -95,7 +95,7 @@ __device__ inline bool radix_choose(RadixShared& sh, const int* hist, int shift,
   for (int w = 0; w < warp; ++w) incl += sh.warp_sums[w];
   // From the thread's lowest digit up, `upto` counting the keys from the highest digit down
   // to d. (Kept from the thread's highest digit down instead, the sum cost the 256-thread
-  // top-k 0.4-1.1 us, runs 64-68; this order gives 00b3e21's time again, run 69.)
+  // top-k 0.4-1.1 us; this order gives 00b3e21's time again: docs/quest-step.md.)
 #pragma unroll
   for (int r = R - 1, upto = incl; r >= 0; --r) {
     const int d = top - r, excl = upto - hist[d];
