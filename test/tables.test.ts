@@ -180,7 +180,7 @@ describe('quest merge of shards', () => {
     writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), kind: 'latency' }));
     const r = await quest(['merge', a, '--output-path', path.join(dir, 'm2')]);
     expect(r.exitCode).toBe(1);
-    expect(stderrWithoutProvenance(r.stderr)).toBe(`quest: ${a}: its results.json holds latency results, not an eval's`);
+    expect(stderrNotes(r.stderr)).toBe(`quest: ${a}: its results.json holds latency results, not an eval's`);
   });
 
   it('refuses a shard whose run did not finish (no results.json)', async () => {

@@ -193,7 +193,15 @@ export function csv<R extends object>(rows: R[]): string {
 }
 
 /** What a results.json (or a bench's rows.json) holds: its readers go by this field. */
-export type ResultKind = 'eval' | 'latency' | 'attention';
+export const RESULT_KINDS = ['eval', 'latency', 'attention'] as const;
+export type ResultKind = (typeof RESULT_KINDS)[number];
+
+/** The kind a results file names; undefined for files from before files named one. `what` names the file in the error. */
+export function namedKind(value: unknown, what: string): ResultKind | undefined {
+  if (value === undefined) return undefined;
+  if (!(RESULT_KINDS as readonly unknown[]).includes(value)) throw new QuestError(`${what}: kind ${JSON.stringify(value)} is not one of ${RESULT_KINDS.join(', ')}`);
+  return value as ResultKind;
+}
 
 /**
  * Writes summary.csv, summary.md and results.json (which names its kind) into `dir`;

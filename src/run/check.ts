@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { QuestError } from '../errors.js';
 import { provenanceWarning, type GitState } from '../report/metadata.js';
-import type { ResultKind } from '../report/tables.js';
+import { namedKind, type ResultKind } from '../report/tables.js';
 
 type Row = Record<string, unknown>;
 
@@ -81,8 +81,6 @@ function readJson(file: string, flag: string): unknown {
   }
 }
 
-const KINDS: ResultKind[] = ['eval', 'latency', 'attention'];
-
 /** Files written before results named their kind: told apart by a field only rows of that kind have. */
 const kindOfRows = (r0: Row): ResultKind | null => ('score' in r0 ? 'eval' : 'totalUs' in r0 ? 'attention' : 'decodeMsPerStep' in r0 ? 'latency' : null);
 
@@ -96,9 +94,7 @@ export function readRun(file: string, flag: string): RunFile {
   const rowsOnly = Array.isArray(data) || path.basename(target) === 'rows.json';
   const rows = (Array.isArray(data) ? data : (data as { rows?: unknown }).rows) as Row[] | undefined;
   if (!Array.isArray(rows) || rows.length === 0) throw new QuestError(`${flag} ${target}: holds no result rows`);
-  const named = Array.isArray(data) ? undefined : (data as { kind?: unknown }).kind;
-  if (named !== undefined && !KINDS.includes(named as ResultKind)) throw new QuestError(`${flag} ${target}: kind ${JSON.stringify(named)} is not one of ${KINDS.join(', ')}`);
-  const kind = (named as ResultKind | undefined) ?? kindOfRows(rows[0]);
+  const kind = (Array.isArray(data) ? undefined : namedKind((data as { kind?: unknown }).kind, `${flag} ${target}`)) ?? kindOfRows(rows[0]);
   if (!kind) throw new QuestError(`${flag} ${target}: rows of an unknown kind`);
   // A bench's rows.json has its metadata in the results.json written beside it.
   const beside = path.join(path.dirname(target), 'results.json');

@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { QuestError } from '../errors.js';
 import { readJson } from '../model/config.js';
-import type { SummaryRow } from '../report/tables.js';
+import { namedKind, type SummaryRow } from '../report/tables.js';
 import { openOutput, writeResults } from './eval.js';
 import { readRecords, type EvalRecord } from './records.js';
 
@@ -11,8 +11,10 @@ type Shard = { index: number; count: number } | null;
 
 /** An eval's results.json, refused when it names another kind (files from before kinds were named are evals' here: run.json says so). */
 function readEvalResults(dir: string): Record<string, unknown> {
-  const res = readJson(path.join(dir, 'results.json'), 'results.json');
-  if (res.kind !== undefined && res.kind !== 'eval') throw new QuestError(`${dir}: its results.json holds ${String(res.kind)} results, not an eval's`);
+  const file = path.join(dir, 'results.json');
+  const res = readJson(file, 'results.json');
+  const kind = namedKind(res.kind, file);
+  if (kind && kind !== 'eval') throw new QuestError(`${dir}: its results.json holds ${kind} results, not an eval's`);
   return res;
 }
 
