@@ -112,12 +112,12 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
   rows.push(...benchmarkAverages(rows));
   // Tasks first, then their subgroups, then the benchmark averages; within a task and
   // length, policies and budgets in the user's order (dense first without one).
-  const KIND_ORDER: Record<RowOf['kind'], number> = { task: 0, group: 1, average: 2 };
+  const kindOrder: Record<RowOf['kind'], number> = { task: 0, group: 1, average: 2 };
   const rank = (xs: readonly unknown[] | undefined, x: unknown) => (xs?.includes(x) ? xs.indexOf(x) : Infinity);
   const policy = (a: SummaryRow, b: SummaryRow) =>
     rank(order?.policies, a.policy) - rank(order?.policies, b.policy) || +(a.policy !== 'dense') - +(b.policy !== 'dense') || natural(a.policy, b.policy);
   const budget = (a: SummaryRow, b: SummaryRow) => rank(order?.budgets, a.budget) - rank(order?.budgets, b.budget) || (a.budget ?? 0) - (b.budget ?? 0);
-  return rows.sort((a, b) => KIND_ORDER[a.of.kind] - KIND_ORDER[b.of.kind] || natural(a.task, b.task) || (a.length ?? 0) - (b.length ?? 0) || policy(a, b) || budget(a, b));
+  return rows.sort((a, b) => kindOrder[a.of.kind] - kindOrder[b.of.kind] || natural(a.task, b.task) || (a.length ?? 0) - (b.length ?? 0) || policy(a, b) || budget(a, b));
 }
 
 /**
