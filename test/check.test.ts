@@ -141,6 +141,25 @@ describe('quest check', () => {
     expect(r.stderr.trim().split('\n')).toEqual([`quest: warning: --current ${path.join(dirty, 'results.json')} comes from a tree with uncommitted changes (aaaaaaa, diff sha256 bbbbbbbbbbbb): it cannot be tied to a commit`]);
   });
 
+  it('goes by the kind a file names, and reads files written before files named one', async () => {
+    // The committed baselines name no kind; the same rows with their kind named compare as equal.
+    const att = path.join(baselines, 'attention-h100');
+    const named = tempDir();
+    writeFileSync(path.join(named, 'rows.json'), JSON.stringify({ kind: 'attention', rows: read(path.join(att, 'rows.json')) }));
+    writeFileSync(path.join(named, 'results.json'), JSON.stringify({ kind: 'attention', ...read(path.join(att, 'results.json')) }));
+    const same = await quest(['check', '--baseline', att, '--current', named]);
+    expect(same.exitCode).toBe(0);
+    expect(same.stdout).toMatch(/^48 passed, 0 failed$/m);
+    // An eval's rows under another kind's name are taken as that kind.
+    const misnamed = planted((res) => Object.assign(res, { kind: 'latency' }));
+    const r = await quest(['check', '--baseline', evalBaseline, '--current', misnamed]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe('quest: --current holds latency rows but --baseline holds eval rows');
+    const unknown = planted((res) => Object.assign(res, { kind: 'heatmap' }));
+    const u = await quest(['check', '--baseline', evalBaseline, '--current', unknown]);
+    expect(u.stderr.trim()).toBe(`quest: --current ${path.join(unknown, 'results.json')}: kind "heatmap" is not one of eval, latency, attention`);
+  });
+
   it('names a baseline that is not there', async () => {
     const r = await quest(['check', '--baseline', '/nonexistent/results.json', '--current', evalBaseline]);
     expect(r.exitCode).toBe(1);

@@ -124,7 +124,9 @@ describe('quest bench-latency', () => {
     const out = tempDir();
     const r = await quest(['bench-latency', '--model', 'tiny', '--lengths', '64,128', '--decode-steps', '4', '--repeats', '1', '--output-path', out]);
     expect(r.exitCode).toBe(0);
-    const rows = JSON.parse(readFileSync(path.join(out, 'rows.json'), 'utf8'));
+    const { kind, rows } = JSON.parse(readFileSync(path.join(out, 'rows.json'), 'utf8'));
+    expect(kind).toBe('latency');
+    expect(JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')).kind).toBe('latency');
     expect(rows.map((x: { length: number }) => x.length)).toEqual([64, 128]);
     for (const row of rows) {
       expect(row.prefillMs).toBeGreaterThan(0);

@@ -102,6 +102,21 @@ describe('quest results', () => {
     expect(m.stderr.trim()).toBe(`quest: --from ${missing}: no such folder`);
   });
 
+  it('goes by the kind a results.json names, and refuses a kind it does not know', async () => {
+    const root = tempDir();
+    // No shape recorded: only its named kind makes it an attention run.
+    run(root, 'named', { kind: 'attention', rows: [attentionRow(4096, 'dense', 30)] });
+    const out = tempDir();
+    const r = await quest(['results', '--from', root, '--output-path', out]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(readFileSync(path.join(out, 'RESULTS.md'), 'utf8')).toContain('| [named/results.json](named/results.json) | attention | not recorded |');
+    const bad = tempDir();
+    run(bad, 'odd', { kind: 'heatmap', rows: [evalRow('dense', null, 100)] });
+    const b = await quest(['results', '--from', bad, '--output-path', tempDir()]);
+    expect(b.exitCode).toBe(1);
+    expect(b.stderr.trim()).toBe(`quest: ${path.join(bad, 'odd', 'results.json')}: kind "heatmap" is not one of eval, latency, attention`);
+  });
+
   it('log-scale ticks: 1, 2 and 5 times powers of ten around the data', () => {
     expect(logTicks(15, 40)).toEqual([10, 20, 50]);
     expect(logTicks(5.96, 11.18)).toEqual([5, 10, 20]);

@@ -78,7 +78,7 @@ describe('spreading a run', () => {
   it('bench-latency over two CPU workers gives the rows of one process, in the same order', async () => {
     const bench = ['bench-latency', '--model', 'tiny', '--lengths', '256,512', '--policies', 'dense,quest', '--budgets', '64', '--repeats', '1', '--decode-steps', '4'];
     const rows = (dir: string) =>
-      JSON.parse(readFileSync(path.join(dir, 'rows.json'), 'utf8')).map((r: Record<string, unknown>) => [r.length, r.policy, r.budget, r.tokensPerStep, r.kvKiBPerStep]);
+      JSON.parse(readFileSync(path.join(dir, 'rows.json'), 'utf8')).rows.map((r: Record<string, unknown>) => [r.length, r.policy, r.budget, r.tokensPerStep, r.kvKiBPerStep]);
     const [one, two] = [tempDir(), tempDir()];
     expect((await quest([...bench, '--output-path', one])).exitCode).toBe(0);
     expect((await quest([...bench, '--workers', '2', '--output-path', two])).exitCode).toBe(0);

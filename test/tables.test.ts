@@ -85,6 +85,23 @@ describe('summary rows', () => {
     expect(avg('longbench (avg of 3)').score).toBeCloseTo((100 * (0.5 + 0.25 + 1)) / 3, 10);
     expect(avg('longbench: code (avg of 2)').metric).toBe('code_sim');
   });
+
+  it('each row says what it sums in fields, its label made from them', () => {
+    const rows = summarize([
+      rec({ task: 'lcc', benchmark: 'longbench', category: 'code', groups: ['0-4k'] }),
+      rec({ task: 'repobench-p', benchmark: 'longbench', category: 'code' }),
+    ]);
+    expect(rows.map((r) => [r.task, r.of])).toEqual([
+      ['lcc', { kind: 'task', task: 'lcc', benchmark: 'longbench', category: 'code' }],
+      ['repobench-p', { kind: 'task', task: 'repobench-p', benchmark: 'longbench', category: 'code' }],
+      ['lcc [0-4k]', { kind: 'group', task: 'lcc', group: '0-4k' }],
+      ['longbench (avg of 2)', { kind: 'average', benchmark: 'longbench', category: null, tasks: 2 }],
+      ['longbench: code (avg of 2)', { kind: 'average', benchmark: 'longbench', category: 'code', tasks: 2 }],
+    ]);
+    // A task whose name looks like a label is still a task: nothing is parsed back from names.
+    const odd = summarize([rec({ task: 'x [y]', benchmark: 'b' }), rec({ task: 'z (avg of 9)', benchmark: 'b' })]);
+    expect(odd.map((r) => [r.task, r.of.kind])).toEqual([['x [y]', 'task'], ['z (avg of 9)', 'task'], ['b (avg of 2)', 'average']]);
+  });
 });
 
 describe('task groups that leave tasks out', () => {
@@ -144,6 +161,26 @@ describe('quest merge of shards', () => {
     const whole = await quest(['merge', a, b, '--output-path', path.join(dir, 'm3')]);
     expect(whole.exitCode).toBe(0);
     expect(whole.stderr).toBe('');
+  });
+
+  it('writes results.json of kind eval, rows saying what they sum, and refuses a folder whose results are of another kind', async () => {
+    const dir = temp();
+    const a = path.join(dir, 'a');
+    expect((await quest([...args, '--output-path', a])).exitCode).toBe(0);
+    const m = path.join(dir, 'm');
+    expect((await quest(['merge', a, '--output-path', m])).exitCode).toBe(0);
+    const merged = JSON.parse(readFileSync(path.join(m, 'results.json'), 'utf8'));
+    expect(merged.kind).toBe('eval');
+    expect(merged.rows.map((r: { of: unknown }) => r.of)).toEqual([{ kind: 'task', task: 'passkey', benchmark: 'passkey', category: null }]);
+    // The csv keeps its flat columns.
+    expect(readFileSync(path.join(m, 'summary.csv'), 'utf8').split('\n')[0]).toBe(
+      'task,metric,length,policy,budget,questionMode,n,skipped,score,tokensPerStep,kvKiBPerStep,metaKiBPerStep,selectMsPerSample,prefillMsPerSample,decodeMsPerStep',
+    );
+    const file = path.join(a, 'results.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), kind: 'latency' }));
+    const r = await quest(['merge', a, '--output-path', path.join(dir, 'm2')]);
+    expect(r.exitCode).toBe(1);
+    expect(stderrNotes(r.stderr)).toBe(`quest: ${a}: its results.json holds latency results, not an eval's`);
   });
 
   it('refuses a shard whose run did not finish (no results.json)', async () => {

@@ -1,43 +1,7 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
-import { QuestError } from '../errors.js';
-import { readJson } from '../model/config.js';
 import { markdown, EVAL_COLUMNS } from '../report/tables.js';
-import { openOutput, writeResults } from '../run/eval.js';
-import { readRecords, type EvalRecord } from '../run/records.js';
+import { runMerge } from '../run/merge.js';
 
-type Shard = { index: number; count: number } | null;
-
-/**
- * What the folders lack of a whole run, or null when they hold one: each finished run's
- * results.json names its --shard; an unsharded run is whole by itself.
- */
-function incomplete(dirs: string[]): string | null {
-  const shards: Shard[] = [];
-  const unfinished: string[] = [];
-  for (const dir of dirs) {
-    const file = path.join(dir, 'results.json');
-    if (!existsSync(file)) unfinished.push(dir);
-    else shards.push((readJson(file, 'results.json').shard as Shard | undefined) ?? null);
-  }
-  if (shards.includes(null)) return null;
-  const counts = [...new Set(shards.map((s) => s!.count))];
-  for (const n of counts) if (new Set(shards.filter((s) => s!.count === n).map((s) => s!.index)).size === n) return null;
-  const parts: string[] = [];
-  if (counts.length === 1) {
-    const n = counts[0];
-    const have = new Set(shards.map((s) => s!.index));
-    const missing = Array.from({ length: n }, (_, i) => i + 1).filter((i) => !have.has(i));
-    parts.push(`${have.size} of ${n} shards (missing ${missing.map((i) => `${i}/${n}`).join(', ')})`);
-  } else if (counts.length > 1) {
-    parts.push(`shards of different splits (${shards.map((s) => `${s!.index}/${s!.count}`).join(', ')})`);
-  }
-  if (unfinished.length) parts.push(`unfinished runs without results.json (${unfinished.join(', ')})`);
-  return parts.join('; ');
-}
-
-/** Combines the outputs of shards (or of any runs of one configuration) into one result set. */
 export function mergeCommand(program: Command): void {
   program
     .command('merge')
@@ -46,31 +10,7 @@ export function mergeCommand(program: Command): void {
     .requiredOption('--output-path <dir>', 'where the merged records and tables go')
     .option('--allow-partial', 'merge even when shards are missing or unfinished (the tables then cover part of the run)')
     .action((dirs: string[], o: { outputPath: string; allowPartial?: boolean }) => {
-      let identity: Record<string, unknown> | null = null;
-      let first = '';
-      const byKey = new Map<string, EvalRecord>();
-      for (const dir of dirs) {
-        const runFile = path.join(dir, 'run.json');
-        if (!existsSync(runFile)) throw new QuestError(`${dir}: not a quest eval output (no run.json)`);
-        const id = readJson(runFile, 'run.json');
-        if (identity === null) {
-          identity = id;
-          first = dir;
-        } else if (JSON.stringify(id) !== JSON.stringify(identity)) {
-          const keys = [...new Set([...Object.keys(id), ...Object.keys(identity)])].filter((k) => JSON.stringify(id[k]) !== JSON.stringify(identity![k]));
-          throw new QuestError(`refusing to merge: ${dir} and ${first} ran different configurations (${keys.join(', ')})`);
-        }
-        for (const r of readRecords(path.join(dir, 'samples.jsonl'))) if (!byKey.has(r.key)) byKey.set(r.key, r);
-      }
-      const partial = incomplete(dirs);
-      if (partial !== null && !o.allowPartial) throw new QuestError(`refusing to merge an incomplete run: ${partial}; pass --allow-partial to merge it anyway`);
-      if (partial !== null) process.stderr.write(`quest: merging an incomplete run: ${partial}\n`);
-      const out = path.resolve(o.outputPath);
-      const existing = openOutput(out, identity!);
-      if (existing.length) throw new QuestError(`--output-path ${out}: already holds records; merge into an empty folder`);
-      const records = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      writeFileSync(path.join(out, 'samples.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''));
-      const rows = writeResults(out, records, { merged: dirs.map((d) => path.resolve(d)), partial, date: new Date().toISOString(), config: identity! });
-      process.stdout.write(`${markdown(rows, EVAL_COLUMNS)}\nmerged ${records.length} records from ${dirs.length} folders into ${out}\n`);
+      const m = runMerge(dirs, o.outputPath, o.allowPartial ?? false, (message) => process.stderr.write(`quest: ${message}\n`));
+      process.stdout.write(`${markdown(m.rows, EVAL_COLUMNS)}\nmerged ${m.records} records from ${dirs.length} folders into ${m.outputDir}\n`);
     });
 }

@@ -2,8 +2,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { projectRoot } from '../config/index.js';
 import { writeResultsIndex } from '../report/results-index.js';
-import { COLUMNS as attention } from './bench-attention.js';
-import { COLUMNS as latency } from './bench-latency.js';
+import { ATTENTION_COLUMNS as attention } from '../run/bench-attention.js';
+import { LATENCY_COLUMNS as latency } from '../run/bench-latency.js';
 
 /** Regenerates the published index of results: RESULTS.md and plots/, from the results.json files. */
 export function resultsCommand(program: Command): void {

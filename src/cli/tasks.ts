@@ -1,12 +1,8 @@
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
 import { Option, type Command } from 'commander';
-import { evalConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
-import { loadTokenizer } from '../model/tokenizer.js';
 import { markdown } from '../report/tables.js';
-import { TASKS, task } from '../tasks/index.js';
-import { taskSeed } from '../tasks/rng.js';
+import { generateTasks } from '../run/tasks.js';
+import { TASKS } from '../tasks/index.js';
 import { nonNegativeInt, percentList, positiveInt } from './options.js';
 
 export function tasksCommand(program: Command): void {
@@ -48,14 +44,14 @@ export function tasksCommand(program: Command): void {
       const file: string | undefined = o.outputPath ?? o.out;
       if (file === undefined) throw new QuestError('--output-path: required, the JSONL file to write');
       if (file.trim() === '') throw new QuestError('--output-path: empty; name the JSONL file to write');
-      const cfg = evalConfig(undefined, { model: o.model, depths: o.depths });
-      const t = task(o.task, '--task');
-      const samples = t.samples({
-        tokenizer: loadTokenizer(cfg.model),
-        lengths: [o.length],
-        depths: cfg.depths,
-        seed: taskSeed(o.seed, t.name),
-        perLength: o.num,
+      const { count, task } = await generateTasks({
+        task: o.task,
+        length: o.length,
+        num: o.num,
+        file,
+        model: o.model,
+        seed: o.seed,
+        depths: o.depths,
         haystackFile: o.haystackFile,
         qaFiles: o.qaFile,
         longbenchDir: o.longbenchDir,
@@ -63,13 +59,6 @@ export function tasksCommand(program: Command): void {
         longbenchV2File: o.longbenchV2File,
         longbenchFit: o.longbenchFit,
       });
-      const out = createWriteStream(file);
-      const failed = once(out, 'error').then(([err]) => {
-        throw new QuestError(`--output-path ${file}: ${(err as Error).message}`);
-      });
-      for (const s of samples) out.write(JSON.stringify({ ...s, input: s.context + s.question }) + '\n');
-      out.end();
-      await Promise.race([once(out, 'finish'), failed]);
-      process.stderr.write(`wrote ${samples.length} ${t.name} samples at ${o.length} tokens to ${file}\n`);
+      process.stderr.write(`wrote ${count} ${task} samples at ${o.length} tokens to ${file}\n`);
     });
 }

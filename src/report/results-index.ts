@@ -8,12 +8,11 @@ import { QuestError } from '../errors.js';
 import { readJson } from '../model/config.js';
 import { provenanceWarning } from './metadata.js';
 import { linePlotsSvg, logTicks, type Panel, type Series } from './plots.js';
-import { EVAL_COLUMNS, markdown, type Column } from './tables.js';
+import { EVAL_COLUMNS, markdown, namedKind, type Column, type ResultKind } from './tables.js';
 
 type Row = Record<string, unknown>;
-type Kind = 'eval' | 'attention' | 'latency';
 
-/** The tables bench-attention and bench-latency print (their commands own them). */
+/** The tables bench-attention and bench-latency print (their runners own them). */
 export interface BenchColumns {
   attention: Column<any>[];
   latency: Column<any>[];
@@ -22,14 +21,14 @@ export interface BenchColumns {
 interface Entry {
   /** The results.json's folder, relative to the results folder, with '/'. */
   dir: string;
-  kind: Kind;
+  kind: ResultKind;
   meta: Row;
   rows: Row[];
 }
 
 const NOT_RECORDED = 'not recorded';
 const PLOTS = 'plots';
-const SECTIONS: Record<Kind, string> = {
+const SECTIONS: Record<ResultKind, string> = {
   eval: 'Accuracy (`quest eval`)',
   attention: 'Decode attention, one layer (`quest bench-attention`)',
   latency: 'Prefill and decode step (`quest bench-latency`)',
@@ -45,7 +44,10 @@ function walk(dir: string, rel = ''): string[] {
     });
 }
 
-function kindOf(file: string, meta: Row, rows: Row[]): Kind {
+/** The kind the file names; files written before files named one, by their fields. */
+function kindOf(file: string, meta: Row, rows: Row[]): ResultKind {
+  const named = namedKind(meta.kind, file);
+  if (named) return named;
   if ('shape' in meta) return 'attention';
   if ('task' in rows[0] && 'score' in rows[0]) return 'eval';
   if ('model' in rows[0] && 'decodeMsPerStep' in rows[0]) return 'latency';
@@ -174,7 +176,7 @@ export function resultsIndex(root: string, columns: BenchColumns): { markdown: s
   const entries = files.filter((f) => path.posix.basename(f) === 'results.json').map((f) => readEntry(root, f)).sort(byDate);
   const plots = new Map<string, string>();
   const sections: string[] = [];
-  for (const kind of Object.keys(SECTIONS) as Kind[]) {
+  for (const kind of Object.keys(SECTIONS) as ResultKind[]) {
     const mine = entries.filter((e) => e.kind === kind);
     if (!mine.length) continue;
     sections.push(`## ${SECTIONS[kind]}`);

@@ -15,8 +15,23 @@ export function makeOutputDir(dir: string): string {
   return dir;
 }
 
+/** What a summary row sums up: one task's samples, a subgroup of them, or a benchmark's (or one category's) mean over its tasks. */
+export type RowOf =
+  | { kind: 'task'; task: string; benchmark: string; category: string | null }
+  | { kind: 'group'; task: string; group: string }
+  | { kind: 'average'; benchmark: string; category: string | null; tasks: number };
+
+/** The row's name in the tables: the task, "task [group]", or "benchmark[: category] (avg of n)". */
+export function rowLabel(of: RowOf): string {
+  if (of.kind === 'task') return of.task;
+  if (of.kind === 'group') return `${of.task} [${of.group}]`;
+  return `${of.benchmark}${of.category ? `: ${of.category}` : ''} (avg of ${of.tasks})`;
+}
+
 export interface SummaryRow {
+  /** rowLabel(of): the tables' first column, and the row's key in quest check. */
   task: string;
+  of: RowOf;
   metric: string;
   length: number | null;
   policy: string;
@@ -54,20 +69,20 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
   // In key order, so that one run, a resumed run and merged shards sum in the same order.
   const records = [...unordered].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   type Nll = NonNullable<EvalRecord['nll']>;
-  const groups = new Map<string, { task: string; rs: EvalRecord[]; nll: Nll }>();
-  const add = (task: string, r: EvalRecord, nll: Nll = []) => {
-    const k = JSON.stringify([task, r.length, r.policy, r.budget, r.questionMode]);
-    const g = groups.get(k) ?? { task, rs: [], nll: [] };
+  const groups = new Map<string, { of: RowOf; rs: EvalRecord[]; nll: Nll }>();
+  const add = (of: RowOf, r: EvalRecord, nll: Nll = []) => {
+    const k = JSON.stringify([of, r.length, r.policy, r.budget, r.questionMode]);
+    const g = groups.get(k) ?? { of, rs: [], nll: [] };
     g.rs.push(r);
     g.nll.push(...nll);
     groups.set(k, g);
   };
   for (const r of records) {
-    add(r.task, r, r.nll);
-    for (const g of r.groups ?? []) add(`${r.task} [${g}]`, r);
-    for (const b of r.nll ?? []) add(`${r.task} [positions ${b.from}-${b.to - 1}]`, r, [b]);
+    add({ kind: 'task', task: r.task, benchmark: r.benchmark, category: r.category ?? null }, r, r.nll);
+    for (const g of r.groups ?? []) add({ kind: 'group', task: r.task, group: g }, r);
+    for (const b of r.nll ?? []) add({ kind: 'group', task: r.task, group: `positions ${b.from}-${b.to - 1}` }, r, [b]);
   }
-  const rows = [...groups.values()].map(({ task, rs, nll }): SummaryRow => {
+  const rows = [...groups.values()].map(({ of, rs, nll }): SummaryRow => {
     const r0 = rs[0];
     // Perplexity pools the likelihoods of all the tokens; other metrics average the samples.
     const tokens = nll.reduce((a, b) => a + b.tokens, 0);
@@ -76,7 +91,8 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
     const kv = meanOrNull(rs.map((r) => r.stats.kvBytesPerStep));
     const meta = meanOrNull(rs.map((r) => r.stats.metaBytesPerStep));
     return {
-      task,
+      task: rowLabel(of),
+      of,
       metric: r0.metric,
       length: r0.length,
       policy: r0.policy,
@@ -93,39 +109,41 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
       decodeMsPerStep: meanOrNull(rs.map((r) => r.stats.decodeMsPerStep)),
     };
   });
-  rows.push(...benchmarkAverages(rows, records));
-  // Tasks first, then their subgroups ("task [group]"), then the benchmark averages; within
-  // a task and length, policies and budgets in the user's order (dense first without one).
-  const kind = (t: string) => (t.includes(' (avg of ') ? 2 : t.includes(' [') ? 1 : 0);
+  rows.push(...benchmarkAverages(rows));
+  // Tasks first, then their subgroups, then the benchmark averages; within a task and
+  // length, policies and budgets in the user's order (dense first without one).
+  const kindOrder: Record<RowOf['kind'], number> = { task: 0, group: 1, average: 2 };
   const rank = (xs: readonly unknown[] | undefined, x: unknown) => (xs?.includes(x) ? xs.indexOf(x) : Infinity);
   const policy = (a: SummaryRow, b: SummaryRow) =>
     rank(order?.policies, a.policy) - rank(order?.policies, b.policy) || +(a.policy !== 'dense') - +(b.policy !== 'dense') || natural(a.policy, b.policy);
   const budget = (a: SummaryRow, b: SummaryRow) => rank(order?.budgets, a.budget) - rank(order?.budgets, b.budget) || (a.budget ?? 0) - (b.budget ?? 0);
-  return rows.sort((a, b) => kind(a.task) - kind(b.task) || natural(a.task, b.task) || (a.length ?? 0) - (b.length ?? 0) || policy(a, b) || budget(a, b));
+  return rows.sort((a, b) => kindOrder[a.of.kind] - kindOrder[b.of.kind] || natural(a.task, b.task) || (a.length ?? 0) - (b.length ?? 0) || policy(a, b) || budget(a, b));
 }
 
 /**
  * A benchmark's own aggregates: the mean of its tasks' scores (RULER and LongBench average
  * their tasks), and for LongBench the mean within each category.
  */
-function benchmarkAverages(rows: SummaryRow[], records: EvalRecord[]): SummaryRow[] {
-  const info = new Map(records.map((r) => [r.task, r]));
-  const groups = new Map<string, SummaryRow[]>();
-  const add = (name: string, r: SummaryRow) => {
-    const k = JSON.stringify([name, r.length, r.policy, r.budget, r.questionMode]);
-    groups.set(k, [...(groups.get(k) ?? []), r]);
+function benchmarkAverages(rows: SummaryRow[]): SummaryRow[] {
+  const groups = new Map<string, { benchmark: string; category: string | null; rs: SummaryRow[] }>();
+  const add = (benchmark: string, category: string | null, r: SummaryRow) => {
+    const k = JSON.stringify([benchmark, category, r.length, r.policy, r.budget, r.questionMode]);
+    const g = groups.get(k) ?? { benchmark, category, rs: [] };
+    g.rs.push(r);
+    groups.set(k, g);
   };
   for (const r of rows) {
-    const rec = info.get(r.task);
-    if (!rec || rec.benchmark === r.task) continue;
-    add(rec.benchmark, r);
-    if (rec.category) add(`${rec.benchmark}: ${rec.category}`, r);
+    // A task that is its own benchmark (passkey) has nothing to average.
+    if (r.of.kind !== 'task' || r.of.benchmark === r.of.task) continue;
+    add(r.of.benchmark, null, r);
+    if (r.of.category) add(r.of.benchmark, r.of.category, r);
   }
-  return [...groups.entries()]
-    .filter(([, rs]) => rs.length > 1)
-    .map(([k, rs]) => ({
+  return [...groups.values()]
+    .filter(({ rs }) => rs.length > 1)
+    .map(({ benchmark, category, rs }): SummaryRow => ({
       ...rs[0],
-      task: `${JSON.parse(k)[0]} (avg of ${rs.length})`,
+      task: rowLabel({ kind: 'average', benchmark, category, tasks: rs.length }),
+      of: { kind: 'average', benchmark, category, tasks: rs.length },
       // Labelled by what it averages: one metric, or the tasks' own metrics when they differ.
       metric: new Set(rs.map((r) => r.metric)).size === 1 ? rs[0].metric : `mean of ${rs.length} tasks' metrics`,
       n: rs.reduce((a, r) => a + r.n, 0),
@@ -174,13 +192,39 @@ export function csv<R extends object>(rows: R[]): string {
   return stringify(rows as Record<string, unknown>[], { header: true, cast: { number: (v: number) => String(v) } });
 }
 
-/** Writes summary.csv, summary.md and results.json into `dir`. */
-export function writeTables<R extends object>(dir: string, rows: R[], columns: Column<R>[], meta: Record<string, unknown>): void {
+/** What a results.json (or a bench's rows.json) holds: its readers go by this field. */
+export const RESULT_KINDS = ['eval', 'latency', 'attention'] as const;
+export type ResultKind = (typeof RESULT_KINDS)[number];
+
+/** The kind a results file names; undefined for files from before files named one. `what` names the file in the error. */
+export function namedKind(value: unknown, what: string): ResultKind | undefined {
+  if (value === undefined) return undefined;
+  if (!(RESULT_KINDS as readonly unknown[]).includes(value)) throw new QuestError(`${what}: kind ${JSON.stringify(value)} is not one of ${RESULT_KINDS.join(', ')}`);
+  return value as ResultKind;
+}
+
+/**
+ * Writes summary.csv, summary.md and results.json (which names its kind) into `dir`;
+ * `csvFields` picks a row's csv columns (all its fields unless given).
+ */
+export function writeTables<R extends object>(
+  dir: string,
+  kind: ResultKind,
+  rows: R[],
+  columns: Column<R>[],
+  meta: Record<string, unknown>,
+  csvFields: (r: R) => object = (r) => r,
+): void {
   makeOutputDir(dir);
-  writeFileSync(path.join(dir, 'summary.csv'), csv(rows));
+  writeFileSync(path.join(dir, 'summary.csv'), csv(rows.map(csvFields)));
   const lines = Object.entries(meta)
     .filter(([, v]) => typeof v !== 'object' || v === null)
     .map(([k, v]) => `- ${k}: ${String(v)}`);
   writeFileSync(path.join(dir, 'summary.md'), `${markdown(rows, columns)}\n${lines.join('\n')}\n`);
-  writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ ...meta, rows }, null, 2) + '\n');
+  writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ kind, ...meta, rows }, null, 2) + '\n');
+}
+
+/** A bench's rows alone beside its tables, naming their kind: what quest check compares. */
+export function writeRows(dir: string, kind: ResultKind, rows: object[]): void {
+  writeFileSync(path.join(dir, 'rows.json'), JSON.stringify({ kind, rows }, null, 2) + '\n');
 }

@@ -8,14 +8,14 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { QuestError } from '../errors.js';
 import { provenanceWarning, type GitState } from '../report/metadata.js';
+import { namedKind, type ResultKind } from '../report/tables.js';
 
 type Row = Record<string, unknown>;
-export type RunKind = 'eval' | 'latency' | 'attention';
 
 /** A run's rows and, where its results.json is there, its metadata (git state, configuration). */
 export interface RunFile {
   file: string;
-  kind: RunKind;
+  kind: ResultKind;
   rows: Row[];
   meta: Row | null;
 }
@@ -52,7 +52,7 @@ export interface CheckResult {
 
 /** accuracy: points (or a perplexity ratio); time: a ratio that may only grow so far; read: a count that must stay put. */
 type MetricKind = 'accuracy' | 'time' | 'read';
-const METRICS: Record<RunKind, { field: string; kind: MetricKind }[]> = {
+const METRICS: Record<ResultKind, { field: string; kind: MetricKind }[]> = {
   eval: [
     { field: 'score', kind: 'accuracy' },
     { field: 'tokensPerStep', kind: 'read' },
@@ -81,25 +81,29 @@ function readJson(file: string, flag: string): unknown {
   }
 }
 
+/** Files written before results named their kind: told apart by a field only rows of that kind have. */
+const kindOfRows = (r0: Row): ResultKind | null => ('score' in r0 ? 'eval' : 'totalUs' in r0 ? 'attention' : 'decodeMsPerStep' in r0 ? 'latency' : null);
+
 /** The rows of an eval results.json, a bench-latency rows.json or a bench-attention rows.json (or their folder). */
 export function readRun(file: string, flag: string): RunFile {
   // A folder: a bench's rows.json (the measured fields), else an eval's results.json.
   const target = existsSync(file) && statSync(file).isDirectory() ? (['rows.json', 'results.json'].map((f) => path.join(file, f)).find((f) => existsSync(f)) ?? path.join(file, 'results.json')) : file;
   if (!existsSync(target)) throw new QuestError(`${flag} ${file}: no such file (a results.json or rows.json of quest)`);
   const data = readJson(target, flag);
+  // A rows.json is the rows alone: a list, or (since files name their kind) {kind, rows}.
+  const rowsOnly = Array.isArray(data) || path.basename(target) === 'rows.json';
   const rows = (Array.isArray(data) ? data : (data as { rows?: unknown }).rows) as Row[] | undefined;
   if (!Array.isArray(rows) || rows.length === 0) throw new QuestError(`${flag} ${target}: holds no result rows`);
-  const r0 = rows[0];
-  const kind = 'score' in r0 ? 'eval' : 'totalUs' in r0 ? 'attention' : 'decodeMsPerStep' in r0 ? 'latency' : null;
+  const kind = (Array.isArray(data) ? undefined : namedKind((data as { kind?: unknown }).kind, `${flag} ${target}`)) ?? kindOfRows(rows[0]);
   if (!kind) throw new QuestError(`${flag} ${target}: rows of an unknown kind`);
   // A bench's rows.json has its metadata in the results.json written beside it.
   const beside = path.join(path.dirname(target), 'results.json');
-  const metaData = Array.isArray(data) ? (existsSync(beside) ? readJson(beside, flag) : null) : data;
-  const { rows: _rows, ...meta } = (metaData ?? {}) as Row;
+  const metaData = rowsOnly ? (existsSync(beside) ? readJson(beside, flag) : null) : data;
+  const { rows: _rows, kind: _kind, ...meta } = (metaData ?? {}) as Row;
   return { file: target, kind, rows, meta: metaData ? meta : null };
 }
 
-const keyOf = (r: Row, kind: RunKind) =>
+const keyOf = (r: Row, kind: ResultKind) =>
   kind === 'eval' ? `${r.task} L${r.length} ${r.policy}@${r.budget ?? 'all'} ${r.questionMode}` : `${kind === 'latency' ? `${r.model} ` : ''}L${r.length} ${r.policy}@${r.budget || 'all'}`;
 
 /**
@@ -142,7 +146,7 @@ function compareMetric(field: string, kind: MetricKind, perplexity: boolean, bv:
 }
 
 /** Every metric of every row of both runs; rows in one run only are NEW or MISSING. */
-export function compareRows(baseline: Row[], current: Row[], kind: RunKind, lim: CheckLimits): Move[] {
+export function compareRows(baseline: Row[], current: Row[], kind: ResultKind, lim: CheckLimits): Move[] {
   const base = new Map(baseline.map((r) => [keyOf(r, kind), r]));
   const cur = new Map(current.map((r) => [keyOf(r, kind), r]));
   const moves: Move[] = [];

@@ -276,7 +276,8 @@ export function writeResults(dir: string, records: EvalRecord[], meta: { config:
   const cfg = meta.config as Pick<EvalConfig, 'policies' | 'budgets' | 'tasks' | 'qaFiles' | 'longbenchDir' | 'longbenchE'>;
   const rows = summarize(records, cfg);
   writePasskeyHeatmaps(dir, records);
-  writeTables(dir, rows, EVAL_COLUMNS, { ...meta, skippedTasks: skippedTasks(cfg.tasks, cfg) });
+  // The csv keeps to the flat columns; results.json carries each row's `of` as well.
+  writeTables(dir, 'eval', rows, EVAL_COLUMNS, { ...meta, skippedTasks: skippedTasks(cfg.tasks, cfg) }, ({ of: _of, ...flat }) => flat);
   return rows;
 }
 
