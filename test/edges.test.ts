@@ -165,6 +165,16 @@ describe('one run at a time in an output folder', () => {
     expect(g.exitCode).toBe(1);
     expect(g.stderr.trim()).toBe(`quest: ${lock}: not a quest lock file; remove it if no quest run is writing into ${dir}`);
   });
+  it('bench-latency keeps out of a folder another live run holds', async () => {
+    const dir = tempDir();
+    // This test's own process stands for the live run holding the folder.
+    writeFileSync(path.join(dir, 'quest.lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' }));
+    const r = await quest(['bench-latency', '--model', 'tiny', '--lengths', '256', '--device', 'cpu', '--output-path', dir]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `quest: --output-path ${dir}: another quest run (pid ${process.pid}, since 2026-01-01T00:00:00.000Z) is writing into it; wait for it to end or choose another folder`,
+    );
+  });
 });
 
 describe('unusable output paths are refused at once', () => {

@@ -4,6 +4,7 @@ import { projectRoot, type BenchConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { makeOutputDir, writeRows, writeTables, type Column } from '../report/tables.js';
+import { lockOutput } from './lock.js';
 import { readTorchJson } from './bench-attention.js';
 import { addTorchPrefill, runLatency, type LatencyProgress, type LatencyRow, type TorchPrefillRow } from './latency.js';
 
@@ -53,12 +54,18 @@ export async function runBenchLatency(cfg: BenchConfig, torch: string | undefine
   const torchRows = readTorchPrefill(torch);
   // An explicit folder is made before the work: a path that cannot be written loses nothing measured.
   if (cfg.outputPath) makeOutputDir(path.resolve(cfg.outputPath));
-  const { rows, backend, copyGBps } = await runLatency(cfg, progress);
-  addTorchPrefill(rows, torchRows);
-  const meta = await runMetadata(backend, argv, cfg.outputPath ?? undefined);
-  const stamp = meta.date.replace(/[:.]/g, '-');
-  const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));
-  writeTables(dir, 'latency', rows, LATENCY_COLUMNS, { ...meta, copyGBps, config: cfg });
-  writeRows(dir, 'latency', rows);
-  return { rows, dir, copyGBps, meta };
+  // A second run into the same folder is refused, as eval's is.
+  const unlock = cfg.outputPath ? lockOutput(path.resolve(cfg.outputPath), progress.note) : () => {};
+  try {
+    const { rows, backend, copyGBps } = await runLatency(cfg, progress);
+    addTorchPrefill(rows, torchRows);
+    const meta = await runMetadata(backend, argv, cfg.outputPath ?? undefined);
+    const stamp = meta.date.replace(/[:.]/g, '-');
+    const dir = path.resolve(cfg.outputPath ?? path.join(projectRoot, 'runs', `bench-${path.basename(cfg.model)}-${stamp}`));
+    writeTables(dir, 'latency', rows, LATENCY_COLUMNS, { ...meta, copyGBps, config: cfg });
+    writeRows(dir, 'latency', rows);
+    return { rows, dir, copyGBps, meta };
+  } finally {
+    unlock();
+  }
 }
