@@ -17,8 +17,8 @@ export const PARITY_CASES = [
   { length: 17, budget: 64 },
   { length: 20000, budget: 1024 },
 ];
-// Every comparison is max |GPU - CPU| over max |CPU| of that output (the native check widens
-// both maxima over the tensors of one kind in a case, drawn alike). Both sides accumulate in
+// Every comparison is max |GPU - CPU| over max |CPU| of that output (where the native check
+// compares several outputs of one kind in a case, it reports the one worst on that measure). Both sides accumulate in
 // fp32 (unit roundoff 2^-24) over the same fp16 inputs; only the order of the sums and the
 // exp differ. A sum of n averaged values of both signs rounds by about 2^-24 * sqrt(n)
 // relative to its result (1e-5 at the 20,000 cached tokens of the longest case, the most

@@ -271,11 +271,18 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
 
 namespace {
 
-// Widens max |got - ref| and max |ref| by two arrays of values.
+// Keeps, of the outputs compared into one (max_abs, ref_max) pair, the one whose max |got - ref|
+// over its own max |ref| is largest: each output is judged relative to its own scale.
 void compare(const std::vector<float>& got, const std::vector<float>& ref, double& max_abs, double& ref_max) {
+  double diff = 0, scale = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
-    max_abs = std::max<double>(max_abs, std::fabs(got[i] - ref[i]));
-    ref_max = std::max<double>(ref_max, std::fabs(ref[i]));
+    diff = std::max<double>(diff, std::fabs(got[i] - ref[i]));
+    scale = std::max<double>(scale, std::fabs(ref[i]));
+  }
+  // diff / scale > max_abs / ref_max, without dividing by a zero scale.
+  if (diff * ref_max > max_abs * scale || (ref_max == 0 && max_abs == 0)) {
+    max_abs = diff;
+    ref_max = scale;
   }
 }
 
