@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { BENCH_DEFAULTS, benchConfig, projectRoot } from '../config/index.js';
+import { benchConfig, benchDefaults, projectRoot } from '../config/index.js';
 import { runMetadata, warnProvenance } from '../report/metadata.js';
 import { makeOutputDir, markdown, writeTables, type Column } from '../report/tables.js';
 import { QuestError } from '../errors.js';
@@ -63,7 +63,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--workers <n>', 'worker processes, points dealt out as they free up (each on the backend --device picks, sharing it)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'))
     .option('--torch <file>', "transformers' prefill of the same presets and lengths (tools/bench-torch.py --prefill)");
-  showDefaults(addPolicyFlags(cmd), BENCH_DEFAULTS).action(async (o) => {
+  showDefaults(addPolicyFlags(cmd), benchDefaults()).action(async (o) => {
       const cfg = benchConfig(o.config, {
         model: o.model,
         lengths: o.lengths,

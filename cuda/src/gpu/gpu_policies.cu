@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gpu/gpu_policy.h"
@@ -60,7 +61,7 @@ class QuestGpu final : public GpuPolicy {
       check(quest_step(a.q, a.kv, a.heads, per_head, int(budget_pages), a.scale, scratch, scores_.ptr, indptr_.ptr, indices_.ptr, a.out,
                        st),
             "quest step");
-      r.kind = StepRead::Attended;
+      r.kind = StepRead::PolicyAttended;
       r.pages = pages;
     } else {
       check(quest_estimate(a.q, a.kv, a.heads, per_head, scores_.ptr, st), "quest estimate");
@@ -133,19 +134,19 @@ class TokenGpu : public GpuPolicy {
   int* kept(int layer) { return kept_[layer][cur_[layer]].ptr; }
   int* other(int layer) { return kept_[layer][1 - cur_[layer]].ptr; }
   void flip(int layer) { cur_[layer] = 1 - cur_[layer]; }
-  // Reads `count` entries of `list` (stride ints a KV head), reporting the probe when asked.
-  StepRead tokens(const int* list, int stride, int count, bool probe) {
+  // Reads `count` entries of `list` (stride ints a KV head), with its logits reported when asked.
+  StepRead tokens(const int* list, int stride, int count, bool report) {
     StepRead r;
     r.kind = StepRead::Tokens;
     r.tokens = {list, stride, count};
-    if (probe) r.probe = {logits_.ptr, stride, lse_.ptr};
+    if (report) r.report = {logits_.ptr, stride, lse_.ptr};
     r.tokens_read = count;
-    probed_ = r.tokens;
+    reported_ = r.tokens;
     return r;
   }
   // The probabilities of the last probed step, summed over each KV head's query heads.
   void probabilities(float* acc, float* probs, cudaStream_t st) {
-    check(group_probs(logits_.ptr, lse_.ptr, probed_.stride, heads_, kv_heads_, probed_.indices, probed_.count, acc, cap_, probs, st),
+    check(group_probs(logits_.ptr, lse_.ptr, reported_.stride, heads_, kv_heads_, reported_.indices, reported_.count, acc, cap_, probs, st),
           "attention probabilities");
   }
   void observe_rows(int layer, const AttentionCall& a, int rows, int64_t start, int row_from, const float* lse, cudaStream_t st) {
@@ -161,7 +162,7 @@ class TokenGpu : public GpuPolicy {
   std::vector<DeviceBuffer<float>> acc_;  // [layer]: [kv head][position]
   DeviceBuffer<int> list_;
   DeviceBuffer<float> logits_, lse_, probs_;
-  TokenLists probed_;
+  TokenLists reported_;
 };
 
 class StreamingGpu final : public TokenGpu {
@@ -304,7 +305,7 @@ class OracleGpu final : public TokenGpu {
     const StepRead all = tokens(list_.ptr, cap_, end, true);
     SplitScratch sc = a.scratch;
     sc.splits = token_splits(end, kv_heads_, a.sms, a.max_splits);
-    check(decode_attention_tokens(a.q, a.kv, all.tokens, a.heads, a.scale, sc, all.probe, a.out, st), "oracle attention");
+    check(decode_attention_tokens(a.q, a.kv, all.tokens, a.heads, a.scale, sc, all.report, a.out, st), "oracle attention");
     probabilities(nullptr, probs_.ptr, st);
     check(top_k_indices(probs_.ptr, cap_, end, B, kv_heads_, kept(layer), keep_stride_, st), "oracle selection");
     return tokens(kept(layer), keep_stride_, B, false);
@@ -347,16 +348,29 @@ int token_splits(int count, int lists, int sms, int max_splits) {
   return page_splits((count + kGpuPage - 1) / kGpuPage, lists, sms, max_splits);
 }
 
+namespace {
+
+using GpuFactory = std::unique_ptr<GpuPolicy> (*)(const PolicyOptions&, int layers, int heads, int kv_heads, int head_dim);
+
+// The device implementation of each policy of policy/, by the name its descriptor registers.
+const std::pair<const char*, GpuFactory> kGpuPolicies[] = {
+    {"dense", [](const PolicyOptions&, int, int, int, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<DenseGpu>(); }},
+    {"quest", [](const PolicyOptions& o, int, int h, int kv, int d) -> std::unique_ptr<GpuPolicy> { return std::make_unique<QuestGpu>(o, h, kv, d); }},
+    {"streaming", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<StreamingGpu>(o, l, h, kv); }},
+    {"h2o", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<H2oGpu>(o, l, h, kv); }},
+    {"tova", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<TovaGpu>(o, l, h, kv); }},
+    {"snapkv", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<SnapKvGpu>(o, l, h, kv); }},
+    {"oracle-topk", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<OracleGpu>(o, l, h, kv); }},
+};
+
+}  // namespace
+
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& o, int layers, int heads, int kv_heads, int head_dim) {
   validate_policy(o);
   if (o.kv_dtype == KvDtype::F32) throw std::runtime_error("--kv-dtype fp32: the GPU caches 16-bit keys and values");
-  if (o.name == "dense") return std::make_unique<DenseGpu>();
-  if (o.name == "quest") return std::make_unique<QuestGpu>(o, heads, kv_heads, head_dim);
-  if (o.name == "streaming") return std::make_unique<StreamingGpu>(o, layers, heads, kv_heads);
-  if (o.name == "h2o") return std::make_unique<H2oGpu>(o, layers, heads, kv_heads);
-  if (o.name == "tova") return std::make_unique<TovaGpu>(o, layers, heads, kv_heads);
-  if (o.name == "snapkv") return std::make_unique<SnapKvGpu>(o, layers, heads, kv_heads);
-  return std::make_unique<OracleGpu>(o, layers, heads, kv_heads);
+  for (const auto& [name, make] : kGpuPolicies)
+    if (o.name == name) return make(o, layers, heads, kv_heads, head_dim);
+  throw std::runtime_error("policy '" + o.name + "' has no GPU implementation");
 }
 
 }  // namespace quest

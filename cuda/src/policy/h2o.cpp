@@ -65,10 +65,14 @@ class H2oPolicy final : public Policy {
   std::vector<bool> started_;
 };
 
-}  // namespace
+const bool registered = register_policy({
+    "h2o", 2, "heavy hitters by accumulated attention plus a recent window (Zhang et al., 2023)",
+    {{"h2oHeavyFraction", PolicyParam::Number, 0.5, 0, 1, {}, "", "H2O: share of the budget kept by accumulated attention (the rest is recent)",
+      false, [](PolicyOptions& o, double v) { o.h2o_heavy_fraction = v; }, [](const PolicyOptions& o) { return o.h2o_heavy_fraction; }}},
+    "the column sums of every prompt row's attention", "token lists on the device",
+    [](const PolicyOptions& o, int layers, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<H2oPolicy>(o, layers, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_h2o(const PolicyOptions& o, int layers, int kv_heads) {
-  return std::make_unique<H2oPolicy>(o, layers, kv_heads);
-}
+}  // namespace
 
 }  // namespace quest

@@ -46,8 +46,12 @@ class OraclePolicy final : public Policy {
   int kv_heads_;
 };
 
-}  // namespace
+const bool registered = register_policy({
+    "oracle-topk", 6, "the B tokens of most attention, computed exactly (an upper bound, for studies)", {},
+    "nothing", "token lists on the device, after an attention over the whole cache",
+    [](const PolicyOptions& o, int, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<OraclePolicy>(o, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_oracle(const PolicyOptions& o, int kv_heads) { return std::make_unique<OraclePolicy>(o, kv_heads); }
+}  // namespace
 
 }  // namespace quest

@@ -61,8 +61,15 @@ class QuestPolicy final : public Policy {
   double meta_bytes_ = 0;
 };
 
-}  // namespace
+const bool registered = register_policy({
+    "quest", 1, "query-aware page selection (Tang et al., 2024)",
+    {{"questGqa", PolicyParam::Choice, 0, 0, 0, {"group", "per-query-head"}, "mode",
+      "Quest under GQA: group (one page set per KV head) or per-query-head (the paper's rule)", false,
+      [](PolicyOptions& o, double v) { o.quest_per_query_head = v == 1; }, [](const PolicyOptions& o) { return o.quest_per_query_head ? 1.0 : 0.0; }}},
+    "nothing", "page 16: one fused call over storage pages; other page sizes: token lists",
+    [](const PolicyOptions& o, int, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<QuestPolicy>(o, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_quest(const PolicyOptions& o, int kv_heads) { return std::make_unique<QuestPolicy>(o, kv_heads); }
+}  // namespace
 
 }  // namespace quest

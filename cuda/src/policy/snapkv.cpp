@@ -72,10 +72,18 @@ class SnapKvPolicy final : public Policy {
   std::vector<bool> started_, compressed_;
 };
 
-}  // namespace
+// SnapKV (Li et al., 2024): a 32-token observation window, max pooling with kernel 7; its
+// code's constructor defaults differ (kernel 5, average pooling), so both are settings.
+const bool registered = register_policy({
+    "snapkv", 5, "keeps the prompt tokens its last window attends to most (Li et al., 2024)",
+    {{"snapkvWindow", PolicyParam::Int, 32, 1, kUnbounded, {}, "", "SnapKV: observation window (last prompt tokens)", true,
+      [](PolicyOptions& o, double v) { o.snapkv_window = int(v); }, [](const PolicyOptions& o) { return double(o.snapkv_window); }},
+     {"snapkvKernel", PolicyParam::Int, 7, 1, kUnbounded, {}, "", "SnapKV: max-pooling kernel", false,
+      [](PolicyOptions& o, double v) { o.snapkv_kernel = int(v); }, [](const PolicyOptions& o) { return double(o.snapkv_kernel); }}},
+    "the column sums of the window rows' attention", "token lists on the device",
+    [](const PolicyOptions& o, int layers, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<SnapKvPolicy>(o, layers, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_snapkv(const PolicyOptions& o, int layers, int kv_heads) {
-  return std::make_unique<SnapKvPolicy>(o, layers, kv_heads);
-}
+}  // namespace
 
 }  // namespace quest

@@ -22,8 +22,15 @@ class StreamingPolicy final : public Policy {
   PolicyOptions o_;
 };
 
-}  // namespace
+// StreamingLLM keeps 4 attention sinks (Xiao et al., 2024, section 3.3).
+const bool registered = register_policy({
+    "streaming", 3, "attention sinks plus the most recent tokens (Xiao et al., 2024)",
+    {{"streamingSinks", PolicyParam::Int, 4, 0, kUnbounded, {}, "", "StreamingLLM: attention sink tokens", true,
+      [](PolicyOptions& o, double v) { o.streaming_sinks = int(v); }, [](const PolicyOptions& o) { return double(o.streaming_sinks); }}},
+    "nothing", "token lists on the device",
+    [](const PolicyOptions& o, int, int) -> std::unique_ptr<Policy> { return std::make_unique<StreamingPolicy>(o); },
+});
 
-std::unique_ptr<Policy> make_streaming(const PolicyOptions& o) { return std::make_unique<StreamingPolicy>(o); }
+}  // namespace
 
 }  // namespace quest

@@ -79,10 +79,12 @@ class TovaPolicy final : public Policy {
   std::vector<bool> started_;
 };
 
-}  // namespace
+const bool registered = register_policy({
+    "tova", 4, "evicts the token the current query attends to least (Oren et al., 2024)", {},
+    "the last prompt row's attention", "token lists on the device",
+    [](const PolicyOptions& o, int layers, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<TovaPolicy>(o, layers, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_tova(const PolicyOptions& o, int layers, int kv_heads) {
-  return std::make_unique<TovaPolicy>(o, layers, kv_heads);
-}
+}  // namespace
 
 }  // namespace quest
