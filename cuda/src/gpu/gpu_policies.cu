@@ -2,7 +2,6 @@
 // letter (the parity tests compare the two); the comments say only how the state is held.
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -12,6 +11,7 @@
 #include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/selection.cuh"
+#include "policy/rules.h"
 
 namespace quest {
 namespace {
@@ -49,8 +49,8 @@ class QuestGpu final : public GpuPolicy {
   StepRead select(int, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
     const int P = o_.page_size;
     const int current = int(pos / P);
-    const int64_t budget_pages = o_.budget / P;
-    if (budget_pages - 1 >= current) return DenseGpu::dense(pos);
+    const int64_t budget_pages = rules::quest_pages(o_.budget, P);
+    if (rules::quest_reads_all(o_.budget, P, pos)) return DenseGpu::dense(pos);
     const bool per_head = o_.quest_per_query_head;
     StepRead r;
     const PageLists pages{indptr_.ptr, indices_.ptr, per_head};
@@ -169,7 +169,7 @@ class StreamingGpu final : public TokenGpu {
  public:
   StreamingGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, false) {}
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
-    if (pos + 1 <= o_.budget) return DenseGpu::dense(pos);
+    if (rules::budget_covers(o_.budget, pos)) return DenseGpu::dense(pos);
     const int sinks = o_.streaming_sinks, end = int(pos + 1);
     check(compose_lists(nullptr, 0, 0, {0, sinks}, {end - int(o_.budget - sinks), end}, kv_heads_, kept(layer), keep_stride_, st),
           "streaming lists");
@@ -180,7 +180,7 @@ class StreamingGpu final : public TokenGpu {
 class H2oGpu final : public TokenGpu {
  public:
   H2oGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, true) {
-    heavy_ = int(std::floor(double(o.budget) * o.h2o_heavy_fraction));
+    heavy_ = int(rules::h2o_heavy(o.budget, o.h2o_heavy_fraction));
     recent_ = int(o.budget) - heavy_;
   }
   bool wants_prefill_lse() const override { return true; }
@@ -231,7 +231,7 @@ class TovaGpu final : public TokenGpu {
     observe_rows(layer, a, rows, start, rows - 1, lse, st);
   }
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
-    const int keep = int(o_.budget) - 1, p = int(pos);
+    const int keep = int(rules::tova_kept(o_.budget)), p = int(pos);
     int64_t& count = count_[layer];
     if (!started_[layer]) {
       started_[layer] = true;
@@ -249,7 +249,7 @@ class TovaGpu final : public TokenGpu {
   }
   // The step read other(layer); what stays of it becomes the kept list.
   void observe_decode(int layer, cudaStream_t st) override {
-    const int keep = int(o_.budget) - 1, read = int(count_[layer]) + 1;
+    const int keep = int(rules::tova_kept(o_.budget)), read = int(count_[layer]) + 1;
     if (read > keep) {
       probabilities(nullptr, probs_.ptr, st);
       check(evict_one(other(layer), read, keep_stride_, probs_.ptr, keep_stride_, false, 0, false, kv_heads_, kept(layer), keep_stride_, st),
@@ -273,20 +273,20 @@ class SnapKvGpu final : public TokenGpu {
     if (start + rows > from) observe_rows(layer, a, rows, start, int(std::max<int64_t>(0, from - start)), lse, st);
   }
   StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall&, cudaStream_t st) override {
-    const int B = int(o_.budget), W = o_.snapkv_window, end = int(prompt_end);
+    const int B = int(o_.budget), W = o_.snapkv_window, end = int(prompt_end), chosen = int(rules::snapkv_chosen(B, W));
     if (!started_[layer]) {
       started_[layer] = true;
-      compressed_[layer] = prompt_end > B;
+      compressed_[layer] = rules::snapkv_compresses(B, prompt_end);
       if (compressed_[layer]) {
         const int prefix = end - W;
         check(max_pool(acc_[layer].ptr, cap_, prefix, o_.snapkv_kernel / 2, kv_heads_, probs_.ptr, st), "snapkv pooling");
-        check(top_k_indices(probs_.ptr, cap_, prefix, B - W, kv_heads_, other(layer), keep_stride_, st), "snapkv selection");
-        check(compose_lists(other(layer), B - W, keep_stride_, {prefix, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "snapkv lists");
+        check(top_k_indices(probs_.ptr, cap_, prefix, chosen, kv_heads_, other(layer), keep_stride_, st), "snapkv selection");
+        check(compose_lists(other(layer), chosen, keep_stride_, {prefix, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "snapkv lists");
       }
     }
     if (!compressed_[layer]) return DenseGpu::dense(pos);
     check(compose_lists(kept(layer), B, keep_stride_, {end, int(pos + 1)}, {}, kv_heads_, list_.ptr, cap_, st), "snapkv lists");
-    return tokens(list_.ptr, cap_, B + int(pos + 1 - prompt_end), false);
+    return tokens(list_.ptr, cap_, int(rules::snapkv_reads(B, prompt_end, pos)), false);
   }
 
  private:
@@ -300,7 +300,7 @@ class OracleGpu final : public TokenGpu {
   OracleGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, false) {}
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
     const int B = int(o_.budget), end = int(pos + 1);
-    if (end <= B) return DenseGpu::dense(pos);
+    if (rules::budget_covers(B, pos)) return DenseGpu::dense(pos);
     check(compose_lists(nullptr, 0, 0, {0, end}, {}, kv_heads_, list_.ptr, cap_, st), "oracle lists");
     const StepRead all = tokens(list_.ptr, cap_, end, true);
     SplitScratch sc = a.scratch;

@@ -2,9 +2,8 @@
 // query and every decode step), summed over the query heads of its KV head. Each step keeps
 // the most recent share of B plus the heaviest of the rest; an evicted token never returns.
 // Eviction happens before the step attends, so a step reads exactly B tokens.
-#include <cmath>
-
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
 namespace {
@@ -22,7 +21,7 @@ class H2oPolicy final : public Policy {
   void observe_decode(int layer, const AttentionScores& s) override { accumulate(layer, s); }
 
   void select(int layer, int64_t pos, const float*, int, const PagedKvCache&, Selection& sel) override {
-    const int64_t heavy_n = int64_t(std::floor(double(o_.budget) * o_.h2o_heavy_fraction));
+    const int64_t heavy_n = rules::h2o_heavy(o_.budget, o_.h2o_heavy_fraction);
     const int64_t recent_n = o_.budget - heavy_n;
     bool all = true;
     for (size_t g = 0; g < kept_[layer].size(); ++g) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
 namespace {
@@ -14,7 +15,7 @@ class OraclePolicy final : public Policy {
   OraclePolicy(const PolicyOptions& o, int kv_heads) : o_(o), kv_heads_(kv_heads) {}
 
   void select(int layer, int64_t pos, const float* q, int heads, const PagedKvCache& cache, Selection& sel) override {
-    if (pos + 1 <= o_.budget) {
+    if (rules::budget_covers(o_.budget, pos)) {
       for (auto& s : sel) s.clear();
       return;
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
 
@@ -29,9 +30,9 @@ class QuestPolicy final : public Policy {
   void select(int layer, int64_t pos, const float* q, int heads, const PagedKvCache& cache, Selection& sel) override {
     const int P = o_.page_size, d = cache.head_dim(), group = heads / kv_heads_;
     const int64_t current = pos / P;             // the page holding the newest token
-    const int64_t pages = o_.budget / P;         // pages read, the current one included
+    const int64_t pages = rules::quest_pages(o_.budget, P);
     meta_bytes_ = 0;
-    if (pages - 1 >= current) {
+    if (rules::quest_reads_all(o_.budget, P, pos)) {
       for (auto& s : sel) s.clear();
       return;
     }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
 namespace {
@@ -46,7 +47,7 @@ class SnapKvPolicy final : public Policy {
  private:
   void compress(int layer) {
     if (compressed_.empty()) compressed_.assign(window_.size(), false);
-    if (prompt_end_ <= o_.budget) return;  // the prompt fits: nothing to drop
+    if (!rules::snapkv_compresses(o_.budget, prompt_end_)) return;  // the prompt fits: nothing to drop
     const int64_t prefix = prompt_end_ - o_.snapkv_window, half = o_.snapkv_kernel / 2;
     for (size_t g = 0; g < kept_[layer].size(); ++g) {
       const auto& w = window_[layer][g];
@@ -58,7 +59,7 @@ class SnapKvPolicy final : public Policy {
         pooled[j] = m;
       }
       auto& kept = kept_[layer][g];
-      kept = top_k_sorted(pooled, o_.budget - o_.snapkv_window);
+      kept = top_k_sorted(pooled, rules::snapkv_chosen(o_.budget, o_.snapkv_window));
       note_cut(layer, g, pooled, kept);
       append_range(kept, prefix, prompt_end_);
     }

@@ -1,5 +1,6 @@
 // StreamingLLM (Xiao et al., 2024): the first `sinks` tokens and the most recent B - sinks.
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
 namespace {
@@ -8,7 +9,7 @@ class StreamingPolicy final : public Policy {
  public:
   explicit StreamingPolicy(const PolicyOptions& o) : o_(o) {}
   void select(int, int64_t pos, const float*, int, const PagedKvCache&, Selection& sel) override {
-    if (pos + 1 <= o_.budget) {
+    if (rules::budget_covers(o_.budget, pos)) {
       for (auto& s : sel) s.clear();
       return;
     }
