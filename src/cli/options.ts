@@ -2,9 +2,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { projectRoot, type PolicyConfig } from '../config/index.js';
+import { flagOf } from '../engine/index.js';
 import type { NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
-import { flagOf, policyNames, policySettings } from '../run/policies.js';
+import { policyNames, policySettings } from '../run/policies.js';
 
 export function positiveInt(flag: string) {
   return (v: string): number => {

@@ -74,6 +74,8 @@ export interface NativeSetting {
   /** choice: the allowed values, and the flag's placeholder in help. */
   choices?: string[];
   arg?: string;
+  /** choice: the values the GPU does not serve, each with the reason. */
+  gpuRefuses?: Record<string, string>;
   help: string;
   /** The budget must exceed this setting (tokens the policy reserves). */
   budgetExceeds: boolean;

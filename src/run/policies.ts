@@ -3,7 +3,7 @@
  * checks made on them before any work starts, so that a typo costs nothing.
  */
 import type { PolicyConfig } from '../config/index.js';
-import { native } from '../engine/index.js';
+import { flagOf, native } from '../engine/index.js';
 import type { NativePolicyCatalog, NativeSequenceOptions, NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
 import type { PolicyPoint } from './units.js';
@@ -22,11 +22,6 @@ export function policyNames(): string[] {
 /** Every setting a sequence takes, in the order run identities store them. */
 export function policySettings(): NativeSetting[] {
   return policyCatalog().settings;
-}
-
-/** A setting's CLI flag: its key in kebab-case. */
-export function flagOf(s: NativeSetting): string {
-  return `--${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 export function settingDefaults(): Record<string, number | string> {

@@ -170,6 +170,9 @@ Napi::Object param_to_js(Napi::Env env, const PolicyParam& p) {
     o.Set("choices", c);
     o.Set("default", p.choices[size_t(p.def)]);
     o.Set("arg", p.arg);
+    Napi::Object refuses = Napi::Object::New(env);
+    for (const auto& [value, why] : p.gpu_refuses) refuses.Set(value, why);
+    o.Set("gpuRefuses", refuses);
   } else {
     o.Set("default", p.def);
     o.Set("min", p.min);

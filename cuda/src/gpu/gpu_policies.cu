@@ -367,7 +367,7 @@ const std::pair<const char*, GpuFactory> kGpuPolicies[] = {
 
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& o, int layers, int heads, int kv_heads, int head_dim) {
   validate_policy(o);
-  if (o.kv_dtype == KvDtype::F32) throw std::runtime_error("--kv-dtype fp32: the GPU caches 16-bit keys and values");
+  if (const std::string why = gpu_refusal(o); !why.empty()) throw std::runtime_error(why);
   for (const auto& [name, make] : kGpuPolicies)
     if (o.name == name) return make(o, layers, heads, kv_heads, head_dim);
   throw std::runtime_error("policy '" + o.name + "' has no GPU implementation");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/backend.h"
@@ -78,6 +79,7 @@ struct PolicyParam {
   bool budget_exceeds = false;           // the budget must exceed this setting (tokens it reserves)
   void (*set)(PolicyOptions&, double) = nullptr;    // Choice: the chosen index
   double (*get)(const PolicyOptions&) = nullptr;
+  std::vector<std::pair<std::string, std::string>> gpu_refuses = {};  // Choice: values the GPU does not serve, and why
 };
 
 // A policy as the rest of the engine and the CLI see it, declared once beside its
@@ -111,6 +113,9 @@ PolicyOptions policy_defaults();
 void set_param(PolicyOptions& o, const PolicyParam& p, double value);
 // Sets a Choice `p` from its name.
 void set_choice(PolicyOptions& o, const PolicyParam& p, const std::string& value);
+
+// Why the GPU cannot serve these settings ("--kv-dtype fp32: ..."), or "" when it can.
+std::string gpu_refusal(const PolicyOptions& o);
 
 // Throws std::runtime_error when the options make no sense for the named policy.
 void validate_policy(const PolicyOptions& opts);

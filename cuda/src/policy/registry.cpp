@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
@@ -109,7 +110,8 @@ const std::vector<PolicyParam>& cache_params() {
   static const std::vector<PolicyParam> params = {
       {"kvDtype", PolicyParam::Choice, 0, 0, 0, {"auto", "fp32", "fp16", "bf16"}, "type",  // in KvDtype's order
        "KV cache element type: auto (fp32 on the CPU, fp16 on the GPU), fp32, fp16 or bf16 (the CPU rounds what it stores)", false,
-       [](PolicyOptions& o, double v) { o.kv_dtype = KvDtype(int(v)); }, [](const PolicyOptions& o) { return double(int(o.kv_dtype)); }},
+       [](PolicyOptions& o, double v) { o.kv_dtype = KvDtype(int(v)); }, [](const PolicyOptions& o) { return double(int(o.kv_dtype)); },
+       {{"fp32", "the GPU caches 16-bit keys and values"}}},
   };
   return params;
 }
@@ -151,6 +153,17 @@ void set_choice(PolicyOptions& o, const PolicyParam& p, const std::string& v) {
   if (p.type != PolicyParam::Choice || it == p.choices.end())
     throw std::runtime_error(p.key + ": unknown value '" + v + "' (" + join(p.choices, ", ") + ")");
   p.set(o, double(it - p.choices.begin()));
+}
+
+std::string gpu_refusal(const PolicyOptions& o) {
+  for (const auto* p : all_params())
+    for (const auto& [value, why] : p->gpu_refuses)
+      if (p->choices[size_t(p->get(o))] == value) {
+        std::string flag = "--";
+        for (char c : p->key) flag += std::isupper(static_cast<unsigned char>(c)) ? std::string("-") + char(std::tolower(c)) : std::string(1, c);
+        return flag + " " + value + ": " + why;
+      }
+  return "";
 }
 
 void validate_policy(const PolicyOptions& o) {
