@@ -14,8 +14,8 @@
 
 namespace quest {
 
-// What a sequence runs under. The policies' own settings have no defaults here: each is
-// declared once, with its default and range, in its policy's descriptor (policy_defaults()).
+// What a sequence runs under. Its settings have no defaults here: each is declared once, with
+// its default and range, beside what reads it (a PolicyParam; policy_defaults() applies them).
 struct PolicyOptions {
   std::string name = "dense";
   int64_t budget = 0;
