@@ -11,7 +11,11 @@
 #include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/selection.cuh"
+#include "policy/h2o.h"
+#include "policy/quest.h"
 #include "policy/rules.h"
+#include "policy/snapkv.h"
+#include "policy/streaming.h"
 
 namespace quest {
 namespace {
@@ -33,10 +37,10 @@ class DenseGpu final : public GpuPolicy {
 class QuestGpu final : public GpuPolicy {
  public:
   QuestGpu(const PolicyOptions& o, int heads, int kv_heads, int head_dim)
-      : o_(o), heads_(heads), kv_heads_(kv_heads), head_dim_(head_dim), lists_(o.quest_per_query_head ? heads : kv_heads) {
+      : o_(o), per_head_(quest_per_query_head(o)), heads_(heads), kv_heads_(kv_heads), head_dim_(head_dim), lists_(per_head_ ? heads : kv_heads) {
     indptr_.resize(lists_ + 1);
     if (o_.page_size != kGpuPage) tokens_.resize(size_t(lists_) * o_.budget);
-    if (o_.quest_per_query_head) {
+    if (per_head_) {
       counted_.resize(1);
       check(cudaMemset(counted_.ptr, 0, sizeof(unsigned long long)), "counter");
     }
@@ -51,7 +55,7 @@ class QuestGpu final : public GpuPolicy {
     const int current = int(pos / P);
     const int64_t budget_pages = rules::quest_pages(o_.budget, P);
     if (rules::quest_reads_all(o_.budget, P, pos)) return DenseGpu::dense(pos);
-    const bool per_head = o_.quest_per_query_head;
+    const bool per_head = per_head_;
     StepRead r;
     const PageLists pages{indptr_.ptr, indices_.ptr, per_head};
     const int64_t count = (budget_pages - 1) * P + (pos - int64_t(current) * P + 1);
@@ -78,7 +82,7 @@ class QuestGpu final : public GpuPolicy {
     return r;
   }
   double drain_counted_tokens(cudaStream_t st) override {
-    if (!o_.quest_per_query_head) return 0;
+    if (!per_head_) return 0;
     unsigned long long n = 0;
     check(cudaMemcpyAsync(&n, counted_.ptr, sizeof(n), cudaMemcpyDeviceToHost, st), "counter");
     check(cudaMemsetAsync(counted_.ptr, 0, sizeof(n), st), "counter");
@@ -88,6 +92,7 @@ class QuestGpu final : public GpuPolicy {
 
  private:
   PolicyOptions o_;
+  bool per_head_;
   int heads_, kv_heads_, head_dim_, lists_;
   DeviceBuffer<float> scores_;
   DeviceBuffer<int> indptr_, indices_, tokens_;
@@ -170,7 +175,7 @@ class StreamingGpu final : public TokenGpu {
   StreamingGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, false) {}
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
     if (rules::budget_covers(o_.budget, pos)) return DenseGpu::dense(pos);
-    const int sinks = o_.streaming_sinks, end = int(pos + 1);
+    const int sinks = streaming_sinks(o_), end = int(pos + 1);
     check(compose_lists(nullptr, 0, 0, {0, sinks}, {end - int(o_.budget - sinks), end}, kv_heads_, kept(layer), keep_stride_, st),
           "streaming lists");
     return tokens(kept(layer), keep_stride_, int(o_.budget), false);
@@ -180,7 +185,7 @@ class StreamingGpu final : public TokenGpu {
 class H2oGpu final : public TokenGpu {
  public:
   H2oGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, true) {
-    heavy_ = int(rules::h2o_heavy(o.budget, o.h2o_heavy_fraction));
+    heavy_ = int(rules::h2o_heavy(o.budget, h2o_heavy_fraction(o)));
     recent_ = int(o.budget) - heavy_;
   }
   bool wants_prefill_lse() const override { return true; }
@@ -269,17 +274,17 @@ class SnapKvGpu final : public TokenGpu {
   bool wants_prefill_lse() const override { return true; }
   void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t prompt_end, const float* lse,
                        cudaStream_t st) override {
-    const int64_t from = std::max<int64_t>(0, prompt_end - o_.snapkv_window);
+    const int64_t from = std::max<int64_t>(0, prompt_end - snapkv_window(o_));
     if (start + rows > from) observe_rows(layer, a, rows, start, int(std::max<int64_t>(0, from - start)), lse, st);
   }
   StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall&, cudaStream_t st) override {
-    const int B = int(o_.budget), W = o_.snapkv_window, end = int(prompt_end), chosen = int(rules::snapkv_chosen(B, W));
+    const int B = int(o_.budget), W = snapkv_window(o_), end = int(prompt_end), chosen = int(rules::snapkv_chosen(B, W));
     if (!started_[layer]) {
       started_[layer] = true;
       compressed_[layer] = rules::snapkv_compresses(B, prompt_end);
       if (compressed_[layer]) {
         const int prefix = end - W;
-        check(max_pool(acc_[layer].ptr, cap_, prefix, o_.snapkv_kernel / 2, kv_heads_, probs_.ptr, st), "snapkv pooling");
+        check(max_pool(acc_[layer].ptr, cap_, prefix, snapkv_kernel(o_) / 2, kv_heads_, probs_.ptr, st), "snapkv pooling");
         check(top_k_indices(probs_.ptr, cap_, prefix, chosen, kv_heads_, other(layer), keep_stride_, st), "snapkv selection");
         check(compose_lists(other(layer), chosen, keep_stride_, {prefix, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "snapkv lists");
       }

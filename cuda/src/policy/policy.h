@@ -4,6 +4,7 @@
 // per KV head per layer per step: sinks, recent window and the current page included.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,6 +15,8 @@
 
 namespace quest {
 
+struct PolicyParam;
+
 // What a sequence runs under. Its settings have no defaults here: each is declared once, with
 // its default and range, beside what reads it (a PolicyParam; policy_defaults() applies them).
 struct PolicyOptions {
@@ -21,13 +24,12 @@ struct PolicyOptions {
   int64_t budget = 0;
   int page_size = 0;
   int dense_layers = 0;
-  bool quest_per_query_head = false;  // the paper's selection: each query head its own pages
-  int streaming_sinks = 0;            // StreamingLLM's attention sinks
-  double h2o_heavy_fraction = 0;      // share of B kept by accumulated attention; the rest is recent
-  int snapkv_window = 0;              // SnapKV's observation window (last prompt tokens)
-  int snapkv_kernel = 0;              // SnapKV's pooling kernel
   KvDtype kv_dtype = KvDtype::Auto;   // not a policy's but the sequence's: what its cache stores
   bool record_selections = false;     // the sequence's too: keep what each decode step read (a debug path)
+  // The policies' own settings by key (a Choice holds its index): each policy file declares
+  // its PolicyParams and reads them with value(), so a new policy adds no field here.
+  std::map<std::string, double> values;
+  double value(const PolicyParam& p) const;
 };
 
 class Policy {
@@ -77,7 +79,9 @@ struct PolicyParam {
   std::string arg;                       // the flag's placeholder in help (Choice; numbers say n or f)
   std::string help;
   bool budget_exceeds = false;           // the budget must exceed this setting (tokens it reserves)
-  void (*set)(PolicyOptions&, double) = nullptr;    // Choice: the chosen index
+  // The sequence's settings are typed fields of PolicyOptions, set and read through these; a
+  // policy's (none given) live in PolicyOptions::values. Choice: the chosen index.
+  void (*set)(PolicyOptions&, double) = nullptr;
   double (*get)(const PolicyOptions&) = nullptr;
   std::vector<std::pair<std::string, std::string>> gpu_refuses = {};  // Choice: values the GPU does not serve, and why
 };

@@ -79,6 +79,13 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return out;
 }
 
+void store(PolicyOptions& o, const PolicyParam& p, double v) {
+  if (p.set) p.set(o, v);
+  else o.values[p.key] = v;
+}
+
+double read(const PolicyOptions& o, const PolicyParam& p) { return p.get ? p.get(o) : o.value(p); }
+
 std::string number(double v) {
   std::string s = std::to_string(v);
   s.erase(s.find_last_not_of('0') + 1);
@@ -134,9 +141,15 @@ std::vector<const PolicyParam*> all_params() {
   return out;
 }
 
+double PolicyOptions::value(const PolicyParam& p) const {
+  const auto it = values.find(p.key);
+  if (it == values.end()) throw std::logic_error("setting '" + p.key + "' was never set (options not made by policy_defaults)");
+  return it->second;
+}
+
 PolicyOptions policy_defaults() {
   PolicyOptions o;
-  for (const auto* p : all_params()) p->set(o, p->def);
+  for (const auto* p : all_params()) store(o, *p, p->def);
   return o;
 }
 
@@ -145,20 +158,20 @@ void set_param(PolicyOptions& o, const PolicyParam& p, double v) {
   if (!(v >= p.min && v <= p.max) || (p.type == PolicyParam::Int && v != std::floor(v)))
     throw std::runtime_error("'" + p.key + "' must be " + (p.type == PolicyParam::Int ? "an integer" : "a number") + " in [" + number(p.min) +
                              ", " + (p.max < kUnbounded ? number(p.max) : "inf") + "], not " + number(v));
-  p.set(o, v);
+  store(o, p, v);
 }
 
 void set_choice(PolicyOptions& o, const PolicyParam& p, const std::string& v) {
   const auto it = std::find(p.choices.begin(), p.choices.end(), v);
   if (p.type != PolicyParam::Choice || it == p.choices.end())
     throw std::runtime_error(p.key + ": unknown value '" + v + "' (" + join(p.choices, ", ") + ")");
-  p.set(o, double(it - p.choices.begin()));
+  store(o, p, double(it - p.choices.begin()));
 }
 
 std::string gpu_refusal(const PolicyOptions& o) {
   for (const auto* p : all_params())
     for (const auto& [value, why] : p->gpu_refuses)
-      if (p->choices[size_t(p->get(o))] == value) {
+      if (p->choices[size_t(read(o, *p))] == value) {
         std::string flag = "--";
         for (char c : p->key) flag += std::isupper(static_cast<unsigned char>(c)) ? std::string("-") + char(std::tolower(c)) : std::string(1, c);
         return flag + " " + value + ": " + why;
@@ -174,8 +187,8 @@ void validate_policy(const PolicyOptions& o) {
   if (o.budget <= 0) throw std::runtime_error("budget must be a positive integer");
   if (o.budget < o.page_size) throw std::runtime_error("budget " + std::to_string(o.budget) + " is smaller than a page (" + std::to_string(o.page_size) + ")");
   for (const auto& p : d.params)
-    if (p.budget_exceeds && double(o.budget) <= p.get(o))
-      throw std::runtime_error(o.name + " needs a budget above its " + p.key + " (" + number(p.get(o)) + ")");
+    if (p.budget_exceeds && double(o.budget) <= read(o, p))
+      throw std::runtime_error(o.name + " needs a budget above its " + p.key + " (" + number(read(o, p)) + ")");
 }
 
 std::unique_ptr<Policy> make_policy(const PolicyOptions& o, int layers, int kv_heads) {
