@@ -137,7 +137,7 @@ describe('bad flags and configs', () => {
     [['--policies', 'quest', '--budgets', '64,1.5'], 'quest: --budgets: "1.5" is not a positive integer'],
     [['--policies', 'quest', '--budgets', '8'], 'quest: --budgets: 8 is smaller than a page (--page-size 16)'],
     [['--policies', 'quest', '--page-size', '12'], 'quest: --page-size: 12 is not a power of two'],
-    [['--policies', 'snapkv', '--budgets', '32'], "quest: --budgets: 32 does not exceed SnapKV's 32-token window (--snapkv-window)"],
+    [['--policies', 'snapkv', '--budgets', '32'], "quest: --budgets: 32 does not exceed snapkv's --snapkv-window (32)"],
     [['--quest-gqa', 'per-head'], 'quest: --quest-gqa: "per-head" is not one of group, per-query-head'],
   ])('names the flag of bad policy input %j', async (args, message) => {
     const r = await quest(['eval', '--limit', '1', ...args]);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel, type NativeModel } from '../src/engine/index.js';
+import { loadModel, native, type NativeModel } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { fixtures, relDiff } from './helpers.js';
 
@@ -57,6 +57,28 @@ describe('engine', () => {
     await expect(seq.generate(4, new Int32Array(0))).rejects.toThrow('generate before prefill');
     expect(() => model.createSequence({ ...opts(), pageSize: 12 })).toThrow('power of two');
     expect(() => model.createSequence({ ...opts(), policy: 'nope' })).toThrow("unknown policy 'nope'");
+  });
+
+  it('refuses a setting it does not declare, or one out of its declared range, naming the key', async () => {
+    const model = await getModel();
+    expect(() => model.createSequence({ ...opts(), policy: 'snapkv', budget: 64, snapkvWindw: 8 })).toThrow(/unknown sequence option 'snapkvWindw' \(known: .*snapkvWindow/);
+    expect(() => model.createSequence({ ...opts(), policy: 'h2o', budget: 64, h2oHeavyFraction: 1.5 })).toThrow(/'h2oHeavyFraction' must be a number in \[0, 1\], not 1.5/);
+    expect(() => model.createSequence({ ...opts(), policy: 'snapkv', budget: 64, snapkvKernel: 2.5 })).toThrow(/'snapkvKernel' must be an integer/);
+    expect(() => model.createSequence({ ...opts(), policy: 'quest', budget: 64, questGqa: 'per-head' })).toThrow(/questGqa: unknown value 'per-head' \(group, per-query-head\)/);
+    expect(() => model.createSequence({ ...opts(), policy: 'streaming', budget: 16, streamingSinks: 16 })).toThrow(/streaming needs a budget above its streamingSinks \(16\)/);
+  });
+
+  it('describes each policy it creates, and every setting with a default in its range', async () => {
+    const model = await getModel();
+    const { policies, settings } = native().describePolicies();
+    expect(policies.map((p) => p.name)).toEqual(['dense', 'quest', 'h2o', 'streaming', 'tova', 'snapkv', 'oracle-topk']);
+    for (const p of policies) expect(model.createSequence({ ...opts(), policy: p.name, budget: 64 }).length).toBe(0);
+    expect(settings.map((s) => s.key)).toEqual(['pageSize', 'denseLayers', 'questGqa', 'h2oHeavyFraction', 'streamingSinks', 'snapkvWindow', 'snapkvKernel', 'kvDtype']);
+    for (const s of settings) {
+      if (s.type === 'choice') expect(s.choices).toContain(s.default);
+      else expect(s.default as number).toBeGreaterThanOrEqual(s.min!);
+      if (s.policy !== null) expect(policies.map((p) => p.name)).toContain(s.policy);
+    }
   });
 
   it('refuses a second call on a busy sequence', async () => {

@@ -41,6 +41,6 @@ describe('--kv-dtype on the CPU', () => {
 
   it('names an unknown type', async () => {
     const model = await loadModel(folder.spec, dir, 'cpu');
-    expect(() => model.createSequence(opts('fp8' as NativeSequenceOptions['kvDtype']))).toThrow(/unknown KV cache type 'fp8'/);
+    expect(() => model.createSequence(opts('fp8' as NativeSequenceOptions['kvDtype']))).toThrow(/kvDtype: unknown value 'fp8'/);
   });
 });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { BENCH_DEFAULTS, benchConfig } from '../config/index.js';
+import { benchConfig, benchDefaults } from '../config/index.js';
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { LATENCY_COLUMNS, runBenchLatency } from '../run/bench-latency.js';
@@ -23,7 +23,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--workers <n>', 'worker processes, points dealt out as they free up (each on the backend --device picks, sharing it)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'))
     .option('--torch <file>', "transformers' prefill of the same presets and lengths (tools/bench-torch.py --prefill)");
-  showDefaults(addPolicyFlags(cmd), BENCH_DEFAULTS).action(async (o) => {
+  showDefaults(addPolicyFlags(cmd), benchDefaults()).action(async (o) => {
       const cfg = benchConfig(o.config, {
         model: o.model,
         lengths: o.lengths,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { EVAL_DEFAULTS, evalConfig } from '../config/index.js';
+import { evalConfig, evalDefaults } from '../config/index.js';
 import { warnProvenance } from '../report/metadata.js';
 import { CODE_SIM_BACKENDS } from '../metrics/fuzz.js';
 import { TASKS } from '../tasks/index.js';
@@ -39,7 +39,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--workers <n>', 'worker processes, units dealt out as they free up (each on the backend --device picks; --devices puts one on each GPU)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the run over, one worker each (e.g. 0,1,2,3)', deviceList('--devices'))
     .option('--shard <i/n>', 'run only the i-th of n deterministic slices (merge them with quest merge)', shardSpec('--shard'));
-  showDefaults(addPolicyFlags(cmd), EVAL_DEFAULTS).action(async (o) => {
+  showDefaults(addPolicyFlags(cmd), evalDefaults()).action(async (o) => {
       const cfg = evalConfig(o.config, {
         model: o.model,
         tasks: o.tasks,

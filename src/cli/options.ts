@@ -2,7 +2,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { projectRoot, type PolicyConfig } from '../config/index.js';
+import { flagOf } from '../engine/index.js';
+import type { NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
+import { policyNames, policySettings } from '../run/policies.js';
 
 export function positiveInt(flag: string) {
   return (v: string): number => {
@@ -65,23 +68,25 @@ export function atLeast(flag: string, min: number) {
   };
 }
 
-/** The policy flags of eval and bench-latency. */
+/** A setting's flag parser, from its declared type and range. */
+function settingParser(s: NativeSetting): (v: string) => number | string {
+  const flag = flagOf(s);
+  if (s.type === 'choice') return oneOf(flag, s.choices ?? []);
+  if (s.type === 'int') return s.min !== undefined && s.min >= 1 ? positiveInt(flag) : nonNegativeInt(flag);
+  return s.min === 0 && s.max === 1 ? fraction(flag) : atLeast(flag, s.min ?? -Infinity);
+}
+
+/** The policy flags of eval and bench-latency: --policies, --budgets and one a declared setting. */
 export function addPolicyFlags(cmd: Command): Command {
-  return cmd
-    .option('--policies <names>', 'KV-cache policies, comma-separated: dense, quest, h2o, streaming, tova, snapkv, oracle-topk', nameList('--policies'))
-    .option('--budgets <tokens>', 'token budgets (tokens read per KV head per layer per step), comma-separated', intList('--budgets'))
-    .option('--page-size <n>', 'KV cache page size (a power of two)', positiveInt('--page-size'))
-    .option('--dense-layers <n>', 'layers below this always read everything', nonNegativeInt('--dense-layers'))
-    .option('--quest-gqa <mode>', "Quest under GQA: group (one page set per KV head) or per-query-head (the paper's rule)", oneOf('--quest-gqa', ['group', 'per-query-head'] as const))
-    .option('--h2o-heavy-fraction <f>', 'H2O: share of the budget kept by accumulated attention (the rest is recent)', fraction('--h2o-heavy-fraction'))
-    .option('--streaming-sinks <n>', 'StreamingLLM: attention sink tokens', nonNegativeInt('--streaming-sinks'))
-    .option('--snapkv-window <n>', 'SnapKV: observation window (last prompt tokens)', positiveInt('--snapkv-window'))
-    .option('--snapkv-kernel <n>', 'SnapKV: max-pooling kernel', positiveInt('--snapkv-kernel'))
-    .option('--kv-dtype <type>', "KV cache element type: auto (fp32 on the CPU, fp16 on the GPU), fp32, fp16 or bf16 (the CPU rounds what it stores)", oneOf('--kv-dtype', ['auto', 'fp32', 'fp16', 'bf16'] as const));
+  cmd
+    .option('--policies <names>', `KV-cache policies, comma-separated: ${policyNames().join(', ')}`, nameList('--policies'))
+    .option('--budgets <tokens>', 'token budgets (tokens read per KV head per layer per step), comma-separated', intList('--budgets'));
+  for (const s of policySettings()) cmd.option(`${flagOf(s)} <${s.arg || (s.type === 'int' ? 'n' : 'f')}>`, s.help, settingParser(s));
+  return cmd;
 }
 
 export function policyFlags(o: Record<string, unknown>): Partial<PolicyConfig> {
-  const keys = ['policies', 'budgets', 'pageSize', 'denseLayers', 'questGqa', 'h2oHeavyFraction', 'streamingSinks', 'snapkvWindow', 'snapkvKernel', 'kvDtype'] as const;
+  const keys = ['policies', 'budgets', ...policySettings().map((s) => s.key)];
   return Object.fromEntries(keys.map((k) => [k, o[k]])) as Partial<PolicyConfig>;
 }
 

@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { QuestError, errorMessage } from '../errors.js';
 import { CODE_SIM_BACKENDS, CODE_SIM_DEFAULT, fuzzRatio, type CodeSimBackend } from '../metrics/fuzz.js';
 import { PRESETS } from '../model/presets.js';
+import { policySettings, settingDefaults, settingSchema } from '../run/policies.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -16,13 +17,10 @@ export interface PolicyConfig {
   budgets: number[];
   pageSize: number;
   denseLayers: number;
-  questGqa: 'group' | 'per-query-head';
-  h2oHeavyFraction: number;
-  streamingSinks: number;
-  snapkvWindow: number;
-  snapkvKernel: number;
   /** The KV cache's element type: auto is each backend's own (fp32 on the CPU, fp16 on the GPU); the GPU caches fp16 or bf16, and the CPU rounds what it stores to them. */
   kvDtype: KvDtype;
+  /** Each policy's own settings (questGqa, streamingSinks, ...): the engine declares them (src/run/policies.ts). */
+  [setting: string]: unknown;
 }
 
 export type KvDtype = 'auto' | 'fp32' | 'fp16' | 'bf16';
@@ -82,30 +80,26 @@ export interface BenchConfig extends PolicyConfig {
 
 const posInt = { type: 'integer', minimum: 1 };
 const posInts = { type: 'array', items: posInt, minItems: 1 };
-const common = {
+const common = () => ({
   model: { type: 'string', minLength: 1 },
   seed: { type: 'integer', minimum: 0 },
   outputPath: { type: ['string', 'null'] },
   lengths: posInts,
   policies: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
   budgets: posInts,
-  pageSize: posInt,
-  denseLayers: { type: 'integer', minimum: 0 },
-  questGqa: { enum: ['group', 'per-query-head'] },
-  h2oHeavyFraction: { type: 'number', minimum: 0, maximum: 1 },
-  streamingSinks: { type: 'integer', minimum: 0 },
-  snapkvWindow: posInt,
-  snapkvKernel: { type: 'integer', minimum: 1 },
-  kvDtype: { enum: ['auto', 'fp32', 'fp16', 'bf16'] },
+  ...Object.fromEntries(policySettings().map((s) => [s.key, settingSchema(s)])),
   device: { enum: ['auto', 'cpu', 'cuda'] },
-};
+});
 
-const SCHEMAS = {
+type Kind = 'eval' | 'bench';
+
+/** The config schemas, made on first use: the policy settings come from the native engine. */
+const schemas = () => ({
   eval: {
     type: 'object',
     additionalProperties: false,
     properties: {
-      ...common,
+      ...common(),
       tasks: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
       limit: { anyOf: [posInt, { type: 'null' }] },
       depths: { type: 'array', items: { type: 'number', minimum: 0, maximum: 100 }, minItems: 1 },
@@ -134,28 +128,15 @@ const SCHEMAS = {
   bench: {
     type: 'object',
     additionalProperties: false,
-    properties: { ...common, decodeSteps: posInt, repeats: posInt, workers: posInt, devices: { type: 'array', items: { type: 'integer', minimum: 0 } } },
+    properties: { ...common(), decodeSteps: posInt, repeats: posInt, workers: posInt, devices: { type: 'array', items: { type: 'integer', minimum: 0 } } },
   },
-} as const;
+});
 
-const POLICY_DEFAULTS: PolicyConfig = {
-  policies: ['dense'],
-  budgets: [256],
-  pageSize: 16,
-  denseLayers: 2,
-  questGqa: 'group',
-  h2oHeavyFraction: 0.5,
-  // StreamingLLM keeps 4 attention sinks (Xiao et al., 2024, section 3.3).
-  streamingSinks: 4,
-  // SnapKV (Li et al., 2024): a 32-token observation window, max pooling with kernel 7; its
-  // code's constructor defaults differ (kernel 5, average pooling), so both are flags.
-  snapkvWindow: 32,
-  snapkvKernel: 7,
-  kvDtype: 'auto',
-};
+/** Each setting's default as the engine declares it (cuda/src/policy), after the policies and budgets. */
+const policyDefaults = (): PolicyConfig => ({ policies: ['dense'], budgets: [256], ...settingDefaults() }) as PolicyConfig;
 
-export const EVAL_DEFAULTS: EvalConfig = {
-  ...POLICY_DEFAULTS,
+export const evalDefaults = (): EvalConfig => ({
+  ...policyDefaults(),
   model: path.join(projectRoot, 'models', 'quest-tiny'),
   tasks: ['passkey'],
   limit: null,
@@ -179,10 +160,10 @@ export const EVAL_DEFAULTS: EvalConfig = {
   workers: 1,
   devices: [],
   device: 'auto',
-};
+});
 
-export const BENCH_DEFAULTS: BenchConfig = {
-  ...POLICY_DEFAULTS,
+export const benchDefaults = (): BenchConfig => ({
+  ...policyDefaults(),
   model: 'tiny',
   lengths: [1024, 4096],
   decodeSteps: 16,
@@ -192,7 +173,7 @@ export const BENCH_DEFAULTS: BenchConfig = {
   device: 'auto',
   workers: 1,
   devices: [],
-};
+});
 
 /** An error of the schema, naming the key as the user spelled it (`spelled`: setting -> key). */
 function describe(e: ErrorObject, spelled: Record<string, string>): string {
@@ -202,9 +183,9 @@ function describe(e: ErrorObject, spelled: Record<string, string>): string {
   return `${where || 'config'} ${e.message ?? 'is invalid'}`;
 }
 
-function validate<T>(kind: keyof typeof SCHEMAS, value: unknown, source: string, spelled: Record<string, string> = {}): T {
+function validate<T>(kind: Kind, value: unknown, source: string, spelled: Record<string, string> = {}): T {
   const ajv = new Ajv({ allErrors: false });
-  const check = ajv.compile(SCHEMAS[kind]);
+  const check = ajv.compile(schemas()[kind]);
   if (!check(value)) throw new QuestError(`${source}: ${describe(check.errors![0], spelled)}`);
   return value as T;
 }
@@ -248,7 +229,7 @@ function unknownKey(file: string, key: string, props: Properties): QuestError {
  * Reads a YAML config. Keys may be spelled as the flags are (page-size) or camelCase
  * (pageSize); relative paths in it are taken from the file's own folder.
  */
-export function readConfigFile(file: string, kind: keyof typeof SCHEMAS): Record<string, unknown> {
+export function readConfigFile(file: string, kind: Kind): Record<string, unknown> {
   if (!existsSync(file)) throw new QuestError(`--config ${file}: no such file`);
   let doc: unknown;
   try {
@@ -257,7 +238,7 @@ export function readConfigFile(file: string, kind: keyof typeof SCHEMAS): Record
     throw new QuestError(`${file}: not valid YAML (${errorMessage(err).split('\n')[0]})`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new QuestError(`${file}: must be a mapping of settings`);
-  const props = SCHEMAS[kind].properties as Properties;
+  const props = schemas()[kind].properties as Properties;
   const settings: Record<string, unknown> = {};
   const spelled: Record<string, string> = {};
   for (const [key, value] of Object.entries(doc)) {
@@ -300,7 +281,7 @@ export function checkOutputPath(dir: string): string {
   return full;
 }
 
-function merge<T>(kind: keyof typeof SCHEMAS, defaults: T, configFile: string | undefined, flags: Partial<T>): T {
+function merge<T>(kind: Kind, defaults: T, configFile: string | undefined, flags: Partial<T>): T {
   const fromFile = configFile ? readConfigFile(configFile, kind) : {};
   const set = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
   const cfg = validate<T & { outputPath: string | null }>(kind, { ...defaults, ...fromFile, ...set }, 'flags');
@@ -309,7 +290,7 @@ function merge<T>(kind: keyof typeof SCHEMAS, defaults: T, configFile: string | 
 }
 
 export function evalConfig(configFile: string | undefined, flags: Partial<EvalConfig>): EvalConfig {
-  const cfg = merge('eval', EVAL_DEFAULTS, configFile, flags);
+  const cfg = merge('eval', evalDefaults(), configFile, flags);
   // Named inputs are checked now, whether or not the chosen tasks read them, so a typo is
   // caught before any work rather than ignored.
   const files: [string, string | null][] = [
@@ -324,5 +305,5 @@ export function evalConfig(configFile: string | undefined, flags: Partial<EvalCo
 }
 
 export function benchConfig(configFile: string | undefined, flags: Partial<BenchConfig>): BenchConfig {
-  return merge('bench', BENCH_DEFAULTS, configFile, flags);
+  return merge('bench', benchDefaults(), configFile, flags);
 }

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QuestError, errorMessage } from '../errors.js';
-import type { NativeAddon, NativeBackendInfo, NativeModel, NativeModelSpec, NativeSequenceOptions } from './native.js';
+import type { NativeAddon, NativeBackendInfo, NativeModel, NativeModelSpec, NativeSetting } from './native.js';
 
 export type * from './native.js';
 
@@ -33,15 +33,21 @@ export interface BackendChoice {
   info: NativeBackendInfo;
 }
 
-/** The settings that decide whether a run can use the GPU (every policy, page size and Quest rule runs there). */
-export interface BackendNeeds {
-  kvDtype?: NativeSequenceOptions['kvDtype'];
+/** A run's settings, by the keys the engine declares: the values some settings take decide whether a run can use the GPU. */
+export type BackendNeeds = Record<string, unknown>;
+
+/** A setting's CLI flag: its key in kebab-case. */
+export function flagOf(s: NativeSetting): string {
+  return `--${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-/** Why a run with these settings cannot use the GPU forward pass (cuda/src/gpu runs every policy), or null when it can. */
+/** Why a run with these settings cannot use the GPU forward pass (the engine declares the values it refuses), or null when it can. */
 export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   if (!needs) return null;
-  if (needs.kvDtype === 'fp32') return '--kv-dtype fp32: the GPU caches 16-bit keys and values';
+  for (const s of native().describePolicies().settings) {
+    const v = needs[s.key];
+    if (typeof v === 'string' && s.gpuRefuses && Object.hasOwn(s.gpuRefuses, v)) return `${flagOf(s)} ${v}: ${s.gpuRefuses[v]}`;
+  }
   return null;
 }
 

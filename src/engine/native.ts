@@ -46,8 +46,6 @@ export interface NativeModelSpec {
   randomSeed?: number;
 }
 
-export type PolicyName = 'dense' | 'quest' | 'h2o' | 'streaming' | 'tova' | 'snapkv' | 'oracle-topk';
-
 export interface NativeSequenceOptions {
   policy: string;
   /** Tokens read per KV head per layer per decode step, everything included (0 for dense). */
@@ -56,19 +54,49 @@ export interface NativeSequenceOptions {
   pageSize: number;
   /** Layers below this always read everything. */
   denseLayers: number;
-  /** Quest under GQA: 'group' (default) selects one page set per KV head; 'per-query-head' is the paper's rule. */
-  questGqa?: 'group' | 'per-query-head';
   /** The KV cache's element type (default 'auto': fp32 on the CPU, fp16 on the GPU); the GPU caches fp16 or bf16 (queries too), the CPU rounds to them. */
   kvDtype?: 'auto' | 'fp32' | 'fp16' | 'bf16';
-  /** StreamingLLM's sink tokens (default 4). */
-  streamingSinks?: number;
-  /** H2O: the share of the budget kept by accumulated attention (default 0.5; the rest is recent). */
-  h2oHeavyFraction?: number;
-  /** SnapKV: observation window (default 32) and pooling kernel (default 7). */
-  snapkvWindow?: number;
-  snapkvKernel?: number;
   /** Keep what every decode step read, for selections() (default false: a debug path; off, it costs nothing). */
   recordSelections?: boolean;
+  /** Each policy's own settings (questGqa, streamingSinks, ...), by the keys describePolicies() declares; the engine refuses a key it does not declare. */
+  [setting: string]: unknown;
+}
+
+/** One setting a sequence takes, as the engine declares it beside its policy (cuda/src/policy). */
+export interface NativeSetting {
+  /** camelCase; the CLI flag and a config file's key are its kebab-case. */
+  key: string;
+  type: 'int' | 'number' | 'choice';
+  default: number | string;
+  /** int and number, inclusive; max null where unbounded. */
+  min?: number;
+  max?: number | null;
+  /** choice: the allowed values, and the flag's placeholder in help. */
+  choices?: string[];
+  arg?: string;
+  /** choice: the values the GPU does not serve, each with the reason. */
+  gpuRefuses?: Record<string, string>;
+  help: string;
+  /** The budget must exceed this setting (tokens the policy reserves). */
+  budgetExceeds: boolean;
+  /** The policy it belongs to; null for the sequence's own (page size, dense layers, KV type). */
+  policy: string | null;
+}
+
+export interface NativePolicyInfo {
+  name: string;
+  help: string;
+  /** What the policy needs the dense prefill to report. */
+  prefill: string;
+  /** How the CUDA backend serves it. */
+  gpu: string;
+}
+
+export interface NativePolicyCatalog {
+  /** In the order users read them (help, errors). */
+  policies: NativePolicyInfo[];
+  /** Every setting, the sequence's first, each policy's in listing order, the KV type last. */
+  settings: NativeSetting[];
 }
 
 export interface NativeSequenceStats {
@@ -246,6 +274,8 @@ export interface NativeAddon {
   /** GPU only: device-to-device copy of 1 GiB, GB/s counting bytes read plus written. */
   copyBandwidth(): Promise<number>;
   probePolicy(input: NativeProbeInput): Promise<NativeProbeOutput>;
+  /** The policies and their settings, declared once in C++ beside each policy. */
+  describePolicies(): NativePolicyCatalog;
   /** GPU only: dense and Quest decode attention timed per length and budget. */
   benchAttention(opts: NativeAttentionShape & { lengths: number[]; budgets: number[]; repeats: number; seed: number; prefill?: boolean }): Promise<NativeAttentionBench>;
   /** GPU only: each attention kernel against the CPU backend on fresh random fp16 inputs. */

@@ -1,39 +1,56 @@
-/** Policy names and settings, checked before any work starts so a typo costs nothing. */
+/**
+ * The policies and their settings as the engine declares them (describePolicies), and the
+ * checks made on them before any work starts, so that a typo costs nothing.
+ */
 import type { PolicyConfig } from '../config/index.js';
-import type { NativeSequenceOptions, PolicyName } from '../engine/native.js';
+import { flagOf, native } from '../engine/index.js';
+import type { NativePolicyCatalog, NativeSequenceOptions, NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
 import type { PolicyPoint } from './units.js';
 
-/** The policies the engine implements (cuda/src/policy). */
-export const POLICIES: readonly PolicyName[] = ['dense', 'quest', 'h2o', 'streaming', 'tova', 'snapkv', 'oracle-topk'];
+let catalog: NativePolicyCatalog | undefined;
+
+/** What cuda/src/policy registers, asked once. */
+export function policyCatalog(): NativePolicyCatalog {
+  return (catalog ??= native().describePolicies());
+}
+
+export function policyNames(): string[] {
+  return policyCatalog().policies.map((p) => p.name);
+}
+
+/** Every setting a sequence takes, in the order run identities store them. */
+export function policySettings(): NativeSetting[] {
+  return policyCatalog().settings;
+}
+
+export function settingDefaults(): Record<string, number | string> {
+  return Object.fromEntries(policySettings().map((s) => [s.key, s.default]));
+}
+
+/** A setting's config schema (ajv). */
+export function settingSchema(s: NativeSetting): object {
+  if (s.type === 'choice') return { enum: s.choices };
+  const range = { minimum: s.min, ...(s.max === null || s.max === undefined ? {} : { maximum: s.max }) };
+  return { type: s.type === 'int' ? 'integer' : 'number', ...range };
+}
 
 export function checkPolicies(c: PolicyConfig): void {
-  for (const p of c.policies)
-    if (!(POLICIES as readonly string[]).includes(p)) throw new QuestError(`--policies: unknown policy "${p}" (known: ${POLICIES.join(', ')})`);
+  const known = policyNames();
+  for (const p of c.policies) if (!known.includes(p)) throw new QuestError(`--policies: unknown policy "${p}" (known: ${known.join(', ')})`);
   if (!Number.isInteger(c.pageSize) || c.pageSize <= 0 || (c.pageSize & (c.pageSize - 1)) !== 0)
     throw new QuestError(`--page-size: ${c.pageSize} is not a power of two`);
   if (c.policies.every((p) => p === 'dense')) return;
+  const reserving = policySettings().filter((s) => s.budgetExceeds && s.policy !== null && c.policies.includes(s.policy));
   for (const b of c.budgets) {
     if (!Number.isInteger(b) || b <= 0) throw new QuestError(`--budgets: ${b} is not a positive integer`);
     if (b < c.pageSize) throw new QuestError(`--budgets: ${b} is smaller than a page (--page-size ${c.pageSize})`);
-    if (c.policies.includes('streaming') && b <= c.streamingSinks)
-      throw new QuestError(`--budgets: ${b} leaves no recent tokens after the ${c.streamingSinks} sinks (--streaming-sinks)`);
-    if (c.policies.includes('snapkv') && b <= c.snapkvWindow)
-      throw new QuestError(`--budgets: ${b} does not exceed SnapKV's ${c.snapkvWindow}-token window (--snapkv-window)`);
+    for (const s of reserving)
+      if (b <= (c[s.key] as number)) throw new QuestError(`--budgets: ${b} does not exceed ${s.policy}'s ${flagOf(s)} (${c[s.key] as number})`);
   }
 }
 
 export function sequenceOptions(c: PolicyConfig, point: PolicyPoint): NativeSequenceOptions {
-  return {
-    policy: point.policy,
-    budget: point.budget ?? 0,
-    pageSize: c.pageSize,
-    denseLayers: c.denseLayers,
-    questGqa: c.questGqa,
-    h2oHeavyFraction: c.h2oHeavyFraction,
-    streamingSinks: c.streamingSinks,
-    snapkvWindow: c.snapkvWindow,
-    snapkvKernel: c.snapkvKernel,
-    kvDtype: c.kvDtype,
-  };
+  const settings = Object.fromEntries(policySettings().map((s) => [s.key, c[s.key]]));
+  return { policy: point.policy, budget: point.budget ?? 0, ...settings } as NativeSequenceOptions;
 }

@@ -18,15 +18,15 @@
 #include "engine/model.h"
 #include "engine/thread_pool.h"
 #include "kernels/attention_bench.h"
-#include "policy/probe.h"
+#include "policy/one_layer.h"
 
 namespace quest {
 namespace {
 
-// Runs `work` off the main thread; `done` turns its result into a JS value.
-class Task : public Napi::AsyncWorker {
+// Runs `work` off the main thread and settles a Promise: `done` turns its result into a JS value.
+class PromiseWorker : public Napi::AsyncWorker {
  public:
-  Task(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
+  PromiseWorker(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
        std::function<void()> after = {})
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
         done_(std::move(done)), after_(std::move(after)) {}
@@ -131,26 +131,90 @@ ModelSpec parse_spec(const Napi::Object& o) {
   return s;
 }
 
-PolicyOptions parse_policy(const Napi::Object& o) {
-  PolicyOptions opts;
+// A sequence's settings from `o`, each checked against its declaration (policy/policy.h);
+// a key that no setting declares (nor `extra`, the call's own keys) is refused.
+PolicyOptions parse_policy(const Napi::Object& o, const std::vector<std::string>& extra = {}) {
+  const std::vector<const PolicyParam*> params = all_params();
+  std::vector<std::string> known = {"policy", "budget", "recordSelections"};
+  for (const auto* p : params) known.push_back(p->key);
+  known.insert(known.end(), extra.begin(), extra.end());
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string k = keys.Get(i).ToString();
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string list;
+    for (const auto& x : known) list += (list.empty() ? "" : ", ") + x;
+    throw std::runtime_error("unknown sequence option '" + k + "' (known: " + list + ")");
+  }
+  PolicyOptions opts = policy_defaults();
   if (o.Has("policy")) opts.name = o.Get("policy").ToString();
   opts.budget = int64_t(get_num(o, "budget", 0));
-  opts.page_size = int(get_num(o, "pageSize", 16));
-  opts.dense_layers = int(get_num(o, "denseLayers", 2));
-  opts.quest_per_query_head = o.Has("questGqa") && o.Get("questGqa").ToString().Utf8Value() == "per-query-head";
-  opts.streaming_sinks = int(get_num(o, "streamingSinks", 4));
-  opts.h2o_heavy_fraction = get_num(o, "h2oHeavyFraction", 0.5);
-  opts.snapkv_window = int(get_num(o, "snapkvWindow", 32));
-  opts.snapkv_kernel = int(get_num(o, "snapkvKernel", 7));
   opts.record_selections = get_bool(o, "recordSelections");
-  if (o.Has("kvDtype")) {
-    const std::string t = o.Get("kvDtype").ToString();
-    const std::pair<const char*, KvDtype> known[] = {{"auto", KvDtype::Auto}, {"fp32", KvDtype::F32}, {"fp16", KvDtype::F16}, {"bf16", KvDtype::BF16}};
-    const auto* k = std::find_if(std::begin(known), std::end(known), [&](const auto& e) { return t == e.first; });
-    if (k == std::end(known)) throw std::runtime_error("unknown KV cache type '" + t + "' (auto, fp32, fp16 or bf16)");
-    opts.kv_dtype = k->second;
+  for (const auto* p : params) {
+    const Napi::Value v = o.Get(p->key);
+    if (v.IsUndefined()) continue;
+    if (p->type == PolicyParam::Choice) set_choice(opts, *p, v.ToString());
+    else if (v.IsNumber()) set_param(opts, *p, v.As<Napi::Number>().DoubleValue());
+    else throw std::runtime_error("'" + p->key + "' must be a number");
   }
   return opts;
+}
+
+Napi::Object param_to_js(Napi::Env env, const PolicyParam& p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("key", p.key);
+  o.Set("type", p.type == PolicyParam::Int ? "int" : p.type == PolicyParam::Number ? "number" : "choice");
+  if (p.type == PolicyParam::Choice) {
+    Napi::Array c = Napi::Array::New(env, p.choices.size());
+    for (size_t i = 0; i < p.choices.size(); ++i) c.Set(uint32_t(i), p.choices[i]);
+    o.Set("choices", c);
+    o.Set("default", p.choices[size_t(p.def)]);
+    o.Set("arg", p.arg);
+    Napi::Object refuses = Napi::Object::New(env);
+    for (const auto& [value, why] : p.gpu_refuses) refuses.Set(value, why);
+    o.Set("gpuRefuses", refuses);
+  } else {
+    o.Set("default", p.def);
+    o.Set("min", p.min);
+    o.Set("max", p.max < kUnbounded ? Napi::Value(Napi::Number::New(env, p.max)) : env.Null());
+  }
+  o.Set("help", p.help);
+  o.Set("budgetExceeds", p.budget_exceeds);
+  return o;
+}
+
+// The policies as registered, and every setting in all_params() order with the policy it
+// belongs to (null: the sequence's): what the CLI builds its flags, schema and checks from.
+Napi::Value DescribePolicies(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::pair<const PolicyParam*, std::string>> owned;
+  for (const auto* p : all_params()) {
+    std::string owner;
+    for (const auto& d : policy_registry())
+      for (const auto& q : d.params)
+        if (&q == p) owner = d.name;
+    owned.emplace_back(p, owner);
+  }
+  Napi::Array settings = Napi::Array::New(env, owned.size());
+  for (size_t i = 0; i < owned.size(); ++i) {
+    Napi::Object o = param_to_js(env, *owned[i].first);
+    o.Set("policy", owned[i].second.empty() ? env.Null() : Napi::Value(Napi::String::New(env, owned[i].second)));
+    settings.Set(uint32_t(i), o);
+  }
+  Napi::Array policies = Napi::Array::New(env, policy_registry().size());
+  for (size_t i = 0; i < policy_registry().size(); ++i) {
+    const PolicyDescriptor& d = policy_registry()[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", d.name);
+    o.Set("help", d.help);
+    o.Set("prefill", d.prefill);
+    o.Set("gpu", d.gpu);
+    policies.Set(uint32_t(i), o);
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("policies", policies);
+  r.Set("settings", settings);
+  return r;
 }
 
 std::vector<float> floats_field(const Napi::Object& o, const char* key) {
@@ -217,7 +281,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     live(info);
     if (busy_->exchange(true)) throw Napi::Error::New(info.Env(), "sequence is busy with another call");
     auto busy = busy_;
-    auto* task = new Task(info.Env(), std::move(work), std::move(done), [busy] { busy->store(false); });
+    auto* task = new PromiseWorker(info.Env(), std::move(work), std::move(done), [busy] { busy->store(false); });
     task->hold(info.This().As<Napi::Object>());
     return task->start();
   }
@@ -332,7 +396,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value CreateSequence(const Napi::CallbackInfo& info) {
     Napi::Object obj = SequenceWrap::ctor.New({});
     try {
-      const PolicyOptions opts = info.Length() > 0 && info[0].IsObject() ? parse_policy(info[0].As<Napi::Object>()) : PolicyOptions{};
+      const PolicyOptions opts = info.Length() > 0 && info[0].IsObject() ? parse_policy(info[0].As<Napi::Object>()) : policy_defaults();
       SequenceWrap::Unwrap(obj)->seq =
           gpu ? std::shared_ptr<Decoder>(make_gpu_sequence(gpu, opts)) : std::make_shared<CpuSequence>(model, opts, cpu_backend());
     } catch (const std::exception& e) {
@@ -363,7 +427,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   }
   auto model = std::make_shared<std::shared_ptr<const Model>>();
   auto gpu = std::make_shared<std::shared_ptr<GpuModel>>();
-  auto* task = new Task(
+  auto* task = new PromiseWorker(
       info.Env(),
       [=] {
         *model = std::make_shared<const Model>(*spec);
@@ -382,12 +446,12 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   return task->start();
 }
 
-Napi::Value ProbePolicy(const Napi::CallbackInfo& info) {
-  auto in = std::make_shared<ProbeInput>();
+Napi::Value RunOneLayer(const Napi::CallbackInfo& info) {
+  auto in = std::make_shared<OneLayerInput>();
   try {
     if (info.Length() < 1 || !info[0].IsObject()) throw std::runtime_error("probePolicy(input) needs an object");
     Napi::Object o = info[0].As<Napi::Object>();
-    in->opts = parse_policy(o);
+    in->opts = parse_policy(o, {"heads", "kvHeads", "headDim", "promptLength", "steps", "keys", "values", "queries"});
     in->heads = get_int(o, "heads");
     in->kv_heads = get_int(o, "kvHeads");
     in->head_dim = get_int(o, "headDim");
@@ -399,9 +463,9 @@ Napi::Value ProbePolicy(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
-  auto out = std::make_shared<ProbeOutput>();
-  auto* task = new Task(
-      info.Env(), [=] { *out = probe_policy(*in); },
+  auto out = std::make_shared<OneLayerRun>();
+  auto* task = new PromiseWorker(
+      info.Env(), [=] { *out = run_one_layer(*in); },
       [out](Napi::Env env) {
         Napi::Object r = Napi::Object::New(env);
         Napi::Object pre = Napi::Object::New(env);
@@ -411,7 +475,7 @@ Napi::Value ProbePolicy(const Napi::CallbackInfo& info) {
         r.Set("prefill", pre);
         Napi::Array steps = Napi::Array::New(env, out->steps.size());
         for (size_t i = 0; i < out->steps.size(); ++i) {
-          const ProbeStep& st = out->steps[i];
+          const OneLayerStep& st = out->steps[i];
           Napi::Object so = Napi::Object::New(env);
           so.Set("selection", lists_to_js(env, st.sel));
           so.Set("probs", lists_to_js(env, st.probs));
@@ -460,7 +524,7 @@ Napi::Value BenchAttention(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(info.Env(), e.what());
   }
   auto res = std::make_shared<AttentionBenchResult>();
-  auto* task = new Task(
+  auto* task = new PromiseWorker(
       info.Env(), [=] { *res = bench_attention(*opts); },
       [res](Napi::Env env) {
         Napi::Object r = Napi::Object::New(env);
@@ -497,7 +561,7 @@ Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
   opts->budget = int(get_num(o, "budget", 256));
   opts->seed = uint64_t(get_num(o, "seed", 0));
   auto res = std::make_shared<AttentionParityResult>();
-  auto* task = new Task(
+  auto* task = new PromiseWorker(
       info.Env(), [=] { *res = parity_attention(*opts); },
       [res](Napi::Env env) {
         Napi::Object r = Napi::Object::New(env);
@@ -525,7 +589,7 @@ Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
 
 Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
   auto gbps = std::make_shared<double>(0);
-  auto* task = new Task(
+  auto* task = new PromiseWorker(
       info.Env(), [=] { *gbps = gpu_copy_gbps(0); }, [gbps](Napi::Env env) { return Napi::Number::New(env, *gbps); });
   return task->start();
 }
@@ -554,7 +618,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("copyBandwidth", Napi::Function::New(env, CopyBandwidth));
-  exports.Set("probePolicy", Napi::Function::New(env, ProbePolicy));
+  exports.Set("probePolicy", Napi::Function::New(env, RunOneLayer));
+  exports.Set("describePolicies", Napi::Function::New(env, DescribePolicies));
   exports.Set("benchAttention", Napi::Function::New(env, BenchAttention));
   exports.Set("parityAttention", Napi::Function::New(env, ParityAttention));
   return exports;

@@ -384,9 +384,9 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
       SplitScratch scratch = call.scratch;
       if (read.kind == StepRead::Tokens) {
         scratch.splits = token_splits(read.tokens.count, read.tokens.per_head ? s.heads : s.kv_heads, m_->sms(), max_splits_);
-        check(decode_attention_tokens(q16_.ptr, call.kv, read.tokens, s.heads, scale, scratch, read.probe, att_.ptr, st),
+        check(decode_attention_tokens(q16_.ptr, call.kv, read.tokens, s.heads, scale, scratch, read.report, att_.ptr, st),
               "decode attention");
-      } else if (read.kind != StepRead::Attended) {
+      } else if (read.kind != StepRead::PolicyAttended) {
         scratch.splits = page_splits(read.listed, read.pages.per_head ? s.heads : s.kv_heads, m_->sms(), max_splits_);
         read.pages.longest = read.listed;
         check(decode_attention(q16_.ptr, call.kv, read.pages, s.heads, scale, scratch, att_.ptr, st), "decode attention");

@@ -2,15 +2,20 @@
 // letter (the parity tests compare the two); the comments say only how the state is held.
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gpu/gpu_policy.h"
 #include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/selection.cuh"
+#include "policy/h2o.h"
+#include "policy/quest.h"
+#include "policy/rules.h"
+#include "policy/snapkv.h"
+#include "policy/streaming.h"
 
 namespace quest {
 namespace {
@@ -32,10 +37,10 @@ class DenseGpu final : public GpuPolicy {
 class QuestGpu final : public GpuPolicy {
  public:
   QuestGpu(const PolicyOptions& o, int heads, int kv_heads, int head_dim)
-      : o_(o), heads_(heads), kv_heads_(kv_heads), head_dim_(head_dim), lists_(o.quest_per_query_head ? heads : kv_heads) {
+      : o_(o), per_head_(quest_per_query_head(o)), heads_(heads), kv_heads_(kv_heads), head_dim_(head_dim), lists_(per_head_ ? heads : kv_heads) {
     indptr_.resize(lists_ + 1);
     if (o_.page_size != kGpuPage) tokens_.resize(size_t(lists_) * o_.budget);
-    if (o_.quest_per_query_head) {
+    if (per_head_) {
       counted_.resize(1);
       check(cudaMemset(counted_.ptr, 0, sizeof(unsigned long long)), "counter");
     }
@@ -48,9 +53,9 @@ class QuestGpu final : public GpuPolicy {
   StepRead select(int, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
     const int P = o_.page_size;
     const int current = int(pos / P);
-    const int64_t budget_pages = o_.budget / P;
-    if (budget_pages - 1 >= current) return DenseGpu::dense(pos);
-    const bool per_head = o_.quest_per_query_head;
+    const int64_t budget_pages = rules::quest_pages(o_.budget, P);
+    if (rules::quest_reads_all(o_.budget, P, pos)) return DenseGpu::dense(pos);
+    const bool per_head = per_head_;
     StepRead r;
     const PageLists pages{indptr_.ptr, indices_.ptr, per_head};
     const int64_t count = (budget_pages - 1) * P + (pos - int64_t(current) * P + 1);
@@ -60,7 +65,7 @@ class QuestGpu final : public GpuPolicy {
       check(quest_step(a.q, a.kv, a.heads, per_head, int(budget_pages), a.scale, scratch, scores_.ptr, indptr_.ptr, indices_.ptr, a.out,
                        st),
             "quest step");
-      r.kind = StepRead::Attended;
+      r.kind = StepRead::PolicyAttended;
       r.pages = pages;
     } else {
       check(quest_estimate(a.q, a.kv, a.heads, per_head, scores_.ptr, st), "quest estimate");
@@ -77,7 +82,7 @@ class QuestGpu final : public GpuPolicy {
     return r;
   }
   double drain_counted_tokens(cudaStream_t st) override {
-    if (!o_.quest_per_query_head) return 0;
+    if (!per_head_) return 0;
     unsigned long long n = 0;
     check(cudaMemcpyAsync(&n, counted_.ptr, sizeof(n), cudaMemcpyDeviceToHost, st), "counter");
     check(cudaMemsetAsync(counted_.ptr, 0, sizeof(n), st), "counter");
@@ -87,6 +92,7 @@ class QuestGpu final : public GpuPolicy {
 
  private:
   PolicyOptions o_;
+  bool per_head_;
   int heads_, kv_heads_, head_dim_, lists_;
   DeviceBuffer<float> scores_;
   DeviceBuffer<int> indptr_, indices_, tokens_;
@@ -133,19 +139,19 @@ class TokenGpu : public GpuPolicy {
   int* kept(int layer) { return kept_[layer][cur_[layer]].ptr; }
   int* other(int layer) { return kept_[layer][1 - cur_[layer]].ptr; }
   void flip(int layer) { cur_[layer] = 1 - cur_[layer]; }
-  // Reads `count` entries of `list` (stride ints a KV head), reporting the probe when asked.
-  StepRead tokens(const int* list, int stride, int count, bool probe) {
+  // Reads `count` entries of `list` (stride ints a KV head), with its logits reported when asked.
+  StepRead tokens(const int* list, int stride, int count, bool report) {
     StepRead r;
     r.kind = StepRead::Tokens;
     r.tokens = {list, stride, count};
-    if (probe) r.probe = {logits_.ptr, stride, lse_.ptr};
+    if (report) r.report = {logits_.ptr, stride, lse_.ptr};
     r.tokens_read = count;
-    probed_ = r.tokens;
+    reported_ = r.tokens;
     return r;
   }
   // The probabilities of the last probed step, summed over each KV head's query heads.
   void probabilities(float* acc, float* probs, cudaStream_t st) {
-    check(group_probs(logits_.ptr, lse_.ptr, probed_.stride, heads_, kv_heads_, probed_.indices, probed_.count, acc, cap_, probs, st),
+    check(group_probs(logits_.ptr, lse_.ptr, reported_.stride, heads_, kv_heads_, reported_.indices, reported_.count, acc, cap_, probs, st),
           "attention probabilities");
   }
   void observe_rows(int layer, const AttentionCall& a, int rows, int64_t start, int row_from, const float* lse, cudaStream_t st) {
@@ -161,15 +167,15 @@ class TokenGpu : public GpuPolicy {
   std::vector<DeviceBuffer<float>> acc_;  // [layer]: [kv head][position]
   DeviceBuffer<int> list_;
   DeviceBuffer<float> logits_, lse_, probs_;
-  TokenLists probed_;
+  TokenLists reported_;
 };
 
 class StreamingGpu final : public TokenGpu {
  public:
   StreamingGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, false) {}
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
-    if (pos + 1 <= o_.budget) return DenseGpu::dense(pos);
-    const int sinks = o_.streaming_sinks, end = int(pos + 1);
+    if (rules::budget_covers(o_.budget, pos)) return DenseGpu::dense(pos);
+    const int sinks = streaming_sinks(o_), end = int(pos + 1);
     check(compose_lists(nullptr, 0, 0, {0, sinks}, {end - int(o_.budget - sinks), end}, kv_heads_, kept(layer), keep_stride_, st),
           "streaming lists");
     return tokens(kept(layer), keep_stride_, int(o_.budget), false);
@@ -179,7 +185,7 @@ class StreamingGpu final : public TokenGpu {
 class H2oGpu final : public TokenGpu {
  public:
   H2oGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, true) {
-    heavy_ = int(std::floor(double(o.budget) * o.h2o_heavy_fraction));
+    heavy_ = int(rules::h2o_heavy(o.budget, h2o_heavy_fraction(o)));
     recent_ = int(o.budget) - heavy_;
   }
   bool wants_prefill_lse() const override { return true; }
@@ -230,7 +236,7 @@ class TovaGpu final : public TokenGpu {
     observe_rows(layer, a, rows, start, rows - 1, lse, st);
   }
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
-    const int keep = int(o_.budget) - 1, p = int(pos);
+    const int keep = int(rules::tova_kept(o_.budget)), p = int(pos);
     int64_t& count = count_[layer];
     if (!started_[layer]) {
       started_[layer] = true;
@@ -248,7 +254,7 @@ class TovaGpu final : public TokenGpu {
   }
   // The step read other(layer); what stays of it becomes the kept list.
   void observe_decode(int layer, cudaStream_t st) override {
-    const int keep = int(o_.budget) - 1, read = int(count_[layer]) + 1;
+    const int keep = int(rules::tova_kept(o_.budget)), read = int(count_[layer]) + 1;
     if (read > keep) {
       probabilities(nullptr, probs_.ptr, st);
       check(evict_one(other(layer), read, keep_stride_, probs_.ptr, keep_stride_, false, 0, false, kv_heads_, kept(layer), keep_stride_, st),
@@ -268,24 +274,24 @@ class SnapKvGpu final : public TokenGpu {
   bool wants_prefill_lse() const override { return true; }
   void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t prompt_end, const float* lse,
                        cudaStream_t st) override {
-    const int64_t from = std::max<int64_t>(0, prompt_end - o_.snapkv_window);
+    const int64_t from = std::max<int64_t>(0, prompt_end - snapkv_window(o_));
     if (start + rows > from) observe_rows(layer, a, rows, start, int(std::max<int64_t>(0, from - start)), lse, st);
   }
   StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall&, cudaStream_t st) override {
-    const int B = int(o_.budget), W = o_.snapkv_window, end = int(prompt_end);
+    const int B = int(o_.budget), W = snapkv_window(o_), end = int(prompt_end), chosen = int(rules::snapkv_chosen(B, W));
     if (!started_[layer]) {
       started_[layer] = true;
-      compressed_[layer] = prompt_end > B;
+      compressed_[layer] = rules::snapkv_compresses(B, prompt_end);
       if (compressed_[layer]) {
         const int prefix = end - W;
-        check(max_pool(acc_[layer].ptr, cap_, prefix, o_.snapkv_kernel / 2, kv_heads_, probs_.ptr, st), "snapkv pooling");
-        check(top_k_indices(probs_.ptr, cap_, prefix, B - W, kv_heads_, other(layer), keep_stride_, st), "snapkv selection");
-        check(compose_lists(other(layer), B - W, keep_stride_, {prefix, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "snapkv lists");
+        check(max_pool(acc_[layer].ptr, cap_, prefix, snapkv_kernel(o_) / 2, kv_heads_, probs_.ptr, st), "snapkv pooling");
+        check(top_k_indices(probs_.ptr, cap_, prefix, chosen, kv_heads_, other(layer), keep_stride_, st), "snapkv selection");
+        check(compose_lists(other(layer), chosen, keep_stride_, {prefix, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "snapkv lists");
       }
     }
     if (!compressed_[layer]) return DenseGpu::dense(pos);
     check(compose_lists(kept(layer), B, keep_stride_, {end, int(pos + 1)}, {}, kv_heads_, list_.ptr, cap_, st), "snapkv lists");
-    return tokens(list_.ptr, cap_, B + int(pos + 1 - prompt_end), false);
+    return tokens(list_.ptr, cap_, int(rules::snapkv_reads(B, prompt_end, pos)), false);
   }
 
  private:
@@ -299,12 +305,12 @@ class OracleGpu final : public TokenGpu {
   OracleGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, false) {}
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
     const int B = int(o_.budget), end = int(pos + 1);
-    if (end <= B) return DenseGpu::dense(pos);
+    if (rules::budget_covers(B, pos)) return DenseGpu::dense(pos);
     check(compose_lists(nullptr, 0, 0, {0, end}, {}, kv_heads_, list_.ptr, cap_, st), "oracle lists");
     const StepRead all = tokens(list_.ptr, cap_, end, true);
     SplitScratch sc = a.scratch;
     sc.splits = token_splits(end, kv_heads_, a.sms, a.max_splits);
-    check(decode_attention_tokens(a.q, a.kv, all.tokens, a.heads, a.scale, sc, all.probe, a.out, st), "oracle attention");
+    check(decode_attention_tokens(a.q, a.kv, all.tokens, a.heads, a.scale, sc, all.report, a.out, st), "oracle attention");
     probabilities(nullptr, probs_.ptr, st);
     check(top_k_indices(probs_.ptr, cap_, end, B, kv_heads_, kept(layer), keep_stride_, st), "oracle selection");
     return tokens(kept(layer), keep_stride_, B, false);
@@ -347,16 +353,29 @@ int token_splits(int count, int lists, int sms, int max_splits) {
   return page_splits((count + kGpuPage - 1) / kGpuPage, lists, sms, max_splits);
 }
 
+namespace {
+
+using GpuFactory = std::unique_ptr<GpuPolicy> (*)(const PolicyOptions&, int layers, int heads, int kv_heads, int head_dim);
+
+// The device implementation of each policy of policy/, by the name its descriptor registers.
+const std::pair<const char*, GpuFactory> kGpuPolicies[] = {
+    {"dense", [](const PolicyOptions&, int, int, int, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<DenseGpu>(); }},
+    {"quest", [](const PolicyOptions& o, int, int h, int kv, int d) -> std::unique_ptr<GpuPolicy> { return std::make_unique<QuestGpu>(o, h, kv, d); }},
+    {"streaming", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<StreamingGpu>(o, l, h, kv); }},
+    {"h2o", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<H2oGpu>(o, l, h, kv); }},
+    {"tova", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<TovaGpu>(o, l, h, kv); }},
+    {"snapkv", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<SnapKvGpu>(o, l, h, kv); }},
+    {"oracle-topk", [](const PolicyOptions& o, int l, int h, int kv, int) -> std::unique_ptr<GpuPolicy> { return std::make_unique<OracleGpu>(o, l, h, kv); }},
+};
+
+}  // namespace
+
 std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& o, int layers, int heads, int kv_heads, int head_dim) {
   validate_policy(o);
-  if (o.kv_dtype == KvDtype::F32) throw std::runtime_error("--kv-dtype fp32: the GPU caches 16-bit keys and values");
-  if (o.name == "dense") return std::make_unique<DenseGpu>();
-  if (o.name == "quest") return std::make_unique<QuestGpu>(o, heads, kv_heads, head_dim);
-  if (o.name == "streaming") return std::make_unique<StreamingGpu>(o, layers, heads, kv_heads);
-  if (o.name == "h2o") return std::make_unique<H2oGpu>(o, layers, heads, kv_heads);
-  if (o.name == "tova") return std::make_unique<TovaGpu>(o, layers, heads, kv_heads);
-  if (o.name == "snapkv") return std::make_unique<SnapKvGpu>(o, layers, heads, kv_heads);
-  return std::make_unique<OracleGpu>(o, layers, heads, kv_heads);
+  if (const std::string why = gpu_refusal(o); !why.empty()) throw std::runtime_error(why);
+  for (const auto& [name, make] : kGpuPolicies)
+    if (o.name == name) return make(o, layers, heads, kv_heads, head_dim);
+  throw std::runtime_error("policy '" + o.name + "' has no GPU implementation");
 }
 
 }  // namespace quest

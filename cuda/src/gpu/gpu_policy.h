@@ -15,12 +15,12 @@ namespace quest {
 
 // What a governed layer's decode step reads.
 struct StepRead {
-  // Attended: the policy's own step wrote the layer's attention output to the call's `out`.
-  enum Kind { Dense, Pages, Tokens, Attended } kind = Dense;
-  PageLists pages;  // Pages: `listed` pages a list; Attended: the storage pages the policy's step read
+  // PolicyAttended: the policy's own step wrote the layer's attention output to the call's `out`.
+  enum Kind { Dense, Pages, Tokens, PolicyAttended } kind = Dense;
+  PageLists pages;  // Pages: `listed` pages a list; PolicyAttended: the storage pages the policy's step read
   int listed = 0;
   TokenLists tokens;
-  Probe probe;              // Tokens: what the attention must report back (may be empty)
+  LogitsReport report;      // Tokens: what the attention must report back (may be empty)
   int64_t tokens_read = 0;  // per KV head (Dense: the whole cache); 0 where counted on the device
   double meta_bytes = 0;
 };
@@ -50,7 +50,7 @@ class GpuPolicy {
                                cudaStream_t stream) {}
   // A governed layer's decode step for the query at `pos` (already cached).
   virtual StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall& a, cudaStream_t stream) = 0;
-  // After the step's attention has filled the probe that select asked for.
+  // After the step's attention has filled the report that select asked for.
   virtual void observe_decode(int layer, cudaStream_t stream) {}
   // Tokens read that depend on what was selected (summed over KV heads), counted on the device
   // since the last call, for a forward pass that has finished on `stream`.

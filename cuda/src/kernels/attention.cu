@@ -250,11 +250,11 @@ __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(c
 }
 
 // The same over token lists: a warp takes 16 consecutive list entries at a time (gathered
-// by position, all loads issued before any is used), and with `probe` each entry's scaled
+// by position, all loads issued before any is used), and with `report` each entry's scaled
 // score q.k is written per query head, for the policies that learn from attention.
 template <int D, int G, typename T>
 __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict__ q, PagedKv kv, TokenLists lists, float scale,
-                                                             SplitScratch sc, Probe probe, int group) {
+                                                             SplitScratch sc, LogitsReport report, int group) {
   constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
@@ -283,8 +283,8 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict
 #pragma unroll
     for (int it = 0; it < ITER; ++it) {
       const int e = c * kGpuPage + it * TPW + slot;
-      float* logits = probe.logits && sub == 0 ? probe.logits + (size_t)l * G * probe.stride + e : nullptr;
-      attend<G, LT, T>(qv, kr[it], vr[it], e < n, m, sum, acc, logits, probe.stride);
+      float* logits = report.logits && sub == 0 ? report.logits + (size_t)l * G * report.stride + e : nullptr;
+      attend<G, LT, T>(qv, kr[it], vr[it], e < n, m, sum, acc, logits, report.stride);
     }
   }
   finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
@@ -785,7 +785,7 @@ cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& 
 }
 
 cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
-                                    const SplitScratch& scratch, const Probe& probe, float* out, cudaStream_t stream) {
+                                    const SplitScratch& scratch, const LogitsReport& report, float* out, cudaStream_t stream) {
   if (!supported(kv, heads) || lists.count < 1) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
   SplitScratch sc = scratch;
@@ -794,10 +794,10 @@ cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const Toke
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
     sc.splits = one_wave_splits<token_partial<kD, kG, T>>(heads / G, scratch.splits);
     return launch(token_partial<kD, kG, T>, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists,
-                  scale, sc, probe, group);
+                  scale, sc, report, group);
   });
   if (err != cudaSuccess) return err;
-  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, out, probe.lse);
+  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, out, report.lse);
 }
 
 cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per_head, float* scores, cudaStream_t stream) {

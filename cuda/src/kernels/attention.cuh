@@ -63,7 +63,7 @@ struct TokenLists {
 
 // What token-list attention reports for the policies that learn from it: each entry's scaled
 // score q.k per query head ([heads][stride], entry order) and each head's log-sum-exp.
-struct Probe {
+struct LogitsReport {
   float* logits = nullptr;
   int stride = 0;
   float* lse = nullptr;
@@ -84,10 +84,10 @@ struct SplitScratch {
 cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
                              const SplitScratch& scratch, float* out, cudaStream_t stream);
 
-// The same over token lists (the split count counts chunks of 16 entries), with the probe's
+// The same over token lists (the split count counts chunks of 16 entries), with the report's
 // outputs filled where given.
 cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
-                                    const SplitScratch& scratch, const Probe& probe, float* out, cudaStream_t stream);
+                                    const SplitScratch& scratch, const LogitsReport& report, float* out, cudaStream_t stream);
 
 // Quest's estimate: score[g][p] = sum over the group's query heads h and channels i of
 // max(q_hi * max_pi, q_hi * min_pi), for the Quest pages p < kv.meta_full(); with per_head,

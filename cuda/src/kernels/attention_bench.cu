@@ -491,7 +491,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   wide_topk_parity(kv, uniform, s, r);
 
   // Token lists: `count` positions a KV head drawn at random, the newest always among them;
-  // attention over them with the probe, and each entry's probability summed over the group.
+  // attention over them with the report, and each entry's probability summed over the group.
   const int count = std::min(o.budget, L);
   Selection tokens(kvh);
   std::vector<int> flat(size_t(kvh) * count);

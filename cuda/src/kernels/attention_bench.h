@@ -57,7 +57,7 @@ struct AttentionParityResult {
   int topk_mismatches = 0;  // GPU page lists vs the CPU top-k of the same scores (also at 3,000 and 20,000 pages), and per-query-head union counts
   double sparse_max_abs = 0, sparse_ref_max = 0;
   double token_max_abs = 0, token_ref_max = 0;    // attention over random token lists
-  double probs_max_abs = 0, probs_ref_max = 0;    // their per-KV-head probabilities (the probe)
+  double probs_max_abs = 0, probs_ref_max = 0;    // their per-KV-head probabilities (the report)
   int selection_mismatches = 0;                   // top-k, both evictions, pooling vs the CPU rules
   double prefill_max_abs = 0, prefill_ref_max = 0;  // a prefill chunk's flash attention
   double colsum_max_abs = 0, colsum_ref_max = 0;    // its column sums of probabilities

@@ -16,7 +16,7 @@ cudaError_t compose_lists(const int* kept, int kept_count, int kept_stride, Toke
                           int out_stride, cudaStream_t stream);
 
 // The attention probability each of the `count` entries of KV head g's list received, summed
-// over the group's query heads, from a token-list attention's probe (logits [heads][stride],
+// over the group's query heads, from a token-list attention's report (logits [heads][stride],
 // lse [heads]). Added into acc[g][position] when `acc` is given; written to probs[g][entry]
 // when `probs` is.
 cudaError_t group_probs(const float* logits, const float* lse, int stride, int heads, int kv_heads, const int* lists, int count,

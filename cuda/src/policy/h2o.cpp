@@ -2,17 +2,27 @@
 // query and every decode step), summed over the query heads of its KV head. Each step keeps
 // the most recent share of B plus the heaviest of the rest; an evicted token never returns.
 // Eviction happens before the step attends, so a step reads exactly B tokens.
-#include <cmath>
+#include "policy/h2o.h"
 
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
+namespace {
+
+const PolicyParam kHeavyFraction{"h2oHeavyFraction", PolicyParam::Number, 0.5, 0, 1, {}, "",
+                                 "H2O: share of the budget kept by accumulated attention (the rest is recent)"};
+
+}  // namespace
+
+double h2o_heavy_fraction(const PolicyOptions& o) { return o.value(kHeavyFraction); }
+
 namespace {
 
 class H2oPolicy final : public Policy {
  public:
   H2oPolicy(const PolicyOptions& o, int layers, int kv_heads)
-      : o_(o), score_(layers, std::vector<std::vector<float>>(kv_heads)), kept_(layers, std::vector<std::vector<int32_t>>(kv_heads)),
+      : o_(o), heavy_fraction_(h2o_heavy_fraction(o)), score_(layers, std::vector<std::vector<float>>(kv_heads)), kept_(layers, std::vector<std::vector<int32_t>>(kv_heads)),
         started_(layers, false) {}
 
   void request_prefill(int64_t, AttentionScores& s) override { s.want_sums = true; }
@@ -22,7 +32,7 @@ class H2oPolicy final : public Policy {
   void observe_decode(int layer, const AttentionScores& s) override { accumulate(layer, s); }
 
   void select(int layer, int64_t pos, const float*, int, const PagedKvCache&, Selection& sel) override {
-    const int64_t heavy_n = int64_t(std::floor(double(o_.budget) * o_.h2o_heavy_fraction));
+    const int64_t heavy_n = rules::h2o_heavy(o_.budget, heavy_fraction_);
     const int64_t recent_n = o_.budget - heavy_n;
     bool all = true;
     for (size_t g = 0; g < kept_[layer].size(); ++g) {
@@ -60,15 +70,19 @@ class H2oPolicy final : public Policy {
   }
 
   PolicyOptions o_;
+  double heavy_fraction_;
   std::vector<std::vector<std::vector<float>>> score_;   // [layer][kv head][position]
   std::vector<std::vector<std::vector<int32_t>>> kept_;  // [layer][kv head] sorted positions
   std::vector<bool> started_;
 };
 
-}  // namespace
+const bool registered = register_policy({
+    "h2o", 2, "heavy hitters by accumulated attention plus a recent window (Zhang et al., 2023)",
+    {kHeavyFraction},
+    "the column sums of every prompt row's attention", "token lists on the device",
+    [](const PolicyOptions& o, int layers, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<H2oPolicy>(o, layers, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_h2o(const PolicyOptions& o, int layers, int kv_heads) {
-  return std::make_unique<H2oPolicy>(o, layers, kv_heads);
-}
+}  // namespace
 
 }  // namespace quest

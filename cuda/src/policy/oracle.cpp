@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
 namespace {
@@ -14,7 +15,7 @@ class OraclePolicy final : public Policy {
   OraclePolicy(const PolicyOptions& o, int kv_heads) : o_(o), kv_heads_(kv_heads) {}
 
   void select(int layer, int64_t pos, const float* q, int heads, const PagedKvCache& cache, Selection& sel) override {
-    if (pos + 1 <= o_.budget) {
+    if (rules::budget_covers(o_.budget, pos)) {
       for (auto& s : sel) s.clear();
       return;
     }
@@ -46,8 +47,12 @@ class OraclePolicy final : public Policy {
   int kv_heads_;
 };
 
-}  // namespace
+const bool registered = register_policy({
+    "oracle-topk", 6, "the B tokens of most attention, computed exactly (an upper bound, for studies)", {},
+    "nothing", "token lists on the device, after an attention over the whole cache",
+    [](const PolicyOptions& o, int, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<OraclePolicy>(o, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_oracle(const PolicyOptions& o, int kv_heads) { return std::make_unique<OraclePolicy>(o, kv_heads); }
+}  // namespace
 
 }  // namespace quest

@@ -4,8 +4,10 @@
 // per KV head per layer per step: sinks, recent window and the current page included.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/backend.h"
@@ -13,18 +15,21 @@
 
 namespace quest {
 
+struct PolicyParam;
+
+// What a sequence runs under. Its settings have no defaults here: each is declared once, with
+// its default and range, beside what reads it (a PolicyParam; policy_defaults() applies them).
 struct PolicyOptions {
   std::string name = "dense";
   int64_t budget = 0;
-  int page_size = 16;
-  int dense_layers = 2;
-  bool quest_per_query_head = false;  // the paper's selection: each query head its own pages
-  int streaming_sinks = 4;            // StreamingLLM's attention sinks
-  double h2o_heavy_fraction = 0.5;    // share of B kept by accumulated attention; the rest is recent
-  int snapkv_window = 32;             // SnapKV's observation window (last prompt tokens)
-  int snapkv_kernel = 7;              // SnapKV's pooling kernel
-  KvDtype kv_dtype = KvDtype::Auto;  // not a policy's but the sequence's: what its cache stores
+  int page_size = 0;
+  int dense_layers = 0;
+  KvDtype kv_dtype = KvDtype::Auto;   // not a policy's but the sequence's: what its cache stores
   bool record_selections = false;     // the sequence's too: keep what each decode step read (a debug path)
+  // The policies' own settings by key (a Choice holds its index): each policy file declares
+  // its PolicyParams and reads them with value(), so a new policy adds no field here.
+  std::map<std::string, double> values;
+  double value(const PolicyParam& p) const;
 };
 
 class Policy {
@@ -59,6 +64,62 @@ class Policy {
  private:
   std::vector<std::vector<float>> margins_;  // [layer][list] while recording
 };
+
+constexpr double kUnbounded = 1e300;  // a setting's max where it has none (JS sees null)
+
+// One setting: its key as the addon and a config file take it (camelCase; the CLI flag is
+// its kebab-case), type, default and range, and the field of PolicyOptions it sets.
+struct PolicyParam {
+  enum Type { Int, Number, Choice };
+  std::string key;
+  Type type = Int;
+  double def = 0;                        // Choice: the default's index in `choices`
+  double min = 0, max = kUnbounded;      // Int and Number, both inclusive
+  std::vector<std::string> choices;      // Choice
+  std::string arg;                       // the flag's placeholder in help (Choice; numbers say n or f)
+  std::string help;
+  bool budget_exceeds = false;           // the budget must exceed this setting (tokens it reserves)
+  // The sequence's settings are typed fields of PolicyOptions, set and read through these; a
+  // policy's (none given) live in PolicyOptions::values. Choice: the chosen index.
+  void (*set)(PolicyOptions&, double) = nullptr;
+  double (*get)(const PolicyOptions&) = nullptr;
+  std::vector<std::pair<std::string, std::string>> gpu_refuses = {};  // Choice: values the GPU does not serve, and why
+};
+
+// A policy as the rest of the engine and the CLI see it, declared once beside its
+// implementation and registered at load (register_policy).
+struct PolicyDescriptor {
+  std::string name;
+  int listed = 0;         // its place in lists users read (help, errors): the baseline first
+  std::string help;
+  std::vector<PolicyParam> params;
+  std::string prefill;    // what it needs the dense prefill to report
+  std::string gpu;        // how the CUDA backend serves it
+  std::unique_ptr<Policy> (*make)(const PolicyOptions&, int layers, int kv_heads) = nullptr;
+};
+
+// Called from each policy's file at static initialisation; returns true to be kept in a const.
+bool register_policy(PolicyDescriptor d);
+// The registered policies in listing order.
+const std::vector<PolicyDescriptor>& policy_registry();
+// The settings every sequence takes whatever its policy (page size, dense layers), and its
+// cache's element type (the backend's concern, not a policy's).
+const std::vector<PolicyParam>& sequence_params();
+const std::vector<PolicyParam>& cache_params();
+// Every setting: the sequence's, each policy's in listing order, the cache's (the order run
+// identities have always stored them in, so that older runs resume).
+std::vector<const PolicyParam*> all_params();
+// The named policy's descriptor; throws "unknown policy 'x' (known: ...)".
+const PolicyDescriptor& find_policy(const std::string& name);
+// Every setting at its declared default.
+PolicyOptions policy_defaults();
+// Sets `p` from a number (Int, Number) after checking it against the declared range.
+void set_param(PolicyOptions& o, const PolicyParam& p, double value);
+// Sets a Choice `p` from its name.
+void set_choice(PolicyOptions& o, const PolicyParam& p, const std::string& value);
+
+// Why the GPU cannot serve these settings ("--kv-dtype fp32: ..."), or "" when it can.
+std::string gpu_refusal(const PolicyOptions& o);
 
 // Throws std::runtime_error when the options make no sense for the named policy.
 void validate_policy(const PolicyOptions& opts);

@@ -4,20 +4,36 @@
 // window are kept. No later eviction: tokens decoded afterwards are all read.
 #include <algorithm>
 
+#include "policy/snapkv.h"
+
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
+namespace {
+
+// SnapKV (Li et al., 2024): a 32-token observation window, max pooling with kernel 7; its
+// code's constructor defaults differ (kernel 5, average pooling), so both are settings.
+const PolicyParam kWindow{"snapkvWindow", PolicyParam::Int, 32, 1, kUnbounded, {}, "", "SnapKV: observation window (last prompt tokens)", true};
+const PolicyParam kKernel{"snapkvKernel", PolicyParam::Int, 7, 1, kUnbounded, {}, "", "SnapKV: max-pooling kernel"};
+
+}  // namespace
+
+int snapkv_window(const PolicyOptions& o) { return int(o.value(kWindow)); }
+int snapkv_kernel(const PolicyOptions& o) { return int(o.value(kKernel)); }
+
 namespace {
 
 class SnapKvPolicy final : public Policy {
  public:
   SnapKvPolicy(const PolicyOptions& o, int layers, int kv_heads)
-      : o_(o), window_(layers, std::vector<std::vector<float>>(kv_heads)), kept_(layers, std::vector<std::vector<int32_t>>(kv_heads)),
+      : o_(o), window_len_(snapkv_window(o)), kernel_(snapkv_kernel(o)), window_(layers, std::vector<std::vector<float>>(kv_heads)),
+        kept_(layers, std::vector<std::vector<int32_t>>(kv_heads)),
         started_(layers, false) {}
 
   void request_prefill(int64_t prompt_end, AttentionScores& s) override {
     prompt_end_ = prompt_end;
-    s.window_from = std::max<int64_t>(0, prompt_end - o_.snapkv_window);
+    s.window_from = std::max<int64_t>(0, prompt_end - window_len_);
   }
 
   void observe_prefill(int layer, const AttentionScores& s) override {
@@ -46,8 +62,8 @@ class SnapKvPolicy final : public Policy {
  private:
   void compress(int layer) {
     if (compressed_.empty()) compressed_.assign(window_.size(), false);
-    if (prompt_end_ <= o_.budget) return;  // the prompt fits: nothing to drop
-    const int64_t prefix = prompt_end_ - o_.snapkv_window, half = o_.snapkv_kernel / 2;
+    if (!rules::snapkv_compresses(o_.budget, prompt_end_)) return;  // the prompt fits: nothing to drop
+    const int64_t prefix = prompt_end_ - window_len_, half = kernel_ / 2;
     for (size_t g = 0; g < kept_[layer].size(); ++g) {
       const auto& w = window_[layer][g];
       std::vector<float> pooled(prefix, 0.0f);
@@ -58,7 +74,7 @@ class SnapKvPolicy final : public Policy {
         pooled[j] = m;
       }
       auto& kept = kept_[layer][g];
-      kept = top_k_sorted(pooled, o_.budget - o_.snapkv_window);
+      kept = top_k_sorted(pooled, rules::snapkv_chosen(o_.budget, window_len_));
       note_cut(layer, g, pooled, kept);
       append_range(kept, prefix, prompt_end_);
     }
@@ -66,16 +82,20 @@ class SnapKvPolicy final : public Policy {
   }
 
   PolicyOptions o_;
+  int window_len_, kernel_;
   int64_t prompt_end_ = 0;
   std::vector<std::vector<std::vector<float>>> window_;  // [layer][kv head][position]
   std::vector<std::vector<std::vector<int32_t>>> kept_;  // the prompt tokens kept
   std::vector<bool> started_, compressed_;
 };
 
-}  // namespace
+const bool registered = register_policy({
+    "snapkv", 5, "keeps the prompt tokens its last window attends to most (Li et al., 2024)",
+    {kWindow, kKernel},
+    "the column sums of the window rows' attention", "token lists on the device",
+    [](const PolicyOptions& o, int layers, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<SnapKvPolicy>(o, layers, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_snapkv(const PolicyOptions& o, int layers, int kv_heads) {
-  return std::make_unique<SnapKvPolicy>(o, layers, kv_heads);
-}
+}  // namespace
 
 }  // namespace quest

@@ -3,6 +3,7 @@
 // reads the B - 1 kept tokens plus the new one: B in all. After the prefill the kept set is
 // chosen by the last prompt token's attention, as TOVA does for a prompt over the limit.
 #include "policy/policies.h"
+#include "policy/rules.h"
 
 namespace quest {
 namespace {
@@ -22,7 +23,7 @@ class TovaPolicy final : public Policy {
   }
 
   void select(int layer, int64_t pos, const float*, int, const PagedKvCache&, Selection& sel) override {
-    const int64_t keep = o_.budget - 1;
+    const int64_t keep = rules::tova_kept(o_.budget);
     bool all = true;
     for (size_t g = 0; g < kept_[layer].size(); ++g) {
       auto& kept = kept_[layer][g];
@@ -48,7 +49,7 @@ class TovaPolicy final : public Policy {
   }
 
   void observe_decode(int layer, const AttentionScores& s) override {
-    const int64_t keep = o_.budget - 1;
+    const int64_t keep = rules::tova_kept(o_.budget);
     for (size_t g = 0; g < kept_[layer].size(); ++g) {
       auto& read = read_[layer][g];
       auto& kept = kept_[layer][g];
@@ -79,10 +80,12 @@ class TovaPolicy final : public Policy {
   std::vector<bool> started_;
 };
 
-}  // namespace
+const bool registered = register_policy({
+    "tova", 4, "evicts the token the current query attends to least (Oren et al., 2024)", {},
+    "the last prompt row's attention", "token lists on the device",
+    [](const PolicyOptions& o, int layers, int kv_heads) -> std::unique_ptr<Policy> { return std::make_unique<TovaPolicy>(o, layers, kv_heads); },
+});
 
-std::unique_ptr<Policy> make_tova(const PolicyOptions& o, int layers, int kv_heads) {
-  return std::make_unique<TovaPolicy>(o, layers, kv_heads);
-}
+}  // namespace
 
 }  // namespace quest

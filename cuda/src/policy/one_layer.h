@@ -1,6 +1,6 @@
 // Runs one policy over one attention layer on given keys, values and queries, with the CPU
-// backend's real attention: a dense causal prefill, then decode steps under the policy.
-// Tests compare what it selected with brute-force references.
+// backend's real attention: a dense causal prefill, then decode steps under the policy. Tests
+// compare what it selected with brute-force references, free of a model's other layers.
 #pragma once
 #include <vector>
 
@@ -9,7 +9,7 @@
 
 namespace quest {
 
-struct ProbeInput {
+struct OneLayerInput {
   PolicyOptions opts;
   int heads = 0, kv_heads = 0, head_dim = 0;
   int64_t prompt_len = 0, steps = 0;
@@ -17,19 +17,19 @@ struct ProbeInput {
   std::vector<float> keys, values, queries;
 };
 
-struct ProbeStep {
+struct OneLayerStep {
   Selection sel;                             // empty lists mean "all"
   std::vector<std::vector<float>> probs;     // [kv head][position]: the step's attention, summed over the group
   double meta_bytes = 0;
   std::vector<float> margins;                // per list: the margin at the cut that decided it (Policy::take_margins)
 };
 
-struct ProbeOutput {
+struct OneLayerRun {
   AttentionScores prefill;  // what the prefill reported to the policy
-  std::vector<ProbeStep> steps;
+  std::vector<OneLayerStep> steps;
   std::vector<float> page_min, page_max;  // [page][kv head][dim] after the last step
 };
 
-ProbeOutput probe_policy(const ProbeInput& in);
+OneLayerRun run_one_layer(const OneLayerInput& in);
 
 }  // namespace quest

@@ -1,23 +1,23 @@
-#include "policy/probe.h"
+#include "policy/one_layer.h"
 
 #include <stdexcept>
 
 namespace quest {
 
-ProbeOutput probe_policy(const ProbeInput& in) {
+OneLayerRun run_one_layer(const OneLayerInput& in) {
   const int d = in.head_dim, kvd = in.kv_heads * d, qd = in.heads * d;
   const int64_t total = in.prompt_len + in.steps;
   if (in.heads <= 0 || in.kv_heads <= 0 || d <= 0 || in.heads % in.kv_heads != 0 || in.prompt_len <= 0 || in.steps < 0)
-    throw std::runtime_error("probe: bad shape");
+    throw std::runtime_error("one-layer run: bad shape");
   if (int64_t(in.keys.size()) != total * kvd || int64_t(in.values.size()) != total * kvd || int64_t(in.queries.size()) != total * qd)
-    throw std::runtime_error("probe: keys, values or queries have the wrong length");
+    throw std::runtime_error("one-layer run: keys, values or queries have the wrong length");
   PolicyOptions opts = in.opts;
   opts.dense_layers = 0;
   auto policy = make_policy(opts, 1, in.kv_heads);
   policy->record_margins(1);
   PagedKvCache cache(1, in.kv_heads, d, opts.page_size);
   Backend& be = cpu_backend();
-  ProbeOutput out;
+  OneLayerRun out;
 
   cache.reserve(in.prompt_len);
   std::vector<int64_t> pos(in.prompt_len);
@@ -38,7 +38,7 @@ ProbeOutput probe_policy(const ProbeInput& in) {
     cache.reserve(p + 1);
     cache.write(0, p, &in.keys[p * kvd], &in.values[p * kvd]);
     cache.commit(p + 1);
-    ProbeStep step;
+    OneLayerStep step;
     step.sel.assign(in.kv_heads, {});
     const float* q = &in.queries[p * qd];
     policy->select(0, p, q, in.heads, cache, step.sel);
@@ -46,7 +46,7 @@ ProbeOutput probe_policy(const ProbeInput& in) {
     step.margins = policy->take_margins(0, step.sel.size());
     AttentionScores scores;
     policy->request_decode(scores);
-    scores.want_sums = true;  // the probe always reports the step's attention
+    scores.want_sums = true;  // the run always reports the step's attention
     be.attend(cache, 0, q, 1, in.heads, &p, &step.sel, o.data(), &scores);
     policy->observe_decode(0, scores);
     step.probs = scores.sums;
