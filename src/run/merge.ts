@@ -5,6 +5,7 @@ import { QuestError } from '../errors.js';
 import { readJson } from '../model/config.js';
 import { namedKind, type SummaryRow } from '../report/tables.js';
 import { openOutput, writeResults } from './eval.js';
+import { lockOutput } from './lock.js';
 import { readRecords, type EvalRecord } from './records.js';
 
 type Shard = { index: number; count: number } | null;
@@ -78,8 +79,13 @@ export function runMerge(dirs: string[], outputPath: string, allowPartial: boole
   const out = path.resolve(outputPath);
   const existing = openOutput(out, identity!);
   if (existing.length) throw new QuestError(`--output-path ${out}: already holds records; merge into an empty folder`);
-  const records = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  writeFileSync(path.join(out, 'samples.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''));
-  const rows = writeResults(out, records, { merged: dirs.map((d) => path.resolve(d)), partial, date: new Date().toISOString(), config: identity! });
-  return { outputDir: out, records: records.length, rows };
+  const unlock = lockOutput(out, note);
+  try {
+    const records = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    writeFileSync(path.join(out, 'samples.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''));
+    const rows = writeResults(out, records, { merged: dirs.map((d) => path.resolve(d)), partial, date: new Date().toISOString(), config: identity! });
+    return { outputDir: out, records: records.length, rows };
+  } finally {
+    unlock();
+  }
 }
