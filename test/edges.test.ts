@@ -370,3 +370,33 @@ describe('config files', () => {
     expect(r.stderr.trim()).toBe(`quest: ${file}: ${message}`);
   });
 });
+
+describe('malformed JSON it reads names the file and the flag', () => {
+  it("a corrupt run.json in the output folder", async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'run.json'), 'garbage');
+    const r = await quest(['eval', '--lengths', '256', '--limit', '1', '--output-path', dir]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^quest: ${path.join(dir, 'run.json')}: the run's identity \\(run\\.json\\) is not valid JSON`));
+  });
+
+  it.each([
+    ['null', 'not a results.json or rows.json of quest'],
+    ['[1, 2]', 'row 1 is not an object'],
+    ['{"rows": [null]}', 'row 1 is not an object'],
+  ])('a --baseline holding %s', async (text, why) => {
+    const file = path.join(tempDir(), 'results.json');
+    writeFileSync(file, text);
+    const r = await quest(['check', '--baseline', file, '--current', file]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(`quest: --baseline ${file}: ${why}`);
+  });
+
+  it('a --torch file whose rows are not prefill timings, before any measuring', async () => {
+    const file = path.join(tempDir(), 'torch.json');
+    writeFileSync(file, '{"kind": "prefill", "rows": [null]}');
+    const r = await quest(['bench-latency', '--model', 'tiny', '--lengths', '256', '--device', 'cpu', '--torch', file]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(`quest: --torch ${file}: not the JSON tools/bench-torch.py --prefill writes (kind "prefill", rows of model, length, prefillMs, sdpaMs)`);
+  });
+});

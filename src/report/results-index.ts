@@ -216,8 +216,10 @@ export function resultsIndex(root: string, columns: BenchColumns): { markdown: s
 export function writeResultsIndex(root: string, out: string, columns: BenchColumns): string[] {
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new QuestError(`--from ${root}: no such folder`);
   const { markdown: md, plots } = resultsIndex(root, columns);
-  rmSync(path.join(out, PLOTS), { recursive: true, force: true });
-  mkdirSync(path.join(out, PLOTS), { recursive: true });
+  // Stale plots go, and nothing else: only the SVGs a run of this command could have written.
+  const dir = path.join(out, PLOTS);
+  if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.endsWith('.svg')) rmSync(path.join(dir, f), { force: true });
+  mkdirSync(dir, { recursive: true });
   const written = [path.join(out, 'RESULTS.md')];
   writeFileSync(written[0], md);
   for (const [f, svg] of plots) {

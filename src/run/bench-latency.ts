@@ -44,8 +44,14 @@ export interface BenchLatencyResult {
 /** tools/bench-torch.py --prefill's rows. */
 function readTorchPrefill(file: string | undefined): TorchPrefillRow[] {
   if (!file) return [];
-  const data = readTorchJson(file) as { kind?: string; rows?: TorchPrefillRow[] };
-  if (data.kind !== 'prefill' || !Array.isArray(data.rows)) throw new QuestError(`--torch ${file}: not the JSON tools/bench-torch.py --prefill writes`);
+  const data = readTorchJson(file) as { kind?: string; rows?: unknown[] } | null;
+  const isRow = (r: unknown): r is TorchPrefillRow => {
+    const x = r as Partial<TorchPrefillRow> | null;
+    return typeof x?.model === 'string' && typeof x.length === 'number' && typeof x.prefillMs === 'number' && typeof x.sdpaMs === 'number';
+  };
+  // Checked whole before any measuring: a bad file must not cost the run.
+  if (data?.kind !== 'prefill' || !Array.isArray(data.rows) || !data.rows.every(isRow))
+    throw new QuestError(`--torch ${file}: not the JSON tools/bench-torch.py --prefill writes (kind "prefill", rows of model, length, prefillMs, sdpaMs)`);
   return data.rows;
 }
 

@@ -90,10 +90,13 @@ export function readRun(file: string, flag: string): RunFile {
   const target = existsSync(file) && statSync(file).isDirectory() ? (['rows.json', 'results.json'].map((f) => path.join(file, f)).find((f) => existsSync(f)) ?? path.join(file, 'results.json')) : file;
   if (!existsSync(target)) throw new QuestError(`${flag} ${file}: no such file (a results.json or rows.json of quest)`);
   const data = readJson(target, flag);
+  if (typeof data !== 'object' || data === null) throw new QuestError(`${flag} ${target}: not a results.json or rows.json of quest`);
   // A rows.json is the rows alone: a list, or (since files name their kind) {kind, rows}.
   const rowsOnly = Array.isArray(data) || path.basename(target) === 'rows.json';
   const rows = (Array.isArray(data) ? data : (data as { rows?: unknown }).rows) as Row[] | undefined;
   if (!Array.isArray(rows) || rows.length === 0) throw new QuestError(`${flag} ${target}: holds no result rows`);
+  const bad = rows.findIndex((r) => typeof r !== 'object' || r === null || Array.isArray(r));
+  if (bad >= 0) throw new QuestError(`${flag} ${target}: row ${bad + 1} is not an object`);
   const kind = (Array.isArray(data) ? undefined : namedKind((data as { kind?: unknown }).kind, `${flag} ${target}`)) ?? kindOfRows(rows[0]);
   if (!kind) throw new QuestError(`${flag} ${target}: rows of an unknown kind`);
   // A bench's rows.json has its metadata in the results.json written beside it.

@@ -5,6 +5,7 @@ import { checkOutputPath, projectRoot, type EvalConfig } from '../config/index.j
 import { QuestError } from '../errors.js';
 import { checkDevices, chooseBackend, loadModel, type NativeModel, type NativeSequence } from '../engine/index.js';
 import { openModelFolder, type ModelFolder } from '../model/index.js';
+import { readJson } from '../model/config.js';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { writePasskeyHeatmaps } from '../report/heatmap.js';
@@ -179,10 +180,12 @@ export function openRun(cfg: EvalConfig): PreparedRun {
 
 /**
  * Tokens a task generates beyond --lengths: passkey's prompt alone is that long
- * (passkey.ts garbageFor); RULER fits prompt and generation in it (ruler/common.ts
- * fitHaystack), LongBench cuts its prompt to it minus the generation, perplexity generates none.
+ * (passkey.ts garbageFor), and so is LongBench's, cut to it as pred.py cuts to max_length,
+ * unless --longbench-fit leaves room for the generation; RULER fits prompt and generation in
+ * it (ruler/common.ts drawFitting); perplexity generates none.
  */
-const beyondLength = (t: Task) => (t.benchmark === 'passkey' ? t.maxNewTokens : 0);
+const beyondLength = (t: Task, cfg: EvalConfig) =>
+  t.benchmark === 'passkey' || (t.benchmark.startsWith('longbench') && !cfg.longbenchFit) ? t.maxNewTokens : 0;
 
 /** Every length, with what each task generates after it, must fit the model: checked before any sample is made. */
 function checkLengths(cfg: EvalConfig, tasks: Task[], folder: ModelFolder): void {
@@ -190,7 +193,7 @@ function checkLengths(cfg: EvalConfig, tasks: Task[], folder: ModelFolder): void
   const where = path.join(folder.dir, 'config.json');
   for (const t of tasks)
     for (const L of cfg.lengths) {
-      const extra = beyondLength(t);
+      const extra = beyondLength(t, cfg);
       if (L > max) throw new QuestError(`--lengths ${L}: ${where} allows ${max} positions`);
       if (L + extra <= max) continue;
       throw new QuestError(`--lengths ${L}: ${t.name} generates ${extra} tokens after a prompt of that length, ${L + extra} positions, but ${where} allows ${max} (at most ${max - extra} for ${t.name})`);
@@ -262,7 +265,7 @@ export function openOutput(dir: string, id: Record<string, unknown>): EvalRecord
   makeOutputDir(checkOutputPath(dir));
   const runFile = path.join(dir, 'run.json');
   if (existsSync(runFile)) {
-    const prev = JSON.parse(readFileSync(runFile, 'utf8')) as Record<string, unknown>;
+    const prev = readJson(runFile, "the run's identity (run.json)");
     if (JSON.stringify(prev) !== JSON.stringify(id))
       throw new QuestError(`--output-path ${dir}: holds a run with a different configuration (see ${runFile}); choose another folder`);
   } else {

@@ -3,7 +3,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { QuestError } from '../errors.js';
 import { readJson } from '../model/config.js';
-import { namedKind, type SummaryRow } from '../report/tables.js';
+import { makeOutputDir, namedKind, type SummaryRow } from '../report/tables.js';
+import { checkOutputPath } from '../config/index.js';
 import { openOutput, writeResults } from './eval.js';
 import { lockOutput } from './lock.js';
 import { readRecords, type EvalRecord } from './records.js';
@@ -77,10 +78,12 @@ export function runMerge(dirs: string[], outputPath: string, allowPartial: boole
   if (partial !== null && !allowPartial) throw new QuestError(`refusing to merge an incomplete run: ${partial}; pass --allow-partial to merge it anyway`);
   if (partial !== null) note(`merging an incomplete run: ${partial}`);
   const out = path.resolve(outputPath);
-  const existing = openOutput(out, identity!);
-  if (existing.length) throw new QuestError(`--output-path ${out}: already holds records; merge into an empty folder`);
+  // Locked before anything is read or written there, as eval does.
+  makeOutputDir(checkOutputPath(out));
   const unlock = lockOutput(out, note);
   try {
+    const existing = openOutput(out, identity!);
+    if (existing.length) throw new QuestError(`--output-path ${out}: already holds records; merge into an empty folder`);
     const records = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     writeFileSync(path.join(out, 'samples.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''));
     const rows = writeResults(out, records, { merged: dirs.map((d) => path.resolve(d)), partial, date: new Date().toISOString(), config: identity! });
