@@ -1,7 +1,7 @@
 // At the edges, as a careless user meets them (issue #18): interrupts, two runs into one
 // folder, unusable output paths, too many workers, progress without a terminal, help, and
 // config files spelled as the flags are. Processes are ended by their pid, under time limits.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -398,5 +398,19 @@ describe('malformed JSON it reads names the file and the flag', () => {
     const r = await quest(['bench-latency', '--model', 'tiny', '--lengths', '256', '--device', 'cpu', '--torch', file]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim()).toBe(`quest: --torch ${file}: not the JSON tools/bench-torch.py --prefill writes (kind "prefill", rows of model, length, prefillMs, sdpaMs)`);
+  });
+  it('quest results on a results.json whose rows are not objects, and merge on a malformed shard', async () => {
+    const root = tempDir();
+    mkdirSync(path.join(root, 'run'));
+    writeFileSync(path.join(root, 'run', 'results.json'), '{"rows": [1]}');
+    const r = await quest(['results', '--from', root, '--output-path', tempDir()]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(`quest: ${path.join(root, 'run', 'results.json')}: row 1 is not an object`);
+    const shard = tempDir();
+    writeFileSync(path.join(shard, 'run.json'), '{}');
+    writeFileSync(path.join(shard, 'results.json'), '{"kind": "eval", "shard": {"index": 1}, "rows": []}');
+    const m = await quest(['merge', shard, '--output-path', path.join(tempDir(), 'out')]);
+    expect(m.exitCode).toBe(1);
+    expect(m.stderr.trim()).toBe(`quest: ${path.join(shard, 'results.json')}: "shard" must be {index, count} with 1 <= index <= count, as --shard i/n writes it`);
   });
 });

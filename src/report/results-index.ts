@@ -58,6 +58,8 @@ function readEntry(root: string, rel: string): Entry {
   const file = path.join(root, rel);
   const { rows, ...meta } = readJson(file, 'results.json') as Row;
   if (!Array.isArray(rows) || rows.length === 0) throw new QuestError(`${file}: no rows (not a finished quest run's results.json)`);
+  const bad = rows.findIndex((r) => typeof r !== 'object' || r === null || Array.isArray(r));
+  if (bad >= 0) throw new QuestError(`${file}: row ${bad + 1} is not an object`);
   // Fields an older quest did not record read as null: shown '-', never filled in.
   const nullable = (rows as Row[]).map((r) => new Proxy(r, { get: (t, k) => (typeof k === 'string' && !(k in t) ? null : Reflect.get(t, k)) }));
   return { dir: path.posix.dirname(rel), kind: kindOf(file, meta, nullable), meta, rows: nullable };

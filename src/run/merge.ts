@@ -29,7 +29,12 @@ function incomplete(dirs: string[]): string | null {
   const unfinished: string[] = [];
   for (const dir of dirs) {
     if (!existsSync(path.join(dir, 'results.json'))) unfinished.push(dir);
-    else shards.push((readEvalResults(dir).shard as Shard | undefined) ?? null);
+    else {
+      const shard = (readEvalResults(dir).shard as Shard | undefined) ?? null;
+      const ok = shard === null || (Number.isInteger(shard.index) && Number.isInteger(shard.count) && shard.index >= 1 && shard.index <= shard.count);
+      if (!ok) throw new QuestError(`${path.join(dir, 'results.json')}: "shard" must be {index, count} with 1 <= index <= count, as --shard i/n writes it`);
+      shards.push(shard);
+    }
   }
   if (shards.includes(null)) return null;
   const counts = [...new Set(shards.map((s) => s!.count))];
