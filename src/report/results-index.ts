@@ -8,7 +8,7 @@ import { QuestError } from '../errors.js';
 import { readJson } from '../model/config.js';
 import { provenanceWarning } from './metadata.js';
 import { linePlotsSvg, logTicks, type Panel, type Series } from './plots.js';
-import { EVAL_COLUMNS, markdown, namedKind, type Column, type ResultKind } from './tables.js';
+import { EVAL_COLUMNS, finiteOrNull, kindOfRows, markdown, namedKind, type Column, type ResultKind } from './tables.js';
 
 type Row = Record<string, unknown>;
 
@@ -44,14 +44,11 @@ function walk(dir: string, rel = ''): string[] {
     });
 }
 
-/** The kind the file names; files written before files named one, by their fields. */
+/** The kind the file names; files written before files named one, by their rows' fields. */
 function kindOf(file: string, meta: Row, rows: Row[]): ResultKind {
-  const named = namedKind(meta.kind, file);
-  if (named) return named;
-  if ('shape' in meta) return 'attention';
-  if ('task' in rows[0] && 'score' in rows[0]) return 'eval';
-  if ('model' in rows[0] && 'decodeMsPerStep' in rows[0]) return 'latency';
-  throw new QuestError(`${file}: neither a quest eval, bench-latency nor bench-attention results.json`);
+  const kind = namedKind(meta.kind, file) ?? kindOfRows(rows[0]);
+  if (!kind) throw new QuestError(`${file}: neither a quest eval, bench-latency nor bench-attention results.json`);
+  return kind;
 }
 
 function readEntry(root: string, rel: string): Entry {
@@ -86,7 +83,6 @@ function table<R>(rows: R[], columns: Column<R>[]): string {
 
 const kTokens = (v: number) => (v >= 1024 ? `${v / 1024}K` : String(v));
 const seriesName = (r: Row) => `${r.policy}${r.budget ? ` ${r.budget}` : ''}`;
-const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /** Series of (x, y) per name, in the rows' order; rows without a y are left out. */
 function series(rows: Row[], name: (r: Row) => string, x: (r: Row) => number, y: (r: Row) => number | null): Series[] {
@@ -103,15 +99,15 @@ function series(rows: Row[], name: (r: Row) => string, x: (r: Row) => number, y:
 
 /** Accuracy against budget, a panel per task and length; dense (no budget) as a dashed line. */
 function accuracyPlot(e: Entry): string | null {
-  const rows = e.rows.filter((r) => !String(r.metric).startsWith('perplexity') && num(r.score) !== null);
-  const budgets = [...new Set(rows.map((r) => num(r.budget)).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+  const rows = e.rows.filter((r) => !String(r.metric).startsWith('perplexity') && finiteOrNull(r.score) !== null);
+  const budgets = [...new Set(rows.map((r) => finiteOrNull(r.budget)).filter((b): b is number => b !== null))].sort((a, b) => a - b);
   if (budgets.length < 2) return null;
   const modes = new Set(rows.map((r) => r.questionMode));
   const panelOf = (r: Row) => `${r.task}, ${kTokens(Number(r.length))}${modes.size > 1 ? `, question ${r.questionMode}` : ''}`;
   const panels: Panel[] = [...new Set(rows.map(panelOf))].map((title) => {
     const mine = rows.filter((r) => panelOf(r) === title);
-    const sparse = series(mine.filter((r) => r.budget !== null), (r) => String(r.policy), (r) => Number(r.budget), (r) => num(r.score));
-    const dense = series(mine.filter((r) => r.budget === null), (r) => `${r.policy} (all)`, () => budgets[0], (r) => num(r.score)).map((s) => ({ ...s, dashed: true, across: true }));
+    const sparse = series(mine.filter((r) => r.budget !== null), (r) => String(r.policy), (r) => Number(r.budget), (r) => finiteOrNull(r.score));
+    const dense = series(mine.filter((r) => r.budget === null), (r) => `${r.policy} (all)`, () => budgets[0], (r) => finiteOrNull(r.score)).map((s) => ({ ...s, dashed: true, across: true }));
     return {
       title,
       x: { title: 'budget (tokens read/step/head)', log: true, ticks: budgets, label: String },
@@ -128,8 +124,8 @@ function latencyPlot(e: Entry): string | null {
   const lengths = [...new Set(e.rows.map((r) => Number(r.length)))].sort((a, b) => a - b);
   if (lengths.length < 2) return null;
   const attention = e.kind === 'attention';
-  const ours = series(e.rows, seriesName, (r) => Number(r.length), (r) => num(attention ? r.totalUs : r.decodeMsPerStep));
-  const torch = attention ? series(e.rows.filter((r) => r.policy === 'dense'), () => 'torch SDPA (dense)', (r) => Number(r.length), (r) => num(r.torchUs)).map((s) => ({ ...s, dashed: true })) : [];
+  const ours = series(e.rows, seriesName, (r) => Number(r.length), (r) => finiteOrNull(attention ? r.totalUs : r.decodeMsPerStep));
+  const torch = attention ? series(e.rows.filter((r) => r.policy === 'dense'), () => 'torch SDPA (dense)', (r) => Number(r.length), (r) => finiteOrNull(r.torchUs)).map((s) => ({ ...s, dashed: true })) : [];
   const all = [...ours, ...torch];
   const ys = all.flatMap((s) => s.points.map((p) => p.y));
   const unit = attention ? 'step (µs)' : 'decode (ms/token)';

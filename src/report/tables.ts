@@ -203,6 +203,14 @@ export function namedKind(value: unknown, what: string): ResultKind | undefined 
   return value as ResultKind;
 }
 
+/** Files from before results named their kind: told apart by a field only rows of that kind have. */
+export function kindOfRows(r0: object): ResultKind | null {
+  return 'score' in r0 ? 'eval' : 'totalUs' in r0 ? 'attention' : 'decodeMsPerStep' in r0 ? 'latency' : null;
+}
+
+/** A finite number, else null (a field a row did not record). */
+export const finiteOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
 /**
  * Writes summary.csv, summary.md and results.json (which names its kind) into `dir`;
  * `csvFields` picks a row's csv columns (all its fields unless given).

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { QuestError } from '../errors.js';
 import { provenanceWarning, type GitState } from '../report/metadata.js';
-import { namedKind, type ResultKind } from '../report/tables.js';
+import { finiteOrNull, kindOfRows, namedKind, type ResultKind } from '../report/tables.js';
 
 type Row = Record<string, unknown>;
 
@@ -81,8 +81,6 @@ function readJson(file: string, flag: string): unknown {
   }
 }
 
-/** Files written before results named their kind: told apart by a field only rows of that kind have. */
-const kindOfRows = (r0: Row): ResultKind | null => ('score' in r0 ? 'eval' : 'totalUs' in r0 ? 'attention' : 'decodeMsPerStep' in r0 ? 'latency' : null);
 
 /** The rows of an eval results.json, a bench-latency rows.json or a bench-attention rows.json (or their folder). */
 export function readRun(file: string, flag: string): RunFile {
@@ -129,7 +127,6 @@ function differingKeys(a: Row, b: Row): string[] {
   return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 }
 
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const signed = (d: number, digits: number) => `${d >= 0 ? '+' : ''}${d.toFixed(digits)}`;
 
 function compareMetric(field: string, kind: MetricKind, perplexity: boolean, bv: number | null, cv: number | null, lim: CheckLimits): Omit<Move, 'row'> {
@@ -160,7 +157,7 @@ export function compareRows(baseline: Row[], current: Row[], kind: ResultKind, l
       continue;
     }
     const perplexity = String(b.metric ?? '').startsWith('perplexity');
-    for (const m of METRICS[kind]) moves.push({ row: key, ...compareMetric(m.field, m.kind, perplexity, num(b[m.field]), num(c[m.field]), lim) });
+    for (const m of METRICS[kind]) moves.push({ row: key, ...compareMetric(m.field, m.kind, perplexity, finiteOrNull(b[m.field]), finiteOrNull(c[m.field]), lim) });
   }
   for (const key of cur.keys()) if (!base.has(key)) moves.push({ row: key, metric: 'row', baseline: null, current: null, change: 'only in the current run', status: 'NEW' });
   return moves;
