@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (pack first with tools/gpu-bundle.sh), running the named steps
 # (all of them by default); everything lands in $OUT/run, to be tarred before it comes back:
-#   build       the native engine, for the card's architecture only ($QUEST_CUDA_ARCHS, 90 by
-#               default; the steps after it need it, the bundle carries none)
+#   build       the native engine, for the card's architecture only ($QUEST_CUDA_ARCHS, 90a by
+#               default: Hopper's wgmma prefill needs the sm_90a target; the steps after it need
+#               it, the bundle carries none)
 #   fixture     the shipped model's transformers logits (test/fixtures/quest-tiny)
 #   torch       torch's attention timings (tools/bench-torch.py)
 #   bench       quest bench-attention --check, with torch beside
@@ -23,6 +24,9 @@
 #               (gpuniah, gpusweep, fixture) measure the fine-tuned model
 #   prefill     transformers' prefill of $PREFILL_MODEL (llama-2-7b) at $PREFILL_LENGTHS (4096,32768)
 #               (tools/bench-torch.py --prefill), then ours beside it (bench-latency, dense, --torch), 3 repeats
+#   ppl         the shipped model's perplexity on kjv-heldout at 4K, 16K and 32K: transformers in fp32
+#               (tools/perplexity-torch.py) beside ours on the GPU, after a dense prefix of 64
+#               tokens and, at 32K, of 16K (which the flash prefill computes)
 #   latency     quest bench-latency on the GPU: llama-2-7b preset, $LAT_POLICIES (default dense,
 #               quest) at budget 2048 and $LAT_LENGTHS (default 4096,32768), $LAT_REPEATS repeats (2)
 # Two calls may run side by side (training beside the tests) once .gpu/unpack.sh has run.
@@ -42,7 +46,7 @@ log device; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 for step in ${@:-build fixture torch bench sweep niah}; do
   log "$step"
   case $step in
-    build) QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90} node scripts/build-addon.js || exit 1 ;;
+    build) QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js || exit 1 ;;
     fixture) python3 tools/make-fixtures.py --trained models/quest-tiny --out "$r/fixture-quest-tiny" ;;
     train) mkdir -p .data && tar -xJf .gpu/train-uuid.tar.xz -C .data &&
       python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$train_name" $train_args ;;
@@ -61,6 +65,9 @@ for step in ${@:-build fixture torch bench sweep niah}; do
       timeout 240 python3 tools/bench-torch.py --prefill "$r/preset-$m.json" --lengths "$lens" --repeats 3 --out "$r/torch-prefill-$m.json" &&
       timeout 300 node bin/quest.js bench-latency --model "$m" --lengths "$lens" --policies dense --decode-steps 4 --repeats 3 --device cuda \
         --torch "$r/torch-prefill-$m.json" --output-path "$r/prefill-$m" ;;
+    ppl) timeout 120 python3 tools/perplexity-torch.py --lengths 4096,16384,32768 --prefixes 64,16384 --out "$r/ppl-torch.json" &&
+      timeout 120 node bin/quest.js eval --tasks perplexity --lengths 4096,16384,32768 --samples 1 --policies dense --device cuda --output-path "$r/ppl-gpu" &&
+      timeout 60 node bin/quest.js eval --tasks perplexity --lengths 32768 --ppl-prefix 16384 --samples 1 --policies dense --device cuda --output-path "$r/ppl-gpu-16k" ;;
     gpusweep) timeout 150 $gpu --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/gpu-passkey-sweep" ;;
     gpuniah) timeout 100 $gpu --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/gpu-niah-8k" ;;
     *) echo "unknown step $step" ;;

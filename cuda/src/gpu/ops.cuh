@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 #include "kernels/attention.cuh"
 #include "kernels/half_types.cuh"
@@ -63,11 +64,16 @@ void rope_store(const float* qkv, int rows, int heads, int64_t start, const floa
 
 // Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], in the
 // cache's type) over the cache's positions [0, start + rows): flash attention on mma.sync
-// (kernels/prefill_attention.cu); out is fp32 [rows][heads][head_dim], and lse, when given,
-// each row's log-sum-exp [rows][heads].
-constexpr const char* kPrefillAttention = "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, online softmax in registers)";
+// (kernels/prefill_attention.cu), or on wgmma where the card is an sm_90 and the addon has
+// sm_90a code (kernels/prefill_attention_sm90.cu); out is fp32 [rows][heads][head_dim], and
+// lse, when given, each row's log-sum-exp [rows][heads].
 void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t stream);
+// Which of the two runs on the current device, and why.
+std::string prefill_attention_path();
+bool prefill_attention_sm90_serves();
+void prefill_attention_sm90(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+                            cudaStream_t stream);
 
 // The attention probabilities that rows [row_from, rows) of such a prefill (with its lse) gave
 // each cached position, summed over the rows and over the query heads of each KV head, added

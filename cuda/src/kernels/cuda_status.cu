@@ -16,7 +16,7 @@ CudaStatus cuda_status() {
   CudaStatus s;
   s.compiled = true;
   s.architectures = QUEST_CUDA_ARCHS;
-  s.prefill_attention = kPrefillAttention;
+  s.prefill_attention = prefill_attention_path();
   try {
     s.gemm = gemm_choice().why;
   } catch (const std::exception& e) {

@@ -4,12 +4,18 @@
 // accumulators' registers, and keys and values stream from the paged cache in tiles of 64
 // through two shared-memory stages (cp.async). GQA reads the KV head's cache as it lies.
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 #include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
+
+#ifndef QUEST_CUDA_ARCHS
+#define QUEST_CUDA_ARCHS ""
+#endif
 
 namespace quest {
 namespace {
@@ -212,9 +218,19 @@ void launch_flash(const E* q, const PagedKv& kv, int heads, int rows, int64_t st
 
 }  // namespace
 
+std::string prefill_attention_path() {
+  if (prefill_attention_sm90_serves()) return "flash attention on wgmma (sm_90a; 128 queries x 128 keys a tile, two warpgroups; QUEST_PREFILL_ATTENTION=mma picks mma.sync)";
+  const char* env = std::getenv("QUEST_PREFILL_ATTENTION");
+  const std::string why = env && std::strcmp(env, "mma") == 0 ? "QUEST_PREFILL_ATTENTION=mma"
+                          : !std::strstr(QUEST_CUDA_ARCHS, "90a")  ? "the addon has no sm_90a code"
+                                                                   : "the card is not an sm_90";
+  return "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, online softmax in registers; " + why + ")";
+}
+
 void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t s) {
   if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
+  if (prefill_attention_sm90_serves()) return prefill_attention_sm90(q, kv, heads, rows, start, scale, out, lse, s);
   with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
     launch_flash<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, scale, out, lse, s);
     return 0;
