@@ -3,7 +3,8 @@
 // queries of one query head, each warpgroup 64 rows; keys and values stream from the paged
 // cache in tiles of 128 through two shared-memory stages (cp.async, all threads). Q and K feed
 // wgmma from shared memory, P from registers (the S accumulators packed to the cache's type),
-// V from shared memory as an N-major operand, so nothing is transposed by hand.
+// V from shared memory as an N-major operand, so nothing is transposed by hand; every tile is
+// stored in wgmma's 128-byte swizzle, which spreads its reads over the banks.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -23,28 +24,27 @@ namespace {
 
 constexpr int kGroups = 2, kGroupRows = 64, kRows = kGroups * kGroupRows, kKeys = 128, kThreads = kGroups * 128;
 
-// Q, then two stages of [K | V]; D values a row.
+// Q, then two stages of [K | V]; D values a row; 1 KiB to align the swizzle atoms.
 template <int D>
 constexpr size_t sm90_smem_bytes() {
-  return size_t(kRows + 4 * kKeys) * D * 2;
+  return size_t(kRows + 4 * kKeys) * D * 2 + 1024;
 }
 
-// Where 16-byte chunk c of row r of a tile of D columns lies, in elements: 8 x 8 core matrices
-// of 128 bytes, the D / 8 of a row block side by side.
-template <int D>
+// Where 16-byte chunk c of row r of an R-row tile lies, in elements, in the layout of
+// smem_desc_sw128: 64-column blocks of R rows of 128 bytes, chunks swizzled by the row.
+template <int R>
 __device__ inline int tile_at(int r, int c) {
-  return ((r >> 3) * (D / 8) + c) * 64 + (r & 7) * 8;
+  return (c >> 3) * R * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3);
 }
 
-// Starts copying `rows` rows into a tile; src(r) is row r's address or null for zeros. Eight
-// consecutive threads fill one core matrix, so each warp's writes are whole 128-byte lines.
-template <int D, typename E, typename Src>
-__device__ inline void load_tile(E* dst, int rows, Src src) {
+// Starts copying the R rows of a tile; src(r) is row r's address or null for zeros.
+template <int D, int R, typename E, typename Src>
+__device__ inline void load_tile(E* dst, Src src) {
   constexpr int C = D / 8;
-  for (int i = threadIdx.x; i < rows * C; i += kThreads) {
-    const int r = (i & 7) + 8 * (i / (8 * C)), c = (i >> 3) % C;
+  for (int i = threadIdx.x; i < R * C; i += kThreads) {
+    const int r = i / C, c = i % C;
     const E* row = src(r);
-    cp_async16(dst + tile_at<D>(r, c), row ? row + c * 8 : nullptr, row != nullptr);
+    cp_async16(dst + tile_at<R>(r, c), row ? row + c * 8 : nullptr, row != nullptr);
   }
 }
 
@@ -56,8 +56,8 @@ __device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t tot
     const int64_t p = p0 + r;
     return p < total ? ((int64_t(kv.page_table[p / kv.page_size]) * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D : -1;
   };
-  load_tile<D>(Ks, kKeys, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : k + o; });
-  load_tile<D>(Vs, kKeys, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : v + o; });
+  load_tile<D, kKeys>(Ks, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : k + o; });
+  load_tile<D, kKeys>(Vs, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : v + o; });
 }
 
 template <int D, typename E>
@@ -65,9 +65,9 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
                                                                          float scale_log2, float* __restrict__ out, float* __restrict__ lse) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int NT = kKeys / 8, DT = D / 8;
-  constexpr uint32_t kRowBlock = 16 * D;  // bytes between core matrices 8 rows apart
-  extern __shared__ __align__(128) unsigned char smem[];
-  E* Qs = reinterpret_cast<E*>(smem);
+  constexpr uint32_t kBlock = kKeys * 128;  // bytes between the 64-column blocks of a K or V tile
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  E* Qs = reinterpret_cast<E*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   E* KVs = Qs + kRows * D;
   const int h = blockIdx.x;
   const int q0 = (gridDim.y - 1 - blockIdx.y) * kRows;  // the longest tiles start first: they set the launch's tail
@@ -78,7 +78,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   const int64_t first = start + q0 + group * kGroupRows;  // the position of the warpgroup's first row
   wait_for_previous();
 
-  load_tile<D>(Qs, kRows, [&](int r) { return q0 + r < rows ? q + (size_t(q0 + r) * heads + h) * D : nullptr; });
+  load_tile<D, kRows>(Qs, [&](int r) { return q0 + r < rows ? q + (size_t(q0 + r) * heads + h) * D : nullptr; });
   load_kv<D, E>(kv, g, 0, total, KVs, KVs + kKeys * D);
   cp_async_commit();
 
@@ -86,7 +86,9 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  const uint64_t qdesc = smem_desc(Qs + group * kGroupRows * D, 128, kRowBlock);
+  // k-step kk of a K-major operand: 64-column block kk / 4, 32 bytes a step within it.
+  auto kstep = [](int kk, uint32_t block) { return uint64_t((kk / 4 * block + kk % 4 * 32) >> 4); };
+  const uint64_t qdesc = smem_desc_sw128(Qs + group * kGroupRows * 64, 16, 1024);
 
   for (int kt = 0; kt < key_tiles; ++kt) {
     const E* Ks = KVs + (kt % 2) * 2 * kKeys * D;
@@ -104,10 +106,10 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
       float s[NT * 4];
 #pragma unroll
       for (int i = 0; i < NT * 4; ++i) s[i] = 0.0f;
-      const uint64_t kdesc = smem_desc(Ks, 128, kRowBlock);
+      const uint64_t kdesc = smem_desc_sw128(Ks, 16, 1024);
       wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) wgmma_ss<kKeys, E>(s, qdesc + (kk * 256 >> 4), kdesc + (kk * 256 >> 4), kk > 0);
+      for (int kk = 0; kk < D / 16; ++kk) wgmma_ss<kKeys, E>(s, qdesc + kstep(kk, kRows * 128), kdesc + kstep(kk, kBlock), kk > 0);
       wgmma_commit();
       wgmma_wait<0>();
       fence_regs(s);
@@ -155,12 +157,12 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
         p[j][2] = pack2<E>(s[8 * j + 4], s[8 * j + 5]);
         p[j][3] = pack2<E>(s[8 * j + 6], s[8 * j + 7]);
       }
-      // V as P V's B operand, N-major: core matrices 8 keys apart along K, 8 columns apart along N.
-      const uint64_t vdesc = smem_desc(Vs, kRowBlock, 128);
+      // V as P V's B operand, N-major: its 64-column blocks are N, 16 keys (two atoms) a k-step.
+      const uint64_t vdesc = smem_desc_sw128(Vs, kBlock, 1024);
       fence_regs(o);
       wgmma_fence();
 #pragma unroll
-      for (int j = 0; j < kKeys / 16; ++j) wgmma_rs_bt<D, E>(o, p[j], vdesc + (2 * j * kRowBlock >> 4));
+      for (int j = 0; j < kKeys / 16; ++j) wgmma_rs_bt<D, E>(o, p[j], vdesc + uint64_t(j * 2048 >> 4));
       wgmma_commit();
       wgmma_wait<0>();
       fence_regs(o);

@@ -14,11 +14,13 @@
 
 namespace quest {
 
-// A descriptor of a tile stored without swizzle as 8 x 8 core matrices of 128 contiguous bytes:
-// lbo is the byte distance between core matrices adjacent along K, sbo along M or N.
-__device__ inline uint64_t smem_desc(const void* p, uint32_t lbo, uint32_t sbo) {
+// A descriptor of a tile in wgmma's 128-byte swizzle: rows of 64 16-bit values (128 bytes),
+// 8-row atoms of 1024 bytes in which chunk c of row r lies at chunk c ^ (r % 8), atoms
+// 1024-byte aligned. sbo is the byte distance between atoms along the 8-row direction and lbo
+// between 64-column blocks (an N-major operand's N; a K-major operand's K never leaves its block).
+__device__ inline uint64_t smem_desc_sw128(const void* p, uint32_t lbo, uint32_t sbo) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(p));
-  return uint64_t((a & 0x3FFFF) >> 4) | uint64_t(lbo >> 4) << 16 | uint64_t(sbo >> 4) << 32;
+  return uint64_t((a & 0x3FFFF) >> 4) | uint64_t(lbo >> 4) << 16 | uint64_t(sbo >> 4) << 32 | uint64_t(1) << 62;
 }
 
 // Shared-memory writes of the generic proxy (cp.async, st.shared) made visible to wgmma's reads.
