@@ -1,10 +1,12 @@
-// The causal attention of a prefill chunk on Hopper (sm_90a, issue #19): FlashAttention-2's
-// online softmax with S = Q K^T and O += P V on wgmma. A block of two warpgroups takes 128
-// queries of one query head, each warpgroup 64 rows; keys and values stream from the paged
-// cache in tiles of 128 through two shared-memory stages (cp.async, all threads). Q and K feed
-// wgmma from shared memory, P from registers (the S accumulators packed to the cache's type),
-// V from shared memory as an N-major operand, so nothing is transposed by hand; every tile is
-// stored in wgmma's 128-byte swizzle, which spreads its reads over the banks.
+// The causal attention of a prefill chunk on Hopper (sm_90a, issue #19), in FlashAttention-3's
+// scheme: a block takes 128 queries of one query head. A producer warpgroup streams keys and
+// values from the paged cache in tiles of 128 through three shared-memory stages (cp.async, an
+// mbarrier a stage for K, for V and for its release); two consumer warpgroups of 64 rows each
+// run S = Q K^T and O += P V on wgmma with the online softmax in registers, and take turns at
+// the tensor cores (named barriers), so that one's softmax overlaps the other's matrix
+// products; within a turn a warpgroup issues S of tile j and P V of tile j - 1 together. Q and
+// K feed wgmma from shared memory, P from registers (S's accumulators packed to the cache's
+// type), V as an N-major operand, all tiles in wgmma's 128-byte swizzle.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -22,12 +24,15 @@
 namespace quest {
 namespace {
 
-constexpr int kGroups = 2, kGroupRows = 64, kRows = kGroups * kGroupRows, kKeys = 128, kThreads = kGroups * 128;
+constexpr int kGroups = 2, kGroupRows = 64, kRows = kGroups * kGroupRows, kKeys = 128, kStages = 3;
+constexpr int kThreads = (kGroups + 1) * 128;  // the producer warpgroup first
+// setmaxnreg's split of the register file: 128 x 40 + 256 x 232 <= 65536.
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
 
-// Q, then two stages of [K | V]; D values a row; 1 KiB to align the swizzle atoms.
+// Q, the stages of [K | V], 1 KiB to align the swizzle atoms, then the barriers.
 template <int D>
 constexpr size_t sm90_smem_bytes() {
-  return size_t(kRows + 4 * kKeys) * D * 2 + 1024;
+  return size_t(kRows + 2 * kStages * kKeys) * D * 2 + 1024 + (3 * kStages + 1) * sizeof(uint64_t);
 }
 
 // Where 16-byte chunk c of row r of an R-row tile lies, in elements, in the layout of
@@ -37,27 +42,16 @@ __device__ inline int tile_at(int r, int c) {
   return (c >> 3) * R * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3);
 }
 
-// Starts copying the R rows of a tile; src(r) is row r's address or null for zeros.
+// The producer's 128 threads start copying the R rows of a tile; src(r) is row r's address or
+// null for zeros.
 template <int D, int R, typename E, typename Src>
 __device__ inline void load_tile(E* dst, Src src) {
   constexpr int C = D / 8;
-  for (int i = threadIdx.x; i < R * C; i += kThreads) {
+  for (int i = threadIdx.x; i < R * C; i += 128) {
     const int r = i / C, c = i % C;
     const E* row = src(r);
     cp_async16(dst + tile_at<R>(r, c), row ? row + c * 8 : nullptr, row != nullptr);
   }
-}
-
-template <int D, typename E>
-__device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks, E* Vs) {
-  const E* k = static_cast<const E*>(kv.k);
-  const E* v = static_cast<const E*>(kv.v);
-  auto at = [&](int r) -> int64_t {
-    const int64_t p = p0 + r;
-    return p < total ? ((int64_t(kv.page_table[p / kv.page_size]) * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D : -1;
-  };
-  load_tile<D, kKeys>(Ks, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : k + o; });
-  load_tile<D, kKeys>(Vs, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : v + o; });
 }
 
 template <int D, typename E>
@@ -68,53 +62,102 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   constexpr uint32_t kBlock = kKeys * 128;  // bytes between the 64-column blocks of a K or V tile
   extern __shared__ __align__(128) unsigned char smem_raw[];
   E* Qs = reinterpret_cast<E*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
-  E* KVs = Qs + kRows * D;
+  E* KVs = Qs + kRows * D;  // stage i: K at KVs + 2 i kKeys D, V after it
+  uint64_t* full_k = reinterpret_cast<uint64_t*>(KVs + 2 * kStages * kKeys * D);
+  uint64_t* full_v = full_k + kStages;
+  uint64_t* empty = full_v + kStages;
+  uint64_t* q_full = empty + kStages;
   const int h = blockIdx.x;
   const int q0 = (gridDim.y - 1 - blockIdx.y) * kRows;  // the longest tiles start first: they set the launch's tail
   const int g = h / (heads / kv.kv_heads);
-  const int group = threadIdx.x / 128, warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, gr = lane / 4, t = lane % 4;
   const int64_t total = start + rows;
   const int key_tiles = int((start + min(rows, q0 + kRows) - 1) / kKeys) + 1;
-  const int64_t first = start + q0 + group * kGroupRows;  // the position of the warpgroup's first row
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < kStages; ++i) mbar_init(&full_k[i], 128), mbar_init(&full_v[i], 128), mbar_init(&empty[i], kGroups * 128);
+    mbar_init(q_full, 128);
+  }
+  __syncthreads();
   wait_for_previous();
 
-  load_tile<D, kRows>(Qs, [&](int r) { return q0 + r < rows ? q + (size_t(q0 + r) * heads + h) * D : nullptr; });
-  load_kv<D, E>(kv, g, 0, total, KVs, KVs + kKeys * D);
-  cp_async_commit();
+  if (threadIdx.x < 128) {  // the producer
+    regs_shrink<kProducerRegs>();
+    const E* k = static_cast<const E*>(kv.k);
+    const E* v = static_cast<const E*>(kv.v);
+    load_tile<D, kRows>(Qs, [&](int r) { return q0 + r < rows ? q + (size_t(q0 + r) * heads + h) * D : nullptr; });
+    mbar_arrive_on_copies(q_full);
+    for (int kt = 0; kt < key_tiles; ++kt) {
+      const int st = kt % kStages;
+      if (kt >= kStages) mbar_wait(&empty[st], (kt / kStages - 1) & 1);  // both consumers are done with tile kt - kStages
+      auto at = [&](int r) -> int64_t {
+        const int64_t p = int64_t(kt) * kKeys + r;
+        return p < total ? ((int64_t(kv.page_table[p / kv.page_size]) * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D : -1;
+      };
+      E* Ks = KVs + 2 * st * kKeys * D;
+      load_tile<D, kKeys>(Ks, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : k + o; });
+      mbar_arrive_on_copies(&full_k[st]);
+      load_tile<D, kKeys>(Ks + kKeys * D, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : v + o; });
+      mbar_arrive_on_copies(&full_v[st]);
+    }
+    cp_async_wait<0>();
+    return;
+  }
 
+  regs_grow<kConsumerRegs>();
+  const int group = threadIdx.x / 128 - 1, warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, gr = lane / 4, t = lane % 4;
+  const int64_t first = start + q0 + group * kGroupRows;  // the position of the warpgroup's first row
   float o[D / 2];
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+  float s[NT * 4];
+  uint32_t p[kKeys / 16][4];
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   // k-step kk of a K-major operand: 64-column block kk / 4, 32 bytes a step within it.
   auto kstep = [](int kk, uint32_t block) { return uint64_t((kk / 4 * block + kk % 4 * 32) >> 4); };
   const uint64_t qdesc = smem_desc_sw128(Qs + group * kGroupRows * 64, 16, 1024);
+  // Turns at the tensor cores: group 0 goes first; each turn ends by letting the other go.
+  const int my_turn = 1 + group, their_turn = 2 - group;
+  if (group == 1) named_arrive(their_turn, kGroups * 128);
+  mbar_wait(q_full, 0);
 
-  for (int kt = 0; kt < key_tiles; ++kt) {
-    const E* Ks = KVs + (kt % 2) * 2 * kKeys * D;
-    const E* Vs = Ks + kKeys * D;
-    if (kt + 1 < key_tiles) {
-      E* next = KVs + ((kt + 1) % 2) * 2 * kKeys * D;
-      load_kv<D, E>(kv, g, int64_t(kt + 1) * kKeys, total, next, next + kKeys * D);
-    }
-    cp_async_commit();
-    cp_async_wait<1>();  // this tile's group (and Q) have landed
-    fence_proxy_async();
-    __syncthreads();
-    const int64_t k0 = int64_t(kt) * kKeys;
-    if (k0 < first + kGroupRows) {  // else the whole tile lies after every row of the warpgroup
-      float s[NT * 4];
+  bool had_s = false;  // whether tile kt - 1 had a score for this warpgroup
+  for (int kt = 0; kt <= key_tiles; ++kt) {
+    // The whole tile kt may lie after every row of the warpgroup: then it has nothing to do.
+    const bool do_s = kt < key_tiles && int64_t(kt) * kKeys < first + kGroupRows, do_pv = had_s;
+    const int st = kt % kStages, prev = (kt + kStages - 1) % kStages;
+    named_sync(my_turn, kGroups * 128);
+    if (do_s) {
+      mbar_wait(&full_k[st], (kt / kStages) & 1);
+      fence_proxy_async();
 #pragma unroll
       for (int i = 0; i < NT * 4; ++i) s[i] = 0.0f;
-      const uint64_t kdesc = smem_desc_sw128(Ks, 16, 1024);
+      const uint64_t kdesc = smem_desc_sw128(KVs + 2 * st * kKeys * D, 16, 1024);
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) wgmma_ss<kKeys, E>(s, qdesc + kstep(kk, kRows * 128), kdesc + kstep(kk, kBlock), kk > 0);
       wgmma_commit();
-      wgmma_wait<0>();
-      fence_regs(s);
+    }
+    if (do_pv) {
+      mbar_wait(&full_v[prev], ((kt - 1) / kStages) & 1);
+      fence_proxy_async();
+      // V as P V's B operand, N-major: its 64-column blocks are N, 16 keys (two atoms) a k-step.
+      const uint64_t vdesc = smem_desc_sw128(KVs + (2 * prev + 1) * kKeys * D, kBlock, 1024);
+      fence_regs(o);
+      wgmma_fence();
+#pragma unroll
+      for (int j = 0; j < kKeys / 16; ++j) wgmma_rs_bt<D, E>(o, p[j], vdesc + uint64_t(j * 2048 >> 4));
+      wgmma_commit();
+    }
+    if (group == 0 || kt < key_tiles) named_arrive(their_turn, kGroups * 128);
 
+    float corr[2] = {1.0f, 1.0f};
+    if (do_s) {
+      if (do_pv)
+        wgmma_wait<1>();
+      else
+        wgmma_wait<0>();
+      fence_regs(s);
       // Row r of the warpgroup may see keys up to offset first + r - k0 of this tile.
+      const int64_t k0 = int64_t(kt) * kKeys;
       const bool diagonal = k0 + kKeys - 1 > first;
       const int seen = int(first - k0) + warp * 16 + gr;
       float mx[2] = {-INFINITY, -INFINITY};
@@ -127,7 +170,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
           x = masked ? -INFINITY : x * scale_log2;
           mx[e >> 1] = fmaxf(mx[e >> 1], x);
         }
-      float corr[2], sum[2] = {0.0f, 0.0f};
+      float sum[2] = {0.0f, 0.0f};
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
@@ -145,11 +188,17 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
       // Each thread keeps its own part of the row sums; the quad adds them up at the end.
 #pragma unroll
       for (int i = 0; i < 2; ++i) l[i] = l[i] * corr[i] + sum[i];
+    }
+    if (do_pv) {
+      wgmma_wait<0>();
+      fence_regs(o);
+    }
+    if (kt > 0) mbar_arrive(&empty[prev]);  // tile kt - 1 is no longer read by this warpgroup
+    if (do_s) {
+      // O so far (with P V of tile kt - 1) takes the new maximum; P of tile kt, packed to E, is
+      // the A operand of its P V in the next turn, k-step j from keys 16j...
 #pragma unroll
       for (int i = 0; i < D / 2; ++i) o[i] *= corr[(i >> 1) & 1];
-
-      // P's accumulators of keys 16j.., packed to E, are the A fragment of P V's k-step j.
-      uint32_t p[kKeys / 16][4];
 #pragma unroll
       for (int j = 0; j < kKeys / 16; ++j) {
         p[j][0] = pack2<E>(s[8 * j + 0], s[8 * j + 1]);
@@ -157,17 +206,8 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
         p[j][2] = pack2<E>(s[8 * j + 4], s[8 * j + 5]);
         p[j][3] = pack2<E>(s[8 * j + 6], s[8 * j + 7]);
       }
-      // V as P V's B operand, N-major: its 64-column blocks are N, 16 keys (two atoms) a k-step.
-      const uint64_t vdesc = smem_desc_sw128(Vs, kBlock, 1024);
-      fence_regs(o);
-      wgmma_fence();
-#pragma unroll
-      for (int j = 0; j < kKeys / 16; ++j) wgmma_rs_bt<D, E>(o, p[j], vdesc + uint64_t(j * 2048 >> 4));
-      wgmma_commit();
-      wgmma_wait<0>();
-      fence_regs(o);
     }
-    __syncthreads();  // the next tile's copies overwrite this stage
+    had_s = do_s;
   }
 
 #pragma unroll

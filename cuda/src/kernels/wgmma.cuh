@@ -1,5 +1,6 @@
 // Hopper's warpgroup tensor-core instructions (sm_90a): wgmma.mma_async with operands read
-// from shared memory through matrix descriptors, and the fences around it. Every wrapper names
+// from shared memory through matrix descriptors, the fences around it, and the block-level
+// synchronisation a warp-specialised kernel needs (mbarriers, named barriers, setmaxnreg). Every wrapper names
 // each accumulator register, as inline asm must, hence the long operand lists.
 //
 // Accumulators of m64nNk16 (fp32): warp w of the warpgroup holds rows 16w..16w+15; within it
@@ -37,6 +38,41 @@ template <int N>
 __device__ inline void fence_regs(float (&r)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// A shared-memory barrier that completes a phase when `count` arrivals have come.
+__device__ inline void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(bar))), "r"(count) : "memory");
+}
+__device__ inline void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(bar))) : "memory");
+}
+// One arrival when every cp.async this thread issued before it has landed.
+__device__ inline void mbar_arrive_on_copies(uint64_t* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(bar))) : "memory");
+}
+// Waits until the phase of the given parity (0 for the first, 1 for the second, ...) completed.
+__device__ inline void mbar_wait(uint64_t* bar, int parity) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(bar));
+  uint32_t done = 0;
+  while (!done)
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(a), "r"(parity)
+        : "memory");
+}
+// Named barriers 1..15 of `threads` threads: sync waits, arrive only counts itself in.
+__device__ inline void named_sync(int id, int threads) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory"); }
+__device__ inline void named_arrive(int id, int threads) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory"); }
+// Moves registers between the warpgroups of a block (all of a warpgroup's warps call it).
+template <int N>
+__device__ inline void regs_shrink() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N>
+__device__ inline void regs_grow() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
 }
 
 // d (+)= A B for a 64 x 16 A and a 16 x N B, both K-major in shared memory; accumulate = 0
