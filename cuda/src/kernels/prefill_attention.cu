@@ -42,7 +42,7 @@ __device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t tot
     const int r = i / C, c = (i % C) * 8;
     const int64_t p = p0 + r;
     const bool ok = p < total;
-    const size_t off = ok ? ((size_t(kv.page_table[p / kv.page_size]) * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c : 0;
+    const size_t off = ok ? ((size_t(kv.page_table[p / kGpuPage]) * kv.kv_heads + g) * kGpuPage + p % kGpuPage) * D + c : 0;
     cp_async16(Ks + r * S + c, k + off, ok);
     cp_async16(Vs + r * S + c, v + off, ok);
   }

@@ -26,7 +26,8 @@ namespace {
 
 constexpr int kGroups = 2, kGroupRows = 64, kRows = kGroups * kGroupRows, kKeys = 128, kStages = 3;
 constexpr int kThreads = (kGroups + 1) * 128;  // the producer warpgroup first
-// setmaxnreg's split of the register file: 128 x 40 + 256 x 232 <= 65536.
+// setmaxnreg's split of the register file: 128 x 40 + 256 x 232 <= 65536 (the consumers'
+// accumulators, P and S need about 200).
 constexpr int kProducerRegs = 40, kConsumerRegs = 232;
 
 // Q, the stages of [K | V], 1 KiB to align the swizzle atoms, then the barriers.
@@ -42,17 +43,23 @@ __device__ inline int tile_at(int r, int c) {
   return (c >> 3) * R * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3);
 }
 
-// The producer's 128 threads start copying the R rows of a tile; src(r) is row r's address or
-// null for zeros.
-template <int D, int R, typename E, typename Src>
-__device__ inline void load_tile(E* dst, Src src) {
-  constexpr int C = D / 8;
-  for (int i = threadIdx.x; i < R * C; i += 128) {
-    const int r = i / C, c = i % C;
-    const E* row = src(r);
-    cp_async16(dst + tile_at<R>(r, c), row ? row + c * 8 : nullptr, row != nullptr);
+// The producer's 128 threads copy tiles of R rows: thread i takes 16-byte chunk i % C of rows
+// i / C, i / C + 128 / C, ... (R C / 128 of them).
+template <int D, int R>
+struct TileCopy {
+  static constexpr int C = D / 8, kRowsEach = R * C / 128, kStride = 128 / C;
+  __device__ static int row(int j) { return threadIdx.x / C + j * kStride; }
+  __device__ static int chunk() { return threadIdx.x % C; }
+  // Starts copying; src(j) is row(j)'s first value, or null for zeros.
+  template <typename E, typename Src>
+  __device__ static void start(E* dst, Src src) {
+#pragma unroll 1
+    for (int j = 0; j < kRowsEach; ++j) {
+      const E* from = src(j);
+      cp_async16(dst + tile_at<R>(row(j), chunk()), from ? from + chunk() * 8 : nullptr, from != nullptr);
+    }
   }
-}
+};
 
 template <int D, typename E>
 __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
@@ -83,19 +90,24 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
     regs_shrink<kProducerRegs>();
     const E* k = static_cast<const E*>(kv.k);
     const E* v = static_cast<const E*>(kv.v);
-    load_tile<D, kRows>(Qs, [&](int r) { return q0 + r < rows ? q + (size_t(q0 + r) * heads + h) * D : nullptr; });
+    TileCopy<D, kRows>::start(Qs, [&](int j) {
+      const int r = q0 + TileCopy<D, kRows>::row(j);
+      return r < rows ? q + (size_t(r) * heads + h) * D : nullptr;
+    });
     mbar_arrive_on_copies(q_full);
+    using Copy = TileCopy<D, kKeys>;
     for (int kt = 0; kt < key_tiles; ++kt) {
       const int st = kt % kStages;
       if (kt >= kStages) mbar_wait(&empty[st], (kt / kStages - 1) & 1);  // both consumers are done with tile kt - kStages
-      auto at = [&](int r) -> int64_t {
-        const int64_t p = int64_t(kt) * kKeys + r;
-        return p < total ? ((int64_t(kv.page_table[p / kv.page_size]) * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D : -1;
+      // Row j's place in the cache (pages of kGpuPage tokens), or -1 past the end.
+      auto at = [&](int j) -> int64_t {
+        const int64_t p = int64_t(kt) * kKeys + Copy::row(j);
+        return p < total ? ((int64_t(kv.page_table[p / kGpuPage]) * kv.kv_heads + g) * kGpuPage + p % kGpuPage) * D : -1;
       };
       E* Ks = KVs + 2 * st * kKeys * D;
-      load_tile<D, kKeys>(Ks, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : k + o; });
+      Copy::start(Ks, [&](int j) { const int64_t o = at(j); return o < 0 ? nullptr : k + o; });
       mbar_arrive_on_copies(&full_k[st]);
-      load_tile<D, kKeys>(Ks + kKeys * D, [&](int r) { const int64_t o = at(r); return o < 0 ? nullptr : v + o; });
+      Copy::start(Ks + kKeys * D, [&](int j) { const int64_t o = at(j); return o < 0 ? nullptr : v + o; });
       mbar_arrive_on_copies(&full_v[st]);
     }
     cp_async_wait<0>();
