@@ -86,7 +86,10 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   __syncthreads();
   wait_for_previous();
 
-  if (threadIdx.x < 128) {  // the producer
+  // The warpgroup, read through a shuffle so that the compiler knows each warp agrees on it: a
+  // wgmma on a path it thinks divergent is serialised.
+  const int wg = __shfl_sync(0xffffffffu, threadIdx.x / 128, 0);
+  if (wg == 0) {  // the producer
     regs_shrink<kProducerRegs>();
     const E* k = static_cast<const E*>(kv.k);
     const E* v = static_cast<const E*>(kv.v);
@@ -115,7 +118,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   }
 
   regs_grow<kConsumerRegs>();
-  const int group = threadIdx.x / 128 - 1, warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, gr = lane / 4, t = lane % 4;
+  const int group = wg - 1, warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, gr = lane / 4, t = lane % 4;
   const int64_t first = start + q0 + group * kGroupRows;  // the position of the warpgroup's first row
   float o[D / 2];
 #pragma unroll
@@ -131,96 +134,118 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   if (group == 1) named_arrive(their_turn, kGroups * 128);
   mbar_wait(q_full, 0);
 
-  bool had_s = false;  // whether tile kt - 1 had a score for this warpgroup
-  for (int kt = 0; kt <= key_tiles; ++kt) {
-    // The whole tile kt may lie after every row of the warpgroup: then it has nothing to do.
-    const bool do_s = kt < key_tiles && int64_t(kt) * kKeys < first + kGroupRows, do_pv = had_s;
-    const int st = kt % kStages, prev = (kt + kStages - 1) % kStages;
-    named_sync(my_turn, kGroups * 128);
-    if (do_s) {
-      mbar_wait(&full_k[st], (kt / kStages) & 1);
-      fence_proxy_async();
+  // S of tile kt into s (the call is left uncommitted).
+  auto issue_s = [&](int kt) {
+    const int st = kt % kStages;
+    mbar_wait(&full_k[st], (kt / kStages) & 1);
+    fence_proxy_async();
 #pragma unroll
-      for (int i = 0; i < NT * 4; ++i) s[i] = 0.0f;
-      const uint64_t kdesc = smem_desc_sw128(KVs + 2 * st * kKeys * D, 16, 1024);
-      wgmma_fence();
+    for (int i = 0; i < NT * 4; ++i) s[i] = 0.0f;
+    const uint64_t kdesc = smem_desc_sw128(KVs + 2 * st * kKeys * D, 16, 1024);
+    wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) wgmma_ss<kKeys, E>(s, qdesc + kstep(kk, kRows * 128), kdesc + kstep(kk, kBlock), kk > 0);
-      wgmma_commit();
+    for (int kk = 0; kk < D / 16; ++kk) wgmma_ss<kKeys, E>(s, qdesc + kstep(kk, kRows * 128), kdesc + kstep(kk, kBlock), kk > 0);
+  };
+  // O += P V of tile kt, P from p.
+  auto issue_pv = [&](int kt) {
+    const int st = kt % kStages;
+    mbar_wait(&full_v[st], (kt / kStages) & 1);
+    fence_proxy_async();
+    // V as P V's B operand, N-major: its 64-column blocks are N, 16 keys (two atoms) a k-step.
+    const uint64_t vdesc = smem_desc_sw128(KVs + (2 * st + 1) * kKeys * D, kBlock, 1024);
+    fence_regs(o);
+    wgmma_fence();
+#pragma unroll
+    for (int j = 0; j < kKeys / 16; ++j) wgmma_rs_bt<D, E>(o, p[j], vdesc + uint64_t(j * 2048 >> 4));
+  };
+  // The online softmax of tile kt's scores in s, in place: the new row maxima and the
+  // correction of what was summed before.
+  auto softmax = [&](int kt, float (&corr)[2]) {
+    // Row r of the warpgroup may see keys up to offset first + r - k0 of this tile; a tile
+    // wholly after the rows (at most the last) is masked whole.
+    const int64_t k0 = int64_t(kt) * kKeys;
+    const bool diagonal = k0 + kKeys - 1 > first;
+    const int seen = int(first - k0) + warp * 16 + gr;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float& x = s[4 * n + e];
+        const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + (e >> 1) * 8;
+        x = masked ? -INFINITY : x * scale_log2;
+        mx[e >> 1] = fmaxf(mx[e >> 1], x);
+      }
+    float sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+      // Finite: key 0 of tile 0 precedes every row, so a fully masked row keeps its old max.
+      const float m_new = fmaxf(m[i], mx[i]);
+      corr[i] = exp2f(m[i] - m_new);
+      m[i] = m_new;
     }
-    if (do_pv) {
-      mbar_wait(&full_v[prev], ((kt - 1) / kStages) & 1);
-      fence_proxy_async();
-      // V as P V's B operand, N-major: its 64-column blocks are N, 16 keys (two atoms) a k-step.
-      const uint64_t vdesc = smem_desc_sw128(KVs + (2 * prev + 1) * kKeys * D, kBlock, 1024);
-      fence_regs(o);
-      wgmma_fence();
 #pragma unroll
-      for (int j = 0; j < kKeys / 16; ++j) wgmma_rs_bt<D, E>(o, p[j], vdesc + uint64_t(j * 2048 >> 4));
-      wgmma_commit();
+    for (int i = 0; i < NT * 4; ++i) {
+      s[i] = exp2f(s[i] - m[(i >> 1) & 1]);
+      sum[(i >> 1) & 1] += s[i];
     }
-    if (group == 0 || kt < key_tiles) named_arrive(their_turn, kGroups * 128);
+    // Each thread keeps its own part of the row sums; the quad adds them up at the end.
+#pragma unroll
+    for (int i = 0; i < 2; ++i) l[i] = l[i] * corr[i] + sum[i];
+  };
+  // P of tile kt, packed to E, is the A operand of its P V, k-step j from keys 16j...
+  auto pack_p = [&] {
+#pragma unroll
+    for (int j = 0; j < kKeys / 16; ++j) {
+      p[j][0] = pack2<E>(s[8 * j + 0], s[8 * j + 1]);
+      p[j][1] = pack2<E>(s[8 * j + 2], s[8 * j + 3]);
+      p[j][2] = pack2<E>(s[8 * j + 4], s[8 * j + 5]);
+      p[j][3] = pack2<E>(s[8 * j + 6], s[8 * j + 7]);
+    }
+  };
 
-    float corr[2] = {1.0f, 1.0f};
-    if (do_s) {
-      if (do_pv)
-        wgmma_wait<1>();
-      else
-        wgmma_wait<0>();
-      fence_regs(s);
-      // Row r of the warpgroup may see keys up to offset first + r - k0 of this tile.
-      const int64_t k0 = int64_t(kt) * kKeys;
-      const bool diagonal = k0 + kKeys - 1 > first;
-      const int seen = int(first - k0) + warp * 16 + gr;
-      float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-      for (int n = 0; n < NT; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float& x = s[4 * n + e];
-          const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + (e >> 1) * 8;
-          x = masked ? -INFINITY : x * scale_log2;
-          mx[e >> 1] = fmaxf(mx[e >> 1], x);
-        }
-      float sum[2] = {0.0f, 0.0f};
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-        // Finite: key 0 of tile 0 precedes every row, so a fully masked row keeps its old max.
-        const float m_new = fmaxf(m[i], mx[i]);
-        corr[i] = exp2f(m[i] - m_new);
-        m[i] = m_new;
-      }
-#pragma unroll
-      for (int i = 0; i < NT * 4; ++i) {
-        s[i] = exp2f(s[i] - m[(i >> 1) & 1]);
-        sum[(i >> 1) & 1] += s[i];
-      }
-      // Each thread keeps its own part of the row sums; the quad adds them up at the end.
-#pragma unroll
-      for (int i = 0; i < 2; ++i) l[i] = l[i] * corr[i] + sum[i];
-    }
-    if (do_pv) {
-      wgmma_wait<0>();
-      fence_regs(o);
-    }
-    if (kt > 0) mbar_arrive(&empty[prev]);  // tile kt - 1 is no longer read by this warpgroup
-    if (do_s) {
-      // O so far (with P V of tile kt - 1) takes the new maximum; P of tile kt, packed to E, is
-      // the A operand of its P V in the next turn, k-step j from keys 16j...
-#pragma unroll
-      for (int i = 0; i < D / 2; ++i) o[i] *= corr[(i >> 1) & 1];
-#pragma unroll
-      for (int j = 0; j < kKeys / 16; ++j) {
-        p[j][0] = pack2<E>(s[8 * j + 0], s[8 * j + 1]);
-        p[j][1] = pack2<E>(s[8 * j + 2], s[8 * j + 3]);
-        p[j][2] = pack2<E>(s[8 * j + 4], s[8 * j + 5]);
-        p[j][3] = pack2<E>(s[8 * j + 6], s[8 * j + 7]);
-      }
-    }
-    had_s = do_s;
+  // Turn 0: S of tile 0 alone.
+  named_sync(my_turn, kGroups * 128);
+  issue_s(0);
+  wgmma_commit();
+  named_arrive(their_turn, kGroups * 128);
+  wgmma_wait<0>();
+  fence_regs(s);
+  {
+    float corr[2];
+    softmax(0, corr);
   }
+  pack_p();
+  // Turn kt: S of tile kt with P V of tile kt - 1; branch-free around the accumulators, which
+  // the compiler would otherwise wait on after every wgmma.
+  for (int kt = 1; kt < key_tiles; ++kt) {
+    named_sync(my_turn, kGroups * 128);
+    issue_s(kt);
+    wgmma_commit();
+    issue_pv(kt - 1);
+    wgmma_commit();
+    named_arrive(their_turn, kGroups * 128);
+    wgmma_wait<1>();  // S
+    fence_regs(s);
+    float corr[2];
+    softmax(kt, corr);
+    wgmma_wait<0>();  // P V
+    fence_regs(o);
+    mbar_arrive(&empty[(kt - 1) % kStages]);  // tile kt - 1 is no longer read by this warpgroup
+    // O so far, with P V of tile kt - 1, takes the new maxima.
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) o[i] *= corr[(i >> 1) & 1];
+    pack_p();
+  }
+  // The last turn: P V of the last tile (group 1 has no one to hand the turn to).
+  named_sync(my_turn, kGroups * 128);
+  issue_pv(key_tiles - 1);
+  wgmma_commit();
+  if (group == 0) named_arrive(their_turn, kGroups * 128);
+  wgmma_wait<0>();
+  fence_regs(o);
 
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
