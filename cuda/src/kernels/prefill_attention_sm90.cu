@@ -48,12 +48,13 @@ __device__ inline int tile_at(int r, int c) {
 template <int D, int R>
 struct TileCopy {
   static constexpr int C = D / 8, kRowsEach = R * C / 128, kStride = 128 / C;
+  static_assert(kGpuPage % kStride == 0, "a thread's rows j and j + 1 lie in the same or consecutive pages");
   __device__ static int row(int j) { return threadIdx.x / C + j * kStride; }
   __device__ static int chunk() { return threadIdx.x % C; }
   // Starts copying; src(j) is row(j)'s first value, or null for zeros.
   template <typename E, typename Src>
   __device__ static void start(E* dst, Src src) {
-#pragma unroll 1
+#pragma unroll
     for (int j = 0; j < kRowsEach; ++j) {
       const E* from = src(j);
       cp_async16(dst + tile_at<R>(row(j), chunk()), from ? from + chunk() * 8 : nullptr, from != nullptr);
@@ -99,13 +100,21 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
     });
     mbar_arrive_on_copies(q_full);
     using Copy = TileCopy<D, kKeys>;
+    constexpr int kPages = kKeys / kGpuPage;
+    const int64_t pages = (total + kGpuPage - 1) / kGpuPage;
     for (int kt = 0; kt < key_tiles; ++kt) {
       const int st = kt % kStages;
+      // The tile's pages, read together: one load's latency a tile rather than one a row.
+      int page[kPages];
+#pragma unroll
+      for (int i = 0; i < kPages; ++i) page[i] = int64_t(kt) * kPages + i < pages ? kv.page_table[kt * kPages + i] : 0;
       if (kt >= kStages) mbar_wait(&empty[st], (kt / kStages - 1) & 1);  // both consumers are done with tile kt - kStages
-      // Row j's place in the cache (pages of kGpuPage tokens), or -1 past the end.
+      // Row j's place in the cache, or -1 past the end; row(j) lies in the tile's page j kStride / kGpuPage.
       auto at = [&](int j) -> int64_t {
-        const int64_t p = int64_t(kt) * kKeys + Copy::row(j);
-        return p < total ? ((int64_t(kv.page_table[p / kGpuPage]) * kv.kv_heads + g) * kGpuPage + p % kGpuPage) * D : -1;
+        const int r = Copy::row(j);
+        return int64_t(kt) * kKeys + r < total
+                   ? ((int64_t(page[j * Copy::kStride / kGpuPage]) * kv.kv_heads + g) * kGpuPage + r % kGpuPage) * D
+                   : -1;
       };
       E* Ks = KVs + 2 * st * kKeys * D;
       Copy::start(Ks, [&](int j) { const int64_t o = at(j); return o < 0 ? nullptr : k + o; });
