@@ -20,6 +20,8 @@ const llama = (o: Partial<ArchSpec>): ArchSpec => ({
   attentionBias: false,
   outputBias: false,
   mlpBias: false,
+  slidingWindow: 0,
+  slidingLayers: [],
   rope: { theta: 10000, type: 'default' },
   ...o,
 });

@@ -88,6 +88,15 @@ bool get_bool(const Napi::Object& o, const char* key) {
   return v.IsBoolean() && v.As<Napi::Boolean>().Value();
 }
 
+std::vector<double> get_nums(const Napi::Object& o, const char* key) {
+  std::vector<double> out;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToNumber().DoubleValue());
+  return out;
+}
+
 ModelSpec parse_spec(const Napi::Object& o) {
   ModelSpec s;
   s.arch = o.Get("arch").ToString();
@@ -113,6 +122,17 @@ ModelSpec parse_spec(const Napi::Object& o) {
   s.rope.low_freq_factor = get_num(rope, "lowFreqFactor", 1.0);
   s.rope.high_freq_factor = get_num(rope, "highFreqFactor", 4.0);
   s.rope.original_max_position = get_num(rope, "originalMaxPositions", 8192.0);
+  s.rope.attention_factor = get_num(rope, "attentionFactor", 1.0);
+  s.rope.beta_fast = get_num(rope, "betaFast", 32.0);
+  s.rope.beta_slow = get_num(rope, "betaSlow", 1.0);
+  s.rope.truncate = !rope.Get("truncate").IsBoolean() || rope.Get("truncate").As<Napi::Boolean>().Value();
+  s.rope.short_factor = get_nums(rope, "shortFactor");
+  s.rope.long_factor = get_nums(rope, "longFactor");
+  s.sliding_window = o.Get("slidingWindow").IsNumber() ? get_int(o, "slidingWindow") : 0;
+  Napi::Value layers = o.Get("slidingLayers");
+  if (layers.IsArray())
+    for (uint32_t i = 0; i < layers.As<Napi::Array>().Length(); ++i)
+      s.sliding_layers.push_back(layers.As<Napi::Array>().Get(i).ToBoolean().Value());
   Napi::Value tv = o.Get("tensors");
   if (tv.IsArray()) {
     Napi::Array arr = tv.As<Napi::Array>();
@@ -411,6 +431,19 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 };
 Napi::FunctionReference ModelWrap::ctor;
 
+// Per backend, why it does not serve the spec ('' when it does): `quest models check`.
+Napi::Value ServedBy(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "servedBy(spec) needs a spec object");
+  try {
+    const ModelSpec spec = parse_spec(info[0].As<Napi::Object>());
+    Napi::Object out = Napi::Object::New(info.Env());
+    for (const char* b : {"cpu", "cuda"}) out.Set(b, unserved(spec, b));
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "loadModel(spec) needs a spec object");
   std::shared_ptr<ModelSpec> spec;
@@ -422,6 +455,9 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       if (backend != "cpu" && backend != "cuda") throw std::runtime_error("backend must be 'cpu' or 'cuda', not '" + backend + "'");
       on_gpu = backend == "cuda";
     }
+    // Refused before any weight is read.
+    if (std::string why = unserved(*spec, on_gpu ? "cuda" : "cpu"); !why.empty())
+      throw std::runtime_error(std::string("the ") + (on_gpu ? "CUDA" : "CPU") + " backend does not serve this model: " + why);
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
@@ -616,6 +652,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ModelWrap::Init(env);
   SequenceWrap::Init(env);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  exports.Set("servedBy", Napi::Function::New(env, ServedBy));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("copyBandwidth", Napi::Function::New(env, CopyBandwidth));
   exports.Set("probePolicy", Napi::Function::New(env, RunOneLayer));

@@ -1,5 +1,6 @@
 #include "engine/cpu_sequence.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace quest {
@@ -30,17 +31,27 @@ void CpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   else
     policy_->request_prefill(prompt_end_, scores);
   const size_t elem = cache_.element_bytes();
+  // A prefill's positions all rotate with the table of its whole length, as transformers'
+  // single call does; a decode step's with its own.
+  const std::vector<float> inv_freq = model_->inv_freq_at(decode ? pos[0] + 1 : prompt_end_);
   for (int l = 0; l < s.layers; ++l) {
     const LayerWeights& L = model_->layer(l);
     be_.rmsnorm(x.data(), n, H, L.in_norm.data(), float(s.rms_eps), h.data());
     be_.matmul(h.data(), n, L.q, q.data());
     be_.matmul(h.data(), n, L.k, k.data());
     be_.matmul(h.data(), n, L.v, v.data());
-    be_.rope(q.data(), n, s.heads, s.head_dim, pos.data(), model_->inv_freq().data());
-    be_.rope(k.data(), n, s.kv_heads, s.head_dim, pos.data(), model_->inv_freq().data());
+    if (!L.q_norm.empty()) {  // Qwen3: per-head RMSNorm of q and k before RoPE
+      be_.rmsnorm(q.data(), n * s.heads, s.head_dim, L.q_norm.data(), float(s.rms_eps), q.data());
+      be_.rmsnorm(k.data(), n * s.kv_heads, s.head_dim, L.k_norm.data(), float(s.rms_eps), k.data());
+    }
+    be_.rope(q.data(), n, s.heads, s.head_dim, pos.data(), inv_freq.data(), model_->attention_factor());
+    be_.rope(k.data(), n, s.kv_heads, s.head_dim, pos.data(), inv_freq.data(), model_->attention_factor());
     for (int i = 0; i < n; ++i) cache_.write(l, pos[i], k.data() + size_t(i) * kvd, v.data() + size_t(i) * kvd);
 
-    const bool governed = l >= opts_.dense_layers;
+    // A policy governs full-attention layers; a sliding-window layer reads its window, counted
+    // in the bytes but not in the budget.
+    const int64_t window = s.sliding(l) ? s.sliding_window : 0;
+    const bool governed = l >= opts_.dense_layers && !window;
     if (decode && governed) {
       const Stopwatch t;
       sel.assign(s.kv_heads, {});
@@ -55,11 +66,12 @@ void CpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
       stats_.policy_samples += s.kv_heads;
       if (record_) record_layer(sel, policy_->take_margins(l, sel.size()), pos[0]);
     } else if (decode) {
-      stats_.kv_bytes_read += double(pos[0] + 1) * kvd * 2 * elem;
+      const int64_t seen = window ? std::min<int64_t>(window, pos[0] + 1) : pos[0] + 1;
+      stats_.kv_bytes_read += double(seen) * kvd * 2 * elem;
     }
     const bool observe = governed && scores.wanted();
     be_.attend(cache_, l, q.data(), n, s.heads, pos.data(), decode && governed ? &sel : nullptr, att.data(),
-               observe ? &scores : nullptr);
+               observe ? &scores : nullptr, window);
     if (observe) {
       if (decode)
         policy_->observe_decode(l, scores);

@@ -10,6 +10,7 @@ namespace quest {
 
 struct LayerWeights {
   std::vector<float> in_norm, post_norm;
+  std::vector<float> q_norm, k_norm;  // Qwen3: RMSNorm over each head's dimensions, before RoPE
   std::vector<float> wq, wk, wv, wo, bq, bk, bv, bo;
   std::vector<float> w_gate, w_up, w_down, b_gate, b_up, b_down;
   Linear q, k, v, o, gate, up, down;
@@ -23,7 +24,13 @@ class Model {
   const float* embedding() const { return embed_.data(); }
   const float* final_norm() const { return norm_.data(); }
   const Linear& lm_head() const { return lm_head_; }
+  // The table at load: what a forward pass uses unless the rope type depends on the length.
   const std::vector<float>& inv_freq() const { return inv_freq_; }
+  // The table for a forward call whose positions end at seq_len - 1 (longrope switches
+  // factors past the original length, dynamic NTK rescales past it; others: inv_freq()).
+  std::vector<float> inv_freq_at(int64_t seq_len) const;
+  // yarn, longrope: the factor cos and sin are multiplied by (1 otherwise).
+  float attention_factor() const { return float(spec_.rope.attention_factor); }
   size_t weight_bytes() const { return weight_bytes_; }
 
  private:
@@ -36,6 +43,7 @@ class Model {
 };
 
 // RoPE inverse frequencies for head_dim, with the config's scaling applied.
-std::vector<float> rope_inv_freq(const RopeSpec& rope, int head_dim);
+// seq_len picks longrope's factors and dynamic NTK's base (as transformers' dynamic_rope_update).
+std::vector<float> rope_inv_freq(const RopeSpec& rope, int head_dim, int64_t seq_len = 0);
 
 }  // namespace quest

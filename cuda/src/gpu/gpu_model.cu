@@ -132,11 +132,7 @@ const float* GpuModel::upload_floats(std::initializer_list<const std::vector<flo
 GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device_(device) {
   const ModelSpec& s = spec_;
   const std::string why = "the CUDA backend does not serve this model: ";
-  if (s.head_dim != 64 && s.head_dim != 128) throw std::runtime_error(why + "head_dim must be 64 or 128");
-  const int group = s.heads / s.kv_heads;
-  if (group != 1 && group != 2 && group != 4 && group != 8)
-    throw std::runtime_error(why + "query heads per KV head must be 1, 2, 4 or 8");
-  if (s.hidden % 32 || s.intermediate % 32) throw std::runtime_error(why + "hidden and intermediate sizes must be multiples of 32");
+  if (std::string reason = unserved(s, "cuda"); !reason.empty()) throw std::runtime_error(why + reason);
   check(cudaSetDevice(device_), "cudaSetDevice");
   check(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_), "device attributes");
   // bf16 checkpoints stay bf16 (fp16 could overflow them); fp16 and fp32 ones run in fp16.
