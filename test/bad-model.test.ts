@@ -186,6 +186,8 @@ describe('config.json ranges', () => {
     ['a partial rotary factor', (c) => (c.rope_parameters.partial_rotary_factor = 0.5), 'partial_rotary_factor 0.5 is not supported (the engine rotates whole heads: 1)'],
     ['layer_types of the wrong count', (c) => { c.architectures = ['Qwen2ForCausalLM']; c.use_sliding_window = true; c.sliding_window = 64; c.layer_types = ['full_attention']; }, '"layer_types" lists 1 layers, but num_hidden_layers is 6'],
     ['an unknown layer type', (c) => { c.architectures = ['MistralForCausalLM']; c.sliding_window = 64; c.layer_types = Array(6).fill('chunked_attention'); }, 'layer_types entry "chunked_attention" is not supported (supported: full_attention, sliding_attention)'],
+    ['a Gemma activation other than tanh GELU', (c) => { c.architectures = ['Gemma2ForCausalLM']; c.hidden_activation = 'gelu'; }, 'hidden_activation "gelu" is not supported (supported: gelu_pytorch_tanh)'],
+    ['an unknown Gemma 3 layer type in rope_parameters', (c) => { c.architectures = ['Gemma3ForCausalLM']; c.rope_parameters = { full_attention: { rope_type: 'default' }, chunked_attention: { rope_type: 'default' } }; }, 'rope_parameters.chunked_attention is not a layer type of Gemma 3 (its layer types: full_attention, sliding_attention)'],
     ['sliding layers without a window', (c) => { c.architectures = ['Qwen2ForCausalLM']; c.layer_types = Array(6).fill('sliding_attention'); }, '"layer_types" has sliding_attention layers, but no sliding window is on ("sliding_window", "use_sliding_window")'],
   ])('%s', async (_, edit, message) => {
     const dir = copy(defaultModel);

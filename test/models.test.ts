@@ -16,6 +16,8 @@ const GPU_LATER: Record<string, string> = {
   'phi3-longrope': "architecture 'phi3' is not served on the GPU yet",
   'mistral-window': 'sliding-window attention is not served on the GPU yet',
   'dynamic-llama': "rope type 'dynamic' is not served on the GPU yet",
+  gemma2: "architecture 'gemma2' is not served on the GPU yet",
+  gemma3: "architecture 'gemma3' is not served on the GPU yet",
 };
 
 describe('quest models check', () => {
@@ -48,7 +50,7 @@ describe('quest models check', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim()).toBe(
-      `quest: ${cfg}: unknown architecture "Gemma4ForCausalLM" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)`,
+      `quest: ${cfg}: unknown architecture "Gemma4ForCausalLM" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)`,
     );
   });
 });

@@ -13,7 +13,8 @@ import json
 import os
 
 import torch
-from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Phi3Config, Qwen2Config, Qwen3Config
+from transformers import (AutoModelForCausalLM, Gemma2Config, Gemma3TextConfig, LlamaConfig, MistralConfig,
+                          Phi3Config, Qwen2Config, Qwen3Config)
 
 PROMPT_LEN = 300
 GREEDY_TOKENS = 24
@@ -116,6 +117,24 @@ SMALL_CASES = {
         cls=LlamaConfig, dtype=torch.float32, shard=None, cached=True,
         cfg=small(max_position_embeddings=128, rope_parameters=dict(rope_type="dynamic", rope_theta=10000.0, factor=4.0)),
     ),
+    # Untied: with Gemma's sqrt(hidden) embedding scale a tied head mostly echoes the last token,
+# and the greedy continuation would repeat one token.
+# Gemma 2: (1 + w) norms, pre/post norms, GeGLU, scaled embedding, query_pre_attn_scalar,
+    # attention and final soft-capping (tight caps, so that they bind), alternating windowed layers.
+    # Eager attention: transformers' sdpa path drops the attention soft-cap that Gemma 2 defines.
+    "gemma2": dict(
+        cls=Gemma2Config, dtype=torch.bfloat16, shard=None, cached=True, eager=True,
+        cfg=small(num_hidden_layers=4, sliding_window=48, tie_word_embeddings=False, query_pre_attn_scalar=48,
+                  attn_logit_softcapping=4.0, final_logit_softcapping=3.0,
+                  rope_parameters=dict(rope_type="default", rope_theta=10000.0)),
+    ),
+    # Gemma 3 text: q/k norms, two rope bases (linear scaling on the full layers), a full layer every 3rd.
+    "gemma3": dict(
+        cls=Gemma3TextConfig, dtype=torch.bfloat16, shard=None, cached=True,
+        cfg=small(num_hidden_layers=3, sliding_window=48, tie_word_embeddings=False, query_pre_attn_scalar=64, sliding_window_pattern=3,
+                  rope_parameters=dict(full_attention=dict(rope_type="linear", factor=4.0, rope_theta=1000000.0),
+                                       sliding_attention=dict(rope_type="default", rope_theta=10000.0))),
+    ),
 }
 
 
@@ -164,7 +183,8 @@ def make(name, case, root, seed):
         with open(path, "w") as f:
             json.dump(saved, f, indent=2)
 
-    ref = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    attn = {"attn_implementation": "eager"} if case.get("eager") else {}
+    ref = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **attn).eval()
     gen = torch.Generator().manual_seed(seed + 1)
     # ids 0..2 are the special tokens of the config; a prompt free of them keeps any
     # pad/eos handling out of the comparison.
@@ -180,6 +200,7 @@ def make(name, case, root, seed):
         arch=name, seed=seed, dtype=str(case["dtype"]).replace("torch.", ""),
         prompt_ids=prompt, greedy_ids=cont, vocab_size=vocab,
         max_abs_logit=float(logits.abs().max()), min_top2_margin=margin,
+        attn_implementation=ref.config._attn_implementation,
         transformers=__import__("transformers").__version__, torch=torch.__version__,
     )
     with open(os.path.join(folder, "expected.json"), "w") as f:

@@ -34,7 +34,7 @@ export interface NativeRope {
 }
 
 export interface NativeModelSpec {
-  arch: 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3';
+  arch: 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
   vocabSize: number;
   hiddenSize: number;
   numLayers: number;
@@ -53,6 +53,13 @@ export interface NativeModelSpec {
   /** Per layer, whether it attends over the window (empty: no layer does). */
   slidingLayers: boolean[];
   rope: NativeRope;
+  /** Gemma 3: the rope of sliding-window layers (rope: full-attention layers'). */
+  ropeLocal?: NativeRope;
+  /** Gemma: attention scores are scaled by queryPreAttnScalar^-0.5 (else head_dim^-0.5). */
+  queryPreAttnScalar?: number;
+  /** Gemma: tanh soft-capping of attention scores and of the final logits (0: none). */
+  attnSoftcap?: number;
+  finalSoftcap?: number;
   tensors: NativeTensorRef[];
   /** Draw weights at random instead of reading files (architecture presets). */
   randomWeights?: boolean;

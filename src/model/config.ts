@@ -1,7 +1,9 @@
 /** config.json of a Hugging Face model folder -> the engine's model spec (without tensors). */
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { QuestError, errorMessage } from '../errors.js';
-import type { NativeModelSpec, NativeRope } from '../engine/native.js';
+import type { NativeModelSpec } from '../engine/native.js';
+import { INT_MAX, type Json, num, posInt, posNum } from './fields.js';
+import { parseRope } from './rope.js';
 
 export type ArchSpec = Omit<NativeModelSpec, 'tensors'>;
 
@@ -11,141 +13,28 @@ const ARCHS: Record<string, NativeModelSpec['arch']> = {
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
   Phi3ForCausalLM: 'phi3',
+  Gemma2ForCausalLM: 'gemma2',
+  Gemma3ForCausalLM: 'gemma3',
   llama: 'llama',
   mistral: 'mistral',
   qwen2: 'qwen2',
   qwen3: 'qwen3',
   phi3: 'phi3',
+  gemma2: 'gemma2',
+  gemma3_text: 'gemma3',
 };
 const ARCH_NAMES = Object.keys(ARCHS).filter((k) => k.endsWith('ForCausalLM'));
-
-type Json = Record<string, unknown>;
-
-function num(cfg: Json, key: string, file: string, fallback?: number): number {
-  const v = cfg[key];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw new QuestError(`${file}: missing "${key}"`);
-  }
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new QuestError(`${file}: "${key}" must be a number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-// The engine holds sizes in 32-bit ints.
-const INT_MAX = 2 ** 31 - 1;
-
-function posInt(cfg: Json, key: string, file: string, fallback?: number): number {
-  const v = num(cfg, key, file, fallback);
-  if (!Number.isInteger(v) || v <= 0 || v > INT_MAX) throw new QuestError(`${file}: "${key}" must be a positive integer below 2^31, got ${v}`);
-  return v;
-}
-
-function posNum(cfg: Json, key: string, file: string, fallback?: number): number {
-  const v = num(cfg, key, file, fallback);
-  if (v <= 0) throw new QuestError(`${file}: "${key}" must be a positive number, got ${v}`);
-  return v;
-}
-
-function numList(cfg: Json, key: string, file: string, length: number): number[] {
-  const v = cfg[key];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0))
-    throw new QuestError(`${file}: "${key}" must be a list of positive numbers`);
-  // One factor per rotated pair of a head's dimensions (transformers' _validate_longrope_rope_parameters).
-  if (v.length !== length) throw new QuestError(`${file}: "${key}" has ${v.length} factors, but head_dim/2 is ${length}`);
-  return v as number[];
-}
-
-// Each rope type's fields, as transformers 5.x's _validate_<type>_rope_parameters
-// (modeling_rope_utils.py) lists them; "type" is the transformers 4 spelling of "rope_type".
-// "finetuned" is the original YaRN repo's flag (Yarn-Llama-2-7b-128k's config) that transformers ignores.
-const COMMON_ROPE_FIELDS = ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor'];
-const ROPE_FIELDS: Record<NativeRope['type'], string[]> = {
-  default: [],
-  linear: ['factor'],
-  dynamic: ['factor'],
-  llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
-  yarn: ['factor', 'original_max_position_embeddings', 'attention_factor', 'beta_fast', 'beta_slow', 'mscale', 'mscale_all_dim', 'truncate', 'finetuned'],
-  longrope: ['short_factor', 'long_factor', 'original_max_position_embeddings', 'attention_factor', 'factor'],
-};
-
-// transformers' get_mscale inside _compute_yarn_parameters.
-const yarnMscale = (scale: number, m = 1) => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
-
-interface RopeContext {
-  file: string;
-  key: string;
-  headDim: number;
-  maxPositions: number;
-  /** Phi-3 keeps original_max_position_embeddings beside rope_scaling; transformers then prefers it. */
-  topOriginal?: number;
-  /** Phi-3 reads its older rope type names "su" and "yarn" as longrope (transformers' Phi3Config). */
-  phi3: boolean;
-}
-
-/** Rope settings from either transformers 5 (rope_parameters) or 4 (rope_theta + rope_scaling). */
-function parseRope(cfg: Json, ctx: RopeContext): NativeRope {
-  const { file, key } = ctx;
-  const params = (cfg[key] ?? {}) as Json;
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new QuestError(`${file}: "${key}" must be an object`);
-  const theta = posNum(params, 'rope_theta', file, posNum(cfg, 'rope_theta', file, 10000));
-  const named = String(params.rope_type ?? params.type ?? 'default');
-  const type = (ctx.phi3 && (named === 'su' || named === 'yarn') ? 'longrope' : named) as NativeRope['type'];
-  const fields = ROPE_FIELDS[type];
-  if (!fields) throw new QuestError(`${file}: ${key}.rope_type "${type}" is not supported (supported: ${Object.keys(ROPE_FIELDS).join(', ')})`);
-  for (const f of Object.keys(params))
-    if (!COMMON_ROPE_FIELDS.includes(f) && !fields.includes(f))
-      throw new QuestError(`${file}: ${key}.${f} is not a field of rope type "${type}" (its fields: ${[...fields, 'rope_theta'].join(', ')})`);
-  const partial = num(params, 'partial_rotary_factor', file, num(cfg, 'partial_rotary_factor', file, 1));
-  if (partial !== 1) throw new QuestError(`${file}: partial_rotary_factor ${partial} is not supported (the engine rotates whole heads: 1)`);
-  if (type === 'default') return { theta, type };
-  const original = (): number => {
-    const o = ctx.topOriginal ?? posInt(params, 'original_max_position_embeddings', file, ctx.maxPositions);
-    if (o > ctx.maxPositions)
-      throw new QuestError(`${file}: original_max_position_embeddings (${o}) exceeds max_position_embeddings (${ctx.maxPositions})`);
-    return o;
-  };
-  if (type === 'longrope') {
-    const originalMaxPositions = original();
-    // transformers' _compute_longrope_parameters: factor defaults to the ratio of the two lengths.
-    const factor = posNum(params, 'factor', file, ctx.maxPositions / originalMaxPositions);
-    const attentionFactor = posNum(params, 'attention_factor', file, factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(originalMaxPositions)));
-    const half = ctx.headDim / 2;
-    return { theta, type, factor, originalMaxPositions, attentionFactor, shortFactor: numList(params, 'short_factor', file, half), longFactor: numList(params, 'long_factor', file, half) };
-  }
-  const factor = posNum(params, 'factor', file);
-  if (type === 'linear') return { theta, type, factor };
-  // Dynamic NTK rescales past max_position_embeddings (transformers' _compute_dynamic_ntk_parameters).
-  if (type === 'dynamic') return { theta, type, factor, originalMaxPositions: ctx.maxPositions };
-  if (type === 'llama3') {
-    const lowFreqFactor = posNum(params, 'low_freq_factor', file);
-    const highFreqFactor = posNum(params, 'high_freq_factor', file);
-    // transformers' llama3 rule interpolates between the two: it divides by their difference.
-    if (highFreqFactor <= lowFreqFactor)
-      throw new QuestError(`${file}: "high_freq_factor" (${highFreqFactor}) must be greater than "low_freq_factor" (${lowFreqFactor})`);
-    return { theta, type, factor, lowFreqFactor, highFreqFactor, originalMaxPositions: posInt(params, 'original_max_position_embeddings', file) };
-  }
-  // yarn, as transformers' _compute_yarn_parameters: falsy beta_fast/beta_slow fall back to 32/1,
-  // the attention factor from mscale/mscale_all_dim when both are set, truncate defaults to true.
-  const originalMaxPositions = original();
-  const betaFast = num(params, 'beta_fast', file, 0) || 32;
-  const betaSlow = num(params, 'beta_slow', file, 0) || 1;
-  if (betaFast < betaSlow) throw new QuestError(`${file}: ${key}.beta_fast (${betaFast}) must not be below beta_slow (${betaSlow})`);
-  const mscale = num(params, 'mscale', file, 0);
-  const mscaleAll = num(params, 'mscale_all_dim', file, 0);
-  const attentionFactor = posNum(params, 'attention_factor', file, mscale && mscaleAll ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAll) : yarnMscale(factor));
-  if (params.truncate !== undefined && typeof params.truncate !== 'boolean') throw new QuestError(`${file}: ${key}.truncate must be true or false`);
-  return { theta, type, factor, originalMaxPositions, attentionFactor, betaFast, betaSlow, truncate: params.truncate !== false };
-}
 
 /**
  * Which layers attend over a sliding window: config.layer_types when given, else the
  * architecture's rule (transformers 5.x configuration_<arch>.py, modeling_<arch>.py): Mistral
  * and Phi-3 window every layer when sliding_window is set; Qwen2/Qwen3 only with
- * use_sliding_window, from max_window_layers on.
+ * use_sliding_window, from max_window_layers on; Gemma 2 and 3 by their period.
  */
 function slidingLayers(cfg: Json, arch: NativeModelSpec['arch'], layers: number, file: string): { window: number; sliding: boolean[] } {
   const qwen = arch === 'qwen2' || arch === 'qwen3';
-  const given = cfg.sliding_window == null ? 0 : posInt(cfg, 'sliding_window', file);
+  // Gemma2Config and Gemma3TextConfig default the window to 4096.
+  const given = cfg.sliding_window === undefined && gemma(arch) ? 4096 : cfg.sliding_window == null ? 0 : posInt(cfg, 'sliding_window', file);
   // Llama has no sliding window in transformers: the field is ignored there.
   const window = arch === 'llama' || (qwen && cfg.use_sliding_window !== true) ? 0 : given;
   if (Array.isArray(cfg.layer_types)) {
@@ -159,8 +48,54 @@ function slidingLayers(cfg: Json, arch: NativeModelSpec['arch'], layers: number,
   }
   if (!window) return { window: 0, sliding: [] };
   const from = qwen ? posInt(cfg, 'max_window_layers', file, 28) : 0;
-  const sliding = Array.from({ length: layers }, (_, i) => i >= from);
+  // Gemma 2 alternates from a sliding layer; Gemma 3 makes every sliding_window_pattern-th layer full.
+  const period = arch === 'gemma2' ? 2 : arch === 'gemma3' ? posInt(cfg, 'sliding_window_pattern', file, 6) : 0;
+  const sliding = Array.from({ length: layers }, (_, i) => (period ? (i + 1) % period !== 0 : i >= from));
   return sliding.some(Boolean) ? { window, sliding } : { window: 0, sliding: [] };
+}
+
+const gemma = (arch: NativeModelSpec['arch']) => arch === 'gemma2' || arch === 'gemma3';
+
+/**
+ * The rope of full-attention layers and, for Gemma 3, of its sliding layers: nested by layer
+ * type in rope_parameters (transformers 5), or rope_theta, rope_scaling (full layers) and
+ * rope_local_base_freq (transformers 4). Defaults: Gemma3TextConfig.default_theta.
+ */
+function ropes(cfg: Json, arch: NativeModelSpec['arch'], file: string, headDim: number, maxPositions: number) {
+  const key = cfg.rope_parameters !== undefined ? 'rope_parameters' : 'rope_scaling';
+  // Phi3Config: original_max_position_embeddings defaults to 4096 and takes precedence over rope_scaling's.
+  const topOriginal = arch === 'phi3' ? posInt(cfg, 'original_max_position_embeddings', file, 4096) : undefined;
+  const partial = num(cfg, 'partial_rotary_factor', file, 1);
+  const ctx = { file, key, headDim, maxPositions, topOriginal, phi3: arch === 'phi3', partial };
+  const theta = (fallback: number) => posNum(cfg, 'rope_theta', file, fallback);
+  if (arch !== 'gemma3') return { rope: parseRope(cfg[key], { ...ctx, theta: theta(10000) }), ropeLocal: undefined };
+  const params = cfg.rope_parameters as Json | undefined;
+  if (params && typeof params === 'object' && ('full_attention' in params || 'sliding_attention' in params)) {
+    for (const k of Object.keys(params))
+      if (k !== 'full_attention' && k !== 'sliding_attention')
+        throw new QuestError(`${file}: rope_parameters.${k} is not a layer type of Gemma 3 (its layer types: full_attention, sliding_attention)`);
+    return {
+      rope: parseRope(params.full_attention, { ...ctx, key: 'rope_parameters.full_attention', theta: theta(1e6) }),
+      ropeLocal: parseRope(params.sliding_attention, { ...ctx, key: 'rope_parameters.sliding_attention', theta: 1e4 }),
+    };
+  }
+  return {
+    rope: parseRope(cfg[key], { ...ctx, theta: theta(1e6) }),
+    ropeLocal: { theta: posNum(cfg, 'rope_local_base_freq', file, 1e4), type: 'default' as const },
+  };
+}
+
+/** Gemma 2/3's own fields, with Gemma2Config's and Gemma3TextConfig's defaults (transformers 5.x). */
+function gemmaFields(cfg: Json, arch: NativeModelSpec['arch'], file: string) {
+  const act = cfg.hidden_activation ?? cfg.hidden_act ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') throw new QuestError(`${file}: hidden_activation "${String(act)}" is not supported (supported: gelu_pytorch_tanh)`);
+  if (cfg.use_bidirectional_attention === true) throw new QuestError(`${file}: use_bidirectional_attention is not supported (a causal language model attends causally)`);
+  const cap = (key: string, fallback: number | null) => (cfg[key] === undefined ? fallback : cfg[key] === null ? null : posNum(cfg, key, file)) ?? 0;
+  return {
+    queryPreAttnScalar: posNum(cfg, 'query_pre_attn_scalar', file, 256),
+    attnSoftcap: cap('attn_logit_softcapping', arch === 'gemma2' ? 50 : null),
+    finalSoftcap: cap('final_logit_softcapping', arch === 'gemma2' ? 30 : null),
+  };
 }
 
 export function parseConfig(cfg: Json, file: string): ArchSpec {
@@ -179,10 +114,7 @@ export function parseConfig(cfg: Json, file: string): ArchSpec {
     throw new QuestError(`${file}: num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`);
   const numLayers = posInt(cfg, 'num_hidden_layers', file);
   const positions = posInt(cfg, 'max_position_embeddings', file);
-  const ropeKey = cfg.rope_parameters !== undefined ? 'rope_parameters' : 'rope_scaling';
-  // Phi3Config: original_max_position_embeddings defaults to 4096 and takes precedence over rope_scaling's.
-  const topOriginal = arch === 'phi3' ? posInt(cfg, 'original_max_position_embeddings', file, 4096) : undefined;
-  const rope = parseRope(cfg, { file, key: ropeKey, headDim, maxPositions: positions, topOriginal, phi3: arch === 'phi3' });
+  const { rope, ropeLocal } = ropes(cfg, arch, file, headDim, positions);
   // Dynamic NTK exists to run past max_position_embeddings: served up to factor times it.
   const maxPositions = rope.type === 'dynamic' ? Math.min(INT_MAX, Math.floor(positions * rope.factor!)) : positions;
   const slide = slidingLayers(cfg, arch, numLayers, file);
@@ -208,6 +140,8 @@ export function parseConfig(cfg: Json, file: string): ArchSpec {
     slidingWindow: window,
     slidingLayers: sliding,
     rope,
+    ...(ropeLocal && { ropeLocal }),
+    ...(gemma(arch) && gemmaFields(cfg, arch, file)),
   };
 }
 

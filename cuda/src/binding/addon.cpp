@@ -97,6 +97,23 @@ std::vector<double> get_nums(const Napi::Object& o, const char* key) {
   return out;
 }
 
+RopeSpec parse_rope(const Napi::Object& rope) {
+  RopeSpec r;
+  r.theta = get_num(rope, "theta", 10000.0);
+  r.type = rope.Get("type").ToString();
+  r.factor = get_num(rope, "factor", 1.0);
+  r.low_freq_factor = get_num(rope, "lowFreqFactor", 1.0);
+  r.high_freq_factor = get_num(rope, "highFreqFactor", 4.0);
+  r.original_max_position = get_num(rope, "originalMaxPositions", 8192.0);
+  r.attention_factor = get_num(rope, "attentionFactor", 1.0);
+  r.beta_fast = get_num(rope, "betaFast", 32.0);
+  r.beta_slow = get_num(rope, "betaSlow", 1.0);
+  r.truncate = !rope.Get("truncate").IsBoolean() || rope.Get("truncate").As<Napi::Boolean>().Value();
+  r.short_factor = get_nums(rope, "shortFactor");
+  r.long_factor = get_nums(rope, "longFactor");
+  return r;
+}
+
 ModelSpec parse_spec(const Napi::Object& o) {
   ModelSpec s;
   s.arch = o.Get("arch").ToString();
@@ -115,19 +132,12 @@ ModelSpec parse_spec(const Napi::Object& o) {
   s.mlp_bias = get_bool(o, "mlpBias");
   s.random_weights = get_bool(o, "randomWeights");
   s.random_seed = uint64_t(get_num(o, "randomSeed", 0));
-  Napi::Object rope = o.Get("rope").As<Napi::Object>();
-  s.rope.theta = get_num(rope, "theta", 10000.0);
-  s.rope.type = rope.Get("type").ToString();
-  s.rope.factor = get_num(rope, "factor", 1.0);
-  s.rope.low_freq_factor = get_num(rope, "lowFreqFactor", 1.0);
-  s.rope.high_freq_factor = get_num(rope, "highFreqFactor", 4.0);
-  s.rope.original_max_position = get_num(rope, "originalMaxPositions", 8192.0);
-  s.rope.attention_factor = get_num(rope, "attentionFactor", 1.0);
-  s.rope.beta_fast = get_num(rope, "betaFast", 32.0);
-  s.rope.beta_slow = get_num(rope, "betaSlow", 1.0);
-  s.rope.truncate = !rope.Get("truncate").IsBoolean() || rope.Get("truncate").As<Napi::Boolean>().Value();
-  s.rope.short_factor = get_nums(rope, "shortFactor");
-  s.rope.long_factor = get_nums(rope, "longFactor");
+  s.rope = parse_rope(o.Get("rope").As<Napi::Object>());
+  s.has_local_rope = o.Get("ropeLocal").IsObject();
+  if (s.has_local_rope) s.rope_local = parse_rope(o.Get("ropeLocal").As<Napi::Object>());
+  s.query_pre_attn_scalar = get_num(o, "queryPreAttnScalar", 0);
+  s.attn_softcap = get_num(o, "attnSoftcap", 0);
+  s.final_softcap = get_num(o, "finalSoftcap", 0);
   s.sliding_window = o.Get("slidingWindow").IsNumber() ? get_int(o, "slidingWindow") : 0;
   Napi::Value layers = o.Get("slidingLayers");
   if (layers.IsArray())

@@ -81,14 +81,31 @@ class CpuBackend final : public Backend {
     for (int64_t i = 0; i < n; ++i) y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
   }
 
+  void geglu(const float* gate, const float* up, int64_t n, float* y) override {
+    const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+    for (int64_t i = 0; i < n; ++i) {
+      float x = gate[i];
+      y[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x))) * up[i];
+    }
+  }
+
+  void scale(float* x, int64_t n, float s) override {
+    for (int64_t i = 0; i < n; ++i) x[i] *= s;
+  }
+
+  void softcap(float* x, int64_t n, float cap) override {
+    for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] / cap) * cap;
+  }
+
   void add(float* x, const float* y, int64_t n) override {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
   }
 
   void attend(const PagedKvCache& cache, int layer, const float* q, int rows, int heads, const int64_t* pos,
-              const Selection* sel, float* out, AttentionScores* scores, int64_t window) override {
+              const Selection* sel, float* out, AttentionScores* scores, const AttendOptions& how) override {
     const int kvh = cache.kv_heads(), d = cache.head_dim(), group = heads / kvh;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const float scale = how.scale > 0 ? how.scale : 1.0f / std::sqrt(static_cast<float>(d));
+    const int64_t window = how.window;
     const bool per_query = sel && int(sel->size()) == heads;
     const int64_t last_pos = *std::max_element(pos, pos + rows);
     const bool want = scores && scores->wanted();
@@ -120,6 +137,7 @@ class CpuBackend final : public Backend {
         for (int64_t j = 0; j < n; ++j) {
           int64_t t = list ? (*list)[j] : first + j;
           p[j] = dot(qh, cache.key(layer, g, t), d) * scale;
+          if (how.softcap > 0) p[j] = std::tanh(p[j] / how.softcap) * how.softcap;
           mx = std::max(mx, p[j]);
         }
         float sum = 0.0f;

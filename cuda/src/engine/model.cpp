@@ -117,8 +117,15 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
   WeightReader rd(s);
   const int64_t H = s.hidden, qd = int64_t(s.heads) * s.head_dim, kvd = int64_t(s.kv_heads) * s.head_dim,
                 I = s.intermediate;
+  // Gemma's RMSNorm multiplies by (1 + w): folded into the weight once, in fp32 as transformers adds.
+  auto norm = [&](const std::string& name, int64_t dim) {
+    std::vector<float> w = rd.read(name, {dim});
+    if (s.gemma())
+      for (auto& x : w) x = 1.0f + x;
+    return w;
+  };
   embed_ = rd.read("model.embed_tokens.weight", {s.vocab, H});
-  norm_ = rd.read("model.norm.weight", {H});
+  norm_ = norm("model.norm.weight", H);
   if (!s.tie_embeddings) lm_head_w_ = rd.read("lm_head.weight", {s.vocab, H});
   bind(lm_head_, s.tie_embeddings ? embed_ : lm_head_w_, {}, int(H), s.vocab);
   weight_bytes_ = (embed_.size() + norm_.size() + lm_head_w_.size()) * sizeof(float);
@@ -134,8 +141,12 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
     }
     auto L = std::make_shared<LayerWeights>();
     std::string p = "model.layers." + std::to_string(l) + ".";
-    L->in_norm = rd.read(p + "input_layernorm.weight", {H});
-    L->post_norm = rd.read(p + "post_attention_layernorm.weight", {H});
+    L->in_norm = norm(p + "input_layernorm.weight", H);
+    L->post_norm = norm(p + "post_attention_layernorm.weight", H);
+    if (s.gemma()) {
+      L->pre_ff_norm = norm(p + "pre_feedforward_layernorm.weight", H);
+      L->post_ff_norm = norm(p + "post_feedforward_layernorm.weight", H);
+    }
     if (s.arch == "phi3") {  // Phi-3 fuses q, k, v (in that order) and gate, up
       std::vector<float> qkv = rd.read(p + "self_attn.qkv_proj.weight", {qd + 2 * kvd, H});
       L->wq = rows_of(qkv, 0, qd, H);
@@ -146,9 +157,9 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
       L->wk = rd.read(p + "self_attn.k_proj.weight", {kvd, H});
       L->wv = rd.read(p + "self_attn.v_proj.weight", {kvd, H});
     }
-    if (s.arch == "qwen3") {
-      L->q_norm = rd.read(p + "self_attn.q_norm.weight", {s.head_dim});
-      L->k_norm = rd.read(p + "self_attn.k_norm.weight", {s.head_dim});
+    if (s.arch == "qwen3" || s.arch == "gemma3") {
+      L->q_norm = norm(p + "self_attn.q_norm.weight", s.head_dim);
+      L->k_norm = norm(p + "self_attn.k_norm.weight", s.head_dim);
     }
     L->wo = rd.read(p + "self_attn.o_proj.weight", {H, qd});
     if (s.attention_bias) {
@@ -179,7 +190,7 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
     bind(L->up, L->w_up, L->b_up, int(H), int(I));
     bind(L->down, L->w_down, L->b_down, int(I), int(H));
     size_t n = 0;
-    for (auto* v : {&L->in_norm, &L->post_norm, &L->q_norm, &L->k_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->bo,
+    for (auto* v : {&L->in_norm, &L->post_norm, &L->q_norm, &L->k_norm, &L->pre_ff_norm, &L->post_ff_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->bo,
                     &L->w_gate, &L->w_up, &L->w_down, &L->b_gate, &L->b_up, &L->b_down})
       n += v->size();
     layer_bytes = n * sizeof(float);
@@ -188,6 +199,7 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
   }
   // After the weights: their shapes have then confirmed head_dim, which sizes this table.
   inv_freq_ = rope_inv_freq(s.rope, s.head_dim);
+  if (s.has_local_rope) inv_freq_local_ = rope_inv_freq(s.rope_local, s.head_dim);
 }
 
 }  // namespace quest

@@ -7,14 +7,18 @@
 namespace quest {
 
 std::string unserved(const ModelSpec& s, const std::string& backend) {
-  const bool cpu_arch = s.arch == "llama" || s.arch == "mistral" || s.arch == "qwen2" || s.arch == "qwen3" || s.arch == "phi3";
+  const bool cpu_arch = s.arch == "llama" || s.arch == "mistral" || s.arch == "qwen2" || s.arch == "qwen3" ||
+                        s.arch == "phi3" || s.gemma();
   const bool cpu_rope = s.rope.type == "default" || s.rope.type == "linear" || s.rope.type == "llama3" ||
                         s.rope.type == "yarn" || s.rope.type == "longrope" || s.rope.type == "dynamic";
   if (!cpu_arch) return "architecture '" + s.arch + "' is not served";
   if (!cpu_rope) return "rope type '" + s.rope.type + "' is not served";
+  // The sliding layers' table is made once: a rope that depends on the length is not applied there.
+  if (s.has_local_rope && (s.rope_local.type == "longrope" || s.rope_local.type == "dynamic"))
+    return "rope type '" + s.rope_local.type + "' on sliding layers is not served";
   if (backend == "cpu") return "";
   // The CUDA forward pass (gpu/gpu_model.cu) has none of issue #22's features yet.
-  if (s.arch == "qwen3" || s.arch == "phi3") return "architecture '" + s.arch + "' is not served on the GPU yet";
+  if (s.arch == "qwen3" || s.arch == "phi3" || s.gemma()) return "architecture '" + s.arch + "' is not served on the GPU yet";
   if (s.rope.type == "yarn" || s.rope.type == "longrope" || s.rope.type == "dynamic")
     return "rope type '" + s.rope.type + "' is not served on the GPU yet";
   if (s.sliding_window > 0) return "sliding-window attention is not served on the GPU yet";
