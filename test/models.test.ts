@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
+import { PRESETS } from '../src/model/presets.js';
+import { servedBy } from '../src/cli/models.js';
 import { copyModel, defaultModel, fixtures, quest } from './helpers.js';
 
 const made: string[] = [];
@@ -96,5 +98,20 @@ describe('policies on sliding-window layers', () => {
     expect(q.stats.tokensRead / q.stats.policySamples).toBeLessThanOrEqual(32);
     expect(q.stats.tokensRead).toBeGreaterThan(0);
     expect(q.stats.kvBytesRead).toBe(fed.length * 48 * kvBytesPerToken + q.stats.tokensRead * kvBytesPerToken);
+  });
+});
+
+describe('issue #22 presets', () => {
+  it.each([
+    ['qwen3-8b', "architecture 'qwen3' is not served on the GPU yet"],
+    ['phi-3-mini-128k', "architecture 'phi3' is not served on the GPU yet"],
+    ['gemma-2-9b', "architecture 'gemma2' is not served on the GPU yet"],
+    ['yarn-llama-2-7b', "rope type 'yarn' is not served on the GPU yet"],
+  ])('%s: served on the CPU, the GPU says why not', (name, why) => {
+    expect(servedBy({ ...PRESETS[name], tensors: [] })).toEqual({ cpu: '', cuda: why });
+  });
+
+  it("yarn-llama-2-7b's attention factor is transformers' 0.1 ln(32) + 1", () => {
+    expect(PRESETS['yarn-llama-2-7b'].rope.attentionFactor).toBeCloseTo(0.1 * Math.log(32) + 1, 15);
   });
 });
