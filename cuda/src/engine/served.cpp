@@ -17,11 +17,8 @@ std::string unserved(const ModelSpec& s, const std::string& backend) {
   if (s.has_local_rope && (s.rope_local.type == "longrope" || s.rope_local.type == "dynamic"))
     return "rope type '" + s.rope_local.type + "' on sliding layers is not served";
   if (backend == "cpu") return "";
-  // The CUDA forward pass (gpu/gpu_model.cu) has none of issue #22's features yet.
-  if (s.arch == "qwen3" || s.arch == "phi3" || s.gemma()) return "architecture '" + s.arch + "' is not served on the GPU yet";
-  if (s.rope.type == "yarn" || s.rope.type == "longrope" || s.rope.type == "dynamic")
-    return "rope type '" + s.rope.type + "' is not served on the GPU yet";
-  if (s.sliding_window > 0) return "sliding-window attention is not served on the GPU yet";
+  // Gemma's soft-capped attention, post-norms and GeGLU have no CUDA kernels yet.
+  if (s.gemma()) return "architecture '" + s.arch + "' is not served on the GPU yet";
   if (s.head_dim != 64 && s.head_dim != 128) return "head_dim must be 64 or 128";
   const int group = s.heads / s.kv_heads;
   if (group != 1 && group != 2 && group != 4 && group != 8) return "query heads per KV head must be 1, 2, 4 or 8";
