@@ -117,3 +117,28 @@ describe('issue #22 presets', () => {
     expect(PRESETS['yarn-llama-2-7b'].rope.attentionFactor).toBeCloseTo(0.1 * Math.log(32) + 1, 15);
   });
 });
+
+describe('how far a scaled rope is served', () => {
+  const spec = (edit: (c: Record<string, any>) => void) => {
+    const dir = copyModel(defaultModel);
+    made.push(path.dirname(dir));
+    const file = path.join(dir, 'config.json');
+    const c = JSON.parse(readFileSync(file, 'utf8'));
+    edit(c);
+    writeFileSync(file, JSON.stringify(c));
+    return openModelFolder(dir).spec;
+  };
+
+  it("YaRN with the pretraining length as max_position_embeddings (Qwen2.5's advice): factor x original", () => {
+    const s = spec((c) => {
+      c.max_position_embeddings = 32768;
+      c.rope_parameters = { rope_type: 'yarn', rope_theta: 1e6, factor: 4, original_max_position_embeddings: 32768 };
+    });
+    expect(s.maxPositions).toBe(131072);
+  });
+
+  it('dynamic NTK: factor x max_position_embeddings', () => {
+    const s = spec((c) => (c.rope_parameters = { rope_type: 'dynamic', rope_theta: 1e6, factor: 2 }));
+    expect(s.maxPositions).toBe(2 * 33024);
+  });
+});

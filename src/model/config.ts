@@ -115,8 +115,11 @@ export function parseConfig(cfg: Json, file: string): ArchSpec {
   const numLayers = posInt(cfg, 'num_hidden_layers', file);
   const positions = posInt(cfg, 'max_position_embeddings', file);
   const { rope, ropeLocal } = ropes(cfg, arch, file, headDim, positions);
-  // Dynamic NTK exists to run past max_position_embeddings: served up to factor times it.
-  const maxPositions = rope.type === 'dynamic' ? Math.min(INT_MAX, Math.floor(positions * rope.factor!)) : positions;
+  // Dynamic NTK exists to run past max_position_embeddings: served up to factor times it. YaRN
+  // configs may keep the pretraining length there (Qwen2.5's advice adds rope_scaling alone):
+  // served up to factor times the original length.
+  const scaled = rope.type === 'dynamic' ? positions * rope.factor! : rope.type === 'yarn' ? Math.max(positions, rope.originalMaxPositions! * rope.factor!) : positions;
+  const maxPositions = Math.min(INT_MAX, Math.floor(scaled));
   const slide = slidingLayers(cfg, arch, numLayers, file);
   // A window no shorter than the longest context never binds: the layer is a full one.
   const { window, sliding } = slide.window >= maxPositions ? { window: 0, sliding: [] } : slide;
