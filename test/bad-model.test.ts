@@ -177,6 +177,18 @@ describe('config.json ranges', () => {
     ['heads not dividing hidden_size without head_dim', (c) => { delete c.head_dim; c.num_attention_heads = 3; c.num_key_value_heads = 1; }, 'hidden_size (256) is not a multiple of num_attention_heads (3), and no "head_dim" is given'],
     ['kv heads not dividing heads', (c) => (c.num_key_value_heads = 3), 'num_attention_heads (4) is not a multiple of num_key_value_heads (3)'],
     ['sliding_window 0', (c) => (c.sliding_window = 0), '"sliding_window" must be a positive integer below 2^31, got 0'],
+    ['an unknown rope type', (c) => (c.rope_parameters = { rope_type: 'ntk', rope_theta: 1e6 }), 'rope_parameters.rope_type "ntk" is not supported (supported: default, linear, dynamic, llama3, yarn, longrope)'],
+    ['an unknown rope field', (c) => (c.rope_parameters = { rope_type: 'yarn', rope_theta: 1e6, factor: 4, original_max_position_embeddings: 4096, beta: 3 }), 'rope_parameters.beta is not a field of rope type "yarn" (its fields: factor, original_max_position_embeddings, attention_factor, beta_fast, beta_slow, mscale, mscale_all_dim, truncate, finetuned, rope_theta)'],
+    ['a rope field of another type (transformers 4 spelling)', (c) => { delete c.rope_parameters; c.rope_scaling = { type: 'linear', factor: 2, low_freq_factor: 1 }; }, 'rope_scaling.low_freq_factor is not a field of rope type "linear" (its fields: factor, rope_theta)'],
+    ['yarn past its own length', (c) => (c.rope_parameters = { rope_type: 'yarn', rope_theta: 1e6, factor: 4, original_max_position_embeddings: 65536 }), 'original_max_position_embeddings (65536) exceeds max_position_embeddings (33024)'],
+    ['yarn beta_fast below beta_slow', (c) => (c.rope_parameters = { rope_type: 'yarn', rope_theta: 1e6, factor: 4, original_max_position_embeddings: 4096, beta_fast: 1, beta_slow: 8 }), 'rope_parameters.beta_fast (1) must not be below beta_slow (8)'],
+    ['longrope factors of the wrong count', (c) => (c.rope_parameters = { rope_type: 'longrope', rope_theta: 1e6, original_max_position_embeddings: 4096, short_factor: [1, 1], long_factor: [2, 2] }), '"short_factor" has 2 factors, but head_dim/2 is 32'],
+    ['a partial rotary factor', (c) => (c.rope_parameters.partial_rotary_factor = 0.5), 'partial_rotary_factor 0.5 is not supported (the engine rotates whole heads: 1)'],
+    ['layer_types of the wrong count', (c) => { c.architectures = ['Qwen2ForCausalLM']; c.use_sliding_window = true; c.sliding_window = 64; c.layer_types = ['full_attention']; }, '"layer_types" lists 1 layers, but num_hidden_layers is 6'],
+    ['an unknown layer type', (c) => { c.architectures = ['MistralForCausalLM']; c.sliding_window = 64; c.layer_types = Array(6).fill('chunked_attention'); }, 'layer_types entry "chunked_attention" is not supported (supported: full_attention, sliding_attention)'],
+    ['a Gemma activation other than tanh GELU', (c) => { c.architectures = ['Gemma2ForCausalLM']; c.hidden_activation = 'gelu'; }, 'hidden_activation "gelu" is not supported (supported: gelu_pytorch_tanh)'],
+    ['an unknown Gemma 3 layer type in rope_parameters', (c) => { c.architectures = ['Gemma3ForCausalLM']; c.rope_parameters = { full_attention: { rope_type: 'default' }, chunked_attention: { rope_type: 'default' } }; }, 'rope_parameters.chunked_attention is not a layer type of Gemma 3 (its layer types: full_attention, sliding_attention)'],
+    ['sliding layers without a window', (c) => { c.architectures = ['Qwen2ForCausalLM']; c.layer_types = Array(6).fill('sliding_attention'); }, '"layer_types" has sliding_attention layers, but no sliding window is on ("sliding_window", "use_sliding_window")'],
   ])('%s', async (_, edit, message) => {
     const dir = copy(defaultModel);
     editConfig(dir, edit);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { randint, rng, taskSeed } from '../src/tasks/rng.js';
-import { fixtures, gpuTests, relDiff, repo, sameList, tokensServed } from './helpers.js';
+import { DERIVED_BF16, DERIVED_FP16, fixtures, gpuTests, relDiff, repo, sameList, tokensServed } from './helpers.js';
 
 const gpu = gpuTests('GPU model tests');
 
@@ -24,8 +24,6 @@ const gpu = gpuTests('GPU model tests');
 // was 21 of 48 (0.44, quest-tiny H2O in bf16, whose near-tie band is 8x fp16's); a third
 // leaves room for a card or build whose roundoff parts a near tie a step earlier.
 const COMPARED_SHARE = 1 / 3;
-const DERIVED_FP16 = 40 * 2 ** -11;
-const DERIVED_BF16 = 40 * 2 ** -8;
 const TOLERANCES: Record<string, { transformers: number; decode: number; bf16Kv: number; prefill: number; bf16KvPrefill: number; derived: number }> = {
   llama: { transformers: 7.2e-3 /* 2.40e-3 */, decode: 1.2e-2 /* 3.99e-3 */, bf16Kv: 2.5e-2 /* 8.18e-3 */, prefill: 8.6e-3 /* 2.85e-3 */, bf16KvPrefill: 2.6e-2 /* 8.76e-3 */, derived: DERIVED_FP16 },
   qwen2: { transformers: 3.1e-2 /* 1.03e-2 */, decode: 3.0e-2 /* 9.81e-3 */, bf16Kv: 4.3e-2 /* 1.43e-2 */, prefill: 4.1e-2 /* 1.37e-2 */, bf16KvPrefill: 4.5e-2 /* 1.50e-2 */, derived: DERIVED_BF16 },

@@ -66,6 +66,11 @@ export function quest(args: string[], env: Record<string, string> = {}) {
   return execa(process.execPath, [path.join(repo, 'bin', 'quest.js'), ...args], { reject: false, env });
 }
 
+// A GPU-vs-reference bound derived from the arithmetic rather than observed: 40 units of the
+// GPU weights' roundoff (fp16 2^-11, bf16 2^-8), relative to the largest logit.
+export const DERIVED_FP16 = 40 * 2 ** -11;
+export const DERIVED_BF16 = 40 * 2 ** -8;
+
 /** Rewrites a safetensors header in place (the data is left as it was). */
 export function editHeader(file: string, edit: (h: Record<string, any>) => void): void {
   const buf = readFileSync(file);

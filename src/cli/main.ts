@@ -9,6 +9,7 @@ import { benchLatencyCommand } from './bench-latency.js';
 import { checkCommand } from './check.js';
 import { envCommand } from './env.js';
 import { mergeCommand } from './merge.js';
+import { modelsCommand } from './models.js';
 import { resultsCommand } from './results.js';
 import { evalCommand } from './eval.js';
 import { tasksCommand } from './tasks.js';
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
   envCommand(program);
   tasksCommand(program);
   mergeCommand(program);
+  modelsCommand(program);
   checkCommand(program);
   resultsCommand(program);
   try {

@@ -17,15 +17,24 @@ export interface NativeTensorRef {
 
 export interface NativeRope {
   theta: number;
-  type: 'default' | 'linear' | 'llama3';
+  type: 'default' | 'linear' | 'llama3' | 'dynamic' | 'yarn' | 'longrope';
   factor?: number;
   lowFreqFactor?: number;
   highFreqFactor?: number;
+  /** llama3, yarn, longrope: the pretraining length; dynamic: max_position_embeddings. */
   originalMaxPositions?: number;
+  /** yarn, longrope: the factor cos and sin are multiplied by. */
+  attentionFactor?: number;
+  betaFast?: number;
+  betaSlow?: number;
+  truncate?: boolean;
+  /** longrope: per-frequency factors up to the original length, and past it. */
+  shortFactor?: number[];
+  longFactor?: number[];
 }
 
 export interface NativeModelSpec {
-  arch: 'llama' | 'mistral' | 'qwen2';
+  arch: 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
   vocabSize: number;
   hiddenSize: number;
   numLayers: number;
@@ -39,7 +48,18 @@ export interface NativeModelSpec {
   attentionBias: boolean;
   outputBias: boolean;
   mlpBias: boolean;
+  /** Tokens a sliding-window layer sees, its own included (0: no window). */
+  slidingWindow: number;
+  /** Per layer, whether it attends over the window (empty: no layer does). */
+  slidingLayers: boolean[];
   rope: NativeRope;
+  /** Gemma 3: the rope of sliding-window layers (rope: full-attention layers'). */
+  ropeLocal?: NativeRope;
+  /** Gemma: attention scores are scaled by queryPreAttnScalar^-0.5 (else head_dim^-0.5). */
+  queryPreAttnScalar?: number;
+  /** Gemma: tanh soft-capping of attention scores and of the final logits (0: none). */
+  attnSoftcap?: number;
+  finalSoftcap?: number;
   tensors: NativeTensorRef[];
   /** Draw weights at random instead of reading files (architecture presets). */
   randomWeights?: boolean;
@@ -270,6 +290,8 @@ export interface NativeAttentionParity {
 export interface NativeAddon {
   /** 'cuda' runs the forward pass on GPU 0 (the worker pool pins one per process). */
   loadModel(spec: NativeModelSpec, opts?: { backend: 'cpu' | 'cuda' }): Promise<NativeModel>;
+  /** Per backend, why it does not serve the spec ('' when it does); reads no file. */
+  servedBy(spec: NativeModelSpec): { cpu: string; cuda: string };
   backendInfo(): NativeBackendInfo;
   /** GPU only: device-to-device copy of 1 GiB, GB/s counting bytes read plus written. */
   copyBandwidth(): Promise<number>;

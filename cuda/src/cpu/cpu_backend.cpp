@@ -56,15 +56,15 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void rope(float* x, int rows, int heads, int head_dim, const int64_t* pos, const float* inv_freq) override {
+  void rope(float* x, int rows, int heads, int head_dim, const int64_t* pos, const float* inv_freq, float scale) override {
     int half = head_dim / 2;
     std::vector<float> cs(half), sn(half);
     for (int r = 0; r < rows; ++r) {
       // The angle is formed in fp32 as transformers does (position * inv_freq), then rotated.
       for (int i = 0; i < half; ++i) {
         float angle = static_cast<float>(pos[r]) * inv_freq[i];
-        cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-        sn[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+        cs[i] = static_cast<float>(std::cos(static_cast<double>(angle))) * scale;
+        sn[i] = static_cast<float>(std::sin(static_cast<double>(angle))) * scale;
       }
       for (int h = 0; h < heads; ++h) {
         float* v = x + (int64_t(r) * heads + h) * head_dim;
@@ -81,14 +81,31 @@ class CpuBackend final : public Backend {
     for (int64_t i = 0; i < n; ++i) y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
   }
 
+  void geglu(const float* gate, const float* up, int64_t n, float* y) override {
+    const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+    for (int64_t i = 0; i < n; ++i) {
+      float x = gate[i];
+      y[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x))) * up[i];
+    }
+  }
+
+  void scale(float* x, int64_t n, float s) override {
+    for (int64_t i = 0; i < n; ++i) x[i] *= s;
+  }
+
+  void softcap(float* x, int64_t n, float cap) override {
+    for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] / cap) * cap;
+  }
+
   void add(float* x, const float* y, int64_t n) override {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
   }
 
   void attend(const PagedKvCache& cache, int layer, const float* q, int rows, int heads, const int64_t* pos,
-              const Selection* sel, float* out, AttentionScores* scores) override {
+              const Selection* sel, float* out, AttentionScores* scores, const AttendOptions& how) override {
     const int kvh = cache.kv_heads(), d = cache.head_dim(), group = heads / kvh;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const float scale = how.scale > 0 ? how.scale : 1.0f / std::sqrt(static_cast<float>(d));
+    const int64_t window = how.window;
     const bool per_query = sel && int(sel->size()) == heads;
     const int64_t last_pos = *std::max_element(pos, pos + rows);
     const bool want = scores && scores->wanted();
@@ -111,12 +128,16 @@ class CpuBackend final : public Backend {
         const std::vector<int32_t>* list = nullptr;
         if (sel) list = &(*sel)[per_query ? h : g];
         if (list && list->empty()) list = nullptr;
-        int64_t n = list ? int64_t(list->size()) : pos[r] + 1;
+        // Without a list, positions first..pos[r]: all of them, or the window's (transformers'
+        // sliding_window_overlay: kv > q - window).
+        const int64_t first = list || window <= 0 ? 0 : std::max<int64_t>(0, pos[r] - window + 1);
+        int64_t n = list ? int64_t(list->size()) : pos[r] + 1 - first;
         p.resize(n);
         float mx = -INFINITY;
         for (int64_t j = 0; j < n; ++j) {
-          int64_t t = list ? (*list)[j] : j;
+          int64_t t = list ? (*list)[j] : first + j;
           p[j] = dot(qh, cache.key(layer, g, t), d) * scale;
+          if (how.softcap > 0) p[j] = std::tanh(p[j] / how.softcap) * how.softcap;
           mx = std::max(mx, p[j]);
         }
         float sum = 0.0f;
@@ -124,14 +145,14 @@ class CpuBackend final : public Backend {
         std::fill(oh, oh + d, 0.0f);
         for (int64_t j = 0; j < n; ++j) {
           p[j] /= sum;
-          const float* v = cache.value(layer, g, list ? (*list)[j] : j);
+          const float* v = cache.value(layer, g, list ? (*list)[j] : first + j);
           for (int c = 0; c < d; ++c) oh[c] += p[j] * v[c];
         }
         if (want) {
-          int64_t span = list ? int64_t(list->back()) + 1 : n;  // lists are sorted
+          int64_t span = list ? int64_t(list->back()) + 1 : first + n;  // lists are sorted
           auto fold = [&](std::vector<float>& acc) {
             if (int64_t(acc.size()) < span) acc.resize(span, 0.0f);
-            for (int64_t j = 0; j < n; ++j) acc[list ? (*list)[j] : j] += p[j];
+            for (int64_t j = 0; j < n; ++j) acc[list ? (*list)[j] : first + j] += p[j];
           };
           if (local.want_sums) fold(local.sums[g]);
           if (local.want_last && pos[r] == last_pos) fold(local.last[g]);

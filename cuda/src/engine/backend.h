@@ -18,6 +18,14 @@ struct Linear {
 // (or per query head, for policies that select per query head). An empty list means all.
 using Selection = std::vector<std::vector<int32_t>>;
 
+// How attention scores are formed: the window of positions a row sees without a selection (0:
+// all before it), the scale (0: head_dim^-1/2) and Gemma's tanh soft-cap (0: none).
+struct AttendOptions {
+  int64_t window = 0;
+  float scale = 0;
+  float softcap = 0;
+};
+
 // Attention probabilities a policy asked to see, summed over the query heads of each KV
 // head, indexed [kv_head][position]. Filled only for the parts requested.
 struct AttentionScores {
@@ -40,15 +48,22 @@ class Backend {
   virtual void embed(const float* table, int dim, const int32_t* tokens, int rows, float* y) = 0;
   virtual void matmul(const float* x, int rows, const Linear& w, float* y) = 0;
   virtual void rmsnorm(const float* x, int rows, int dim, const float* weight, float eps, float* y) = 0;
-  // Rotates [rows][heads][head_dim] in place by each row's position (rotate-half layout).
-  virtual void rope(float* x, int rows, int heads, int head_dim, const int64_t* pos, const float* inv_freq) = 0;
+  // Rotates [rows][heads][head_dim] in place by each row's position (rotate-half layout), with
+  // cos and sin multiplied by `scale` (yarn's and longrope's attention factor).
+  virtual void rope(float* x, int rows, int heads, int head_dim, const int64_t* pos, const float* inv_freq, float scale) = 0;
   virtual void swiglu(const float* gate, const float* up, int64_t n, float* y) = 0;
+  // y = gelu_tanh(gate) * up (Gemma's GeGLU, transformers' gelu_pytorch_tanh).
+  virtual void geglu(const float* gate, const float* up, int64_t n, float* y) = 0;
+  virtual void scale(float* x, int64_t n, float s) = 0;
+  // x = cap * tanh(x / cap) (Gemma's final logit soft-capping).
+  virtual void softcap(float* x, int64_t n, float cap) = 0;
   virtual void add(float* x, const float* y, int64_t n) = 0;
   // out[r] = attention of q[r] ([heads][head_dim]) over the cache of `layer`: causally over
-  // positions [0, pos[r]] when `sel` is null, else over the positions `sel` lists (one list
-  // per KV head, or per query head when it has `heads` lists).
+  // positions [0, pos[r]] when `sel` is null (the last `how.window` of them when set), else
+  // over the positions `sel` lists (one list per KV head, or per query head when it has
+  // `heads` lists).
   virtual void attend(const PagedKvCache& cache, int layer, const float* q, int rows, int heads,
-                      const int64_t* pos, const Selection* sel, float* out, AttentionScores* scores) = 0;
+                      const int64_t* pos, const Selection* sel, float* out, AttentionScores* scores, const AttendOptions& how = {}) = 0;
 };
 
 Backend& cpu_backend();

@@ -20,15 +20,19 @@ struct TensorRef {
 
 struct RopeSpec {
   double theta = 10000.0;
-  std::string type = "default";  // default | linear | llama3
+  std::string type = "default";  // default | linear | llama3 | dynamic | yarn | longrope
   double factor = 1.0;
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   double original_max_position = 8192.0;
+  double attention_factor = 1.0;  // yarn, longrope: multiplies cos and sin
+  double beta_fast = 32.0, beta_slow = 1.0;
+  bool truncate = true;
+  std::vector<double> short_factor, long_factor;  // longrope
 };
 
 struct ModelSpec {
-  std::string arch;  // llama | mistral | qwen2
+  std::string arch;  // llama | mistral | qwen2 | qwen3 | phi3 | gemma2 | gemma3
   int vocab = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate = 0;
   double rms_eps = 1e-5;
   int max_positions = 0;
@@ -36,11 +40,23 @@ struct ModelSpec {
   bool attention_bias = false;  // q/k/v biases (Qwen2; Llama with attention_bias)
   bool o_bias = false;          // o_proj bias (Llama with attention_bias)
   bool mlp_bias = false;
+  int sliding_window = 0;           // tokens a windowed layer sees, its own included (0: none)
+  std::vector<bool> sliding_layers;  // per layer: attends over the window (empty: none does)
   RopeSpec rope;
+  bool has_local_rope = false;  // Gemma 3: sliding layers rotate with rope_local
+  RopeSpec rope_local;
+  double query_pre_attn_scalar = 0;  // Gemma: scores scaled by its -1/2 power (0: head_dim's)
+  double attn_softcap = 0, final_softcap = 0;  // Gemma: tanh soft-capping (0: none)
   std::map<std::string, TensorRef> tensors;
   // A synthetic model (bench-latency presets) has no files: weights are drawn at random.
   bool random_weights = false;
   uint64_t random_seed = 0;
+
+  bool sliding(int layer) const { return !sliding_layers.empty() && sliding_layers[layer]; }
+  bool gemma() const { return arch == "gemma2" || arch == "gemma3"; }
 };
+
+// Why a backend ("cpu" or "cuda") does not serve this spec, in one line; empty when it does.
+std::string unserved(const ModelSpec& spec, const std::string& backend);
 
 }  // namespace quest

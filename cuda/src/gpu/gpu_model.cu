@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/gpu_engine.h"
+#include "gpu/arch_ops.cuh"
 #include "gpu/gemm.cuh"
 #include "gpu/gpu_policy.h"
 #include "gpu/ops.cuh"
@@ -20,6 +21,8 @@ namespace quest {
 // output (qkv, gate_up, the LM head), which then scale by 1 / rms as they load their input.
 struct GpuLayer {
   DeviceLinear qkv, o, gate_up, down;
+  const float* q_norm = nullptr;  // Qwen3's per-head norms of q and k (fp32), or null
+  const float* k_norm = nullptr;
 };
 
 class GpuModel {
@@ -132,11 +135,7 @@ const float* GpuModel::upload_floats(std::initializer_list<const std::vector<flo
 GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device_(device) {
   const ModelSpec& s = spec_;
   const std::string why = "the CUDA backend does not serve this model: ";
-  if (s.head_dim != 64 && s.head_dim != 128) throw std::runtime_error(why + "head_dim must be 64 or 128");
-  const int group = s.heads / s.kv_heads;
-  if (group != 1 && group != 2 && group != 4 && group != 8)
-    throw std::runtime_error(why + "query heads per KV head must be 1, 2, 4 or 8");
-  if (s.hidden % 32 || s.intermediate % 32) throw std::runtime_error(why + "hidden and intermediate sizes must be multiples of 32");
+  if (std::string reason = unserved(s, "cuda"); !reason.empty()) throw std::runtime_error(why + reason);
   check(cudaSetDevice(device_), "cudaSetDevice");
   check(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_), "device attributes");
   // bf16 checkpoints stay bf16 (fp16 could overflow them); fp16 and fp32 ones run in fp16.
@@ -162,6 +161,8 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
     g.qkv = {upload_weights(p + "self_attn.{q,k,v}_proj.weight (times input_layernorm.weight)", {L.wq, L.wk, L.wv}, L.in_norm.data(), H), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
              qd + 2 * kvd};
     g.o = {upload_weights(p + "self_attn.o_proj.weight", {L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
+    g.q_norm = upload_floats({&L.q_norm}, {size_t(s.head_dim)});
+    g.k_norm = upload_floats({&L.k_norm}, {size_t(s.head_dim)});
     g.gate_up = {upload_weights(p + "mlp.{gate,up}_proj.weight (times post_attention_layernorm.weight)", {L.w_gate, L.w_up}, L.post_norm.data(), H), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
     g.down = {upload_weights(p + "mlp.down_proj.weight", {L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
     layers_.push_back(g);
@@ -235,6 +236,10 @@ class GpuSequence final : public Decoder {
   DeviceBuffer<uint16_t> q16_;  // this step's queries, in kv_type_
   DeviceBuffer<uint16_t> staged_;  // a cuBLASLt GEMM's input, in the weight type
   DeviceBuffer<char> lt_workspace_;
+  // Rope tables that depend on the length (longrope, dynamic): this call's, on the host and device.
+  std::vector<float> freq_host_;
+  DeviceBuffer<float> freq_;
+  DeviceBuffer<int> window_indices_;  // a windowed layer's decode lists [kv_heads][window]
 };
 
 GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
@@ -249,6 +254,7 @@ GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& o
   kmin_.resize(s.layers);
   kmax_.resize(s.layers);
   max_splits_ = std::max(1, (4 * m_->sms() + s.kv_heads - 1) / s.kv_heads);
+  if (s.sliding_window > 0) window_indices_.resize(size_t(s.kv_heads) * s.sliding_window);
   dense_indptr_.resize(s.kv_heads + 1);
   split_o_.resize(size_t(s.heads) * max_splits_ * s.head_dim);
   split_lse_.resize(size_t(s.heads) * max_splits_);
@@ -358,7 +364,16 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   const float scale = 1.0f / std::sqrt(float(s.head_dim));
   check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(n) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
   embed(m_->embedding(), wt, H, tokens_.ptr, n, x_.ptr, st);
-  rope_angles(n, start, m_->inv_freq(), s.head_dim / 2, trig_.ptr, st);
+  const float* inv_freq = m_->inv_freq();
+  if (s.rope.type == "longrope" || s.rope.type == "dynamic") {
+    // As the CPU engine: a prefill rotates with its whole length's table, a decode step with its own.
+    freq_host_ = rope_inv_freq(s.rope, s.head_dim, decode ? len : prompt_end_);
+    if (freq_.n != freq_host_.size()) freq_.resize(freq_host_.size());
+    check(cudaMemcpyAsync(freq_.ptr, freq_host_.data(), freq_host_.size() * sizeof(float), cudaMemcpyHostToDevice, st), "rope table");
+    inv_freq = freq_.ptr;
+  }
+  rope_angles(n, start, inv_freq, s.head_dim / 2, trig_.ptr, st);
+  if (s.rope.attention_factor != 1.0) scale_trig(trig_.ptr, n, s.head_dim, float(s.rope.attention_factor), st);
 
   const int pages_now = int((len - 1) / kGpuPage) + 1;
   if (decode) check(fill_dense_lists(s.kv_heads, pages_now, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
@@ -366,10 +381,28 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
     linear_layer(normed(x_.ptr), n, L.qkv, qkv_.ptr, false);
+    if (L.q_norm) head_rmsnorm(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
     const AttentionCall call{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, max_splits_, m_->sms(), att_.ptr};
     rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
-    const bool governed = l >= opts_.dense_layers;
-    if (!decode) {
+    // A policy governs full-attention layers; a sliding-window layer reads its window, counted
+    // in the bytes but not in the budget (as the CPU engine).
+    const int window = s.sliding(l) ? s.sliding_window : 0;
+    const bool governed = l >= opts_.dense_layers && !window;
+    if (window) {
+      if (!decode) {
+        check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
+        window_prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, window, att_.ptr, st);
+      } else {
+        const int count = int(std::min<int64_t>(window, len));
+        window_lists(window_indices_.ptr, s.kv_heads, start, count, st);
+        SplitScratch scratch = call.scratch;
+        scratch.splits = token_splits(count, s.kv_heads, m_->sms(), max_splits_);
+        check(decode_attention_tokens(q16_.ptr, call.kv, {window_indices_.ptr, count, count, false}, s.heads, scale, scratch, {},
+                                      att_.ptr, st),
+              "window decode attention");
+        stats_.kv_bytes_read += double(count) * kv_token_bytes;
+      }
+    } else if (!decode) {
       check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
       const bool observe = governed && policy_->wants_prefill_lse();
       prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, st);

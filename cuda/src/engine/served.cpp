@@ -1,0 +1,29 @@
+// Which backend serves which model features: the one place the engine says so, read by the
+// loaders (Model, GpuModel) and by `quest models check` through the addon.
+#include <string>
+
+#include "engine/model_spec.h"
+
+namespace quest {
+
+std::string unserved(const ModelSpec& s, const std::string& backend) {
+  const bool cpu_arch = s.arch == "llama" || s.arch == "mistral" || s.arch == "qwen2" || s.arch == "qwen3" ||
+                        s.arch == "phi3" || s.gemma();
+  const bool cpu_rope = s.rope.type == "default" || s.rope.type == "linear" || s.rope.type == "llama3" ||
+                        s.rope.type == "yarn" || s.rope.type == "longrope" || s.rope.type == "dynamic";
+  if (!cpu_arch) return "architecture '" + s.arch + "' is not served";
+  if (!cpu_rope) return "rope type '" + s.rope.type + "' is not served";
+  // The sliding layers' table is made once: a rope that depends on the length is not applied there.
+  if (s.has_local_rope && (s.rope_local.type == "longrope" || s.rope_local.type == "dynamic"))
+    return "rope type '" + s.rope_local.type + "' on sliding layers is not served";
+  if (backend == "cpu") return "";
+  // Gemma's soft-capped attention, post-norms and GeGLU have no CUDA kernels yet.
+  if (s.gemma()) return "architecture '" + s.arch + "' is not served on the GPU yet";
+  if (s.head_dim != 64 && s.head_dim != 128) return "head_dim must be 64 or 128";
+  const int group = s.heads / s.kv_heads;
+  if (group != 1 && group != 2 && group != 4 && group != 8) return "query heads per KV head must be 1, 2, 4 or 8";
+  if (s.hidden % 32 || s.intermediate % 32) return "hidden and intermediate sizes must be multiples of 32";
+  return "";
+}
+
+}  // namespace quest

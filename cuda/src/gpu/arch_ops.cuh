@@ -1,0 +1,32 @@
+// The GPU ops of the model features beyond Llama's (issue #22): Qwen3's per-head q/k RMSNorm,
+// the rope attention factor of YaRN and LongRoPE, and sliding-window attention. Each queues
+// work on `stream` and throws on a launch error.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/attention.cuh"
+
+namespace quest {
+
+// Multiplies rope_angles' cos and sin ([rows][head_dim]) by `factor`, as transformers scales them.
+void scale_trig(float* trig, int rows, int head_dim, float factor, cudaStream_t stream);
+
+// In place on qkv = [rows][q (heads) | k (kv_heads) | v]: each q head's and each k head's
+// head_dim values times 1 / rms, times q_norm or k_norm (fp32, head_dim each).
+void head_rmsnorm(float* qkv, int rows, int heads, int kv_heads, int head_dim, const float* q_norm, const float* k_norm,
+                  float eps, cudaStream_t stream);
+
+// Token lists of the window at a decode step: each of `lists` lists reads positions
+// pos - count + 1 .. pos, written to indices [lists][count].
+void window_lists(int* indices, int lists, int64_t pos, int count, cudaStream_t stream);
+
+// Causal attention over a sliding window for `rows` queries at positions start.. ([rows][heads]
+// [head_dim] in the cache's type): row r reads the cached positions (p - window, p] of p =
+// start + r. out is fp32 [rows][heads][head_dim]. A plain kernel (a warp a row and head, online
+// softmax): the prefill of windowed layers, correct before fast.
+void window_prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, int window,
+                              float* out, cudaStream_t stream);
+
+}  // namespace quest

@@ -1,0 +1,80 @@
+// Issue #22's features on the GPU, against transformers and the CPU engine: YaRN (Llama,
+// Qwen2), Qwen3's q/k norms, Phi-3 with LongRoPE, Mistral's sliding window, dynamic NTK.
+// Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail). The bounds are
+// derived (40 units of the weights' roundoff), not yet observed on a card.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
+import { openModelFolder } from '../src/model/index.js';
+import { randint, rng } from '../src/tasks/rng.js';
+import { DERIVED_BF16, DERIVED_FP16, fixtures, gpuTests, relDiff } from './helpers.js';
+
+const gpu = gpuTests('GPU tests of the issue-22 models');
+const cases = ['yarn-llama', 'yarn-qwen2', 'qwen3', 'phi3-longrope', 'mistral-window', 'dynamic-llama'];
+
+const observed = (fixture: string, what: string, value: number, bound: number) =>
+  console.log(`observed-error ${fixture} ${what} ${value.toExponential(2)} (bound ${bound}, derived)`);
+
+describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
+  const dir = path.join(fixtures, name);
+  const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+  const folder = openModelFolder(dir);
+  const bound = expected.dtype === 'bfloat16' ? DERIVED_BF16 : DERIVED_FP16;
+  const opts = (policy: string, budget = 0): NativeSequenceOptions => ({ policy, budget, pageSize: 16, denseLayers: 0 });
+  let cpu: NativeModel;
+  let dev: NativeModel;
+  const both = async () => {
+    cpu ??= await loadModel(folder.spec, dir, 'cpu');
+    dev ??= await loadModel(folder.spec, dir, 'cuda');
+    expect(dev.backend).toBe('cuda');
+  };
+
+  it('matches transformers logits at every position', async () => {
+    await both();
+    const ref = new Float32Array(readFileSync(path.join(dir, 'logits.f32')).buffer.slice(0));
+    const seq = dev.createSequence(opts('dense'));
+    const d = relDiff(await seq.prefill(Int32Array.from(expected.prompt_ids), true), ref);
+    seq.close();
+    observed(name, 'transformers', d, bound);
+    expect(d).toBeLessThan(bound);
+  });
+
+  // 400 tokens: past the window (48), LongRoPE's original length (128) and dynamic NTK's (128).
+  it('matches the CPU engine over a prefill and dense decode steps', async () => {
+    await both();
+    const next = rng(20261206);
+    const tokens = (n: number) => Int32Array.from({ length: n }, () => randint(next, 3, folder.spec.vocabSize - 1));
+    const prompt = tokens(400);
+    const fed = tokens(24);
+    const [a, b] = [cpu.createSequence(opts('dense')), dev.createSequence(opts('dense'))];
+    const pre = relDiff(await b.prefill(prompt, true), await a.prefill(prompt, true));
+    observed(name, 'prefill', pre, bound);
+    expect(pre).toBeLessThan(bound);
+    let worst = 0;
+    for (const t of fed) worst = Math.max(worst, relDiff(await b.feed(Int32Array.of(t)), await a.feed(Int32Array.of(t))));
+    observed(name, 'dense', worst, bound);
+    expect(worst).toBeLessThan(bound);
+    expect(b.stats().kvBytesRead * 2).toBe(a.stats().kvBytesRead); // the same tokens (windows included), fp16 vs fp32
+    a.close();
+    b.close();
+  });
+
+  it.runIf(name === 'mistral-window')('a policy leaves windowed layers alone, as on the CPU', async () => {
+    await both();
+    const prompt = Int32Array.from(expected.prompt_ids);
+    const fed = Int32Array.from(expected.greedy_ids.slice(0, 8));
+    const run = async (m: NativeModel, policy: string, budget: number) => {
+      const seq = m.createSequence(opts(policy, budget));
+      await seq.prefill(prompt);
+      const logits = Array.from(await seq.feed(fed));
+      const stats = seq.stats();
+      seq.close();
+      return { logits, stats };
+    };
+    const [dense, quest] = [await run(dev, 'dense', 0), await run(dev, 'quest', 32)];
+    expect(quest.logits).toEqual(dense.logits);
+    expect(quest.stats.policySamples).toBe(0);
+    expect(quest.stats.kvBytesRead * 2).toBe((await run(cpu, 'quest', 32)).stats.kvBytesRead);
+  });
+});
