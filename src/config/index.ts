@@ -56,6 +56,12 @@ export interface EvalConfig extends PolicyConfig {
   /** In decode mode, feed only the question's last N tokens (the rest is prefilled); null: all. */
   questionTokens: number | null;
   device: 'auto' | 'cpu' | 'cuda';
+  /**
+   * shared: a sample is prefilled once for all its cells (policy x budget), which then decode
+   * as one batch (the CPU backend; the GPU runs each cell alone for now); single: each cell
+   * prefills and decodes alone. The records are the same either way, timings aside.
+   */
+  cells: 'shared' | 'single';
   /** This process runs every count-th unit from the index-th (1-based): a cluster array task. */
   shard: { index: number; count: number } | null;
   /** Worker processes, on the backend `device` picks (--devices puts one on each GPU). */
@@ -115,6 +121,7 @@ const schemas = () => ({
       pplPrefix: posInt,
       questionMode: { enum: ['decode', 'prefill'] },
       questionTokens: { anyOf: [posInt, { type: 'null' }] },
+      cells: { enum: ['shared', 'single'] },
       shard: {
         anyOf: [
           { type: 'null' },
@@ -156,6 +163,7 @@ export const evalDefaults = (): EvalConfig => ({
   pplPrefix: 64,
   questionMode: 'decode',
   questionTokens: null,
+  cells: 'shared',
   shard: null,
   workers: 1,
   devices: [],

@@ -120,7 +120,8 @@ export function comparedConfig(run: RunFile): Row | null {
   if (!cfg) return null;
   const { outputPath: _o, workers, devices, device: _d, model, ...rest } = cfg;
   const common = { ...rest, model: path.basename(String(model)) };
-  return run.kind === 'eval' ? { ...common, backend: m.backend } : { ...common, workers, devices, device: m.device };
+  // An eval from before --cells ran each cell alone; shared cells time a batch's steps.
+  return run.kind === 'eval' ? { ...common, cells: rest.cells ?? 'single', backend: m.backend } : { ...common, workers, devices, device: m.device };
 }
 
 function differingKeys(a: Row, b: Row): string[] {
