@@ -74,6 +74,8 @@ export interface BenchConfig extends PolicyConfig {
   model: string;
   lengths: number[];
   decodeSteps: number;
+  /** Sequences decoded together at each step (each its own copy of the context), one row per size. */
+  batch: number[];
   repeats: number;
   seed: number;
   outputPath: string | null;
@@ -135,7 +137,7 @@ const schemas = () => ({
   bench: {
     type: 'object',
     additionalProperties: false,
-    properties: { ...common(), decodeSteps: posInt, repeats: posInt, workers: posInt, devices: { type: 'array', items: { type: 'integer', minimum: 0 } } },
+    properties: { ...common(), decodeSteps: posInt, batch: posInts, repeats: posInt, workers: posInt, devices: { type: 'array', items: { type: 'integer', minimum: 0 } } },
   },
 });
 
@@ -175,6 +177,7 @@ export const benchDefaults = (): BenchConfig => ({
   model: 'tiny',
   lengths: [1024, 4096],
   decodeSteps: 16,
+  batch: [1],
   repeats: 3,
   seed: 0,
   outputPath: null,
