@@ -114,7 +114,7 @@ describe('quest results', () => {
     run(bad, 'odd', { kind: 'heatmap', rows: [evalRow('dense', null, 100)] });
     const b = await quest(['results', '--from', bad, '--output-path', tempDir()]);
     expect(b.exitCode).toBe(1);
-    expect(b.stderr.trim()).toBe(`quest: ${path.join(bad, 'odd', 'results.json')}: kind "heatmap" is not one of eval, latency, attention`);
+    expect(b.stderr.trim()).toBe(`quest: ${path.join(bad, 'odd', 'results.json')}: kind "heatmap" is not one of eval, latency, attention, sweep`);
   });
 
   it('log-scale ticks: 1, 2 and 5 times powers of ten around the data', () => {

@@ -15,6 +15,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--model <dir|preset>', 'model folder, or a preset: llama-2-7b, llama-3-8b, mistral-7b, qwen2-7b, tiny')
     .option('--lengths <tokens>', 'context lengths, comma-separated', intList('--lengths'))
     .option('--decode-steps <n>', 'decode steps timed after the prefill', positiveInt('--decode-steps'))
+    .option('--batch <sizes>', 'sequences decoded together, comma-separated: a row per size (each sequence its own copy of the context)', intList('--batch'))
     .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
     .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
     .option('--output-path <dir>', 'where the tables go (default: a new runs/bench-<model>-<time>)')
@@ -28,6 +29,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         model: o.model,
         lengths: o.lengths,
         decodeSteps: o.decodeSteps,
+        batch: o.batch,
         repeats: o.repeats,
         seed: o.seed,
         ...policyFlags(o),
@@ -43,7 +45,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
       });
       const { rows, dir, copyGBps, meta } = await runBenchLatency(cfg, o.torch, argv, {
         start: (total) => b.start(total),
-        step: (r) => b.increment(`${r.length} ${r.policy}`),
+        step: (r) => b.increment(`${r.length} ${r.policy}${r.batch > 1 ? ` x${r.batch}` : ''}`),
         note: b.note,
         // The measuring is over: an interrupt from here on is Node's own.
         stop: () => {

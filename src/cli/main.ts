@@ -6,6 +6,7 @@ import { projectRoot } from '../config/index.js';
 import { QuestError } from '../errors.js';
 import { benchAttentionCommand } from './bench-attention.js';
 import { benchLatencyCommand } from './bench-latency.js';
+import { benchEvalCommand } from './bench-eval.js';
 import { checkCommand } from './check.js';
 import { envCommand } from './env.js';
 import { mergeCommand } from './merge.js';
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError();
   evalCommand(program, argv);
   benchLatencyCommand(program, argv);
+  benchEvalCommand(program, argv);
   benchAttentionCommand(program, argv);
   envCommand(program);
   tasksCommand(program);

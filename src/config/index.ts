@@ -56,6 +56,12 @@ export interface EvalConfig extends PolicyConfig {
   /** In decode mode, feed only the question's last N tokens (the rest is prefilled); null: all. */
   questionTokens: number | null;
   device: 'auto' | 'cpu' | 'cuda';
+  /**
+   * shared: a sample is prefilled once for all its cells (policy x budget), which then decode
+   * as one batch (the CPU backend; the GPU runs each cell alone for now); single: each cell
+   * prefills and decodes alone. The records are the same either way, timings aside.
+   */
+  cells: 'shared' | 'single';
   /** This process runs every count-th unit from the index-th (1-based): a cluster array task. */
   shard: { index: number; count: number } | null;
   /** Worker processes, on the backend `device` picks (--devices puts one on each GPU). */
@@ -68,6 +74,8 @@ export interface BenchConfig extends PolicyConfig {
   model: string;
   lengths: number[];
   decodeSteps: number;
+  /** Sequences decoded together at each step (each its own copy of the context), one row per size. */
+  batch: number[];
   repeats: number;
   seed: number;
   outputPath: string | null;
@@ -115,6 +123,7 @@ const schemas = () => ({
       pplPrefix: posInt,
       questionMode: { enum: ['decode', 'prefill'] },
       questionTokens: { anyOf: [posInt, { type: 'null' }] },
+      cells: { enum: ['shared', 'single'] },
       shard: {
         anyOf: [
           { type: 'null' },
@@ -128,7 +137,7 @@ const schemas = () => ({
   bench: {
     type: 'object',
     additionalProperties: false,
-    properties: { ...common(), decodeSteps: posInt, repeats: posInt, workers: posInt, devices: { type: 'array', items: { type: 'integer', minimum: 0 } } },
+    properties: { ...common(), decodeSteps: posInt, batch: posInts, repeats: posInt, workers: posInt, devices: { type: 'array', items: { type: 'integer', minimum: 0 } } },
   },
 });
 
@@ -156,6 +165,7 @@ export const evalDefaults = (): EvalConfig => ({
   pplPrefix: 64,
   questionMode: 'decode',
   questionTokens: null,
+  cells: 'shared',
   shard: null,
   workers: 1,
   devices: [],
@@ -167,6 +177,7 @@ export const benchDefaults = (): BenchConfig => ({
   model: 'tiny',
   lengths: [1024, 4096],
   decodeSteps: 16,
+  batch: [1],
   repeats: 3,
   seed: 0,
   outputPath: null,

@@ -154,6 +154,22 @@ export interface NativeStepSelection {
   margins: Float32Array[];
 }
 
+/**
+ * A sequence's KV pages. Cells of one shared prefill share its pages: a cell holds the
+ * context's pages once for all of them, and its own only from its first decode step (the
+ * context's last, partial page copied on its first write, then the pages it grows).
+ */
+export interface NativeCacheStats {
+  /** Pages its page table reaches. */
+  pages: number;
+  /** Of those, the pages no other sequence holds. */
+  ownPages: number;
+  /** Pages alive in its family: the shared prefill's and every cell's own. */
+  familyPages: number;
+  /** Bytes of one page (keys, values and key bounds of every layer). */
+  pageBytes: number;
+}
+
 export interface NativeSequence {
   /** Dense prefill; the logits of the last token, or of every token when allLogits. */
   prefill(tokens: Int32Array, allLogits?: boolean): Promise<Float32Array>;
@@ -166,6 +182,8 @@ export interface NativeSequence {
   stats(): NativeSequenceStats;
   /** Every decode step's selections so far; throws unless created with recordSelections. */
   selections(): NativeStepSelection[];
+  /** The KV pages the sequence holds (CPU backend; null on the GPU, which does not report them). */
+  cacheStats(): NativeCacheStats | null;
   /** Frees the sequence's KV cache now (on a GPU, memory the garbage collector does not see); later calls fail. */
   close(): void;
   readonly length: number;
@@ -174,6 +192,22 @@ export interface NativeSequence {
 export interface NativeModel {
   /** Throws when the policy has no implementation on the model's backend. */
   createSequence(opts: NativeSequenceOptions): NativeSequence;
+  /** Whether prefillShared is served: the CPU backend's (the GPU runs each cell alone for now). */
+  readonly sharesPrefill: boolean;
+  /**
+   * One dense prefill of `tokens` for every cell: fresh sequences, one per options object (of one
+   * page size, KV type and dense layers), sharing the prefill's KV pages copy-on-write, each
+   * with its own policy, which observed the prefill as if it had run alone.
+   */
+  prefillShared(tokens: Int32Array, cells: NativeSequenceOptions[]): Promise<NativeSequence[]>;
+  /**
+   * The batched forms of feed, nll and generate: every sequence takes the same steps as alone
+   * (the same tokens and logits), one forward a step over the whole batch; a sequence that
+   * stops generating leaves it. Each sequence's decode time counts every step's whole time.
+   */
+  feedBatch(seqs: NativeSequence[], tokens: Int32Array): Promise<void>;
+  nllBatch(seqs: NativeSequence[], tokens: Int32Array): Promise<Float64Array[]>;
+  generateBatch(seqs: NativeSequence[], maxNewTokens: number, stopTokens: Int32Array): Promise<Int32Array[]>;
   /** CPU: bytes of fp32 weights. GPU: bytes of 16-bit weights one decode step reads (every layer, the LM head, one embedding row). */
   readonly weightBytes: number;
   readonly backend: 'cpu' | 'cuda';

@@ -16,6 +16,7 @@ type Row = Record<string, unknown>;
 export interface BenchColumns {
   attention: Column<any>[];
   latency: Column<any>[];
+  sweep: Column<any>[];
 }
 
 interface Entry {
@@ -32,6 +33,7 @@ const SECTIONS: Record<ResultKind, string> = {
   eval: 'Accuracy (`quest eval`)',
   attention: 'Decode attention, one layer (`quest bench-attention`)',
   latency: 'Prefill and decode step (`quest bench-latency`)',
+  sweep: 'A whole sweep, shared and one cell at a time (`quest bench-eval`)',
 };
 
 /** Every file under `dir`, relative with '/', in sorted order. */
@@ -179,7 +181,7 @@ export function resultsIndex(root: string, columns: BenchColumns): { markdown: s
     if (!mine.length) continue;
     sections.push(`## ${SECTIONS[kind]}`);
     for (const e of mine) {
-      const svg = kind === 'eval' ? accuracyPlot(e) : latencyPlot(e);
+      const svg = kind === 'eval' ? accuracyPlot(e) : kind === 'sweep' ? null : latencyPlot(e);
       if (svg) plots.set(plotFile(e), svg);
       sections.push(section(e, svg ? plotFile(e) : null, columns, files));
     }

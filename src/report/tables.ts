@@ -193,7 +193,7 @@ export function csv<R extends object>(rows: R[]): string {
 }
 
 /** What a results.json (or a bench's rows.json) holds: its readers go by this field. */
-export const RESULT_KINDS = ['eval', 'latency', 'attention'] as const;
+export const RESULT_KINDS = ['eval', 'latency', 'attention', 'sweep'] as const;
 export type ResultKind = (typeof RESULT_KINDS)[number];
 
 /** The kind a results file names; undefined for files from before files named one. `what` names the file in the error. */

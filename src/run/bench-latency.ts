@@ -16,6 +16,7 @@ export const LATENCY_COLUMNS: Column<LatencyRow>[] = [
   { title: 'context', value: (r) => String(r.length) },
   { title: 'policy', value: (r) => r.policy },
   { title: 'budget', value: (r) => (r.budget === null ? 'all' : String(r.budget)) },
+  { title: 'batch', value: (r) => String(r.batch ?? 1) },
   { title: 'prefill ms', value: (r) => f(r.prefillMs, 1) },
   { title: 'prefill tok/s', value: (r) => f(r.prefillTokensPerS, 0) },
   { title: 'prefill TFLOP/s', value: (r) => f(r.prefillTflops, 0) },

@@ -71,6 +71,10 @@ const METRICS: Record<ResultKind, { field: string; kind: MetricKind }[]> = {
     { field: 'kvBytes', kind: 'read' },
     { field: 'metaBytes', kind: 'read' },
   ],
+  sweep: [
+    { field: 'sharedS', kind: 'time' },
+    { field: 'singleS', kind: 'time' },
+  ],
 };
 
 function readJson(file: string, flag: string): unknown {
@@ -104,8 +108,13 @@ export function readRun(file: string, flag: string): RunFile {
   return { file: target, kind, rows, meta: metaData ? meta : null };
 }
 
-const keyOf = (r: Row, kind: ResultKind) =>
-  kind === 'eval' ? `${r.task} L${r.length} ${r.policy}@${r.budget ?? 'all'} ${r.questionMode}` : `${kind === 'latency' ? `${r.model} ` : ''}L${r.length} ${r.policy}@${r.budget || 'all'}`;
+const keyOf = (r: Row, kind: ResultKind) => {
+  if (kind === 'eval') return `${r.task} L${r.length} ${r.policy}@${r.budget ?? 'all'} ${r.questionMode}`;
+  if (kind === 'sweep') return `${r.model} L${r.length} ${r.cells} cells x${r.generated}`;
+  // A batch of one (and a row from before --batch) keeps the key it always had.
+  const batch = typeof r.batch === 'number' && r.batch !== 1 ? ` x${r.batch}` : '';
+  return `${kind === 'latency' ? `${r.model} ` : ''}L${r.length} ${r.policy}@${r.budget || 'all'}${batch}`;
+};
 
 /**
  * What must match for two runs' rows to be comparable. Paths, output folders and how a run
@@ -120,7 +129,9 @@ export function comparedConfig(run: RunFile): Row | null {
   if (!cfg) return null;
   const { outputPath: _o, workers, devices, device: _d, model, ...rest } = cfg;
   const common = { ...rest, model: path.basename(String(model)) };
-  return run.kind === 'eval' ? { ...common, backend: m.backend } : { ...common, workers, devices, device: m.device };
+  // An eval from before --cells ran each cell alone, shared cells time a batch's steps; a
+  // bench-latency from before --batch decoded one sequence.
+  return run.kind === 'eval' ? { ...common, cells: rest.cells ?? 'single', backend: m.backend } : { ...common, batch: rest.batch ?? [1], workers, devices, device: m.device };
 }
 
 function differingKeys(a: Row, b: Row): string[] {

@@ -93,27 +93,21 @@ function baseRecord(p: Prepared, cfg: EvalConfig) {
   };
 }
 
-async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
-  const t = task(p.unit.sample.task);
-  const seq = model.createSequence(sequenceOptions(cfg, p.unit.point));
-  try {
-    return await runSequence(seq, t, p, cfg, tok, stop);
-  } finally {
-    seq.close();
-  }
-}
-
-async function runSequence(seq: NativeSequence, t: Task, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
-  if (t.maxNewTokens === 0) return perplexityRecord(seq, p, cfg);
+/** What a cell of this sample prefills, and the question tokens it then feeds one decode step at a time. */
+function split(p: Prepared, t: Task, cfg: EvalConfig): { prefix: Int32Array; fed: Int32Array } {
+  // A perplexity window prefills its dense prefix and feeds every other token.
+  if (t.maxNewTokens === 0) return { prefix: p.context, fed: p.question };
   // decode: the question (or its last --question-tokens) is fed token by token under the
   // policy, as Quest's evaluation does; whatever is not fed is prefilled with the context.
-  const fed = cfg.questionMode === 'decode' ? Math.min(p.question.length, cfg.questionTokens ?? p.question.length) : 0;
-  const prefix = new Int32Array(p.context.length + p.question.length - fed);
+  const n = cfg.questionMode === 'decode' ? Math.min(p.question.length, cfg.questionTokens ?? p.question.length) : 0;
+  const prefix = new Int32Array(p.context.length + p.question.length - n);
   prefix.set(p.context);
-  prefix.set(p.question.subarray(0, p.question.length - fed), p.context.length);
-  await seq.prefill(prefix);
-  if (fed > 0) await seq.feed(p.question.subarray(p.question.length - fed));
-  const ids = await seq.generate(t.maxNewTokens, stop);
+  prefix.set(p.question.subarray(0, p.question.length - n), p.context.length);
+  return { prefix, fed: p.question.subarray(p.question.length - n) };
+}
+
+/** A cell's record from its generated tokens. */
+function answerRecord(p: Prepared, t: Task, cfg: EvalConfig, tok: TextTokenizer, fed: number, ids: Int32Array, seq: NativeSequence): EvalRecord {
   const prediction = tok.decode(ids);
   return {
     ...baseRecord(p, cfg),
@@ -125,10 +119,8 @@ async function runSequence(seq: NativeSequence, t: Task, p: Prepared, cfg: EvalC
   };
 }
 
-/** A perplexity window: the dense prefix, then every other token's NLL as it is fed. */
-async function perplexityRecord(seq: NativeSequence, p: Prepared, cfg: EvalConfig): Promise<EvalRecord> {
-  await seq.prefill(p.context);
-  const nll = await seq.nll(p.question);
+/** A perplexity window's record: every fed token's NLL, summed per position bucket. */
+function perplexityRecord(p: Prepared, cfg: EvalConfig, nll: Float64Array, seq: NativeSequence): EvalRecord {
   const span = Math.ceil(nll.length / PPL_BUCKETS);
   const buckets = Array.from({ length: PPL_BUCKETS }, (_, b) => {
     const part = nll.subarray(b * span, Math.min(nll.length, (b + 1) * span));
@@ -146,17 +138,50 @@ async function perplexityRecord(seq: NativeSequence, p: Prepared, cfg: EvalConfi
   };
 }
 
+/** One cell alone: its own prefill, feed and generation (--cells single). */
+async function runCell(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
+  const t = task(p.unit.sample.task);
+  const { prefix, fed } = split(p, t, cfg);
+  const seq = model.createSequence(sequenceOptions(cfg, p.unit.point));
+  try {
+    await seq.prefill(prefix);
+    if (t.maxNewTokens === 0) return perplexityRecord(p, cfg, await seq.nll(fed), seq);
+    if (fed.length > 0) await seq.feed(fed);
+    return answerRecord(p, t, cfg, tok, fed.length, await seq.generate(t.maxNewTokens, stop), seq);
+  } finally {
+    seq.close();
+  }
+}
+
+/** The cells of one sample from one shared prefill, decoded as one batch (--cells shared): the records of runCell, in order. */
+async function runCells(model: NativeModel, ps: Prepared[], cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord[]> {
+  const t = task(ps[0].unit.sample.task);
+  const { prefix, fed } = split(ps[0], t, cfg);
+  const seqs = await model.prefillShared(prefix, ps.map((p) => sequenceOptions(cfg, p.unit.point)));
+  try {
+    if (t.maxNewTokens === 0) {
+      const nll = await model.nllBatch(seqs, fed);
+      return ps.map((p, i) => perplexityRecord(p, cfg, nll[i], seqs[i]));
+    }
+    if (fed.length > 0) await model.feedBatch(seqs, fed);
+    const ids = await model.generateBatch(seqs, t.maxNewTokens, stop);
+    return ps.map((p, i) => answerRecord(p, t, cfg, tok, fed.length, ids[i], seqs[i]));
+  } finally {
+    for (const s of seqs) s.close();
+  }
+}
+
 /** A run's identity: rerunning into the same folder resumes, and shards merge, only when these match. */
 export function identity(cfg: EvalConfig): Record<string, unknown> {
-  const { outputPath: _o, limit: _l, device: _d, shard: _s, workers: _w, devices: _v, ...rest } = cfg;
+  const { outputPath: _o, limit: _l, device: _d, shard: _s, workers: _w, devices: _v, cells: _c, ...rest } = cfg;
   return rest;
 }
 
 export type Tokens = { context: Int32Array; question: Int32Array };
 
-/** A unit and its tokens: what a pool worker is sent. */
+/** Units of one sample and its tokens: what a pool worker is sent (one unit, or a shared group). */
 export interface EvalJob {
-  unit: Unit;
+  units: Unit[];
   tokens: Tokens;
 }
 
@@ -252,12 +277,32 @@ function prepareUnits(run: PreparedRun, tasks: Task[], note: (message: string) =
   return { ...run, units: mine };
 }
 
-/** Runs units one after another in this process, handing each record over as it finishes. */
+/**
+ * The jobs of a run: with --cells shared, each sample's pending units together (they share
+ * one prefill); else each unit alone. Units come sample by sample (units.ts).
+ */
+export function cellGroups(todo: Unit[], cfg: EvalConfig): Unit[][] {
+  if (cfg.cells === 'single') return todo.map((u) => [u]);
+  const groups: Unit[][] = [];
+  for (const u of todo) {
+    const last = groups.at(-1);
+    if (last && last[0].sample.id === u.sample.id) last.push(u);
+    else groups.push([u]);
+  }
+  return groups;
+}
+
+/** Runs units in this process, handing each record over as it finishes (a shared group's records together, at its end). */
 export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: EvalRecord) => void): Promise<void> {
   if (!todo.length) return;
   run.model ??= await loadModel(run.folder.spec, run.folder.dir, chooseBackend(run.cfg.device, run.cfg).use);
+  const model = run.model;
   const stop = Int32Array.from(run.folder.stopTokens);
-  for (const unit of todo) onRecord(await runUnit(run.model, { unit, ...run.tokens.get(unit.sample.id)! }, run.cfg, run.tok, stop));
+  const prepared = (unit: Unit): Prepared => ({ unit, ...run.tokens.get(unit.sample.id)! });
+  for (const group of cellGroups(todo, run.cfg)) {
+    if (run.cfg.cells === 'shared' && model.sharesPrefill) for (const r of await runCells(model, group.map(prepared), run.cfg, run.tok, stop)) onRecord(r);
+    else for (const unit of group) onRecord(await runCell(model, prepared(unit), run.cfg, run.tok, stop));
+  }
 }
 
 /** Opens (or checks) an output folder for a run of this identity; the records already there. */
@@ -284,8 +329,11 @@ export function writeResults(dir: string, records: EvalRecord[], meta: { config:
   return rows;
 }
 
-export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
-  const backend = chooseBackend(cfg.device, cfg);
+export async function runEval(asked: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
+  const backend = chooseBackend(asked.device, asked);
+  // Shared prefills are the CPU engine's for now: on the GPU each cell runs alone, as before.
+  if (asked.cells === 'shared' && backend.use === 'cuda') progress.note('--cells shared: the GPU backend runs each cell alone for now (one prefill per cell)');
+  const cfg: EvalConfig = { ...asked, cells: backend.use === 'cuda' ? 'single' : asked.cells };
   checkDevices(cfg.devices, backend);
   const opened = openRun(cfg);
   const tasks = runTasks(opened);
@@ -309,18 +357,18 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
     progress.start(run.units.length, done.length, outputDir);
     try {
       if (cfg.workers > 1 || cfg.devices.length > 0)
-        await runPool<EvalConfig, EvalJob, EvalRecord>(
+        await runPool<EvalConfig, EvalJob, EvalRecord[]>(
           {
             worker: 'worker.js',
             // Workers open the same model from the same config, without sharding or pooling of their own.
             init: { ...cfg, workers: 1, devices: [], shard: null },
             workers: cfg.workers,
             devices: cfg.devices,
-            key: (job) => job.unit.key,
-            onResult: keep,
+            key: (job) => job.units.map((u) => u.key).join(','),
+            onResult: (recs) => recs.forEach(keep),
             note: progress.note,
           },
-          pending.map((unit) => ({ unit, tokens: run.tokens.get(unit.sample.id)! })),
+          cellGroups(pending, cfg).map((units) => ({ units, tokens: run.tokens.get(units[0].sample.id)! })),
         );
       else await runUnits(run, pending, keep);
     } finally {

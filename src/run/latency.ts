@@ -1,7 +1,7 @@
 /** The latency runner: prefill and per-token decode time at each context length and policy. */
-import { QuestError } from '../errors.js';
+import { QuestError, errorMessage } from '../errors.js';
 import type { BenchConfig } from '../config/index.js';
-import { checkDevices, chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeAttentionBenchRow, type NativeModel, type NativeModelSpec } from '../engine/index.js';
+import { checkDevices, chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeAttentionBenchRow, type NativeModel, type NativeModelSpec, type NativeSequence } from '../engine/index.js';
 import { isModelFolder, openModelFolder } from '../model/index.js';
 import { preset } from '../model/presets.js';
 import { randint, rng } from '../tasks/rng.js';
@@ -15,15 +15,20 @@ export interface LatencyRow {
   length: number;
   policy: string;
   budget: number | null;
+  /** Sequences decoded together (fewer than --batch asked where no more fit: `batchAsked`). */
+  batch: number;
+  batchAsked: number;
   repeats: number;
   prefillMs: number;
   prefillTokensPerS: number;
+  /** One step of the whole batch. */
   decodeMsPerStep: number;
   tokensPerStep: number | null;
+  /** Summed over the batch. */
   kvKiBPerStep: number;
-  /** Weights and KV (with page metadata) a decode step reads over the copy bandwidth of the same run (GPU only). */
+  /** Weights once and every sequence's KV (with page metadata) a decode step reads over the copy bandwidth of the same run (GPU only). */
   floorMsPerStep: number | null;
-  /** Dense decode time at the same length over this row's. */
+  /** Dense decode time at the same length and batch over this row's. */
   speedupVsDense: number | null;
   /**
    * GPU, dense and Quest: one layer's attention step at this length on the model's attention
@@ -97,10 +102,11 @@ export interface LatencyResult {
   copyGBps: number[];
 }
 
-/** One measurement: a context length and a policy point, with its random tokens. */
+/** One measurement: a context length, a policy point and a batch size, with its random tokens. */
 export interface LatencyJob {
   length: number;
   point: PolicyPoint;
+  batch: number;
   context: Int32Array;
   steps: Int32Array;
 }
@@ -122,6 +128,30 @@ export class LatencyBench {
     return new LatencyBench(cfg, backend, name, model, copyGBps);
   }
 
+  /**
+   * `job.batch` sequences prefilled with the context: from one shared prefill where the
+   * backend shares one, else each its own; where a GPU cache cannot fit, as many as fit.
+   */
+  private async prefilled(job: LatencyJob): Promise<NativeSequence[]> {
+    const opts = sequenceOptions(this.cfg, job.point);
+    if (this.model.sharesPrefill) return this.model.prefillShared(job.context, Array.from({ length: job.batch }, () => opts));
+    const seqs: NativeSequence[] = [];
+    for (let b = 0; b < job.batch; b++) {
+      const seq = this.model.createSequence(opts);
+      try {
+        await seq.prefill(job.context);
+      } catch (err) {
+        seq.close();
+        // The engine refuses a KV cache beyond free memory (gpu_model.cu grow): keep those that fit.
+        if (b > 0 && /a KV cache of \d+ tokens needs/.test(errorMessage(err))) break;
+        for (const s of seqs) s.close();
+        throw err;
+      }
+      seqs.push(seq);
+    }
+    return seqs;
+  }
+
   async run(job: LatencyJob): Promise<LatencyRow> {
     const { cfg } = this;
     const prefill: number[] = [];
@@ -129,21 +159,22 @@ export class LatencyBench {
     let tokensPerStep: number | null = null;
     let kvBytes = 0;
     let metaBytes = 0;
+    let batch = job.batch;
     for (let r = 0; r < cfg.repeats; r++) {
-      const seq = this.model.createSequence(sequenceOptions(cfg, job.point));
+      const seqs = await this.prefilled(job);
       let st;
       try {
-        await seq.prefill(job.context);
-        await seq.feed(job.steps);
-        st = seq.stats();
+        batch = seqs.length;
+        await this.model.feedBatch(seqs, job.steps);
+        st = seqs[0].stats();
       } finally {
-        seq.close();
+        for (const s of seqs) s.close();
       }
       prefill.push(st.prefillMs);
       decode.push(st.decodeMs / st.decodeSteps);
       tokensPerStep = st.policySamples > 0 ? st.tokensRead / st.policySamples : null;
-      kvBytes = st.kvBytesRead / st.decodeSteps;
-      metaBytes = st.metaBytesRead / st.decodeSteps;
+      kvBytes = (batch * st.kvBytesRead) / st.decodeSteps;
+      metaBytes = (batch * st.metaBytesRead) / st.decodeSteps;
     }
     return {
       model: this.name,
@@ -151,6 +182,8 @@ export class LatencyBench {
       length: job.length,
       policy: job.point.policy,
       budget: job.point.budget,
+      batch,
+      batchAsked: job.batch,
       repeats: cfg.repeats,
       prefillMs: median(prefill),
       prefillTokensPerS: (1000 * job.length) / median(prefill),
@@ -192,7 +225,7 @@ async function attentionSplit(cfg: BenchConfig, spec: NativeModelSpec): Promise<
   return res.rows;
 }
 
-const pointKey = (j: { length: number; point: PolicyPoint }) => `${j.length} ${j.point.policy} ${j.point.budget ?? 'all'}`;
+const pointKey = (j: { length: number; point: PolicyPoint; batch: number }) => `${j.length} ${j.point.policy} ${j.point.budget ?? 'all'} x${j.batch}`;
 
 export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): Promise<LatencyResult> {
   checkPolicies(cfg);
@@ -208,7 +241,7 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
   const jobs: LatencyJob[] = cfg.lengths.flatMap((length) => {
     const context = Int32Array.from({ length }, () => randint(next, 0, spec.vocabSize - 1));
     const steps = Int32Array.from({ length: cfg.decodeSteps }, () => randint(next, 0, spec.vocabSize - 1));
-    return points.map((point) => ({ length, point, context, steps }));
+    return points.flatMap((point) => cfg.batch.map((batch) => ({ length, point, batch, context, steps })));
   });
   // Timed before any model runs, so nothing else shares the GPU meanwhile.
   const attention = backend.use === 'cuda' ? await attentionSplit(cfg, spec) : [];
@@ -246,9 +279,12 @@ export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): P
   }
   // Workers finish in any order: the table follows the jobs' order.
   const order = new Map(jobs.map((j, i) => [pointKey(j), i]));
-  rows.sort((a, b) => order.get(pointKey({ length: a.length, point: a }))! - order.get(pointKey({ length: b.length, point: b }))!);
+  const key = (r: LatencyRow) => pointKey({ length: r.length, point: r, batch: r.batchAsked });
+  rows.sort((a, b) => order.get(key(a))! - order.get(key(b))!);
   for (const r of rows) {
-    const dense = rows.find((d) => d.length === r.length && d.policy === 'dense');
+    if (r.batch < r.batchAsked)
+      progress.note(`--batch ${r.batchAsked}: at ${r.length} tokens only ${r.batch} sequences of ${r.policy} fit beside the weights; measured at batch ${r.batch}`);
+    const dense = rows.find((d) => d.length === r.length && d.policy === 'dense' && d.batchAsked === r.batchAsked);
     r.speedupVsDense = dense ? dense.decodeMsPerStep / r.decodeMsPerStep : null;
     // A Quest budget that covers the context reads every page without selecting: the dense step.
     const sparse = r.policy === 'quest' && r.budget !== null && r.budget < r.length;

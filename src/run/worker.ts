@@ -1,6 +1,7 @@
 /**
  * An eval pool worker (see pool.ts): opens the model folder and tokenizer, loads the model
- * at its first unit and keeps it, and runs the units it is sent with their tokens.
+ * at its first unit and keeps it, and runs the units it is sent with their tokens (one, or a
+ * sample's cells that share a prefill), answering with their records.
  */
 import type { EvalConfig } from '../config/index.js';
 import { openRun, runUnits, type EvalJob, type PreparedRun } from './eval.js';
@@ -9,15 +10,15 @@ import type { EvalRecord } from './records.js';
 
 let run: PreparedRun | null = null;
 
-await serveJobs<EvalConfig, EvalJob, EvalRecord>(
+await serveJobs<EvalConfig, EvalJob, EvalRecord[]>(
   (cfg) => {
     run = openRun(cfg);
   },
-  async ({ unit, tokens }) => {
-    let record: EvalRecord | null = null;
-    run!.tokens.set(unit.sample.id, tokens);
-    await runUnits(run!, [unit], (r) => (record = r));
-    run!.tokens.delete(unit.sample.id);
-    return record!;
+  async ({ units, tokens }) => {
+    const records: EvalRecord[] = [];
+    run!.tokens.set(units[0].sample.id, tokens);
+    await runUnits(run!, units, (r) => records.push(r));
+    run!.tokens.delete(units[0].sample.id);
+    return records;
   },
 );

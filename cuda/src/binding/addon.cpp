@@ -297,12 +297,41 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
                                     InstanceMethod("nll", &SequenceWrap::Nll),
                                     InstanceMethod("stats", &SequenceWrap::Stats),
                                     InstanceMethod("selections", &SequenceWrap::Selections),
+                                    InstanceMethod("cacheStats", &SequenceWrap::CacheStatsJs),
                                     InstanceMethod("close", &SequenceWrap::Close),
                                     InstanceAccessor("length", &SequenceWrap::Length, nullptr)});
     ctor = Napi::Persistent(f);
   }
   explicit SequenceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SequenceWrap>(info) {}
   std::shared_ptr<Decoder> seq;
+
+  // The sequences of a batch call (each live, none named twice, none busy), marked busy
+  // together; `release` clears them once the call settles.
+  static std::vector<std::shared_ptr<Decoder>> claim(Napi::Env env, const Napi::Value& arg, std::function<void()>& release) {
+    if (!arg.IsArray() || arg.As<Napi::Array>().Length() == 0) throw Napi::TypeError::New(env, "seqs must be a non-empty array of sequences");
+    Napi::Array a = arg.As<Napi::Array>();
+    std::vector<SequenceWrap*> wraps;
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor.Value())) throw Napi::TypeError::New(env, "seqs must hold sequences only");
+      SequenceWrap* w = Unwrap(v.As<Napi::Object>());
+      if (!w->seq) throw Napi::Error::New(env, "sequence is closed");
+      if (std::find(wraps.begin(), wraps.end(), w) != wraps.end()) throw Napi::Error::New(env, "a sequence is named twice in one batch");
+      if (w->busy_->load()) throw Napi::Error::New(env, "sequence is busy with another call");
+      wraps.push_back(w);
+    }
+    std::vector<std::shared_ptr<std::atomic<bool>>> flags;
+    std::vector<std::shared_ptr<Decoder>> seqs;
+    for (SequenceWrap* w : wraps) {
+      w->busy_->store(true);
+      flags.push_back(w->busy_);
+      seqs.push_back(w->seq);
+    }
+    release = [flags] {
+      for (auto& f : flags) f->store(false);
+    };
+    return seqs;
+  }
 
  private:
   // One call at a time: the engine's sequence is not re-entrant.
@@ -398,6 +427,16 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     }
     return out;
   }
+  Napi::Value CacheStatsJs(const Napi::CallbackInfo& info) {
+    const CacheStats cs = live(info).cache_stats();
+    if (!cs.known) return info.Env().Null();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("pages", double(cs.pages));
+    o.Set("ownPages", double(cs.own_pages));
+    o.Set("familyPages", double(cs.family_pages));
+    o.Set("pageBytes", double(cs.page_bytes));
+    return o;
+  }
   Napi::Value Length(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(live(info).length())); }
   Decoder& live(const Napi::CallbackInfo& info) {
     if (!seq) throw Napi::Error::New(info.Env(), "sequence is closed");
@@ -414,6 +453,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   static void Init(Napi::Env env) {
     Napi::Function f = DefineClass(env, "Model",
                                    {InstanceMethod("createSequence", &ModelWrap::CreateSequence),
+                                    InstanceMethod("prefillShared", &ModelWrap::PrefillShared),
+                                    InstanceMethod("feedBatch", &ModelWrap::FeedBatch),
+                                    InstanceMethod("nllBatch", &ModelWrap::NllBatch),
+                                    InstanceMethod("generateBatch", &ModelWrap::GenerateBatch),
+                                    InstanceAccessor("sharesPrefill", &ModelWrap::SharesPrefill, nullptr),
                                     InstanceAccessor("weightBytes", &ModelWrap::WeightBytes, nullptr),
                                     InstanceAccessor("backend", &ModelWrap::BackendName, nullptr)});
     ctor = Napi::Persistent(f);
@@ -434,6 +478,94 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     }
     return obj;
   }
+  // Runs `work` over the claimed sequences of a batch call, holding their JS objects.
+  static Napi::Value run_batch(const Napi::CallbackInfo& info, std::function<void(const std::vector<Decoder*>&)> work,
+                               std::function<Napi::Value(Napi::Env)> done) {
+    std::function<void()> release;
+    auto seqs = SequenceWrap::claim(info.Env(), info[0], release);
+    auto* task = new PromiseWorker(
+        info.Env(),
+        [seqs, work] {
+          std::vector<Decoder*> raw;
+          for (auto& s : seqs) raw.push_back(s.get());
+          work(raw);
+        },
+        std::move(done), release);
+    task->hold(info[0].As<Napi::Object>());
+    return task->start();
+  }
+  // CPU only: fresh sequences, one for each options object, all started from one dense prefill.
+  Napi::Value PrefillShared(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (gpu) throw Napi::Error::New(env, "prefillShared: the GPU backend does not share a prefill between sequences yet (run each cell alone)");
+    auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 0));
+    if (info.Length() < 2 || !info[1].IsArray() || info[1].As<Napi::Array>().Length() == 0)
+      throw Napi::TypeError::New(env, "prefillShared(tokens, cells) needs a non-empty array of sequence options");
+    Napi::Array cells = info[1].As<Napi::Array>();
+    Napi::Array objs = Napi::Array::New(env, cells.Length());
+    auto seqs = std::make_shared<std::vector<std::shared_ptr<CpuSequence>>>();
+    try {
+      for (uint32_t i = 0; i < cells.Length(); ++i) {
+        if (!cells.Get(i).IsObject()) throw std::runtime_error("prefillShared: every cell must be a sequence options object");
+        seqs->push_back(std::make_shared<CpuSequence>(model, parse_policy(cells.Get(i).As<Napi::Object>()), cpu_backend()));
+      }
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    for (uint32_t i = 0; i < cells.Length(); ++i) {
+      Napi::Object obj = SequenceWrap::ctor.New({});
+      SequenceWrap::Unwrap(obj)->seq = (*seqs)[i];
+      objs.Set(i, obj);
+    }
+    std::function<void()> release;
+    SequenceWrap::claim(env, objs, release);
+    auto objs_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(objs.As<Napi::Object>()));
+    auto* task = new PromiseWorker(
+        env,
+        [seqs, tokens] {
+          std::vector<CpuSequence*> raw;
+          for (auto& s : *seqs) raw.push_back(s.get());
+          CpuSequence::prefill_shared(raw, tokens->data(), int64_t(tokens->size()));
+        },
+        [objs_ref](Napi::Env) { return objs_ref->Value(); }, release);
+    return task->start();
+  }
+  Napi::Value FeedBatch(const Napi::CallbackInfo& info) {
+    auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 1));
+    return run_batch(info, [tokens](const std::vector<Decoder*>& s) { Decoder::feed_batch(s, tokens->data(), int64_t(tokens->size())); },
+                     [](Napi::Env env) { return env.Undefined(); });
+  }
+  Napi::Value NllBatch(const Napi::CallbackInfo& info) {
+    auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 1));
+    auto out = std::make_shared<std::vector<std::vector<double>>>();
+    return run_batch(info, [tokens, out](const std::vector<Decoder*>& s) { *out = Decoder::nll_batch(s, tokens->data(), int64_t(tokens->size())); },
+                     [out](Napi::Env env) {
+                       Napi::Array r = Napi::Array::New(env, out->size());
+                       for (size_t i = 0; i < out->size(); ++i) {
+                         auto a = Napi::Float64Array::New(env, (*out)[i].size());
+                         std::copy((*out)[i].begin(), (*out)[i].end(), a.Data());
+                         r.Set(uint32_t(i), a);
+                       }
+                       return r;
+                     });
+  }
+  Napi::Value GenerateBatch(const Napi::CallbackInfo& info) {
+    int max_new = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+    if (max_new <= 0) throw Napi::RangeError::New(info.Env(), "maxNewTokens must be a positive integer");
+    auto stop = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 2));
+    auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
+    return run_batch(info, [=](const std::vector<Decoder*>& s) { *out = Decoder::generate_batch(s, max_new, *stop); },
+                     [out](Napi::Env env) {
+                       Napi::Array r = Napi::Array::New(env, out->size());
+                       for (size_t i = 0; i < out->size(); ++i) {
+                         auto a = Napi::Int32Array::New(env, (*out)[i].size());
+                         std::copy((*out)[i].begin(), (*out)[i].end(), a.Data());
+                         r.Set(uint32_t(i), a);
+                       }
+                       return r;
+                     });
+  }
+  Napi::Value SharesPrefill(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !gpu); }
   Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(gpu ? gpu_weight_bytes(*gpu) : model->weight_bytes()));
   }

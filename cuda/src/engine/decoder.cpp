@@ -35,13 +35,31 @@ void Decoder::record_layer(Selection read, std::vector<float> margins, int64_t p
   selections_.back().margins.push_back(std::move(margins));
 }
 
-void Decoder::decode_step(int32_t token) {
-  check_room(1);
-  if (record_) selections_.emplace_back();
+void Decoder::forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) {
+  for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->forward(&tokens[i], 1, true, false, *logits[i]);
+}
+
+void Decoder::decode_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens) {
+  std::vector<std::vector<float>*> logits;
+  for (Decoder* d : seqs) {
+    d->check_room(1);
+    if (d->record_) d->selections_.emplace_back();
+    logits.push_back(&d->last_logits_);
+  }
   const Stopwatch t;
-  forward(&token, 1, true, false, last_logits_);
-  stats_.decode_ms += t.ms();
-  stats_.decode_steps += 1;
+  seqs[0]->forward_batch(seqs, tokens, logits);
+  const double ms = t.ms();
+  for (Decoder* d : seqs) {
+    d->stats_.decode_ms += ms;
+    d->stats_.decode_steps += 1;
+  }
+}
+
+void Decoder::adopt_prefill(const Decoder& from) {
+  prompt_end_ = from.prompt_end_;
+  last_logits_ = from.last_logits_;
+  stats_.prefill_ms = from.stats_.prefill_ms;
+  stats_.prefill_tokens = from.stats_.prefill_tokens;
 }
 
 std::vector<float> Decoder::prefill(const int32_t* tokens, int64_t n, bool all_logits) {
@@ -65,37 +83,65 @@ std::vector<float> Decoder::prefill(const int32_t* tokens, int64_t n, bool all_l
 }
 
 std::vector<float> Decoder::feed(const int32_t* tokens, int64_t n) {
-  if (n <= 0) throw std::runtime_error("feed needs at least one token");
-  if (length() == 0) throw std::runtime_error("feed before prefill: the first tokens must be prefilled");
-  check_room(n);
-  check_tokens(tokens, n);
-  for (int64_t i = 0; i < n; ++i) decode_step(tokens[i]);
+  feed_batch({this}, tokens, n);
   return last_logits_;
 }
 
-std::vector<double> Decoder::nll(const int32_t* tokens, int64_t n) {
-  if (last_logits_.empty()) throw std::runtime_error("nll before prefill");
-  check_room(n);
-  check_tokens(tokens, n);
-  std::vector<double> out(n);
+std::vector<double> Decoder::nll(const int32_t* tokens, int64_t n) { return nll_batch({this}, tokens, n)[0]; }
+
+std::vector<int32_t> Decoder::generate(int max_new, const std::vector<int32_t>& stop) { return generate_batch({this}, max_new, stop)[0]; }
+
+void Decoder::feed_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, int64_t n) {
+  if (n <= 0) throw std::runtime_error("feed needs at least one token");
+  for (const Decoder* d : seqs) {
+    if (d->length() == 0) throw std::runtime_error("feed before prefill: the first tokens must be prefilled");
+    d->check_room(n);
+    d->check_tokens(tokens, n);
+  }
+  for (int64_t i = 0; i < n; ++i) decode_batch(seqs, std::vector<int32_t>(seqs.size(), tokens[i]).data());
+}
+
+std::vector<std::vector<double>> Decoder::nll_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, int64_t n) {
+  for (const Decoder* d : seqs) {
+    if (d->last_logits_.empty()) throw std::runtime_error("nll before prefill");
+    d->check_room(n);
+    d->check_tokens(tokens, n);
+  }
+  std::vector<std::vector<double>> out(seqs.size(), std::vector<double>(n));
   for (int64_t i = 0; i < n; ++i) {
-    double mx = *std::max_element(last_logits_.begin(), last_logits_.end()), z = 0;
-    for (float v : last_logits_) z += std::exp(double(v) - mx);
-    out[i] = mx + std::log(z) - double(last_logits_[tokens[i]]);
-    decode_step(tokens[i]);
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      const std::vector<float>& lg = seqs[b]->last_logits_;
+      double mx = *std::max_element(lg.begin(), lg.end()), z = 0;
+      for (float v : lg) z += std::exp(double(v) - mx);
+      out[b][i] = mx + std::log(z) - double(lg[tokens[i]]);
+    }
+    decode_batch(seqs, std::vector<int32_t>(seqs.size(), tokens[i]).data());
   }
   return out;
 }
 
-std::vector<int32_t> Decoder::generate(int max_new, const std::vector<int32_t>& stop) {
-  if (last_logits_.empty()) throw std::runtime_error("generate before prefill");
-  std::vector<int32_t> out;
-  for (int i = 0; i < max_new; ++i) {
-    int32_t tok = int32_t(std::max_element(last_logits_.begin(), last_logits_.end()) - last_logits_.begin());
-    if (std::find(stop.begin(), stop.end(), tok) != stop.end()) break;
-    out.push_back(tok);
-    if (i + 1 == max_new) break;
-    decode_step(tok);
+std::vector<std::vector<int32_t>> Decoder::generate_batch(const std::vector<Decoder*>& seqs, int max_new, const std::vector<int32_t>& stop) {
+  for (const Decoder* d : seqs)
+    if (d->last_logits_.empty()) throw std::runtime_error("generate before prefill");
+  std::vector<std::vector<int32_t>> out(seqs.size());
+  std::vector<size_t> live(seqs.size());
+  for (size_t b = 0; b < live.size(); ++b) live[b] = b;
+  for (int i = 0; i < max_new && !live.empty(); ++i) {
+    std::vector<size_t> next;
+    std::vector<Decoder*> batch;
+    std::vector<int32_t> fed;
+    for (size_t b : live) {
+      const std::vector<float>& lg = seqs[b]->last_logits_;
+      int32_t tok = int32_t(std::max_element(lg.begin(), lg.end()) - lg.begin());
+      if (std::find(stop.begin(), stop.end(), tok) != stop.end()) continue;
+      out[b].push_back(tok);
+      if (i + 1 == max_new) continue;
+      next.push_back(b);
+      batch.push_back(seqs[b]);
+      fed.push_back(tok);
+    }
+    if (!batch.empty()) decode_batch(batch, fed.data());
+    live.swap(next);
   }
   return out;
 }

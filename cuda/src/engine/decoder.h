@@ -30,6 +30,14 @@ struct StepSelection {
   std::vector<std::vector<float>> margins;  // [governed layer][list]
 };
 
+// The KV pages a sequence holds (CPU backend): those its cache reaches, those no other cell
+// shares, and those alive in its family (the prefill it started from and every cell forked
+// from it); `known` is false where the backend does not report them.
+struct CacheStats {
+  bool known = false;
+  int64_t pages = 0, own_pages = 0, family_pages = 0, page_bytes = 0;
+};
+
 // Milliseconds since it was started: the statistics' clock.
 class Stopwatch {
  public:
@@ -54,6 +62,15 @@ class Decoder {
   std::vector<int32_t> generate(int max_new, const std::vector<int32_t>& stop);
   virtual int64_t length() const = 0;
   const SequenceStats& stats() const { return stats_; }
+  virtual CacheStats cache_stats() const { return {}; }
+
+  // The batched forms: one decode step at a time for every sequence of `seqs` (one backend
+  // and model), as one forward over the batch where the backend can (the CPU does), each
+  // sequence attending under its own policy. Each sequence ends as the single form leaves it;
+  // a sequence that stops generating leaves the batch. Decode time is each step's, whole.
+  static void feed_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, int64_t n);
+  static std::vector<std::vector<double>> nll_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, int64_t n);
+  static std::vector<std::vector<int32_t>> generate_batch(const std::vector<Decoder*>& seqs, int max_new, const std::vector<int32_t>& stop);
   // Every decode step's selections so far; throws unless the sequence records them.
   const std::vector<StepSelection>& selections() const;
 
@@ -65,6 +82,12 @@ class Decoder {
   // Runs `n` tokens (token ids already checked) through the model; `decode` means one
   // token under the policy. Fills the logits of the last row, or of every row.
   virtual void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) = 0;
+  // One decode token for each of `seqs` (this one first), logits into `logits[i]`; by default
+  // one sequence after another.
+  virtual void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits);
+  // Starts from the prefill `from` ran (its logits, prompt end and prefill statistics): a cell
+  // of a shared prefill, whose backend has already given it `from`'s cache.
+  void adopt_prefill(const Decoder& from);
 
   // Records what a governed layer of the current decode step read: `read` as the policy gave it
   // (an empty list reads positions 0..pos), with the margins (none: NaN).
@@ -78,7 +101,7 @@ class Decoder {
  private:
   void check_room(int64_t n) const;
   void check_tokens(const int32_t* tokens, int64_t n) const;
-  void decode_step(int32_t token);
+  static void decode_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens);
   std::vector<float> last_logits_;
   std::vector<StepSelection> selections_;
 };

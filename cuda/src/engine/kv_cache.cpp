@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 namespace quest {
 namespace {
@@ -20,27 +21,38 @@ float round_f16(float f) { return float(static_cast<_Float16>(f)); }
 
 }  // namespace
 
+KvPage::KvPage(size_t values_per_page, size_t bounds_per_page, std::shared_ptr<std::atomic<int64_t>> live_pages)
+    : keys(values_per_page), values(values_per_page), mins(bounds_per_page, std::numeric_limits<float>::infinity()),
+      maxs(bounds_per_page, -std::numeric_limits<float>::infinity()), live(std::move(live_pages)) {
+  ++*live;
+}
+
+KvPage::KvPage(const KvPage& other)
+    : keys(other.keys), values(other.values), mins(other.mins), maxs(other.maxs), live(other.live) {
+  ++*live;
+}
+
+KvPage::~KvPage() { --*live; }
+
 PagedKvCache::PagedKvCache(int layers, int kv_heads, int head_dim, int page_size, KvDtype dtype)
     : layers_(layers), kv_heads_(kv_heads), head_dim_(head_dim), page_size_(page_size), dtype_(dtype),
-      keys_(layers), values_(layers), mins_(layers), maxs_(layers) {}
+      per_page_(size_t(layers) * kv_heads * page_size * head_dim), per_bounds_(size_t(layers) * kv_heads * head_dim),
+      live_(std::make_shared<std::atomic<int64_t>>(0)) {}
+
+PagedKvCache PagedKvCache::fork() const { return *this; }
+
+int64_t PagedKvCache::own_pages() const {
+  int64_t n = 0;
+  for (const auto& p : page_table_) n += p.use_count() == 1;
+  return n;
+}
 
 void PagedKvCache::reserve(int64_t new_length) {
-  int64_t need = (new_length + page_size_ - 1) / page_size_;
-  if (need <= pages()) return;
-  // Grow the physical pool geometrically so a long feed does not reallocate per page.
-  if (need > physical_pages_) {
-    int64_t grown = std::max<int64_t>(need, physical_pages_ * 3 / 2 + 4);
-    size_t per_page = static_cast<size_t>(kv_heads_) * page_size_ * head_dim_;
-    size_t per_meta = static_cast<size_t>(kv_heads_) * head_dim_;
-    for (int l = 0; l < layers_; ++l) {
-      keys_[l].resize(grown * per_page);
-      values_[l].resize(grown * per_page);
-      mins_[l].resize(grown * per_meta, std::numeric_limits<float>::infinity());
-      maxs_[l].resize(grown * per_meta, -std::numeric_limits<float>::infinity());
-    }
-    physical_pages_ = grown;
-  }
-  while (pages() < need) page_table_.push_back(pages());
+  const int64_t need = (new_length + page_size_ - 1) / page_size_;
+  // Only the page holding position length_ can be both shared and written: earlier pages are full.
+  for (int64_t p = length_ / page_size_; p < std::min(need, pages()); ++p)
+    if (page_table_[p].use_count() > 1) page_table_[p] = std::make_shared<KvPage>(*page_table_[p]);
+  while (pages() < need) page_table_.push_back(std::make_shared<KvPage>(per_page_, per_bounds_, live_));
 }
 
 void PagedKvCache::write(int layer, int64_t pos, const float* k, const float* v) {

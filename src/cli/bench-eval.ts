@@ -1,0 +1,39 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { benchConfig, benchDefaults } from '../config/index.js';
+import { warnProvenance } from '../report/metadata.js';
+import { markdown } from '../report/tables.js';
+import { SWEEP_COLUMNS, runBenchEval } from '../run/bench-eval.js';
+import { addPolicyFlags, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
+
+export function benchEvalCommand(program: Command, argv: string[]): void {
+  const cmd = program
+    .command('bench-eval')
+    .description("seconds per sample of a whole sweep (every policy x budget) on random tokens: eval's shared prefill and batched decode beside one cell at a time")
+    .option('--model <dir|preset>', 'model folder, or a preset: llama-2-7b, llama-3-8b, mistral-7b, qwen2-7b, tiny')
+    .option('--lengths <tokens>', 'context lengths, comma-separated', intList('--lengths'))
+    .option('--decode-steps <n>', 'tokens each cell generates', positiveInt('--decode-steps'))
+    .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
+    .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
+    .option('--output-path <dir>', 'where the tables go (default: a new runs/bench-eval-<model>-<time>)')
+    .option('--config <file>', 'YAML file of settings; flags override it')
+    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
+  showDefaults(addPolicyFlags(cmd), benchDefaults()).action(async (o) => {
+    const cfg = benchConfig(o.config, {
+      model: o.model,
+      lengths: o.lengths,
+      decodeSteps: o.decodeSteps,
+      repeats: o.repeats,
+      seed: o.seed,
+      ...policyFlags(o),
+      outputPath: o.outputPath,
+      device: o.device,
+    });
+    const { rows, dir, meta } = await runBenchEval(cfg, argv, {
+      note: (m) => process.stderr.write(`quest: ${m}\n`),
+      step: (r) => process.stderr.write(`bench-eval: ${r.length} tokens, ${r.cells} cells done\n`),
+    });
+    process.stdout.write(`\n${meta.device} | ${meta.date}\n\n${markdown(rows, SWEEP_COLUMNS)}\ntables: ${dir}\n`);
+    warnProvenance(meta, path.join(dir, 'results.json'));
+  });
+}
