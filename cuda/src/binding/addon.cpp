@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "engine/devices.h"
-#include "engine/cpu_sequence.h"
-#include "engine/gpu_engine.h"
+#include "cpu/cpu_sequence.h"
+#include "gpu/gpu_engine.h"
 #include "engine/model.h"
 #include "engine/thread_pool.h"
 #include "kernels/attention_bench.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/gpu_engine.h"
+#include "gpu/gpu_engine.h"
 #include "gpu/gemm.cuh"
 #include "gpu/gpu_policy.h"
 #include "gpu/ops.cuh"

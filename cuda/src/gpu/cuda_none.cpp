@@ -2,7 +2,7 @@
 #include <stdexcept>
 
 #include "engine/devices.h"
-#include "engine/gpu_engine.h"
+#include "gpu/gpu_engine.h"
 #include "kernels/attention_bench.h"
 
 namespace quest {
