@@ -449,7 +449,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
 Napi::Value RunOneLayer(const Napi::CallbackInfo& info) {
   auto in = std::make_shared<OneLayerInput>();
   try {
-    if (info.Length() < 1 || !info[0].IsObject()) throw std::runtime_error("probePolicy(input) needs an object");
+    if (info.Length() < 1 || !info[0].IsObject()) throw std::runtime_error("runOneLayer(input) needs an object");
     Napi::Object o = info[0].As<Napi::Object>();
     in->opts = parse_policy(o, {"heads", "kvHeads", "headDim", "promptLength", "steps", "keys", "values", "queries"});
     in->heads = get_int(o, "heads");
@@ -618,7 +618,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("copyBandwidth", Napi::Function::New(env, CopyBandwidth));
-  exports.Set("probePolicy", Napi::Function::New(env, RunOneLayer));
+  exports.Set("runOneLayer", Napi::Function::New(env, RunOneLayer));
   exports.Set("describePolicies", Napi::Function::New(env, DescribePolicies));
   exports.Set("benchAttention", Napi::Function::New(env, BenchAttention));
   exports.Set("parityAttention", Napi::Function::New(env, ParityAttention));
