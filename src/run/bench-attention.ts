@@ -86,7 +86,7 @@ function readTorch(file: string | undefined, shape: Shape): TorchRow[] {
   return data.rows;
 }
 
-/** The shapes the kernels are built for (kernels/attention.cu), and Quest budgets of whole pages. */
+/** The shapes the kernels are built for (kernels/decode_common.cuh), and Quest budgets of whole pages. */
 function checkShape(s: Shape, budgets: number[]): void {
   const small = budgets.find((b) => b < s.pageSize);
   if (small !== undefined) throw new QuestError(`--budgets: ${small} is smaller than a page (${s.pageSize} tokens)`);

@@ -17,7 +17,7 @@
 #include "gpu/gpu_engine.h"
 #include "engine/model.h"
 #include "engine/thread_pool.h"
-#include "kernels/attention_bench.h"
+#include "bench/attention_bench.h"
 #include "policy/one_layer.h"
 
 namespace quest {

@@ -3,7 +3,7 @@
 
 #include "engine/devices.h"
 #include "gpu/gpu_engine.h"
-#include "kernels/attention_bench.h"
+#include "bench/attention_bench.h"
 
 namespace quest {
 

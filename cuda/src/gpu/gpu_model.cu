@@ -8,11 +8,15 @@
 #include <vector>
 
 #include "gpu/gpu_engine.h"
-#include "gpu/gemm.cuh"
 #include "gpu/gpu_policy.h"
-#include "gpu/ops.cuh"
-#include "kernels/attention.cuh"
 #include "kernels/cuda_util.cuh"
+#include "kernels/decode_attention.cuh"
+#include "kernels/embed_rope.cuh"
+#include "kernels/gemm_lt.cuh"
+#include "kernels/kv_append.cuh"
+#include "kernels/linear.cuh"
+#include "kernels/page_lists.cuh"
+#include "kernels/prefill_attention.cuh"
 
 namespace quest {
 

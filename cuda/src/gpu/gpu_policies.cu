@@ -8,8 +8,12 @@
 #include <vector>
 
 #include "gpu/gpu_policy.h"
-#include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
+#include "kernels/decode_attention.cuh"
+#include "kernels/page_lists.cuh"
+#include "kernels/prefill_attention.cuh"
+#include "kernels/quest_select.cuh"
+#include "kernels/quest_step.cuh"
 #include "kernels/selection.cuh"
 #include "policy/h2o.h"
 #include "policy/quest.h"

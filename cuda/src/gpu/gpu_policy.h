@@ -1,5 +1,5 @@
 // The KV-cache policies on the GPU: the same rules as policy/ (the CPU reference), composed
-// of device steps (kernels/attention.cuh, kernels/selection.cuh) so that selection never
+// of device steps (kernels/quest_*.cuh, kernels/selection.cuh) so that selection never
 // waits on the host. Every list a step reads has a length the host knows in advance, so the
 // statistics need no copy back either.
 #pragma once
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "kernels/attention.cuh"
+#include "kernels/paged_kv.cuh"
 #include "policy/policy.h"
 
 namespace quest {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "gpu/ops.cuh"
+#include "kernels/prefill_attention.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"

@@ -12,10 +12,14 @@
 
 #include "engine/backend.h"
 #include "engine/kv_cache.h"
-#include "gpu/ops.cuh"
-#include "kernels/attention.cuh"
+#include "bench/attention_bench.h"
 #include "kernels/cuda_util.cuh"
-#include "kernels/attention_bench.h"
+#include "kernels/decode_attention.cuh"
+#include "kernels/kv_append.cuh"
+#include "kernels/page_lists.cuh"
+#include "kernels/prefill_attention.cuh"
+#include "kernels/quest_select.cuh"
+#include "kernels/quest_step.cuh"
 #include "kernels/selection.cuh"
 #include "policy/policies.h"
 

@@ -1,0 +1,32 @@
+// A prefill chunk's causal attention on the GPU (prefill_attention.cu), and the column sums of
+// its probabilities that the policies learning from the prefill read (prefill_column_sums.cu).
+// Each call queues work on `stream` and throws on a launch error.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/paged_kv.cuh"
+
+namespace quest {
+
+// Tokens a forward pass of a prefill takes at once: enough rows that its GEMMs and attention
+// tiles fill the GPU, few enough that its scratch stays small at any context length.
+constexpr int kPrefillChunk = 2048;
+
+// Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], in the
+// cache's type) over the cache's positions [0, start + rows): flash attention on mma.sync
+// (kernels/prefill_attention.cu); out is fp32 [rows][heads][head_dim], and lse, when given,
+// each row's log-sum-exp [rows][heads].
+constexpr const char* kPrefillAttention = "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, online softmax in registers)";
+void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+                       cudaStream_t stream);
+
+// The attention probabilities that rows [row_from, rows) of such a prefill (with its lse) gave
+// each cached position, summed over the rows and over the query heads of each KV head, added
+// into acc[kv_head][position] (acc_stride floats a KV head), without forming the rows x keys
+// matrix: H2O's prefill scores, SnapKV's window and TOVA's last row.
+void prefill_column_sums(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
+                         const float* lse, float* acc, int acc_stride, cudaStream_t stream);
+
+}  // namespace quest
