@@ -175,6 +175,8 @@ export interface NativeCudaStatus {
 export interface NativeBackendInfo {
   cpuThreads: number;
   cuda: NativeCudaStatus;
+  /** The attention shapes the GPU kernels are built for (cuda/src/kernels/gpu_shapes.h): head_dims, and query heads per KV head. */
+  gpuShapes: { headDims: number[]; groups: number[] };
 }
 
 /** One attention layer under a policy, on given data: what tests compare with references. */

@@ -12,12 +12,13 @@
 #include <utility>
 #include <vector>
 
-#include "engine/devices.h"
+#include "bench/attention_bench.h"
 #include "cpu/cpu_sequence.h"
-#include "gpu/gpu_engine.h"
+#include "engine/devices.h"
 #include "engine/model.h"
 #include "engine/thread_pool.h"
-#include "bench/attention_bench.h"
+#include "gpu/gpu_engine.h"
+#include "kernels/gpu_shapes.h"
 #include "policy/one_layer.h"
 
 namespace quest {
@@ -609,6 +610,15 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   c.Set("gemm", cs.gemm);
   c.Set("prefillAttention", cs.prefill_attention);
   o.Set("cuda", c);
+  Napi::Object shapes = Napi::Object::New(env);
+  auto ints = [&](const auto& values) {
+    Napi::Array a = Napi::Array::New(env);
+    for (int v : values) a.Set(a.Length(), v);
+    return a;
+  };
+  shapes.Set("headDims", ints(kGpuHeadDims));
+  shapes.Set("groups", ints(kGpuGroups));
+  o.Set("gpuShapes", shapes);
   return o;
 }
 

@@ -13,6 +13,7 @@
 #include "kernels/decode_attention.cuh"
 #include "kernels/embed_rope.cuh"
 #include "kernels/gemm_lt.cuh"
+#include "kernels/gpu_shapes.h"
 #include "kernels/kv_append.cuh"
 #include "kernels/linear.cuh"
 #include "kernels/page_lists.cuh"
@@ -136,10 +137,7 @@ const float* GpuModel::upload_floats(std::initializer_list<const std::vector<flo
 GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device_(device) {
   const ModelSpec& s = spec_;
   const std::string why = "the CUDA backend does not serve this model: ";
-  if (s.head_dim != 64 && s.head_dim != 128) throw std::runtime_error(why + "head_dim must be 64 or 128");
-  const int group = s.heads / s.kv_heads;
-  if (group != 1 && group != 2 && group != 4 && group != 8)
-    throw std::runtime_error(why + "query heads per KV head must be 1, 2, 4 or 8");
+  if (const std::string shape = gpu_shape_refusal(s.heads, s.kv_heads, s.head_dim); !shape.empty()) throw std::runtime_error(why + shape);
   if (s.hidden % 32 || s.intermediate % 32) throw std::runtime_error(why + "hidden and intermediate sizes must be multiples of 32");
   check(cudaSetDevice(device_), "cudaSetDevice");
   check(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_), "device attributes");

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cfloat>
 #include <cstdint>
+#include <iterator>
 #include <type_traits>
 
 #include <cooperative_groups.h>
 
 #include "kernels/cluster.cuh"
+#include "kernels/gpu_shapes.h"
 #include "kernels/launch.cuh"
 #include "kernels/paged_kv.cuh"
 
@@ -203,6 +205,7 @@ __device__ inline void finish_cluster(const float (&m)[G], const float (&l)[G], 
 // head) is the kernels' argument.
 template <typename F>
 cudaError_t with_instance(const PagedKv& kv, int G, F&& f) {
+  static_assert(std::size(kGpuGroups) == 4 && gpu_group(1) && gpu_group(2) && gpu_group(4) && gpu_group(8), "the groups instantiated below");
   return with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
     switch (G) {
       case 1: return f(t, d, std::integral_constant<int, 1>{});
@@ -251,7 +254,7 @@ bool clusters_fit(int lists) {
 }
 
 inline bool supported(const PagedKv& kv, int heads) {
-  return kv.page_size == kGpuPage && (kv.head_dim == 64 || kv.head_dim == 128) && kv.kv_heads > 0 && heads % kv.kv_heads == 0;
+  return kv.page_size == kGpuPage && gpu_head_dim(kv.head_dim) && kv.kv_heads > 0 && heads % kv.kv_heads == 0;
 }
 
 }  // namespace quest

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "kernels/cuda_util.cuh"
+#include "kernels/gpu_shapes.h"
 #include "kernels/launch.cuh"
 #include "kernels/prefill_attention.cuh"
 
@@ -130,7 +131,7 @@ void launch_column_sums(const E* q, const PagedKv& kv, int heads, int rows, int6
 void prefill_column_sums(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
                          const float* lse, float* acc, int acc_stride, cudaStream_t s) {
   if (row_from >= rows) return;
-  if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill column sums: head_dim must be 64 or 128");
+  if (!gpu_head_dim(kv.head_dim)) throw std::runtime_error("prefill column sums: head_dim must be " + or_list(kGpuHeadDims));
   with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
     launch_column_sums<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, row_from, scale, lse, acc, acc_stride,
                                            s);
