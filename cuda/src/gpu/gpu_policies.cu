@@ -64,11 +64,15 @@ class QuestGpu final : public GpuPolicy {
     const PageLists pages{indptr_.ptr, indices_.ptr, per_head};
     const int64_t count = (budget_pages - 1) * P + (pos - int64_t(current) * P + 1);
     if (P == kGpuPage) {  // the whole step in one call, fused where it can be
-      SplitScratch scratch = a.scratch;
-      scratch.splits = page_splits(int(budget_pages), lists_, a.sms, a.max_splits);
-      check(quest_step(a.q, a.kv, a.heads, per_head, int(budget_pages), a.scale, scratch, scores_.ptr, indptr_.ptr, indices_.ptr, a.out,
-                       st),
-            "quest step");
+      QuestStep step;
+      step.a = a;
+      step.per_head = per_head;
+      step.pages = int(budget_pages);
+      step.launch = a.plan->quest(a.kv, step.pages, a.plan->page_splits(step.pages, lists_), per_head);
+      step.scores = scores_.ptr;
+      step.indptr = indptr_.ptr;
+      step.indices = indices_.ptr;
+      check(quest_step(step, st), "quest step");
       r.kind = StepRead::PolicyAttended;
       r.pages = pages;
     } else {
@@ -312,9 +316,8 @@ class OracleGpu final : public TokenGpu {
     if (rules::budget_covers(B, pos)) return DenseGpu::dense(pos);
     check(compose_lists(nullptr, 0, 0, {0, end}, {}, kv_heads_, list_.ptr, cap_, st), "oracle lists");
     const StepRead all = tokens(list_.ptr, cap_, end, true);
-    SplitScratch sc = a.scratch;
-    sc.splits = token_splits(end, kv_heads_, a.sms, a.max_splits);
-    check(decode_attention_tokens(a.q, a.kv, all.tokens, a.heads, a.scale, sc, all.report, a.out, st), "oracle attention");
+    const int splits = a.plan->tokens(a.plan->token_splits(end, kv_heads_), all.tokens.per_head);
+    check(decode_attention_tokens(a, all.tokens, splits, all.report, st), "oracle attention");
     probabilities(nullptr, probs_.ptr, st);
     check(top_k_indices(probs_.ptr, cap_, end, B, kv_heads_, kept(layer), keep_stride_, st), "oracle selection");
     return tokens(kept(layer), keep_stride_, B, false);
@@ -349,12 +352,6 @@ Selection download_read(const StepRead& r, int heads, int kv_heads, int64_t leng
   }
   for (auto& list : sel) std::sort(list.begin(), list.end());
   return sel;
-}
-
-int page_splits(int pages, int lists, int sms, int max_splits) { return std::min(max_splits, splits_for(pages, lists, sms)); }
-
-int token_splits(int count, int lists, int sms, int max_splits) {
-  return page_splits((count + kGpuPage - 1) / kGpuPage, lists, sms, max_splits);
 }
 
 namespace {

@@ -142,51 +142,64 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
 
 }  // namespace
 
-cudaError_t decode_attention(const void* q, const PagedKv& kv, const PageLists& lists, int heads, float scale,
-                             const SplitScratch& scratch, float* out, cudaStream_t stream) {
+cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const PageLaunch& plan, cudaStream_t stream) {
+  const PagedKv& kv = a.kv;
+  const int heads = a.heads;
   if (!supported(kv, heads)) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
-  SplitScratch sc = scratch;  // fewer splits than the scratch holds keep its layout consistent
-  // Lists known to be short (up to 16 pages a split: Quest's, dense to 4K) look a page ahead,
-  // and where a cluster of kClusterSplits blocks a list fits, merge on chip.
-  const bool ahead = lists.longest > 0 && (lists.longest + scratch.splits - 1) / scratch.splits <= 16;
+  SplitScratch sc = a.scratch;
+  sc.splits = plan.splits;
   bool merged = false;
   cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    auto go = [&](auto kernel, int splits, unsigned cluster) {
-      sc.splits = splits;
-      return launch_in_clusters(cluster, kernel, dim3(heads / G, splits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists,
-                                scale, sc, group, out);
+    auto go = [&](auto kernel, unsigned cluster) {
+      return launch_in_clusters(cluster, kernel, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, lists,
+                                a.scale, sc, group, a.out);
     };
     if constexpr (kG == 1) {  // within five blocks' registers a SM without spilling
-      if (ahead && clusters_fit<decode_partial<kD, kG, T, true, true>>(heads / G)) {
+      if (plan.cluster) {
         merged = true;
-        return go(decode_partial<kD, kG, T, true, true>, kClusterSplits, kClusterSplits);
+        return go(decode_partial<kD, kG, T, true, true>, kClusterSplits);
       }
     }
-    if (ahead)
-      return go(decode_partial<kD, kG, T, true, false>, one_wave_splits<decode_partial<kD, kG, T, true, false>>(heads / G, scratch.splits), 1);
-    return go(decode_partial<kD, kG, T, false, false>, one_wave_splits<decode_partial<kD, kG, T, false, false>>(heads / G, scratch.splits), 1);
+    if (plan.ahead) return go(decode_partial<kD, kG, T, true, false>, 1);
+    return go(decode_partial<kD, kG, T, false, false>, 1);
   });
   if (err != cudaSuccess || merged) return err;
-  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, out, static_cast<float*>(nullptr));
+  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, static_cast<float*>(nullptr));
 }
 
-cudaError_t decode_attention_tokens(const void* q, const PagedKv& kv, const TokenLists& lists, int heads, float scale,
-                                    const SplitScratch& scratch, const LogitsReport& report, float* out, cudaStream_t stream) {
+cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists, int splits, const LogitsReport& report,
+                                    cudaStream_t stream) {
+  const PagedKv& kv = a.kv;
+  const int heads = a.heads;
   if (!supported(kv, heads) || lists.count < 1) return cudaErrorInvalidValue;
   const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
-  SplitScratch sc = scratch;
+  SplitScratch sc = a.scratch;
+  sc.splits = splits;
   cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    sc.splits = one_wave_splits<token_partial<kD, kG, T>>(heads / G, scratch.splits);
-    return launch(token_partial<kD, kG, T>, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv, lists,
-                  scale, sc, report, group);
+    return launch(token_partial<kD, kG, T>, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, lists,
+                  a.scale, sc, report, group);
   });
   if (err != cudaSuccess) return err;
-  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, out, report.lse);
+  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, report.lse);
+}
+
+DecodeFit decode_fit(HalfType type, int head_dim, int G) {
+  DecodeFit fit;
+  with_instance(type, head_dim, G, [&](auto t, auto d, auto g) {
+    using T = decltype(t);
+    constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
+    fit.ahead = blocks_at_once<decode_partial<kD, kG, T, true, false>>();
+    fit.plain = blocks_at_once<decode_partial<kD, kG, T, false, false>>();
+    fit.tokens = blocks_at_once<token_partial<kD, kG, T>>();
+    if constexpr (kG == 1) fit.cluster_lists = clusters_at_once<decode_partial<kD, kG, T, true, true>>();
+    return cudaSuccess;
+  });
+  return fit;
 }
 
 }  // namespace quest

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <iterator>
 #include <type_traits>
+#include <utility>
 
 #include <cooperative_groups.h>
 
@@ -204,9 +205,9 @@ __device__ inline void finish_cluster(const float (&m)[G], const float (&l)[G], 
 // query heads of a list G (D and G as std::integral_constant); group (query heads per KV
 // head) is the kernels' argument.
 template <typename F>
-cudaError_t with_instance(const PagedKv& kv, int G, F&& f) {
+cudaError_t with_instance(HalfType type, int head_dim, int G, F&& f) {
   static_assert(std::size(kGpuGroups) == 4 && gpu_group(1) && gpu_group(2) && gpu_group(4) && gpu_group(8), "the groups instantiated below");
-  return with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
+  return with_type_and_dim(type, head_dim, [&](auto t, auto d) -> cudaError_t {
     switch (G) {
       case 1: return f(t, d, std::integral_constant<int, 1>{});
       case 2: return f(t, d, std::integral_constant<int, 2>{});
@@ -217,13 +218,15 @@ cudaError_t with_instance(const PagedKv& kv, int G, F&& f) {
   });
 }
 
-// Splits for `lists` lists such that every block of `kernel` fits on the GPU at once: a block
-// left for a second wave waits for a first one to finish, and the step waits for it. The
-// blocks a wave holds are the kernel's own (registers decide them) and are found once per
-// kernel, every GPU of a process being taken as the same kind, so that the decode loop asks
-// the driver nothing.
+template <typename F>
+cudaError_t with_instance(const PagedKv& kv, int G, F&& f) {
+  return with_instance(kv.type, kv.head_dim, G, std::forward<F>(f));
+}
+
+// Blocks of `Kernel` the GPU holds at once (registers decide them): found once per kernel,
+// every GPU of a process being taken as the same kind, for the decode plan (decode_plan.cuh).
 template <auto Kernel>
-int one_wave_splits(int lists, int splits) {
+int blocks_at_once() {
   static const int wave = [] {
     int per_sm = 1, dev = 0, sms = 1;
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, kWarps * 32, 0);
@@ -231,12 +234,13 @@ int one_wave_splits(int lists, int splits) {
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     return std::max(per_sm, 1) * sms;
   }();
-  return std::max(1, std::min(splits, wave / lists));
+  return wave;
 }
 
-// Whether `lists` clusters of kClusterSplits blocks of `Kernel` fit on the GPU at once.
+// Clusters of kClusterSplits blocks of `Kernel` the GPU holds at once (0 before Hopper), found
+// once per kernel; allows the kernel the non-portable cluster size it launches with.
 template <auto Kernel>
-bool clusters_fit(int lists) {
+int clusters_at_once() {
   static const int most = [] {
     if (!hopper() || cudaFuncSetAttribute(Kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) return 0;
     cudaLaunchConfig_t cfg = {};
@@ -250,7 +254,7 @@ bool clusters_fit(int lists) {
     int n = 0;
     return cudaOccupancyMaxActiveClusters(&n, Kernel, &cfg) == cudaSuccess ? n : 0;
   }();
-  return lists <= most;
+  return most;
 }
 
 inline bool supported(const PagedKv& kv, int heads) {

@@ -142,30 +142,37 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
 
 }  // namespace
 
-cudaError_t quest_step(const void* q, const PagedKv& kv, int heads, bool per_head, int pages, float scale, const SplitScratch& scratch,
-                       float* scores, int* indptr, int* indices, float* out, cudaStream_t stream) {
-  if (!supported(kv, heads) || kv.meta_page != kGpuPage || pages < 1) return cudaErrorInvalidValue;
-  const int group = heads / kv.kv_heads, G = per_head ? 1 : group, lists = heads / G, n = kv.meta_full();
-  const int listed = listed_pages(kv, pages);
+bool quest_step_fits(const PagedKv& kv, int pages) {
+  const int n = kv.meta_full();
   // Up to 8 entries a split, two pages a warp: with more, the attention kernel, which looks a
   // page ahead, is faster (32K at budget 4096: 45.0 us against 46.3-47.9 fused, docs/quest-step.md).
-  const int per_split = (listed + kClusterSplits - 1) / kClusterSplits;
-  if (G == 1 && n >= 1 && n <= kWarps * 32 * kStepKeys && per_split <= 2 * kWarps) {
-    bool fused = false;
-    const cudaError_t err = with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
+  const int per_split = (listed_pages(kv, pages) + kClusterSplits - 1) / kClusterSplits;
+  return n >= 1 && n <= kWarps * 32 * kStepKeys && per_split <= 2 * kWarps;
+}
+
+int quest_step_clusters(HalfType type, int head_dim) {
+  return with_type_and_dim(type, head_dim, [](auto t, auto d) { return clusters_at_once<quest_step_kernel<decltype(d)::value, decltype(t)>>(); });
+}
+
+cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) {
+  const DecodeArgs& a = p.a;
+  const PagedKv& kv = a.kv;
+  const int heads = a.heads;
+  if (!supported(kv, heads) || kv.meta_page != kGpuPage || p.pages < 1) return cudaErrorInvalidValue;
+  const int group = heads / kv.kv_heads, G = p.per_head ? 1 : group, lists = heads / G;
+  if (p.launch.fused) {
+    if (G != 1) return cudaErrorInvalidValue;
+    return with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
       using T = decltype(t);
       constexpr auto kernel = quest_step_kernel<decltype(d)::value, T>;
-      if (!clusters_fit<kernel>(lists)) return cudaSuccess;
-      fused = true;
-      return launch_in_clusters(kClusterSplits, kernel, dim3(lists, kClusterSplits), kWarps * 32, 0, stream, static_cast<const T*>(q), kv,
-                                pages, scale, group, indptr, indices, out);
+      return launch_in_clusters(kClusterSplits, kernel, dim3(lists, kClusterSplits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv,
+                                p.pages, a.scale, group, p.indptr, p.indices, a.out);
     });
-    if (err != cudaSuccess || fused) return err;
   }
-  cudaError_t err = quest_estimate(q, kv, heads, per_head, scores, stream);
-  if (err == cudaSuccess) err = quest_topk(scores, kv, pages, lists, indptr, indices, stream);
+  cudaError_t err = quest_estimate(a.q, kv, heads, p.per_head, p.scores, stream);
+  if (err == cudaSuccess) err = quest_topk(p.scores, kv, p.pages, lists, p.indptr, p.indices, stream);
   if (err != cudaSuccess) return err;
-  return decode_attention(q, kv, {indptr, indices, per_head, listed}, heads, scale, scratch, out, stream);
+  return decode_attention(a, {p.indptr, p.indices, p.per_head, listed_pages(kv, p.pages)}, p.launch.attention, stream);
 }
 
 }  // namespace quest
