@@ -22,11 +22,22 @@ constexpr const char* kPrefillAttention = "flash attention 2 on mma.sync m16n8k1
 void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
                        cudaStream_t stream);
 
-// The attention probabilities that rows [row_from, rows) of such a prefill (with its lse) gave
-// each cached position, summed over the rows and over the query heads of each KV head, added
-// into acc[kv_head][position] (acc_stride floats a KV head), without forming the rows x keys
-// matrix: H2O's prefill scores, SnapKV's window and TOVA's last row.
-void prefill_column_sums(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
-                         const float* lse, float* acc, int acc_stride, cudaStream_t stream);
+// The attention probabilities that rows [row_from, rows) of such a prefill (its queries q at
+// positions start.., and its lse) gave each cached position, summed over the rows and over the
+// query heads of each KV head, added into acc[kv_head][position] (acc_stride floats a KV
+// head), without forming the rows x keys matrix: H2O's prefill scores, SnapKV's window and
+// TOVA's last row.
+struct ColumnSums {
+  const void* q = nullptr;
+  PagedKv kv;
+  int heads = 0, rows = 0;
+  int64_t start = 0;
+  int row_from = 0;
+  float scale = 0;
+  const float* lse = nullptr;
+  float* acc = nullptr;
+  int acc_stride = 0;
+};
+void prefill_column_sums(const ColumnSums& c, cudaStream_t stream);
 
 }  // namespace quest

@@ -128,13 +128,12 @@ void launch_column_sums(const E* q, const PagedKv& kv, int heads, int rows, int6
 
 }  // namespace
 
-void prefill_column_sums(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
-                         const float* lse, float* acc, int acc_stride, cudaStream_t s) {
-  if (row_from >= rows) return;
-  if (!gpu_head_dim(kv.head_dim)) throw std::runtime_error("prefill column sums: head_dim must be " + or_list(kGpuHeadDims));
-  with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
-    launch_column_sums<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, row_from, scale, lse, acc, acc_stride,
-                                           s);
+void prefill_column_sums(const ColumnSums& c, cudaStream_t s) {
+  if (c.row_from >= c.rows) return;
+  if (!gpu_head_dim(c.kv.head_dim)) throw std::runtime_error("prefill column sums: head_dim must be " + or_list(kGpuHeadDims));
+  with_type_and_dim(c.kv.type, c.kv.head_dim, [&](auto t, auto d) {
+    launch_column_sums<decltype(d)::value>(static_cast<const decltype(t)*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from, c.scale, c.lse,
+                                           c.acc, c.acc_stride, s);
     return 0;
   });
 }
