@@ -1,13 +1,13 @@
 // Each policy against a brute-force reference, on random single-layer cases run through the
-// engine's real CPU attention (native().probePolicy), and at model level: a budget at or
+// engine's real CPU attention (native().runOneLayer), and at model level: a budget at or
 // above the context gives the dense result, and each policy reads what its rule says.
 // The references compute every attention probability themselves, in float64, from the
-// case's raw queries and keys (the probe caches keys as given, no RoPE): they never read the
+// case's raw queries and keys (runOneLayer caches keys as given, no RoPE): they never read the
 // engine's probabilities, column sums or page bounds.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel, native, type NativeModel, type NativeProbeInput, type NativeProbeOutput, type NativeSequenceOptions } from '../src/engine/index.js';
+import { loadModel, native, type NativeModel, type NativeOneLayerInput, type NativeOneLayerOutput, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { rng } from '../src/tasks/rng.js';
 import { fixtures, relDiff } from './helpers.js';
@@ -20,7 +20,7 @@ const topK = (scores: ArrayLike<number>, k: number) =>
     .slice(0, k)
     .sort((a, b) => a - b);
 
-type Case = Pick<NativeProbeInput, 'heads' | 'kvHeads' | 'headDim' | 'promptLength' | 'steps' | 'keys' | 'values' | 'queries'>;
+type Case = Pick<NativeOneLayerInput, 'heads' | 'kvHeads' | 'headDim' | 'promptLength' | 'steps' | 'keys' | 'values' | 'queries'>;
 
 function randomCase(seed: number, promptLength = 45, steps = 40, heads = 4, kvHeads = 2, headDim = 8): Case {
   const next = rng(seed);
@@ -30,8 +30,8 @@ function randomCase(seed: number, promptLength = 45, steps = 40, heads = 4, kvHe
   return { heads, kvHeads, headDim, promptLength, steps, keys: fill(total * kvHeads * headDim, 1.5), values: fill(total * kvHeads * headDim, 1), queries: fill(total * heads * headDim, 1.5) };
 }
 
-const probe = (c: Case, opts: Partial<NativeSequenceOptions>): Promise<NativeProbeOutput> =>
-  native().probePolicy({ policy: 'dense', budget: 0, pageSize: 4, denseLayers: 0, ...opts, ...c } as NativeProbeInput);
+const runLayer = (c: Case, opts: Partial<NativeSequenceOptions>): Promise<NativeOneLayerOutput> =>
+  native().runOneLayer({ policy: 'dense', budget: 0, pageSize: 4, denseLayers: 0, ...opts, ...c } as NativeOneLayerInput);
 
 /** The positions a step read for KV head g (an empty selection means all of them). */
 const readSet = (sel: Int32Array, pos: number) => (sel.length === 0 ? range(0, pos + 1) : Array.from(sel));
@@ -116,7 +116,7 @@ function expectMostCompared(compared: number, steps: number) {
 
 const seeds = [1, 2, 3, 4, 5];
 
-describe('the attention the probe reports', () => {
+describe('the attention runOneLayer reports', () => {
   // fp32 softmax and sums against float64: a few units of fp32 rounding of the largest value.
   const TOL = 1e-5;
   it.each(seeds)('equals the reference: prefill column sums, last row and window, and each step over what it read (seed %i)', async (seed) => {
@@ -129,7 +129,7 @@ describe('the attention the probe reports', () => {
       ['snapkv', 'window', range(P - W, P)],
     ] as const;
     for (const [policy, field, rows] of asks) {
-      const out = await probe(c, { policy, budget: 20, snapkvWindow: W });
+      const out = await runLayer(c, { policy, budget: 20, snapkvWindow: W });
       for (let g = 0; g < c.kvHeads; g++) {
         const got = out.prefill[field][g];
         expect(got).toHaveLength(P);
@@ -151,7 +151,7 @@ describe('streaming', () => {
   it.each(seeds)('keeps the sinks and the most recent tokens (seed %i)', async (seed) => {
     const c = randomCase(seed);
     const B = 16;
-    const out = await probe(c, { policy: 'streaming', budget: B, streamingSinks: 4 });
+    const out = await runLayer(c, { policy: 'streaming', budget: B, streamingSinks: 4 });
     out.steps.forEach((st, s) => {
       const pos = c.promptLength + s;
       const want = pos + 1 <= B ? range(0, pos + 1) : [...range(0, 4), ...range(pos + 1 - (B - 4), pos + 1)];
@@ -166,7 +166,7 @@ describe('h2o', () => {
     const c = randomCase(seed);
     const B = 20;
     const heavy = B / 2;
-    const out = await probe(c, { policy: 'h2o', budget: B });
+    const out = await runLayer(c, { policy: 'h2o', budget: B });
     let compared = 0;
     let ranked = 0;
     for (let g = 0; g < c.kvHeads; g++) {
@@ -203,7 +203,7 @@ describe('tova', () => {
   it.each(seeds)('evicts the least attended token after each step (seed %i)', async (seed) => {
     const c = randomCase(seed);
     const B = 16;
-    const out = await probe(c, { policy: 'tova', budget: B });
+    const out = await runLayer(c, { policy: 'tova', budget: B });
     let compared = 0;
     let ranked = 0;
     for (let g = 0; g < c.kvHeads; g++) {
@@ -235,7 +235,7 @@ describe('snapkv', () => {
     const B = 24;
     const W = 8;
     const K = 7;
-    const out = await probe(c, { policy: 'snapkv', budget: B, snapkvWindow: W, snapkvKernel: K });
+    const out = await runLayer(c, { policy: 'snapkv', budget: B, snapkvWindow: W, snapkvKernel: K });
     const prefix = c.promptLength - W;
     const half = Math.floor(K / 2);
     for (let g = 0; g < c.kvHeads; g++) {
@@ -274,7 +274,7 @@ function pageBounds(c: Case, P: number) {
 describe('quest', () => {
   it.each(seeds)('keeps each page key min/max current and bounds q.k by its page score (seed %i)', async (seed) => {
     const c = randomCase(seed);
-    const out = await probe(c, { policy: 'quest', budget: 16 });
+    const out = await runLayer(c, { policy: 'quest', budget: 16 });
     const { kvHeads: kvh, headDim: d } = c;
     const { min, max } = pageBounds(c, 4);
     expect(Array.from(out.pageMin)).toEqual(Array.from(min));
@@ -308,7 +308,7 @@ describe('quest', () => {
       const c = randomCase(seed);
       const B = 16;
       const P = 4;
-      const out = await probe(c, { policy: 'quest', budget: B, questGqa: mode });
+      const out = await runLayer(c, { policy: 'quest', budget: B, questGqa: mode });
       const { kvHeads: kvh, headDim: d } = c;
       const group = c.heads / kvh;
       const { min, max } = pageBounds(c, P);
@@ -344,7 +344,7 @@ describe('oracle-topk', () => {
   it.each(seeds)('reads the B tokens holding the most attention mass (seed %i)', async (seed) => {
     const c = randomCase(seed);
     const B = 16;
-    const out = await probe(c, { policy: 'oracle-topk', budget: B });
+    const out = await runLayer(c, { policy: 'oracle-topk', budget: B });
     let compared = 0;
     out.steps.forEach((st, s) => {
       const pos = c.promptLength + s;
@@ -361,7 +361,7 @@ describe('every policy with a budget at or above the context', () => {
   const policies = ['quest', 'h2o', 'streaming', 'tova', 'snapkv', 'oracle-topk'];
   it.each(policies)('%s reads everything at every step', async (policy) => {
     const c = randomCase(9, 30, 20);
-    const out = await probe(c, { policy, budget: 64 });
+    const out = await runLayer(c, { policy, budget: 64 });
     for (const st of out.steps) {
       for (const sel of st.selection) expect(sel).toHaveLength(0);
       for (const m of st.margins) expect(m).toBe(Infinity);

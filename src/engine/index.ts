@@ -51,6 +51,11 @@ export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   return null;
 }
 
+/** Numbers as a sentence lists them: "1, 2, 4 or 8". */
+export function orList(values: number[]): string {
+  return values.length > 1 ? `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}` : String(values[0]);
+}
+
 /** Whether an NVIDIA driver is loaded here (on Linux its /proc entry or device node; WSL's GPU device). */
 export function nvidiaDriver(): boolean {
   return ['/proc/driver/nvidia/version', '/dev/nvidiactl', '/dev/dxg'].some((f) => existsSync(f));

@@ -229,10 +229,12 @@ export interface NativeCudaStatus {
 export interface NativeBackendInfo {
   cpuThreads: number;
   cuda: NativeCudaStatus;
+  /** The attention shapes the GPU kernels are built for (cuda/src/kernels/gpu_shapes.h): head_dims, and query heads per KV head. */
+  gpuShapes: { headDims: number[]; groups: number[] };
 }
 
 /** One attention layer under a policy, on given data: what tests compare with references. */
-export interface NativeProbeInput extends NativeSequenceOptions {
+export interface NativeOneLayerInput extends NativeSequenceOptions {
   heads: number;
   kvHeads: number;
   headDim: number;
@@ -245,7 +247,7 @@ export interface NativeProbeInput extends NativeSequenceOptions {
   queries: Float32Array;
 }
 
-export interface NativeProbeStep {
+export interface NativeOneLayerStep {
   /** One sorted list per KV head (or per query head); an empty list means every position. */
   selection: Int32Array[];
   /** [kvHead][position]: the step's attention probabilities, summed over the group. */
@@ -255,10 +257,10 @@ export interface NativeProbeStep {
   margins: Float32Array;
 }
 
-export interface NativeProbeOutput {
+export interface NativeOneLayerOutput {
   /** What the prefill reported to the policy, [kvHead][position] each (empty when not asked). */
   prefill: { sums: Float32Array[]; last: Float32Array[]; window: Float32Array[] };
-  steps: NativeProbeStep[];
+  steps: NativeOneLayerStep[];
   /** [page][kvHead][headDim] after the last step. */
   pageMin: Float32Array;
   pageMax: Float32Array;
@@ -329,7 +331,8 @@ export interface NativeAddon {
   backendInfo(): NativeBackendInfo;
   /** GPU only: device-to-device copy of 1 GiB, GB/s counting bytes read plus written. */
   copyBandwidth(): Promise<number>;
-  probePolicy(input: NativeProbeInput): Promise<NativeProbeOutput>;
+  /** CPU only: one attention layer under a policy on given keys, values and queries (policy/one_layer.h), for tests. */
+  runOneLayer(input: NativeOneLayerInput): Promise<NativeOneLayerOutput>;
   /** The policies and their settings, declared once in C++ beside each policy. */
   describePolicies(): NativePolicyCatalog;
   /** GPU only: dense and Quest decode attention timed per length and budget. */

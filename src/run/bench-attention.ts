@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../config/index.js';
-import { chooseBackend, native, noGpu, nvidiaDriver, type NativeAttentionBenchRow } from '../engine/index.js';
+import { chooseBackend, native, noGpu, nvidiaDriver, orList, type NativeAttentionBenchRow } from '../engine/index.js';
 import { QuestError } from '../errors.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { makeOutputDir, writeRows, writeTables, type Column } from '../report/tables.js';
@@ -86,13 +86,14 @@ function readTorch(file: string | undefined, shape: Shape): TorchRow[] {
   return data.rows;
 }
 
-/** The shapes the kernels are built for (kernels/attention.cu), and Quest budgets of whole pages. */
+/** The shapes the kernels are built for (the engine's gpuShapes), and Quest budgets of whole pages. */
 function checkShape(s: Shape, budgets: number[]): void {
   const small = budgets.find((b) => b < s.pageSize);
   if (small !== undefined) throw new QuestError(`--budgets: ${small} is smaller than a page (${s.pageSize} tokens)`);
-  if (s.headDim !== 64 && s.headDim !== 128) throw new QuestError(`--head-dim: ${s.headDim} is not 64 or 128`);
-  if (s.heads % s.kvHeads !== 0 || ![1, 2, 4, 8].includes(s.heads / s.kvHeads))
-    throw new QuestError(`--kv-heads: ${s.heads} heads over ${s.kvHeads} KV heads is not a group of 1, 2, 4 or 8`);
+  const { headDims, groups } = native().backendInfo().gpuShapes;
+  if (!headDims.includes(s.headDim)) throw new QuestError(`--head-dim: ${s.headDim} is not ${orList(headDims)}`);
+  if (s.heads % s.kvHeads !== 0 || !groups.includes(s.heads / s.kvHeads))
+    throw new QuestError(`--kv-heads: ${s.heads} heads over ${s.kvHeads} KV heads is not a group of ${orList(groups)}`);
 }
 
 /** Times the attention step and writes its tables; `parity` is shown the --check cases before a mismatch stops the run. */

@@ -202,13 +202,13 @@ export class LatencyBench {
 }
 
 /**
- * The attention kernels alone on the model's shape, where they serve it (head_dim 64 or 128,
- * groups of 1 to 8); Quest's only where the benchmark times what the run runs (pages of 16,
- * one selection per KV head).
+ * The attention kernels alone on the model's shape, where they serve it (the engine's
+ * gpuShapes); Quest's only where the benchmark times what the run runs (pages of 16, one
+ * selection per KV head).
  */
 async function attentionSplit(cfg: BenchConfig, spec: NativeModelSpec): Promise<NativeAttentionBenchRow[]> {
-  const group = spec.numHeads / spec.numKvHeads;
-  if (![64, 128].includes(spec.headDim) || ![1, 2, 4, 8].includes(group)) return [];
+  const { headDims, groups } = native().backendInfo().gpuShapes;
+  if (!headDims.includes(spec.headDim) || !groups.includes(spec.numHeads / spec.numKvHeads)) return [];
   const questTimed = cfg.policies.includes('quest') && cfg.pageSize === 16 && cfg.questGqa === 'group';
   const budgets = questTimed ? cfg.budgets : [];
   const res = await native().benchAttention({

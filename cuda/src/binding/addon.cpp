@@ -12,12 +12,13 @@
 #include <utility>
 #include <vector>
 
+#include "bench/attention_bench.h"
+#include "cpu/cpu_sequence.h"
 #include "engine/devices.h"
-#include "engine/cpu_sequence.h"
-#include "engine/gpu_engine.h"
 #include "engine/model.h"
 #include "engine/thread_pool.h"
-#include "kernels/attention_bench.h"
+#include "gpu/gpu_engine.h"
+#include "kernels/gpu_shapes.h"
 #include "policy/one_layer.h"
 
 namespace quest {
@@ -627,7 +628,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
 Napi::Value RunOneLayer(const Napi::CallbackInfo& info) {
   auto in = std::make_shared<OneLayerInput>();
   try {
-    if (info.Length() < 1 || !info[0].IsObject()) throw std::runtime_error("probePolicy(input) needs an object");
+    if (info.Length() < 1 || !info[0].IsObject()) throw std::runtime_error("runOneLayer(input) needs an object");
     Napi::Object o = info[0].As<Napi::Object>();
     in->opts = parse_policy(o, {"heads", "kvHeads", "headDim", "promptLength", "steps", "keys", "values", "queries"});
     in->heads = get_int(o, "heads");
@@ -787,6 +788,15 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   c.Set("gemm", cs.gemm);
   c.Set("prefillAttention", cs.prefill_attention);
   o.Set("cuda", c);
+  Napi::Object shapes = Napi::Object::New(env);
+  auto ints = [&](const auto& values) {
+    Napi::Array a = Napi::Array::New(env);
+    for (int v : values) a.Set(a.Length(), v);
+    return a;
+  };
+  shapes.Set("headDims", ints(kGpuHeadDims));
+  shapes.Set("groups", ints(kGpuGroups));
+  o.Set("gpuShapes", shapes);
   return o;
 }
 
@@ -797,7 +807,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("servedBy", Napi::Function::New(env, ServedBy));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("copyBandwidth", Napi::Function::New(env, CopyBandwidth));
-  exports.Set("probePolicy", Napi::Function::New(env, RunOneLayer));
+  exports.Set("runOneLayer", Napi::Function::New(env, RunOneLayer));
   exports.Set("describePolicies", Napi::Function::New(env, DescribePolicies));
   exports.Set("benchAttention", Napi::Function::New(env, BenchAttention));
   exports.Set("parityAttention", Napi::Function::New(env, ParityAttention));

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "engine/model_spec.h"
+#include "kernels/gpu_shapes.h"
 
 namespace quest {
 
@@ -19,9 +20,7 @@ std::string unserved(const ModelSpec& s, const std::string& backend) {
   if (backend == "cpu") return "";
   // Gemma's soft-capped attention, post-norms and GeGLU have no CUDA kernels yet.
   if (s.gemma()) return "architecture '" + s.arch + "' is not served on the GPU yet";
-  if (s.head_dim != 64 && s.head_dim != 128) return "head_dim must be 64 or 128";
-  const int group = s.heads / s.kv_heads;
-  if (group != 1 && group != 2 && group != 4 && group != 8) return "query heads per KV head must be 1, 2, 4 or 8";
+  if (std::string shape = gpu_shape_refusal(s.heads, s.kv_heads, s.head_dim); !shape.empty()) return shape;
   if (s.hidden % 32 || s.intermediate % 32) return "hidden and intermediate sizes must be multiples of 32";
   return "";
 }

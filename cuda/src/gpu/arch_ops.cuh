@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "kernels/attention.cuh"
+#include "kernels/paged_kv.cuh"
 
 namespace quest {
 

@@ -4,16 +4,22 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "engine/gpu_engine.h"
 #include "gpu/arch_ops.cuh"
-#include "gpu/gemm.cuh"
+#include "gpu/gpu_engine.h"
 #include "gpu/gpu_policy.h"
-#include "gpu/ops.cuh"
-#include "kernels/attention.cuh"
 #include "kernels/cuda_util.cuh"
+#include "kernels/decode_attention.cuh"
+#include "kernels/embed_rope.cuh"
+#include "kernels/gemm_lt.cuh"
+#include "kernels/gpu_shapes.h"
+#include "kernels/kv_append.cuh"
+#include "kernels/linear.cuh"
+#include "kernels/page_lists.cuh"
+#include "kernels/prefill_attention.cuh"
 
 namespace quest {
 
@@ -32,7 +38,6 @@ class GpuModel {
   const ModelSpec& spec() const { return spec_; }
   int device() const { return device_; }
   WeightType type() const { return type_; }
-  int sms() const { return sms_; }
   const GpuLayer& layer(int l) const { return layers_[l]; }
   const void* embedding() const { return embed_; }
   const DeviceLinear& lm_head() const { return lm_head_; }
@@ -70,7 +75,7 @@ class GpuModel {
   const float* upload_floats(std::initializer_list<const std::vector<float>*> parts, std::initializer_list<size_t> sizes);
 
   ModelSpec spec_;
-  int device_ = 0, sms_ = 0;
+  int device_ = 0;
   WeightType type_ = WeightType::F16;
   Allocations allocations_;
   std::vector<GpuLayer> layers_;
@@ -137,7 +142,6 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
   const std::string why = "the CUDA backend does not serve this model: ";
   if (std::string reason = unserved(s, "cuda"); !reason.empty()) throw std::runtime_error(why + reason);
   check(cudaSetDevice(device_), "cudaSetDevice");
-  check(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_), "device attributes");
   // bf16 checkpoints stay bf16 (fp16 could overflow them); fp16 and fp32 ones run in fp16.
   bool bf16 = false;
   for (const auto& [name, t] : s.tensors) bf16 = bf16 || t.dtype == DType::BF16;
@@ -226,7 +230,8 @@ class GpuSequence final : public Decoder {
   std::unique_ptr<GpuPolicy> policy_;
   cudaStream_t stream_ = nullptr;
   int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
-  int rows_ = 0, max_splits_ = 1;
+  int rows_ = 0;
+  std::optional<DecodePlan> plan_;  // made once the sequence's device is current
   HalfType kv_type_ = HalfType::F16;
   std::vector<DeviceBuffer<uint16_t>> k_, v_, kmin_, kmax_;  // per layer, in kv_type_
   DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_;
@@ -253,11 +258,11 @@ GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& o
   v_.resize(s.layers);
   kmin_.resize(s.layers);
   kmax_.resize(s.layers);
-  max_splits_ = std::max(1, (4 * m_->sms() + s.kv_heads - 1) / s.kv_heads);
+  plan_.emplace(kv_type_, s.head_dim, s.heads, s.kv_heads);
   if (s.sliding_window > 0) window_indices_.resize(size_t(s.kv_heads) * s.sliding_window);
   dense_indptr_.resize(s.kv_heads + 1);
-  split_o_.resize(size_t(s.heads) * max_splits_ * s.head_dim);
-  split_lse_.resize(size_t(s.heads) * max_splits_);
+  split_o_.resize(size_t(s.heads) * plan_->max_splits() * s.head_dim);
+  split_lse_.resize(size_t(s.heads) * plan_->max_splits());
 }
 
 void GpuSequence::reserve(int64_t n) {
@@ -382,7 +387,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     const GpuLayer& L = m_->layer(l);
     linear_layer(normed(x_.ptr), n, L.qkv, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
-    const AttentionCall call{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, max_splits_, m_->sms(), att_.ptr};
+    const AttentionCall call{{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, att_.ptr}, &*plan_};
     rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
     // A policy governs full-attention layers; a sliding-window layer reads its window, counted
     // in the bytes but not in the budget (as the CPU engine).
@@ -395,11 +400,8 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
       } else {
         const int count = int(std::min<int64_t>(window, len));
         window_lists(window_indices_.ptr, s.kv_heads, start, count, st);
-        SplitScratch scratch = call.scratch;
-        scratch.splits = token_splits(count, s.kv_heads, m_->sms(), max_splits_);
-        check(decode_attention_tokens(q16_.ptr, call.kv, {window_indices_.ptr, count, count, false}, s.heads, scale, scratch, {},
-                                      att_.ptr, st),
-              "window decode attention");
+        const int splits = plan_->tokens(plan_->token_splits(count, s.kv_heads), false);
+        check(decode_attention_tokens(call, {window_indices_.ptr, count, count, false}, splits, {}, st), "window decode attention");
         stats_.kv_bytes_read += double(count) * kv_token_bytes;
       }
     } else if (!decode) {
@@ -414,15 +416,15 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
         read.listed = pages_now;
         read.tokens_read = len;
       }
-      SplitScratch scratch = call.scratch;
       if (read.kind == StepRead::Tokens) {
-        scratch.splits = token_splits(read.tokens.count, read.tokens.per_head ? s.heads : s.kv_heads, m_->sms(), max_splits_);
-        check(decode_attention_tokens(q16_.ptr, call.kv, read.tokens, s.heads, scale, scratch, read.report, att_.ptr, st),
-              "decode attention");
+        const bool per_head = read.tokens.per_head;
+        const int splits = plan_->tokens(plan_->token_splits(read.tokens.count, per_head ? s.heads : s.kv_heads), per_head);
+        check(decode_attention_tokens(call, read.tokens, splits, read.report, st), "decode attention");
       } else if (read.kind != StepRead::PolicyAttended) {
-        scratch.splits = page_splits(read.listed, read.pages.per_head ? s.heads : s.kv_heads, m_->sms(), max_splits_);
+        const bool per_head = read.pages.per_head;
         read.pages.longest = read.listed;
-        check(decode_attention(q16_.ptr, call.kv, read.pages, s.heads, scale, scratch, att_.ptr, st), "decode attention");
+        const PageLaunch launch = plan_->pages(plan_->page_splits(read.listed, per_head ? s.heads : s.kv_heads), read.listed, per_head);
+        check(decode_attention(call, read.pages, launch, st), "decode attention");
       }
       if (governed) {
         if (record_) record_layer(download_read(read, s.heads, s.kv_heads, len, st), {}, start);

@@ -8,8 +8,12 @@
 #include <vector>
 
 #include "gpu/gpu_policy.h"
-#include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
+#include "kernels/decode_attention.cuh"
+#include "kernels/page_lists.cuh"
+#include "kernels/prefill_attention.cuh"
+#include "kernels/quest_select.cuh"
+#include "kernels/quest_step.cuh"
 #include "kernels/selection.cuh"
 #include "policy/h2o.h"
 #include "policy/quest.h"
@@ -60,11 +64,15 @@ class QuestGpu final : public GpuPolicy {
     const PageLists pages{indptr_.ptr, indices_.ptr, per_head};
     const int64_t count = (budget_pages - 1) * P + (pos - int64_t(current) * P + 1);
     if (P == kGpuPage) {  // the whole step in one call, fused where it can be
-      SplitScratch scratch = a.scratch;
-      scratch.splits = page_splits(int(budget_pages), lists_, a.sms, a.max_splits);
-      check(quest_step(a.q, a.kv, a.heads, per_head, int(budget_pages), a.scale, scratch, scores_.ptr, indptr_.ptr, indices_.ptr, a.out,
-                       st),
-            "quest step");
+      QuestStep step;
+      step.a = a;
+      step.per_head = per_head;
+      step.pages = int(budget_pages);
+      step.launch = a.plan->quest(a.kv, step.pages, a.plan->page_splits(step.pages, lists_), per_head);
+      step.scores = scores_.ptr;
+      step.indptr = indptr_.ptr;
+      step.indices = indices_.ptr;
+      check(quest_step(step, st), "quest step");
       r.kind = StepRead::PolicyAttended;
       r.pages = pages;
     } else {
@@ -139,6 +147,19 @@ class TokenGpu : public GpuPolicy {
   int* kept(int layer) { return kept_[layer][cur_[layer]].ptr; }
   int* other(int layer) { return kept_[layer][1 - cur_[layer]].ptr; }
   void flip(int layer) { cur_[layer] = 1 - cur_[layer]; }
+  // Drops one of the first `count` entries of each of other(layer)'s lists, by `scores`, into kept(layer).
+  EvictOne eviction(int layer, int count, const float* scores, int score_stride) {
+    EvictOne e;
+    e.in = other(layer);
+    e.count = count;
+    e.in_stride = keep_stride_;
+    e.scores = scores;
+    e.score_stride = score_stride;
+    e.kv_heads = kv_heads_;
+    e.out = kept(layer);
+    e.out_stride = keep_stride_;
+    return e;
+  }
   // Reads `count` entries of `list` (stride ints a KV head), with its logits reported when asked.
   StepRead tokens(const int* list, int stride, int count, bool report) {
     StepRead r;
@@ -151,11 +172,32 @@ class TokenGpu : public GpuPolicy {
   }
   // The probabilities of the last probed step, summed over each KV head's query heads.
   void probabilities(float* acc, float* probs, cudaStream_t st) {
-    check(group_probs(logits_.ptr, lse_.ptr, reported_.stride, heads_, kv_heads_, reported_.indices, reported_.count, acc, cap_, probs, st),
-          "attention probabilities");
+    GroupProbs p;
+    p.logits = logits_.ptr;
+    p.lse = lse_.ptr;
+    p.stride = reported_.stride;
+    p.heads = heads_;
+    p.kv_heads = kv_heads_;
+    p.lists = reported_.indices;
+    p.count = reported_.count;
+    p.acc = acc;
+    p.acc_stride = cap_;
+    p.probs = probs;
+    check(group_probs(p, st), "attention probabilities");
   }
   void observe_rows(int layer, const AttentionCall& a, int rows, int64_t start, int row_from, const float* lse, cudaStream_t st) {
-    prefill_column_sums(a.q, a.kv, a.heads, rows, start, row_from, a.scale, lse, acc_[layer].ptr, cap_, st);
+    ColumnSums c;
+    c.q = a.q;
+    c.kv = a.kv;
+    c.heads = a.heads;
+    c.rows = rows;
+    c.start = start;
+    c.row_from = row_from;
+    c.scale = a.scale;
+    c.lse = lse;
+    c.acc = acc_[layer].ptr;
+    c.acc_stride = cap_;
+    prefill_column_sums(c, st);
   }
 
   PolicyOptions o_;
@@ -176,7 +218,7 @@ class StreamingGpu final : public TokenGpu {
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall&, cudaStream_t st) override {
     if (rules::budget_covers(o_.budget, pos)) return DenseGpu::dense(pos);
     const int sinks = streaming_sinks(o_), end = int(pos + 1);
-    check(compose_lists(nullptr, 0, 0, {0, sinks}, {end - int(o_.budget - sinks), end}, kv_heads_, kept(layer), keep_stride_, st),
+    check(compose_lists({}, {0, sinks}, {end - int(o_.budget - sinks), end}, kv_heads_, kept(layer), keep_stride_, st),
           "streaming lists");
     return tokens(kept(layer), keep_stride_, int(o_.budget), false);
   }
@@ -200,19 +242,21 @@ class H2oGpu final : public TokenGpu {
       if (end > B) {
         const int older = end - recent_;
         if (heavy_ > 0) check(top_k_indices(acc_[layer].ptr, cap_, older, heavy_, kv_heads_, kept(layer), keep_stride_, st), "h2o heavy");
-        check(compose_lists(kept(layer), heavy_, keep_stride_, {older, end}, {}, kv_heads_, other(layer), keep_stride_, st), "h2o lists");
+        check(compose_lists({kept(layer), heavy_, keep_stride_}, {older, end}, {}, kv_heads_, other(layer), keep_stride_, st), "h2o lists");
         flip(layer);
         count = B;
       } else {
-        check(compose_lists(nullptr, 0, 0, {0, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "h2o lists");
+        check(compose_lists({}, {0, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "h2o lists");
         count = end;
       }
     } else {
-      check(compose_lists(kept(layer), int(count), keep_stride_, {end - 1, end}, {}, kv_heads_, other(layer), keep_stride_, st), "h2o lists");
+      check(compose_lists({kept(layer), int(count), keep_stride_}, {end - 1, end}, {}, kv_heads_, other(layer), keep_stride_, st), "h2o lists");
       if (count + 1 > B) {
-        check(evict_one(other(layer), int(count) + 1, keep_stride_, acc_[layer].ptr, cap_, true, recent_, true, kv_heads_, kept(layer),
-                        keep_stride_, st),
-              "h2o eviction");
+        EvictOne e = eviction(layer, int(count) + 1, acc_[layer].ptr, cap_);
+        e.by_position = true;
+        e.protect = recent_;
+        e.drop_later = true;
+        check(evict_one(e, st), "h2o eviction");
       } else {
         flip(layer);
         count += 1;
@@ -241,7 +285,7 @@ class TovaGpu final : public TokenGpu {
     if (!started_[layer]) {
       started_[layer] = true;
       if (p <= keep) {
-        check(compose_lists(nullptr, 0, 0, {0, p}, {}, kv_heads_, kept(layer), keep_stride_, st), "tova lists");
+        check(compose_lists({}, {0, p}, {}, kv_heads_, kept(layer), keep_stride_, st), "tova lists");
         count = p;
       } else {
         // A budget of one keeps nothing but the newest token.
@@ -249,7 +293,7 @@ class TovaGpu final : public TokenGpu {
         count = keep;
       }
     }
-    check(compose_lists(kept(layer), int(count), keep_stride_, {p, p + 1}, {}, kv_heads_, other(layer), keep_stride_, st), "tova lists");
+    check(compose_lists({kept(layer), int(count), keep_stride_}, {p, p + 1}, {}, kv_heads_, other(layer), keep_stride_, st), "tova lists");
     return tokens(other(layer), keep_stride_, int(count) + 1, true);
   }
   // The step read other(layer); what stays of it becomes the kept list.
@@ -257,8 +301,7 @@ class TovaGpu final : public TokenGpu {
     const int keep = int(rules::tova_kept(o_.budget)), read = int(count_[layer]) + 1;
     if (read > keep) {
       probabilities(nullptr, probs_.ptr, st);
-      check(evict_one(other(layer), read, keep_stride_, probs_.ptr, keep_stride_, false, 0, false, kv_heads_, kept(layer), keep_stride_, st),
-            "tova eviction");
+      check(evict_one(eviction(layer, read, probs_.ptr, keep_stride_), st), "tova eviction");
       count_[layer] = keep;
     } else {
       flip(layer);
@@ -286,11 +329,11 @@ class SnapKvGpu final : public TokenGpu {
         const int prefix = end - W;
         check(max_pool(acc_[layer].ptr, cap_, prefix, snapkv_kernel(o_) / 2, kv_heads_, probs_.ptr, st), "snapkv pooling");
         check(top_k_indices(probs_.ptr, cap_, prefix, chosen, kv_heads_, other(layer), keep_stride_, st), "snapkv selection");
-        check(compose_lists(other(layer), chosen, keep_stride_, {prefix, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "snapkv lists");
+        check(compose_lists({other(layer), chosen, keep_stride_}, {prefix, end}, {}, kv_heads_, kept(layer), keep_stride_, st), "snapkv lists");
       }
     }
     if (!compressed_[layer]) return DenseGpu::dense(pos);
-    check(compose_lists(kept(layer), B, keep_stride_, {end, int(pos + 1)}, {}, kv_heads_, list_.ptr, cap_, st), "snapkv lists");
+    check(compose_lists({kept(layer), B, keep_stride_}, {end, int(pos + 1)}, {}, kv_heads_, list_.ptr, cap_, st), "snapkv lists");
     return tokens(list_.ptr, cap_, int(rules::snapkv_reads(B, prompt_end, pos)), false);
   }
 
@@ -306,11 +349,10 @@ class OracleGpu final : public TokenGpu {
   StepRead select(int layer, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
     const int B = int(o_.budget), end = int(pos + 1);
     if (rules::budget_covers(B, pos)) return DenseGpu::dense(pos);
-    check(compose_lists(nullptr, 0, 0, {0, end}, {}, kv_heads_, list_.ptr, cap_, st), "oracle lists");
+    check(compose_lists({}, {0, end}, {}, kv_heads_, list_.ptr, cap_, st), "oracle lists");
     const StepRead all = tokens(list_.ptr, cap_, end, true);
-    SplitScratch sc = a.scratch;
-    sc.splits = token_splits(end, kv_heads_, a.sms, a.max_splits);
-    check(decode_attention_tokens(a.q, a.kv, all.tokens, a.heads, a.scale, sc, all.report, a.out, st), "oracle attention");
+    const int splits = a.plan->tokens(a.plan->token_splits(end, kv_heads_), all.tokens.per_head);
+    check(decode_attention_tokens(a, all.tokens, splits, all.report, st), "oracle attention");
     probabilities(nullptr, probs_.ptr, st);
     check(top_k_indices(probs_.ptr, cap_, end, B, kv_heads_, kept(layer), keep_stride_, st), "oracle selection");
     return tokens(kept(layer), keep_stride_, B, false);
@@ -345,12 +387,6 @@ Selection download_read(const StepRead& r, int heads, int kv_heads, int64_t leng
   }
   for (auto& list : sel) std::sort(list.begin(), list.end());
   return sel;
-}
-
-int page_splits(int pages, int lists, int sms, int max_splits) { return std::min(max_splits, splits_for(pages, lists, sms)); }
-
-int token_splits(int count, int lists, int sms, int max_splits) {
-  return page_splits((count + kGpuPage - 1) / kGpuPage, lists, sms, max_splits);
 }
 
 namespace {

@@ -1,5 +1,5 @@
 // The KV-cache policies on the GPU: the same rules as policy/ (the CPU reference), composed
-// of device steps (kernels/attention.cuh, kernels/selection.cuh) so that selection never
+// of device steps (kernels/quest_*.cuh, kernels/selection.cuh) so that selection never
 // waits on the host. Every list a step reads has a length the host knows in advance, so the
 // statistics need no copy back either.
 #pragma once
@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <memory>
 
-#include "kernels/attention.cuh"
+#include "kernels/decode_attention.cuh"
+#include "kernels/decode_plan.cuh"
+#include "kernels/paged_kv.cuh"
 #include "policy/policy.h"
 
 namespace quest {
@@ -25,15 +27,11 @@ struct StepRead {
   double meta_bytes = 0;
 };
 
-// The arguments of one layer's attention, for policies that attend to choose (oracle top-k).
-struct AttentionCall {
-  const void* q = nullptr;  // in the cache's type
-  PagedKv kv;
-  int heads = 0;
-  float scale = 0;
-  SplitScratch scratch;
-  int max_splits = 1, sms = 1;
-  float* out = nullptr;  // the layer's attention output ([heads][head_dim]): scratch to the policy until it attends
+// The arguments of one layer's attention and the sequence's decode plan, for policies that
+// attend to choose (oracle top-k, Quest's fused step). `out` (the layer's attention output) is
+// scratch to the policy until it attends.
+struct AttentionCall : DecodeArgs {
+  const DecodePlan* plan = nullptr;
 };
 
 class GpuPolicy {
@@ -63,10 +61,5 @@ std::unique_ptr<GpuPolicy> make_gpu_policy(const PolicyOptions& opts, int layers
 // The positions a governed layer's step read, per list, ascending, copied back from the device
 // (for recording only: it waits for the stream); empty lists where it read all `length` tokens.
 Selection download_read(const StepRead& read, int heads, int kv_heads, int64_t length, cudaStream_t stream);
-
-// The split count of a page-list attention over `pages` pages a list, for `lists` lists, and
-// of a token-list attention over `count` entries.
-int page_splits(int pages, int lists, int sms, int max_splits);
-int token_splits(int count, int lists, int sms, int max_splits);
 
 }  // namespace quest

@@ -1,5 +1,5 @@
-// What the GPU code shares: errors turned into exceptions, owned device buffers, the split
-// count of decode attention, and the copy bandwidth every benchmark reports beside its times.
+// What the GPU code shares: errors turned into exceptions, owned device buffers, and the copy
+// bandwidth every benchmark reports beside its times.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -50,11 +50,6 @@ struct DeviceBuffer {
     return h;
   }
 };
-
-// The split count that gives about four blocks per SM, with at least two pages a split.
-inline int splits_for(int pages, int kv_heads, int sms) {
-  return std::max(1, std::min((4 * sms + kv_heads - 1) / kv_heads, std::max(1, pages / 2)));
-}
 
 // Device-to-device copy of 1 GiB, bytes read plus written per second (median of 10).
 double copy_bandwidth_gbps(cudaStream_t s);

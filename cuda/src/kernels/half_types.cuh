@@ -6,7 +6,10 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <iterator>
 #include <type_traits>
+
+#include "kernels/gpu_shapes.h"
 
 namespace quest {
 
@@ -58,6 +61,7 @@ auto with_half_type(HalfType t, F&& f) {
 // 128, which the caller has checked) as a std::integral_constant.
 template <typename F>
 auto with_type_and_dim(HalfType t, int head_dim, F&& f) {
+  static_assert(std::size(kGpuHeadDims) == 2 && gpu_head_dim(64) && gpu_head_dim(128), "the head_dims instantiated below");
   return with_half_type(t, [&](auto w) {
     return head_dim == 128 ? f(w, std::integral_constant<int, 128>{}) : f(w, std::integral_constant<int, 64>{});
   });

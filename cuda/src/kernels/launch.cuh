@@ -5,6 +5,9 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstddef>
+
 namespace quest {
 
 // First in every kernel launched through launch(): nothing before it may read the previous
@@ -51,6 +54,9 @@ cudaError_t launch_in_clusters(unsigned cluster, void (*kernel)(KArgs...), dim3 
   cfg.numAttrs = n;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
+
+// Blocks of 256 threads for a grid-stride loop over n elements, at most 8192.
+inline int blocks_for(size_t n) { return int(std::min<size_t>((n + 255) / 256, 8192)); }
 
 template <typename... KArgs, typename... Args>
 cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args... args) {

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "gpu/ops.cuh"
+#include "kernels/prefill_attention.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"

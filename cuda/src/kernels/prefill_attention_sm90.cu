@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "gpu/ops.cuh"
+#include "kernels/prefill_attention.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
@@ -26,9 +26,6 @@ namespace {
 
 constexpr int kGroups = 2, kGroupRows = 64, kRows = kGroups * kGroupRows, kKeys = 128, kStages = 3;
 constexpr int kThreads = (kGroups + 1) * 128;  // the producer warpgroup first
-// setmaxnreg's split of the register file: 128 x 40 + 256 x 232 <= 65536 (the consumers'
-// accumulators, P and S need about 200).
-constexpr int kProducerRegs = 40, kConsumerRegs = 232;
 
 // Q, the stages of [K | V], 1 KiB to align the swizzle atoms, then the barriers.
 template <int D>
@@ -68,6 +65,9 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int NT = kKeys / 8, DT = D / 8;
   constexpr uint32_t kBlock = kKeys * 128;  // bytes between the 64-column blocks of a K or V tile
+  // setmaxnreg's split of the register file: 128 x 40 + 256 x 232 <= 65536 (the consumers'
+  // accumulators, P and S need about 200).
+  constexpr int kProducerRegs = 40, kConsumerRegs = 232;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   E* Qs = reinterpret_cast<E*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   E* KVs = Qs + kRows * D;  // stage i: K at KVs + 2 i kKeys D, V after it

@@ -147,17 +147,15 @@ dim3 grid_for(int n, int kv_heads) { return dim3(std::max(1, std::min((n + kThre
 
 }  // namespace
 
-cudaError_t compose_lists(const int* kept, int kept_count, int kept_stride, TokenRange a, TokenRange b, int kv_heads, int* out,
-                          int out_stride, cudaStream_t stream) {
-  const int total = kept_count + std::max(0, a.hi - a.lo) + std::max(0, b.hi - b.lo);
+cudaError_t compose_lists(const ListHeads& kept, TokenRange a, TokenRange b, int kv_heads, int* out, int out_stride, cudaStream_t stream) {
+  const int total = kept.count + std::max(0, a.hi - a.lo) + std::max(0, b.hi - b.lo);
   if (total > out_stride) return cudaErrorInvalidValue;
-  return launch(compose_kernel, grid_for(total, kv_heads), kThreads, 0, stream, kept, kept_count, kept_stride, a, b, out, out_stride);
+  return launch(compose_kernel, grid_for(total, kv_heads), kThreads, 0, stream, kept.lists, kept.count, kept.stride, a, b, out, out_stride);
 }
 
-cudaError_t group_probs(const float* logits, const float* lse, int stride, int heads, int kv_heads, const int* lists, int count,
-                        float* acc, int acc_stride, float* probs, cudaStream_t stream) {
-  return launch(group_probs_kernel, grid_for(count, kv_heads), kThreads, 0, stream, logits, lse, stride, heads / kv_heads, lists, count,
-                acc, acc_stride, probs);
+cudaError_t group_probs(const GroupProbs& p, cudaStream_t stream) {
+  return launch(group_probs_kernel, grid_for(p.count, p.kv_heads), kThreads, 0, stream, p.logits, p.lse, p.stride, p.heads / p.kv_heads,
+                p.lists, p.count, p.acc, p.acc_stride, p.probs);
 }
 
 cudaError_t top_k_indices(const float* scores, int score_stride, int n, int k, int kv_heads, int* out, int out_stride,
@@ -166,11 +164,10 @@ cudaError_t top_k_indices(const float* scores, int score_stride, int n, int k, i
   return launch(top_k_kernel, kv_heads, kThreads, 0, stream, scores, score_stride, n, k, out, out_stride);
 }
 
-cudaError_t evict_one(const int* in, int count, int in_stride, const float* scores, int score_stride, bool by_position, int protect,
-                      bool later, int kv_heads, int* out, int out_stride, cudaStream_t stream) {
-  if (count - protect < 1 || count - 1 > out_stride) return cudaErrorInvalidValue;
-  return launch(evict_kernel, kv_heads, kThreads, 0, stream, in, count, in_stride, scores, score_stride, by_position, protect, later,
-                out, out_stride);
+cudaError_t evict_one(const EvictOne& e, cudaStream_t stream) {
+  if (e.count - e.protect < 1 || e.count - 1 > e.out_stride) return cudaErrorInvalidValue;
+  return launch(evict_kernel, e.kv_heads, kThreads, 0, stream, e.in, e.count, e.in_stride, e.scores, e.score_stride, e.by_position, e.protect,
+                e.drop_later, e.out, e.out_stride);
 }
 
 cudaError_t max_pool(const float* in, int stride, int n, int half, int kv_heads, float* out, cudaStream_t stream) {

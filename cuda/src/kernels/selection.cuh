@@ -10,17 +10,29 @@ struct TokenRange {
   int lo = 0, hi = 0;  // [lo, hi); empty when hi <= lo
 };
 
-// out[g] = kept[g][0 .. kept_count) ++ [a.lo, a.hi) ++ [b.lo, b.hi); `kept` may be null
-// when kept_count is 0.
-cudaError_t compose_lists(const int* kept, int kept_count, int kept_stride, TokenRange a, TokenRange b, int kv_heads, int* out,
-                          int out_stride, cudaStream_t stream);
+// The first `count` entries of each KV head's list, `stride` ints apart (none by default).
+struct ListHeads {
+  const int* lists = nullptr;
+  int count = 0, stride = 0;
+};
+
+// out[g] = kept[g][0 .. kept.count) ++ [a.lo, a.hi) ++ [b.lo, b.hi).
+cudaError_t compose_lists(const ListHeads& kept, TokenRange a, TokenRange b, int kv_heads, int* out, int out_stride, cudaStream_t stream);
 
 // The attention probability each of the `count` entries of KV head g's list received, summed
-// over the group's query heads, from a token-list attention's report (logits [heads][stride],
-// lse [heads]). Added into acc[g][position] when `acc` is given; written to probs[g][entry]
-// when `probs` is.
-cudaError_t group_probs(const float* logits, const float* lse, int stride, int heads, int kv_heads, const int* lists, int count,
-                        float* acc, int acc_stride, float* probs, cudaStream_t stream);
+// over the group's query heads, from a token-list attention's report.
+struct GroupProbs {
+  const float* logits = nullptr;  // [heads][stride]
+  const float* lse = nullptr;     // [heads]
+  int stride = 0;
+  int heads = 0, kv_heads = 0;
+  const int* lists = nullptr;  // [kv_heads][stride], `count` entries each
+  int count = 0;
+  float* acc = nullptr;  // where given, each probability added into acc[g][position]
+  int acc_stride = 0;
+  float* probs = nullptr;  // where given, written to probs[g][entry]
+};
+cudaError_t group_probs(const GroupProbs& p, cudaStream_t stream);
 
 // out[g] = the indices of the `k` largest of scores[g][0 .. n) (ties to the lower index),
 // ascending. k <= n.
@@ -28,11 +40,20 @@ cudaError_t top_k_indices(const float* scores, int score_stride, int n, int k, i
                           cudaStream_t stream);
 
 // out[g] = in[g][0 .. count) without the entry whose score is least among the first
-// count - protect (the newest `protect` entries stay). An entry's score is
-// scores[g][in[g][i]] when `by_position`, else scores[g][i]; a tie drops the later entry
-// when `later`, else the earlier. count - 1 entries are written.
-cudaError_t evict_one(const int* in, int count, int in_stride, const float* scores, int score_stride, bool by_position, int protect,
-                      bool later, int kv_heads, int* out, int out_stride, cudaStream_t stream);
+// count - protect (the newest `protect` entries stay); count - 1 entries are written.
+struct EvictOne {
+  const int* in = nullptr;
+  int count = 0, in_stride = 0;
+  const float* scores = nullptr;
+  int score_stride = 0;
+  bool by_position = false;  // an entry's score is scores[g][in[g][i]], else scores[g][i]
+  int protect = 0;
+  bool drop_later = false;  // a tie drops the later entry, else the earlier
+  int kv_heads = 0;
+  int* out = nullptr;
+  int out_stride = 0;
+};
+cudaError_t evict_one(const EvictOne& e, cudaStream_t stream);
 
 // out[g][j] = max of in[g][t] over t in [j - half, j + half] within [0, n) (SnapKV's pooling).
 cudaError_t max_pool(const float* in, int stride, int n, int half, int kv_heads, float* out, cudaStream_t stream);

@@ -3,10 +3,9 @@
 
 #include <algorithm>
 
-#include "gpu/ops.cuh"
 #include "kernels/cuda_util.cuh"
-#include "kernels/half_types.cuh"
 #include "kernels/launch.cuh"
+#include "kernels/linear.cuh"
 #include "kernels/reduce.cuh"
 
 namespace quest {
@@ -281,187 +280,6 @@ __global__ void convert_kernel(const float* __restrict__ src, W* __restrict__ ds
   if (bad) *nonfinite = 1;
 }
 
-template <typename W>
-__global__ void embed_kernel(const W* __restrict__ table, int dim, const int32_t* __restrict__ tokens, float* __restrict__ y) {
-  wait_for_previous();
-  const W* row = table + (size_t)tokens[blockIdx.x] * dim;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) y[(size_t)blockIdx.x * dim + i] = Cvt<W>::to(row[i]);
-}
-
-// trig[r][0..half) = cos, trig[r][half..2 half) = sin of row r's angles: position x inv_freq
-// formed in fp32 as transformers does, its sine and cosine in double as the CPU backend.
-__global__ void rope_angles_kernel(int rows, int64_t start, const float* __restrict__ inv_freq, int half, float* __restrict__ trig) {
-  wait_for_previous();
-  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < rows * half; idx += gridDim.x * blockDim.x) {
-    const int r = idx / half, i = idx % half;
-    const float angle = float(start + r) * inv_freq[i];
-    double sd, cd;
-    sincos(double(angle), &sd, &cd);
-    trig[(size_t)r * 2 * half + i] = float(cd);
-    trig[(size_t)r * 2 * half + half + i] = float(sd);
-  }
-}
-
-template <typename E>
-__global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int heads, int64_t start, const float* __restrict__ trig,
-                                  E* __restrict__ q_out, PagedKv kv) {
-  const int kv_heads = kv.kv_heads, head_dim = kv.head_dim, page_size = kv.page_size;
-  const int* __restrict__ page_table = kv.page_table;
-  E* k_cache = static_cast<E*>(const_cast<void*>(kv.k));
-  E* v_cache = static_cast<E*>(const_cast<void*>(kv.v));
-  E* kmin = static_cast<E*>(const_cast<void*>(kv.kmin));
-  E* kmax = static_cast<E*>(const_cast<void*>(kv.kmax));
-  const int half = head_dim / 2, all_heads = heads + kv_heads, stride = (heads + 2 * kv_heads) * head_dim;
-  const size_t n = (size_t)rows * all_heads * half;
-  wait_for_previous();
-  for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x) {
-    const int i = int(idx % half), hh = int(idx / half % all_heads), r = int(idx / half / all_heads);
-    const int64_t pos = start + r;
-    const float cs = trig[(size_t)r * 2 * half + i], sn = trig[(size_t)r * 2 * half + half + i];
-    const float* src = qkv + (size_t)r * stride + hh * head_dim;
-    const float a = src[i], b = src[i + half];
-    const float ra = a * cs - b * sn, rb = b * cs + a * sn;
-    if (hh < heads) {
-      E* dst = q_out + ((size_t)r * heads + hh) * head_dim;
-      dst[i] = Cvt<E>::from(ra);
-      dst[i + half] = Cvt<E>::from(rb);
-    } else {
-      const int g = hh - heads;
-      const size_t slot = (((size_t)page_table[pos / page_size] * kv_heads + g) * page_size + pos % page_size) * head_dim;
-      const E ka = Cvt<E>::from(ra), kb = Cvt<E>::from(rb);
-      k_cache[slot + i] = ka;
-      k_cache[slot + i + half] = kb;
-      if (rows == 1) {  // a decode step: fold the key into its Quest page's bounds (a new page starts them)
-        const bool first = pos % kv.meta_page == 0;
-        const size_t ma = kv.bound_at(pos / kv.meta_page, g, i), mb = kv.bound_at(pos / kv.meta_page, g, i + half);
-        kmin[ma] = first ? ka : Cvt<E>::min(kmin[ma], ka);
-        kmax[ma] = first ? ka : Cvt<E>::max(kmax[ma], ka);
-        kmin[mb] = first ? kb : Cvt<E>::min(kmin[mb], kb);
-        kmax[mb] = first ? kb : Cvt<E>::max(kmax[mb], kb);
-      }
-      const float* v = src + (size_t)kv_heads * head_dim;  // v sits kv_heads heads after k
-      v_cache[slot + i] = Cvt<E>::from(v[i]);
-      v_cache[slot + i + half] = Cvt<E>::from(v[i + half]);
-    }
-  }
-}
-
-constexpr int kTile = 64;
-
-// Warp w's 16 rows of S = Q K^T for a 64 x 64 tile (Q and K rows D + 8 halves apart, S rows
-// kTile + 4 floats apart), on tensor cores.
-template <int D, typename E>
-__device__ inline void qk_tile(const E* Qs, const E* Ks, float* S, int warp) {
-  constexpr int T = kTile, QS = D + 8, SS = T + 4;
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a;
-  wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> b;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[T / 16];
-#pragma unroll
-  for (int j = 0; j < T / 16; ++j) wmma::fill_fragment(acc[j], 0.0f);
-#pragma unroll
-  for (int k = 0; k < D; k += 16) {
-    wmma::load_matrix_sync(a, Qs + warp * 16 * QS + k, QS);
-#pragma unroll
-    for (int j = 0; j < T / 16; ++j) {
-      wmma::load_matrix_sync(b, Ks + j * 16 * QS + k, QS);
-      wmma::mma_sync(acc[j], a, b, acc[j]);
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < T / 16; ++j) wmma::store_matrix_sync(S + warp * 16 * SS + j * 16, acc[j], SS, wmma::mem_row_major);
-}
-
-// Loads rows [row0, row0 + kTile) of a [rows][heads][D] matrix's head h into smem (rows past
-// `rows` as zeros).
-template <int D, typename E>
-__device__ inline void load_q_tile(const E* q, int row0, int rows, int heads, int h, E* Qs) {
-  constexpr int QS = D + 8, V8 = D / 8;
-  for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
-    const int r = idx / V8, c = (idx % V8) * 8;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (row0 + r < rows) v = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + r) * heads + h) * D + c);
-    *reinterpret_cast<uint4*>(Qs + r * QS + c) = v;
-  }
-}
-
-// Loads the cache's keys at positions [p0, p0 + kTile) of KV head g into smem, positions at
-// or past `total` as zeros.
-template <int D, typename E>
-__device__ inline void load_k_tile(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks) {
-  constexpr int QS = D + 8, V8 = D / 8;
-  for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
-    const int r = idx / V8, c = (idx % V8) * 8;
-    const int64_t p = p0 + r;
-    uint4 kz = make_uint4(0, 0, 0, 0);
-    if (p < total) {
-      const size_t off = (((size_t)kv.page_table[p / kv.page_size] * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c;
-      kz = *reinterpret_cast<const uint4*>(static_cast<const E*>(kv.k) + off);
-    }
-    *reinterpret_cast<uint4*>(Ks + r * QS + c) = kz;
-  }
-}
-
-// One block of four warps per (64 keys, query head), over the query tiles of the chunk that
-// see those keys: S on tensor cores, p = exp(S * scale - lse) of the rows
-// counted, summed down each column (two threads a column, 32 rows each), then added to the
-// KV head's sums.
-template <int D, typename E>
-__global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
-                                                          int row_from, float scale, const float* __restrict__ lse,
-                                                          float* __restrict__ acc, int acc_stride) {
-  constexpr int T = kTile, QS = D + 8, SS = T + 4;
-  extern __shared__ __align__(32) unsigned char smem[];
-  E* Qs = reinterpret_cast<E*>(smem);
-  E* Ks = Qs + T * QS;
-  float* S = reinterpret_cast<float*>(Ks + T * QS);
-  float* half_sums = S + T * SS;  // [2][T]
-  const int h = blockIdx.y, g = h / (heads / kv.kv_heads), warp = threadIdx.x / 32;
-  const int64_t key0 = (int64_t)blockIdx.x * T, total = start + rows;
-  const int c = threadIdx.x % T, half = threadIdx.x / T;
-  wait_for_previous();
-  load_k_tile<D, E>(kv, g, key0, total, Ks);
-  // Rows before key0 - start see none of these keys.
-  const int first = int(max((int64_t)row_from, key0 - start));
-  float sum = 0.0f;
-  for (int q0 = first / T * T; q0 < rows; q0 += T) {
-    __syncthreads();
-    load_q_tile<D, E>(q, q0, rows, heads, h, Qs);
-    __syncthreads();
-    qk_tile<D, E>(Qs, Ks, S, warp);
-    __syncthreads();
-    for (int r = half * (T / 2); r < (half + 1) * (T / 2); ++r) {
-      const int row = q0 + r;
-      const int64_t key = key0 + c;
-      if (row >= row_from && row < rows && key <= start + row) sum += __expf(S[r * SS + c] * scale - lse[(size_t)row * heads + h]);
-    }
-  }
-  half_sums[half * T + c] = sum;
-  __syncthreads();
-  if (half == 0 && key0 + c < total) atomicAdd(&acc[(size_t)g * acc_stride + key0 + c], sum + half_sums[T + c]);
-}
-
-template <int D>
-size_t column_sums_smem() {
-  return size_t(2 * kTile * (D + 8)) * 2 + size_t(kTile * (kTile + 4)) * 4 + 2 * kTile * 4;
-}
-
-template <int D, typename E>
-void launch_column_sums(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale, const float* lse,
-                        float* acc, int acc_stride, cudaStream_t s) {
-  static const bool configured = [] {
-    check(cudaFuncSetAttribute(column_sums_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(column_sums_smem<D>())),
-          "column sums shared memory");
-    return true;
-  }();
-  (void)configured;
-  const dim3 grid(unsigned((start + rows + kTile - 1) / kTile), heads);
-  check(launch(column_sums_kernel<D, E>, grid, 128, column_sums_smem<D>(), s, q, kv, heads, rows, start, row_from, scale, lse, acc,
-               acc_stride),
-        "prefill column sums");
-}
-
-int blocks_for(size_t n) { return int(std::min<size_t>((n + 255) / 256, 8192)); }
-
 }  // namespace
 
 void linear(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t, float* y, bool accumulate, cudaStream_t s) {
@@ -484,37 +302,6 @@ void to_weight_type(const float* src, void* dst, WeightType t, size_t n, int* no
   else
     convert_kernel<__nv_bfloat16><<<blocks_for(n), 256, 0, s>>>(src, static_cast<__nv_bfloat16*>(dst), n, nonfinite);
   check(cudaGetLastError(), "weight conversion");
-}
-
-void embed(const void* table, WeightType t, int dim, const int32_t* tokens, int rows, float* y, cudaStream_t s) {
-  if (t == WeightType::F16)
-    check(launch(embed_kernel<__half>, rows, 256, 0, s, static_cast<const __half*>(table), dim, tokens, y), "embedding");
-  else
-    check(launch(embed_kernel<__nv_bfloat16>, rows, 256, 0, s, static_cast<const __nv_bfloat16*>(table), dim, tokens, y), "embedding");
-}
-
-void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float* trig, cudaStream_t s) {
-  check(launch(rope_angles_kernel, blocks_for(size_t(rows) * half), 256, 0, s, rows, start, inv_freq, half, trig), "rope angles");
-}
-
-void rope_store(const float* qkv, int rows, int heads, int64_t start, const float* trig, void* q_out, const PagedKv& kv, cudaStream_t s) {
-  const size_t n = size_t(rows) * (heads + kv.kv_heads) * (kv.head_dim / 2);
-  with_half_type(kv.type, [&](auto t) {
-    using E = decltype(t);
-    check(launch(rope_store_kernel<E>, blocks_for(n), 256, 0, s, qkv, rows, heads, start, trig, static_cast<E*>(q_out), kv), "rope");
-    return 0;
-  });
-}
-
-void prefill_column_sums(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale,
-                         const float* lse, float* acc, int acc_stride, cudaStream_t s) {
-  if (row_from >= rows) return;
-  if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill column sums: head_dim must be 64 or 128");
-  with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
-    launch_column_sums<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, row_from, scale, lse, acc, acc_stride,
-                                           s);
-    return 0;
-  });
 }
 
 }  // namespace quest

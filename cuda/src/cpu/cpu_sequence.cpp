@@ -1,4 +1,4 @@
-#include "engine/cpu_sequence.h"
+#include "cpu/cpu_sequence.h"
 
 #include <algorithm>
 #include <cmath>

@@ -2,8 +2,8 @@
 #include <stdexcept>
 
 #include "engine/devices.h"
-#include "engine/gpu_engine.h"
-#include "kernels/attention_bench.h"
+#include "gpu/gpu_engine.h"
+#include "bench/attention_bench.h"
 
 namespace quest {
 

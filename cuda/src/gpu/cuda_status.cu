@@ -3,8 +3,8 @@
 #include <cuda_runtime.h>
 
 #include "engine/devices.h"
-#include "gpu/gemm.cuh"
-#include "gpu/ops.cuh"
+#include "kernels/gemm_lt.cuh"
+#include "kernels/prefill_attention.cuh"
 
 #ifndef QUEST_CUDA_ARCHS
 #define QUEST_CUDA_ARCHS "unknown"

@@ -1,5 +1,5 @@
 // The model's forward pass on a GPU (gpu/), seen from the binding in plain C++ so it builds
-// the same with or without nvcc (engine/cuda_none.cpp then refuses with the reason).
+// the same with or without nvcc (gpu/cuda_none.cpp then refuses with the reason).
 #pragma once
 #include <memory>
 #include <string>

@@ -1,4 +1,4 @@
-#include "gpu/gemm.cuh"
+#include "kernels/gemm_lt.cuh"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,14 +1,14 @@
 // The prefill's linear layers through cuBLASLt (issue #19), where the build found it
 // (QUEST_HAVE_CUBLASLT): inputs and weights in the weight type, fp32 accumulation and output,
 // the bias and the residual add in its epilogue. Without it, or with QUEST_GEMM=own, the
-// engine's own tensor-core GEMM (ops.cu) runs.
+// engine's own tensor-core GEMM (linear.cu) runs.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <memory>
 #include <string>
 
-#include "gpu/ops.cuh"
+#include "kernels/linear.cuh"
 
 namespace quest {
 

@@ -10,12 +10,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/attention_bench.h"
 #include "engine/backend.h"
 #include "engine/kv_cache.h"
-#include "gpu/ops.cuh"
-#include "kernels/attention.cuh"
 #include "kernels/cuda_util.cuh"
-#include "kernels/attention_bench.h"
+#include "kernels/decode_attention.cuh"
+#include "kernels/kv_append.cuh"
+#include "kernels/page_lists.cuh"
+#include "kernels/prefill_attention.cuh"
+#include "kernels/quest_select.cuh"
+#include "kernels/quest_step.cuh"
 #include "kernels/selection.cuh"
 #include "policy/policies.h"
 
@@ -153,6 +157,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
   res.copy_gbps = copy_bandwidth_gbps(s);
   const L2Flush flush(prop);
   const float scale = 1.0f / std::sqrt(float(sh.head_dim));
+  const DecodePlan plan(HalfType::F16, sh.head_dim, sh.heads, sh.kv_heads);  // as a sequence of this shape makes it
   DeviceBuffer<__half> q(size_t(sh.heads) * sh.head_dim);
   fill_random<<<64, 256, 0, s>>>(q.ptr, q.n, o.seed + 1);
 
@@ -179,14 +184,14 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
     DeviceBuffer<int> d_indptr(indptr.size()), d_all(all.size());
     d_indptr.upload(indptr);
     d_all.upload(all);
-    const int dense_splits = splits_for(pages, sh.kv_heads, prop.multiProcessorCount);
+    const int dense_splits = plan.page_splits(pages, sh.kv_heads);
     DeviceBuffer<float> dense_o(size_t(sh.heads) * dense_splits * sh.head_dim), dense_lse(size_t(sh.heads) * dense_splits),
         out(size_t(sh.heads) * sh.head_dim);
     {
       Graph graph;
       capture(graph, s, [&] {
-        check(decode_attention(q.ptr, kv, {d_indptr.ptr, d_all.ptr, false, pages}, sh.heads, scale, {dense_o.ptr, dense_lse.ptr, dense_splits},
-                               out.ptr, s),
+        check(decode_attention({q.ptr, kv, sh.heads, scale, {dense_o.ptr, dense_lse.ptr, 0}, out.ptr}, {d_indptr.ptr, d_all.ptr, false, pages},
+                               plan.pages(dense_splits, pages, false), s),
               "dense attention");
       });
       AttentionBenchRow row;
@@ -229,14 +234,13 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       const int listed = std::min(sel, current + 1);
       DeviceBuffer<float> scores(size_t(sh.kv_heads) * std::max(1, current));
       DeviceBuffer<int> q_indptr(sh.kv_heads + 1), q_indices(size_t(sh.kv_heads) * listed);
-      const int splits = splits_for(listed, sh.kv_heads, prop.multiProcessorCount);
+      const int splits = plan.page_splits(listed, sh.kv_heads);
       DeviceBuffer<float> qo(size_t(sh.heads) * splits * sh.head_dim), qlse(size_t(sh.heads) * splits);
       const PageLists lists{q_indptr.ptr, q_indices.ptr, false, listed};
       auto estimate = [&] { check(quest_estimate(q.ptr, kv, sh.heads, false, scores.ptr, s), "estimate"); };
       auto topk = [&] { check(quest_topk(scores.ptr, kv, sel, sh.kv_heads, q_indptr.ptr, q_indices.ptr, s), "top-k"); };
-      auto attend = [&] {
-        check(decode_attention(q.ptr, kv, lists, sh.heads, scale, {qo.ptr, qlse.ptr, splits}, out.ptr, s), "sparse attention");
-      };
+      const DecodeArgs args{q.ptr, kv, sh.heads, scale, {qo.ptr, qlse.ptr, 0}, out.ptr};
+      auto attend = [&] { check(decode_attention(args, lists, plan.pages(splits, listed, false), s), "sparse attention"); };
       estimate();
       topk();
       check(cudaStreamSynchronize(s), "selection");
@@ -246,9 +250,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       capture(ga, s, attend);
       // The whole step as the engine runs it: one fused launch where quest_step can.
       capture(gall, s, [&] {
-        check(quest_step(q.ptr, kv, sh.heads, false, sel, scale, {qo.ptr, qlse.ptr, splits}, scores.ptr, q_indptr.ptr, q_indices.ptr,
-                         out.ptr, s),
-              "Quest step");
+        check(quest_step({args, false, sel, plan.quest(kv, sel, splits, false), scores.ptr, q_indptr.ptr, q_indices.ptr}, s), "Quest step");
       });
       AttentionBenchRow row;
       row.length = L;
@@ -311,6 +313,7 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
                     AttentionParityResult& r) {
   const int L = base.length(), d = sh.head_dim, kvh = sh.kv_heads, H = sh.heads, G = H / kvh;
   const float scale = 1.0f / std::sqrt(float(d));
+  const DecodePlan plan(HalfType::F16, d, H, kvh);
   const int64_t pos = L - 1;
   for (const int P : {8, 16, 32}) {
     const int current = (L - 1) / P, sel = o.budget / P;
@@ -342,14 +345,16 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
       if (per_head) check(quest_union_tokens(pages, kv, H, sel, served.ptr, s), "union");
       const int splits = 3;
       DeviceBuffer<float> so(size_t(H) * splits * d), slse(size_t(H) * splits), out(size_t(H) * d);
-      const SplitScratch scratch{so.ptr, slse.ptr, splits};
-      if (P == 16) check(decode_attention(q, kv, pages, H, scale, scratch, out.ptr, s), "attention");
-      else check(decode_attention_tokens(q, kv, toks, H, scale, scratch, {}, out.ptr, s), "attention");
+      const DecodeArgs args{q, kv, H, scale, {so.ptr, slse.ptr, 0}, out.ptr};
+      if (P == 16) check(decode_attention(args, pages, plan.pages(splits, pages.longest, per_head), s), "attention");
+      else check(decode_attention_tokens(args, toks, plan.tokens(splits, per_head), {}, s), "attention");
       // The whole step as one call (fused where it can be) must give the same lists and output.
       DeviceBuffer<int> step_indptr(lists + 1), step_indices(size_t(lists) * sel);
       DeviceBuffer<float> step_scores(scores.n), step_out(out.n);
       if (P == 16)
-        check(quest_step(q, kv, H, per_head, sel, scale, scratch, step_scores.ptr, step_indptr.ptr, step_indices.ptr, step_out.ptr, s),
+        check(quest_step({{q, kv, H, scale, {so.ptr, slse.ptr, 0}, step_out.ptr}, per_head, sel, plan.quest(kv, sel, splits, per_head),
+                          step_scores.ptr, step_indptr.ptr, step_indices.ptr},
+                         s),
               "Quest step");
       check(cudaStreamSynchronize(s), "quest variant");
       const auto gs = scores.download();
@@ -466,13 +471,14 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
 
   const float scale = 1.0f / std::sqrt(float(d));
   const int64_t pos = L - 1;
+  const DecodePlan plan(HalfType::F16, d, H, kvh);
   auto gpu_attend = [&](const std::vector<int>& indptr, const std::vector<int>& indices) {
     DeviceBuffer<int> di(indptr.size()), dx(indices.size());
     di.upload(indptr);
     dx.upload(indices);
     const int splits = 3;  // several splits, so the log-sum-exp merge is exercised
     DeviceBuffer<float> o(size_t(H) * splits * d), lse(size_t(H) * splits), out(size_t(H) * d);
-    check(decode_attention(q.ptr, kv, {di.ptr, dx.ptr}, H, scale, {o.ptr, lse.ptr, splits}, out.ptr, s), "attention");
+    check(decode_attention({q.ptr, kv, H, scale, {o.ptr, lse.ptr, 0}, out.ptr}, {di.ptr, dx.ptr}, plan.pages(splits, 0, false), s), "attention");
     check(cudaStreamSynchronize(s), "attention");
     return out.download();
   };
@@ -510,10 +516,18 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   const int splits = 3;
   DeviceBuffer<float> so(size_t(H) * splits * d), slse(size_t(H) * splits), tout(size_t(H) * d), logits(size_t(H) * count), lse(H),
       probs(size_t(kvh) * count);
-  check(decode_attention_tokens(q.ptr, kv, {list.ptr, count, count}, H, scale, {so.ptr, slse.ptr, splits}, {logits.ptr, count, lse.ptr},
-                                tout.ptr, s),
+  check(decode_attention_tokens({q.ptr, kv, H, scale, {so.ptr, slse.ptr, 0}, tout.ptr}, {list.ptr, count, count}, plan.tokens(splits, false),
+                                {logits.ptr, count, lse.ptr}, s),
         "token attention");
-  check(group_probs(logits.ptr, lse.ptr, count, H, kvh, list.ptr, count, nullptr, 0, probs.ptr, s), "probabilities");
+  GroupProbs summed;
+  summed.logits = logits.ptr;
+  summed.lse = lse.ptr;
+  summed.stride = summed.count = count;
+  summed.heads = H;
+  summed.kv_heads = kvh;
+  summed.lists = list.ptr;
+  summed.probs = probs.ptr;
+  check(group_probs(summed, s), "probabilities");
   check(cudaStreamSynchronize(s), "token attention");
   AttentionScores seen;
   seen.want_sums = true;
@@ -536,8 +550,22 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   dacc.upload(acc);
   DeviceBuffer<int> picked(size_t(kvh) * count), tova(size_t(kvh) * count), h2o(size_t(kvh) * count);
   check(top_k_indices(probs.ptr, count, count, k, kvh, picked.ptr, count, s), "top-k");
-  check(evict_one(list.ptr, count, count, probs.ptr, count, false, 0, false, kvh, tova.ptr, count, s), "eviction");
-  check(evict_one(list.ptr, count, count, dacc.ptr, L, true, protect, true, kvh, h2o.ptr, count, s), "eviction");
+  EvictOne tova_rule;
+  tova_rule.in = list.ptr;
+  tova_rule.count = tova_rule.in_stride = tova_rule.out_stride = count;
+  tova_rule.scores = probs.ptr;
+  tova_rule.score_stride = count;
+  tova_rule.kv_heads = kvh;
+  tova_rule.out = tova.ptr;
+  EvictOne h2o_rule = tova_rule;
+  h2o_rule.scores = dacc.ptr;
+  h2o_rule.score_stride = L;
+  h2o_rule.by_position = true;
+  h2o_rule.protect = protect;
+  h2o_rule.drop_later = true;
+  h2o_rule.out = h2o.ptr;
+  check(evict_one(tova_rule, s), "eviction");
+  check(evict_one(h2o_rule, s), "eviction");
   check(max_pool(dacc.ptr, L, L, 3, kvh, pooled.ptr, s), "pooling");
   check(cudaStreamSynchronize(s), "selection steps");
   const auto gpicked = picked.download(), gtova = tova.download(), gh2o = h2o.download();
@@ -573,7 +601,17 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   DeviceBuffer<float> pout(size_t(R) * H * d), plse(size_t(R) * H), sums(size_t(kvh) * L);
   check(cudaMemsetAsync(sums.ptr, 0, sums.n * sizeof(float), s), "column sums");
   prefill_attention(qr.ptr, kv, H, R, start, scale, pout.ptr, plse.ptr, s);
-  prefill_column_sums(qr.ptr, kv, H, R, start, 0, scale, plse.ptr, sums.ptr, L, s);
+  ColumnSums c;
+  c.q = qr.ptr;
+  c.kv = kv;
+  c.heads = H;
+  c.rows = R;
+  c.start = start;
+  c.scale = scale;
+  c.lse = plse.ptr;
+  c.acc = sums.ptr;
+  c.acc_stride = L;
+  prefill_column_sums(c, s);
   check(cudaStreamSynchronize(s), "prefill");
   std::vector<int64_t> rows(R);
   std::iota(rows.begin(), rows.end(), int64_t(start));

@@ -1,0 +1,205 @@
+#include <algorithm>
+#include <cfloat>
+#include <cstdint>
+
+#include "kernels/decode_attention.cuh"
+#include "kernels/decode_common.cuh"
+#include "kernels/reduce.cuh"
+
+namespace quest {
+namespace {
+
+// One block per (list, split); a list's G query heads share KV head l * G / group (group: query
+// heads per KV head). Each warp takes whole pages; within a page, LT lanes hold one token's
+// head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the page's K and
+// V are all loaded before any is used (bytes in flight hide the latency). With AHEAD the next
+// page's list entry and physical page are looked up while this page's K and V are in flight:
+// worth it where a warp has few pages, each waiting on its two lookups, but its registers cost
+// long lists a block a SM (dense at 32K: 213 against 184 us, docs/quest-step.md).
+//
+// With CLUSTER (and sc.splits == kClusterSplits) a list's splits form a cluster that merges on
+// chip into `out`; otherwise each split goes to the scratch for merge_splits. The cluster
+// kernel is held to five blocks a SM, so that a cluster a list fits for 32 lists (at 117
+// registers only 28 did); the others keep the compiler's own choice (0: an explicit 1 took
+// more registers and cost GQA a block a SM; docs/quest-step.md).
+template <int D, int G, typename T, bool AHEAD, bool CLUSTER>
+__global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
+                                                              float scale, SplitScratch sc, int group, float* __restrict__ out) {
+  constexpr int LT = D / 8, TPW = 32 / LT;
+  const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
+  if constexpr (CLUSTER) {
+    start_cluster_merge<D, G>();
+    cluster_arrive_relaxed();
+  }
+  wait_for_previous();  // the lists may come from the top-k just before
+  const int begin = lists.indptr[l], end = lists.indptr[l + 1];
+  const int per = (end - begin + sc.splits - 1) / sc.splits;
+  const int p0 = begin + split * per, p1 = min(end, p0 + per);
+
+  float qv[G][8], m[G], sum[G], acc[G][8];
+  start_state<D, G, T>(q, l, sub, scale, qv, m, sum, acc);
+
+  int next = 0, next_phys = 0;
+  if (AHEAD && p0 + warp < p1) {
+    next = lists.indices[p0 + warp];
+    next_phys = kv.page_table[next];
+  }
+  for (int pi = p0 + warp; pi < p1; pi += kWarps) {
+    const int logical = AHEAD ? next : lists.indices[pi];
+    attend_page<D, G, T>(kv, g, logical, AHEAD ? next_phys : kv.page_table[logical], sub, slot, qv, m, sum, acc, [&] {
+      if (AHEAD && pi + kWarps < p1) {
+        next = lists.indices[pi + kWarps];
+        next_phys = kv.page_table[next];
+      }
+    });
+  }
+
+  if constexpr (CLUSTER) {
+    cluster_wait();
+    finish_cluster<D, G, TPW>(m, sum, acc, l, warp, slot, sub, out);
+  } else {
+    finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
+  }
+}
+
+// The same over token lists: a warp takes 16 consecutive list entries at a time (gathered
+// by position, all loads issued before any is used), and with `report` each entry's scaled
+// score q.k is written per query head, for the policies that learn from attention.
+template <int D, int G, typename T>
+__global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict__ q, PagedKv kv, TokenLists lists, float scale,
+                                                             SplitScratch sc, LogitsReport report, int group) {
+  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
+  const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
+  wait_for_previous();  // the lists may come from the selection just before
+  const int* idx = lists.indices + (size_t)l * lists.stride;
+  const int n = lists.count, chunks = (n + kGpuPage - 1) / kGpuPage;
+  const int per = (chunks + sc.splits - 1) / sc.splits;
+  const int c0 = split * per, c1 = min(chunks, c0 + per);
+
+  float qv[G][8], m[G], sum[G], acc[G][8];
+  start_state<D, G, T>(q, l, sub, scale, qv, m, sum, acc);
+
+  for (int c = c0 + warp; c < c1; c += kWarps) {
+    uint4 kr[ITER], vr[ITER];
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int e = c * kGpuPage + it * TPW + slot;
+      kr[it] = vr[it] = make_uint4(0, 0, 0, 0);
+      if (e < n) {
+        const int pos = idx[e];
+        const size_t off = (((size_t)kv.page_table[pos / kGpuPage] * kv.kv_heads + g) * kGpuPage + pos % kGpuPage) * D + sub * 8;
+        kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + off);
+        vr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + off);
+      }
+    }
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int e = c * kGpuPage + it * TPW + slot;
+      float* logits = report.logits && sub == 0 ? report.logits + (size_t)l * G * report.stride + e : nullptr;
+      attend<G, LT, T>(qv, kr[it], vr[it], e < n, m, sum, acc, logits, report.stride);
+    }
+  }
+  finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
+}
+
+constexpr int kMergeBatch = 32;  // splits whose outputs a thread loads at once
+
+// One block per query head: the splits' outputs weighted by their share of the softmax mass.
+// A thread's outputs of up to kMergeBatch splits are loaded before the weights are known, so
+// the usual split counts cost one round trip to L2; the weights are found once, by all
+// threads together. A thread a channel: head_dim is at most the block's 128.
+__global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out, float* __restrict__ lse_out) {
+  extern __shared__ float weight[];  // [splits]
+  __shared__ float partial[32];
+  wait_for_previous();
+  const int h = blockIdx.x, j = threadIdx.x;
+  const float* o = sc.o + (size_t)h * sc.splits * head_dim + j;
+  float batch[kMergeBatch];
+#pragma unroll
+  for (int s = 0; s < kMergeBatch; ++s) batch[s] = j < head_dim && s < sc.splits ? o[(size_t)s * head_dim] : 0.0f;
+  const float* lse = sc.lse + (size_t)h * sc.splits;
+  float m = -FLT_MAX;
+  for (int s = threadIdx.x; s < sc.splits; s += blockDim.x) m = fmaxf(m, lse[s]);
+  m = block_max(m, partial);
+  float total = 0.0f;
+  for (int s = threadIdx.x; s < sc.splits; s += blockDim.x) {
+    const float w = lse[s] == -FLT_MAX ? 0.0f : __expf(lse[s] - m);
+    weight[s] = w;
+    total += w;
+  }
+  total = block_sum(total, partial);  // its barrier also publishes weight[]
+  if (lse_out && threadIdx.x == 0) lse_out[h] = total > 0.0f ? m + __logf(total) : -FLT_MAX;
+  if (j >= head_dim) return;
+  float acc = 0.0f;
+#pragma unroll
+  for (int s = 0; s < kMergeBatch; ++s)
+    if (s < sc.splits) acc += weight[s] * batch[s];
+  for (int s = kMergeBatch; s < sc.splits; ++s) acc += weight[s] * o[(size_t)s * head_dim];
+  out[(size_t)h * head_dim + j] = total > 0.0f ? acc / total : 0.0f;
+}
+
+}  // namespace
+
+cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const PageLaunch& plan, cudaStream_t stream) {
+  const PagedKv& kv = a.kv;
+  const int heads = a.heads;
+  if (!supported(kv, heads)) return cudaErrorInvalidValue;
+  const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
+  SplitScratch sc = a.scratch;
+  sc.splits = plan.splits;
+  bool merged = false;
+  cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
+    using T = decltype(t);
+    constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
+    auto go = [&](auto kernel, unsigned cluster) {
+      return launch_in_clusters(cluster, kernel, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, lists,
+                                a.scale, sc, group, a.out);
+    };
+    if constexpr (kG == 1) {  // within five blocks' registers a SM without spilling
+      if (plan.cluster) {
+        merged = true;
+        return go(decode_partial<kD, kG, T, true, true>, kClusterSplits);
+      }
+    }
+    if (plan.ahead) return go(decode_partial<kD, kG, T, true, false>, 1);
+    return go(decode_partial<kD, kG, T, false, false>, 1);
+  });
+  if (err != cudaSuccess || merged) return err;
+  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, static_cast<float*>(nullptr));
+}
+
+cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists, int splits, const LogitsReport& report,
+                                    cudaStream_t stream) {
+  const PagedKv& kv = a.kv;
+  const int heads = a.heads;
+  if (!supported(kv, heads) || lists.count < 1) return cudaErrorInvalidValue;
+  const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
+  SplitScratch sc = a.scratch;
+  sc.splits = splits;
+  cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
+    using T = decltype(t);
+    constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
+    return launch(token_partial<kD, kG, T>, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, lists,
+                  a.scale, sc, report, group);
+  });
+  if (err != cudaSuccess) return err;
+  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, report.lse);
+}
+
+DecodeFit decode_fit(HalfType type, int head_dim, int G) {
+  DecodeFit fit;
+  with_instance(type, head_dim, G, [&](auto t, auto d, auto g) {
+    using T = decltype(t);
+    constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
+    fit.ahead = blocks_at_once<decode_partial<kD, kG, T, true, false>>();
+    fit.plain = blocks_at_once<decode_partial<kD, kG, T, false, false>>();
+    fit.tokens = blocks_at_once<token_partial<kD, kG, T>>();
+    if constexpr (kG == 1) fit.cluster_lists = clusters_at_once<decode_partial<kD, kG, T, true, true>>();
+    return cudaSuccess;
+  });
+  return fit;
+}
+
+}  // namespace quest

@@ -1,0 +1,49 @@
+// A prefill chunk's causal attention on the GPU (prefill_attention.cu), and the column sums of
+// its probabilities that the policies learning from the prefill read (prefill_column_sums.cu).
+// Each call queues work on `stream` and throws on a launch error.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/paged_kv.cuh"
+
+namespace quest {
+
+// Tokens a forward pass of a prefill takes at once: enough rows that its GEMMs and attention
+// tiles fill the GPU, few enough that its scratch stays small at any context length.
+constexpr int kPrefillChunk = 2048;
+
+// Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], in the
+// cache's type) over the cache's positions [0, start + rows): flash attention on mma.sync
+// (prefill_attention.cu), or on wgmma where the card is an sm_90 and the addon has sm_90a
+// code (prefill_attention_sm90.cu); out is fp32 [rows][heads][head_dim], and lse, when given,
+// each row's log-sum-exp [rows][heads].
+void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+                       cudaStream_t stream);
+// Which of the two runs on the current device, and why.
+std::string prefill_attention_path();
+bool prefill_attention_sm90_serves();
+void prefill_attention_sm90(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
+                            cudaStream_t stream);
+
+// The attention probabilities that rows [row_from, rows) of such a prefill (its queries q at
+// positions start.., and its lse) gave each cached position, summed over the rows and over the
+// query heads of each KV head, added into acc[kv_head][position] (acc_stride floats a KV
+// head), without forming the rows x keys matrix: H2O's prefill scores, SnapKV's window and
+// TOVA's last row.
+struct ColumnSums {
+  const void* q = nullptr;
+  PagedKv kv;
+  int heads = 0, rows = 0;
+  int64_t start = 0;
+  int row_from = 0;
+  float scale = 0;
+  const float* lse = nullptr;
+  float* acc = nullptr;
+  int acc_stride = 0;
+};
+void prefill_column_sums(const ColumnSums& c, cudaStream_t stream);
+
+}  // namespace quest
