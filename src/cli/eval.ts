@@ -39,7 +39,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--workers <n>', 'worker processes, units dealt out as they free up (each on the backend --device picks; --devices puts one on each GPU)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the run over, one worker each (e.g. 0,1,2,3)', deviceList('--devices'))
     .option('--shard <i/n>', 'run only the i-th of n deterministic slices (merge them with quest merge)', shardSpec('--shard'));
-  showDefaults(addPolicyFlags(cmd), evalDefaults()).action(async (o) => {
+  showDefaults(addPolicyFlags(cmd, true), evalDefaults()).action(async (o) => {
       const cfg = evalConfig(o.config, {
         model: o.model,
         tasks: o.tasks,

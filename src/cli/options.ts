@@ -5,6 +5,7 @@ import { projectRoot, type PolicyConfig } from '../config/index.js';
 import { flagOf } from '../engine/index.js';
 import type { NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
+import { parseBudget, type Budget } from '../run/budgets.js';
 import { policyNames, policySettings } from '../run/policies.js';
 
 export function positiveInt(flag: string) {
@@ -76,11 +77,20 @@ function settingParser(s: NativeSetting): (v: string) => number | string {
   return s.min === 0 && s.max === 1 ? fraction(flag) : atLeast(flag, s.min ?? -Infinity);
 }
 
-/** The policy flags of eval and bench-latency: --policies, --budgets and one a declared setting. */
-export function addPolicyFlags(cmd: Command): Command {
+export function budgetList(flag: string) {
+  return (v: string): Budget[] => v.split(',').map((x) => parseBudget(flag, x));
+}
+
+/** The policy flags of eval and bench-latency: --policies, --budgets and one a declared setting; `fractions`: budgets may be fractions of the context (eval). */
+export function addPolicyFlags(cmd: Command, fractions = false): Command {
+  const help = 'token budgets (tokens read per KV head per layer per step), comma-separated';
   cmd
     .option('--policies <names>', `KV-cache policies, comma-separated: ${policyNames().join(', ')}`, nameList('--policies'))
-    .option('--budgets <tokens>', 'token budgets (tokens read per KV head per layer per step), comma-separated', intList('--budgets'));
+    .option(
+      '--budgets <tokens>',
+      fractions ? `${help}; 0.05c is 5% of each sample's prompt tokens, rounded down` : help,
+      fractions ? budgetList('--budgets') : intList('--budgets'),
+    );
   for (const s of policySettings()) cmd.option(`${flagOf(s)} <${s.arg || (s.type === 'int' ? 'n' : 'f')}>`, s.help, settingParser(s));
   return cmd;
 }

@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { QuestError, errorMessage } from '../errors.js';
 import { CODE_SIM_BACKENDS, CODE_SIM_DEFAULT, fuzzRatio, type CodeSimBackend } from '../metrics/fuzz.js';
 import { PRESETS } from '../model/presets.js';
+import { parseBudget, type Budget } from '../run/budgets.js';
 import { policySettings, settingDefaults, settingSchema } from '../run/policies.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -14,7 +15,8 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 /** The policy settings eval and bench-latency share. */
 export interface PolicyConfig {
   policies: string[];
-  budgets: number[];
+  /** Tokens, or (eval) a fraction of each sample's prompt such as "0.05c". */
+  budgets: Budget[];
   pageSize: number;
   denseLayers: number;
   /** The KV cache's element type: auto is each backend's own (fp32 on the CPU, fp16 on the GPU); the GPU caches fp16 or bf16, and the CPU rounds what it stores to them. */
@@ -65,6 +67,7 @@ export interface EvalConfig extends PolicyConfig {
 }
 
 export interface BenchConfig extends PolicyConfig {
+  budgets: number[];
   model: string;
   lengths: number[];
   decodeSteps: number;
@@ -100,6 +103,7 @@ const schemas = () => ({
     additionalProperties: false,
     properties: {
       ...common(),
+      budgets: { type: 'array', items: { anyOf: [posInt, { type: 'string', pattern: '^\\s*\\d*\\.?\\d+c\\s*$' }] }, minItems: 1 },
       tasks: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
       limit: { anyOf: [posInt, { type: 'null' }] },
       depths: { type: 'array', items: { type: 'number', minimum: 0, maximum: 100 }, minItems: 1 },
@@ -133,7 +137,8 @@ const schemas = () => ({
 });
 
 /** Each setting's default as the engine declares it (cuda/src/policy), after the policies and budgets. */
-const policyDefaults = (): PolicyConfig => ({ policies: ['dense'], budgets: [256], ...settingDefaults() }) as PolicyConfig;
+const DEFAULT_BUDGETS = [256];
+const policyDefaults = (): PolicyConfig => ({ policies: ['dense'], budgets: DEFAULT_BUDGETS, ...settingDefaults() }) as PolicyConfig;
 
 export const evalDefaults = (): EvalConfig => ({
   ...policyDefaults(),
@@ -164,6 +169,7 @@ export const evalDefaults = (): EvalConfig => ({
 
 export const benchDefaults = (): BenchConfig => ({
   ...policyDefaults(),
+  budgets: DEFAULT_BUDGETS,
   model: 'tiny',
   lengths: [1024, 4096],
   decodeSteps: 16,
@@ -193,7 +199,7 @@ function validate<T>(kind: Kind, value: unknown, source: string, spelled: Record
 /** Settings that name files or folders: in a config file they are taken from the file's own folder. */
 const PATH_KEYS = ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile', 'qaFiles'];
 
-type Properties = Record<string, { type?: string | readonly string[]; items?: { type?: string } }>;
+type Properties = Record<string, { type?: string | readonly string[]; items?: { type?: string; anyOf?: { type?: string }[] } }>;
 
 /**
  * The setting a config file's key names: its camelCase name, or the flag's spelling
@@ -212,7 +218,8 @@ function asList(value: unknown, key: string, props: Properties): unknown {
   if (typeof value !== 'string') return [value];
   // A file name may hold a comma; a file list is given one entry at a time, as --qa-file is.
   const parts = PATH_KEYS.includes(key) ? [value] : value.split(',').map((x) => x.trim());
-  const numeric = props[key].items?.type === 'integer' || props[key].items?.type === 'number';
+  const items = props[key].items;
+  const numeric = [items?.type, ...(items?.anyOf ?? []).map((a) => a.type)].some((t) => t === 'integer' || t === 'number');
   return numeric ? parts.map((x) => (/^\d+(\.\d+)?$/.test(x) ? Number(x) : x)) : parts;
 }
 
@@ -291,6 +298,8 @@ function merge<T>(kind: Kind, defaults: T, configFile: string | undefined, flags
 
 export function evalConfig(configFile: string | undefined, flags: Partial<EvalConfig>): EvalConfig {
   const cfg = merge('eval', evalDefaults(), configFile, flags);
+  // Flags come parsed; a config file's fractions are checked (and spelled one way) here.
+  cfg.budgets = cfg.budgets.map((b) => (typeof b === 'string' ? parseBudget(`${configFile}: budgets`, b) : b));
   // Named inputs are checked now, whether or not the chosen tasks read them, so a typo is
   // caught before any work rather than ignored.
   const files: [string, string | null][] = [

@@ -35,7 +35,8 @@ export interface SummaryRow {
   metric: string;
   length: number | null;
   policy: string;
-  budget: number | null;
+  /** Tokens, or a fraction of each prompt ("0.05c"); null for dense. */
+  budget: number | string | null;
   questionMode: string;
   /** Samples scored; `skipped` more ran but the benchmark leaves them out (Task.score's null). */
   n: number;
@@ -59,7 +60,7 @@ const meanOrNull = (xs: (number | null)[]): number | null => {
 /** The order the user named policies and budgets in (--policies, --budgets): the rows keep it. */
 export interface RowOrder {
   policies: string[];
-  budgets: number[];
+  budgets: (number | string)[];
 }
 
 // Numbers inside names compare as numbers: "positions 64-303" before "positions 304-543".
@@ -116,7 +117,7 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
   const rank = (xs: readonly unknown[] | undefined, x: unknown) => (xs?.includes(x) ? xs.indexOf(x) : Infinity);
   const policy = (a: SummaryRow, b: SummaryRow) =>
     rank(order?.policies, a.policy) - rank(order?.policies, b.policy) || +(a.policy !== 'dense') - +(b.policy !== 'dense') || natural(a.policy, b.policy);
-  const budget = (a: SummaryRow, b: SummaryRow) => rank(order?.budgets, a.budget) - rank(order?.budgets, b.budget) || (a.budget ?? 0) - (b.budget ?? 0);
+  const budget = (a: SummaryRow, b: SummaryRow) => rank(order?.budgets, a.budget) - rank(order?.budgets, b.budget) || natural(String(a.budget ?? 0), String(b.budget ?? 0));
   return rows.sort((a, b) => kindOrder[a.of.kind] - kindOrder[b.of.kind] || natural(a.task, b.task) || (a.length ?? 0) - (b.length ?? 0) || policy(a, b) || budget(a, b));
 }
 

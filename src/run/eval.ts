@@ -17,7 +17,8 @@ import { taskSeed } from '../tasks/rng.js';
 import { lockOutput } from './lock.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
 import { policyPoints, units, type Unit } from './units.js';
-import { checkPolicies, sequenceOptions } from './policies.js';
+import { checkBudget, checkPolicies, sequenceOptions } from './policies.js';
+import { budgetFraction, resolveBudget } from './budgets.js';
 import { runPool } from './pool.js';
 
 export interface EvalProgress {
@@ -71,6 +72,10 @@ function readStats(seq: NativeSequence): ReadStats {
   };
 }
 
+/** The unit's budget in tokens for its sample's prompt; null for dense. */
+const budgetTokens = (p: Prepared): number | null =>
+  p.unit.point.budget === null ? null : resolveBudget(p.unit.point.budget, p.context.length + p.question.length);
+
 /** The fields every record has: what was run, on what, and how. */
 function baseRecord(p: Prepared, cfg: EvalConfig) {
   const { sample, point } = p.unit;
@@ -88,6 +93,7 @@ function baseRecord(p: Prepared, cfg: EvalConfig) {
     questionTokens: p.question.length,
     policy: point.policy,
     budget: point.budget,
+    budgetTokens: budgetTokens(p),
     questionMode: cfg.questionMode,
     metric: t.metric,
   };
@@ -95,7 +101,7 @@ function baseRecord(p: Prepared, cfg: EvalConfig) {
 
 async function runUnit(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
   const t = task(p.unit.sample.task);
-  const seq = model.createSequence(sequenceOptions(cfg, p.unit.point));
+  const seq = model.createSequence(sequenceOptions(cfg, { policy: p.unit.point.policy, budget: budgetTokens(p) }));
   try {
     return await runSequence(seq, t, p, cfg, tok, stop);
   } finally {
@@ -242,7 +248,11 @@ function prepareUnits(run: PreparedRun, tasks: Task[], note: (message: string) =
     const kept = cfg.limit === null ? all : all.slice(0, cfg.limit);
     if (kept.length < all.length) note(limitNote(t, all, kept, cfg.limit!));
     for (const s of kept) {
-      tokens.set(s.id, tokenize(tok, s, folder, t.maxNewTokens));
+      const ids = tokenize(tok, s, folder, t.maxNewTokens);
+      const prompt = ids.context.length + ids.question.length;
+      for (const b of cfg.budgets)
+        if (budgetFraction(b) !== null) checkBudget(cfg, resolveBudget(b, prompt), `--budgets ${b}: ${s.id}'s prompt of ${prompt} tokens gives ${resolveBudget(b, prompt)}, which`);
+      tokens.set(s.id, ids);
       samples.push(s);
     }
   }

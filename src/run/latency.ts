@@ -100,7 +100,7 @@ export interface LatencyResult {
 /** One measurement: a context length and a policy point, with its random tokens. */
 export interface LatencyJob {
   length: number;
-  point: PolicyPoint;
+  point: PolicyPoint<number>;
   context: Int32Array;
   steps: Int32Array;
 }
@@ -192,7 +192,7 @@ async function attentionSplit(cfg: BenchConfig, spec: NativeModelSpec): Promise<
   return res.rows;
 }
 
-const pointKey = (j: { length: number; point: PolicyPoint }) => `${j.length} ${j.point.policy} ${j.point.budget ?? 'all'}`;
+const pointKey = (j: { length: number; point: PolicyPoint<number> }) => `${j.length} ${j.point.policy} ${j.point.budget ?? 'all'}`;
 
 export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): Promise<LatencyResult> {
   checkPolicies(cfg);

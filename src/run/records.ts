@@ -26,7 +26,10 @@ export interface EvalRecord {
   contextTokens: number;
   questionTokens: number;
   policy: string;
-  budget: number | null;
+  /** As given: tokens, or a fraction of the prompt ("0.05c"); null for dense. */
+  budget: number | string | null;
+  /** The budget in tokens for this sample's prompt (absent in records from before fractions). */
+  budgetTokens?: number | null;
   questionMode: 'decode' | 'prefill';
   /** Question tokens fed one decode step at a time under the policy. */
   questionTokensFed: number;
