@@ -61,6 +61,40 @@ export function fraction(flag: string) {
   };
 }
 
+/** A probability in (0, 1]: top-p's mass. */
+export function probability(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new QuestError(`${flag}: "${v}" is not a number in (0, 1]`);
+    return n;
+  };
+}
+
+/** A stop string, written with JSON's escapes (\n, \t, \u2029, \\); repeatable. */
+export function stopString(flag: string) {
+  return (v: string, prev: string[] = []): string[] => {
+    let s: unknown;
+    try {
+      s = JSON.parse(`"${v.replaceAll('"', '\\"')}"`);
+    } catch {
+      throw new QuestError(`${flag}: "${v}" is not a string with valid escapes (JSON's: \\n, \\t, \\uXXXX, \\\\)`);
+    }
+    if (s === '') throw new QuestError(`${flag}: empty; a stop string needs at least one character`);
+    return [...prev, s as string];
+  };
+}
+
+/** --data-fields problem=<field>,answer=<field>: the names a --data-file's rows use. */
+export function fieldMap(flag: string) {
+  return (v: string): { problem: string; answer: string } => {
+    const pairs = v.split(',').map((x) => x.split('=').map((y) => y.trim()));
+    const map = Object.fromEntries(pairs.filter((p) => p.length === 2 && p[1] !== ''));
+    const bad = pairs.length !== 2 || Object.keys(map).length !== 2 || !('problem' in map) || !('answer' in map);
+    if (bad) throw new QuestError(`${flag}: "${v}" is not problem=<field>,answer=<field>`);
+    return map as { problem: string; answer: string };
+  };
+}
+
 export function atLeast(flag: string, min: number) {
   return (v: string): number => {
     const n = Number(v);

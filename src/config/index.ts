@@ -64,6 +64,18 @@ export interface EvalConfig extends PolicyConfig {
   workers: number;
   /** GPUs, one worker process each. */
   devices: number[];
+  /** Long-generation tasks' files (JSON Lines), and --data-file's field names. */
+  mathFile: string | null;
+  aimeFile: string | null;
+  dataFile: string | null;
+  dataFields: { problem: string; answer: string } | null;
+  /** Long-generation tasks: tokens generated at most (null: the task's own, 32768), sampling, draws per problem and stop strings. */
+  maxNewTokens: number | null;
+  temperature: number;
+  topP: number;
+  topK: number;
+  numSamples: number;
+  stop: string[];
 }
 
 export interface BenchConfig extends PolicyConfig {
@@ -127,6 +139,21 @@ const schemas = () => ({
       },
       workers: posInt,
       devices: { type: 'array', items: { type: 'integer', minimum: 0 } },
+      mathFile: { type: ['string', 'null'] },
+      aimeFile: { type: ['string', 'null'] },
+      dataFile: { type: ['string', 'null'] },
+      dataFields: {
+        anyOf: [
+          { type: 'null' },
+          { type: 'object', additionalProperties: false, required: ['problem', 'answer'], properties: { problem: { type: 'string', minLength: 1 }, answer: { type: 'string', minLength: 1 } } },
+        ],
+      },
+      maxNewTokens: { anyOf: [posInt, { type: 'null' }] },
+      temperature: { type: 'number', minimum: 0 },
+      topP: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+      topK: { type: 'integer', minimum: 0 },
+      numSamples: posInt,
+      stop: { type: 'array', items: { type: 'string', minLength: 1 } },
     },
   },
   bench: {
@@ -165,6 +192,16 @@ export const evalDefaults = (): EvalConfig => ({
   workers: 1,
   devices: [],
   device: 'auto',
+  mathFile: null,
+  aimeFile: null,
+  dataFile: null,
+  dataFields: null,
+  maxNewTokens: null,
+  temperature: 0,
+  topP: 1,
+  topK: 0,
+  numSamples: 1,
+  stop: [],
 });
 
 export const benchDefaults = (): BenchConfig => ({
@@ -197,7 +234,7 @@ function validate<T>(kind: Kind, value: unknown, source: string, spelled: Record
 }
 
 /** Settings that name files or folders: in a config file they are taken from the file's own folder. */
-const PATH_KEYS = ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile', 'qaFiles'];
+const PATH_KEYS = ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile', 'qaFiles', 'mathFile', 'aimeFile', 'dataFile'];
 
 type Properties = Record<string, { type?: string | readonly string[]; items?: { type?: string; anyOf?: { type?: string }[] } }>;
 
@@ -216,8 +253,8 @@ function settingOf(key: string, props: Properties): string | null {
 function asList(value: unknown, key: string, props: Properties): unknown {
   if (props[key].type !== 'array' || Array.isArray(value)) return value;
   if (typeof value !== 'string') return [value];
-  // A file name may hold a comma; a file list is given one entry at a time, as --qa-file is.
-  const parts = PATH_KEYS.includes(key) ? [value] : value.split(',').map((x) => x.trim());
+  // A file name or a stop string may hold a comma; such lists are given one entry at a time, as --qa-file is.
+  const parts = PATH_KEYS.includes(key) || key === 'stop' ? [value] : value.split(',').map((x) => x.trim());
   const items = props[key].items;
   const numeric = [items?.type, ...(items?.anyOf ?? []).map((a) => a.type)].some((t) => t === 'integer' || t === 'number');
   return numeric ? parts.map((x) => (/^\d+(\.\d+)?$/.test(x) ? Number(x) : x)) : parts;
@@ -306,6 +343,9 @@ export function evalConfig(configFile: string | undefined, flags: Partial<EvalCo
     ['--haystack-file', cfg.haystackFile],
     ['--text-file', cfg.textFile],
     ['--longbench-v2-file', cfg.longbenchV2File],
+    ['--math-file', cfg.mathFile],
+    ['--aime-file', cfg.aimeFile],
+    ['--data-file', cfg.dataFile],
     ...cfg.qaFiles.map((f): [string, string] => ['--qa-file', f]),
   ];
   for (const [flag, file] of files) if (file !== null && !existsSync(file)) throw new QuestError(`${flag} ${file}: no such file`);

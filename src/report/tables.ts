@@ -49,6 +49,9 @@ export interface SummaryRow {
   selectMsPerSample: number;
   prefillMsPerSample: number;
   decodeMsPerStep: number | null;
+  /** Tokens generated per sample: mean and 90th percentile (null for perplexity and records from before they were kept). */
+  genTokensMean: number | null;
+  genTokensP90: number | null;
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -56,6 +59,15 @@ const meanOrNull = (xs: (number | null)[]): number | null => {
   const v = xs.filter((x): x is number => x !== null);
   return v.length ? mean(v) : null;
 };
+
+/** The q-th quantile of xs with numpy.percentile's default linear interpolation; null for none. */
+export function quantile(xs: number[], q: number): number | null {
+  if (!xs.length) return null;
+  const v = [...xs].sort((a, b) => a - b);
+  const pos = q * (v.length - 1);
+  const lo = Math.floor(pos);
+  return lo + 1 < v.length ? v[lo] + (pos - lo) * (v[lo + 1] - v[lo]) : v[lo];
+}
 
 /** The order the user named policies and budgets in (--policies, --budgets): the rows keep it. */
 export interface RowOrder {
@@ -90,6 +102,7 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
     const scored = rs.flatMap((r) => (r.score === null ? [] : [r.score]));
     const score = tokens > 0 ? Math.exp(nll.reduce((a, b) => a + b.sum, 0) / tokens) : 100 * mean(scored);
     const kv = meanOrNull(rs.map((r) => r.stats.kvBytesPerStep));
+    const generated = rs.flatMap((r) => (typeof r.generatedTokens === 'number' ? [r.generatedTokens] : []));
     const meta = meanOrNull(rs.map((r) => r.stats.metaBytesPerStep));
     return {
       task: rowLabel(of),
@@ -108,6 +121,8 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
       selectMsPerSample: mean(rs.map((r) => r.stats.selectMs)),
       prefillMsPerSample: mean(rs.map((r) => r.stats.prefillMs)),
       decodeMsPerStep: meanOrNull(rs.map((r) => r.stats.decodeMsPerStep)),
+      genTokensMean: generated.length ? mean(generated) : null,
+      genTokensP90: quantile(generated, 0.9),
     };
   });
   rows.push(...benchmarkAverages(rows));
@@ -156,6 +171,8 @@ function benchmarkAverages(rows: SummaryRow[]): SummaryRow[] {
       selectMsPerSample: mean(rs.map((r) => r.selectMsPerSample)),
       prefillMsPerSample: mean(rs.map((r) => r.prefillMsPerSample)),
       decodeMsPerStep: meanOrNull(rs.map((r) => r.decodeMsPerStep)),
+      genTokensMean: meanOrNull(rs.map((r) => r.genTokensMean)),
+      genTokensP90: meanOrNull(rs.map((r) => r.genTokensP90)),
     }));
 }
 
@@ -181,6 +198,8 @@ export const EVAL_COLUMNS: Column<SummaryRow>[] = [
   { title: 'select ms/sample', value: (r) => fmt(r.selectMsPerSample, 2) },
   { title: 'prefill ms', value: (r) => fmt(r.prefillMsPerSample, 0) },
   { title: 'decode ms/step', value: (r) => fmt(r.decodeMsPerStep, 2) },
+  { title: 'gen tokens mean', value: (r) => fmt(r.genTokensMean) },
+  { title: 'gen tokens p90', value: (r) => fmt(r.genTokensP90) },
 ];
 
 export function markdown<R>(rows: R[], columns: Column<R>[]): string {

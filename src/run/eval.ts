@@ -14,6 +14,7 @@ import { expandTasks, skippedTasks, task, type Sample } from '../tasks/index.js'
 import type { Task } from '../tasks/types.js';
 import { PPL_BUCKETS } from '../tasks/perplexity.js';
 import { taskSeed } from '../tasks/rng.js';
+import { generate } from './sampling.js';
 import { lockOutput } from './lock.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
 import { policyPoints, units, type Unit } from './units.js';
@@ -47,15 +48,18 @@ function defaultOutput(folder: ModelFolder): string {
   return path.join(projectRoot, 'runs', `${folder.name}-${stamp}`);
 }
 
+/** Tokens a task generates at most: --max-new-tokens for the long-generation tasks, else the task's own. */
+export const newTokens = (t: Task, cfg: EvalConfig): number => (t.longGeneration ? (cfg.maxNewTokens ?? t.maxNewTokens) : t.maxNewTokens);
+
 /** A sample's tokens, refused up front when prompt and generation would not fit the model. */
-function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder, maxNewTokens: number): { context: Int32Array; question: Int32Array } {
+function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder, maxNewTokens: number, hint: string): { context: Int32Array; question: Int32Array } {
   // A chat template writes its own BOS into the text.
   const context = Int32Array.from(s.ids?.context ?? tok.encode(s.context, !s.chat));
   const question = Int32Array.from(s.ids?.question ?? tok.encode(s.question));
   const total = context.length + question.length;
   if (total + maxNewTokens > folder.spec.maxPositions)
     throw new QuestError(
-      `${s.id}: the prompt is ${total} tokens${maxNewTokens ? ` and ${maxNewTokens} may be generated,` : ''} but ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions (lower --lengths)`,
+      `${s.id}: the prompt is ${total} tokens${maxNewTokens ? ` and ${maxNewTokens} may be generated,` : ''} but ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions (lower ${hint})`,
     );
   return { context, question };
 }
@@ -117,13 +121,25 @@ async function runSequence(seq: NativeSequence, t: Task, p: Prepared, cfg: EvalC
   const prefix = new Int32Array(p.context.length + p.question.length - fed);
   prefix.set(p.context);
   prefix.set(p.question.subarray(0, p.question.length - fed), p.context.length);
-  await seq.prefill(prefix);
-  if (fed > 0) await seq.feed(p.question.subarray(p.question.length - fed));
-  const ids = await seq.generate(t.maxNewTokens, stop);
-  const prediction = tok.decode(ids);
+  const prefillLogits = await seq.prefill(prefix);
+  const logits = fed > 0 ? await seq.feed(p.question.subarray(p.question.length - fed)) : prefillLogits;
+  const gen = t.longGeneration
+    ? await generate(seq, logits, tok, {
+        maxNewTokens: newTokens(t, cfg),
+        stopTokens: stop,
+        stopStrings: cfg.stop,
+        sampling: { temperature: cfg.temperature, topP: cfg.topP, topK: cfg.topK },
+        // One stream per sample, the same under every policy and budget.
+        seed: taskSeed(cfg.seed, p.unit.sample.id),
+      })
+    : null;
+  const ids = gen ? gen.ids : await seq.generate(t.maxNewTokens, stop);
+  const prediction = gen ? gen.text : tok.decode(ids);
   return {
     ...baseRecord(p, cfg),
     questionTokensFed: fed,
+    generatedTokens: ids.length,
+    ...(gen ? { stoppedBy: gen.stoppedBy } : {}),
     prediction,
     answers: p.unit.sample.answers,
     score: t.score(prediction, p.unit.sample),
@@ -198,6 +214,9 @@ function checkLengths(cfg: EvalConfig, tasks: Task[], folder: ModelFolder): void
   const max = folder.spec.maxPositions;
   const where = path.join(folder.dir, 'config.json');
   for (const t of tasks)
+    if (t.longGeneration && newTokens(t, cfg) >= max)
+      throw new QuestError(`--max-new-tokens ${newTokens(t, cfg)}: ${t.name}'s prompt and generation must fit the ${max} positions ${where} allows`);
+  for (const t of tasks.filter((x) => !x.longGeneration))
     for (const L of cfg.lengths) {
       const extra = beyondLength(t, cfg);
       if (L > max) throw new QuestError(`--lengths ${L}: ${where} allows ${max} positions`);
@@ -244,11 +263,16 @@ function prepareUnits(run: PreparedRun, tasks: Task[], note: (message: string) =
       codeSim: cfg.codeSim,
       textFile: cfg.textFile ?? undefined,
       pplPrefix: cfg.pplPrefix,
+      mathFile: cfg.mathFile ?? undefined,
+      aimeFile: cfg.aimeFile ?? undefined,
+      dataFile: cfg.dataFile ?? undefined,
+      dataFields: cfg.dataFields,
+      numSamples: cfg.numSamples,
     });
     const kept = cfg.limit === null ? all : all.slice(0, cfg.limit);
     if (kept.length < all.length) note(limitNote(t, all, kept, cfg.limit!));
     for (const s of kept) {
-      const ids = tokenize(tok, s, folder, t.maxNewTokens);
+      const ids = tokenize(tok, s, folder, newTokens(t, cfg), t.longGeneration ? '--max-new-tokens' : '--lengths');
       const prompt = ids.context.length + ids.question.length;
       for (const b of cfg.budgets)
         if (budgetFraction(b) !== null) checkBudget(cfg, resolveBudget(b, prompt), `--budgets ${b}: ${s.id}'s prompt of ${prompt} tokens gives ${resolveBudget(b, prompt)}, which`);

@@ -33,6 +33,10 @@ export interface EvalRecord {
   questionMode: 'decode' | 'prefill';
   /** Question tokens fed one decode step at a time under the policy. */
   questionTokensFed: number;
+  /** Tokens generated (absent in records from before it was kept, and for perplexity). */
+  generatedTokens?: number;
+  /** Long-generation tasks: what ended the generation. */
+  stoppedBy?: 'eos' | 'stop-string' | 'length';
   prediction: string;
   answers: string[];
   /** The task's metric: a share in [0, 1] for accuracy-like metrics, perplexity for perplexity. */

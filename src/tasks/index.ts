@@ -1,6 +1,7 @@
 import { QuestError } from '../errors.js';
 import { LONGBENCH_TASKS, longbenchAvailable } from './longbench/v1.js';
 import { longbenchV2 } from './longbench/v2.js';
+import { MATH_TASKS } from './math.js';
 import { passkey } from './passkey.js';
 import { perplexity } from './perplexity.js';
 import { cwe } from './ruler/cwe.js';
@@ -12,7 +13,7 @@ import type { Task } from './types.js';
 
 export type { Sample, SampleOptions, Task } from './types.js';
 
-const ALL: Task[] = [passkey, ...NIAH_TASKS, vt, cwe, fwe, ...QA_TASKS, ...LONGBENCH_TASKS, longbenchV2, perplexity];
+const ALL: Task[] = [passkey, ...NIAH_TASKS, vt, cwe, fwe, ...QA_TASKS, ...LONGBENCH_TASKS, longbenchV2, perplexity, ...MATH_TASKS];
 export const TASKS: Record<string, Task> = Object.fromEntries(ALL.map((t) => [t.name, t]));
 
 export interface TaskSources {
