@@ -15,7 +15,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .command('eval')
     .description('accuracy of policies x budgets on long-context tasks (default: the shipped model on passkey)')
     .option('--model <dir>', 'Hugging Face model folder (config.json, safetensors, tokenizer.json)')
-    .option('--tasks <names>', `comma-separated tasks: ${Object.keys(TASKS).join(', ')}; or the groups ruler, niah, longbench`, nameList('--tasks'))
+    .option('--tasks <names>', `comma-separated tasks: ${Object.keys(TASKS).join(', ')}; or the groups ruler, niah, longbench, infinitebench`, nameList('--tasks'))
     .option('--limit <n>', 'at most n samples per task', positiveInt('--limit'))
     .option('--seed <n>', 'seed of the task generators', nonNegativeInt('--seed'))
     .option('--output-path <dir>', 'where records and tables go; rerunning into it resumes (default: a new runs/<model>-<time>)')
@@ -39,6 +39,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--workers <n>', 'worker processes, units dealt out as they free up (each on the backend --device picks; --devices puts one on each GPU)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the run over, one worker each (e.g. 0,1,2,3)', deviceList('--devices'))
     .option('--shard <i/n>', 'run only the i-th of n deterministic slices (merge them with quest merge)', shardSpec('--shard'))
+    .option('--infinitebench-dir <dir>', "a folder of InfiniteBench's <task>.jsonl files (longbook_sum_eng.jsonl, passkey.jsonl, ...)")
     .option('--math-file <file>', "MATH-500 as JSON Lines (fields problem, answer), for --tasks math500")
     .option('--aime-file <file>', 'AIME 2024 as JSON Lines (fields Problem, Answer or problem, answer), for --tasks aime24')
     .option('--data-file <file>', 'problems as JSON Lines, for --tasks math-data (fields named by --data-fields)')
@@ -75,6 +76,7 @@ export function evalCommand(program: Command, argv: string[]): void {
         workers: o.workers,
         devices: o.devices,
         shard: o.shard,
+        infinitebenchDir: o.infinitebenchDir,
         mathFile: o.mathFile,
         aimeFile: o.aimeFile,
         dataFile: o.dataFile,

@@ -64,6 +64,8 @@ export interface EvalConfig extends PolicyConfig {
   workers: number;
   /** GPUs, one worker process each. */
   devices: number[];
+  /** A folder of InfiniteBench's <task>.jsonl files. */
+  infinitebenchDir: string | null;
   /** Long-generation tasks' files (JSON Lines), and --data-file's field names. */
   mathFile: string | null;
   aimeFile: string | null;
@@ -139,6 +141,7 @@ const schemas = () => ({
       },
       workers: posInt,
       devices: { type: 'array', items: { type: 'integer', minimum: 0 } },
+      infinitebenchDir: { type: ['string', 'null'] },
       mathFile: { type: ['string', 'null'] },
       aimeFile: { type: ['string', 'null'] },
       dataFile: { type: ['string', 'null'] },
@@ -192,6 +195,7 @@ export const evalDefaults = (): EvalConfig => ({
   workers: 1,
   devices: [],
   device: 'auto',
+  infinitebenchDir: null,
   mathFile: null,
   aimeFile: null,
   dataFile: null,
@@ -234,7 +238,7 @@ function validate<T>(kind: Kind, value: unknown, source: string, spelled: Record
 }
 
 /** Settings that name files or folders: in a config file they are taken from the file's own folder. */
-const PATH_KEYS = ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile', 'qaFiles', 'mathFile', 'aimeFile', 'dataFile'];
+const PATH_KEYS = ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile', 'qaFiles', 'mathFile', 'aimeFile', 'dataFile', 'infinitebenchDir'];
 
 type Properties = Record<string, { type?: string | readonly string[]; items?: { type?: string; anyOf?: { type?: string }[] } }>;
 
@@ -350,6 +354,7 @@ export function evalConfig(configFile: string | undefined, flags: Partial<EvalCo
   ];
   for (const [flag, file] of files) if (file !== null && !existsSync(file)) throw new QuestError(`${flag} ${file}: no such file`);
   if (cfg.longbenchDir !== null && !existsSync(cfg.longbenchDir)) throw new QuestError(`--longbench-dir ${cfg.longbenchDir}: no such folder`);
+  if (cfg.infinitebenchDir !== null && !existsSync(cfg.infinitebenchDir)) throw new QuestError(`--infinitebench-dir ${cfg.infinitebenchDir}: no such folder`);
   return cfg;
 }
 

@@ -203,11 +203,12 @@ export function openRun(cfg: EvalConfig): PreparedRun {
 /**
  * Tokens a task generates beyond --lengths: passkey's prompt alone is that long
  * (passkey.ts garbageFor), and so is LongBench's, cut to it as pred.py cuts to max_length,
- * unless --longbench-fit leaves room for the generation; RULER fits prompt and generation in
+ * unless --longbench-fit leaves room for the generation, and InfiniteBench's, cut to it as
+ * truncate_by_tokens cuts to TRUNCATE_LEN; RULER fits prompt and generation in
  * it (ruler/common.ts drawFitting); perplexity generates none.
  */
 const beyondLength = (t: Task, cfg: EvalConfig) =>
-  t.benchmark === 'passkey' || (t.benchmark.startsWith('longbench') && !cfg.longbenchFit) ? t.maxNewTokens : 0;
+  t.benchmark === 'passkey' || t.benchmark === 'infinitebench' || (t.benchmark.startsWith('longbench') && !cfg.longbenchFit) ? t.maxNewTokens : 0;
 
 /** Every length, with what each task generates after it, must fit the model: checked before any sample is made. */
 function checkLengths(cfg: EvalConfig, tasks: Task[], folder: ModelFolder): void {
@@ -263,6 +264,7 @@ function prepareUnits(run: PreparedRun, tasks: Task[], note: (message: string) =
       codeSim: cfg.codeSim,
       textFile: cfg.textFile ?? undefined,
       pplPrefix: cfg.pplPrefix,
+      infinitebenchDir: cfg.infinitebenchDir ?? undefined,
       mathFile: cfg.mathFile ?? undefined,
       aimeFile: cfg.aimeFile ?? undefined,
       dataFile: cfg.dataFile ?? undefined,
@@ -310,7 +312,7 @@ export function openOutput(dir: string, id: Record<string, unknown>): EvalRecord
 
 /** The tables (and passkey heatmaps) of a set of records; `meta.config` gives the row order and what the task groups left out. */
 export function writeResults(dir: string, records: EvalRecord[], meta: { config: object } & Record<string, unknown>): SummaryRow[] {
-  const cfg = meta.config as Pick<EvalConfig, 'policies' | 'budgets' | 'tasks' | 'qaFiles' | 'longbenchDir' | 'longbenchE'>;
+  const cfg = meta.config as Pick<EvalConfig, 'policies' | 'budgets' | 'tasks' | 'qaFiles' | 'longbenchDir' | 'longbenchE' | 'infinitebenchDir'>;
   const rows = summarize(records, cfg);
   writePasskeyHeatmaps(dir, records);
   // The csv keeps to the flat columns; results.json carries each row's `of` as well.

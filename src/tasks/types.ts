@@ -42,6 +42,8 @@ export interface SampleOptions {
   /** The text perplexity reads, and its dense prefix in tokens. */
   textFile?: string;
   pplPrefix?: number;
+  /** A folder of InfiniteBench's <task>.jsonl files. */
+  infinitebenchDir?: string;
   /** Long-generation tasks: their JSON Lines files, a field map for --data-file, and draws per problem. */
   mathFile?: string;
   aimeFile?: string;
