@@ -93,4 +93,14 @@ describe('policies over a cache that decode grows to six times the prompt', () =
       expect(list).toEqual([...kept.get(k)!, ...range(PROMPT, pos + 1)]);
     }
   });
+
+  it('SnapKV with --snapkv-interval re-selects as it goes: a step reads at most B + interval', async () => {
+    const N = 32;
+    const steps = await generate({ policy: 'snapkv', budget: 48, snapkvWindow: 16, snapkvInterval: N });
+    for (const { s, list } of lists(steps)) {
+      expect(list.length).toBeLessThanOrEqual(48 + N);
+      // Right after a re-selection the step reads the B kept and itself.
+      if (s > 0 && s % N === 0) expect(list).toHaveLength(48 + 1);
+    }
+  });
 });
