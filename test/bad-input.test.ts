@@ -133,8 +133,9 @@ describe('bad flags and configs', () => {
 
   it.each([
     [['--policies', 'dense,qeust'], 'quest: --policies: unknown policy "qeust" (known: dense, quest, h2o, streaming, tova, snapkv, oracle-topk)'],
-    [['--policies', 'quest', '--budgets', '64,0'], 'quest: --budgets: "0" is not a positive integer'],
-    [['--policies', 'quest', '--budgets', '64,1.5'], 'quest: --budgets: "1.5" is not a positive integer'],
+    [['--policies', 'quest', '--budgets', '64,0'], 'quest: --budgets: "0" is not a positive integer or a fraction of the context in (0, 1] such as 0.05c'],
+    [['--policies', 'quest', '--budgets', '64,1.5'], 'quest: --budgets: "1.5" is not a positive integer or a fraction of the context in (0, 1] such as 0.05c'],
+    [['--policies', 'quest', '--budgets', '1.5c'], 'quest: --budgets: "1.5c" is not a positive integer or a fraction of the context in (0, 1] such as 0.05c'],
     [['--policies', 'quest', '--budgets', '8'], 'quest: --budgets: 8 is smaller than a page (--page-size 16)'],
     [['--policies', 'quest', '--page-size', '12'], 'quest: --page-size: 12 is not a power of two'],
     [['--policies', 'snapkv', '--budgets', '32'], "quest: --budgets: 32 does not exceed snapkv's --snapkv-window (32)"],

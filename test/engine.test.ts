@@ -73,7 +73,7 @@ describe('engine', () => {
     const { policies, settings } = native().describePolicies();
     expect(policies.map((p) => p.name)).toEqual(['dense', 'quest', 'h2o', 'streaming', 'tova', 'snapkv', 'oracle-topk']);
     for (const p of policies) expect(model.createSequence({ ...opts(), policy: p.name, budget: 64 }).length).toBe(0);
-    expect(settings.map((s) => s.key)).toEqual(['pageSize', 'denseLayers', 'questGqa', 'h2oHeavyFraction', 'streamingSinks', 'snapkvWindow', 'snapkvKernel', 'kvDtype']);
+    expect(settings.map((s) => s.key)).toEqual(['pageSize', 'denseLayers', 'questGqa', 'h2oHeavyFraction', 'streamingSinks', 'snapkvWindow', 'snapkvKernel', 'snapkvInterval', 'kvDtype']);
     for (const s of settings) {
       if (s.type === 'choice') expect(s.choices).toContain(s.default);
       else expect(s.default as number).toBeGreaterThanOrEqual(s.min!);

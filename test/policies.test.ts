@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel, native, type NativeModel, type NativeOneLayerInput, type NativeOneLayerOutput, type NativeSequenceOptions } from '../src/engine/index.js';
+import { gpuRefusal, loadModel, native, type NativeModel, type NativeOneLayerInput, type NativeOneLayerOutput, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { rng } from '../src/tasks/rng.js';
 import { fixtures, relDiff } from './helpers.js';
@@ -250,6 +250,51 @@ describe('snapkv', () => {
         if (s > 0) expect(st.margins[g]).toBe(Infinity); // decided once, at the first step
       });
     }
+  });
+});
+
+describe('snapkv with --snapkv-interval', () => {
+  it.each(seeds)('re-selects every interval from the last window decode queries over what they read (seed %i)', async (seed) => {
+    const c = randomCase(seed, 40, 60);
+    const [B, W, K, N] = [24, 8, 3, 10];
+    const out = await runLayer(c, { policy: 'snapkv', budget: B, snapkvWindow: W, snapkvKernel: K, snapkvInterval: N });
+    const half = Math.floor(K / 2);
+    let ranked = 0;
+    let compared = 0;
+    for (let g = 0; g < c.kvHeads; g++) {
+      // The prefill's choice (checked in the test above), then every step from `tail` on.
+      let kept = readSet(out.steps[0].selection[g], c.promptLength).filter((t) => t < c.promptLength);
+      let tail = c.promptLength;
+      const history: Float64Array[] = [];
+      out.steps.forEach((st, s) => {
+        const pos = c.promptLength + s;
+        const got = readSet(st.selection[g], pos);
+        if (s > 0 && s % N === 0) {
+          const from = pos - W;
+          const read = [...kept, ...range(tail, pos)];
+          const cand = read.filter((t) => t < from);
+          const recent = read.filter((t) => t >= from);
+          if (cand.length > B - W) {
+            const score = cand.map((t) => history.slice(-W).reduce((a, h) => a + h[t], 0));
+            const pooled = cand.map((_, j) => Math.max(...range(Math.max(0, j - half), Math.min(cand.length, j + half + 1)).map((i) => score[i])));
+            const chosen = got.filter((t) => t < from);
+            ranked++;
+            if (checkTop(chosen.map((t) => cand.indexOf(t)), pooled, B - W, st.margins[g])) compared++;
+            kept = [...chosen, ...recent];
+            tail = pos;
+          }
+        }
+        expect(got).toEqual([...kept, ...range(tail, pos + 1)]);
+        history.push(groupAttention(c, pos, g, got));
+      });
+    }
+    expect(ranked).toBe(Math.floor((c.steps - 1) / N) * c.kvHeads);
+    expectMostCompared(compared, ranked);
+  });
+
+  it('is refused on the GPU, naming the flag', () => {
+    expect(gpuRefusal({ snapkvInterval: 128 })).toBe("--snapkv-interval 128: SnapKV's re-selection during decode runs on the CPU backend only");
+    expect(gpuRefusal({ snapkvInterval: 0 })).toBeNull();
   });
 });
 

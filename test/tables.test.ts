@@ -174,7 +174,7 @@ describe('quest merge of shards', () => {
     expect(merged.rows.map((r: { of: unknown }) => r.of)).toEqual([{ kind: 'task', task: 'passkey', benchmark: 'passkey', category: null }]);
     // The csv keeps its flat columns.
     expect(readFileSync(path.join(m, 'summary.csv'), 'utf8').split('\n')[0]).toBe(
-      'task,metric,length,policy,budget,questionMode,n,skipped,score,tokensPerStep,kvKiBPerStep,metaKiBPerStep,selectMsPerSample,prefillMsPerSample,decodeMsPerStep',
+      'task,metric,length,policy,budget,questionMode,n,skipped,score,tokensPerStep,kvKiBPerStep,metaKiBPerStep,selectMsPerSample,prefillMsPerSample,decodeMsPerStep,genTokensMean,genTokensP90',
     );
     const file = path.join(a, 'results.json');
     writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), kind: 'latency' }));
@@ -227,5 +227,20 @@ describe('passkey heatmaps', () => {
     expect(rows).toEqual(['quest@128', 'quest@64', 'dense@all']);
     expect(stderrNotes(r.stderr)).toBe('quest: no passkey heatmap: the sweep has one length and one depth (a single cell)');
     expect(readdirSync(out).filter((f) => f.endsWith('.svg'))).toEqual([]);
+  });
+});
+
+describe('generation length columns', () => {
+  it("mean and p90 of the tokens generated, p90 interpolated as numpy.percentile's default", async () => {
+    const { summarize, quantile } = await import('../src/report/tables.js');
+    // numpy.percentile([3, 10, 1, 7, 20], 90) = 16.0: sorted 1 3 7 10 20, position 3.6.
+    expect(quantile([3, 10, 1, 7, 20], 0.9)).toBeCloseTo(16, 12);
+    expect(quantile([5], 0.9)).toBe(5);
+    expect(quantile([], 0.9)).toBeNull();
+    const base = { task: 't', benchmark: 't', category: null, groups: [], length: null, depth: null, contextTokens: 1, questionTokens: 0, policy: 'dense', budget: null, questionMode: 'decode' as const, questionTokensFed: 0, prediction: '', answers: [], metric: 'm', score: 1 };
+    const stats = { tokensPerStep: null, kvBytesPerStep: null, metaBytesPerStep: null, selectMs: 0, prefillMs: 0, decodeMsPerStep: null };
+    const rows = summarize([3, 10, 1, 7, 20].map((g, i) => ({ ...base, key: `t${i}|dense|all`, sampleId: `t${i}`, generatedTokens: g, stats })));
+    expect(rows[0].genTokensMean).toBe(8.2);
+    expect(rows[0].genTokensP90).toBeCloseTo(16, 12);
   });
 });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { benchConfig, benchDefaults } from '../config/index.js';
+import { benchConfig, benchDefaults, type BenchConfig } from '../config/index.js';
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { SWEEP_COLUMNS, runBenchEval } from '../run/bench-eval.js';
@@ -25,7 +25,8 @@ export function benchEvalCommand(program: Command, argv: string[]): void {
       decodeSteps: o.decodeSteps,
       repeats: o.repeats,
       seed: o.seed,
-      ...policyFlags(o),
+      // Its --budgets parser takes token counts only.
+      ...(policyFlags(o) as Partial<BenchConfig>),
       outputPath: o.outputPath,
       device: o.device,
     });

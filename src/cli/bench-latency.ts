@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { benchConfig, benchDefaults } from '../config/index.js';
+import { benchConfig, benchDefaults, type BenchConfig } from '../config/index.js';
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { LATENCY_COLUMNS, runBenchLatency } from '../run/bench-latency.js';
@@ -32,7 +32,8 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
         batch: o.batch,
         repeats: o.repeats,
         seed: o.seed,
-        ...policyFlags(o),
+        // Its --budgets parser takes token counts only.
+        ...(policyFlags(o) as Partial<BenchConfig>),
         outputPath: o.outputPath,
         device: o.device,
         workers: o.workers,

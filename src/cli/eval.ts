@@ -6,7 +6,7 @@ import { CODE_SIM_BACKENDS } from '../metrics/fuzz.js';
 import { TASKS } from '../tasks/index.js';
 import { runEval } from '../run/eval.js';
 import { EVAL_COLUMNS, markdown } from '../report/tables.js';
-import { addPolicyFlags, deviceList, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, shardSpec, showDefaults } from './options.js';
+import { addPolicyFlags, atLeast, deviceList, fieldMap, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, probability, shardSpec, showDefaults, stopString } from './options.js';
 import { onInterrupt, rerunCommand } from './interrupt.js';
 import { bar } from './progress.js';
 
@@ -15,7 +15,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .command('eval')
     .description('accuracy of policies x budgets on long-context tasks (default: the shipped model on passkey)')
     .option('--model <dir>', 'Hugging Face model folder (config.json, safetensors, tokenizer.json)')
-    .option('--tasks <names>', `comma-separated tasks: ${Object.keys(TASKS).join(', ')}; or the groups ruler, niah, longbench`, nameList('--tasks'))
+    .option('--tasks <names>', `comma-separated tasks: ${Object.keys(TASKS).join(', ')}; or the groups ruler, niah, longbench, infinitebench`, nameList('--tasks'))
     .option('--limit <n>', 'at most n samples per task', positiveInt('--limit'))
     .option('--seed <n>', 'seed of the task generators', nonNegativeInt('--seed'))
     .option('--output-path <dir>', 'where records and tables go; rerunning into it resumes (default: a new runs/<model>-<time>)')
@@ -39,8 +39,19 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--cells <mode>', "shared: one prefill per sample for all its policies and budgets, decoded as a batch (CPU); single: each alone, as before (same records)", oneOf('--cells', ['shared', 'single'] as const))
     .option('--workers <n>', 'worker processes, units dealt out as they free up (each on the backend --device picks; --devices puts one on each GPU)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the run over, one worker each (e.g. 0,1,2,3)', deviceList('--devices'))
-    .option('--shard <i/n>', 'run only the i-th of n deterministic slices (merge them with quest merge)', shardSpec('--shard'));
-  showDefaults(addPolicyFlags(cmd), evalDefaults()).action(async (o) => {
+    .option('--shard <i/n>', 'run only the i-th of n deterministic slices (merge them with quest merge)', shardSpec('--shard'))
+    .option('--infinitebench-dir <dir>', "a folder of InfiniteBench's <task>.jsonl files (longbook_sum_eng.jsonl, passkey.jsonl, ...)")
+    .option('--math-file <file>', "MATH-500 as JSON Lines (fields problem, answer), for --tasks math500")
+    .option('--aime-file <file>', 'AIME 2024 as JSON Lines (fields Problem, Answer or problem, answer), for --tasks aime24')
+    .option('--data-file <file>', 'problems as JSON Lines, for --tasks math-data (fields named by --data-fields)')
+    .option('--data-fields <map>', "--data-file's field names, problem=<field>,answer=<field>", fieldMap('--data-fields'))
+    .option('--max-new-tokens <n>', 'long-generation tasks (math500, aime24, math-data): tokens generated at most (default: 32768)', positiveInt('--max-new-tokens'))
+    .option('--temperature <t>', 'long-generation tasks: sampling temperature, 0 for greedy', atLeast('--temperature', 0))
+    .option('--top-p <p>', 'long-generation tasks: nucleus sampling mass in (0, 1]', probability('--top-p'))
+    .option('--top-k <k>', 'long-generation tasks: sample from the k most likely tokens (0: all)', nonNegativeInt('--top-k'))
+    .option('--num-samples <n>', 'long-generation tasks: draws per problem (their mean score is pass@1)', positiveInt('--num-samples'))
+    .option('--stop <string>', 'long-generation tasks: a stop string, JSON escapes allowed (\\n); repeatable', stopString('--stop'));
+  showDefaults(addPolicyFlags(cmd, true), evalDefaults()).action(async (o) => {
       const cfg = evalConfig(o.config, {
         model: o.model,
         tasks: o.tasks,
@@ -67,6 +78,17 @@ export function evalCommand(program: Command, argv: string[]): void {
         workers: o.workers,
         devices: o.devices,
         shard: o.shard,
+        infinitebenchDir: o.infinitebenchDir,
+        mathFile: o.mathFile,
+        aimeFile: o.aimeFile,
+        dataFile: o.dataFile,
+        dataFields: o.dataFields,
+        maxNewTokens: o.maxNewTokens,
+        temperature: o.temperature,
+        topP: o.topP,
+        topK: o.topK,
+        numSamples: o.numSamples,
+        stop: o.stop,
       });
       const b = bar('eval');
       let out: { dir: string; total: number; done: number } | null = null;

@@ -5,6 +5,7 @@ import { projectRoot, type PolicyConfig } from '../config/index.js';
 import { flagOf } from '../engine/index.js';
 import type { NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
+import { parseBudget, type Budget } from '../run/budgets.js';
 import { policyNames, policySettings } from '../run/policies.js';
 
 export function positiveInt(flag: string) {
@@ -60,6 +61,40 @@ export function fraction(flag: string) {
   };
 }
 
+/** A probability in (0, 1]: top-p's mass. */
+export function probability(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new QuestError(`${flag}: "${v}" is not a number in (0, 1]`);
+    return n;
+  };
+}
+
+/** A stop string, written with JSON's escapes (\n, \t, \u2029, \\); repeatable. */
+export function stopString(flag: string) {
+  return (v: string, prev: string[] = []): string[] => {
+    let s: unknown;
+    try {
+      s = JSON.parse(`"${v.replaceAll('"', '\\"')}"`);
+    } catch {
+      throw new QuestError(`${flag}: "${v}" is not a string with valid escapes (JSON's: \\n, \\t, \\uXXXX, \\\\)`);
+    }
+    if (s === '') throw new QuestError(`${flag}: empty; a stop string needs at least one character`);
+    return [...prev, s as string];
+  };
+}
+
+/** --data-fields problem=<field>,answer=<field>: the names a --data-file's rows use. */
+export function fieldMap(flag: string) {
+  return (v: string): { problem: string; answer: string } => {
+    const pairs = v.split(',').map((x) => x.split('=').map((y) => y.trim()));
+    const map = Object.fromEntries(pairs.filter((p) => p.length === 2 && p[1] !== ''));
+    const bad = pairs.length !== 2 || Object.keys(map).length !== 2 || !('problem' in map) || !('answer' in map);
+    if (bad) throw new QuestError(`${flag}: "${v}" is not problem=<field>,answer=<field>`);
+    return map as { problem: string; answer: string };
+  };
+}
+
 export function atLeast(flag: string, min: number) {
   return (v: string): number => {
     const n = Number(v);
@@ -76,11 +111,20 @@ function settingParser(s: NativeSetting): (v: string) => number | string {
   return s.min === 0 && s.max === 1 ? fraction(flag) : atLeast(flag, s.min ?? -Infinity);
 }
 
-/** The policy flags of eval and bench-latency: --policies, --budgets and one a declared setting. */
-export function addPolicyFlags(cmd: Command): Command {
+export function budgetList(flag: string) {
+  return (v: string): Budget[] => v.split(',').map((x) => parseBudget(flag, x));
+}
+
+/** The policy flags of eval and bench-latency: --policies, --budgets and one a declared setting; `fractions`: budgets may be fractions of the context (eval). */
+export function addPolicyFlags(cmd: Command, fractions = false): Command {
+  const help = 'token budgets (tokens read per KV head per layer per step), comma-separated';
   cmd
     .option('--policies <names>', `KV-cache policies, comma-separated: ${policyNames().join(', ')}`, nameList('--policies'))
-    .option('--budgets <tokens>', 'token budgets (tokens read per KV head per layer per step), comma-separated', intList('--budgets'));
+    .option(
+      '--budgets <tokens>',
+      fractions ? `${help}; 0.05c is 5% of each sample's prompt tokens, rounded down` : help,
+      fractions ? budgetList('--budgets') : intList('--budgets'),
+    );
   for (const s of policySettings()) cmd.option(`${flagOf(s)} <${s.arg || (s.type === 'int' ? 'n' : 'f')}>`, s.help, settingParser(s));
   return cmd;
 }

@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { QuestError, errorMessage } from '../errors.js';
 import { CODE_SIM_BACKENDS, CODE_SIM_DEFAULT, fuzzRatio, type CodeSimBackend } from '../metrics/fuzz.js';
 import { PRESETS } from '../model/presets.js';
+import { parseBudget, type Budget } from '../run/budgets.js';
 import { policySettings, settingDefaults, settingSchema } from '../run/policies.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -14,7 +15,8 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 /** The policy settings eval and bench-latency share. */
 export interface PolicyConfig {
   policies: string[];
-  budgets: number[];
+  /** Tokens, or (eval) a fraction of each sample's prompt such as "0.05c". */
+  budgets: Budget[];
   pageSize: number;
   denseLayers: number;
   /** The KV cache's element type: auto is each backend's own (fp32 on the CPU, fp16 on the GPU); the GPU caches fp16 or bf16, and the CPU rounds what it stores to them. */
@@ -68,9 +70,24 @@ export interface EvalConfig extends PolicyConfig {
   workers: number;
   /** GPUs, one worker process each. */
   devices: number[];
+  /** A folder of InfiniteBench's <task>.jsonl files. */
+  infinitebenchDir: string | null;
+  /** Long-generation tasks' files (JSON Lines), and --data-file's field names. */
+  mathFile: string | null;
+  aimeFile: string | null;
+  dataFile: string | null;
+  dataFields: { problem: string; answer: string } | null;
+  /** Long-generation tasks: tokens generated at most (null: the task's own, 32768), sampling, draws per problem and stop strings. */
+  maxNewTokens: number | null;
+  temperature: number;
+  topP: number;
+  topK: number;
+  numSamples: number;
+  stop: string[];
 }
 
 export interface BenchConfig extends PolicyConfig {
+  budgets: number[];
   model: string;
   lengths: number[];
   decodeSteps: number;
@@ -108,6 +125,7 @@ const schemas = () => ({
     additionalProperties: false,
     properties: {
       ...common(),
+      budgets: { type: 'array', items: { anyOf: [posInt, { type: 'string', pattern: '^\\s*\\d*\\.?\\d+c\\s*$' }] }, minItems: 1 },
       tasks: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
       limit: { anyOf: [posInt, { type: 'null' }] },
       depths: { type: 'array', items: { type: 'number', minimum: 0, maximum: 100 }, minItems: 1 },
@@ -132,6 +150,22 @@ const schemas = () => ({
       },
       workers: posInt,
       devices: { type: 'array', items: { type: 'integer', minimum: 0 } },
+      infinitebenchDir: { type: ['string', 'null'] },
+      mathFile: { type: ['string', 'null'] },
+      aimeFile: { type: ['string', 'null'] },
+      dataFile: { type: ['string', 'null'] },
+      dataFields: {
+        anyOf: [
+          { type: 'null' },
+          { type: 'object', additionalProperties: false, required: ['problem', 'answer'], properties: { problem: { type: 'string', minLength: 1 }, answer: { type: 'string', minLength: 1 } } },
+        ],
+      },
+      maxNewTokens: { anyOf: [posInt, { type: 'null' }] },
+      temperature: { type: 'number', minimum: 0 },
+      topP: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+      topK: { type: 'integer', minimum: 0 },
+      numSamples: posInt,
+      stop: { type: 'array', items: { type: 'string', minLength: 1 } },
     },
   },
   bench: {
@@ -142,7 +176,8 @@ const schemas = () => ({
 });
 
 /** Each setting's default as the engine declares it (cuda/src/policy), after the policies and budgets. */
-const policyDefaults = (): PolicyConfig => ({ policies: ['dense'], budgets: [256], ...settingDefaults() }) as PolicyConfig;
+const DEFAULT_BUDGETS = [256];
+const policyDefaults = (): PolicyConfig => ({ policies: ['dense'], budgets: DEFAULT_BUDGETS, ...settingDefaults() }) as PolicyConfig;
 
 export const evalDefaults = (): EvalConfig => ({
   ...policyDefaults(),
@@ -170,10 +205,22 @@ export const evalDefaults = (): EvalConfig => ({
   workers: 1,
   devices: [],
   device: 'auto',
+  infinitebenchDir: null,
+  mathFile: null,
+  aimeFile: null,
+  dataFile: null,
+  dataFields: null,
+  maxNewTokens: null,
+  temperature: 0,
+  topP: 1,
+  topK: 0,
+  numSamples: 1,
+  stop: [],
 });
 
 export const benchDefaults = (): BenchConfig => ({
   ...policyDefaults(),
+  budgets: DEFAULT_BUDGETS,
   model: 'tiny',
   lengths: [1024, 4096],
   decodeSteps: 16,
@@ -202,9 +249,9 @@ function validate<T>(kind: Kind, value: unknown, source: string, spelled: Record
 }
 
 /** Settings that name files or folders: in a config file they are taken from the file's own folder. */
-const PATH_KEYS = ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile', 'qaFiles'];
+const PATH_KEYS = ['haystackFile', 'longbenchDir', 'longbenchV2File', 'textFile', 'qaFiles', 'mathFile', 'aimeFile', 'dataFile', 'infinitebenchDir'];
 
-type Properties = Record<string, { type?: string | readonly string[]; items?: { type?: string } }>;
+type Properties = Record<string, { type?: string | readonly string[]; items?: { type?: string; anyOf?: { type?: string }[] } }>;
 
 /**
  * The setting a config file's key names: its camelCase name, or the flag's spelling
@@ -221,9 +268,10 @@ function settingOf(key: string, props: Properties): string | null {
 function asList(value: unknown, key: string, props: Properties): unknown {
   if (props[key].type !== 'array' || Array.isArray(value)) return value;
   if (typeof value !== 'string') return [value];
-  // A file name may hold a comma; a file list is given one entry at a time, as --qa-file is.
-  const parts = PATH_KEYS.includes(key) ? [value] : value.split(',').map((x) => x.trim());
-  const numeric = props[key].items?.type === 'integer' || props[key].items?.type === 'number';
+  // A file name or a stop string may hold a comma; such lists are given one entry at a time, as --qa-file is.
+  const parts = PATH_KEYS.includes(key) || key === 'stop' ? [value] : value.split(',').map((x) => x.trim());
+  const items = props[key].items;
+  const numeric = [items?.type, ...(items?.anyOf ?? []).map((a) => a.type)].some((t) => t === 'integer' || t === 'number');
   return numeric ? parts.map((x) => (/^\d+(\.\d+)?$/.test(x) ? Number(x) : x)) : parts;
 }
 
@@ -302,16 +350,22 @@ function merge<T>(kind: Kind, defaults: T, configFile: string | undefined, flags
 
 export function evalConfig(configFile: string | undefined, flags: Partial<EvalConfig>): EvalConfig {
   const cfg = merge('eval', evalDefaults(), configFile, flags);
+  // Flags come parsed; a config file's fractions are checked (and spelled one way) here.
+  cfg.budgets = cfg.budgets.map((b) => (typeof b === 'string' ? parseBudget(`${configFile}: budgets`, b) : b));
   // Named inputs are checked now, whether or not the chosen tasks read them, so a typo is
   // caught before any work rather than ignored.
   const files: [string, string | null][] = [
     ['--haystack-file', cfg.haystackFile],
     ['--text-file', cfg.textFile],
     ['--longbench-v2-file', cfg.longbenchV2File],
+    ['--math-file', cfg.mathFile],
+    ['--aime-file', cfg.aimeFile],
+    ['--data-file', cfg.dataFile],
     ...cfg.qaFiles.map((f): [string, string] => ['--qa-file', f]),
   ];
   for (const [flag, file] of files) if (file !== null && !existsSync(file)) throw new QuestError(`${flag} ${file}: no such file`);
   if (cfg.longbenchDir !== null && !existsSync(cfg.longbenchDir)) throw new QuestError(`--longbench-dir ${cfg.longbenchDir}: no such folder`);
+  if (cfg.infinitebenchDir !== null && !existsSync(cfg.infinitebenchDir)) throw new QuestError(`--infinitebench-dir ${cfg.infinitebenchDir}: no such folder`);
   return cfg;
 }
 

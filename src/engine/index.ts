@@ -47,6 +47,7 @@ export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   for (const s of native().describePolicies().settings) {
     const v = needs[s.key];
     if (typeof v === 'string' && s.gpuRefuses && Object.hasOwn(s.gpuRefuses, v)) return `${flagOf(s)} ${v}: ${s.gpuRefuses[v]}`;
+    if (typeof v === 'number' && s.gpuRefusesOther && v !== s.default) return `${flagOf(s)} ${v}: ${s.gpuRefusesOther}`;
   }
   return null;
 }

@@ -96,6 +96,8 @@ export interface NativeSetting {
   arg?: string;
   /** choice: the values the GPU does not serve, each with the reason. */
   gpuRefuses?: Record<string, string>;
+  /** int and number: why the GPU serves only the default (absent where it serves every value). */
+  gpuRefusesOther?: string;
   help: string;
   /** The budget must exceed this setting (tokens the policy reserves). */
   budgetExceeds: boolean;

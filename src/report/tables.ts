@@ -35,7 +35,8 @@ export interface SummaryRow {
   metric: string;
   length: number | null;
   policy: string;
-  budget: number | null;
+  /** Tokens, or a fraction of each prompt ("0.05c"); null for dense. */
+  budget: number | string | null;
   questionMode: string;
   /** Samples scored; `skipped` more ran but the benchmark leaves them out (Task.score's null). */
   n: number;
@@ -48,6 +49,9 @@ export interface SummaryRow {
   selectMsPerSample: number;
   prefillMsPerSample: number;
   decodeMsPerStep: number | null;
+  /** Tokens generated per sample: mean and 90th percentile (null for perplexity and records from before they were kept). */
+  genTokensMean: number | null;
+  genTokensP90: number | null;
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -56,10 +60,19 @@ const meanOrNull = (xs: (number | null)[]): number | null => {
   return v.length ? mean(v) : null;
 };
 
+/** The q-th quantile of xs with numpy.percentile's default linear interpolation; null for none. */
+export function quantile(xs: number[], q: number): number | null {
+  if (!xs.length) return null;
+  const v = [...xs].sort((a, b) => a - b);
+  const pos = q * (v.length - 1);
+  const lo = Math.floor(pos);
+  return lo + 1 < v.length ? v[lo] + (pos - lo) * (v[lo + 1] - v[lo]) : v[lo];
+}
+
 /** The order the user named policies and budgets in (--policies, --budgets): the rows keep it. */
 export interface RowOrder {
   policies: string[];
-  budgets: number[];
+  budgets: (number | string)[];
 }
 
 // Numbers inside names compare as numbers: "positions 64-303" before "positions 304-543".
@@ -89,6 +102,7 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
     const scored = rs.flatMap((r) => (r.score === null ? [] : [r.score]));
     const score = tokens > 0 ? Math.exp(nll.reduce((a, b) => a + b.sum, 0) / tokens) : 100 * mean(scored);
     const kv = meanOrNull(rs.map((r) => r.stats.kvBytesPerStep));
+    const generated = rs.flatMap((r) => (typeof r.generatedTokens === 'number' ? [r.generatedTokens] : []));
     const meta = meanOrNull(rs.map((r) => r.stats.metaBytesPerStep));
     return {
       task: rowLabel(of),
@@ -107,6 +121,8 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
       selectMsPerSample: mean(rs.map((r) => r.stats.selectMs)),
       prefillMsPerSample: mean(rs.map((r) => r.stats.prefillMs)),
       decodeMsPerStep: meanOrNull(rs.map((r) => r.stats.decodeMsPerStep)),
+      genTokensMean: generated.length ? mean(generated) : null,
+      genTokensP90: quantile(generated, 0.9),
     };
   });
   rows.push(...benchmarkAverages(rows));
@@ -116,7 +132,7 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
   const rank = (xs: readonly unknown[] | undefined, x: unknown) => (xs?.includes(x) ? xs.indexOf(x) : Infinity);
   const policy = (a: SummaryRow, b: SummaryRow) =>
     rank(order?.policies, a.policy) - rank(order?.policies, b.policy) || +(a.policy !== 'dense') - +(b.policy !== 'dense') || natural(a.policy, b.policy);
-  const budget = (a: SummaryRow, b: SummaryRow) => rank(order?.budgets, a.budget) - rank(order?.budgets, b.budget) || (a.budget ?? 0) - (b.budget ?? 0);
+  const budget = (a: SummaryRow, b: SummaryRow) => rank(order?.budgets, a.budget) - rank(order?.budgets, b.budget) || natural(String(a.budget ?? 0), String(b.budget ?? 0));
   return rows.sort((a, b) => kindOrder[a.of.kind] - kindOrder[b.of.kind] || natural(a.task, b.task) || (a.length ?? 0) - (b.length ?? 0) || policy(a, b) || budget(a, b));
 }
 
@@ -155,6 +171,8 @@ function benchmarkAverages(rows: SummaryRow[]): SummaryRow[] {
       selectMsPerSample: mean(rs.map((r) => r.selectMsPerSample)),
       prefillMsPerSample: mean(rs.map((r) => r.prefillMsPerSample)),
       decodeMsPerStep: meanOrNull(rs.map((r) => r.decodeMsPerStep)),
+      genTokensMean: meanOrNull(rs.map((r) => r.genTokensMean)),
+      genTokensP90: meanOrNull(rs.map((r) => r.genTokensP90)),
     }));
 }
 
@@ -180,6 +198,8 @@ export const EVAL_COLUMNS: Column<SummaryRow>[] = [
   { title: 'select ms/sample', value: (r) => fmt(r.selectMsPerSample, 2) },
   { title: 'prefill ms', value: (r) => fmt(r.prefillMsPerSample, 0) },
   { title: 'decode ms/step', value: (r) => fmt(r.decodeMsPerStep, 2) },
+  { title: 'gen tokens mean', value: (r) => fmt(r.genTokensMean) },
+  { title: 'gen tokens p90', value: (r) => fmt(r.genTokensP90) },
 ];
 
 export function markdown<R>(rows: R[], columns: Column<R>[]): string {

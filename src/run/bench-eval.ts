@@ -64,7 +64,7 @@ async function seconds(work: () => Promise<void>): Promise<number> {
 }
 
 /** The sweep as quest eval runs it by default: one prefill, every cell decoded in one batch. */
-async function shared(model: NativeModel, cfg: BenchConfig, points: PolicyPoint[], context: Int32Array): Promise<number> {
+async function shared(model: NativeModel, cfg: BenchConfig, points: PolicyPoint<number>[], context: Int32Array): Promise<number> {
   return seconds(async () => {
     const seqs = await model.prefillShared(context, points.map((p) => sequenceOptions(cfg, p)));
     try {
@@ -76,7 +76,7 @@ async function shared(model: NativeModel, cfg: BenchConfig, points: PolicyPoint[
 }
 
 /** The sweep one cell at a time (quest eval --cells single): each cell's seconds. */
-async function single(model: NativeModel, cfg: BenchConfig, points: PolicyPoint[], context: Int32Array): Promise<number[]> {
+async function single(model: NativeModel, cfg: BenchConfig, points: PolicyPoint<number>[], context: Int32Array): Promise<number[]> {
   const out: number[] = [];
   for (const p of points)
     out.push(

@@ -14,10 +14,12 @@ import { expandTasks, skippedTasks, task, type Sample } from '../tasks/index.js'
 import type { Task } from '../tasks/types.js';
 import { PPL_BUCKETS } from '../tasks/perplexity.js';
 import { taskSeed } from '../tasks/rng.js';
+import { generate } from './sampling.js';
 import { lockOutput } from './lock.js';
 import { appendRecord, readRecords, type EvalRecord, type ReadStats } from './records.js';
 import { policyPoints, units, type Unit } from './units.js';
-import { checkPolicies, sequenceOptions } from './policies.js';
+import { checkBudget, checkPolicies, sequenceOptions } from './policies.js';
+import { budgetFraction, resolveBudget } from './budgets.js';
 import { runPool } from './pool.js';
 
 export interface EvalProgress {
@@ -46,15 +48,18 @@ function defaultOutput(folder: ModelFolder): string {
   return path.join(projectRoot, 'runs', `${folder.name}-${stamp}`);
 }
 
+/** Tokens a task generates at most: --max-new-tokens for the long-generation tasks, else the task's own. */
+export const newTokens = (t: Task, cfg: EvalConfig): number => (t.longGeneration ? (cfg.maxNewTokens ?? t.maxNewTokens) : t.maxNewTokens);
+
 /** A sample's tokens, refused up front when prompt and generation would not fit the model. */
-function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder, maxNewTokens: number): { context: Int32Array; question: Int32Array } {
+function tokenize(tok: TextTokenizer, s: Sample, folder: ModelFolder, maxNewTokens: number, hint: string): { context: Int32Array; question: Int32Array } {
   // A chat template writes its own BOS into the text.
   const context = Int32Array.from(s.ids?.context ?? tok.encode(s.context, !s.chat));
   const question = Int32Array.from(s.ids?.question ?? tok.encode(s.question));
   const total = context.length + question.length;
   if (total + maxNewTokens > folder.spec.maxPositions)
     throw new QuestError(
-      `${s.id}: the prompt is ${total} tokens${maxNewTokens ? ` and ${maxNewTokens} may be generated,` : ''} but ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions (lower --lengths)`,
+      `${s.id}: the prompt is ${total} tokens${maxNewTokens ? ` and ${maxNewTokens} may be generated,` : ''} but ${path.join(folder.dir, 'config.json')} allows ${folder.spec.maxPositions} positions (lower ${hint})`,
     );
   return { context, question };
 }
@@ -70,6 +75,10 @@ function readStats(seq: NativeSequence): ReadStats {
     decodeMsPerStep: st.decodeSteps > 0 ? st.decodeMs / st.decodeSteps : null,
   };
 }
+
+/** The unit's budget in tokens for its sample's prompt; null for dense. */
+const budgetTokens = (p: Prepared): number | null =>
+  p.unit.point.budget === null ? null : resolveBudget(p.unit.point.budget, p.context.length + p.question.length);
 
 /** The fields every record has: what was run, on what, and how. */
 function baseRecord(p: Prepared, cfg: EvalConfig) {
@@ -88,6 +97,7 @@ function baseRecord(p: Prepared, cfg: EvalConfig) {
     questionTokens: p.question.length,
     policy: point.policy,
     budget: point.budget,
+    budgetTokens: budgetTokens(p),
     questionMode: cfg.questionMode,
     metric: t.metric,
   };
@@ -106,15 +116,23 @@ function split(p: Prepared, t: Task, cfg: EvalConfig): { prefix: Int32Array; fed
   return { prefix, fed: p.question.subarray(p.question.length - n) };
 }
 
-/** A cell's record from its generated tokens. */
-function answerRecord(p: Prepared, t: Task, cfg: EvalConfig, tok: TextTokenizer, fed: number, ids: Int32Array, seq: NativeSequence): EvalRecord {
-  const prediction = tok.decode(ids);
+/** A cell's record from its generated tokens (and, for a long generation, how it stopped). */
+function answerRecord(
+  p: Prepared,
+  t: Task,
+  cfg: EvalConfig,
+  fed: number,
+  out: { ids: ArrayLike<number>; text: string; stoppedBy?: EvalRecord['stoppedBy'] },
+  seq: NativeSequence,
+): EvalRecord {
   return {
     ...baseRecord(p, cfg),
     questionTokensFed: fed,
-    prediction,
+    generatedTokens: out.ids.length,
+    ...(out.stoppedBy !== undefined ? { stoppedBy: out.stoppedBy } : {}),
+    prediction: out.text,
     answers: p.unit.sample.answers,
-    score: t.score(prediction, p.unit.sample),
+    score: t.score(out.text, p.unit.sample),
     stats: readStats(seq),
   };
 }
@@ -138,26 +156,53 @@ function perplexityRecord(p: Prepared, cfg: EvalConfig, nll: Float64Array, seq: 
   };
 }
 
-/** One cell alone: its own prefill, feed and generation (--cells single). */
+/** The cell's policy point with its budget resolved for the sample (a fraction of the prompt becomes tokens). */
+const cellOptions = (cfg: EvalConfig, p: Prepared) => sequenceOptions(cfg, { policy: p.unit.point.policy, budget: budgetTokens(p) });
+
+/** One cell alone: its own prefill, feed and generation (--cells single, and long generations). */
 async function runCell(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
   const t = task(p.unit.sample.task);
   const { prefix, fed } = split(p, t, cfg);
-  const seq = model.createSequence(sequenceOptions(cfg, p.unit.point));
+  const seq = model.createSequence(cellOptions(cfg, p));
   try {
-    await seq.prefill(prefix);
+    const prefillLogits = await seq.prefill(prefix);
     if (t.maxNewTokens === 0) return perplexityRecord(p, cfg, await seq.nll(fed), seq);
-    if (fed.length > 0) await seq.feed(fed);
-    return answerRecord(p, t, cfg, tok, fed.length, await seq.generate(t.maxNewTokens, stop), seq);
+    const logits = fed.length > 0 ? await seq.feed(fed) : prefillLogits;
+    if (t.longGeneration) {
+      const gen = await generate(seq, logits, tok, {
+        maxNewTokens: newTokens(t, cfg),
+        stopTokens: stop,
+        stopStrings: cfg.stop,
+        sampling: { temperature: cfg.temperature, topP: cfg.topP, topK: cfg.topK },
+        // One stream per sample, the same under every policy and budget.
+        seed: taskSeed(cfg.seed, p.unit.sample.id),
+      });
+      return answerRecord(p, t, cfg, fed.length, gen, seq);
+    }
+    const ids = await seq.generate(t.maxNewTokens, stop);
+    return answerRecord(p, t, cfg, fed.length, { ids, text: tok.decode(ids) }, seq);
   } finally {
     seq.close();
   }
 }
 
-/** The cells of one sample from one shared prefill, decoded as one batch (--cells shared): the records of runCell, in order. */
+/**
+ * The cells of one sample from one shared prefill, decoded as one batch (--cells shared): the
+ * records of runCell, in order. Long generations sample on the host token by token and run
+ * their cells alone.
+ */
 async function runCells(model: NativeModel, ps: Prepared[], cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord[]> {
   const t = task(ps[0].unit.sample.task);
+  if (t.longGeneration) {
+    const out: EvalRecord[] = [];
+    for (const p of ps) out.push(await runCell(model, p, cfg, tok, stop));
+    return out;
+  }
   const { prefix, fed } = split(ps[0], t, cfg);
-  const seqs = await model.prefillShared(prefix, ps.map((p) => sequenceOptions(cfg, p.unit.point)));
+  const seqs = await model.prefillShared(
+    prefix,
+    ps.map((p) => cellOptions(cfg, p)),
+  );
   try {
     if (t.maxNewTokens === 0) {
       const nll = await model.nllBatch(seqs, fed);
@@ -165,7 +210,7 @@ async function runCells(model: NativeModel, ps: Prepared[], cfg: EvalConfig, tok
     }
     if (fed.length > 0) await model.feedBatch(seqs, fed);
     const ids = await model.generateBatch(seqs, t.maxNewTokens, stop);
-    return ps.map((p, i) => answerRecord(p, t, cfg, tok, fed.length, ids[i], seqs[i]));
+    return ps.map((p, i) => answerRecord(p, t, cfg, fed.length, { ids: ids[i], text: tok.decode(ids[i]) }, seqs[i]));
   } finally {
     for (const s of seqs) s.close();
   }
@@ -206,17 +251,21 @@ export function openRun(cfg: EvalConfig): PreparedRun {
 /**
  * Tokens a task generates beyond --lengths: passkey's prompt alone is that long
  * (passkey.ts garbageFor), and so is LongBench's, cut to it as pred.py cuts to max_length,
- * unless --longbench-fit leaves room for the generation; RULER fits prompt and generation in
+ * unless --longbench-fit leaves room for the generation, and InfiniteBench's, cut to it as
+ * truncate_by_tokens cuts to TRUNCATE_LEN; RULER fits prompt and generation in
  * it (ruler/common.ts drawFitting); perplexity generates none.
  */
 const beyondLength = (t: Task, cfg: EvalConfig) =>
-  t.benchmark === 'passkey' || (t.benchmark.startsWith('longbench') && !cfg.longbenchFit) ? t.maxNewTokens : 0;
+  t.benchmark === 'passkey' || t.benchmark === 'infinitebench' || (t.benchmark.startsWith('longbench') && !cfg.longbenchFit) ? t.maxNewTokens : 0;
 
 /** Every length, with what each task generates after it, must fit the model: checked before any sample is made. */
 function checkLengths(cfg: EvalConfig, tasks: Task[], folder: ModelFolder): void {
   const max = folder.spec.maxPositions;
   const where = path.join(folder.dir, 'config.json');
   for (const t of tasks)
+    if (t.longGeneration && newTokens(t, cfg) >= max)
+      throw new QuestError(`--max-new-tokens ${newTokens(t, cfg)}: ${t.name}'s prompt and generation must fit the ${max} positions ${where} allows`);
+  for (const t of tasks.filter((x) => !x.longGeneration))
     for (const L of cfg.lengths) {
       const extra = beyondLength(t, cfg);
       if (L > max) throw new QuestError(`--lengths ${L}: ${where} allows ${max} positions`);
@@ -263,11 +312,21 @@ function prepareUnits(run: PreparedRun, tasks: Task[], note: (message: string) =
       codeSim: cfg.codeSim,
       textFile: cfg.textFile ?? undefined,
       pplPrefix: cfg.pplPrefix,
+      infinitebenchDir: cfg.infinitebenchDir ?? undefined,
+      mathFile: cfg.mathFile ?? undefined,
+      aimeFile: cfg.aimeFile ?? undefined,
+      dataFile: cfg.dataFile ?? undefined,
+      dataFields: cfg.dataFields,
+      numSamples: cfg.numSamples,
     });
     const kept = cfg.limit === null ? all : all.slice(0, cfg.limit);
     if (kept.length < all.length) note(limitNote(t, all, kept, cfg.limit!));
     for (const s of kept) {
-      tokens.set(s.id, tokenize(tok, s, folder, t.maxNewTokens));
+      const ids = tokenize(tok, s, folder, newTokens(t, cfg), t.longGeneration ? '--max-new-tokens' : '--lengths');
+      const prompt = ids.context.length + ids.question.length;
+      for (const b of cfg.budgets)
+        if (budgetFraction(b) !== null) checkBudget(cfg, resolveBudget(b, prompt), `--budgets ${b}: ${s.id}'s prompt of ${prompt} tokens gives ${resolveBudget(b, prompt)}, which`);
+      tokens.set(s.id, ids);
       samples.push(s);
     }
   }
@@ -321,7 +380,7 @@ export function openOutput(dir: string, id: Record<string, unknown>): EvalRecord
 
 /** The tables (and passkey heatmaps) of a set of records; `meta.config` gives the row order and what the task groups left out. */
 export function writeResults(dir: string, records: EvalRecord[], meta: { config: object } & Record<string, unknown>): SummaryRow[] {
-  const cfg = meta.config as Pick<EvalConfig, 'policies' | 'budgets' | 'tasks' | 'qaFiles' | 'longbenchDir' | 'longbenchE'>;
+  const cfg = meta.config as Pick<EvalConfig, 'policies' | 'budgets' | 'tasks' | 'qaFiles' | 'longbenchDir' | 'longbenchE' | 'infinitebenchDir'>;
   const rows = summarize(records, cfg);
   writePasskeyHeatmaps(dir, records);
   // The csv keeps to the flat columns; results.json carries each row's `of` as well.

@@ -105,7 +105,7 @@ export interface LatencyResult {
 /** One measurement: a context length, a policy point and a batch size, with its random tokens. */
 export interface LatencyJob {
   length: number;
-  point: PolicyPoint;
+  point: PolicyPoint<number>;
   batch: number;
   context: Int32Array;
   steps: Int32Array;
@@ -225,7 +225,7 @@ async function attentionSplit(cfg: BenchConfig, spec: NativeModelSpec): Promise<
   return res.rows;
 }
 
-const pointKey = (j: { length: number; point: PolicyPoint; batch: number }) => `${j.length} ${j.point.policy} ${j.point.budget ?? 'all'} x${j.batch}`;
+const pointKey = (j: { length: number; point: PolicyPoint<number>; batch: number }) => `${j.length} ${j.point.policy} ${j.point.budget ?? 'all'} x${j.batch}`;
 
 export async function runLatency(cfg: BenchConfig, progress: LatencyProgress): Promise<LatencyResult> {
   checkPolicies(cfg);

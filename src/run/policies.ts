@@ -6,6 +6,7 @@ import type { PolicyConfig } from '../config/index.js';
 import { flagOf, native } from '../engine/index.js';
 import type { NativePolicyCatalog, NativeSequenceOptions, NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
+import { budgetFraction } from './budgets.js';
 import type { PolicyPoint } from './units.js';
 
 let catalog: NativePolicyCatalog | undefined;
@@ -40,17 +41,22 @@ export function checkPolicies(c: PolicyConfig): void {
   for (const p of c.policies) if (!known.includes(p)) throw new QuestError(`--policies: unknown policy "${p}" (known: ${known.join(', ')})`);
   if (!Number.isInteger(c.pageSize) || c.pageSize <= 0 || (c.pageSize & (c.pageSize - 1)) !== 0)
     throw new QuestError(`--page-size: ${c.pageSize} is not a power of two`);
-  if (c.policies.every((p) => p === 'dense')) return;
-  const reserving = policySettings().filter((s) => s.budgetExceeds && s.policy !== null && c.policies.includes(s.policy));
-  for (const b of c.budgets) {
-    if (!Number.isInteger(b) || b <= 0) throw new QuestError(`--budgets: ${b} is not a positive integer`);
-    if (b < c.pageSize) throw new QuestError(`--budgets: ${b} is smaller than a page (--page-size ${c.pageSize})`);
-    for (const s of reserving)
-      if (b <= (c[s.key] as number)) throw new QuestError(`--budgets: ${b} does not exceed ${s.policy}'s ${flagOf(s)} (${c[s.key] as number})`);
-  }
+  // A fraction of the context is checked once resolved, per sample (checkBudget).
+  for (const b of c.budgets) if (budgetFraction(b) === null) checkBudget(c, b as number, `--budgets: ${b}`);
 }
 
-export function sequenceOptions(c: PolicyConfig, point: PolicyPoint): NativeSequenceOptions {
+/** A token budget the sparse policies of `c` can serve; `what` names it in the error (the flag's value, or a resolved fraction). */
+export function checkBudget(c: PolicyConfig, b: number, what: string): void {
+  if (c.policies.every((p) => p === 'dense')) return;
+  const reserving = policySettings().filter((s) => s.budgetExceeds && s.policy !== null && c.policies.includes(s.policy));
+  if (!Number.isInteger(b) || b <= 0) throw new QuestError(`${what} is not a positive integer`);
+  if (b < c.pageSize) throw new QuestError(`${what} is smaller than a page (--page-size ${c.pageSize})`);
+  for (const s of reserving)
+    if (b <= (c[s.key] as number)) throw new QuestError(`${what} does not exceed ${s.policy}'s ${flagOf(s)} (${c[s.key] as number})`);
+}
+
+/** A sequence's options at a point whose budget is in tokens (a fraction already resolved). */
+export function sequenceOptions(c: PolicyConfig, point: PolicyPoint<number>): NativeSequenceOptions {
   const settings = Object.fromEntries(policySettings().map((s) => [s.key, c[s.key]]));
   return { policy: point.policy, budget: point.budget ?? 0, ...settings } as NativeSequenceOptions;
 }

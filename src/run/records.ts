@@ -26,10 +26,17 @@ export interface EvalRecord {
   contextTokens: number;
   questionTokens: number;
   policy: string;
-  budget: number | null;
+  /** As given: tokens, or a fraction of the prompt ("0.05c"); null for dense. */
+  budget: number | string | null;
+  /** The budget in tokens for this sample's prompt (absent in records from before fractions). */
+  budgetTokens?: number | null;
   questionMode: 'decode' | 'prefill';
   /** Question tokens fed one decode step at a time under the policy. */
   questionTokensFed: number;
+  /** Tokens generated (absent in records from before it was kept, and for perplexity). */
+  generatedTokens?: number;
+  /** Long-generation tasks: what ended the generation. */
+  stoppedBy?: 'eos' | 'stop-string' | 'length';
   prediction: string;
   answers: string[];
   /** The task's metric: a share in [0, 1] for accuracy-like metrics, perplexity for perplexity. */

@@ -1,10 +1,11 @@
 /** The cross product a run covers: every sample under every policy and budget. */
 import type { Sample } from '../tasks/index.js';
+import type { Budget } from './budgets.js';
 
-export interface PolicyPoint {
+export interface PolicyPoint<B extends Budget = Budget> {
   policy: string;
-  /** Tokens read per KV head per layer per step; null for dense, which reads everything. */
-  budget: number | null;
+  /** Tokens read per KV head per layer per step, or a fraction of the prompt (budgets.ts); null for dense, which reads everything. */
+  budget: B | null;
 }
 
 export interface Unit {
@@ -13,8 +14,8 @@ export interface Unit {
   point: PolicyPoint;
 }
 
-export function policyPoints(policies: string[], budgets: number[]): PolicyPoint[] {
-  return policies.flatMap<PolicyPoint>((policy) => (policy === 'dense' ? [{ policy, budget: null }] : budgets.map((budget) => ({ policy, budget }))));
+export function policyPoints<B extends Budget>(policies: string[], budgets: B[]): PolicyPoint<B>[] {
+  return policies.flatMap<PolicyPoint<B>>((policy) => (policy === 'dense' ? [{ policy, budget: null }] : budgets.map((budget) => ({ policy, budget }))));
 }
 
 export function units(samples: Sample[], points: PolicyPoint[]): Unit[] {

@@ -1,6 +1,8 @@
 import { QuestError } from '../errors.js';
 import { LONGBENCH_TASKS, longbenchAvailable } from './longbench/v1.js';
 import { longbenchV2 } from './longbench/v2.js';
+import { INFINITEBENCH_TASKS, infinitebenchAvailable } from './infinitebench.js';
+import { MATH_TASKS } from './math.js';
 import { passkey } from './passkey.js';
 import { perplexity } from './perplexity.js';
 import { cwe } from './ruler/cwe.js';
@@ -12,13 +14,14 @@ import type { Task } from './types.js';
 
 export type { Sample, SampleOptions, Task } from './types.js';
 
-const ALL: Task[] = [passkey, ...NIAH_TASKS, vt, cwe, fwe, ...QA_TASKS, ...LONGBENCH_TASKS, longbenchV2, perplexity];
+const ALL: Task[] = [passkey, ...NIAH_TASKS, vt, cwe, fwe, ...QA_TASKS, ...LONGBENCH_TASKS, longbenchV2, perplexity, ...MATH_TASKS, ...INFINITEBENCH_TASKS];
 export const TASKS: Record<string, Task> = Object.fromEntries(ALL.map((t) => [t.name, t]));
 
 export interface TaskSources {
   qaFiles: string[];
   longbenchDir: string | null;
   longbenchE: boolean;
+  infinitebenchDir?: string | null;
 }
 
 /**
@@ -34,6 +37,12 @@ export function expandTasks(names: string[], src: TaskSources): string[] {
       if (!src.longbenchDir) throw new QuestError('--tasks longbench needs --longbench-dir, a folder of LongBench\'s <dataset>.jsonl files');
       const found = longbenchAvailable(src.longbenchDir, src.longbenchE);
       if (!found.length) throw new QuestError(`--longbench-dir ${src.longbenchDir}: holds none of LongBench's <dataset>${src.longbenchE ? '_e' : ''}.jsonl files`);
+      return found;
+    }
+    if (n === 'infinitebench') {
+      if (!src.infinitebenchDir) throw new QuestError("--tasks infinitebench needs --infinitebench-dir, a folder of InfiniteBench's <task>.jsonl files");
+      const found = infinitebenchAvailable(src.infinitebenchDir);
+      if (!found.length) throw new QuestError(`--infinitebench-dir ${src.infinitebenchDir}: holds none of InfiniteBench's <task>.jsonl files`);
       return found;
     }
     return [n];
@@ -53,12 +62,18 @@ export function skippedTasks(names: string[], src: TaskSources): string[] {
     if (found.size && missing.length)
       out.push(`--tasks longbench: ${missing.length} of ${LONGBENCH_TASKS.length} datasets skipped (no <dataset>${src.longbenchE ? '_e' : ''}.jsonl in --longbench-dir ${src.longbenchDir}): ${missing.join(', ')}`);
   }
+  if (names.includes('infinitebench') && src.infinitebenchDir) {
+    const found = new Set(infinitebenchAvailable(src.infinitebenchDir));
+    const missing = INFINITEBENCH_TASKS.map((t) => t.name).filter((n) => !found.has(n));
+    if (found.size && missing.length)
+      out.push(`--tasks infinitebench: ${missing.length} of ${INFINITEBENCH_TASKS.length} tasks skipped (no <task>.jsonl in --infinitebench-dir ${src.infinitebenchDir}): ${missing.join(', ')}`);
+  }
   return out;
 }
 
 /** The task of this name; `flag` is the flag that named it, for the error. */
 export function task(name: string, flag = '--tasks'): Task {
   const t = TASKS[name];
-  if (!t) throw new QuestError(`${flag}: unknown task "${name}" (known: ${Object.keys(TASKS).join(', ')}, and the groups ruler, niah, longbench)`);
+  if (!t) throw new QuestError(`${flag}: unknown task "${name}" (known: ${Object.keys(TASKS).join(', ')}, and the groups ruler, niah, longbench, infinitebench)`);
   return t;
 }

@@ -208,6 +208,7 @@ Napi::Object param_to_js(Napi::Env env, const PolicyParam& p) {
     o.Set("default", p.def);
     o.Set("min", p.min);
     o.Set("max", p.max < kUnbounded ? Napi::Value(Napi::Number::New(env, p.max)) : env.Null());
+    if (!p.gpu_refuses_other.empty()) o.Set("gpuRefusesOther", p.gpu_refuses_other);
   }
   o.Set("help", p.help);
   o.Set("budgetExceeds", p.budget_exceeds);

@@ -84,6 +84,7 @@ struct PolicyParam {
   void (*set)(PolicyOptions&, double) = nullptr;
   double (*get)(const PolicyOptions&) = nullptr;
   std::vector<std::pair<std::string, std::string>> gpu_refuses = {};  // Choice: values the GPU does not serve, and why
+  std::string gpu_refuses_other = {};  // Int and Number: why the GPU serves only the default (empty: it serves every value)
 };
 
 // A policy as the rest of the engine and the CLI see it, declared once beside its

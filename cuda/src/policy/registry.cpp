@@ -169,13 +169,13 @@ void set_choice(PolicyOptions& o, const PolicyParam& p, const std::string& v) {
 }
 
 std::string gpu_refusal(const PolicyOptions& o) {
-  for (const auto* p : all_params())
+  for (const auto* p : all_params()) {
+    std::string flag = "--";
+    for (char c : p->key) flag += std::isupper(static_cast<unsigned char>(c)) ? std::string("-") + char(std::tolower(c)) : std::string(1, c);
     for (const auto& [value, why] : p->gpu_refuses)
-      if (p->choices[size_t(read(o, *p))] == value) {
-        std::string flag = "--";
-        for (char c : p->key) flag += std::isupper(static_cast<unsigned char>(c)) ? std::string("-") + char(std::tolower(c)) : std::string(1, c);
-        return flag + " " + value + ": " + why;
-      }
+      if (p->choices[size_t(read(o, *p))] == value) return flag + " " + value + ": " + why;
+    if (!p->gpu_refuses_other.empty() && read(o, *p) != p->def) return flag + " " + number(read(o, *p)) + ": " + p->gpu_refuses_other;
+  }
   return "";
 }
 
