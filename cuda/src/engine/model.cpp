@@ -148,20 +148,20 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
       L->post_ff_norm = norm(p + "post_feedforward_layernorm.weight", H);
     }
     if (s.arch == "phi3") {  // Phi-3 fuses q, k, v (in that order) and gate, up
-      std::vector<float> qkv = rd.read(p + "self_attn.qkv_proj.weight", {qd + 2 * kvd, H});
+      std::vector<float> qkv = rd.read_linear(p + "self_attn.qkv_proj", qd + 2 * kvd, H);
       L->wq = rows_of(qkv, 0, qd, H);
       L->wk = rows_of(qkv, qd, kvd, H);
       L->wv = rows_of(qkv, qd + kvd, kvd, H);
     } else {
-      L->wq = rd.read(p + "self_attn.q_proj.weight", {qd, H});
-      L->wk = rd.read(p + "self_attn.k_proj.weight", {kvd, H});
-      L->wv = rd.read(p + "self_attn.v_proj.weight", {kvd, H});
+      L->wq = rd.read_linear(p + "self_attn.q_proj", qd, H);
+      L->wk = rd.read_linear(p + "self_attn.k_proj", kvd, H);
+      L->wv = rd.read_linear(p + "self_attn.v_proj", kvd, H);
     }
     if (s.arch == "qwen3" || s.arch == "gemma3") {
       L->q_norm = norm(p + "self_attn.q_norm.weight", s.head_dim);
       L->k_norm = norm(p + "self_attn.k_norm.weight", s.head_dim);
     }
-    L->wo = rd.read(p + "self_attn.o_proj.weight", {H, qd});
+    L->wo = rd.read_linear(p + "self_attn.o_proj", H, qd);
     if (s.attention_bias) {
       L->bq = rd.read(p + "self_attn.q_proj.bias", {qd});
       L->bk = rd.read(p + "self_attn.k_proj.bias", {kvd});
@@ -169,14 +169,14 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
     }
     if (s.o_bias) L->bo = rd.read(p + "self_attn.o_proj.bias", {H});
     if (s.arch == "phi3") {
-      std::vector<float> gate_up = rd.read(p + "mlp.gate_up_proj.weight", {2 * I, H});
+      std::vector<float> gate_up = rd.read_linear(p + "mlp.gate_up_proj", 2 * I, H);
       L->w_gate = rows_of(gate_up, 0, I, H);
       L->w_up = rows_of(gate_up, I, I, H);
     } else {
-      L->w_gate = rd.read(p + "mlp.gate_proj.weight", {I, H});
-      L->w_up = rd.read(p + "mlp.up_proj.weight", {I, H});
+      L->w_gate = rd.read_linear(p + "mlp.gate_proj", I, H);
+      L->w_up = rd.read_linear(p + "mlp.up_proj", I, H);
     }
-    L->w_down = rd.read(p + "mlp.down_proj.weight", {H, I});
+    L->w_down = rd.read_linear(p + "mlp.down_proj", H, I);
     if (s.mlp_bias) {
       L->b_gate = rd.read(p + "mlp.gate_proj.bias", {I});
       L->b_up = rd.read(p + "mlp.up_proj.bias", {I});
