@@ -23,6 +23,10 @@ std::string unserved(const ModelSpec& s, const std::string& backend) {
   const int group = s.heads / s.kv_heads;
   if (group != 1 && group != 2 && group != 4 && group != 8) return "query heads per KV head must be 1, 2, 4 or 8";
   if (s.hidden % 32 || s.intermediate % 32) return "hidden and intermediate sizes must be multiples of 32";
+  // The 4-bit GEMV (gpu/int4.cu) dequantizes 32 weights of one group a 16-byte load.
+  if (!s.quant.method.empty() && s.arch == "phi3") return "4-bit Phi-3 (fused projections) is not served on the GPU yet";
+  if (!s.quant.method.empty() && s.quant.group_size != -1 && s.quant.group_size % 32)
+    return "4-bit group_size must be a multiple of 32 on the GPU";
   return "";
 }
 

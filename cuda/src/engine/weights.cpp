@@ -1,7 +1,5 @@
 #include "engine/weights.h"
 
-#include "engine/int4.h"
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -144,11 +142,10 @@ std::vector<uint32_t> WeightReader::read_i32(const std::string& name, const std:
   return out;
 }
 
-std::vector<float> WeightReader::read_linear(const std::string& prefix, int64_t out, int64_t in) {
+PackedLinear WeightReader::read_packed(const std::string& prefix, int64_t out, int64_t in) {
   const QuantSpec& q = spec_.quant;
-  if (q.method.empty() || spec_.random_weights || !spec_.tensors.count(prefix + ".qweight"))
-    return read(prefix + ".weight", {out, in});
   PackedLinear p;
+  if (q.method.empty() || (!spec_.random_weights && !spec_.tensors.count(prefix + ".qweight"))) return p;
   p.in = int(in);
   p.out = int(out);
   p.group = q.group_size == -1 ? p.in : q.group_size;
@@ -156,6 +153,15 @@ std::vector<float> WeightReader::read_linear(const std::string& prefix, int64_t 
     throw std::runtime_error(prefix + ": a " + std::to_string(out) + "x" + std::to_string(in) +
                              " layer does not split into groups of " + std::to_string(p.group) + " and words of 8");
   const int64_t groups = in / p.group;
+  if (spec_.random_weights) {
+    // Random nibbles around a zero of 8 and one fp16 scale: the uniform spread of read()'s
+    // random weights (+-0.035), in the packed bytes a decode step streams.
+    p.qweight.resize(size_t(in) * out / 8);
+    for (auto& w : p.qweight) w = uint32_t(next_random() >> 32);
+    p.qzeros.assign(size_t(groups) * out / 8, q.method == "awq" || q.zero_offset == 0 ? 0x88888888u : 0x77777777u);
+    p.scales.assign(size_t(groups) * out, f16_to_f32(0x1CBBu));  // fp16 0.00462: 0.02 * sqrt(3) / 7.5
+    return p;
+  }
   p.qweight = read_i32(prefix + ".qweight", q.method == "awq" ? std::vector<int64_t>{in, out / 8} : std::vector<int64_t>{in / 8, out});
   p.qzeros = read_i32(prefix + ".qzeros", {groups, out / 8});
   p.scales = read(prefix + ".scales", {groups, out});
@@ -168,7 +174,14 @@ std::vector<float> WeightReader::read_linear(const std::string& prefix, int64_t 
                                  std::to_string(int32_t(g_idx[i])) + ", not " + std::to_string(i / p.group) +
                                  ": act-order (desc_act) checkpoints are not served");
   }
-  return dequantize(q, p);
+  return p;
+}
+
+uint64_t WeightReader::next_random() {
+  random_state_ ^= random_state_ << 13;
+  random_state_ ^= random_state_ >> 7;
+  random_state_ ^= random_state_ << 17;
+  return random_state_;
 }
 
 std::vector<float> WeightReader::read(const std::string& name, const std::vector<int64_t>& shape) {
@@ -184,10 +197,7 @@ std::vector<float> WeightReader::read(const std::string& name, const std::vector
         v = 1.0f;
         continue;
       }
-      random_state_ ^= random_state_ << 13;
-      random_state_ ^= random_state_ >> 7;
-      random_state_ ^= random_state_ << 17;
-      double u = ((random_state_ >> 11) + 0.5) / 9007199254740992.0;
+      double u = ((next_random() >> 11) + 0.5) / 9007199254740992.0;
       v = static_cast<float>(0.02 * (2.0 * u - 1.0) * 1.7320508);
     }
     return out;
