@@ -616,7 +616,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   auto* task = new PromiseWorker(
       info.Env(),
       [=] {
-        *model = std::make_shared<const Model>(*spec);
+        *model = std::make_shared<const Model>(*spec, !on_gpu);  // the GPU's 4-bit layers stay packed
         if (on_gpu) {
           *gpu = upload_model(**model, 0);
           model->reset();  // the fp32 host weights are not needed once the GPU holds its own
