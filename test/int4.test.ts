@@ -81,6 +81,7 @@ describe('4-bit checkpoints the engine does not serve', () => {
     refused(variant('awq-llama', (q) => (q.quant_method = 'bitsandbytes')), /config\.json: quantization_config\.quant_method "bitsandbytes" is not served \(served: awq, gptq\)/);
     refused(variant('awq-llama', (q) => (q.version = 'gemv')), /quantization_config\.version "gemv" is not served/);
     refused(variant('gptq-qwen2', (q) => (q.checkpoint_format = 'marlin')), /quantization_config\.checkpoint_format "marlin" is not served/);
+    refused(variant('gptq-llama', (q) => delete q.bits), /config\.json: quantization_config\.bits is null; only 4-bit/);
     refused(variant('awq-llama', (q) => (q.group_size = 48)), /config\.json: quantization_config\.group_size 48 does not divide model\.layers\.0\.self_attn\.q_proj's 128 input features/);
   });
 
@@ -90,6 +91,12 @@ describe('4-bit checkpoints the engine does not serve', () => {
     const dir = copyModel(path.join(fixtures, 'gptq-llama'));
     editHeader(path.join(dir, 'model.safetensors'), (h) => (h['model.layers.1.mlp.up_proj.qweight'].dtype = 'F32'));
     refused(dir, /model\.safetensors: tensor model\.layers\.1\.mlp\.up_proj\.qweight has dtype F32; supported: I32 \(packed 4-bit\)/);
+    const head = copyModel(path.join(fixtures, 'awq-llama'));
+    editHeader(path.join(head, 'model.safetensors'), (h) => {
+      h['lm_head.qweight'] = { ...h['lm_head.weight'], dtype: 'I32', shape: [128, 128] }; // the same bytes
+      delete h['lm_head.weight'];
+    });
+    refused(head, /model\.safetensors: tensor lm_head\.qweight: a 4-bit LM head is not served/);
   });
 
   it('refuse act-order g_idx at load, naming the file and tensor', async () => {

@@ -23,10 +23,12 @@ export function parseQuant(cfg: Json, file: string): NativeQuant | undefined {
   const c = q as Json;
   const method = c.quant_method;
   if (method !== 'awq' && method !== 'gptq') throw new QuestError(`${where}.quant_method ${JSON.stringify(method)} is not served (served: awq, gptq)`);
-  if (c.bits !== 4) throw new QuestError(`${where}.bits is ${JSON.stringify(c.bits)}; only 4-bit weights are served`);
+  // AwqConfig defaults bits to 4; GPTQConfig requires it.
+  const bits = c.bits ?? (method === 'awq' ? 4 : undefined);
+  if (bits !== 4) throw new QuestError(`${where}.bits is ${JSON.stringify(bits ?? null)}; only 4-bit weights are served`);
   // Both configs default group_size to 128; -1 means one group over the whole input.
   const group = c.group_size ?? 128;
-  if (!Number.isSafeInteger(group) || (group as number) <= 0 && group !== -1) throw new QuestError(`${where}.group_size must be a positive integer or -1, got ${JSON.stringify(group)}`);
+  if (!Number.isSafeInteger(group) || ((group as number) <= 0 && group !== -1)) throw new QuestError(`${where}.group_size must be a positive integer or -1, got ${JSON.stringify(group)}`);
   const groupSize = group as number;
   if (method === 'awq') {
     // AwqConfig: the format is "version" (legacy) or "format", default gemm; zero_point default true.
@@ -62,6 +64,8 @@ export function checkQuantTensors(spec: Omit<NativeModelSpec, 'tensors'>, tensor
     if (packed) throw new QuestError(`${packed.file}: tensor ${packed.name} is packed, but ${configFile} has no quantization_config`);
     return;
   }
+  const head = byName.get('lm_head.qweight');
+  if (head) throw new QuestError(`${head.file}: tensor lm_head.qweight: a 4-bit LM head is not served (the LM head is read as stored, lm_head.weight)`);
   for (let l = 0; l < spec.numLayers; l++)
     for (const [suffix, out, inp] of linears(spec)) {
       const prefix = `model.layers.${l}.${suffix}`;
