@@ -56,6 +56,13 @@ __device__ inline void dequant8(uint32_t word, float2 sz, const float* in_scale,
   for (int n = 0; n < 8; ++n) out[n] = (float((word >> (4 * n)) & 15u) - sz.y) * sz.x * (in_scale ? in_scale[n] : 1.0f);
 }
 
+// x[r][i] *= in_scale[i], once before the GEMV rather than in each of its warps.
+template <typename W>
+__global__ void scale_columns_kernel(W* x, int rows, int in, const float* __restrict__ in_scale) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < size_t(rows) * in) x[i] = Cvt<W>::from(Cvt<W>::to(x[i]) * in_scale[i % in]);
+}
+
 // One warp an output row: each lane takes 32 inputs (one group's, a 16-byte load of weights)
 // at a time, lanes on consecutive 16-byte words, and the R input rows reuse each weight.
 template <typename W, int R>
@@ -76,7 +83,7 @@ __global__ void __launch_bounds__(256) int4_gemv_kernel(const W* __restrict__ x,
     for (int k = 0; k < 4; ++k) {
       const int i = 32 * c + 8 * k;
       float wv[8];
-      dequant8(words[k], s, w.in_scale ? w.in_scale + i : nullptr, wv);
+      dequant8(words[k], s, nullptr, wv);
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         float xv[8];
@@ -120,7 +127,11 @@ void gemv_rows(const void* x, const Int4Linear& w, const float* b, float* y, boo
 }
 
 template <typename W>
-void gemv(const void* x, int rows, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
+void gemv(void* x, int rows, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
+  if (w.in_scale) {
+    const size_t n = size_t(rows) * w.in;
+    scale_columns_kernel<W><<<unsigned((n + 255) / 256), 256, 0, s>>>(static_cast<W*>(x), rows, w.in, w.in_scale);
+  }
   switch (rows) {
     case 1: return gemv_rows<W, 1>(x, w, b, y, accumulate, s);
     case 2: return gemv_rows<W, 2>(x, w, b, y, accumulate, s);
@@ -136,7 +147,7 @@ void gemv(const void* x, int rows, const Int4Linear& w, const float* b, float* y
 
 }  // namespace
 
-void int4_gemv(const void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s) {
+void int4_gemv(void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s) {
   with_half_type(t, [&](auto e) { gemv<decltype(e)>(x, rows, w, b, y, accumulate, s); });
   check(cudaGetLastError(), "4-bit GEMV");
 }

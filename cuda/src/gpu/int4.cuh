@@ -35,8 +35,9 @@ Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLin
                        const std::function<void*(size_t)>& alloc);
 
 // y[rows][out] (+)= (x * in_scale) W^T + b for rows <= kInt4GemvRows; x [rows][in] in the
-// weight type (stage_input's output), weights dequantized in registers from 16-byte loads.
-void int4_gemv(const void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s);
+// weight type (stage_input's output, scaled in place), weights dequantized in registers from
+// 16-byte loads.
+void int4_gemv(void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s);
 
 // dst [out][in] = W * in_scale (by column) in the weight type: the matrix a DeviceLinear reads.
 void int4_dequantize(const Int4Linear& w, WeightType t, void* dst, cudaStream_t s);
