@@ -220,7 +220,7 @@ export interface NativeModel {
   feedBatch(seqs: NativeSequence[], tokens: Int32Array): Promise<void>;
   nllBatch(seqs: NativeSequence[], tokens: Int32Array): Promise<Float64Array[]>;
   generateBatch(seqs: NativeSequence[], maxNewTokens: number, stopTokens: Int32Array): Promise<Int32Array[]>;
-  /** CPU: bytes of fp32 weights. GPU: bytes of 16-bit weights one decode step reads (every layer, the LM head, one embedding row). */
+  /** CPU: bytes of fp32 weights. GPU: bytes of weights one decode step reads (16-bit, or a 4-bit layer packed) (every layer, the LM head, one embedding row). */
   readonly weightBytes: number;
   readonly backend: 'cpu' | 'cuda';
 }
