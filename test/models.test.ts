@@ -118,6 +118,19 @@ describe('issue #22 presets', () => {
   });
 });
 
+describe('issue #23 presets', () => {
+  it.each(['llama-2-7b-awq', 'llama-3-8b-awq', 'llama-3-70b-awq'])('%s: AWQ 4-bit in groups of 128, served on both backends', (name) => {
+    expect(PRESETS[name].quant).toEqual({ method: 'awq', bits: 4, groupSize: 128, zeroOffset: 0 });
+    expect(servedBy({ ...PRESETS[name], tensors: [] })).toEqual({ cpu: '', cuda: '' });
+  });
+
+  it('serve 4-bit Phi-3 and groups of 16 on the CPU only', () => {
+    const awq = { method: 'awq', bits: 4, groupSize: 16, zeroOffset: 0 } as const;
+    expect(servedBy({ ...PRESETS['llama-2-7b'], quant: awq, tensors: [] }).cuda).toBe('4-bit group_size must be a multiple of 32 on the GPU');
+    expect(servedBy({ ...PRESETS['phi-3-mini-128k'], headDim: 128, quant: { ...awq, groupSize: 128 }, tensors: [] })).toEqual({ cpu: '', cuda: '4-bit Phi-3 (fused projections) is not served on the GPU yet' });
+  });
+});
+
 describe('how far a scaled rope is served', () => {
   const spec = (edit: (c: Record<string, any>) => void) => {
     const dir = copyModel(defaultModel);

@@ -1,7 +1,8 @@
 // The CPU engine against transformers: fixtures made by tools/make-fixtures.py (tiny random
 // Llama with llama3 rope and shards, Qwen2 bf16 with bias and tied embeddings, Mistral fp16
 // with head_dim 128; issue #22's one feature each: YaRN on Llama and Qwen2, Qwen3, Phi-3 with
-// LongRoPE, Mistral's sliding window, dynamic NTK, Gemma 2, Gemma 3).
+// LongRoPE, Mistral's sliding window, dynamic NTK, Gemma 2, Gemma 3; issue #23's 4-bit AWQ and
+// GPTQ checkpoints of Llama and Qwen2, against the fp32 model dequantized from their packed tensors).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +15,8 @@ const root = path.join(import.meta.dirname, 'fixtures');
 
 // The shipped model's fixture holds only transformers' outputs; the model is models/quest-tiny.
 const features = ['yarn-llama', 'yarn-qwen2', 'qwen3', 'phi3-longrope', 'mistral-window', 'dynamic-llama', 'gemma2', 'gemma3'];
-const cases = ['llama', 'qwen2', 'mistral', ...features, ...(existsSync(path.join(root, 'quest-tiny', 'expected.json')) ? ['quest-tiny'] : [])];
+const quantized = ['awq-llama', 'awq-qwen2', 'gptq-llama', 'gptq-qwen2'];
+const cases = ['llama', 'qwen2', 'mistral', ...features, ...quantized, ...(existsSync(path.join(root, 'quest-tiny', 'expected.json')) ? ['quest-tiny'] : [])];
 
 // max |diff| / max |logit| against transformers' fp32 logits: 3x the difference observed on
 // this CPU build (2.4e-6, 2.3e-6, 3.2e-6, 1.5e-6; 1.5e-6, 1.1e-6, 1.2e-6, 1.8e-6, 1.0e-6,
@@ -32,6 +34,9 @@ const TOLERANCE: Record<string, number> = {
   'dynamic-llama': 8.9e-6,
   gemma2: 4.5e-6,
   gemma3: 2.4e-6,
+  // Issue #23's bound for 4-bit checkpoints: 1e-4 of the largest logit (dequantization is exact,
+  // so the error is fp32 summation order as above).
+  ...Object.fromEntries(quantized.map((q) => [q, 1e-4])),
 };
 
 describe.each(cases)('%s fixture', (arch) => {

@@ -7,12 +7,18 @@ Each fixture folder is a model folder the engine loads (config.json, safetensors
 expected.json (prompt ids, greedy continuation) and logits.f32 (fp32 logits at every prompt
 position, row-major [prompt_len, vocab]). The logits are computed on the CPU in fp32 from the
 weights as saved, so that bf16/fp16 rounding is part of the model and not of the comparison.
+
+The issue-#23 cases (awq-*, gptq-*) are 4-bit checkpoints written by this script's own group-wise
+quantizer in the layouts AutoAWQ and AutoGPTQ save (no AutoAWQ needed); their logits are those of
+the plain fp32 model whose linear weights are dequantized from the packed tensors by the format's
+rules, and quantized.u8 keeps one layer's integers before packing (the round-trip test's reference).
 """
 import argparse
 import json
 import os
 
 import torch
+from safetensors.torch import save_file
 from transformers import (AutoModelForCausalLM, Gemma2Config, Gemma3TextConfig, LlamaConfig, MistralConfig,
                           Phi3Config, Qwen2Config, Qwen3Config)
 
@@ -138,6 +144,125 @@ SMALL_CASES = {
 }
 
 
+# 4-bit layouts (issue #23). AWQ GEMM, as casper-hansen/AutoAWQ awq/modules/linear/gemm.py
+# (WQLinear_GEMM.from_linear) writes it: qweight int32 [in, out/8] and qzeros int32 [in/group, out/8],
+# packed along the output dimension, nibble i of a word holding column 8*word + AWQ_ORDER[i]; scales
+# fp16 [in/group, out]; w = (q - zero) * scale. GPTQ, as AutoGPTQ/AutoGPTQ
+# auto_gptq/nn_modules/qlinear/qlinear_cuda_old.py (QuantLinear.pack) writes it: qweight int32
+# [in/8, out] packed along the input dimension, qzeros int32 [in/group, out/8] along the output one,
+# nibble i holding index 8*word + i; g_idx int32 [in]; its "gptq" (v1) checkpoint_format stores
+# zero - 1 and its forward adds the 1 back, "gptq_v2" (GPTQModel) stores the zero itself.
+AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]
+QUANT_CASES = {
+    "awq-llama": dict(cls=LlamaConfig, fmt="awq", group=32, sym=False,
+                      cfg=small(tie_word_embeddings=False, rope_parameters=dict(rope_type="default", rope_theta=10000.0))),
+    "awq-qwen2": dict(cls=Qwen2Config, fmt="awq", group=64, sym=False,
+                      cfg=small(rope_parameters=dict(rope_type="default", rope_theta=1000000.0))),
+    "gptq-llama": dict(cls=LlamaConfig, fmt="gptq", checkpoint_format="gptq", group=32, sym=True,
+                       cfg=small(tie_word_embeddings=False, rope_parameters=dict(rope_type="default", rope_theta=10000.0))),
+    "gptq-qwen2": dict(cls=Qwen2Config, fmt="gptq", checkpoint_format="gptq_v2", group=64, sym=False,
+                       cfg=small(rope_parameters=dict(rope_type="default", rope_theta=1000000.0))),
+}
+LINEARS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+ROUNDTRIP = "model.layers.0.mlp.down_proj"  # in != out: a transposed layout would not pass
+
+
+def quantize(w, group, sym):
+    """Group-wise 4-bit min-max quantization of w [out, in]: ints [out, in], zeros [groups, out], fp16 scales [groups, out]."""
+    out, inp = w.shape
+    g = w.reshape(out, inp // group, group)
+    if sym:  # GPTQ's symmetric grid: zero at 8, scale from the larger magnitude
+        scale = (2 * g.abs().amax(-1) / 15).clamp(min=1e-5).half().float()
+        zero = torch.full_like(scale, 8.0)
+    else:
+        lo, hi = g.amin(-1).clamp(max=0), g.amax(-1).clamp(min=0)
+        scale = ((hi - lo) / 15).clamp(min=1e-5).half().float()
+        zero = torch.round(-lo / scale).clamp(0, 15)
+    q = torch.clamp(torch.round(g / scale[..., None]) + zero[..., None], 0, 15).reshape(out, inp).to(torch.int32)
+    return q, zero.to(torch.int32).t().contiguous(), scale.half().t().contiguous()
+
+
+def pack_cols(x, order):
+    """int32 [rows, cols] of 4-bit values -> [rows, cols/8], nibble i of word j holding column 8j + order[i]."""
+    x = x.reshape(x.shape[0], -1, 8)[:, :, order].to(torch.int64)
+    word = sum(x[:, :, i] << (4 * i) for i in range(8))
+    return ((word + 2**31) % 2**32 - 2**31).to(torch.int32)
+
+
+def unpack_cols(x, order):
+    nib = torch.stack([(x.to(torch.int64) >> (4 * i)) & 15 for i in range(8)], -1)
+    out = torch.empty_like(nib)
+    out[:, :, order] = nib
+    return out.reshape(x.shape[0], -1).to(torch.int32)
+
+
+def pack(fmt, checkpoint_format, q, zeros, scales):
+    """The checkpoint tensors of one linear layer (suffix -> tensor) from ints q [out, in]."""
+    if fmt == "awq":
+        return {"qweight": pack_cols(q.t().contiguous(), AWQ_ORDER), "qzeros": pack_cols(zeros, AWQ_ORDER), "scales": scales}
+    seq = list(range(8))
+    stored = zeros - 1 if checkpoint_format == "gptq" else zeros
+    inp = q.shape[1]
+    group = inp // zeros.shape[0]
+    return {"qweight": pack_cols(q.contiguous(), seq).t().contiguous(), "qzeros": pack_cols(stored, seq), "scales": scales,
+            "g_idx": torch.arange(inp, dtype=torch.int32) // group}
+
+
+def dequantize(fmt, checkpoint_format, t):
+    """fp32 w [out, in] from the packed tensors alone, by the format's rules; also its ints and zeros."""
+    seq = list(range(8))
+    if fmt == "awq":
+        q, zeros = unpack_cols(t["qweight"], AWQ_ORDER).t(), unpack_cols(t["qzeros"], AWQ_ORDER)
+    else:
+        q, zeros = unpack_cols(t["qweight"].t().contiguous(), seq), unpack_cols(t["qzeros"], seq)
+        zeros = zeros + 1 if checkpoint_format == "gptq" else zeros
+    group = q.shape[1] // zeros.shape[0]
+    s = t["scales"].float().t().repeat_interleave(group, 1)
+    z = zeros.t().repeat_interleave(group, 1)
+    # (q - z) is a small integer and the scale an fp16: their fp32 product is exact.
+    return ((q - z).float() * s).contiguous(), q, zeros
+
+
+def make_quant(name, case, root, seed):
+    torch.manual_seed(seed)
+    cfg = case["cls"](**case["cfg"])
+    cfg.initializer_range = 0.08
+    model = AutoModelForCausalLM.from_config(cfg).float().eval()
+    fmt, ckpt, group = case["fmt"], case.get("checkpoint_format"), case["group"]
+    tensors, record = {}, None
+    for pname, p in model.state_dict().items():
+        prefix = pname.rsplit(".", 1)[0]
+        if pname.endswith(".weight") and any(prefix.endswith(l) for l in LINEARS):
+            q, zeros, scales = quantize(p, group, case["sym"])
+            packed = pack(fmt, ckpt, q, zeros, scales)
+            w, q2, z2 = dequantize(fmt, ckpt, packed)
+            assert torch.equal(q2, q) and torch.equal(z2, zeros), f"{name}: {prefix} does not round-trip"
+            if prefix == ROUNDTRIP:
+                record = torch.cat([q.flatten(), zeros.flatten()]).to(torch.uint8)
+            p.copy_(w)
+            tensors.update({f"{prefix}.{k}": v for k, v in packed.items()})
+        elif not (cfg.tie_word_embeddings and pname == "lm_head.weight"):
+            # Embeddings, norms, biases and the LM head stay fp16, as quantized checkpoints keep them.
+            p.copy_(p.half().float())
+            tensors[pname] = p.half().contiguous()
+    folder = os.path.join(root, name)
+    os.makedirs(folder, exist_ok=True)
+    save_file(tensors, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
+    qcfg = dict(quant_method=fmt, bits=4, group_size=group)
+    qcfg.update(dict(zero_point=True, version="gemm") if fmt == "awq" else
+                dict(desc_act=False, sym=case["sym"], checkpoint_format=ckpt))
+    saved = {**cfg.to_dict(), "architectures": [case["cls"].__name__.replace("Config", "ForCausalLM")],
+             "dtype": "float16", "quantization_config": qcfg}
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(saved, f, indent=2)
+    record.numpy().tofile(os.path.join(folder, "quantized.u8"))
+    reference(model, folder, name, seed, cfg.vocab_size, greedy_cached,
+              dict(dtype="int4", quantization=qcfg, roundtrip=ROUNDTRIP,
+                   note="logits of the fp32 model dequantized from the packed tensors; quantized.u8: "
+                        f"{ROUNDTRIP}'s ints [out, in] then zeros [groups, out], before packing"))
+
+
 def greedy_cached(model, ids, n):
     out = []
     with torch.no_grad():
@@ -185,19 +310,25 @@ def make(name, case, root, seed):
 
     attn = {"attn_implementation": "eager"} if case.get("eager") else {}
     ref = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **attn).eval()
+    cont_fn = greedy_cached if case.get("cached") else greedy
+    reference(ref, folder, name, seed, cfg.vocab_size if name in SMALL_CASES else VOCAB, cont_fn,
+              dict(dtype=str(case["dtype"]).replace("torch.", "")), 256 if name in SMALL_CASES else PROMPT_LEN)
+
+
+def reference(ref, folder, name, seed, vocab, cont_fn, extra, length=256):
+    """transformers' fp32 logits at every prompt position and greedy continuation, into folder."""
     gen = torch.Generator().manual_seed(seed + 1)
     # ids 0..2 are the special tokens of the config; a prompt free of them keeps any
     # pad/eos handling out of the comparison.
-    vocab, length = (cfg.vocab_size, 256) if name in SMALL_CASES else (VOCAB, PROMPT_LEN)
     prompt = torch.randint(3, vocab, (length,), generator=gen).tolist()
     with torch.no_grad():
         logits = ref(torch.tensor([prompt])).logits[0].float().contiguous()
     top2 = torch.topk(logits, 2, dim=-1).values
     margin = float((top2[:, 0] - top2[:, 1]).min())
-    cont = (greedy_cached if case.get("cached") else greedy)(ref, prompt, GREEDY_TOKENS)
+    cont = cont_fn(ref, prompt, GREEDY_TOKENS)
     logits.numpy().astype("<f4").tofile(os.path.join(folder, "logits.f32"))
     meta = dict(
-        arch=name, seed=seed, dtype=str(case["dtype"]).replace("torch.", ""),
+        arch=name, seed=seed, **extra,
         prompt_ids=prompt, greedy_ids=cont, vocab_size=vocab,
         max_abs_logit=float(logits.abs().max()), min_top2_margin=margin,
         attn_implementation=ref.config._attn_implementation,
@@ -242,6 +373,9 @@ def main():
     for i, (name, case) in enumerate({**CASES, **SMALL_CASES}.items()):
         if only is None or name in only:
             make(name, case, args.out, args.seed + 100 * i)
+    for i, (name, case) in enumerate(QUANT_CASES.items()):
+        if only is None or name in only:
+            make_quant(name, case, args.out, args.seed + 5000 + 100 * i)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ export function servedBy(spec: NativeModelSpec): { cpu: string; cuda: string } {
 
 function describe(s: NativeModelSpec): string {
   const window = s.slidingWindow ? `, sliding window ${s.slidingWindow} on ${s.slidingLayers.filter(Boolean).length} of ${s.numLayers} layers` : '';
-  return `${s.arch}, ${s.numLayers} layers, ${s.numHeads} heads (${s.numKvHeads} KV) of ${s.headDim}, rope ${s.rope.type}, ${s.maxPositions} positions${window}`;
+  const quant = s.quant ? `, ${s.quant.method.toUpperCase()} 4-bit, group size ${s.quant.groupSize}` : '';
+  return `${s.arch}${quant}, ${s.numLayers} layers, ${s.numHeads} heads (${s.numKvHeads} KV) of ${s.headDim}, rope ${s.rope.type}, ${s.maxPositions} positions${window}`;
 }
 
 export function modelsCommand(program: Command): void {

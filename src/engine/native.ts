@@ -2,7 +2,17 @@
  * The native addon's whole API, written by hand: cuda/src/binding/addon.cpp implements
  * exactly this. Everything that crosses into C++ goes through these types.
  */
-export type NativeDType = 'F32' | 'F16' | 'BF16';
+export type NativeDType = 'F32' | 'F16' | 'BF16' | 'I32';
+
+/** 4-bit weights (config.json's quantization_config), dequantized as w = (q - (zero + zeroOffset)) * scale. */
+export interface NativeQuant {
+  method: 'awq' | 'gptq';
+  bits: 4;
+  /** Input features per scale and zero (-1: the whole input). */
+  groupSize: number;
+  /** GPTQ's v1 checkpoints store zero - 1 (1); AWQ and gptq_v2 the zero itself (0). */
+  zeroOffset: 0 | 1;
+}
 
 export interface NativeTensorRef {
   name: string;
@@ -60,6 +70,8 @@ export interface NativeModelSpec {
   /** Gemma: tanh soft-capping of attention scores and of the final logits (0: none). */
   attnSoftcap?: number;
   finalSoftcap?: number;
+  /** 4-bit linear layers (absent: every weight as stored, f32/f16/bf16). */
+  quant?: NativeQuant;
   tensors: NativeTensorRef[];
   /** Draw weights at random instead of reading files (architecture presets). */
   randomWeights?: boolean;
@@ -210,7 +222,7 @@ export interface NativeModel {
   feedBatch(seqs: NativeSequence[], tokens: Int32Array): Promise<void>;
   nllBatch(seqs: NativeSequence[], tokens: Int32Array): Promise<Float64Array[]>;
   generateBatch(seqs: NativeSequence[], maxNewTokens: number, stopTokens: Int32Array): Promise<Int32Array[]>;
-  /** CPU: bytes of fp32 weights. GPU: bytes of 16-bit weights one decode step reads (every layer, the LM head, one embedding row). */
+  /** CPU: bytes of fp32 weights. GPU: bytes of weights one decode step reads (16-bit, or a 4-bit layer packed) (every layer, the LM head, one embedding row). */
   readonly weightBytes: number;
   readonly backend: 'cpu' | 'cuda';
 }

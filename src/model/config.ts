@@ -3,6 +3,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs
 import { QuestError, errorMessage } from '../errors.js';
 import type { NativeModelSpec } from '../engine/native.js';
 import { INT_MAX, type Json, num, posInt, posNum } from './fields.js';
+import { parseQuant } from './quant.js';
 import { parseRope } from './rope.js';
 
 export type ArchSpec = Omit<NativeModelSpec, 'tensors'>;
@@ -125,6 +126,7 @@ export function parseConfig(cfg: Json, file: string): ArchSpec {
   const { window, sliding } = slide.window >= maxPositions ? { window: 0, sliding: [] } : slide;
   const llamaBias = arch === 'llama' && cfg.attention_bias === true;
   const qwen3Bias = arch === 'qwen3' && cfg.attention_bias === true;
+  const quant = parseQuant(cfg, file);
   return {
     arch,
     vocabSize: posInt(cfg, 'vocab_size', file),
@@ -145,6 +147,7 @@ export function parseConfig(cfg: Json, file: string): ArchSpec {
     rope,
     ...(ropeLocal && { ropeLocal }),
     ...(gemma(arch) && gemmaFields(cfg, arch, file)),
+    ...(quant && { quant }),
   };
 }
 

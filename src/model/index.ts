@@ -4,6 +4,7 @@ import path from 'node:path';
 import { QuestError } from '../errors.js';
 import type { NativeModelSpec } from '../engine/native.js';
 import { parseConfig, readJson } from './config.js';
+import { checkQuantTensors } from './quant.js';
 import { readTensors } from './safetensors.js';
 
 export interface ModelFolder {
@@ -32,6 +33,7 @@ export function openModelFolder(dir: string): ModelFolder {
   const cfg = readJson(cfgFile, 'config.json');
   const arch = parseConfig(cfg, cfgFile);
   const tensors = readTensors(dir);
+  checkQuantTensors(arch, tensors, cfgFile);
   const genFile = path.join(dir, 'generation_config.json');
   const gen = existsSync(genFile) ? readJson(genFile, 'generation_config.json') : {};
   const stopTokens = [...new Set([...ids(cfg.eos_token_id), ...ids(gen.eos_token_id)])];

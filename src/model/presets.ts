@@ -3,6 +3,7 @@
  * published config.json, weights drawn at random by the engine.
  */
 import { QuestError } from '../errors.js';
+import type { NativeQuant } from '../engine/native.js';
 import type { ArchSpec } from './config.js';
 import { parseRope } from './rope.js';
 
@@ -27,17 +28,31 @@ const llama = (o: Partial<ArchSpec>): ArchSpec => ({
   ...o,
 });
 
+const LLAMA3_ROPE = { theta: 500000, type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 } as const;
+// AutoAWQ's default quant_config (w_bit 4, q_group_size 128, zero_point, GEMM), as the
+// published AWQ checkpoints of these models carry it; weights packed at random by the engine.
+const AWQ: NativeQuant = { method: 'awq', bits: 4, groupSize: 128, zeroOffset: 0 };
+
 export const PRESETS: Record<string, ArchSpec> = {
   // meta-llama/Llama-2-7b-hf; positions raised so long-context latency can be measured
   // (LongChat-7B-v1.5-32K, Quest's model, is this shape with linear rope scaling 8).
   'llama-2-7b': llama({ maxPositions: 131072 }),
+  'llama-2-7b-awq': llama({ maxPositions: 131072, quant: AWQ }),
   // meta-llama/Meta-Llama-3.1-8B
-  'llama-3-8b': llama({
+  'llama-3-8b': llama({ vocabSize: 128256, numKvHeads: 8, intermediateSize: 14336, maxPositions: 131072, rope: LLAMA3_ROPE }),
+  'llama-3-8b-awq': llama({ vocabSize: 128256, numKvHeads: 8, intermediateSize: 14336, maxPositions: 131072, rope: LLAMA3_ROPE, quant: AWQ }),
+  // meta-llama/Meta-Llama-3.1-70B in AWQ (about 35 GB of weights with every layer's own; the
+  // preset shares one layer's across its 80 layers, as every random-weight preset does).
+  'llama-3-70b-awq': llama({
     vocabSize: 128256,
+    hiddenSize: 8192,
+    numLayers: 80,
+    numHeads: 64,
     numKvHeads: 8,
-    intermediateSize: 14336,
+    intermediateSize: 28672,
     maxPositions: 131072,
-    rope: { theta: 500000, type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 },
+    rope: LLAMA3_ROPE,
+    quant: AWQ,
   }),
   // mistralai/Mistral-7B-v0.3 (no sliding window)
   'mistral-7b': llama({ arch: 'mistral', vocabSize: 32768, numKvHeads: 8, intermediateSize: 14336, maxPositions: 32768, rope: { theta: 1000000, type: 'default' } }),

@@ -6,7 +6,7 @@ import type { NativeDType, NativeTensorRef } from '../engine/native.js';
 import { openRegular, readJson } from './config.js';
 
 // Bytes per element of every safetensors dtype (safetensors' Dtype::size), to check any
-// entry's extent; the engine reads only F32, F16 and BF16.
+// entry's extent; the engine reads F32, F16 and BF16 weights, and I32 packed 4-bit tensors.
 const DTYPE_BYTES: Record<string, number> = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
 };
@@ -14,10 +14,12 @@ const ENGINE_DTYPES = new Set<string>(['F32', 'F16', 'BF16']);
 // A header larger than this is not a header (the format caps it at 100 MB).
 const MAX_HEADER = 100_000_000;
 
-/** Tensors the engine reads: weights and biases under model.* and lm_head.*. */
+/** Tensors the engine reads: weights and biases under model.* and lm_head.*, and 4-bit layers' packed parts. */
 function isWeight(name: string): boolean {
-  return /^(model\.|lm_head\.)/.test(name) && /\.(weight|bias)$/.test(name);
+  return /^(model\.|lm_head\.)/.test(name) && /\.(weight|bias|qweight|qzeros|scales|g_idx)$/.test(name);
 }
+// The packed parts of a 4-bit layer (src/model/quant.ts checks them against the config).
+const isPacked = (name: string) => /\.(qweight|qzeros|g_idx)$/.test(name);
 
 interface Entry {
   name: string;
@@ -40,7 +42,8 @@ function checkEntry(file: string, name: string, e: unknown, dataSize: number): E
   const [begin, end] = offs as [number, number];
   if (end > dataSize) throw new QuestError(`${where} ends at data offset ${end}, past the end of the file (${dataSize} bytes of data)`);
   const size = DTYPE_BYTES[dtype];
-  if (isWeight(name) && !ENGINE_DTYPES.has(dtype)) throw new QuestError(`${where} has dtype ${dtype}; supported: F32, F16, BF16`);
+  if (isPacked(name) ? dtype !== 'I32' : isWeight(name) && !ENGINE_DTYPES.has(dtype))
+    throw new QuestError(`${where} has dtype ${dtype}; supported: ${isPacked(name) ? 'I32 (packed 4-bit)' : 'F32, F16, BF16'}`);
   if (size !== undefined) {
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (count * size !== end - begin)

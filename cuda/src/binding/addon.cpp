@@ -70,6 +70,7 @@ DType parse_dtype(const std::string& s) {
   if (s == "F32") return DType::F32;
   if (s == "F16") return DType::F16;
   if (s == "BF16") return DType::BF16;
+  if (s == "I32") return DType::I32;
   throw std::runtime_error("unknown dtype " + s);
 }
 
@@ -144,6 +145,13 @@ ModelSpec parse_spec(const Napi::Object& o) {
   if (layers.IsArray())
     for (uint32_t i = 0; i < layers.As<Napi::Array>().Length(); ++i)
       s.sliding_layers.push_back(layers.As<Napi::Array>().Get(i).ToBoolean().Value());
+  if (o.Get("quant").IsObject()) {
+    Napi::Object q = o.Get("quant").As<Napi::Object>();
+    s.quant.method = q.Get("method").ToString();
+    if (get_int(q, "bits") != 4) throw std::runtime_error("model spec: only 4-bit quantization is served");
+    s.quant.group_size = get_int(q, "groupSize");
+    s.quant.zero_offset = get_int(q, "zeroOffset");
+  }
   Napi::Value tv = o.Get("tensors");
   if (tv.IsArray()) {
     Napi::Array arr = tv.As<Napi::Array>();
@@ -610,7 +618,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   auto* task = new PromiseWorker(
       info.Env(),
       [=] {
-        *model = std::make_shared<const Model>(*spec);
+        *model = std::make_shared<const Model>(*spec, !on_gpu);  // the GPU's 4-bit layers stay packed
         if (on_gpu) {
           *gpu = upload_model(**model, 0);
           model->reset();  // the fp32 host weights are not needed once the GPU holds its own

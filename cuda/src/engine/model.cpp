@@ -101,7 +101,7 @@ static void bind(Linear& lin, const std::vector<float>& w, const std::vector<flo
   lin.out = out;
 }
 
-Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
+Model::Model(ModelSpec spec, bool host_linears) : spec_(std::move(spec)) {
   const ModelSpec& s = spec_;
   if (s.hidden <= 0 || s.layers <= 0 || s.heads <= 0 || s.kv_heads <= 0 || s.head_dim <= 0 || s.vocab <= 0 ||
       s.intermediate <= 0)
@@ -124,6 +124,16 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
       for (auto& x : w) x = 1.0f + x;
     return w;
   };
+  // A linear layer's weight [out][in]: as stored, or packed 4-bit (kept packed for the GPU,
+  // dequantized exactly for the CPU).
+  auto linear = [&](const std::string& name, int64_t out, int64_t in, PackedLinear& packed) {
+    PackedLinear p = rd.read_packed(name, out, in);
+    if (p.qweight.empty()) return rd.read(name + ".weight", {out, in});
+    std::vector<float> w = host_linears ? dequantize(s.quant, p) : std::vector<float>();
+    if (!host_linears) packed = std::move(p);
+    return w;
+  };
+  PackedLinear fused;  // Phi-3's packed fused projections are served on the CPU only (served.cpp)
   embed_ = rd.read("model.embed_tokens.weight", {s.vocab, H});
   norm_ = norm("model.norm.weight", H);
   if (!s.tie_embeddings) lm_head_w_ = rd.read("lm_head.weight", {s.vocab, H});
@@ -148,20 +158,20 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
       L->post_ff_norm = norm(p + "post_feedforward_layernorm.weight", H);
     }
     if (s.arch == "phi3") {  // Phi-3 fuses q, k, v (in that order) and gate, up
-      std::vector<float> qkv = rd.read(p + "self_attn.qkv_proj.weight", {qd + 2 * kvd, H});
+      std::vector<float> qkv = linear(p + "self_attn.qkv_proj", qd + 2 * kvd, H, fused);
       L->wq = rows_of(qkv, 0, qd, H);
       L->wk = rows_of(qkv, qd, kvd, H);
       L->wv = rows_of(qkv, qd + kvd, kvd, H);
     } else {
-      L->wq = rd.read(p + "self_attn.q_proj.weight", {qd, H});
-      L->wk = rd.read(p + "self_attn.k_proj.weight", {kvd, H});
-      L->wv = rd.read(p + "self_attn.v_proj.weight", {kvd, H});
+      L->wq = linear(p + "self_attn.q_proj", qd, H, L->pq);
+      L->wk = linear(p + "self_attn.k_proj", kvd, H, L->pk);
+      L->wv = linear(p + "self_attn.v_proj", kvd, H, L->pv);
     }
     if (s.arch == "qwen3" || s.arch == "gemma3") {
       L->q_norm = norm(p + "self_attn.q_norm.weight", s.head_dim);
       L->k_norm = norm(p + "self_attn.k_norm.weight", s.head_dim);
     }
-    L->wo = rd.read(p + "self_attn.o_proj.weight", {H, qd});
+    L->wo = linear(p + "self_attn.o_proj", H, qd, L->po);
     if (s.attention_bias) {
       L->bq = rd.read(p + "self_attn.q_proj.bias", {qd});
       L->bk = rd.read(p + "self_attn.k_proj.bias", {kvd});
@@ -169,14 +179,14 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
     }
     if (s.o_bias) L->bo = rd.read(p + "self_attn.o_proj.bias", {H});
     if (s.arch == "phi3") {
-      std::vector<float> gate_up = rd.read(p + "mlp.gate_up_proj.weight", {2 * I, H});
+      std::vector<float> gate_up = linear(p + "mlp.gate_up_proj", 2 * I, H, fused);
       L->w_gate = rows_of(gate_up, 0, I, H);
       L->w_up = rows_of(gate_up, I, I, H);
     } else {
-      L->w_gate = rd.read(p + "mlp.gate_proj.weight", {I, H});
-      L->w_up = rd.read(p + "mlp.up_proj.weight", {I, H});
+      L->w_gate = linear(p + "mlp.gate_proj", I, H, L->p_gate);
+      L->w_up = linear(p + "mlp.up_proj", I, H, L->p_up);
     }
-    L->w_down = rd.read(p + "mlp.down_proj.weight", {H, I});
+    L->w_down = linear(p + "mlp.down_proj", H, I, L->p_down);
     if (s.mlp_bias) {
       L->b_gate = rd.read(p + "mlp.gate_proj.bias", {I});
       L->b_up = rd.read(p + "mlp.up_proj.bias", {I});

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/int4.h"
 #include "engine/model_spec.h"
 
 namespace quest {
@@ -15,11 +16,14 @@ struct LayerWeights {
   std::vector<float> wq, wk, wv, wo, bq, bk, bv, bo;
   std::vector<float> w_gate, w_up, w_down, b_gate, b_up, b_down;
   Linear q, k, v, o, gate, up, down;
+  // 4-bit layers as packed, kept for the GPU (whose model is built without the fp32 copies above).
+  PackedLinear pq, pk, pv, po, p_gate, p_up, p_down;
 };
 
 class Model {
  public:
-  explicit Model(ModelSpec spec);
+  // host_linears false (the GPU's source): 4-bit layers stay packed, without fp32 copies.
+  explicit Model(ModelSpec spec, bool host_linears = true);
   const ModelSpec& spec() const { return spec_; }
   const LayerWeights& layer(int i) const { return *layers_[i]; }
   const float* embedding() const { return embed_.data(); }

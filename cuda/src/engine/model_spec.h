@@ -8,7 +8,7 @@
 
 namespace quest {
 
-enum class DType { F32, F16, BF16 };
+enum class DType { F32, F16, BF16, I32 };
 
 struct TensorRef {
   std::string file;         // absolute path of the .safetensors file
@@ -31,6 +31,13 @@ struct RopeSpec {
   std::vector<double> short_factor, long_factor;  // longrope
 };
 
+// 4-bit linear layers (config.json's quantization_config; src/model/quant.ts checks it).
+struct QuantSpec {
+  std::string method;  // "" (weights as stored) | awq | gptq
+  int group_size = 0;  // -1: one group over the whole input
+  int zero_offset = 0;  // GPTQ v1 checkpoints store zero - 1
+};
+
 struct ModelSpec {
   std::string arch;  // llama | mistral | qwen2 | qwen3 | phi3 | gemma2 | gemma3
   int vocab = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate = 0;
@@ -47,6 +54,7 @@ struct ModelSpec {
   RopeSpec rope_local;
   double query_pre_attn_scalar = 0;  // Gemma: scores scaled by its -1/2 power (0: head_dim's)
   double attn_softcap = 0, final_softcap = 0;  // Gemma: tanh soft-capping (0: none)
+  QuantSpec quant;
   std::map<std::string, TensorRef> tensors;
   // A synthetic model (bench-latency presets) has no files: weights are drawn at random.
   bool random_weights = false;

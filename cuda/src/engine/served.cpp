@@ -22,6 +22,10 @@ std::string unserved(const ModelSpec& s, const std::string& backend) {
   if (s.gemma()) return "architecture '" + s.arch + "' is not served on the GPU yet";
   if (std::string shape = gpu_shape_refusal(s.heads, s.kv_heads, s.head_dim); !shape.empty()) return shape;
   if (s.hidden % 32 || s.intermediate % 32) return "hidden and intermediate sizes must be multiples of 32";
+  // The 4-bit GEMV (gpu/int4.cu) dequantizes 32 weights of one group a 16-byte load.
+  if (!s.quant.method.empty() && s.arch == "phi3") return "4-bit Phi-3 (fused projections) is not served on the GPU yet";
+  if (!s.quant.method.empty() && s.quant.group_size != -1 && s.quant.group_size % 32)
+    return "4-bit group_size must be a multiple of 32 on the GPU";
   return "";
 }
 

@@ -21,8 +21,10 @@ struct WeightReader::Mapping {
   }
 };
 
-size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
-const char* dtype_name(DType t) { return t == DType::F32 ? "F32" : t == DType::F16 ? "F16" : "BF16"; }
+size_t dtype_size(DType t) { return t == DType::F32 || t == DType::I32 ? 4 : 2; }
+const char* dtype_name(DType t) {
+  return t == DType::F32 ? "F32" : t == DType::F16 ? "F16" : t == DType::BF16 ? "BF16" : "I32";
+}
 
 float bf16_to_f32(uint16_t v) {
   uint32_t bits = static_cast<uint32_t>(v) << 16;
@@ -108,27 +110,9 @@ static bool nonfinite16(uint16_t h, DType t) {
   return t == DType::BF16 ? (h & 0x7f80u) == 0x7f80u : (h & 0x7c00u) == 0x7c00u;
 }
 
-std::vector<float> WeightReader::read(const std::string& name, const std::vector<int64_t>& shape) {
+const uint8_t* WeightReader::bytes(const std::string& name, const std::vector<int64_t>& shape, const TensorRef*& ref) {
   int64_t count = 1;
   for (auto d : shape) count *= d;
-  if (spec_.random_weights) {
-    std::vector<float> out(static_cast<size_t>(count));
-    // Norm weights at one, everything else small and random (xorshift + Box-Muller):
-    // enough for timing, never meant to mean anything.
-    bool is_norm = name.find("norm") != std::string::npos;
-    for (auto& v : out) {
-      if (is_norm) {
-        v = 1.0f;
-        continue;
-      }
-      random_state_ ^= random_state_ << 13;
-      random_state_ ^= random_state_ >> 7;
-      random_state_ ^= random_state_ << 17;
-      double u = ((random_state_ >> 11) + 0.5) / 9007199254740992.0;
-      v = static_cast<float>(0.02 * (2.0 * u - 1.0) * 1.7320508);
-    }
-    return out;
-  }
   auto it = spec_.tensors.find(name);
   if (it == spec_.tensors.end()) throw std::runtime_error("missing tensor " + name);
   const TensorRef& t = it->second;
@@ -145,8 +129,84 @@ std::vector<float> WeightReader::read(const std::string& name, const std::vector
   if (t.offset > m.size || t.nbytes > m.size - t.offset)
     throw std::runtime_error(t.file + ": tensor " + name + " ends at byte " + std::to_string(t.offset + t.nbytes) +
                              ", past the end of the file (" + std::to_string(m.size) + " bytes)");
+  ref = &t;
+  return m.data + t.offset;
+}
+
+std::vector<uint32_t> WeightReader::read_i32(const std::string& name, const std::vector<int64_t>& shape) {
+  const TensorRef* t = nullptr;
+  const uint8_t* src = bytes(name, shape, t);
+  if (t->dtype != DType::I32) throw std::runtime_error(t->file + ": tensor " + name + " is " + dtype_name(t->dtype) + ", expected packed I32");
+  std::vector<uint32_t> out(t->nbytes / 4);
+  std::memcpy(out.data(), src, t->nbytes);
+  return out;
+}
+
+PackedLinear WeightReader::read_packed(const std::string& prefix, int64_t out, int64_t in) {
+  const QuantSpec& q = spec_.quant;
+  PackedLinear p;
+  if (q.method.empty() || (!spec_.random_weights && !spec_.tensors.count(prefix + ".qweight"))) return p;
+  p.in = int(in);
+  p.out = int(out);
+  p.group = q.group_size == -1 ? p.in : q.group_size;
+  if (p.group <= 0 || in % p.group || in % 8 || out % 8)
+    throw std::runtime_error(prefix + ": a " + std::to_string(out) + "x" + std::to_string(in) +
+                             " layer does not split into groups of " + std::to_string(p.group) + " and words of 8");
+  const int64_t groups = in / p.group;
+  if (spec_.random_weights) {
+    // Random nibbles around a zero of 8 and one fp16 scale: the uniform spread of read()'s
+    // random weights (+-0.035), in the packed bytes a decode step streams.
+    p.qweight.resize(size_t(in) * out / 8);
+    for (auto& w : p.qweight) w = uint32_t(next_random() >> 32);
+    p.qzeros.assign(size_t(groups) * out / 8, q.method == "awq" || q.zero_offset == 0 ? 0x88888888u : 0x77777777u);
+    p.scales.assign(size_t(groups) * out, f16_to_f32(0x1CBBu));  // fp16 0.00462: 0.02 * sqrt(3) / 7.5
+    return p;
+  }
+  p.qweight = read_i32(prefix + ".qweight", q.method == "awq" ? std::vector<int64_t>{in, out / 8} : std::vector<int64_t>{in / 8, out});
+  p.qzeros = read_i32(prefix + ".qzeros", {groups, out / 8});
+  p.scales = read(prefix + ".scales", {groups, out});
+  if (q.method == "gptq") {
+    // desc_act false: input i is in group i / group_size; any other g_idx is act-order.
+    std::vector<uint32_t> g_idx = read_i32(prefix + ".g_idx", {in});
+    for (int64_t i = 0; i < in; ++i)
+      if (g_idx[i] != uint32_t(i / p.group))
+        throw std::runtime_error(spec_.tensors.at(prefix + ".g_idx").file + ": tensor " + prefix + ".g_idx[" + std::to_string(i) + "] is " +
+                                 std::to_string(int32_t(g_idx[i])) + ", not " + std::to_string(i / p.group) +
+                                 ": act-order (desc_act) checkpoints are not served");
+  }
+  return p;
+}
+
+uint64_t WeightReader::next_random() {
+  random_state_ ^= random_state_ << 13;
+  random_state_ ^= random_state_ >> 7;
+  random_state_ ^= random_state_ << 17;
+  return random_state_;
+}
+
+std::vector<float> WeightReader::read(const std::string& name, const std::vector<int64_t>& shape) {
+  int64_t count = 1;
+  for (auto d : shape) count *= d;
+  if (spec_.random_weights) {
+    std::vector<float> out(static_cast<size_t>(count));
+    // Norm weights at one, everything else small and random (xorshift + Box-Muller):
+    // enough for timing, never meant to mean anything.
+    bool is_norm = name.find("norm") != std::string::npos;
+    for (auto& v : out) {
+      if (is_norm) {
+        v = 1.0f;
+        continue;
+      }
+      double u = ((next_random() >> 11) + 0.5) / 9007199254740992.0;
+      v = static_cast<float>(0.02 * (2.0 * u - 1.0) * 1.7320508);
+    }
+    return out;
+  }
+  const TensorRef* ref = nullptr;
+  const uint8_t* src = bytes(name, shape, ref);
+  const TensorRef& t = *ref;
+  if (t.dtype == DType::I32) throw std::runtime_error(t.file + ": tensor " + name + " is I32, not a float tensor");
   std::vector<float> out(static_cast<size_t>(count));
-  const uint8_t* src = m.data + t.offset;
   // NaN/Inf weights are caught here, in the one pass over the bytes, rather than as a run
   // that scores 0.
   bool bad = false;

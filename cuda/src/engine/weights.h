@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/int4.h"
 #include "engine/model_spec.h"
 
 namespace quest {
@@ -17,11 +18,19 @@ class WeightReader {
   // The tensor `name` as fp32, after checking it exists and has exactly `shape`.
   // Throws std::runtime_error naming the file and tensor when anything is off.
   std::vector<float> read(const std::string& name, const std::vector<int64_t>& shape);
+  // The packed 4-bit tensors of the linear layer `prefix` (e.g. model.layers.0.mlp.down_proj)
+  // under spec.quant, drawn at random for a random-weight preset; empty (no qweight) where the
+  // layer is stored as `prefix`.weight.
+  PackedLinear read_packed(const std::string& prefix, int64_t out, int64_t in);
   bool has(const std::string& name) const;
 
  private:
   struct Mapping;
   const Mapping& map(const std::string& file);
+  // The tensor's bytes after checking its shape and extent against the file.
+  const uint8_t* bytes(const std::string& name, const std::vector<int64_t>& shape, const TensorRef*& ref);
+  std::vector<uint32_t> read_i32(const std::string& name, const std::vector<int64_t>& shape);
+  uint64_t next_random();
   const ModelSpec& spec_;
   std::vector<std::unique_ptr<Mapping>> maps_;
   uint64_t random_state_;

@@ -11,6 +11,7 @@
 #include "gpu/arch_ops.cuh"
 #include "gpu/gpu_engine.h"
 #include "gpu/gpu_policy.h"
+#include "gpu/int4.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/decode_attention.cuh"
 #include "kernels/embed_rope.cuh"
@@ -27,6 +28,7 @@ namespace quest {
 // output (qkv, gate_up, the LM head), which then scale by 1 / rms as they load their input.
 struct GpuLayer {
   DeviceLinear qkv, o, gate_up, down;
+  Int4Linear qkv4, o4, gate_up4, down4;  // a 4-bit layer's weights (then its DeviceLinear holds only the bias)
   const float* q_norm = nullptr;  // Qwen3's per-head norms of q and k (fp32), or null
   const float* k_norm = nullptr;
 };
@@ -46,6 +48,9 @@ class GpuModel {
   size_t weight_bytes() const { return weight_bytes_; }
   // cuBLASLt for the prefill's GEMMs, or null where the own GEMM runs (gemm_choice says why).
   LtGemm* lt() const { return lt_.get(); }
+  bool int4() const { return !spec_.quant.method.empty(); }
+  // Elements of the largest 4-bit layer: a prefill's dequantization scratch.
+  size_t int4_scratch() const { return int4_scratch_; }
 
  private:
   // Freed with the model, or as soon as its constructor throws.
@@ -82,7 +87,7 @@ class GpuModel {
   const void* embed_ = nullptr;
   const float* inv_freq_ = nullptr;
   DeviceLinear lm_head_;
-  size_t weight_bytes_ = 0;
+  size_t weight_bytes_ = 0, int4_scratch_ = 0;
   // One flag per upload_weights call, set by the conversion kernel, read once after loading.
   DeviceBuffer<int> nonfinite_;
   std::vector<std::string> uploaded_;
@@ -162,13 +167,28 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
     const size_t before = weight_bytes_;
     GpuLayer g;
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    g.qkv = {upload_weights(p + "self_attn.{q,k,v}_proj.weight (times input_layernorm.weight)", {L.wq, L.wk, L.wv}, L.in_norm.data(), H), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
+    // 4-bit layers upload packed (gpu/int4.cuh), stacked as the 16-bit ones are.
+    auto four = [&](std::initializer_list<const PackedLinear*> parts, const std::vector<float>& norm, const std::string& what) {
+      size_t packed = 0;
+      for (const PackedLinear* part : parts) packed += !part->qweight.empty();
+      if (packed == 0) return Int4Linear();
+      if (packed != parts.size()) throw std::runtime_error(what + ": the GPU stacks these, and needs them all 4-bit or none");
+      Int4Linear w = upload_int4(s.quant, parts, norm, [&](size_t n) { return alloc(n); });
+      weight_bytes_ += w.bytes();
+      int4_scratch_ = std::max(int4_scratch_, size_t(w.out) * w.in);
+      return w;
+    };
+    g.qkv4 = four({&L.pq, &L.pk, &L.pv}, L.in_norm, p + "self_attn.{q,k,v}_proj");
+    g.o4 = four({&L.po}, {}, p + "self_attn.o_proj");
+    g.gate_up4 = four({&L.p_gate, &L.p_up}, L.post_norm, p + "mlp.{gate,up}_proj");
+    g.down4 = four({&L.p_down}, {}, p + "mlp.down_proj");
+    g.qkv = {g.qkv4.qweight ? nullptr : upload_weights(p + "self_attn.{q,k,v}_proj.weight (times input_layernorm.weight)", {L.wq, L.wk, L.wv}, L.in_norm.data(), H), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
              qd + 2 * kvd};
-    g.o = {upload_weights(p + "self_attn.o_proj.weight", {L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
+    g.o = {g.o4.qweight ? nullptr : upload_weights(p + "self_attn.o_proj.weight", {L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
     g.q_norm = upload_floats({&L.q_norm}, {size_t(s.head_dim)});
     g.k_norm = upload_floats({&L.k_norm}, {size_t(s.head_dim)});
-    g.gate_up = {upload_weights(p + "mlp.{gate,up}_proj.weight (times post_attention_layernorm.weight)", {L.w_gate, L.w_up}, L.post_norm.data(), H), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
-    g.down = {upload_weights(p + "mlp.down_proj.weight", {L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
+    g.gate_up = {g.gate_up4.qweight ? nullptr : upload_weights(p + "mlp.{gate,up}_proj.weight (times post_attention_layernorm.weight)", {L.w_gate, L.w_up}, L.post_norm.data(), H), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
+    g.down = {g.down4.qweight ? nullptr : upload_weights(p + "mlp.down_proj.weight", {L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
     layers_.push_back(g);
     uploaded = &L.wq;
     layer_bytes = weight_bytes_ - before;
@@ -224,6 +244,8 @@ class GpuSequence final : public Decoder {
   // y (+)= the linear layer of x over `rows` rows: cuBLASLt on the input staged in the weight
   // type where the model has it and rows > 1, else the own GEMV or GEMM.
   void linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, float* y, bool accumulate);
+  // A 4-bit layer (q4 empty: w's own): the GEMV on a decode step, else the GEMM on its dequantization.
+  void linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate);
 
   std::shared_ptr<GpuModel> m_;
   PolicyOptions opts_;
@@ -239,7 +261,8 @@ class GpuSequence final : public Decoder {
   DeviceBuffer<int32_t> tokens_;
   DeviceBuffer<float> x_, row_scale_, trig_, qkv_, att_, gu_, logits_;
   DeviceBuffer<uint16_t> q16_;  // this step's queries, in kv_type_
-  DeviceBuffer<uint16_t> staged_;  // a cuBLASLt GEMM's input, in the weight type
+  DeviceBuffer<uint16_t> staged_;  // a cuBLASLt GEMM's or the 4-bit GEMV's input, in the weight type
+  DeviceBuffer<uint16_t> dequant_;  // a 4-bit layer's weights for a prefill's GEMM
   DeviceBuffer<char> lt_workspace_;
   // Rope tables that depend on the length (longrope, dynamic): this call's, on the host and device.
   std::vector<float> freq_host_;
@@ -329,7 +352,20 @@ void GpuSequence::ensure_rows(int rows) {
     staged_.resize(size_t(rows) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)}));
     if (!lt_workspace_.ptr) lt_workspace_.resize(LtGemm::kWorkspaceBytes);
   }
+  const size_t gemv_in = size_t(std::min(rows, kInt4GemvRows)) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)});
+  if (m_->int4() && staged_.n < gemv_in) staged_.resize(gemv_in);  // the 4-bit GEMV's input
   rows_ = rows;
+}
+
+void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate) {
+  if (!q4.qweight) return linear_layer(x, rows, w, y, accumulate);
+  if (rows <= kInt4GemvRows) {
+    stage_input(x, rows, w.in, m_->type(), staged_.ptr, stream_);
+    return int4_gemv(staged_.ptr, rows, q4, w.b, m_->type(), y, accumulate, stream_);
+  }
+  if (!dequant_.ptr) dequant_.resize(m_->int4_scratch());
+  int4_dequantize(q4, m_->type(), dequant_.ptr, stream_);
+  linear_layer(x, rows, {dequant_.ptr, w.b, w.in, w.out}, y, accumulate);
 }
 
 void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, float* y, bool accumulate) {
@@ -385,7 +421,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(uint16_t);
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
-    linear_layer(normed(x_.ptr), n, L.qkv, qkv_.ptr, false);
+    linear_layer(normed(x_.ptr), n, L.qkv, L.qkv4, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
     const AttentionCall call{{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, att_.ptr}, &*plan_};
     rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
@@ -435,9 +471,9 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
       }
       stats_.kv_bytes_read += double(read.tokens_read) * kv_token_bytes;
     }
-    linear_layer({att_.ptr}, n, L.o, x_.ptr, true);
-    linear_layer(normed(x_.ptr), n, L.gate_up, gu_.ptr, false);
-    linear_layer({gu_.ptr, LinearInput::SwiGlu}, n, L.down, x_.ptr, true);
+    linear_layer({att_.ptr}, n, L.o, L.o4, x_.ptr, true);
+    linear_layer(normed(x_.ptr), n, L.gate_up, L.gate_up4, gu_.ptr, false);
+    linear_layer({gu_.ptr, LinearInput::SwiGlu}, n, L.down, L.down4, x_.ptr, true);
   }
   // Only the rows whose logits are wanted go through the final norm and the LM head.
   const int rows = all_logits ? n : 1;

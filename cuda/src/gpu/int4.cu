@@ -1,0 +1,164 @@
+#include "gpu/int4.cuh"
+
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda_util.cuh"
+#include "kernels/half_types.cuh"
+
+namespace quest {
+
+size_t Int4Linear::bytes() const {
+  return size_t(out) * in / 2 + size_t(out) * (in / group) * sizeof(__half2) + (in_scale ? size_t(in) * sizeof(float) : 0);
+}
+
+Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLinear*> parts, const std::vector<float>& in_scale,
+                       const std::function<void*(size_t)>& alloc) {
+  Int4Linear w;
+  w.in = (*parts.begin())->in;
+  w.group = (*parts.begin())->group;
+  for (const PackedLinear* p : parts) {
+    if (p->in != w.in || p->group != w.group) throw std::runtime_error("4-bit layers stacked on the GPU must share their input size and group");
+    w.out += p->out;
+  }
+  if (w.in % 32 || w.group % 32) throw std::runtime_error("the GPU's 4-bit layers need inputs and groups in multiples of 32");
+  const int words = w.in / 8, groups = w.in / w.group;
+  std::vector<uint32_t> qw(size_t(w.out) * words);
+  std::vector<__half2> sz(size_t(w.out) * groups);
+  int row = 0;
+  for (const PackedLinear* p : parts)
+    for (int o = 0; o < p->out; ++o, ++row) {
+      for (int j = 0; j < words; ++j) {
+        uint32_t word = 0;
+        for (int n = 0; n < 8; ++n) word |= uint32_t(int4_weight(q, *p, o, 8 * j + n)) << (4 * n);
+        qw[size_t(row) * words + j] = word;
+      }
+      // The zero (at most 16, GPTQ v1's 15 + 1) is exact in fp16; fp16 scales stay exact.
+      for (int g = 0; g < groups; ++g)
+        sz[size_t(row) * groups + g] = __halves2half2(__float2half(p->scales[size_t(g) * p->out + o]), __float2half(float(int4_zero(q, *p, g, o))));
+    }
+  auto put = [&](const void* src, size_t n) {
+    void* dst = alloc(n);
+    check(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice), "upload (4-bit weights)");
+    return dst;
+  };
+  w.qweight = static_cast<const uint32_t*>(put(qw.data(), qw.size() * sizeof(uint32_t)));
+  w.sz = static_cast<const __half2*>(put(sz.data(), sz.size() * sizeof(__half2)));
+  if (!in_scale.empty()) w.in_scale = static_cast<const float*>(put(in_scale.data(), in_scale.size() * sizeof(float)));
+  return w;
+}
+
+namespace {
+
+// The 8 weights of one word, dequantized: (q - zero) * scale, times the input's scale.
+__device__ inline void dequant8(uint32_t word, float2 sz, const float* in_scale, float out[8]) {
+#pragma unroll
+  for (int n = 0; n < 8; ++n) out[n] = (float((word >> (4 * n)) & 15u) - sz.y) * sz.x * (in_scale ? in_scale[n] : 1.0f);
+}
+
+// x[r][i] *= in_scale[i], once before the GEMV rather than in each of its warps.
+template <typename W>
+__global__ void scale_columns_kernel(W* x, int rows, int in, const float* __restrict__ in_scale) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < size_t(rows) * in) x[i] = Cvt<W>::from(Cvt<W>::to(x[i]) * in_scale[i % in]);
+}
+
+// One warp an output row: each lane takes 32 inputs (one group's, a 16-byte load of weights)
+// at a time, lanes on consecutive 16-byte words, and the R input rows reuse each weight.
+template <typename W, int R>
+__global__ void __launch_bounds__(256) int4_gemv_kernel(const W* __restrict__ x, Int4Linear w, const float* __restrict__ b, float* __restrict__ y,
+                                                        bool accumulate) {
+  const int lane = threadIdx.x & 31;
+  const int o = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (o >= w.out) return;
+  const uint4* row = reinterpret_cast<const uint4*>(w.qweight + size_t(o) * (w.in / 8));
+  const __half2* sz = w.sz + size_t(o) * (w.in / w.group);
+  float acc[R] = {};
+#pragma unroll 2
+  for (int c = lane; c < w.in / 32; c += 32) {
+    const uint4 q = __ldg(row + c);
+    const float2 s = __half22float2(sz[32 * c / w.group]);
+    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int i = 32 * c + 8 * k;
+      float wv[8];
+      dequant8(words[k], s, nullptr, wv);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        float xv[8];
+        load8<W>(x + size_t(r) * w.in + i, xv);
+#pragma unroll
+        for (int n = 0; n < 8; ++n) acc[r] += wv[n] * xv[n];
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    float v = acc[r];
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
+    if (lane == 0) {
+      float* out = y + size_t(r) * w.out + o;
+      *out = (accumulate ? *out : 0.0f) + v + (b ? b[o] : 0.0f);
+    }
+  }
+}
+
+// One thread a word: its 8 weights written with one 16-byte store.
+template <typename W>
+__global__ void int4_dequantize_kernel(Int4Linear w, W* __restrict__ dst) {
+  const size_t words = size_t(w.out) * (w.in / 8);
+  const size_t word = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (word >= words) return;
+  const int o = int(word / (w.in / 8)), i = int(word % (w.in / 8)) * 8;
+  float v[8];
+  dequant8(w.qweight[word], __half22float2(w.sz[size_t(o) * (w.in / w.group) + i / w.group]), w.in_scale ? w.in_scale + i : nullptr, v);
+  alignas(16) W out[8];
+#pragma unroll
+  for (int n = 0; n < 8; ++n) out[n] = Cvt<W>::from(v[n]);
+  *reinterpret_cast<uint4*>(dst + size_t(o) * w.in + i) = *reinterpret_cast<const uint4*>(out);
+}
+
+template <typename W, int R>
+void gemv_rows(const void* x, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
+  constexpr int kWarps = 8;
+  int4_gemv_kernel<W, R><<<(w.out + kWarps - 1) / kWarps, 32 * kWarps, 0, s>>>(static_cast<const W*>(x), w, b, y, accumulate);
+}
+
+template <typename W>
+void gemv(void* x, int rows, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
+  if (w.in_scale) {
+    const size_t n = size_t(rows) * w.in;
+    scale_columns_kernel<W><<<unsigned((n + 255) / 256), 256, 0, s>>>(static_cast<W*>(x), rows, w.in, w.in_scale);
+  }
+  switch (rows) {
+    case 1: return gemv_rows<W, 1>(x, w, b, y, accumulate, s);
+    case 2: return gemv_rows<W, 2>(x, w, b, y, accumulate, s);
+    case 3: return gemv_rows<W, 3>(x, w, b, y, accumulate, s);
+    case 4: return gemv_rows<W, 4>(x, w, b, y, accumulate, s);
+    case 5: return gemv_rows<W, 5>(x, w, b, y, accumulate, s);
+    case 6: return gemv_rows<W, 6>(x, w, b, y, accumulate, s);
+    case 7: return gemv_rows<W, 7>(x, w, b, y, accumulate, s);
+    case 8: return gemv_rows<W, 8>(x, w, b, y, accumulate, s);
+  }
+  throw std::runtime_error("int4_gemv takes 1 to " + std::to_string(kInt4GemvRows) + " rows, not " + std::to_string(rows));
+}
+
+}  // namespace
+
+void int4_gemv(void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s) {
+  with_half_type(t, [&](auto e) { gemv<decltype(e)>(x, rows, w, b, y, accumulate, s); });
+  check(cudaGetLastError(), "4-bit GEMV");
+}
+
+void int4_dequantize(const Int4Linear& w, WeightType t, void* dst, cudaStream_t s) {
+  const size_t words = size_t(w.out) * (w.in / 8);
+  with_half_type(t, [&](auto e) {
+    using W = decltype(e);
+    int4_dequantize_kernel<W><<<unsigned((words + 255) / 256), 256, 0, s>>>(w, static_cast<W*>(dst));
+  });
+  check(cudaGetLastError(), "4-bit dequantization");
+}
+
+}  // namespace quest

@@ -1,0 +1,45 @@
+// 4-bit weights on the GPU (issue #23): AWQ and GPTQ layers unpacked at upload into one layout,
+// a W4A16 GEMV for decode steps and, for a prefill, a dequantization into a scratch matrix of
+// the weight type that the existing GEMM path (cuBLASLt or the own GEMM) then multiplies.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <functional>
+#include <initializer_list>
+#include <vector>
+
+#include "engine/int4.h"
+#include "kernels/linear.cuh"
+
+namespace quest {
+
+// One linear layer [out][in]: qweight [out][in/8], word j of a row holding inputs 8j..8j+7 at
+// nibbles 0..7; sz [out][in/group] each group's (scale, zero) in fp16, as both formats store
+// scales; in_scale [in] the RMSNorm weight the input is multiplied by (the fp16 path folds it
+// into the weights' columns, which packed integers cannot hold), or null. Empty: not 4-bit.
+struct Int4Linear {
+  const uint32_t* qweight = nullptr;
+  const __half2* sz = nullptr;
+  const float* in_scale = nullptr;
+  int in = 0, out = 0, group = 0;
+  size_t bytes() const;
+};
+
+// Input rows the GEMV takes (a decode step); a prefill dequantizes and runs the GEMM.
+constexpr int kInt4GemvRows = 8;
+
+// parts stacked along the output (q, k, v; gate, up), each unpacked by its format's rules
+// (engine/int4.h) on the host, uploaded into memory from alloc (which the caller owns).
+Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLinear*> parts, const std::vector<float>& in_scale,
+                       const std::function<void*(size_t)>& alloc);
+
+// y[rows][out] (+)= (x * in_scale) W^T + b for rows <= kInt4GemvRows; x [rows][in] in the
+// weight type (stage_input's output, scaled in place), weights dequantized in registers from
+// 16-byte loads.
+void int4_gemv(void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s);
+
+// dst [out][in] = W * in_scale (by column) in the weight type: the matrix a DeviceLinear reads.
+void int4_dequantize(const Int4Linear& w, WeightType t, void* dst, cudaStream_t s);
+
+}  // namespace quest

@@ -1,0 +1,76 @@
+// 4-bit weights on the GPU (issue #23): the W4A16 GEMV (decode steps, up to 8 rows) and the
+// prefill's dequantize-then-GEMM against the CPU engine, which dequantizes exactly and matches
+// transformers (test/parity.test.ts), on the AWQ and GPTQ fixtures; and the bytes a decode step
+// of an AWQ preset reads. Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
+import { openModelFolder } from '../src/model/index.js';
+import { PRESETS } from '../src/model/presets.js';
+import { randint, rng } from '../src/tasks/rng.js';
+import { DERIVED_FP16, fixtures, gpuTests, relDiff } from './helpers.js';
+
+const gpu = gpuTests('GPU 4-bit tests');
+
+// Not yet run on a card: the bound is derived from the arithmetic (40 units of fp16 roundoff of
+// the weights and staged inputs, relative to the largest logit), as for gpu-model's own GEMM.
+const BOUND = DERIVED_FP16;
+const next = rng(20261206);
+const opts = (policy = 'dense'): NativeSequenceOptions => ({ policy, budget: 0, pageSize: 16, denseLayers: 0 });
+
+describe.skipIf(!gpu).each(['awq-llama', 'awq-qwen2', 'gptq-llama', 'gptq-qwen2'])('%s on the GPU', (name) => {
+  const dir = path.join(fixtures, name);
+  const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+  const folder = openModelFolder(dir);
+  let cpu: NativeModel;
+  let dev: NativeModel;
+  const both = async () => {
+    cpu ??= await loadModel(folder.spec, dir, 'cpu');
+    dev ??= await loadModel(folder.spec, dir, 'cuda');
+    expect(dev.backend).toBe('cuda');
+  };
+
+  it('prefills (dequantized weights, GEMM) to transformers logits', async () => {
+    await both();
+    const ref = new Float32Array(readFileSync(path.join(dir, 'logits.f32')).buffer.slice(0));
+    const seq = dev.createSequence(opts());
+    const d = relDiff(await seq.prefill(Int32Array.from(expected.prompt_ids), true), ref);
+    seq.close();
+    console.log(`observed-error ${name} transformers int4-gpu ${d.toExponential(2)} (bound ${BOUND})`);
+    expect(d).toBeLessThan(BOUND);
+  });
+
+  it('decodes (the W4A16 GEMV, one row and several) as the CPU engine does', async () => {
+    await both();
+    const prompt = Int32Array.from(expected.prompt_ids);
+    const [a, b] = [cpu.createSequence(opts()), dev.createSequence(opts())];
+    await a.prefill(prompt);
+    await b.prefill(prompt);
+    let worst = 0;
+    // Single tokens, then feeds of 3 and 8 tokens (rows the GEMV takes at once).
+    for (const n of [1, 1, 1, 3, 8]) {
+      const fed = Int32Array.from({ length: n }, () => randint(next, 3, folder.spec.vocabSize - 1));
+      worst = Math.max(worst, relDiff(await b.feed(fed), await a.feed(fed)));
+    }
+    console.log(`observed-error ${name} decode int4-gpu ${worst.toExponential(2)} (bound ${BOUND})`);
+    expect(worst).toBeLessThan(BOUND);
+    a.close();
+    b.close();
+  });
+});
+
+describe.skipIf(!gpu)('an AWQ preset on the GPU', () => {
+  it('reads its packed bytes a decode step: half a byte a weight, a (scale, zero) pair of fp16 a group, the norms in fp32', async () => {
+    const s = PRESETS['llama-2-7b-awq'];
+    const g = s.quant!.groupSize;
+    const H = s.hiddenSize, I = s.intermediateSize, qd = s.numHeads * s.headDim, kvd = s.numKvHeads * s.headDim;
+    const packed = (out: number, inp: number, norm: boolean) => (out * inp) / 2 + out * (inp / g) * 4 + (norm ? inp * 4 : 0);
+    const layer = packed(qd + 2 * kvd, H, true) + packed(H, qd, false) + packed(2 * I, H, true) + packed(H, I, false);
+    // One embedding row and the LM head (fp16, with the final norm folded in), as stored; the
+    // rope's fp32 inverse frequencies.
+    const expected = s.numLayers * layer + H * 2 + s.vocabSize * H * 2 + (s.headDim / 2) * 4;
+    const model = await loadModel({ ...s, tensors: [], randomWeights: true, randomSeed: 1 }, 'llama-2-7b-awq', 'cuda');
+    expect(model.weightBytes).toBe(expected);
+  });
+});
