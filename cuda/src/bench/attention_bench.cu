@@ -212,7 +212,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       auto prefill = [&] {
         for (int c = 0; c < L; c += kPrefillChunk) {
           const int rows = std::min(kPrefillChunk, L - c);
-          prefill_attention(pq.ptr + c * width, cache.view(page_table.ptr, sh, c + rows), sh.heads, rows, c, scale, pout.ptr + c * width, nullptr, s);
+          prefill_attention({pq.ptr + c * width, cache.view(page_table.ptr, sh, c + rows), sh.heads, rows, c, scale, pout.ptr + c * width, nullptr}, s);
         }
       };
       prefill();  // outside the capture: the kernel's shared-memory limit is raised on first use
@@ -600,7 +600,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   qr.upload(qrh);
   DeviceBuffer<float> pout(size_t(R) * H * d), plse(size_t(R) * H), sums(size_t(kvh) * L);
   check(cudaMemsetAsync(sums.ptr, 0, sums.n * sizeof(float), s), "column sums");
-  prefill_attention(qr.ptr, kv, H, R, start, scale, pout.ptr, plse.ptr, s);
+  prefill_attention({qr.ptr, kv, H, R, start, scale, pout.ptr, plse.ptr}, s);
   ColumnSums c;
   c.q = qr.ptr;
   c.kv = kv;

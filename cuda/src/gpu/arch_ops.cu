@@ -86,13 +86,12 @@ void window_lists(int* indices, int lists, int64_t pos, int count, cudaStream_t 
   check(cudaGetLastError(), "window_lists");
 }
 
-void window_prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, int window,
-                              float* out, cudaStream_t stream) {
-  const size_t threads = size_t(rows) * heads * 32;
-  with_type_and_dim(kv.type, kv.head_dim, [&](auto w, auto d) {
+void window_prefill_attention(const PrefillArgs& a, int window, cudaStream_t stream) {
+  const size_t threads = size_t(a.rows) * a.heads * 32;
+  with_type_and_dim(a.kv.type, a.kv.head_dim, [&](auto w, auto d) {
     using E = decltype(w);
     window_attention_kernel<E, decltype(d)::value><<<int((threads + 255) / 256), 256, 0, stream>>>(
-        static_cast<const E*>(q), kv, heads, rows, start, scale, window, out);
+        static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start, a.scale, window, a.out);
   });
   check(cudaGetLastError(), "window attention");
 }

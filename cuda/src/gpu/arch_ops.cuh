@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/paged_kv.cuh"
+#include "kernels/prefill_attention.cuh"
 
 namespace quest {
 
@@ -22,11 +23,9 @@ void head_rmsnorm(float* qkv, int rows, int heads, int kv_heads, int head_dim, c
 // pos - count + 1 .. pos, written to indices [lists][count].
 void window_lists(int* indices, int lists, int64_t pos, int count, cudaStream_t stream);
 
-// Causal attention over a sliding window for `rows` queries at positions start.. ([rows][heads]
-// [head_dim] in the cache's type): row r reads the cached positions (p - window, p] of p =
-// start + r. out is fp32 [rows][heads][head_dim]. A plain kernel (a warp a row and head, online
+// Causal attention over a sliding window (a.lse is not written): row r reads the cached
+// positions (p - window, p] of p = a.start + r. A plain kernel (a warp a row and head, online
 // softmax): the prefill of windowed layers, correct before fast.
-void window_prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, int window,
-                              float* out, cudaStream_t stream);
+void window_prefill_attention(const PrefillArgs& a, int window, cudaStream_t stream);
 
 }  // namespace quest

@@ -432,7 +432,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     if (window) {
       if (!decode) {
         check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
-        window_prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, window, att_.ptr, st);
+        window_prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, nullptr}, window, st);
       } else {
         const int count = int(std::min<int64_t>(window, len));
         window_lists(window_indices_.ptr, s.kv_heads, start, count, st);
@@ -443,7 +443,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     } else if (!decode) {
       check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
       const bool observe = governed && policy_->wants_prefill_lse();
-      prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, st);
+      prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr}, st);
       if (observe) policy_->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);
     } else {
       StepRead read = governed ? policy_->select(l, start, prompt_end_, call, st) : StepRead{};

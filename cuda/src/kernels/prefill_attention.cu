@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "kernels/prefill_attention.cuh"
+#include "kernels/gpu_shapes.h"
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
@@ -204,15 +205,16 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
 }
 
 template <int D, typename E>
-void launch_flash(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse, cudaStream_t s) {
+void launch_flash(const PrefillArgs& a, cudaStream_t s) {
   static const bool configured = [] {
     check(cudaFuncSetAttribute(flash_prefill_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes<D>())),
           "prefill attention shared memory");
     return true;
   }();
   (void)configured;
-  const dim3 grid(heads, (rows + kRows - 1) / kRows);
-  check(launch(flash_prefill_kernel<D, E>, grid, kWarps * 32, smem_bytes<D>(), s, q, kv, heads, rows, start, scale * 1.4426950408889634f, out, lse),
+  const dim3 grid(a.heads, (a.rows + kRows - 1) / kRows);
+  check(launch(flash_prefill_kernel<D, E>, grid, kWarps * 32, smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
+               a.scale * 1.4426950408889634f, a.out, a.lse),
         "prefill attention");
 }
 
@@ -227,12 +229,11 @@ std::string prefill_attention_path() {
   return "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, online softmax in registers; " + why + ")";
 }
 
-void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
-                       cudaStream_t s) {
-  if (kv.head_dim != 64 && kv.head_dim != 128) throw std::runtime_error("prefill attention: head_dim must be 64 or 128");
-  if (prefill_attention_sm90_serves()) return prefill_attention_sm90(q, kv, heads, rows, start, scale, out, lse, s);
-  with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
-    launch_flash<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, scale, out, lse, s);
+void prefill_attention(const PrefillArgs& a, cudaStream_t s) {
+  if (!gpu_head_dim(a.kv.head_dim)) throw std::runtime_error("prefill attention: head_dim must be " + or_list(kGpuHeadDims));
+  if (prefill_attention_sm90_serves()) return prefill_attention_sm90(a, s);
+  with_type_and_dim(a.kv.type, a.kv.head_dim, [&](auto t, auto d) {
+    launch_flash<decltype(d)::value, decltype(t)>(a, s);
     return 0;
   });
 }

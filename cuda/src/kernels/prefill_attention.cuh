@@ -15,18 +15,25 @@ namespace quest {
 // tiles fill the GPU, few enough that its scratch stays small at any context length.
 constexpr int kPrefillChunk = 2048;
 
-// Causal attention of `rows` queries at positions start.. ([rows][heads][head_dim], in the
-// cache's type) over the cache's positions [0, start + rows): flash attention on mma.sync
+// A prefill chunk's attention: `rows` queries at positions start.. over the cache.
+struct PrefillArgs {
+  const void* q = nullptr;  // [rows][heads][head_dim], in the cache's type
+  PagedKv kv;
+  int heads = 0, rows = 0;
+  int64_t start = 0;
+  float scale = 0;
+  float* out = nullptr;  // fp32 [rows][heads][head_dim]
+  float* lse = nullptr;  // each row's log-sum-exp [rows][heads], when given
+};
+
+// Causal attention over the cache's positions [0, start + rows): flash attention on mma.sync
 // (prefill_attention.cu), or on wgmma where the card is an sm_90 and the addon has sm_90a
-// code (prefill_attention_sm90.cu); out is fp32 [rows][heads][head_dim], and lse, when given,
-// each row's log-sum-exp [rows][heads].
-void prefill_attention(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
-                       cudaStream_t stream);
+// code (prefill_attention_sm90.cu).
+void prefill_attention(const PrefillArgs& a, cudaStream_t stream);
 // Which of the two runs on the current device, and why.
 std::string prefill_attention_path();
 bool prefill_attention_sm90_serves();
-void prefill_attention_sm90(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
-                            cudaStream_t stream);
+void prefill_attention_sm90(const PrefillArgs& a, cudaStream_t stream);
 
 // The attention probabilities that rows [row_from, rows) of such a prefill (its queries q at
 // positions start.., and its lse) gave each cached position, summed over the rows and over the

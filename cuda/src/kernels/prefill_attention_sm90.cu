@@ -273,16 +273,16 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
 }
 
 template <int D, typename E>
-void launch_sm90(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse, cudaStream_t s) {
+void launch_sm90(const PrefillArgs& a, cudaStream_t s) {
   static const bool configured = [] {
     check(cudaFuncSetAttribute(flash_prefill_sm90_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sm90_smem_bytes<D>())),
           "prefill attention (sm_90a) shared memory");
     return true;
   }();
   (void)configured;
-  const dim3 grid(heads, (rows + kRows - 1) / kRows);
-  check(launch(flash_prefill_sm90_kernel<D, E>, grid, kThreads, sm90_smem_bytes<D>(), s, q, kv, heads, rows, start, scale * 1.4426950408889634f, out,
-               lse),
+  const dim3 grid(a.heads, (a.rows + kRows - 1) / kRows);
+  check(launch(flash_prefill_sm90_kernel<D, E>, grid, kThreads, sm90_smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
+               a.scale * 1.4426950408889634f, a.out, a.lse),
         "prefill attention (sm_90a)");
 }
 
@@ -302,10 +302,9 @@ bool prefill_attention_sm90_serves() {
   return yes;
 }
 
-void prefill_attention_sm90(const void* q, const PagedKv& kv, int heads, int rows, int64_t start, float scale, float* out, float* lse,
-                            cudaStream_t s) {
-  with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) {
-    launch_sm90<decltype(d)::value>(static_cast<const decltype(t)*>(q), kv, heads, rows, start, scale, out, lse, s);
+void prefill_attention_sm90(const PrefillArgs& a, cudaStream_t s) {
+  with_type_and_dim(a.kv.type, a.kv.head_dim, [&](auto t, auto d) {
+    launch_sm90<decltype(d)::value, decltype(t)>(a, s);
     return 0;
   });
 }
