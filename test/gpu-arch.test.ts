@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
+import { type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { randint, rng } from '../src/tasks/rng.js';
-import { DERIVED_BF16, DERIVED_FP16, fixtures, gpuTests, relDiff } from './helpers.js';
+import { DERIVED_BF16, DERIVED_FP16, enginePair, fixtures, gpuTests, relDiff } from './helpers.js';
 
 const gpu = gpuTests('GPU tests of the issue-22 models');
 const cases = ['yarn-llama', 'yarn-qwen2', 'qwen3', 'phi3-longrope', 'mistral-window', 'dynamic-llama'];
@@ -24,11 +24,8 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
   const opts = (policy: string, budget = 0): NativeSequenceOptions => ({ policy, budget, pageSize: 16, denseLayers: 0 });
   let cpu: NativeModel;
   let dev: NativeModel;
-  const both = async () => {
-    cpu ??= await loadModel(folder.spec, dir, 'cpu');
-    dev ??= await loadModel(folder.spec, dir, 'cuda');
-    expect(dev.backend).toBe('cuda');
-  };
+  const pair = enginePair(folder.spec, dir);
+  const both = async () => void ({ cpu, dev } = await pair());
 
   it('matches transformers logits at every position', async () => {
     await both();

@@ -9,7 +9,7 @@ import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/
 import { openModelFolder } from '../src/model/index.js';
 import { PRESETS } from '../src/model/presets.js';
 import { randint, rng } from '../src/tasks/rng.js';
-import { DERIVED_FP16, fixtures, gpuTests, relDiff } from './helpers.js';
+import { DERIVED_FP16, enginePair, fixtures, gpuTests, relDiff } from './helpers.js';
 
 const gpu = gpuTests('GPU 4-bit tests');
 
@@ -25,11 +25,8 @@ describe.skipIf(!gpu).each(['awq-llama', 'awq-qwen2', 'gptq-llama', 'gptq-qwen2'
   const folder = openModelFolder(dir);
   let cpu: NativeModel;
   let dev: NativeModel;
-  const both = async () => {
-    cpu ??= await loadModel(folder.spec, dir, 'cpu');
-    dev ??= await loadModel(folder.spec, dir, 'cuda');
-    expect(dev.backend).toBe('cuda');
-  };
+  const pair = enginePair(folder.spec, dir);
+  const both = async () => void ({ cpu, dev } = await pair());
 
   it('prefills (dequantized weights, GEMM) to transformers logits', async () => {
     await both();

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { randint, rng, taskSeed } from '../src/tasks/rng.js';
-import { DERIVED_BF16, DERIVED_FP16, fixtures, gpuTests, relDiff, repo, sameList, tokensServed } from './helpers.js';
+import { DERIVED_BF16, DERIVED_FP16, enginePair, fixtures, gpuTests, relDiff, repo, sameList, tokensServed } from './helpers.js';
 
 const gpu = gpuTests('GPU model tests');
 
@@ -57,11 +57,8 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
   const vocab = folder.spec.vocabSize;
   let cpu: NativeModel;
   let dev: NativeModel;
-  const both = async () => {
-    cpu ??= await loadModel(folder.spec, dir, 'cpu');
-    dev ??= await loadModel(folder.spec, dir, 'cuda');
-    expect(dev.backend).toBe('cuda');
-  };
+  const pair = enginePair(folder.spec, dir);
+  const both = async () => void ({ cpu, dev } = await pair());
   const opts = (policy: string, budget = 0): NativeSequenceOptions => ({ policy, budget, pageSize: 16, denseLayers: 0 });
 
   it('matches transformers logits at every position', async () => {

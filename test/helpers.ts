@@ -2,9 +2,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterAll, afterEach } from 'vitest';
-import { native } from '../src/engine/index.js';
-import type { NativeStepSelection } from '../src/engine/index.js';
+import { afterAll, afterEach, expect } from 'vitest';
+import { loadModel, native } from '../src/engine/index.js';
+import type { NativeModel, NativeModelSpec, NativeStepSelection } from '../src/engine/index.js';
 
 export const repo = path.resolve(import.meta.dirname, '..');
 export const fixtures = path.join(repo, 'test', 'fixtures');
@@ -30,6 +30,18 @@ export function tempDirs(prefix = 'quest-test-'): () => string {
     made.push(d);
     return d;
   };
+}
+
+/** A model folder's engines on the CPU and on the GPU, loaded on the first call and kept. */
+export function enginePair(spec: NativeModelSpec, dir: string): () => Promise<{ cpu: NativeModel; dev: NativeModel }> {
+  let pair: Promise<{ cpu: NativeModel; dev: NativeModel }> | undefined;
+  return () =>
+    (pair ??= (async () => {
+      const cpu = await loadModel(spec, dir, 'cpu');
+      const dev = await loadModel(spec, dir, 'cuda');
+      expect(dev.backend).toBe('cuda');
+      return { cpu, dev };
+    })());
 }
 
 const cuda = native().backendInfo().cuda;
