@@ -60,7 +60,7 @@ export interface EvalConfig extends PolicyConfig {
   device: 'auto' | 'cpu' | 'cuda';
   /**
    * shared: a sample is prefilled once for all its cells (policy x budget), which then decode
-   * as one batch (the CPU backend; the GPU runs each cell alone for now); single: each cell
+   * as one batch (the GPU steps the batch's cells one after another for now); single: each cell
    * prefills and decodes alone. The records are the same either way, timings aside.
    */
   cells: 'shared' | 'single';

@@ -3,7 +3,7 @@
 // layer; the host sees only the logits, and the lists read where a sequence records them).
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +11,7 @@
 #include "gpu/arch_ops.cuh"
 #include "gpu/gpu_engine.h"
 #include "gpu/gpu_policy.h"
+#include "gpu/kv_pool.cuh"
 #include "kernels/cuda_util.cuh"
 #include "kernels/decode_attention.cuh"
 #include "kernels/embed_rope.cuh"
@@ -195,20 +196,30 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
 
 namespace {
 
+// The first of `policies` that gathers what policies[i] gathers in a prefill.
+size_t gatherer(const std::vector<GpuPolicy*>& policies, size_t i) {
+  const std::string key = policies[i]->prefill_statistics();
+  for (size_t j = 0; j < i; ++j)
+    if (!key.empty() && policies[j]->prefill_statistics() == key) return j;
+  return i;
+}
+
 size_t free_gpu_bytes() {
   size_t free = 0, total = 0;
   check(cudaMemGetInfo(&free, &total), "GPU memory");
   return free;
 }
 
+// Tokens a prefill makes room for beyond its prompt, so that decode steps rarely reallocate.
+constexpr int64_t kDecodeRoom = 512;
+
 class GpuSequence final : public Decoder {
  public:
   GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
-  ~GpuSequence() override {
-    cudaSetDevice(m_->device());
-    cudaStreamDestroy(stream_);
-  }
+  ~GpuSequence() override;
   int64_t length() const override { return length_; }
+  CacheStats cache_stats() const override;
+  static void prefill_shared(const std::vector<GpuSequence*>& cells, const int32_t* tokens, int64_t n);
 
  protected:
   void reserve(int64_t n) override;
@@ -216,7 +227,17 @@ class GpuSequence final : public Decoder {
   void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
 
  private:
+  // Throws, saying how many tokens would fit, unless the pool can add `pool_pages` pages and the
+  // key bounds can take `meta` Quest pages (for a cache of `tokens` tokens).
+  void check_fits(int64_t tokens, int64_t pool_pages, int64_t meta) const;
   void grow(int64_t tokens);
+  // Before positions [length_, len) are written: its own copy of any page among them it shares.
+  void own_pages(int64_t len);
+  // Starts as a cell of `from`'s prefill: the prompt's pages shared, its own pages for the rest
+  // of from's capacity, and its own copy of the key bounds (every cell appends to them).
+  void fork_from(const GpuSequence& from);
+  void upload_table();
+  bool observed() const;  // whether a policy observing the prefill needs its log-sum-exp
   PagedKv view(int layer, int64_t len) const;
   // Scratch sized for `rows` tokens a forward call.
   void ensure_rows(int rows);
@@ -228,12 +249,15 @@ class GpuSequence final : public Decoder {
   std::shared_ptr<GpuModel> m_;
   PolicyOptions opts_;
   std::unique_ptr<GpuPolicy> policy_;
+  std::vector<GpuPolicy*> observers_;  // policies that see this sequence's prefill: its own, or every cell's of a shared one
   cudaStream_t stream_ = nullptr;
   int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
   int rows_ = 0;
   std::optional<DecodePlan> plan_;  // made once the sequence's device is current
   HalfType kv_type_ = HalfType::F16;
-  std::vector<DeviceBuffer<uint16_t>> k_, v_, kmin_, kmax_;  // per layer, in kv_type_
+  std::shared_ptr<KvPool> pool_;  // K and V, shared with the family of a shared prefill
+  std::vector<int> table_;        // logical page -> physical page of pool_
+  std::vector<DeviceBuffer<uint16_t>> kmin_, kmax_;  // per layer, in kv_type_
   DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_;
   DeviceBuffer<float> split_o_, split_lse_, lse_;
   DeviceBuffer<int32_t> tokens_;
@@ -249,13 +273,12 @@ class GpuSequence final : public Decoder {
 
 GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
     : Decoder(model->spec(), opts.record_selections), m_(std::move(model)), opts_(opts),
-      policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)),
+      policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)), observers_{policy_.get()},
       kv_type_(opts.kv_dtype == KvDtype::BF16 ? HalfType::BF16 : HalfType::F16) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
   const ModelSpec& s = spec_;
-  k_.resize(s.layers);
-  v_.resize(s.layers);
+  pool_ = std::make_shared<KvPool>(s.layers, size_t(s.kv_heads) * kGpuPage * s.head_dim);
   kmin_.resize(s.layers);
   kmax_.resize(s.layers);
   plan_.emplace(kv_type_, s.head_dim, s.heads, s.kv_heads);
@@ -265,10 +288,50 @@ GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& o
   split_lse_.resize(size_t(s.heads) * plan_->max_splits());
 }
 
+GpuSequence::~GpuSequence() {
+  cudaSetDevice(m_->device());
+  {
+    std::lock_guard<std::mutex> lock(pool_->mutex);
+    for (int p : table_) pool_->release(p);
+  }
+  cudaStreamDestroy(stream_);
+}
+
+CacheStats GpuSequence::cache_stats() const {
+  std::lock_guard<std::mutex> lock(pool_->mutex);
+  int64_t own = 0;
+  for (int p : table_) own += pool_->refs(p) == 1;
+  const int64_t bounds = 2 * int64_t(spec_.layers) * int64_t(kmin_[0].n) * int64_t(sizeof(uint16_t));
+  return {true, int64_t(table_.size()), own, pool_->live(), int64_t(pool_->page_bytes()), bounds};
+}
+
+bool GpuSequence::observed() const {
+  for (const GpuPolicy* p : observers_)
+    if (p->wants_prefill_lse()) return true;
+  return false;
+}
+
 void GpuSequence::reserve(int64_t n) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
-  // Room for the prompt and a stretch of decoding, so decode steps rarely reallocate.
-  if (length_ + n > capacity_) grow(length_ + n + 512);
+  std::lock_guard<std::mutex> lock(pool_->mutex);
+  if (length_ + n > capacity_) grow(length_ + n + kDecodeRoom);
+}
+
+void GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta) const {
+  const ModelSpec& s = spec_;
+  // K and V in the pool, both key bounds of every layer here, against what is free plus what
+  // the pool and the bounds hold now: a cache that cannot fit says how many tokens would,
+  // rather than failing in cudaMalloc.
+  const size_t per_meta = size_t(s.kv_heads) * s.head_dim, page = pool_->page_bytes(), pool_now = size_t(pool_->capacity()) * page;
+  auto bounds = [&](size_t mp) { return 2 * sizeof(uint16_t) * s.layers * mp * per_meta; };
+  const size_t need = pool_now + size_t(pool_pages) * page + bounds(std::max<size_t>(size_t(meta), kmin_[0].n / per_meta));
+  const size_t room = free_gpu_bytes() + pool_now + bounds(kmin_[0].n / per_meta);
+  if (need > room) {
+    const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
+    throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory and " +
+                             gib(room) + " GiB is free: about " + std::to_string(int64_t(double(tokens) * double(room) / double(need))) +
+                             " tokens would fit");
+  }
 }
 
 void GpuSequence::grow(int64_t tokens) {
@@ -277,17 +340,9 @@ void GpuSequence::grow(int64_t tokens) {
   // The key bounds come a chunk of Quest pages (of any size) at a time; chunks are outermost,
   // so the old bounds are the new ones' prefix.
   const int64_t P = opts_.page_size, meta = bound_pages((pages * kGpuPage + P - 1) / P), old_meta = bound_pages((capacity_ + P - 1) / P);
-  const size_t per_page = size_t(s.kv_heads) * kGpuPage * s.head_dim, per_meta = size_t(s.kv_heads) * s.head_dim;
-  // K, V and both key bounds of every layer, against what is free plus what this cache holds
-  // now: a cache that cannot fit says how many tokens would, rather than failing in cudaMalloc.
-  auto cache_bytes = [&](int64_t p, int64_t mp) { return 2 * sizeof(uint16_t) * s.layers * (size_t(p) * per_page + size_t(mp) * per_meta); };
-  const size_t need = cache_bytes(pages, meta), room = free_gpu_bytes() + cache_bytes(old_pages, old_meta);
-  if (need > room) {
-    const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
-    throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory and " +
-                             gib(room) + " GiB is free: about " + std::to_string(int64_t(double(tokens) * double(room) / double(need))) +
-                             " tokens would fit");
-  }
+  const size_t per_meta = size_t(s.kv_heads) * s.head_dim;
+  check_fits(tokens, pool_->shortfall(pages - old_pages), meta);
+  for (int p : pool_->take(pages - old_pages, stream_)) table_.push_back(p);
   auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per, int64_t n, int64_t old) {
     DeviceBuffer<uint16_t> fresh(size_t(n) * per);
     if (old > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old) * per * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "cache copy");
@@ -295,20 +350,90 @@ void GpuSequence::grow(int64_t tokens) {
     b = std::move(fresh);
   };
   for (int l = 0; l < s.layers; ++l) {
-    regrow(k_[l], per_page, pages, old_pages);
-    regrow(v_[l], per_page, pages, old_pages);
     regrow(kmin_[l], per_meta, meta, old_meta);
     regrow(kmax_[l], per_meta, meta, old_meta);
   }
-  // Pages are laid out in order: the table is the identity, kept because the kernels read
-  // through one (a shared or reordered pool needs nothing else).
-  std::vector<int> table(pages);
-  std::iota(table.begin(), table.end(), 0);
-  page_table_.resize(pages);
-  page_table_.upload(table);
+  upload_table();
   dense_indices_.resize(size_t(pages) * s.kv_heads);
-  policy_->grow(capacity_, pages * kGpuPage, stream_);
+  for (GpuPolicy* p : observers_) p->grow(capacity_, pages * kGpuPage, stream_);
   capacity_ = pages * kGpuPage;
+}
+
+void GpuSequence::upload_table() {
+  if (page_table_.n != table_.size()) page_table_.resize(table_.size());
+  page_table_.upload(table_);
+}
+
+void GpuSequence::own_pages(int64_t len) {
+  bool copied = false;
+  for (int64_t p = length_ / kGpuPage; p <= (len - 1) / kGpuPage; ++p) {
+    const int shared = table_[p];
+    if (pool_->refs(shared) == 1) continue;
+    const int mine = pool_->take(1, stream_)[0];
+    pool_->copy(shared, mine, stream_);
+    pool_->release(shared);
+    table_[p] = mine;
+    copied = true;
+  }
+  if (copied) upload_table();
+}
+
+void GpuSequence::fork_from(const GpuSequence& from) {
+  const ModelSpec& s = spec_;
+  pool_ = from.pool_;
+  const int64_t shared = (from.length_ + kGpuPage - 1) / kGpuPage;
+  table_.assign(from.table_.begin(), from.table_.begin() + shared);
+  for (int p : table_) pool_->share(p);
+  for (int p : pool_->take(from.capacity_ / kGpuPage - shared, stream_)) table_.push_back(p);
+  upload_table();
+  dense_indices_.resize(table_.size() * s.kv_heads);
+  for (int l = 0; l < s.layers; ++l)
+    for (auto [mine, theirs] : {std::pair{&kmin_[l], &from.kmin_[l]}, std::pair{&kmax_[l], &from.kmax_[l]}}) {
+      mine->resize(theirs->n);
+      check(cudaMemcpyAsync(mine->ptr, theirs->ptr, theirs->n * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "key bounds copy");
+    }
+  check(cudaStreamSynchronize(stream_), "key bounds copy");
+  // Its policy grew with `from`'s capacity as it observed the prefill.
+  capacity_ = from.capacity_;
+  length_ = from.length_;
+  adopt_prefill(from);
+}
+
+void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const int32_t* tokens, int64_t n) {
+  if (cells.empty()) throw std::runtime_error("a shared prefill needs at least one sequence");
+  GpuSequence& first = *cells[0];
+  for (GpuSequence* c : cells) {
+    if (c->length() > 0) throw std::runtime_error("a shared prefill needs fresh sequences (one has tokens already)");
+    if (c->m_ != first.m_) throw std::runtime_error("a shared prefill needs sequences of one model");
+    if (c->opts_.page_size != first.opts_.page_size || c->opts_.kv_dtype != first.opts_.kv_dtype ||
+        c->opts_.dense_layers != first.opts_.dense_layers)
+      throw std::runtime_error("a shared prefill needs sequences of one page size, KV type and number of dense layers");
+  }
+  if (n <= 0) throw std::runtime_error("prefill needs at least one token");
+  check(cudaSetDevice(first.m_->device()), "cudaSetDevice");
+  {
+    // Room for every cell's own pages up front (the partial page's copy and the decode room),
+    // so that neither the forks nor their first steps reallocate the pool.
+    std::lock_guard<std::mutex> lock(first.pool_->mutex);
+    const int64_t pages = (n + kDecodeRoom + kGpuPage - 1) / kGpuPage, total = pages + int64_t(cells.size() - 1) * (pages - n / kGpuPage);
+    first.check_fits(total * kGpuPage, total, 0);
+    first.pool_->reserve(total, first.stream_);
+  }
+  first.observers_.clear();
+  for (GpuSequence* c : cells) first.observers_.push_back(c->policy_.get());
+  try {
+    first.prefill(tokens, n, false);
+  } catch (...) {
+    first.observers_ = {first.policy_.get()};
+    throw;
+  }
+  std::vector<GpuPolicy*> observers = first.observers_;
+  first.observers_ = {first.policy_.get()};
+  for (size_t i = 1; i < observers.size(); ++i)
+    if (const size_t from = gatherer(observers, i); from != i) observers[i]->copy_prefill_statistics(*observers[from], first.stream_);
+  check(cudaStreamSynchronize(first.stream_), "prefill statistics copy");
+  std::lock_guard<std::mutex> lock(first.pool_->mutex);
+  for (size_t i = 1; i < cells.size(); ++i) cells[i]->fork_from(first);
 }
 
 void GpuSequence::ensure_rows(int rows) {
@@ -324,7 +449,7 @@ void GpuSequence::ensure_rows(int rows) {
   gu_.resize(size_t(rows) * 2 * s.intermediate);
   logits_.resize(size_t(rows) * s.vocab);
   q16_.resize(size_t(rows) * qd);
-  if (policy_->wants_prefill_lse()) lse_.resize(size_t(rows) * s.heads);
+  if (observed()) lse_.resize(size_t(rows) * s.heads);
   if (m_->lt() && rows > 1) {
     staged_.resize(size_t(rows) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)}));
     if (!lt_workspace_.ptr) lt_workspace_.resize(LtGemm::kWorkspaceBytes);
@@ -343,8 +468,8 @@ void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinea
 PagedKv GpuSequence::view(int layer, int64_t len) const {
   PagedKv kv;
   kv.type = kv_type_;
-  kv.k = k_[layer].ptr;
-  kv.v = v_[layer].ptr;
+  kv.k = pool_->k(layer);
+  kv.v = pool_->v(layer);
   kv.kmin = kmin_[layer].ptr;
   kv.kmax = kmax_[layer].ptr;
   kv.page_table = page_table_.ptr;
@@ -361,8 +486,10 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   const ModelSpec& s = spec_;
   const int n = int(n64), H = s.hidden;
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  std::lock_guard<std::mutex> lock(pool_->mutex);
   const int64_t start = length_, len = start + n;
   if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2));
+  own_pages(len);
   ensure_rows(n);
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
@@ -406,9 +533,14 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
       }
     } else if (!decode) {
       check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
-      const bool observe = governed && policy_->wants_prefill_lse();
+      const bool observe = governed && observed();
       prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, st);
-      if (observe) policy_->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);
+      // From this one attention's queries, keys and log-sum-exp, each statistic the observers ask
+      // for is gathered once, by the first that asks (prefill_shared copies it to the others).
+      if (observe)
+        for (size_t i = 0; i < observers_.size(); ++i)
+          if (observers_[i]->wants_prefill_lse() && gatherer(observers_, i) == i)
+            observers_[i]->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);
     } else {
       StepRead read = governed ? policy_->select(l, start, prompt_end_, call, st) : StepRead{};
       if (read.kind == StepRead::Dense) {
@@ -458,6 +590,16 @@ std::shared_ptr<GpuModel> upload_model(const Model& model, int device) { return 
 
 std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts) {
   return std::make_unique<GpuSequence>(std::move(model), opts);
+}
+
+void gpu_prefill_shared(const std::vector<Decoder*>& cells, const int32_t* tokens, int64_t n) {
+  std::vector<GpuSequence*> seqs;
+  for (Decoder* d : cells) {
+    auto* g = dynamic_cast<GpuSequence*>(d);
+    if (!g) throw std::runtime_error("a shared prefill on the GPU needs GPU sequences");
+    seqs.push_back(g);
+  }
+  GpuSequence::prefill_shared(seqs, tokens, n);
 }
 
 size_t gpu_weight_bytes(const GpuModel& model) { return model.weight_bytes(); }
