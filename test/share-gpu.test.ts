@@ -4,8 +4,10 @@
 // (QUEST_REQUIRE_GPU=1: they fail).
 //
 // Exact, not within a tolerance: a cell of a shared prefill runs the alone cell's kernels on
-// the same values (its prefill is the same chunks, its decode steps the same launches over
-// the same logical pages), so its logits are the same bits. One exception could part them:
+// the same values (its prefill is the same chunks, its decode attention the same launches over
+// the same logical pages), and a batch's linear layers run the one-row GEMV's arithmetic for
+// each of its rows (kernels/linear.cu: only the weight loads are shared), so its logits are
+// the same bits. One exception could part them:
 // H2O's, TOVA's and SnapKV's prefill column sums add a KV head's query heads with float
 // atomics, whose order is not fixed; a top-k near tie in the last bit could then fall apart
 // differently in two runs of the same cell. A failure of those three alone, with every other
@@ -81,6 +83,27 @@ describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
     for (const [i, o] of opts.entries())
       if (o.policy !== 'dense' && o.budget === BUDGETS[0]) expect(counts(shared[i]).tokensRead, name(o)).toBeLessThan(dense.tokensRead);
     for (const s of shared) s.close();
+  });
+
+  it('a batch of unrelated sequences (other lengths, other families, more rows than one GEMV launch takes) decodes as each alone', async () => {
+    const model = await getModel();
+    const make = async (n: number, policy: string) => {
+      const s = model.createSequence(cell(policy, 64));
+      await s.prefill(context.subarray(0, n));
+      return s;
+    };
+    const cases: [number, string][] = [[400, 'quest'], [517, 'h2o'], [640, 'dense'], [703, 'streaming'], [1003, 'tova'], [1003, 'quest']];
+    const batch = await Promise.all(cases.map(([n, p]) => make(n, p)));
+    const nll = await model.nllBatch(batch, question);
+    const tokens = await model.generateBatch(batch, 8, noStop);
+    for (const [i, [n, p]] of cases.entries()) {
+      const alone = await make(n, p);
+      expect(Array.from(nll[i]), `${p}@${n}`).toEqual(Array.from(await alone.nll(question)));
+      expect(Array.from(tokens[i]), `${p}@${n}`).toEqual(Array.from(await alone.generate(8, noStop)));
+      expect(counts(batch[i]), `${p}@${n}`).toEqual(counts(alone));
+      alone.close();
+    }
+    for (const s of batch) s.close();
   });
 
   it("cells hold the context's pages once: each costs only its own pages and key bounds", async () => {

@@ -66,7 +66,7 @@ class Decoder {
   virtual CacheStats cache_stats() const { return {}; }
 
   // The batched forms: one decode step at a time for every sequence of `seqs` (one backend
-  // and model), as one forward over the batch where the backend can (the CPU does), each
+  // and model), as one forward over the batch where the backend can (the CPU and GPU do), each
   // sequence attending under its own policy. Each sequence ends as the single form leaves it;
   // a sequence that stops generating leaves the batch. Decode time is each step's, whole.
   static void feed_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, int64_t n);

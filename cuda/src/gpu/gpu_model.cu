@@ -225,6 +225,10 @@ class GpuSequence final : public Decoder {
   void reserve(int64_t n) override;
   int64_t prefill_chunk() const override { return kPrefillChunk; }
   void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
+  // The batch's GEMVs over all its rows (each row's arithmetic that of the sequence alone), its
+  // embedding and LM head in one launch each; per sequence its KV write, selection and
+  // attention (one launch or a few per sequence and layer: not yet one for the batch).
+  void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
 
  private:
   // Throws, saying how many tokens would fit, unless the pool can add `pool_pages` pages and the
@@ -237,6 +241,13 @@ class GpuSequence final : public Decoder {
   // of from's capacity, and its own copy of the key bounds (every cell appends to them).
   void fork_from(const GpuSequence& from);
   void upload_table();
+  // Room for `n` more tokens, and its own copy of any shared page they write; on `stream_`.
+  void make_room(int64_t n);
+  // The RoPE angles of `n` tokens at positions start.. into trig (the table a prefill or a decode step rotates with).
+  void angles(int n, int64_t start, bool decode, float* trig, cudaStream_t st);
+  // Layer l of a decode step for the token at `start` (its query in call.q, its K and V cached):
+  // the policy's selection, the attention into call.out, the step's statistics.
+  void decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st);
   bool observed() const;  // whether a policy observing the prefill needs its log-sum-exp
   PagedKv view(int layer, int64_t len) const;
   // Scratch sized for `rows` tokens a forward call.
@@ -482,58 +493,98 @@ PagedKv GpuSequence::view(int layer, int64_t len) const {
   return kv;
 }
 
+void GpuSequence::make_room(int64_t n) {
+  const int64_t len = length_ + n;
+  if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2));
+  own_pages(len);
+}
+
+void GpuSequence::angles(int n, int64_t start, bool decode, float* trig, cudaStream_t st) {
+  const ModelSpec& s = spec_;
+  const float* inv_freq = m_->inv_freq();
+  if (s.rope.type == "longrope" || s.rope.type == "dynamic") {
+    // As the CPU engine: a prefill rotates with its whole length's table, a decode step with its own.
+    freq_host_ = rope_inv_freq(s.rope, s.head_dim, decode ? start + n : prompt_end_);
+    if (freq_.n != freq_host_.size()) freq_.resize(freq_host_.size());
+    check(cudaMemcpyAsync(freq_.ptr, freq_host_.data(), freq_host_.size() * sizeof(float), cudaMemcpyHostToDevice, st), "rope table");
+    inv_freq = freq_.ptr;
+  }
+  rope_angles(n, start, inv_freq, s.head_dim / 2, trig, st);
+  if (s.rope.attention_factor != 1.0) scale_trig(trig, n, s.head_dim, float(s.rope.attention_factor), st);
+}
+
+void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st) {
+  const ModelSpec& s = spec_;
+  const int64_t len = start + 1;
+  const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(uint16_t);
+  // A policy governs full-attention layers; a sliding-window layer reads its window, counted
+  // in the bytes but not in the budget (as the CPU engine).
+  const int window = s.sliding(l) ? s.sliding_window : 0;
+  const bool governed = l >= opts_.dense_layers && !window;
+  if (window) {
+    const int count = int(std::min<int64_t>(window, len));
+    window_lists(window_indices_.ptr, s.kv_heads, start, count, st);
+    const int splits = plan_->tokens(plan_->token_splits(count, s.kv_heads), false);
+    check(decode_attention_tokens(call, {window_indices_.ptr, count, count, false}, splits, {}, st), "window decode attention");
+    stats_.kv_bytes_read += double(count) * kv_token_bytes;
+    return;
+  }
+  StepRead read = governed ? policy_->select(l, start, prompt_end_, call, st) : StepRead{};
+  if (read.kind == StepRead::Dense) {
+    read.pages = {dense_indptr_.ptr, dense_indices_.ptr};
+    read.listed = int((len - 1) / kGpuPage) + 1;
+    read.tokens_read = len;
+  }
+  if (read.kind == StepRead::Tokens) {
+    const bool per_head = read.tokens.per_head;
+    const int splits = plan_->tokens(plan_->token_splits(read.tokens.count, per_head ? s.heads : s.kv_heads), per_head);
+    check(decode_attention_tokens(call, read.tokens, splits, read.report, st), "decode attention");
+  } else if (read.kind != StepRead::PolicyAttended) {
+    const bool per_head = read.pages.per_head;
+    read.pages.longest = read.listed;
+    const PageLaunch launch = plan_->pages(plan_->page_splits(read.listed, per_head ? s.heads : s.kv_heads), read.listed, per_head);
+    check(decode_attention(call, read.pages, launch, st), "decode attention");
+  }
+  if (governed) {
+    if (record_) record_layer(download_read(read, s.heads, s.kv_heads, len, st), {}, start);
+    policy_->observe_decode(l, st);
+    stats_.tokens_read += double(read.tokens_read) * s.kv_heads;
+    stats_.policy_samples += s.kv_heads;
+    stats_.meta_bytes_read += read.meta_bytes;
+  }
+  stats_.kv_bytes_read += double(read.tokens_read) * kv_token_bytes;
+}
+
 void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {
   const ModelSpec& s = spec_;
   const int n = int(n64), H = s.hidden;
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   std::lock_guard<std::mutex> lock(pool_->mutex);
   const int64_t start = length_, len = start + n;
-  if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2));
-  own_pages(len);
+  make_room(n);
   ensure_rows(n);
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
   const float scale = 1.0f / std::sqrt(float(s.head_dim));
   check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(n) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
   embed(m_->embedding(), wt, H, tokens_.ptr, n, x_.ptr, st);
-  const float* inv_freq = m_->inv_freq();
-  if (s.rope.type == "longrope" || s.rope.type == "dynamic") {
-    // As the CPU engine: a prefill rotates with its whole length's table, a decode step with its own.
-    freq_host_ = rope_inv_freq(s.rope, s.head_dim, decode ? len : prompt_end_);
-    if (freq_.n != freq_host_.size()) freq_.resize(freq_host_.size());
-    check(cudaMemcpyAsync(freq_.ptr, freq_host_.data(), freq_host_.size() * sizeof(float), cudaMemcpyHostToDevice, st), "rope table");
-    inv_freq = freq_.ptr;
-  }
-  rope_angles(n, start, inv_freq, s.head_dim / 2, trig_.ptr, st);
-  if (s.rope.attention_factor != 1.0) scale_trig(trig_.ptr, n, s.head_dim, float(s.rope.attention_factor), st);
-
-  const int pages_now = int((len - 1) / kGpuPage) + 1;
-  if (decode) check(fill_dense_lists(s.kv_heads, pages_now, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
-  const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(uint16_t);
+  angles(n, start, decode, trig_.ptr, st);
+  if (decode) check(fill_dense_lists(s.kv_heads, int((len - 1) / kGpuPage) + 1, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
     linear_layer(normed(x_.ptr), n, L.qkv, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
     const AttentionCall call{{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, att_.ptr}, &*plan_};
     rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
-    // A policy governs full-attention layers; a sliding-window layer reads its window, counted
-    // in the bytes but not in the budget (as the CPU engine).
     const int window = s.sliding(l) ? s.sliding_window : 0;
-    const bool governed = l >= opts_.dense_layers && !window;
-    if (window) {
-      if (!decode) {
-        check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
-        window_prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, window, att_.ptr, st);
-      } else {
-        const int count = int(std::min<int64_t>(window, len));
-        window_lists(window_indices_.ptr, s.kv_heads, start, count, st);
-        const int splits = plan_->tokens(plan_->token_splits(count, s.kv_heads), false);
-        check(decode_attention_tokens(call, {window_indices_.ptr, count, count, false}, splits, {}, st), "window decode attention");
-        stats_.kv_bytes_read += double(count) * kv_token_bytes;
-      }
-    } else if (!decode) {
+    if (decode) {
+      decode_layer(l, call, start, st);
+    } else if (window) {
       check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
-      const bool observe = governed && observed();
+      window_prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, window, att_.ptr, st);
+    } else {
+      check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
+      const bool observe = l >= opts_.dense_layers && observed();
       prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, st);
       // From this one attention's queries, keys and log-sum-exp, each statistic the observers ask
       // for is gathered once, by the first that asks (prefill_shared copies it to the others).
@@ -541,31 +592,6 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
         for (size_t i = 0; i < observers_.size(); ++i)
           if (observers_[i]->wants_prefill_lse() && gatherer(observers_, i) == i)
             observers_[i]->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);
-    } else {
-      StepRead read = governed ? policy_->select(l, start, prompt_end_, call, st) : StepRead{};
-      if (read.kind == StepRead::Dense) {
-        read.pages = {dense_indptr_.ptr, dense_indices_.ptr};
-        read.listed = pages_now;
-        read.tokens_read = len;
-      }
-      if (read.kind == StepRead::Tokens) {
-        const bool per_head = read.tokens.per_head;
-        const int splits = plan_->tokens(plan_->token_splits(read.tokens.count, per_head ? s.heads : s.kv_heads), per_head);
-        check(decode_attention_tokens(call, read.tokens, splits, read.report, st), "decode attention");
-      } else if (read.kind != StepRead::PolicyAttended) {
-        const bool per_head = read.pages.per_head;
-        read.pages.longest = read.listed;
-        const PageLaunch launch = plan_->pages(plan_->page_splits(read.listed, per_head ? s.heads : s.kv_heads), read.listed, per_head);
-        check(decode_attention(call, read.pages, launch, st), "decode attention");
-      }
-      if (governed) {
-        if (record_) record_layer(download_read(read, s.heads, s.kv_heads, len, st), {}, start);
-        policy_->observe_decode(l, st);
-        stats_.tokens_read += double(read.tokens_read) * s.kv_heads;
-        stats_.policy_samples += s.kv_heads;
-        stats_.meta_bytes_read += read.meta_bytes;
-      }
-      stats_.kv_bytes_read += double(read.tokens_read) * kv_token_bytes;
     }
     linear_layer({att_.ptr}, n, L.o, x_.ptr, true);
     linear_layer(normed(x_.ptr), n, L.gate_up, gu_.ptr, false);
@@ -582,6 +608,74 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     stats_.kv_bytes_read += counted * s.head_dim * 2 * sizeof(uint16_t);
   }
   length_ = len;
+}
+
+void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) {
+  if (seqs.size() == 1) return forward(tokens, 1, true, false, *logits[0]);
+  std::vector<GpuSequence*> lanes;
+  for (Decoder* d : seqs) {
+    auto* g = dynamic_cast<GpuSequence*>(d);
+    if (!g || g->m_ != m_) throw std::runtime_error("a decode batch needs sequences of one model on one backend");
+    lanes.push_back(g);
+  }
+  const ModelSpec& s = spec_;
+  const int B = int(lanes.size()), H = s.hidden;
+  const size_t width = size_t(s.heads + 2 * s.kv_heads) * s.head_dim, qd = size_t(s.heads) * s.head_dim;
+  check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  // Every family's pool, locked in one order (by address), so that two batches cannot deadlock.
+  std::vector<std::mutex*> pools;
+  for (GpuSequence* g : lanes) pools.push_back(&g->pool_->mutex);
+  std::sort(pools.begin(), pools.end());
+  pools.erase(std::unique(pools.begin(), pools.end()), pools.end());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (std::mutex* m : pools) locks.emplace_back(*m);
+  // Each cache ready for its token (on its own stream) before the batch's launches on this one.
+  for (GpuSequence* g : lanes) {
+    g->make_room(1);
+    check(cudaStreamSynchronize(g->stream_), "cache room");
+  }
+  ensure_rows(B);
+  cudaStream_t st = stream_;
+  const WeightType wt = m_->type();
+  const float scale = 1.0f / std::sqrt(float(s.head_dim));
+  check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(B) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
+  embed(m_->embedding(), wt, H, tokens_.ptr, B, x_.ptr, st);
+  for (int b = 0; b < B; ++b) {
+    GpuSequence& g = *lanes[b];
+    g.angles(1, g.length_, true, trig_.ptr + size_t(b) * s.head_dim, st);
+    check(fill_dense_lists(s.kv_heads, int(g.length_ / kGpuPage) + 1, g.dense_indptr_.ptr, g.dense_indices_.ptr, st), "dense lists");
+  }
+  for (int l = 0; l < s.layers; ++l) {
+    const GpuLayer& L = m_->layer(l);
+    linear_rows(normed(x_.ptr), B, L.qkv, wt, qkv_.ptr, false, st);
+    for (int b = 0; b < B; ++b) {
+      GpuSequence& g = *lanes[b];
+      float* row = qkv_.ptr + size_t(b) * width;
+      uint16_t* q = q16_.ptr + size_t(b) * qd;
+      if (L.q_norm) head_rmsnorm(row, 1, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
+      const AttentionCall call{{q, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd},
+                               &*g.plan_};
+      rope_store(row, 1, s.heads, g.length_, trig_.ptr + size_t(b) * s.head_dim, q, call.kv, st);
+      g.decode_layer(l, call, g.length_, st);
+    }
+    linear_rows({att_.ptr}, B, L.o, wt, x_.ptr, true, st);
+    linear_rows(normed(x_.ptr), B, L.gate_up, wt, gu_.ptr, false, st);
+    linear_rows({gu_.ptr, LinearInput::SwiGlu}, B, L.down, wt, x_.ptr, true, st);
+  }
+  linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, st);
+  for (int b = 0; b < B; ++b) {
+    logits[b]->resize(size_t(s.vocab));
+    check(cudaMemcpyAsync(logits[b]->data(), logits_.ptr + size_t(b) * s.vocab, size_t(s.vocab) * sizeof(float), cudaMemcpyDeviceToHost, st),
+          "logits");
+  }
+  check(cudaStreamSynchronize(st), "forward pass");
+  for (GpuSequence* g : lanes) {
+    if (const double counted = g->policy_->drain_counted_tokens(st)) {
+      g->stats_.tokens_read += counted;
+      g->stats_.kv_bytes_read += counted * s.head_dim * 2 * sizeof(uint16_t);
+    }
+    g->length_ += 1;
+  }
 }
 
 }  // namespace
