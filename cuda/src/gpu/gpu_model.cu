@@ -424,10 +424,12 @@ void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const i
   check(cudaSetDevice(first.m_->device()), "cudaSetDevice");
   {
     // Room for every cell's own pages up front (the partial page's copy and the decode room),
-    // so that neither the forks nor their first steps reallocate the pool.
+    // so that neither the forks nor their first steps reallocate the pool; checked with every
+    // cell's key bounds.
     std::lock_guard<std::mutex> lock(first.pool_->mutex);
     const int64_t pages = (n + kDecodeRoom + kGpuPage - 1) / kGpuPage, total = pages + int64_t(cells.size() - 1) * (pages - n / kGpuPage);
-    first.check_fits(total * kGpuPage, total, 0);
+    const int64_t P = first.opts_.page_size, bounds = int64_t(cells.size()) * bound_pages((pages * kGpuPage + P - 1) / P);
+    first.check_fits(total * kGpuPage, total, bounds);
     first.pool_->reserve(total, first.stream_);
   }
   first.observers_.clear();
