@@ -238,7 +238,7 @@ class GpuSequence final : public Decoder {
   // Before positions [length_, len) are written: its own copy of any page among them it shares.
   void own_pages(int64_t len);
   // Starts as a cell of `from`'s prefill: the prompt's pages shared, its own pages for the rest
-  // of from's capacity, and its own copy of the key bounds (every cell appends to them).
+  // of from's capacity, and its own copy of the key bounds where it keeps them (it appends to them).
   void fork_from(const GpuSequence& from);
   void upload_table();
   // Room for `n` more tokens, and its own copy of any shared page they write; on `stream_`.
@@ -268,7 +268,8 @@ class GpuSequence final : public Decoder {
   HalfType kv_type_ = HalfType::F16;
   std::shared_ptr<KvPool> pool_;  // K and V, shared with the family of a shared prefill
   std::vector<int> table_;        // logical page -> physical page of pool_
-  std::vector<DeviceBuffer<uint16_t>> kmin_, kmax_;  // per layer, in kv_type_
+  bool bounds_ = false;  // whether it keeps key bounds: its policy reads them, or it prefills for cells whose policies do
+  std::vector<DeviceBuffer<uint16_t>> kmin_, kmax_;  // per layer, in kv_type_ (empty without bounds_)
   DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_;
   DeviceBuffer<float> split_o_, split_lse_, lse_;
   DeviceBuffer<int32_t> tokens_;
@@ -290,6 +291,7 @@ GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& o
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
   const ModelSpec& s = spec_;
   pool_ = std::make_shared<KvPool>(s.layers, size_t(s.kv_heads) * kGpuPage * s.head_dim);
+  bounds_ = policy_->reads_bounds();
   kmin_.resize(s.layers);
   kmax_.resize(s.layers);
   plan_.emplace(kv_type_, s.head_dim, s.heads, s.kv_heads);
@@ -350,7 +352,8 @@ void GpuSequence::grow(int64_t tokens) {
   const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, old_pages = capacity_ / kGpuPage;
   // The key bounds come a chunk of Quest pages (of any size) at a time; chunks are outermost,
   // so the old bounds are the new ones' prefix.
-  const int64_t P = opts_.page_size, meta = bound_pages((pages * kGpuPage + P - 1) / P), old_meta = bound_pages((capacity_ + P - 1) / P);
+  const int64_t P = opts_.page_size, meta = bounds_ ? bound_pages((pages * kGpuPage + P - 1) / P) : 0,
+                old_meta = bounds_ ? bound_pages((capacity_ + P - 1) / P) : 0;
   const size_t per_meta = size_t(s.kv_heads) * s.head_dim;
   check_fits(tokens, pool_->shortfall(pages - old_pages), meta);
   for (int p : pool_->take(pages - old_pages, stream_)) table_.push_back(p);
@@ -360,7 +363,7 @@ void GpuSequence::grow(int64_t tokens) {
     check(cudaStreamSynchronize(stream_), "cache copy");
     b = std::move(fresh);
   };
-  for (int l = 0; l < s.layers; ++l) {
+  for (int l = 0; l < s.layers && bounds_; ++l) {
     regrow(kmin_[l], per_meta, meta, old_meta);
     regrow(kmax_[l], per_meta, meta, old_meta);
   }
@@ -398,7 +401,7 @@ void GpuSequence::fork_from(const GpuSequence& from) {
   for (int p : pool_->take(from.capacity_ / kGpuPage - shared, stream_)) table_.push_back(p);
   upload_table();
   dense_indices_.resize(table_.size() * s.kv_heads);
-  for (int l = 0; l < s.layers; ++l)
+  for (int l = 0; l < s.layers && bounds_; ++l)
     for (auto [mine, theirs] : {std::pair{&kmin_[l], &from.kmin_[l]}, std::pair{&kmax_[l], &from.kmax_[l]}}) {
       mine->resize(theirs->n);
       check(cudaMemcpyAsync(mine->ptr, theirs->ptr, theirs->n * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "key bounds copy");
@@ -428,7 +431,13 @@ void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const i
     // cell's key bounds.
     std::lock_guard<std::mutex> lock(first.pool_->mutex);
     const int64_t pages = (n + kDecodeRoom + kGpuPage - 1) / kGpuPage, total = pages + int64_t(cells.size() - 1) * (pages - n / kGpuPage);
-    const int64_t P = first.opts_.page_size, bounds = int64_t(cells.size()) * bound_pages((pages * kGpuPage + P - 1) / P);
+    int64_t keepers = 0;  // sequences that will keep key bounds: the first, where any cell reads them, and those cells
+    for (GpuSequence* c : cells) keepers += c->bounds_;
+    if (keepers > 0 && !first.bounds_) {
+      first.bounds_ = true;
+      keepers += 1;
+    }
+    const int64_t P = first.opts_.page_size, bounds = keepers * bound_pages((pages * kGpuPage + P - 1) / P);
     first.check_fits(total * kGpuPage, total, bounds);
     first.pool_->reserve(total, first.stream_);
   }
@@ -483,8 +492,8 @@ PagedKv GpuSequence::view(int layer, int64_t len) const {
   kv.type = kv_type_;
   kv.k = pool_->k(layer);
   kv.v = pool_->v(layer);
-  kv.kmin = kmin_[layer].ptr;
-  kv.kmax = kmax_[layer].ptr;
+  kv.kmin = bounds_ ? kmin_[layer].ptr : nullptr;
+  kv.kmax = bounds_ ? kmax_[layer].ptr : nullptr;
   kv.page_table = page_table_.ptr;
   kv.kv_heads = spec_.kv_heads;
   kv.head_dim = spec_.head_dim;
@@ -582,10 +591,10 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     if (decode) {
       decode_layer(l, call, start, st);
     } else if (window) {
-      check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
+      if (bounds_) check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
       window_prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, window, att_.ptr, st);
     } else {
-      check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
+      if (bounds_) check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
       const bool observe = l >= opts_.dense_layers && observed();
       prefill_attention(q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, st);
       // From this one attention's queries, keys and log-sum-exp, each statistic the observers ask

@@ -49,6 +49,7 @@ class QuestGpu final : public GpuPolicy {
       check(cudaMemset(counted_.ptr, 0, sizeof(unsigned long long)), "counter");
     }
   }
+  bool reads_bounds() const override { return true; }
   void grow(int64_t, int64_t capacity, cudaStream_t) override {
     const size_t pages = size_t((capacity + o_.page_size - 1) / o_.page_size) * lists_;
     scores_.resize(pages);

@@ -41,6 +41,8 @@ class GpuPolicy {
   // The cache now holds `capacity` tokens (it held `old` before): per-position state grows,
   // its contents kept.
   virtual void grow(int64_t old, int64_t capacity, cudaStream_t stream) {}
+  // Whether its steps read the cache's key bounds (only a cache that some policy reads keeps them).
+  virtual bool reads_bounds() const { return false; }
   // Whether the prefill of governed layers must report its rows' log-sum-exp to observe_prefill.
   virtual bool wants_prefill_lse() const { return false; }
   // A governed layer's prefill chunk of `rows` queries at positions start.. (the prompt ends
