@@ -60,8 +60,8 @@ export interface EvalConfig extends PolicyConfig {
   device: 'auto' | 'cpu' | 'cuda';
   /**
    * shared: a sample is prefilled once for all its cells (policy x budget), which then decode
-   * as one batch (the CPU backend; the GPU runs each cell alone for now); single: each cell
-   * prefills and decodes alone. The records are the same either way, timings aside.
+   * as one batch; single: each cell prefills and decodes alone. The records are the same
+   * either way, timings aside.
    */
   cells: 'shared' | 'single';
   /** This process runs every count-th unit from the index-th (1-based): a cluster array task. */

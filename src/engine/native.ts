@@ -180,8 +180,10 @@ export interface NativeCacheStats {
   ownPages: number;
   /** Pages alive in its family: the shared prefill's and every cell's own. */
   familyPages: number;
-  /** Bytes of one page (keys, values and key bounds of every layer). */
+  /** Bytes of one page (keys and values of every layer; on the CPU, its key bounds too). */
   pageBytes: number;
+  /** Bytes of key bounds it keeps apart from its pages: on the GPU each cell's own copy (0 on the CPU). */
+  boundBytes: number;
 }
 
 export interface NativeSequence {
@@ -196,7 +198,7 @@ export interface NativeSequence {
   stats(): NativeSequenceStats;
   /** Every decode step's selections so far; throws unless created with recordSelections. */
   selections(): NativeStepSelection[];
-  /** The KV pages the sequence holds (CPU backend; null on the GPU, which does not report them). */
+  /** The KV pages the sequence holds (null where a backend does not report them). */
   cacheStats(): NativeCacheStats | null;
   /** Frees the sequence's KV cache now (on a GPU, memory the garbage collector does not see); later calls fail. */
   close(): void;
@@ -206,7 +208,7 @@ export interface NativeSequence {
 export interface NativeModel {
   /** Throws when the policy has no implementation on the model's backend. */
   createSequence(opts: NativeSequenceOptions): NativeSequence;
-  /** Whether prefillShared is served: the CPU backend's (the GPU runs each cell alone for now). */
+  /** Whether prefillShared is served (both backends serve it). */
   readonly sharesPrefill: boolean;
   /**
    * One dense prefill of `tokens` for every cell: fresh sequences, one per options object (of one

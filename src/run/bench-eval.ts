@@ -111,7 +111,6 @@ export async function runBenchEval(cfg: BenchConfig, argv: string[], progress: B
   const unlock = cfg.outputPath ? lockOutput(path.resolve(cfg.outputPath), progress.note) : () => {};
   try {
     const model = await loadModel(spec, cfg.model, backend.use);
-    if (!model.sharesPrefill) progress.note('bench-eval: the GPU backend runs each cell alone for now: the shared column is left empty');
     const points = policyPoints(cfg.policies, cfg.budgets);
     const dense = points.findIndex((p) => p.policy === 'dense');
     const next = rng(cfg.seed);

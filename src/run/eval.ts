@@ -388,11 +388,8 @@ export function writeResults(dir: string, records: EvalRecord[], meta: { config:
   return rows;
 }
 
-export async function runEval(asked: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
-  const backend = chooseBackend(asked.device, asked);
-  // Shared prefills are the CPU engine's for now: on the GPU each cell runs alone, as before.
-  if (asked.cells === 'shared' && backend.use === 'cuda') progress.note('--cells shared: the GPU backend runs each cell alone for now (one prefill per cell)');
-  const cfg: EvalConfig = { ...asked, cells: backend.use === 'cuda' ? 'single' : asked.cells };
+export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalProgress): Promise<EvalResult> {
+  const backend = chooseBackend(cfg.device, cfg);
   checkDevices(cfg.devices, backend);
   const opened = openRun(cfg);
   const tasks = runTasks(opened);

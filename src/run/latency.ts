@@ -129,12 +129,14 @@ export class LatencyBench {
   }
 
   /**
-   * `job.batch` sequences prefilled with the context: from one shared prefill where the
-   * backend shares one, else each its own; where a GPU cache cannot fit, as many as fit.
+   * `job.batch` sequences prefilled with the context: on the CPU from one shared prefill (its
+   * prefill is slow); on the GPU each its own, so that a batch holds and reads B caches in
+   * memory as B requests would (shared pages would fit more and could be served from L2);
+   * where a GPU cache cannot fit, as many as fit.
    */
   private async prefilled(job: LatencyJob): Promise<NativeSequence[]> {
     const opts = sequenceOptions(this.cfg, job.point);
-    if (this.model.sharesPrefill) return this.model.prefillShared(job.context, Array.from({ length: job.batch }, () => opts));
+    if (this.model.backend === 'cpu') return this.model.prefillShared(job.context, Array.from({ length: job.batch }, () => opts));
     const seqs: NativeSequence[] = [];
     for (let b = 0; b < job.batch; b++) {
       const seq = this.model.createSequence(opts);

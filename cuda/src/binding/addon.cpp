@@ -445,6 +445,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     o.Set("ownPages", double(cs.own_pages));
     o.Set("familyPages", double(cs.family_pages));
     o.Set("pageBytes", double(cs.page_bytes));
+    o.Set("boundBytes", double(cs.bound_bytes));
     return o;
   }
   Napi::Value Length(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(live(info).length())); }
@@ -481,8 +482,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Object obj = SequenceWrap::ctor.New({});
     try {
       const PolicyOptions opts = info.Length() > 0 && info[0].IsObject() ? parse_policy(info[0].As<Napi::Object>()) : policy_defaults();
-      SequenceWrap::Unwrap(obj)->seq =
-          gpu ? std::shared_ptr<Decoder>(make_gpu_sequence(gpu, opts)) : std::make_shared<CpuSequence>(model, opts, cpu_backend());
+      SequenceWrap::Unwrap(obj)->seq = make_sequence(opts);
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }
@@ -504,20 +504,22 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     task->hold(info[0].As<Napi::Object>());
     return task->start();
   }
-  // CPU only: fresh sequences, one for each options object, all started from one dense prefill.
+  std::shared_ptr<Decoder> make_sequence(const PolicyOptions& opts) const {
+    return gpu ? std::shared_ptr<Decoder>(make_gpu_sequence(gpu, opts)) : std::make_shared<CpuSequence>(model, opts, cpu_backend());
+  }
+  // Fresh sequences, one for each options object, all started from one dense prefill.
   Napi::Value PrefillShared(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (gpu) throw Napi::Error::New(env, "prefillShared: the GPU backend does not share a prefill between sequences yet (run each cell alone)");
     auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 0));
     if (info.Length() < 2 || !info[1].IsArray() || info[1].As<Napi::Array>().Length() == 0)
       throw Napi::TypeError::New(env, "prefillShared(tokens, cells) needs a non-empty array of sequence options");
     Napi::Array cells = info[1].As<Napi::Array>();
     Napi::Array objs = Napi::Array::New(env, cells.Length());
-    auto seqs = std::make_shared<std::vector<std::shared_ptr<CpuSequence>>>();
+    auto seqs = std::make_shared<std::vector<std::shared_ptr<Decoder>>>();
     try {
       for (uint32_t i = 0; i < cells.Length(); ++i) {
         if (!cells.Get(i).IsObject()) throw std::runtime_error("prefillShared: every cell must be a sequence options object");
-        seqs->push_back(std::make_shared<CpuSequence>(model, parse_policy(cells.Get(i).As<Napi::Object>()), cpu_backend()));
+        seqs->push_back(make_sequence(parse_policy(cells.Get(i).As<Napi::Object>())));
       }
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
@@ -532,9 +534,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto objs_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(objs.As<Napi::Object>()));
     auto* task = new PromiseWorker(
         env,
-        [seqs, tokens] {
+        [seqs, tokens, on_gpu = bool(gpu)] {
+          if (on_gpu) {
+            std::vector<Decoder*> raw;
+            for (auto& s : *seqs) raw.push_back(s.get());
+            gpu_prefill_shared(raw, tokens->data(), int64_t(tokens->size()));
+            return;
+          }
           std::vector<CpuSequence*> raw;
-          for (auto& s : *seqs) raw.push_back(s.get());
+          for (auto& s : *seqs) raw.push_back(static_cast<CpuSequence*>(s.get()));
           CpuSequence::prefill_shared(raw, tokens->data(), int64_t(tokens->size()));
         },
         [objs_ref](Napi::Env) { return objs_ref->Value(); }, release);
@@ -575,7 +583,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                        return r;
                      });
   }
-  Napi::Value SharesPrefill(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !gpu); }
+  Napi::Value SharesPrefill(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), true); }
   Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(gpu ? gpu_weight_bytes(*gpu) : model->weight_bytes()));
   }

@@ -30,12 +30,13 @@ struct StepSelection {
   std::vector<std::vector<float>> margins;  // [governed layer][list]
 };
 
-// The KV pages a sequence holds (CPU backend): those its cache reaches, those no other cell
-// shares, and those alive in its family (the prefill it started from and every cell forked
-// from it); `known` is false where the backend does not report them.
+// The KV pages a sequence holds: those its cache reaches, those no other cell shares, and
+// those alive in its family (the prefill it started from and every cell forked from it), and
+// the bytes of key bounds it keeps apart from its pages (the GPU's, one copy per cell; the
+// CPU keeps them in its pages); `known` is false where the backend does not report them.
 struct CacheStats {
   bool known = false;
-  int64_t pages = 0, own_pages = 0, family_pages = 0, page_bytes = 0;
+  int64_t pages = 0, own_pages = 0, family_pages = 0, page_bytes = 0, bound_bytes = 0;
 };
 
 // Milliseconds since it was started: the statistics' clock.
@@ -65,7 +66,7 @@ class Decoder {
   virtual CacheStats cache_stats() const { return {}; }
 
   // The batched forms: one decode step at a time for every sequence of `seqs` (one backend
-  // and model), as one forward over the batch where the backend can (the CPU does), each
+  // and model), as one forward over the batch where the backend can (the CPU and GPU do), each
   // sequence attending under its own policy. Each sequence ends as the single form leaves it;
   // a sequence that stops generating leaves the batch. Decode time is each step's, whole.
   static void feed_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, int64_t n);

@@ -21,6 +21,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions&) { throw st
 class GpuModel {};
 std::shared_ptr<GpuModel> upload_model(const Model&, int) { throw std::runtime_error(kNoCuda); }
 std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel>, const PolicyOptions&) { throw std::runtime_error(kNoCuda); }
+void gpu_prefill_shared(const std::vector<Decoder*>&, const int32_t*, int64_t) { throw std::runtime_error(kNoCuda); }
 size_t gpu_weight_bytes(const GpuModel&) { return 0; }
 double gpu_copy_gbps(int) { throw std::runtime_error(kNoCuda); }
 

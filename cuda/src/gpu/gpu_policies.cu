@@ -49,6 +49,7 @@ class QuestGpu final : public GpuPolicy {
       check(cudaMemset(counted_.ptr, 0, sizeof(unsigned long long)), "counter");
     }
   }
+  bool reads_bounds() const override { return true; }
   void grow(int64_t, int64_t capacity, cudaStream_t) override {
     const size_t pages = size_t((capacity + o_.page_size - 1) / o_.page_size) * lists_;
     scores_.resize(pages);
@@ -142,6 +143,11 @@ class TokenGpu : public GpuPolicy {
       a = std::move(fresh);
     }
   }
+  void copy_prefill_statistics(const GpuPolicy& from, cudaStream_t st) override {
+    const auto& f = static_cast<const TokenGpu&>(from);
+    for (size_t l = 0; l < acc_.size(); ++l)
+      check(cudaMemcpyAsync(acc_[l].ptr, f.acc_[l].ptr, acc_[l].n * sizeof(float), cudaMemcpyDeviceToDevice, st), "prefill statistics copy");
+  }
 
  protected:
   int* kept(int layer) { return kept_[layer][cur_[layer]].ptr; }
@@ -231,6 +237,7 @@ class H2oGpu final : public TokenGpu {
     recent_ = int(o.budget) - heavy_;
   }
   bool wants_prefill_lse() const override { return true; }
+  std::string prefill_statistics() const override { return "column sums"; }
   void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t, const float* lse, cudaStream_t st) override {
     observe_rows(layer, a, rows, start, 0, lse, st);
   }
@@ -274,6 +281,7 @@ class TovaGpu final : public TokenGpu {
  public:
   TovaGpu(const PolicyOptions& o, int layers, int heads, int kv_heads) : TokenGpu(o, layers, heads, kv_heads, true) {}
   bool wants_prefill_lse() const override { return true; }
+  std::string prefill_statistics() const override { return "last row"; }
   // Each chunk's last row replaces the previous chunk's: the prompt's last row remains.
   void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t, const float* lse, cudaStream_t st) override {
     check(cudaMemsetAsync(acc_[layer].ptr, 0, acc_[layer].n * sizeof(float), st), "tova scores");
@@ -315,6 +323,7 @@ class SnapKvGpu final : public TokenGpu {
   SnapKvGpu(const PolicyOptions& o, int layers, int heads, int kv_heads)
       : TokenGpu(o, layers, heads, kv_heads, true), compressed_(layers, false) {}
   bool wants_prefill_lse() const override { return true; }
+  std::string prefill_statistics() const override { return "window of " + std::to_string(snapkv_window(o_)); }
   void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t prompt_end, const float* lse,
                        cudaStream_t st) override {
     const int64_t from = std::max<int64_t>(0, prompt_end - snapkv_window(o_));

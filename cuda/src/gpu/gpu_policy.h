@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "kernels/decode_attention.cuh"
 #include "kernels/decode_plan.cuh"
@@ -40,12 +41,19 @@ class GpuPolicy {
   // The cache now holds `capacity` tokens (it held `old` before): per-position state grows,
   // its contents kept.
   virtual void grow(int64_t old, int64_t capacity, cudaStream_t stream) {}
+  // Whether its steps read the cache's key bounds (only a cache that some policy reads keeps them).
+  virtual bool reads_bounds() const { return false; }
   // Whether the prefill of governed layers must report its rows' log-sum-exp to observe_prefill.
   virtual bool wants_prefill_lse() const { return false; }
   // A governed layer's prefill chunk of `rows` queries at positions start.. (the prompt ends
   // at prompt_end), after its attention.
   virtual void observe_prefill(int layer, const AttentionCall& a, int rows, int64_t start, int64_t prompt_end, const float* lse,
                                cudaStream_t stream) {}
+  // What observe_prefill gathers: policies of one kind with equal keys gather the same values,
+  // so a shared prefill gathers them in one and copies them to the others.
+  virtual std::string prefill_statistics() const { return ""; }
+  // Takes the statistics `from` (of an equal key, grown to the same capacity) gathered.
+  virtual void copy_prefill_statistics(const GpuPolicy& from, cudaStream_t stream) {}
   // A governed layer's decode step for the query at `pos` (already cached).
   virtual StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall& a, cudaStream_t stream) = 0;
   // After the step's attention has filled the report that select asked for.

@@ -57,7 +57,7 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, int rows, int h
       const E ka = Cvt<E>::from(ra), kb = Cvt<E>::from(rb);
       k_cache[slot + i] = ka;
       k_cache[slot + i + half] = kb;
-      if (rows == 1) {  // a decode step: fold the key into its Quest page's bounds (a new page starts them)
+      if (rows == 1 && kmin) {  // a decode step: fold the key into its Quest page's bounds (a new page starts them)
         const bool first = pos % kv.meta_page == 0;
         const size_t ma = kv.bound_at(pos / kv.meta_page, g, i), mb = kv.bound_at(pos / kv.meta_page, g, i + half);
         kmin[ma] = first ? ka : Cvt<E>::min(kmin[ma], ka);

@@ -21,7 +21,7 @@ void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float
 // Rotates q and k of `rows` tokens at positions start.. (rotate-half RoPE) from qkv =
 // [rows][q | k | v]; writes q to q_out [rows][heads][head_dim] and k, v into the paged cache,
 // both in the cache's type. One row (a decode step) also folds its key into its Quest page's
-// min/max; a prefill recomputes them after (page_minmax).
+// min/max, where the cache keeps them (kv.kmin not null); a prefill recomputes them after (page_minmax).
 void rope_store(const float* qkv, int rows, int heads, int64_t start, const float* trig, void* q_out, const PagedKv& kv, cudaStream_t stream);
 
 }  // namespace quest

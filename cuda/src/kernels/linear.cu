@@ -53,19 +53,22 @@ __device__ inline float inv_rms(const float* __restrict__ x, size_t row, int dim
 }
 
 constexpr int kGemvWarps = 8;
+constexpr int kGemvRows = 4;  // input rows a batched GEMV launch shares its weight loads between
 
 // R output rows a warp; the block's warps form 8 / KS groups of KS warps that split the
 // input between them (KS > 1 when there are too few rows to keep every SM streaming). The
 // block builds the input row once in shared memory (norm, SwiGLU), so the warps read only
 // weights from memory. Each lane issues B 16-byte loads of each of its rows before using any
-// (the bytes in flight hide the memory latency); the weights stream past the caches.
-template <typename W, int MODE, int R, int B, int KS>
-__global__ void __launch_bounds__(kGemvWarps * 32) gemv_kernel(const float* __restrict__ x, float eps, const W* __restrict__ w,
+// (the bytes in flight hide the memory latency); the weights stream past the caches. Up to N
+// input rows (`rows` of them: a decode batch's) share each weight load, every row's sums
+// formed in the order of one row alone.
+template <typename W, int MODE, int R, int B, int KS, int N>
+__global__ void __launch_bounds__(kGemvWarps * 32) gemv_kernel(const float* __restrict__ x, int rows_in, float eps, const W* __restrict__ w,
                                                                const float* __restrict__ bias, float* __restrict__ y, int in,
                                                                int out, bool accumulate) {
-  extern __shared__ float xs[];  // the input row as the linear layer reads it, built once a block
+  extern __shared__ float xs[];  // the input rows as the linear layer reads them, built once a block
   __shared__ float partial[32];
-  __shared__ float slices[kGemvWarps / KS][KS][R];
+  __shared__ float slices[kGemvWarps / KS][KS][N][R];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = warp / KS, slice = warp % KS;
   const int row0 = (blockIdx.x * (kGemvWarps / KS) + group) * R;
   const int chunks = in / 8, per = (chunks + KS - 1) / KS, c0 = slice * per, c1 = min(chunks, c0 + per);
@@ -82,59 +85,90 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemv_kernel(const float* __re
   };
   // The weights are no other kernel's output: their first loads go out before the wait and
   // the input's staging, so the stream starts at once.
+  // One row known at compile time: the decode step's GEMV keeps the registers of one row alone.
+  const int rows = N == 1 ? 1 : rows_in;
   load(c0 + lane);
   wait_for_previous();
-  const float scale = MODE == LinearInput::RmsNorm ? inv_rms(x, 0, in, eps, partial) : 1.0f;
-  for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) input8<MODE>(x, 0, k, in, scale, xs + k);
+  for (int n = 0; n < rows; ++n) {
+    const float scale = MODE == LinearInput::RmsNorm ? inv_rms(x, n, in, eps, partial) : 1.0f;
+    for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) input8<MODE>(x, n, k, in, scale, xs + size_t(n) * in + k);
+  }
   __syncthreads();
-  float acc[R];
+  float acc[N][R];
 #pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+  for (int n = 0; n < N; ++n)
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[n][r] = 0.0f;
   for (int base = c0 + lane; base < c1;) {
 #pragma unroll
     for (int b = 0; b < B; ++b) {
       const int c = base + b * 32;
       if (c >= c1) break;
-      const float4 x0 = *reinterpret_cast<const float4*>(xs + c * 8), x1 = *reinterpret_cast<const float4*>(xs + c * 8 + 4);
-      const float xv[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+      float xv[N][8];
+#pragma unroll
+      for (int n = 0; n < N; ++n) {
+        if (n >= rows) break;
+        const float4 x0 = *reinterpret_cast<const float4*>(xs + size_t(n) * in + c * 8), x1 = *reinterpret_cast<const float4*>(xs + size_t(n) * in + c * 8 + 4);
+        xv[n][0] = x0.x, xv[n][1] = x0.y, xv[n][2] = x0.z, xv[n][3] = x0.w, xv[n][4] = x1.x, xv[n][5] = x1.y, xv[n][6] = x1.z, xv[n][7] = x1.w;
+      }
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         float wf[8];
         unpack8<W>(raw[r][b], wf);
 #pragma unroll
-        for (int i = 0; i < 8; ++i) acc[r] += wf[i] * xv[i];
+        for (int n = 0; n < N; ++n) {
+          if (n >= rows) break;
+#pragma unroll
+          for (int i = 0; i < 8; ++i) acc[n][r] += wf[i] * xv[n][i];
+        }
       }
     }
     base += 32 * B;
     if (base < c1) load(base);
   }
 #pragma unroll
-  for (int r = 0; r < R; ++r) {
-    const float a = warp_sum(acc[r]);
-    if (lane == 0) slices[group][slice][r] = a;
-  }
-  __syncthreads();
-  if (slice == 0 && lane < R && row0 + lane < out) {
-    float a = 0.0f;
+  for (int n = 0; n < N; ++n)
 #pragma unroll
-    for (int k = 0; k < KS; ++k) a += slices[group][k][lane];
-    const float v = a + (bias ? bias[row0 + lane] : 0.0f);
-    y[row0 + lane] = accumulate ? y[row0 + lane] + v : v;
-  }
+    for (int r = 0; r < R; ++r) {
+      const float a = warp_sum(acc[n][r]);
+      if (lane == 0) slices[group][slice][n][r] = a;
+    }
+  __syncthreads();
+  if (slice == 0 && lane < R && row0 + lane < out)
+    for (int n = 0; n < rows; ++n) {
+      float a = 0.0f;
+#pragma unroll
+      for (int k = 0; k < KS; ++k) a += slices[group][k][n][lane];
+      const float v = a + (bias ? bias[row0 + lane] : 0.0f);
+      float* yr = y + size_t(n) * out + row0 + lane;
+      *yr = accumulate ? *yr + v : v;
+    }
 }
 
-template <typename W, int MODE, int R, int B, int KS>
-cudaError_t launch_gemv(const LinearInput& x, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
+template <typename W, int MODE, int R, int B, int KS, int N>
+cudaError_t launch_gemv(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
   const int rows_per_block = kGemvWarps / KS * R;
-  const int smem = L.in * int(sizeof(float));
+  const int smem = rows * L.in * int(sizeof(float));
   static int allowed = 48 * 1024;  // the shared memory a block may take without asking
   if (smem > allowed) {
-    const cudaError_t err = cudaFuncSetAttribute(gemv_kernel<W, MODE, R, B, KS>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const cudaError_t err = cudaFuncSetAttribute(gemv_kernel<W, MODE, R, B, KS, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err != cudaSuccess) return err;
     allowed = smem;
   }
-  return launch(gemv_kernel<W, MODE, R, B, KS>, (L.out + rows_per_block - 1) / rows_per_block, kGemvWarps * 32, smem, s, x.x,
+  return launch(gemv_kernel<W, MODE, R, B, KS, N>, (L.out + rows_per_block - 1) / rows_per_block, kGemvWarps * 32, smem, s, x.x, rows,
                 x.eps, static_cast<const W*>(L.w), L.b, y, L.in, L.out, accumulate);
+}
+
+// Up to N rows (`rows`) through the GEMV. Two rows a warp, eight loads a row in flight: the
+// fastest of 1x8, 2x4, 2x8, 1x16 and 4x4 on the 7B shape. Below 8192 rows (the 7B's o and down
+// projections) a block's rows are too few to fill the GPU, and four warps share each row
+// (docs/quest-step.md).
+template <typename W, int MODE, int N>
+void gemv(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
+  if (L.out < 8192)
+    check(launch_gemv<W, MODE, 2, 8, 4, N>(x, rows, L, y, accumulate, s), "linear");
+  else
+    check(launch_gemv<W, MODE, 2, 8, 1, N>(x, rows, L, y, accumulate, s), "linear");
 }
 
 // row_scale[r] = 1 / rms(x[r]): the RmsNorm input of a GEMM.
@@ -244,16 +278,7 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_kernel(const float* __restr
 template <typename W, int MODE>
 void linear_t(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
   const W* w = static_cast<const W*>(L.w);
-  if (rows == 1) {
-    // Two rows a warp, eight loads a row in flight: the fastest of 1x8, 2x4, 2x8, 1x16 and 4x4
-    // on the 7B shape. Below 8192 rows (the 7B's o and down projections) a block's rows are
-    // too few to fill the GPU, and four warps share each row (docs/quest-step.md).
-    if (L.out < 8192)
-      check(launch_gemv<W, MODE, 2, 8, 4>(x, L, y, accumulate, s), "linear");
-    else
-      check(launch_gemv<W, MODE, 2, 8, 1>(x, L, y, accumulate, s), "linear");
-    return;
-  }
+  if (rows == 1) return gemv<W, MODE, 1>(x, 1, L, y, accumulate, s);
   if (MODE == LinearInput::RmsNorm) check(launch(inv_rms_kernel, rows, 256, 0, s, x.x, L.in, x.eps, x.row_scale), "rmsnorm");
   check(launch(gemm_kernel<W, MODE>, dim3((L.out + kBN - 1) / kBN, (rows + kBM - 1) / kBM), kGemmThreads, 0, s, x.x,
                static_cast<const float*>(x.row_scale), w, L.b, y, rows, L.in, L.out, accumulate),
@@ -266,6 +291,35 @@ void linear_w(const LinearInput& x, int rows, const DeviceLinear& L, float* y, b
     case LinearInput::Plain: return linear_t<W, LinearInput::Plain>(x, rows, L, y, accumulate, s);
     case LinearInput::RmsNorm: return linear_t<W, LinearInput::RmsNorm>(x, rows, L, y, accumulate, s);
     case LinearInput::SwiGlu: return linear_t<W, LinearInput::SwiGlu>(x, rows, L, y, accumulate, s);
+  }
+}
+
+// Input rows a batched GEMV launch takes: kGemvRows, or fewer where their inputs would not fit
+// in a block's shared memory.
+int gemv_rows(int in) {
+  static const int smem = [] {
+    int device = 0, bytes = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "shared memory size");
+    return bytes;
+  }();
+  // Leave room for the kernel's static shared memory (the partial sums).
+  return std::max(1, std::min(kGemvRows, (smem - 2048) / (in * int(sizeof(float)))));
+}
+
+template <typename W>
+void linear_rows_w(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
+  const int step = gemv_rows(L.in);
+  const size_t width = x.kind == LinearInput::SwiGlu ? 2 * size_t(L.in) : size_t(L.in);
+  for (int r0 = 0; r0 < rows; r0 += step) {
+    LinearInput part = x;
+    part.x = x.x + size_t(r0) * width;
+    const int n = std::min(step, rows - r0);
+    switch (x.kind) {
+      case LinearInput::Plain: gemv<W, LinearInput::Plain, kGemvRows>(part, n, L, y + size_t(r0) * L.out, accumulate, s); break;
+      case LinearInput::RmsNorm: gemv<W, LinearInput::RmsNorm, kGemvRows>(part, n, L, y + size_t(r0) * L.out, accumulate, s); break;
+      case LinearInput::SwiGlu: gemv<W, LinearInput::SwiGlu, kGemvRows>(part, n, L, y + size_t(r0) * L.out, accumulate, s); break;
+    }
   }
 }
 
@@ -287,6 +341,13 @@ void linear(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t,
     linear_w<__half>(x, rows, L, y, accumulate, s);
   else
     linear_w<__nv_bfloat16>(x, rows, L, y, accumulate, s);
+}
+
+void linear_rows(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t, float* y, bool accumulate, cudaStream_t s) {
+  if (t == WeightType::F16)
+    linear_rows_w<__half>(x, rows, L, y, accumulate, s);
+  else
+    linear_rows_w<__nv_bfloat16>(x, rows, L, y, accumulate, s);
 }
 
 void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t s) {

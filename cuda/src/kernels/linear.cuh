@@ -37,6 +37,10 @@ struct DeviceLinear {
 };
 void linear(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, cudaStream_t stream);
 
+// The same as `rows` calls of linear() on one row each, bit for bit (each row's sums in the
+// GEMV's order), the weights read once for every few rows: a decode batch's rows (issue #20).
+void linear_rows(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, cudaStream_t stream);
+
 // Writes x's rows as the linear layer reads them (norm or SwiGLU applied) in the weight type,
 // [rows][in]: the input of a cuBLASLt GEMM (gemm_lt.cuh).
 void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t stream);
