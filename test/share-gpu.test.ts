@@ -153,7 +153,7 @@ describe.skipIf(!gpu)('quest eval --device cuda: shared cells', () => {
     const run = async (cells: string) => {
       const dir = tempDir();
       const r = await quest(['eval', '--device', 'cuda', '--tasks', 'passkey,perplexity', '--lengths', '1024', '--depths', '50', '--samples', '1',
-        '--policies', policyNames().join(','), '--budgets', '64,256', '--cells', cells, '--output-path', dir]);
+        '--policies', policyNames().join(','), '--budgets', '64,256', '--cells', cells, '--output-path', dir], { QUEST_GPU_SHARE: '1' });
       expect(r.exitCode, r.stderr).toBe(0);
       return dir;
     };

@@ -111,6 +111,7 @@ export async function runBenchEval(cfg: BenchConfig, argv: string[], progress: B
   const unlock = cfg.outputPath ? lockOutput(path.resolve(cfg.outputPath), progress.note) : () => {};
   try {
     const model = await loadModel(spec, cfg.model, backend.use);
+    if (!model.sharesPrefill) progress.note("bench-eval: the GPU's shared prefill has not yet run on a card: the shared column is left empty (QUEST_GPU_SHARE=1 fills it)");
     const points = policyPoints(cfg.policies, cfg.budgets);
     const dense = points.findIndex((p) => p.policy === 'dense');
     const next = rng(cfg.seed);

@@ -352,12 +352,14 @@ export function cellGroups(todo: Unit[], cfg: EvalConfig): Unit[][] {
 }
 
 /** Runs units in this process, handing each record over as it finishes (a shared group's records together, at its end). */
-export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: EvalRecord) => void): Promise<void> {
+export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: EvalRecord) => void, note: (m: string) => void = () => {}): Promise<void> {
   if (!todo.length) return;
   run.model ??= await loadModel(run.folder.spec, run.folder.dir, chooseBackend(run.cfg.device, run.cfg).use);
   const model = run.model;
   const stop = Int32Array.from(run.folder.stopTokens);
   const prepared = (unit: Unit): Prepared => ({ unit, ...run.tokens.get(unit.sample.id)! });
+  if (run.cfg.cells === 'shared' && !model.sharesPrefill)
+    note("the GPU's shared prefill has not yet run on a card: each cell runs alone (QUEST_GPU_SHARE=1 shares it)");
   for (const group of cellGroups(todo, run.cfg)) {
     if (run.cfg.cells === 'shared' && model.sharesPrefill) for (const r of await runCells(model, group.map(prepared), run.cfg, run.tok, stop)) onRecord(r);
     else for (const unit of group) onRecord(await runCell(model, prepared(unit), run.cfg, run.tok, stop));
@@ -426,7 +428,7 @@ export async function runEval(cfg: EvalConfig, argv: string[], progress: EvalPro
           },
           cellGroups(pending, cfg).map((units) => ({ units, tokens: run.tokens.get(units[0].sample.id)! })),
         );
-      else await runUnits(run, pending, keep);
+      else await runUnits(run, pending, keep, progress.note);
     } finally {
       progress.stop();
     }

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <functional>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -583,7 +585,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                        return r;
                      });
   }
-  Napi::Value SharesPrefill(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), true); }
+  // The GPU's shared prefill and batched decode have not yet run on a card (issue #20): eval and
+  // bench-eval use them there only with QUEST_GPU_SHARE=1; prefillShared itself serves both.
+  Napi::Value SharesPrefill(const Napi::CallbackInfo& info) {
+    const char* env = std::getenv("QUEST_GPU_SHARE");
+    return Napi::Boolean::New(info.Env(), !gpu || (env && std::strcmp(env, "1") == 0));
+  }
   Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(gpu ? gpu_weight_bytes(*gpu) : model->weight_bytes()));
   }
