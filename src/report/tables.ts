@@ -73,7 +73,7 @@ function diagnosticsOf(cells: Diagnostics[], has: boolean): Diagnostics {
   return has ? Object.fromEntries(DIAGNOSTIC_FIELDS.map((f) => [f, meanOrNull(cells.map((c) => c[f] ?? null))])) : {};
 }
 
-export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 export const meanOrNull = (xs: (number | null)[]): number | null => {
   const v = xs.filter((x): x is number => x !== null);
   return v.length ? mean(v) : null;
