@@ -317,6 +317,27 @@ describe('help', () => {
     expect(none.exitCode).toBe(1);
     expect(none.stderr.trim()).toBe('quest: --output-path: required, the JSONL file to write');
   });
+
+  it("tasks generate reads the long-generation tasks' and InfiniteBench's files", async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out.jsonl');
+    const data = (f: string) => lines(path.join(repo, 'datasets', f)).map((l) => JSON.parse(l));
+    const gen = async (task: string, ...flags: string[]) => {
+      const r = await quest(['tasks', 'generate', '--task', task, '--length', '512', '-n', '9', '--output-path', out, ...flags]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      return lines(out).map((l) => JSON.parse(l));
+    };
+    const answers = (rows: { answers: string[] }[]) => rows.map((r) => r.answers[0]);
+    const math = path.join(repo, 'datasets', 'math');
+    expect(answers(await gen('math500', '--math-file', path.join(math, 'math500-mini.jsonl')))).toEqual(data('math/math500-mini.jsonl').map((r) => r.answer));
+    expect(answers(await gen('aime24', '--aime-file', path.join(math, 'aime-mini.jsonl')))).toEqual(data('math/aime-mini.jsonl').map((r) => String(r.Answer)));
+    const mine = await gen('math-data', '--data-file', path.join(math, 'data-mini.jsonl'), '--data-fields', 'problem=question,answer=final');
+    expect(answers(mine)).toEqual(data('math/data-mini.jsonl').map((r) => r.final));
+    const qa = await gen('en_qa', '--infinitebench-dir', path.join(repo, 'datasets', 'infinitebench-fixtures'));
+    expect(qa.map((r) => r.input.includes(data('infinitebench-fixtures/longbook_qa_eng.jsonl')[0].input))).toContain(true);
+    const bad = await quest(['tasks', 'generate', '--task', 'math-data', '--length', '512', '--output-path', out, '--data-fields', 'problem']);
+    expect(bad.stderr.trim()).toBe('quest: --data-fields: "problem" is not problem=<field>,answer=<field>');
+  });
 });
 
 describe('no GPU', () => {

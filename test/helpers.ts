@@ -4,7 +4,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, expect } from 'vitest';
 import { loadModel, native } from '../src/engine/index.js';
-import type { NativeModel, NativeModelSpec, NativeStepSelection } from '../src/engine/index.js';
+import type { NativeModel, NativeModelSpec, NativeOneLayerInput, NativeStepSelection } from '../src/engine/index.js';
+import { rng } from '../src/tasks/rng.js';
 
 export const repo = path.resolve(import.meta.dirname, '..');
 export const fixtures = path.join(repo, 'test', 'fixtures');
@@ -135,4 +136,16 @@ export function tokensServed(steps: NativeStepSelection[], kvHeads: number, grou
       else for (let g = 0; g < kvHeads; g++) total += new Set(layer.slice(g * group, (g + 1) * group).flatMap((list) => Array.from(list))).size;
     }
   return total;
+}
+
+/** One attention layer's raw inputs for runOneLayer (keys cached as given, no RoPE). */
+export type LayerCase = Pick<NativeOneLayerInput, 'heads' | 'kvHeads' | 'headDim' | 'promptLength' | 'steps' | 'keys' | 'values' | 'queries'>;
+
+/** A seeded random layer case: Gaussian keys, values and queries. */
+export function randomCase(seed: number, promptLength = 45, steps = 40, heads = 4, kvHeads = 2, headDim = 8): LayerCase {
+  const next = rng(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
+  const total = promptLength + steps;
+  const fill = (n: number, scale: number) => Float32Array.from({ length: n }, () => gauss() * scale);
+  return { heads, kvHeads, headDim, promptLength, steps, keys: fill(total * kvHeads * headDim, 1.5), values: fill(total * kvHeads * headDim, 1), queries: fill(total * heads * headDim, 1.5) };
 }

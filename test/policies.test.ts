@@ -9,8 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gpuRefusal, loadModel, native, type NativeModel, type NativeOneLayerInput, type NativeOneLayerOutput, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
-import { rng } from '../src/tasks/rng.js';
-import { fixtures, relDiff } from './helpers.js';
+import { fixtures, randomCase, relDiff, type LayerCase as Case } from './helpers.js';
 
 const range = (lo: number, hi: number) => Array.from({ length: Math.max(0, hi - lo) }, (_, i) => lo + i);
 /** Indices of the k largest scores, ties to the lower index, in increasing order. */
@@ -20,15 +19,6 @@ const topK = (scores: ArrayLike<number>, k: number) =>
     .slice(0, k)
     .sort((a, b) => a - b);
 
-type Case = Pick<NativeOneLayerInput, 'heads' | 'kvHeads' | 'headDim' | 'promptLength' | 'steps' | 'keys' | 'values' | 'queries'>;
-
-function randomCase(seed: number, promptLength = 45, steps = 40, heads = 4, kvHeads = 2, headDim = 8): Case {
-  const next = rng(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
-  const total = promptLength + steps;
-  const fill = (n: number, scale: number) => Float32Array.from({ length: n }, () => gauss() * scale);
-  return { heads, kvHeads, headDim, promptLength, steps, keys: fill(total * kvHeads * headDim, 1.5), values: fill(total * kvHeads * headDim, 1), queries: fill(total * heads * headDim, 1.5) };
-}
 
 const runLayer = (c: Case, opts: Partial<NativeSequenceOptions>): Promise<NativeOneLayerOutput> =>
   native().runOneLayer({ policy: 'dense', budget: 0, pageSize: 4, denseLayers: 0, ...opts, ...c } as NativeOneLayerInput);

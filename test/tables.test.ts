@@ -244,3 +244,17 @@ describe('generation length columns', () => {
     expect(rows[0].genTokensP90).toBeCloseTo(16, 12);
   });
 });
+
+describe('diagnostics columns', () => {
+  it("average the records' diagnostics per row, over the records that have them, and appear only when some do", async () => {
+    const { evalColumns, markdown } = await import('../src/report/tables.js');
+    const d = (l2Mean: number, recallP10: number | null) => ({ samples: 4, l2Mean, l2P90: 2 * l2Mean, recallMean: 0.9, recallP10 });
+    const rows = summarize([rec({ depth: 10, diagnostics: d(0.1, 0.5) }), rec({ depth: 20, diagnostics: d(0.3, null) })]);
+    expect(rows[0]).toMatchObject({ l2Mean: 0.2, recallMean: 0.9, recallP10: 0.5 });
+    expect(rows[0].l2P90).toBeCloseTo(0.4, 12);
+    expect(markdown(rows, evalColumns(rows))).toContain('| 0.2000 | 0.4000 | 0.9000 | 0.5000 |');
+    const plain = summarize([rec({})]);
+    expect('l2Mean' in plain[0]).toBe(false);
+    expect(markdown(plain, evalColumns(plain))).not.toContain('attn');
+  });
+});

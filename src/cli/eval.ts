@@ -5,7 +5,7 @@ import { warnProvenance } from '../report/metadata.js';
 import { CODE_SIM_BACKENDS } from '../metrics/fuzz.js';
 import { TASKS } from '../tasks/index.js';
 import { runEval } from '../run/eval.js';
-import { EVAL_COLUMNS, markdown } from '../report/tables.js';
+import { evalColumns, markdown } from '../report/tables.js';
 import { addPolicyFlags, atLeast, deviceList, fieldMap, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, probability, shardSpec, showDefaults, stopString } from './options.js';
 import { onInterrupt, rerunCommand } from './interrupt.js';
 import { bar } from './progress.js';
@@ -50,7 +50,8 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--top-p <p>', 'long-generation tasks: nucleus sampling mass in (0, 1]', probability('--top-p'))
     .option('--top-k <k>', 'long-generation tasks: sample from the k most likely tokens (0: all)', nonNegativeInt('--top-k'))
     .option('--num-samples <n>', 'long-generation tasks: draws per problem (their mean score is pass@1)', positiveInt('--num-samples'))
-    .option('--stop <string>', 'long-generation tasks: a stop string, JSON escapes allowed (\\n); repeatable', stopString('--stop'));
+    .option('--stop <string>', 'long-generation tasks: a stop string, JSON escapes allowed (\\n); repeatable', stopString('--stop'))
+    .option('--diagnostics', "at each decode step, governed layer and KV head: the policy's attention output against dense attention (relative L2 error) and the dense attention mass it read (recall); CPU only, a dense pass per step, not timed");
   showDefaults(addPolicyFlags(cmd, true), evalDefaults()).action(async (o) => {
       const cfg = evalConfig(o.config, {
         model: o.model,
@@ -89,6 +90,7 @@ export function evalCommand(program: Command, argv: string[]): void {
         topK: o.topK,
         numSamples: o.numSamples,
         stop: o.stop,
+        diagnostics: o.diagnostics,
       });
       const b = bar('eval');
       let out: { dir: string; total: number; done: number } | null = null;
@@ -113,7 +115,7 @@ export function evalCommand(program: Command, argv: string[]): void {
       undo();
       const m = result.metadata;
       process.stdout.write(`\nmodel ${path.basename(cfg.model)} | backend ${m.backend} (${m.backendReason}) | ${m.device}\n\n`);
-      process.stdout.write(markdown(result.rows, EVAL_COLUMNS));
+      process.stdout.write(markdown(result.rows, evalColumns(result.rows)));
       process.stdout.write(`\nrecords and tables: ${result.outputDir}\n`);
       warnProvenance(m, path.join(result.outputDir, 'results.json'));
     });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { markdown, EVAL_COLUMNS } from '../report/tables.js';
+import { evalColumns, markdown } from '../report/tables.js';
 import { runMerge } from '../run/merge.js';
 
 export function mergeCommand(program: Command): void {
@@ -11,6 +11,6 @@ export function mergeCommand(program: Command): void {
     .option('--allow-partial', 'merge even when shards are missing or unfinished (the tables then cover part of the run)')
     .action((dirs: string[], o: { outputPath: string; allowPartial?: boolean }) => {
       const m = runMerge(dirs, o.outputPath, o.allowPartial ?? false, (message) => process.stderr.write(`quest: ${message}\n`));
-      process.stdout.write(`${markdown(m.rows, EVAL_COLUMNS)}\nmerged ${m.records} records from ${dirs.length} folders into ${m.outputDir}\n`);
+      process.stdout.write(`${markdown(m.rows, evalColumns(m.rows))}\nmerged ${m.records} records from ${dirs.length} folders into ${m.outputDir}\n`);
     });
 }

@@ -3,7 +3,7 @@ import { QuestError } from '../errors.js';
 import { markdown } from '../report/tables.js';
 import { generateTasks } from '../run/tasks.js';
 import { TASKS } from '../tasks/index.js';
-import { nonNegativeInt, percentList, positiveInt } from './options.js';
+import { fieldMap, nonNegativeInt, percentList, positiveInt } from './options.js';
 
 export function tasksCommand(program: Command): void {
   const tasks = program.command('tasks').description('list the tasks, or generate a task set to a JSONL file');
@@ -40,6 +40,11 @@ export function tasksCommand(program: Command): void {
     .option('--longbench-e', 'LongBench-E files (<dataset>_e.jsonl)')
     .option('--longbench-v2-file <file>', "LongBench v2's data.json")
     .option('--longbench-fit', 'truncate LongBench prompts so that chat template and generation fit --length too')
+    .option('--infinitebench-dir <dir>', "a folder of InfiniteBench's <task>.jsonl files")
+    .option('--math-file <file>', 'MATH-500 as JSON Lines (fields problem, answer), for --task math500')
+    .option('--aime-file <file>', 'AIME 2024 as JSON Lines (fields Problem, Answer or problem, answer), for --task aime24')
+    .option('--data-file <file>', 'problems as JSON Lines, for --task math-data (fields named by --data-fields)')
+    .option('--data-fields <map>', "--data-file's field names, problem=<field>,answer=<field>", fieldMap('--data-fields'))
     .action(async (o) => {
       const file: string | undefined = o.outputPath ?? o.out;
       if (file === undefined) throw new QuestError('--output-path: required, the JSONL file to write');
@@ -58,6 +63,11 @@ export function tasksCommand(program: Command): void {
         longbenchE: o.longbenchE,
         longbenchV2File: o.longbenchV2File,
         longbenchFit: o.longbenchFit,
+        infinitebenchDir: o.infinitebenchDir,
+        mathFile: o.mathFile,
+        aimeFile: o.aimeFile,
+        dataFile: o.dataFile,
+        dataFields: o.dataFields,
       });
       process.stderr.write(`wrote ${count} ${task} samples at ${o.length} tokens to ${file}\n`);
     });

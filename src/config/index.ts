@@ -84,6 +84,8 @@ export interface EvalConfig extends PolicyConfig {
   topK: number;
   numSamples: number;
   stop: string[];
+  /** Attention diagnostics at every decode step (CPU backend; a dense pass per step, kept out of the timings). */
+  diagnostics: boolean;
 }
 
 export interface BenchConfig extends PolicyConfig {
@@ -166,6 +168,7 @@ const schemas = () => ({
       topK: { type: 'integer', minimum: 0 },
       numSamples: posInt,
       stop: { type: 'array', items: { type: 'string', minLength: 1 } },
+      diagnostics: { type: 'boolean' },
     },
   },
   bench: {
@@ -216,6 +219,7 @@ export const evalDefaults = (): EvalConfig => ({
   topK: 0,
   numSamples: 1,
   stop: [],
+  diagnostics: false,
 });
 
 export const benchDefaults = (): BenchConfig => ({

@@ -44,6 +44,7 @@ export function flagOf(s: NativeSetting): string {
 /** Why a run with these settings cannot use the GPU forward pass (the engine declares the values it refuses), or null when it can. */
 export function gpuRefusal(needs: BackendNeeds | undefined): string | null {
   if (!needs) return null;
+  if (needs.diagnostics === true) return '--diagnostics: the attention diagnostics are computed on the CPU backend only';
   for (const s of native().describePolicies().settings) {
     const v = needs[s.key];
     if (typeof v === 'string' && s.gpuRefuses && Object.hasOwn(s.gpuRefuses, v)) return `${flagOf(s)} ${v}: ${s.gpuRefuses[v]}`;

@@ -90,6 +90,8 @@ export interface NativeSequenceOptions {
   kvDtype?: 'auto' | 'fp32' | 'fp16' | 'bf16';
   /** Keep what every decode step read, for selections() (default false: a debug path; off, it costs nothing). */
   recordSelections?: boolean;
+  /** Attention diagnostics at every decode step, for diagnostics() (CPU backend only; default false: each step then also runs a dense pass, kept out of decodeMs). */
+  diagnostics?: boolean;
   /** Each policy's own settings (questGqa, streamingSinks, ...), by the keys describePolicies() declares; the engine refuses a key it does not declare. */
   [setting: string]: unknown;
 }
@@ -153,6 +155,20 @@ export interface NativeSequenceStats {
  * A list serves a KV head, or a query head under per-query-head Quest (a step that reads
  * everything has one list a KV head).
  */
+/**
+ * Attention diagnostics (a sequence created with diagnostics: true; empty otherwise): one value
+ * per decode step x governed layer x KV head, in that order. l2: |o_p - o_d| / |o_d|, the policy's
+ * attention output against dense attention over the whole cache, the KV head's query heads taken
+ * together as one vector; recall: the dense attention probability on the positions the policy
+ * read, averaged over the KV head's query heads.
+ */
+export interface NativeDiagnostics {
+  l2: Float32Array;
+  recall: Float32Array;
+  /** Time the dense passes took (not in decodeMs). */
+  ms: number;
+}
+
 export interface NativeStepSelection {
   /** [governed layer][list]: the positions read, ascending. */
   lists: Int32Array[][];
@@ -198,6 +214,8 @@ export interface NativeSequence {
   stats(): NativeSequenceStats;
   /** Every decode step's selections so far; throws unless created with recordSelections. */
   selections(): NativeStepSelection[];
+  /** The attention diagnostics so far (empty unless created with diagnostics). */
+  diagnostics(): NativeDiagnostics;
   /** The KV pages the sequence holds (null where a backend does not report them). */
   cacheStats(): NativeCacheStats | null;
   /** Frees the sequence's KV cache now (on a GPU, memory the garbage collector does not see); later calls fail. */
@@ -271,6 +289,9 @@ export interface NativeOneLayerStep {
   metaBytes: number;
   /** Per list: the margin at the cut that decided it, as NativeStepSelection's. */
   margins: Float32Array;
+  /** With diagnostics: per KV head, as NativeDiagnostics's. */
+  l2?: Float32Array;
+  recall?: Float32Array;
 }
 
 export interface NativeOneLayerOutput {

@@ -8,7 +8,7 @@ import { QuestError } from '../errors.js';
 import { readJson } from '../model/config.js';
 import { provenanceWarning } from './metadata.js';
 import { linePlotsSvg, logTicks, type Panel, type Series } from './plots.js';
-import { EVAL_COLUMNS, finiteOrNull, kindOfRows, markdown, namedKind, type Column, type ResultKind } from './tables.js';
+import { evalColumns, finiteOrNull, kindOfRows, markdown, namedKind, type Column, type ResultKind } from './tables.js';
 
 type Row = Record<string, unknown>;
 
@@ -163,7 +163,7 @@ function section(e: Entry, plot: string | null, columns: BenchColumns, files: st
   const svgs = files.filter((f) => path.posix.dirname(f) === e.dir && f.endsWith('.svg'));
   if (svgs.length) lines.push(`- the run's own plots: ${svgs.map(link).join(', ')}`);
   if (plot) lines.push('', `![${e.dir}](${plot})`);
-  const cols: Column<any>[] = e.kind === 'eval' ? EVAL_COLUMNS : columns[e.kind];
+  const cols: Column<any>[] = e.kind === 'eval' ? evalColumns(e.rows) : columns[e.kind];
   lines.push('', table(e.rows, cols));
   return lines.join('\n');
 }

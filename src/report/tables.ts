@@ -52,10 +52,29 @@ export interface SummaryRow {
   /** Tokens generated per sample: mean and 90th percentile (null for perplexity and records from before they were kept). */
   genTokensMean: number | null;
   genTokensP90: number | null;
+  /**
+   * --diagnostics only (absent otherwise): each record's mean and worst tenth over its decode
+   * steps x governed layers x KV heads (relative L2 error: mean, 90th percentile; recall of the
+   * dense attention mass: mean, 10th percentile), averaged over the cell's records.
+   */
+  l2Mean?: number | null;
+  l2P90?: number | null;
+  recallMean?: number | null;
+  recallP10?: number | null;
+}
+
+/** The diagnostics' fields of records and rows, in the tables' column order. */
+const DIAGNOSTIC_FIELDS = ['l2Mean', 'l2P90', 'recallMean', 'recallP10'] as const;
+
+type Diagnostics = Pick<SummaryRow, (typeof DIAGNOSTIC_FIELDS)[number]>;
+
+/** A cell's diagnostics: each field averaged over its records (or rows) that carry one; nothing when the run had none. */
+function diagnosticsOf(cells: Diagnostics[], has: boolean): Diagnostics {
+  return has ? Object.fromEntries(DIAGNOSTIC_FIELDS.map((f) => [f, meanOrNull(cells.map((c) => c[f] ?? null))])) : {};
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-const meanOrNull = (xs: (number | null)[]): number | null => {
+export const meanOrNull = (xs: (number | null)[]): number | null => {
   const v = xs.filter((x): x is number => x !== null);
   return v.length ? mean(v) : null;
 };
@@ -81,6 +100,7 @@ const natural = new Intl.Collator('en', { numeric: true }).compare;
 export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow[] {
   // In key order, so that one run, a resumed run and merged shards sum in the same order.
   const records = [...unordered].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const diagnosed = records.some((r) => r.diagnostics);
   type Nll = NonNullable<EvalRecord['nll']>;
   const groups = new Map<string, { of: RowOf; rs: EvalRecord[]; nll: Nll }>();
   const add = (of: RowOf, r: EvalRecord, nll: Nll = []) => {
@@ -123,6 +143,7 @@ export function summarize(unordered: EvalRecord[], order?: RowOrder): SummaryRow
       decodeMsPerStep: meanOrNull(rs.map((r) => r.stats.decodeMsPerStep)),
       genTokensMean: generated.length ? mean(generated) : null,
       genTokensP90: quantile(generated, 0.9),
+      ...diagnosticsOf(rs.map((r) => r.diagnostics ?? {}), diagnosed),
     };
   });
   rows.push(...benchmarkAverages(rows));
@@ -173,6 +194,7 @@ function benchmarkAverages(rows: SummaryRow[]): SummaryRow[] {
       decodeMsPerStep: meanOrNull(rs.map((r) => r.decodeMsPerStep)),
       genTokensMean: meanOrNull(rs.map((r) => r.genTokensMean)),
       genTokensP90: meanOrNull(rs.map((r) => r.genTokensP90)),
+      ...diagnosticsOf(rs, 'l2Mean' in rs[0]),
     }));
 }
 
@@ -201,6 +223,16 @@ export const EVAL_COLUMNS: Column<SummaryRow>[] = [
   { title: 'gen tokens mean', value: (r) => fmt(r.genTokensMean) },
   { title: 'gen tokens p90', value: (r) => fmt(r.genTokensP90) },
 ];
+
+const DIAGNOSTIC_COLUMNS: Column<SummaryRow>[] = [
+  { title: 'attn L2 err mean', value: (r) => fmt(r.l2Mean ?? null, 4) },
+  { title: 'attn L2 err p90', value: (r) => fmt(r.l2P90 ?? null, 4) },
+  { title: 'attn recall mean', value: (r) => fmt(r.recallMean ?? null, 4) },
+  { title: 'attn recall p10', value: (r) => fmt(r.recallP10 ?? null, 4) },
+];
+
+/** The eval tables' columns: the diagnostics' too when the rows carry them (a run with --diagnostics). */
+export const evalColumns = (rows: object[]): Column<SummaryRow>[] => (rows.some((r) => 'l2Mean' in r) ? [...EVAL_COLUMNS, ...DIAGNOSTIC_COLUMNS] : EVAL_COLUMNS);
 
 export function markdown<R>(rows: R[], columns: Column<R>[]): string {
   const head = `| ${columns.map((c) => c.title).join(' | ')} |`;

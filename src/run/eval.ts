@@ -9,7 +9,7 @@ import { readJson } from '../model/config.js';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
 import { writePasskeyHeatmaps } from '../report/heatmap.js';
-import { EVAL_COLUMNS, makeOutputDir, summarize, writeTables, type SummaryRow } from '../report/tables.js';
+import { evalColumns, makeOutputDir, meanOrNull, quantile, summarize, writeTables, type SummaryRow } from '../report/tables.js';
 import { expandTasks, skippedTasks, task, type Sample } from '../tasks/index.js';
 import type { Task } from '../tasks/types.js';
 import { PPL_BUCKETS } from '../tasks/perplexity.js';
@@ -76,6 +76,15 @@ function readStats(seq: NativeSequence): ReadStats {
   };
 }
 
+/** --diagnostics: the record's field from the sequence's samples (records.ts EvalRecord.diagnostics). */
+function readDiagnostics(seq: NativeSequence, cfg: EvalConfig): Pick<EvalRecord, 'diagnostics'> {
+  if (!cfg.diagnostics) return {};
+  const d = seq.diagnostics();
+  const l2 = Array.from(d.l2);
+  const recall = Array.from(d.recall);
+  return { diagnostics: { samples: l2.length, l2Mean: meanOrNull(l2), l2P90: quantile(l2, 0.9), recallMean: meanOrNull(recall), recallP10: quantile(recall, 0.1) } };
+}
+
 /** The unit's budget in tokens for its sample's prompt; null for dense. */
 const budgetTokens = (p: Prepared): number | null =>
   p.unit.point.budget === null ? null : resolveBudget(p.unit.point.budget, p.context.length + p.question.length);
@@ -134,6 +143,7 @@ function answerRecord(
     answers: p.unit.sample.answers,
     score: t.score(out.text, p.unit.sample),
     stats: readStats(seq),
+    ...readDiagnostics(seq, cfg),
   };
 }
 
@@ -153,11 +163,15 @@ function perplexityRecord(p: Prepared, cfg: EvalConfig, nll: Float64Array, seq: 
     score: Math.exp(buckets.reduce((a, b) => a + b.sum, 0) / nll.length),
     nll: buckets,
     stats: readStats(seq),
+    ...readDiagnostics(seq, cfg),
   };
 }
 
 /** The cell's policy point with its budget resolved for the sample (a fraction of the prompt becomes tokens). */
-const cellOptions = (cfg: EvalConfig, p: Prepared) => sequenceOptions(cfg, { policy: p.unit.point.policy, budget: budgetTokens(p) });
+const cellOptions = (cfg: EvalConfig, p: Prepared) => ({
+  ...sequenceOptions(cfg, { policy: p.unit.point.policy, budget: budgetTokens(p) }),
+  ...(cfg.diagnostics ? { diagnostics: true } : {}),
+});
 
 /** One cell alone: its own prefill, feed and generation (--cells single, and long generations). */
 async function runCell(model: NativeModel, p: Prepared, cfg: EvalConfig, tok: TextTokenizer, stop: Int32Array): Promise<EvalRecord> {
@@ -218,8 +232,9 @@ async function runCells(model: NativeModel, ps: Prepared[], cfg: EvalConfig, tok
 
 /** A run's identity: rerunning into the same folder resumes, and shards merge, only when these match. */
 export function identity(cfg: EvalConfig): Record<string, unknown> {
-  const { outputPath: _o, limit: _l, device: _d, shard: _s, workers: _w, devices: _v, cells: _c, ...rest } = cfg;
-  return rest;
+  const { outputPath: _o, limit: _l, device: _d, shard: _s, workers: _w, devices: _v, cells: _c, diagnostics, ...rest } = cfg;
+  // Named only when on, so that runs from before the flag still resume.
+  return diagnostics ? { ...rest, diagnostics } : rest;
 }
 
 export type Tokens = { context: Int32Array; question: Int32Array };
@@ -386,7 +401,7 @@ export function writeResults(dir: string, records: EvalRecord[], meta: { config:
   const rows = summarize(records, cfg);
   writePasskeyHeatmaps(dir, records);
   // The csv keeps to the flat columns; results.json carries each row's `of` as well.
-  writeTables(dir, 'eval', rows, EVAL_COLUMNS, { ...meta, skippedTasks: skippedTasks(cfg.tasks, cfg) }, ({ of: _of, ...flat }) => flat);
+  writeTables(dir, 'eval', rows, evalColumns(rows), { ...meta, skippedTasks: skippedTasks(cfg.tasks, cfg) }, ({ of: _of, ...flat }) => flat);
   return rows;
 }
 

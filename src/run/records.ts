@@ -46,6 +46,13 @@ export interface EvalRecord {
   /** Perplexity tasks: negative log-likelihood summed per position bucket of the fed tokens. */
   nll?: { from: number; to: number; sum: number; tokens: number }[];
   stats: ReadStats;
+  /**
+   * --diagnostics only: over the record's decode steps x governed layers x KV heads (`samples`),
+   * the relative L2 error of the policy's attention output against dense attention (mean, 90th
+   * percentile) and the dense attention mass the policy read (mean, 10th percentile); null
+   * without decode steps.
+   */
+  diagnostics?: { samples: number; l2Mean: number | null; l2P90: number | null; recallMean: number | null; recallP10: number | null };
 }
 
 /**

@@ -23,6 +23,11 @@ export interface GenerateOptions {
   longbenchE?: boolean;
   longbenchV2File?: string;
   longbenchFit?: boolean;
+  infinitebenchDir?: string;
+  mathFile?: string;
+  aimeFile?: string;
+  dataFile?: string;
+  dataFields?: { problem: string; answer: string };
 }
 
 /** Writes the samples, one JSON object a line with the prompt as `input`; returns how many and the task's name. */
@@ -41,6 +46,11 @@ export async function generateTasks(o: GenerateOptions): Promise<{ count: number
     longbenchE: o.longbenchE,
     longbenchV2File: o.longbenchV2File,
     longbenchFit: o.longbenchFit,
+    infinitebenchDir: o.infinitebenchDir,
+    mathFile: o.mathFile,
+    aimeFile: o.aimeFile,
+    dataFile: o.dataFile,
+    dataFields: o.dataFields,
   });
   const out = createWriteStream(o.file);
   const failed = once(out, 'error').then(([err]) => {

@@ -176,7 +176,7 @@ ModelSpec parse_spec(const Napi::Object& o) {
 // a key that no setting declares (nor `extra`, the call's own keys) is refused.
 PolicyOptions parse_policy(const Napi::Object& o, const std::vector<std::string>& extra = {}) {
   const std::vector<const PolicyParam*> params = all_params();
-  std::vector<std::string> known = {"policy", "budget", "recordSelections"};
+  std::vector<std::string> known = {"policy", "budget", "recordSelections", "diagnostics"};
   for (const auto* p : params) known.push_back(p->key);
   known.insert(known.end(), extra.begin(), extra.end());
   Napi::Array keys = o.GetPropertyNames();
@@ -191,6 +191,7 @@ PolicyOptions parse_policy(const Napi::Object& o, const std::vector<std::string>
   if (o.Has("policy")) opts.name = o.Get("policy").ToString();
   opts.budget = int64_t(get_num(o, "budget", 0));
   opts.record_selections = get_bool(o, "recordSelections");
+  opts.diagnostics = get_bool(o, "diagnostics");
   for (const auto* p : params) {
     const Napi::Value v = o.Get(p->key);
     if (v.IsUndefined()) continue;
@@ -309,6 +310,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
                                     InstanceMethod("nll", &SequenceWrap::Nll),
                                     InstanceMethod("stats", &SequenceWrap::Stats),
                                     InstanceMethod("selections", &SequenceWrap::Selections),
+                                    InstanceMethod("diagnostics", &SequenceWrap::Diagnostics),
                                     InstanceMethod("cacheStats", &SequenceWrap::CacheStatsJs),
                                     InstanceMethod("close", &SequenceWrap::Close),
                                     InstanceAccessor("length", &SequenceWrap::Length, nullptr)});
@@ -439,6 +441,14 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     }
     return out;
   }
+  Napi::Value Diagnostics(const Napi::CallbackInfo& info) {
+    const SequenceStats& st = live(info).stats();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("l2", to_js(info.Env(), st.diag_l2));
+    o.Set("recall", to_js(info.Env(), st.diag_recall));
+    o.Set("ms", st.diag_ms);
+    return o;
+  }
   Napi::Value CacheStatsJs(const Napi::CallbackInfo& info) {
     const CacheStats cs = live(info).cache_stats();
     if (!cs.known) return info.Env().Null();
@@ -507,6 +517,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return task->start();
   }
   std::shared_ptr<Decoder> make_sequence(const PolicyOptions& opts) const {
+    if (gpu && opts.diagnostics) throw std::runtime_error("diagnostics: the attention diagnostics are computed on the CPU backend only");
     return gpu ? std::shared_ptr<Decoder>(make_gpu_sequence(gpu, opts)) : std::make_shared<CpuSequence>(model, opts, cpu_backend());
   }
   // Fresh sequences, one for each options object, all started from one dense prefill.
@@ -669,7 +680,7 @@ Napi::Value RunOneLayer(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<OneLayerRun>();
   auto* task = new PromiseWorker(
       info.Env(), [=] { *out = run_one_layer(*in); },
-      [out](Napi::Env env) {
+      [out, diagnostics = in->opts.diagnostics](Napi::Env env) {
         Napi::Object r = Napi::Object::New(env);
         Napi::Object pre = Napi::Object::New(env);
         pre.Set("sums", lists_to_js(env, out->prefill.sums));
@@ -684,6 +695,10 @@ Napi::Value RunOneLayer(const Napi::CallbackInfo& info) {
           so.Set("probs", lists_to_js(env, st.probs));
           so.Set("metaBytes", st.meta_bytes);
           so.Set("margins", to_js(env, st.margins));
+          if (diagnostics) {
+            so.Set("l2", to_js(env, st.l2));
+            so.Set("recall", to_js(env, st.recall));
+          }
           steps.Set(uint32_t(i), so);
         }
         r.Set("steps", steps);

@@ -23,6 +23,32 @@ inline float dot(const float* a, const float* b, int n) {
   return t;
 }
 
+// Attention of query head `qh` over `n` positions of KV head `g` (`at(j)`: the j-th): its
+// probabilities into `p`, its output into `o`. attend's rows and the diagnostics' dense pass
+// share it, so a read of every position gives the dense result bit for bit.
+template <class At>
+void attend_row(const PagedKvCache& cache, int layer, int g, const float* qh, int64_t n, At at, float scale, float softcap,
+                std::vector<float>& p, float* o) {
+  const int d = cache.head_dim();
+  p.resize(n);
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {
+    p[j] = dot(qh, cache.key(layer, g, at(j)), d) * scale;
+    if (softcap > 0) p[j] = std::tanh(p[j] / softcap) * softcap;
+    mx = std::max(mx, p[j]);
+  }
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
+  std::fill(o, o + d, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    p[j] /= sum;
+    const float* v = cache.value(layer, g, at(j));
+    for (int c = 0; c < d; ++c) o[c] += p[j] * v[c];
+  }
+}
+
+float attention_scale(const AttendOptions& how, int d) { return how.scale > 0 ? how.scale : 1.0f / std::sqrt(static_cast<float>(d)); }
+
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
@@ -104,7 +130,7 @@ class CpuBackend final : public Backend {
   void attend(const PagedKvCache& cache, int layer, const float* q, int rows, int heads, const int64_t* pos,
               const Selection* sel, float* out, AttentionScores* scores, const AttendOptions& how) override {
     const int kvh = cache.kv_heads(), d = cache.head_dim(), group = heads / kvh;
-    const float scale = how.scale > 0 ? how.scale : 1.0f / std::sqrt(static_cast<float>(d));
+    const float scale = attention_scale(how, d);
     const int64_t window = how.window;
     const bool per_query = sel && int(sel->size()) == heads;
     const int64_t last_pos = *std::max_element(pos, pos + rows);
@@ -132,22 +158,7 @@ class CpuBackend final : public Backend {
         // sliding_window_overlay: kv > q - window).
         const int64_t first = list || window <= 0 ? 0 : std::max<int64_t>(0, pos[r] - window + 1);
         int64_t n = list ? int64_t(list->size()) : pos[r] + 1 - first;
-        p.resize(n);
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n; ++j) {
-          int64_t t = list ? (*list)[j] : first + j;
-          p[j] = dot(qh, cache.key(layer, g, t), d) * scale;
-          if (how.softcap > 0) p[j] = std::tanh(p[j] / how.softcap) * how.softcap;
-          mx = std::max(mx, p[j]);
-        }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
-        std::fill(oh, oh + d, 0.0f);
-        for (int64_t j = 0; j < n; ++j) {
-          p[j] /= sum;
-          const float* v = cache.value(layer, g, list ? (*list)[j] : first + j);
-          for (int c = 0; c < d; ++c) oh[c] += p[j] * v[c];
-        }
+        attend_row(cache, layer, g, qh, n, [&](int64_t j) { return list ? int64_t((*list)[j]) : first + j; }, scale, how.softcap, p, oh);
         if (want) {
           int64_t span = list ? int64_t(list->back()) + 1 : first + n;  // lists are sorted
           auto fold = [&](std::vector<float>& acc) {
@@ -183,6 +194,37 @@ class CpuBackend final : public Backend {
 Backend& cpu_backend() {
   static CpuBackend backend;
   return backend;
+}
+
+void attention_diagnostics(const PagedKvCache& cache, int layer, const float* q, int heads, int64_t pos, const Selection& sel,
+                           const float* out, const AttendOptions& how, std::vector<float>& l2, std::vector<float>& recall) {
+  const int kvh = cache.kv_heads(), d = cache.head_dim(), group = heads / kvh;
+  const bool per_query = int(sel.size()) == heads;
+  const float scale = attention_scale(how, d);
+  const size_t base = l2.size();
+  l2.resize(base + kvh);
+  recall.resize(base + kvh);
+  cpu_pool().parallel_for(kvh, [&](int64_t g0, int64_t g1) {
+    std::vector<float> p, dense(d);
+    for (int64_t g = g0; g < g1; ++g) {
+      double err = 0, norm = 0, mass = 0;
+      for (int h = int(g) * group; h < int(g + 1) * group; ++h) {
+        attend_row(cache, layer, int(g), q + int64_t(h) * d, pos + 1, [](int64_t j) { return j; }, scale, how.softcap, p, dense.data());
+        for (int c = 0; c < d; ++c) {
+          const double e = double(out[int64_t(h) * d + c]) - dense[c];
+          err += e * e;
+          norm += double(dense[c]) * dense[c];
+        }
+        const std::vector<int32_t>& list = sel[per_query ? h : g];
+        if (list.empty())
+          for (float x : p) mass += x;
+        else
+          for (int32_t t : list) mass += p[t];
+      }
+      l2[base + g] = norm > 0 ? float(std::sqrt(err / norm)) : err > 0 ? INFINITY : 0.0f;
+      recall[base + g] = float(mass / group);
+    }
+  });
 }
 
 }  // namespace quest

@@ -168,6 +168,11 @@ void CpuSequence::run(const std::vector<CpuSequence*>& lanes, const int32_t* tok
       const bool observe = governed && scores[b].wanted();
       be.attend(c.cache_, l, qb, n, s.heads, pos.data() + r0, decode && governed ? &sel : nullptr, att.data() + size_t(r0) * qd,
                 observe ? &scores[b] : nullptr, how);
+      if (decode && governed && c.opts_.diagnostics) {
+        const Stopwatch t;
+        attention_diagnostics(c.cache_, l, qb, s.heads, pos[r0], sel, att.data() + size_t(r0) * qd, how, c.stats_.diag_l2, c.stats_.diag_recall);
+        c.stats_.diag_ms += t.ms();
+      }
       if (observe)
         for (Policy* p : asked[b]) {
           if (decode)

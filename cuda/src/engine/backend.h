@@ -68,4 +68,12 @@ class Backend {
 
 Backend& cpu_backend();
 
+// The attention diagnostics of one decode query (CPU): for each KV head, the relative L2 error
+// |o_p - o_d| / |o_d| of `out` (the policy's attention over what `sel` read, [heads][head_dim])
+// against dense attention over positions 0..pos, the group's query heads taken together as one
+// vector; and the dense probability mass on the positions read, averaged over the group's query
+// heads (each its own list under a per-query-head selection). Appends kv_heads values to each.
+void attention_diagnostics(const PagedKvCache& cache, int layer, const float* q, int heads, int64_t pos, const Selection& sel,
+                           const float* out, const AttendOptions& how, std::vector<float>& l2, std::vector<float>& recall);
+
 }  // namespace quest

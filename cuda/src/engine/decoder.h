@@ -19,6 +19,11 @@ struct SequenceStats {
   double tokens_read = 0;
   int64_t policy_samples = 0;
   double kv_bytes_read = 0, meta_bytes_read = 0;  // summed over decode steps, all layers
+  // With diagnostics on (CPU): per decode step x governed layer x KV head, in that order, the
+  // relative L2 error of the policy's attention output against dense attention and the dense
+  // probability mass it read (attention_diagnostics); the dense passes' time, kept out of decode_ms.
+  std::vector<float> diag_l2, diag_recall;
+  double diag_ms = 0;
 };
 
 // What one decode step read in each layer the policy governs (layers dense_layers..), kept

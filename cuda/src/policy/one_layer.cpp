@@ -48,6 +48,7 @@ OneLayerRun run_one_layer(const OneLayerInput& in) {
     policy->request_decode(scores);
     scores.want_sums = true;  // the run always reports the step's attention
     be.attend(cache, 0, q, 1, in.heads, &p, &step.sel, o.data(), &scores);
+    if (opts.diagnostics) attention_diagnostics(cache, 0, q, in.heads, p, step.sel, o.data(), {}, step.l2, step.recall);
     policy->observe_decode(0, scores);
     step.probs = scores.sums;
     out.steps.push_back(std::move(step));

@@ -22,6 +22,7 @@ struct OneLayerStep {
   std::vector<std::vector<float>> probs;     // [kv head][position]: the step's attention, summed over the group
   double meta_bytes = 0;
   std::vector<float> margins;                // per list: the margin at the cut that decided it (Policy::take_margins)
+  std::vector<float> l2, recall;             // per KV head, with opts.diagnostics: attention_diagnostics of the step
 };
 
 struct OneLayerRun {

@@ -26,6 +26,7 @@ struct PolicyOptions {
   int dense_layers = 0;
   KvDtype kv_dtype = KvDtype::Auto;   // not a policy's but the sequence's: what its cache stores
   bool record_selections = false;     // the sequence's too: keep what each decode step read (a debug path)
+  bool diagnostics = false;           // the sequence's too: attention diagnostics at each decode step (CPU; SequenceStats)
   // The policies' own settings by key (a Choice holds its index): each policy file declares
   // its PolicyParams and reads them with value(), so a new policy adds no field here.
   std::map<std::string, double> values;
