@@ -45,7 +45,7 @@ __device__ inline int tile_at(int r, int c) {
 template <int D, int R>
 struct TileCopy {
   static constexpr int C = D / 8, kRowsEach = R * C / 128, kStride = 128 / C;
-  static_assert(kGpuPage % kStride == 0, "a thread's rows j and j + 1 lie in the same or consecutive pages");
+  static_assert(kGpuPage % kStride == 0, "row(j) lies in page j kStride / kGpuPage of its tile");
   __device__ static int row(int j) { return threadIdx.x / C + j * kStride; }
   __device__ static int chunk() { return threadIdx.x % C; }
   // Starts copying; src(j) is row(j)'s first value, or null for zeros.
