@@ -6,6 +6,13 @@ import { QuestError } from '../errors.js';
 import { loadTokenizer } from '../model/tokenizer.js';
 import { task } from '../tasks/index.js';
 import { taskSeed } from '../tasks/rng.js';
+import type { SampleOptions } from '../tasks/types.js';
+
+/** The user's data files a task may read, as SampleOptions names them. */
+export type DataSources = Pick<
+  SampleOptions,
+  'haystackFile' | 'qaFiles' | 'longbenchDir' | 'longbenchE' | 'longbenchV2File' | 'longbenchFit' | 'infinitebenchDir' | 'mathFile' | 'aimeFile' | 'dataFile' | 'dataFields'
+>;
 
 export interface GenerateOptions {
   task: string;
@@ -17,17 +24,7 @@ export interface GenerateOptions {
   model?: string;
   seed: number;
   depths?: number[];
-  haystackFile?: string;
-  qaFiles?: string[];
-  longbenchDir?: string;
-  longbenchE?: boolean;
-  longbenchV2File?: string;
-  longbenchFit?: boolean;
-  infinitebenchDir?: string;
-  mathFile?: string;
-  aimeFile?: string;
-  dataFile?: string;
-  dataFields?: { problem: string; answer: string };
+  sources: DataSources;
 }
 
 /** Writes the samples, one JSON object a line with the prompt as `input`; returns how many and the task's name. */
@@ -40,17 +37,7 @@ export async function generateTasks(o: GenerateOptions): Promise<{ count: number
     depths: cfg.depths,
     seed: taskSeed(o.seed, t.name),
     perLength: o.num,
-    haystackFile: o.haystackFile,
-    qaFiles: o.qaFiles,
-    longbenchDir: o.longbenchDir,
-    longbenchE: o.longbenchE,
-    longbenchV2File: o.longbenchV2File,
-    longbenchFit: o.longbenchFit,
-    infinitebenchDir: o.infinitebenchDir,
-    mathFile: o.mathFile,
-    aimeFile: o.aimeFile,
-    dataFile: o.dataFile,
-    dataFields: o.dataFields,
+    ...o.sources,
   });
   const out = createWriteStream(o.file);
   const failed = once(out, 'error').then(([err]) => {
