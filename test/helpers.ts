@@ -4,7 +4,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, expect } from 'vitest';
 import { loadModel, native } from '../src/engine/index.js';
-import type { NativeModel, NativeModelSpec, NativeOneLayerInput, NativeStepSelection } from '../src/engine/index.js';
+import type { NativeModel, NativeModelSpec, NativeOneLayerInput, NativeSequenceOptions, NativeStepSelection } from '../src/engine/index.js';
+import { settingDefaults } from '../src/run/policies.js';
 import { rng } from '../src/tasks/rng.js';
 
 export const repo = path.resolve(import.meta.dirname, '..');
@@ -32,6 +33,27 @@ export function tempDirs(prefix = 'quest-test-'): () => string {
     return d;
   };
 }
+
+/** Each record of an eval's samples.jsonl as its JSON line, without the timings. */
+export const recordsWithoutTimings = (dir: string) =>
+  readFileSync(path.join(dir, 'samples.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const r = JSON.parse(l);
+      for (const k of ['selectMs', 'prefillMs', 'decodeMsPerStep']) delete r.stats[k];
+      return JSON.stringify(r);
+    });
+
+/** A cell of a shared prefill: the policy at the budget (dense: none), every setting at its default, selections recorded. */
+export const shareCell = (policy: string, budget: number, pageSize: number): NativeSequenceOptions => ({
+  ...settingDefaults(),
+  policy,
+  budget: policy === 'dense' ? 0 : budget,
+  pageSize,
+  denseLayers: 0,
+  recordSelections: true,
+});
 
 /** A model folder's engines on the CPU and on the GPU, loaded on the first call and kept. */
 export function enginePair(spec: NativeModelSpec, dir: string): () => Promise<{ cpu: NativeModel; dev: NativeModel }> {

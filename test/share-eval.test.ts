@@ -6,22 +6,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { policyNames } from '../src/run/policies.js';
-import { quest, tempDirs } from './helpers.js';
+import { quest, recordsWithoutTimings as records, tempDirs } from './helpers.js';
 
 const tempDir = tempDirs();
 const args = ['eval', '--device', 'cpu', '--tasks', 'passkey,perplexity', '--lengths', '256', '--depths', '50', '--samples', '1',
   '--policies', policyNames().join(','), '--budgets', '64,128'];
 
-/** Each record as its JSON line, without the timings. */
-const records = (dir: string) =>
-  readFileSync(path.join(dir, 'samples.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => {
-      const r = JSON.parse(l);
-      for (const k of ['selectMs', 'prefillMs', 'decodeMsPerStep']) delete r.stats[k];
-      return JSON.stringify(r);
-    });
 const results = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
 /** The table without its timing columns. */
 const table = (dir: string) =>

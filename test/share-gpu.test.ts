@@ -12,14 +12,12 @@
 // atomics, whose order is not fixed; a top-k near tie in the last bit could then fall apart
 // differently in two runs of the same cell. A failure of those three alone, with every other
 // policy exact, points there.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type NativeSequence, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
-import { policyNames, settingDefaults } from '../src/run/policies.js';
+import { policyNames } from '../src/run/policies.js';
 import { randint, rng } from '../src/tasks/rng.js';
-import { defaultModel, gpuTests, quest, tempDirs } from './helpers.js';
+import { defaultModel, gpuTests, quest, recordsWithoutTimings as records, shareCell, tempDirs } from './helpers.js';
 
 const gpu = gpuTests('GPU shared-prefill tests');
 const tempDir = tempDirs();
@@ -35,14 +33,7 @@ const question = random(9);
 const noStop = new Int32Array(0);
 // Two budgets below the context, where every sparse policy selects.
 const BUDGETS = [64, 256];
-const cell = (policy: string, budget: number): NativeSequenceOptions => ({
-  ...settingDefaults(),
-  policy,
-  budget: policy === 'dense' ? 0 : budget,
-  pageSize: PAGE,
-  denseLayers: 0,
-  recordSelections: true,
-});
+const cell = (policy: string, budget: number) => shareCell(policy, budget, PAGE);
 const name = (o: NativeSequenceOptions) => `${o.policy}@${o.budget}`;
 
 /** What a sequence did, all but the timings. */
@@ -138,15 +129,6 @@ describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
   });
 });
 
-const records = (dir: string) =>
-  readFileSync(path.join(dir, 'samples.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => {
-      const r = JSON.parse(l);
-      for (const k of ['selectMs', 'prefillMs', 'decodeMsPerStep']) delete r.stats[k];
-      return JSON.stringify(r);
-    });
 
 describe.skipIf(!gpu)('quest eval --device cuda: shared cells', () => {
   it('gives the records of one cell at a time on the shipped model', async () => {

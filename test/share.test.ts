@@ -6,8 +6,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type NativeSequence, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
-import { policyNames, settingDefaults } from '../src/run/policies.js';
-import { fixtures } from './helpers.js';
+import { policyNames } from '../src/run/policies.js';
+import { fixtures, shareCell } from './helpers.js';
 
 const dir = path.join(fixtures, 'llama');
 const prompt: number[] = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')).prompt_ids;
@@ -21,14 +21,7 @@ const question = Int32Array.from(prompt.slice(203, 208));
 const noStop = new Int32Array(0);
 // Budgets below the context (48, 96) and beyond it (256: every policy reads everything).
 const BUDGETS = [48, 96, 256];
-const cell = (policy: string, budget: number): NativeSequenceOptions => ({
-  ...settingDefaults(),
-  policy,
-  budget: policy === 'dense' ? 0 : budget,
-  pageSize: PAGE,
-  denseLayers: 0,
-  recordSelections: true,
-});
+const cell = (policy: string, budget: number) => shareCell(policy, budget, PAGE);
 const cells = () => policyNames().flatMap((p) => (p === 'dense' ? [cell(p, 0)] : BUDGETS.map((b) => cell(p, b))));
 const name = (o: NativeSequenceOptions) => `${o.policy}@${o.budget}`;
 
