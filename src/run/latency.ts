@@ -144,7 +144,7 @@ export class LatencyBench {
         await seq.prefill(job.context);
       } catch (err) {
         seq.close();
-        // The engine refuses a KV cache beyond free memory (gpu_model.cu grow): keep those that fit.
+        // The engine refuses a KV cache beyond free memory (gpu_sequence.cu grow): keep those that fit.
         if (b > 0 && /a KV cache of \d+ tokens needs/.test(errorMessage(err))) break;
         for (const s of seqs) s.close();
         throw err;

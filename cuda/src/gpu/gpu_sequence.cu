@@ -1,0 +1,559 @@
+// A sequence's forward pass on the GPU (the model's weights: gpu_model.cuh): a paged KV cache in
+// fp16 or bf16 (--kv-dtype) with page min/max, shared copy-on-write between the cells of one
+// prefill (kv_pool.cuh), and the policies selecting on the device (gpu_policy.h: no host round
+// trip per layer; the host sees only the logits, and the lists read where a sequence records them).
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpu/arch_ops.cuh"
+#include "gpu/gpu_engine.h"
+#include "gpu/gpu_policy.h"
+#include "gpu/int4.cuh"
+#include "gpu/kv_pool.cuh"
+#include "kernels/cuda_util.cuh"
+#include "kernels/decode_attention.cuh"
+#include "kernels/embed_rope.cuh"
+#include "kernels/gemm_lt.cuh"
+#include "kernels/gpu_shapes.h"
+#include "kernels/kv_append.cuh"
+#include "kernels/linear.cuh"
+#include "kernels/page_lists.cuh"
+#include "kernels/prefill_attention.cuh"
+
+#include "gpu/gpu_model.cuh"
+namespace quest {
+
+namespace {
+
+// The first of `policies` that gathers what policies[i] gathers in a prefill.
+size_t gatherer(const std::vector<GpuPolicy*>& policies, size_t i) {
+  const std::string key = policies[i]->prefill_statistics();
+  for (size_t j = 0; j < i; ++j)
+    if (!key.empty() && policies[j]->prefill_statistics() == key) return j;
+  return i;
+}
+
+size_t free_gpu_bytes() {
+  size_t free = 0, total = 0;
+  check(cudaMemGetInfo(&free, &total), "GPU memory");
+  return free;
+}
+
+// Tokens a prefill makes room for beyond its prompt, so that decode steps rarely reallocate.
+constexpr int64_t kDecodeRoom = 512;
+
+class GpuSequence final : public Decoder {
+ public:
+  GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
+  ~GpuSequence() override;
+  int64_t length() const override { return length_; }
+  CacheStats cache_stats() const override;
+  static void prefill_shared(const std::vector<GpuSequence*>& cells, const int32_t* tokens, int64_t n);
+
+ protected:
+  void reserve(int64_t n) override;
+  int64_t prefill_chunk() const override { return kPrefillChunk; }
+  void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
+  // The batch's GEMVs over all its rows (each row's arithmetic that of the sequence alone), its
+  // embedding and LM head in one launch each; per sequence its KV write, selection and
+  // attention (one launch or a few per sequence and layer: not yet one for the batch).
+  void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
+
+ private:
+  // Throws, saying how many tokens would fit, unless the pool can add `pool_pages` pages and the
+  // key bounds can take `meta` Quest pages (for a cache of `tokens` tokens).
+  void check_fits(int64_t tokens, int64_t pool_pages, int64_t meta) const;
+  void grow(int64_t tokens);
+  // Before positions [length_, len) are written: its own copy of any page among them it shares.
+  void own_pages(int64_t len);
+  // Starts as a cell of `from`'s prefill: the prompt's pages shared, its own pages for the rest
+  // of from's capacity, and its own copy of the key bounds where it keeps them (it appends to them).
+  void fork_from(const GpuSequence& from);
+  void upload_table();
+  // Room for `n` more tokens, and its own copy of any shared page they write; on `stream_`.
+  void make_room(int64_t n);
+  // The RoPE angles of `n` tokens at positions start.. into trig (the table a prefill or a decode step rotates with).
+  void angles(int n, int64_t start, bool decode, float* trig, cudaStream_t st);
+  // Layer l of a decode step for the token at `start` (its query in call.q, its K and V cached):
+  // the policy's selection, the attention into call.out, the step's statistics.
+  void decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st);
+  bool observed() const;  // whether a policy observing the prefill needs its log-sum-exp
+  PagedKv view(int layer, int64_t len) const;
+  // Scratch sized for `rows` tokens a forward call.
+  void ensure_rows(int rows);
+  LinearInput normed(const float* x) const { return {x, LinearInput::RmsNorm, float(spec_.rms_eps), row_scale_.ptr}; }
+  // y (+)= the linear layer of x over `rows` rows: cuBLASLt on the input staged in the weight
+  // type where the model has it and rows > 1, else the own GEMV or GEMM.
+  void linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, float* y, bool accumulate);
+  // A 4-bit layer (q4 empty: w's own): the GEMV on a decode step, else the GEMM on its dequantization.
+  void linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate);
+
+  std::shared_ptr<GpuModel> m_;
+  PolicyOptions opts_;
+  std::unique_ptr<GpuPolicy> policy_;
+  std::vector<GpuPolicy*> observers_;  // policies that see this sequence's prefill: its own, or every cell's of a shared one
+  cudaStream_t stream_ = nullptr;
+  int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
+  int rows_ = 0;
+  std::optional<DecodePlan> plan_;  // made once the sequence's device is current
+  HalfType kv_type_ = HalfType::F16;
+  std::shared_ptr<KvPool> pool_;  // K and V, shared with the family of a shared prefill
+  std::vector<int> table_;        // logical page -> physical page of pool_
+  bool bounds_ = false;  // whether it keeps key bounds: its policy reads them, or it prefills for cells whose policies do
+  std::vector<DeviceBuffer<uint16_t>> kmin_, kmax_;  // per layer, in kv_type_ (empty without bounds_)
+  DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_;
+  DeviceBuffer<float> split_o_, split_lse_, lse_;
+  DeviceBuffer<int32_t> tokens_;
+  DeviceBuffer<float> x_, row_scale_, trig_, qkv_, att_, gu_, logits_;
+  DeviceBuffer<uint16_t> q16_;  // this step's queries, in kv_type_
+  DeviceBuffer<uint16_t> staged_;  // a cuBLASLt GEMM's or the 4-bit GEMV's input, in the weight type
+  DeviceBuffer<uint16_t> dequant_;  // a 4-bit layer's weights for a prefill's GEMM
+  DeviceBuffer<char> lt_workspace_;
+  // Rope tables that depend on the length (longrope, dynamic): this call's, on the host and device.
+  std::vector<float> freq_host_;
+  DeviceBuffer<float> freq_;
+  DeviceBuffer<int> window_indices_;  // a windowed layer's decode lists [kv_heads][window]
+};
+
+GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
+    : Decoder(model->spec(), opts.record_selections), m_(std::move(model)), opts_(opts),
+      policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)), observers_{policy_.get()},
+      kv_type_(opts.kv_dtype == KvDtype::BF16 ? HalfType::BF16 : HalfType::F16) {
+  check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
+  const ModelSpec& s = spec_;
+  pool_ = std::make_shared<KvPool>(s.layers, size_t(s.kv_heads) * kGpuPage * s.head_dim);
+  bounds_ = policy_->reads_bounds();
+  kmin_.resize(s.layers);
+  kmax_.resize(s.layers);
+  plan_.emplace(kv_type_, s.head_dim, s.heads, s.kv_heads);
+  if (s.sliding_window > 0) window_indices_.resize(size_t(s.kv_heads) * s.sliding_window);
+  dense_indptr_.resize(s.kv_heads + 1);
+  split_o_.resize(size_t(s.heads) * plan_->max_splits() * s.head_dim);
+  split_lse_.resize(size_t(s.heads) * plan_->max_splits());
+}
+
+GpuSequence::~GpuSequence() {
+  cudaSetDevice(m_->device());
+  {
+    std::lock_guard<std::mutex> lock(pool_->mutex);
+    for (int p : table_) pool_->release(p);
+  }
+  cudaStreamDestroy(stream_);
+}
+
+CacheStats GpuSequence::cache_stats() const {
+  std::lock_guard<std::mutex> lock(pool_->mutex);
+  int64_t own = 0;
+  for (int p : table_) own += pool_->refs(p) == 1;
+  const int64_t bounds = 2 * int64_t(spec_.layers) * int64_t(kmin_[0].n) * int64_t(sizeof(uint16_t));
+  return {true, int64_t(table_.size()), own, pool_->live(), int64_t(pool_->page_bytes()), bounds};
+}
+
+bool GpuSequence::observed() const {
+  for (const GpuPolicy* p : observers_)
+    if (p->wants_prefill_lse()) return true;
+  return false;
+}
+
+void GpuSequence::reserve(int64_t n) {
+  check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  std::lock_guard<std::mutex> lock(pool_->mutex);
+  if (length_ + n > capacity_) grow(length_ + n + kDecodeRoom);
+}
+
+void GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta) const {
+  const ModelSpec& s = spec_;
+  // K and V in the pool, both key bounds of every layer here, against what is free plus what
+  // the pool and the bounds hold now: a cache that cannot fit says how many tokens would,
+  // rather than failing in cudaMalloc.
+  const size_t per_meta = size_t(s.kv_heads) * s.head_dim, page = pool_->page_bytes(), pool_now = size_t(pool_->capacity()) * page;
+  auto bounds = [&](size_t mp) { return 2 * sizeof(uint16_t) * s.layers * mp * per_meta; };
+  const size_t need = pool_now + size_t(pool_pages) * page + bounds(std::max<size_t>(size_t(meta), kmin_[0].n / per_meta));
+  const size_t room = free_gpu_bytes() + pool_now + bounds(kmin_[0].n / per_meta);
+  if (need > room) {
+    const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
+    throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory and " +
+                             gib(room) + " GiB is free: about " + std::to_string(int64_t(double(tokens) * double(room) / double(need))) +
+                             " tokens would fit");
+  }
+}
+
+void GpuSequence::grow(int64_t tokens) {
+  const ModelSpec& s = spec_;
+  const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, old_pages = capacity_ / kGpuPage;
+  // The key bounds come a chunk of Quest pages (of any size) at a time; chunks are outermost,
+  // so the old bounds are the new ones' prefix.
+  const int64_t P = opts_.page_size, meta = bounds_ ? bound_pages((pages * kGpuPage + P - 1) / P) : 0,
+                old_meta = bounds_ ? bound_pages((capacity_ + P - 1) / P) : 0;
+  const size_t per_meta = size_t(s.kv_heads) * s.head_dim;
+  check_fits(tokens, pool_->shortfall(pages - old_pages), meta);
+  for (int p : pool_->take(pages - old_pages, stream_)) table_.push_back(p);
+  auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per, int64_t n, int64_t old) {
+    DeviceBuffer<uint16_t> fresh(size_t(n) * per);
+    if (old > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old) * per * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "cache copy");
+    check(cudaStreamSynchronize(stream_), "cache copy");
+    b = std::move(fresh);
+  };
+  for (int l = 0; l < s.layers && bounds_; ++l) {
+    regrow(kmin_[l], per_meta, meta, old_meta);
+    regrow(kmax_[l], per_meta, meta, old_meta);
+  }
+  upload_table();
+  dense_indices_.resize(size_t(pages) * s.kv_heads);
+  for (GpuPolicy* p : observers_) p->grow(capacity_, pages * kGpuPage, stream_);
+  capacity_ = pages * kGpuPage;
+}
+
+void GpuSequence::upload_table() {
+  if (page_table_.n != table_.size()) page_table_.resize(table_.size());
+  page_table_.upload(table_);
+}
+
+void GpuSequence::own_pages(int64_t len) {
+  bool copied = false;
+  for (int64_t p = length_ / kGpuPage; p <= (len - 1) / kGpuPage; ++p) {
+    const int shared = table_[p];
+    if (pool_->refs(shared) == 1) continue;
+    const int mine = pool_->take(1, stream_)[0];
+    pool_->copy(shared, mine, stream_);
+    pool_->release(shared);
+    table_[p] = mine;
+    copied = true;
+  }
+  if (copied) upload_table();
+}
+
+void GpuSequence::fork_from(const GpuSequence& from) {
+  const ModelSpec& s = spec_;
+  pool_ = from.pool_;
+  const int64_t shared = (from.length_ + kGpuPage - 1) / kGpuPage;
+  table_.assign(from.table_.begin(), from.table_.begin() + shared);
+  for (int p : table_) pool_->share(p);
+  for (int p : pool_->take(from.capacity_ / kGpuPage - shared, stream_)) table_.push_back(p);
+  upload_table();
+  dense_indices_.resize(table_.size() * s.kv_heads);
+  for (int l = 0; l < s.layers && bounds_; ++l)
+    for (auto [mine, theirs] : {std::pair{&kmin_[l], &from.kmin_[l]}, std::pair{&kmax_[l], &from.kmax_[l]}}) {
+      mine->resize(theirs->n);
+      check(cudaMemcpyAsync(mine->ptr, theirs->ptr, theirs->n * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream_), "key bounds copy");
+    }
+  check(cudaStreamSynchronize(stream_), "key bounds copy");
+  // Its policy grew with `from`'s capacity as it observed the prefill.
+  capacity_ = from.capacity_;
+  length_ = from.length_;
+  adopt_prefill(from);
+}
+
+void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const int32_t* tokens, int64_t n) {
+  if (cells.empty()) throw std::runtime_error("a shared prefill needs at least one sequence");
+  GpuSequence& first = *cells[0];
+  for (GpuSequence* c : cells) {
+    if (c->length() > 0) throw std::runtime_error("a shared prefill needs fresh sequences (one has tokens already)");
+    if (c->m_ != first.m_) throw std::runtime_error("a shared prefill needs sequences of one model");
+    if (c->opts_.page_size != first.opts_.page_size || c->opts_.kv_dtype != first.opts_.kv_dtype ||
+        c->opts_.dense_layers != first.opts_.dense_layers)
+      throw std::runtime_error("a shared prefill needs sequences of one page size, KV type and number of dense layers");
+  }
+  if (n <= 0) throw std::runtime_error("prefill needs at least one token");
+  check(cudaSetDevice(first.m_->device()), "cudaSetDevice");
+  {
+    // Room for every cell's own pages up front (the partial page's copy and the decode room),
+    // so that neither the forks nor their first steps reallocate the pool; checked with every
+    // cell's key bounds.
+    std::lock_guard<std::mutex> lock(first.pool_->mutex);
+    const int64_t pages = (n + kDecodeRoom + kGpuPage - 1) / kGpuPage, total = pages + int64_t(cells.size() - 1) * (pages - n / kGpuPage);
+    int64_t keepers = 0;  // sequences that will keep key bounds: the first, where any cell reads them, and those cells
+    for (GpuSequence* c : cells) keepers += c->bounds_;
+    if (keepers > 0 && !first.bounds_) {
+      first.bounds_ = true;
+      keepers += 1;
+    }
+    const int64_t P = first.opts_.page_size, bounds = keepers * bound_pages((pages * kGpuPage + P - 1) / P);
+    first.check_fits(total * kGpuPage, total, bounds);
+    first.pool_->reserve(total, first.stream_);
+  }
+  first.observers_.clear();
+  for (GpuSequence* c : cells) first.observers_.push_back(c->policy_.get());
+  try {
+    first.prefill(tokens, n, false);
+  } catch (...) {
+    first.observers_ = {first.policy_.get()};
+    throw;
+  }
+  std::vector<GpuPolicy*> observers = first.observers_;
+  first.observers_ = {first.policy_.get()};
+  for (size_t i = 1; i < observers.size(); ++i)
+    if (const size_t from = gatherer(observers, i); from != i) observers[i]->copy_prefill_statistics(*observers[from], first.stream_);
+  check(cudaStreamSynchronize(first.stream_), "prefill statistics copy");
+  std::lock_guard<std::mutex> lock(first.pool_->mutex);
+  for (size_t i = 1; i < cells.size(); ++i) cells[i]->fork_from(first);
+}
+
+void GpuSequence::ensure_rows(int rows) {
+  if (rows <= rows_) return;
+  const ModelSpec& s = spec_;
+  const size_t qd = size_t(s.heads) * s.head_dim, kvd = size_t(s.kv_heads) * s.head_dim;
+  tokens_.resize(rows);
+  x_.resize(size_t(rows) * s.hidden);
+  row_scale_.resize(rows);
+  trig_.resize(size_t(rows) * s.head_dim);
+  qkv_.resize(size_t(rows) * (qd + 2 * kvd));
+  att_.resize(size_t(rows) * qd);
+  gu_.resize(size_t(rows) * 2 * s.intermediate);
+  logits_.resize(size_t(rows) * s.vocab);
+  q16_.resize(size_t(rows) * qd);
+  if (observed()) lse_.resize(size_t(rows) * s.heads);
+  if (m_->lt() && rows > 1) {
+    staged_.resize(size_t(rows) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)}));
+    if (!lt_workspace_.ptr) lt_workspace_.resize(LtGemm::kWorkspaceBytes);
+  }
+  const size_t gemv_in = size_t(std::min(rows, kInt4GemvRows)) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)});
+  if (m_->int4() && staged_.n < gemv_in) staged_.resize(gemv_in);  // the 4-bit GEMV's input
+  rows_ = rows;
+}
+
+void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate) {
+  if (!q4.qweight) return linear_layer(x, rows, w, y, accumulate);
+  if (rows <= kInt4GemvRows) {
+    stage_input(x, rows, w.in, m_->type(), staged_.ptr, stream_);
+    return int4_gemv(staged_.ptr, rows, q4, w.b, m_->type(), y, accumulate, stream_);
+  }
+  if (!dequant_.ptr) dequant_.resize(m_->int4_scratch());
+  int4_dequantize(q4, m_->type(), dequant_.ptr, stream_);
+  linear_layer(x, rows, {dequant_.ptr, w.b, w.in, w.out}, y, accumulate);
+}
+
+void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, float* y, bool accumulate) {
+  if (LtGemm* lt = m_->lt(); lt && rows > 1) {
+    stage_input(x, rows, w.in, m_->type(), staged_.ptr, stream_);
+    if (lt->run(staged_.ptr, rows, w, m_->type(), y, accumulate, lt_workspace_.ptr, stream_)) return;
+  }
+  linear(x, rows, w, m_->type(), y, accumulate, stream_);
+}
+
+PagedKv GpuSequence::view(int layer, int64_t len) const {
+  PagedKv kv;
+  kv.type = kv_type_;
+  kv.k = pool_->k(layer);
+  kv.v = pool_->v(layer);
+  kv.kmin = bounds_ ? kmin_[layer].ptr : nullptr;
+  kv.kmax = bounds_ ? kmax_[layer].ptr : nullptr;
+  kv.page_table = page_table_.ptr;
+  kv.kv_heads = spec_.kv_heads;
+  kv.head_dim = spec_.head_dim;
+  kv.page_size = kGpuPage;
+  kv.current_page = int((len - 1) / kGpuPage);
+  kv.current_len = int(len - int64_t(kv.current_page) * kGpuPage);
+  kv.meta_page = opts_.page_size;
+  return kv;
+}
+
+void GpuSequence::make_room(int64_t n) {
+  const int64_t len = length_ + n;
+  if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2));
+  own_pages(len);
+}
+
+void GpuSequence::angles(int n, int64_t start, bool decode, float* trig, cudaStream_t st) {
+  const ModelSpec& s = spec_;
+  const float* inv_freq = m_->inv_freq();
+  if (s.rope.type == "longrope" || s.rope.type == "dynamic") {
+    // As the CPU engine: a prefill rotates with its whole length's table, a decode step with its own.
+    freq_host_ = rope_inv_freq(s.rope, s.head_dim, decode ? start + n : prompt_end_);
+    if (freq_.n != freq_host_.size()) freq_.resize(freq_host_.size());
+    check(cudaMemcpyAsync(freq_.ptr, freq_host_.data(), freq_host_.size() * sizeof(float), cudaMemcpyHostToDevice, st), "rope table");
+    inv_freq = freq_.ptr;
+  }
+  rope_angles(n, start, inv_freq, s.head_dim / 2, trig, st);
+  if (s.rope.attention_factor != 1.0) scale_trig(trig, n, s.head_dim, float(s.rope.attention_factor), st);
+}
+
+void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st) {
+  const ModelSpec& s = spec_;
+  const int64_t len = start + 1;
+  const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(uint16_t);
+  // A policy governs full-attention layers; a sliding-window layer reads its window, counted
+  // in the bytes but not in the budget (as the CPU engine).
+  const int window = s.sliding(l) ? s.sliding_window : 0;
+  const bool governed = l >= opts_.dense_layers && !window;
+  if (window) {
+    const int count = int(std::min<int64_t>(window, len));
+    window_lists(window_indices_.ptr, s.kv_heads, start, count, st);
+    const int splits = plan_->tokens(plan_->token_splits(count, s.kv_heads), false);
+    check(decode_attention_tokens(call, {window_indices_.ptr, count, count, false}, splits, {}, st), "window decode attention");
+    stats_.kv_bytes_read += double(count) * kv_token_bytes;
+    return;
+  }
+  StepRead read = governed ? policy_->select(l, start, prompt_end_, call, st) : StepRead{};
+  if (read.kind == StepRead::Dense) {
+    read.pages = {dense_indptr_.ptr, dense_indices_.ptr};
+    read.listed = int((len - 1) / kGpuPage) + 1;
+    read.tokens_read = len;
+  }
+  if (read.kind == StepRead::Tokens) {
+    const bool per_head = read.tokens.per_head;
+    const int splits = plan_->tokens(plan_->token_splits(read.tokens.count, per_head ? s.heads : s.kv_heads), per_head);
+    check(decode_attention_tokens(call, read.tokens, splits, read.report, st), "decode attention");
+  } else if (read.kind != StepRead::PolicyAttended) {
+    const bool per_head = read.pages.per_head;
+    read.pages.longest = read.listed;
+    const PageLaunch launch = plan_->pages(plan_->page_splits(read.listed, per_head ? s.heads : s.kv_heads), read.listed, per_head);
+    check(decode_attention(call, read.pages, launch, st), "decode attention");
+  }
+  if (governed) {
+    if (record_) record_layer(download_read(read, s.heads, s.kv_heads, len, st), {}, start);
+    policy_->observe_decode(l, st);
+    stats_.tokens_read += double(read.tokens_read) * s.kv_heads;
+    stats_.policy_samples += s.kv_heads;
+    stats_.meta_bytes_read += read.meta_bytes;
+  }
+  stats_.kv_bytes_read += double(read.tokens_read) * kv_token_bytes;
+}
+
+void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {
+  const ModelSpec& s = spec_;
+  const int n = int(n64), H = s.hidden;
+  check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  std::lock_guard<std::mutex> lock(pool_->mutex);
+  const int64_t start = length_, len = start + n;
+  make_room(n);
+  ensure_rows(n);
+  cudaStream_t st = stream_;
+  const WeightType wt = m_->type();
+  const float scale = 1.0f / std::sqrt(float(s.head_dim));
+  check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(n) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
+  embed(m_->embedding(), wt, H, tokens_.ptr, n, x_.ptr, st);
+  angles(n, start, decode, trig_.ptr, st);
+  if (decode) check(fill_dense_lists(s.kv_heads, int((len - 1) / kGpuPage) + 1, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
+  for (int l = 0; l < s.layers; ++l) {
+    const GpuLayer& L = m_->layer(l);
+    linear_layer(normed(x_.ptr), n, L.qkv, L.qkv4, qkv_.ptr, false);
+    if (L.q_norm) head_rmsnorm(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
+    const AttentionCall call{{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, att_.ptr}, &*plan_};
+    rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
+    const int window = s.sliding(l) ? s.sliding_window : 0;
+    if (decode) {
+      decode_layer(l, call, start, st);
+    } else if (window) {
+      if (bounds_) check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
+      window_prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, nullptr}, window, st);
+    } else {
+      if (bounds_) check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
+      const bool observe = l >= opts_.dense_layers && observed();
+      prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr}, st);
+      // From this one attention's queries, keys and log-sum-exp, each statistic the observers ask
+      // for is gathered once, by the first that asks (prefill_shared copies it to the others).
+      if (observe)
+        for (size_t i = 0; i < observers_.size(); ++i)
+          if (observers_[i]->wants_prefill_lse() && gatherer(observers_, i) == i)
+            observers_[i]->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);
+    }
+    linear_layer({att_.ptr}, n, L.o, L.o4, x_.ptr, true);
+    linear_layer(normed(x_.ptr), n, L.gate_up, L.gate_up4, gu_.ptr, false);
+    linear_layer({gu_.ptr, LinearInput::SwiGlu}, n, L.down, L.down4, x_.ptr, true);
+  }
+  // Only the rows whose logits are wanted go through the final norm and the LM head.
+  const int rows = all_logits ? n : 1;
+  linear_layer(normed(x_.ptr + size_t(n - rows) * H), rows, m_->lm_head(), logits_.ptr, false);
+  logits.resize(size_t(rows) * s.vocab);
+  check(cudaMemcpyAsync(logits.data(), logits_.ptr, logits.size() * sizeof(float), cudaMemcpyDeviceToHost, st), "logits");
+  check(cudaStreamSynchronize(st), "forward pass");
+  if (const double counted = policy_->drain_counted_tokens(st)) {
+    stats_.tokens_read += counted;
+    stats_.kv_bytes_read += counted * s.head_dim * 2 * sizeof(uint16_t);
+  }
+  length_ = len;
+}
+
+void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) {
+  if (seqs.size() == 1) return forward(tokens, 1, true, false, *logits[0]);
+  // 4-bit layers have no GEMV over several rows yet: each sequence steps alone.
+  if (m_->int4()) return Decoder::forward_batch(seqs, tokens, logits);
+  std::vector<GpuSequence*> lanes;
+  for (Decoder* d : seqs) {
+    auto* g = dynamic_cast<GpuSequence*>(d);
+    if (!g || g->m_ != m_) throw std::runtime_error("a decode batch needs sequences of one model on one backend");
+    lanes.push_back(g);
+  }
+  const ModelSpec& s = spec_;
+  const int B = int(lanes.size()), H = s.hidden;
+  const size_t width = size_t(s.heads + 2 * s.kv_heads) * s.head_dim, qd = size_t(s.heads) * s.head_dim;
+  check(cudaSetDevice(m_->device()), "cudaSetDevice");
+  // Every family's pool, locked in one order (by address), so that two batches cannot deadlock.
+  std::vector<std::mutex*> pools;
+  for (GpuSequence* g : lanes) pools.push_back(&g->pool_->mutex);
+  std::sort(pools.begin(), pools.end());
+  pools.erase(std::unique(pools.begin(), pools.end()), pools.end());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (std::mutex* m : pools) locks.emplace_back(*m);
+  // Each cache ready for its token (on its own stream) before the batch's launches on this one.
+  for (GpuSequence* g : lanes) {
+    g->make_room(1);
+    check(cudaStreamSynchronize(g->stream_), "cache room");
+  }
+  ensure_rows(B);
+  cudaStream_t st = stream_;
+  const WeightType wt = m_->type();
+  const float scale = 1.0f / std::sqrt(float(s.head_dim));
+  check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(B) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
+  embed(m_->embedding(), wt, H, tokens_.ptr, B, x_.ptr, st);
+  for (int b = 0; b < B; ++b) {
+    GpuSequence& g = *lanes[b];
+    g.angles(1, g.length_, true, trig_.ptr + size_t(b) * s.head_dim, st);
+    check(fill_dense_lists(s.kv_heads, int(g.length_ / kGpuPage) + 1, g.dense_indptr_.ptr, g.dense_indices_.ptr, st), "dense lists");
+  }
+  for (int l = 0; l < s.layers; ++l) {
+    const GpuLayer& L = m_->layer(l);
+    linear_rows(normed(x_.ptr), B, L.qkv, wt, qkv_.ptr, false, st);
+    for (int b = 0; b < B; ++b) {
+      GpuSequence& g = *lanes[b];
+      float* row = qkv_.ptr + size_t(b) * width;
+      uint16_t* q = q16_.ptr + size_t(b) * qd;
+      if (L.q_norm) head_rmsnorm(row, 1, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
+      const AttentionCall call{{q, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd},
+                               &*g.plan_};
+      rope_store(row, 1, s.heads, g.length_, trig_.ptr + size_t(b) * s.head_dim, q, call.kv, st);
+      g.decode_layer(l, call, g.length_, st);
+    }
+    linear_rows({att_.ptr}, B, L.o, wt, x_.ptr, true, st);
+    linear_rows(normed(x_.ptr), B, L.gate_up, wt, gu_.ptr, false, st);
+    linear_rows({gu_.ptr, LinearInput::SwiGlu}, B, L.down, wt, x_.ptr, true, st);
+  }
+  linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, st);
+  for (int b = 0; b < B; ++b) {
+    logits[b]->resize(size_t(s.vocab));
+    check(cudaMemcpyAsync(logits[b]->data(), logits_.ptr + size_t(b) * s.vocab, size_t(s.vocab) * sizeof(float), cudaMemcpyDeviceToHost, st),
+          "logits");
+  }
+  check(cudaStreamSynchronize(st), "forward pass");
+  for (GpuSequence* g : lanes) {
+    if (const double counted = g->policy_->drain_counted_tokens(st)) {
+      g->stats_.tokens_read += counted;
+      g->stats_.kv_bytes_read += counted * s.head_dim * 2 * sizeof(uint16_t);
+    }
+    g->length_ += 1;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts) {
+  return std::make_unique<GpuSequence>(std::move(model), opts);
+}
+
+void gpu_prefill_shared(const std::vector<Decoder*>& cells, const int32_t* tokens, int64_t n) {
+  std::vector<GpuSequence*> seqs;
+  for (Decoder* d : cells) {
+    auto* g = dynamic_cast<GpuSequence*>(d);
+    if (!g) throw std::runtime_error("a shared prefill on the GPU needs GPU sequences");
+    seqs.push_back(g);
+  }
+  GpuSequence::prefill_shared(seqs, tokens, n);
+}
+
+}  // namespace quest
