@@ -6,7 +6,7 @@ import { CODE_SIM_BACKENDS } from '../metrics/fuzz.js';
 import { TASKS } from '../tasks/index.js';
 import { runEval } from '../run/eval.js';
 import { evalColumns, markdown } from '../report/tables.js';
-import { addPolicyFlags, atLeast, deviceList, fieldMap, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, probability, shardSpec, showDefaults, stopString } from './options.js';
+import { addPolicyFlags, atLeast, dataSources, deviceList, fieldMap, intList, nameList, nonNegativeInt, oneOf, percentList, policyFlags, positiveInt, probability, shardSpec, showDefaults, stopString } from './options.js';
 import { onInterrupt, rerunCommand } from './interrupt.js';
 import { bar } from './progress.js';
 
@@ -62,12 +62,7 @@ export function evalCommand(program: Command, argv: string[]): void {
         lengths: o.lengths ?? o.length,
         depths: o.depths,
         samples: o.samples,
-        haystackFile: o.haystackFile,
-        qaFiles: o.qaFile,
-        longbenchDir: o.longbenchDir,
-        longbenchE: o.longbenchE,
-        longbenchV2File: o.longbenchV2File,
-        longbenchFit: o.longbenchFit,
+        ...dataSources(o),
         codeSim: o.codeSim,
         textFile: o.textFile,
         pplPrefix: o.pplPrefix,
@@ -79,11 +74,6 @@ export function evalCommand(program: Command, argv: string[]): void {
         workers: o.workers,
         devices: o.devices,
         shard: o.shard,
-        infinitebenchDir: o.infinitebenchDir,
-        mathFile: o.mathFile,
-        aimeFile: o.aimeFile,
-        dataFile: o.dataFile,
-        dataFields: o.dataFields,
         maxNewTokens: o.maxNewTokens,
         temperature: o.temperature,
         topP: o.topP,

@@ -6,6 +6,7 @@ import { flagOf } from '../engine/index.js';
 import type { NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
 import { parseBudget, type Budget } from '../run/budgets.js';
+import type { DataSources } from '../run/tasks.js';
 import { policyNames, policySettings } from '../run/policies.js';
 
 export function positiveInt(flag: string) {
@@ -169,4 +170,21 @@ export function showDefaults(cmd: Command, defaults: object): Command {
     if (v !== null) opt.description += ` (default: ${v})`;
   }
   return cmd;
+}
+
+/** The data-file flags that eval and tasks generate share, as the tasks read them (qaFiles from the repeated --qa-file). */
+export function dataSources(o: Record<string, any>): DataSources {
+  return {
+    haystackFile: o.haystackFile,
+    qaFiles: o.qaFile,
+    longbenchDir: o.longbenchDir,
+    longbenchE: o.longbenchE,
+    longbenchV2File: o.longbenchV2File,
+    longbenchFit: o.longbenchFit,
+    infinitebenchDir: o.infinitebenchDir,
+    mathFile: o.mathFile,
+    aimeFile: o.aimeFile,
+    dataFile: o.dataFile,
+    dataFields: o.dataFields,
+  };
 }

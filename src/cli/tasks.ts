@@ -3,7 +3,7 @@ import { QuestError } from '../errors.js';
 import { markdown } from '../report/tables.js';
 import { generateTasks } from '../run/tasks.js';
 import { TASKS } from '../tasks/index.js';
-import { fieldMap, nonNegativeInt, percentList, positiveInt } from './options.js';
+import { dataSources, fieldMap, nonNegativeInt, percentList, positiveInt } from './options.js';
 
 export function tasksCommand(program: Command): void {
   const tasks = program.command('tasks').description('list the tasks, or generate a task set to a JSONL file');
@@ -57,19 +57,7 @@ export function tasksCommand(program: Command): void {
         model: o.model,
         seed: o.seed,
         depths: o.depths,
-        sources: {
-          haystackFile: o.haystackFile,
-          qaFiles: o.qaFile,
-          longbenchDir: o.longbenchDir,
-          longbenchE: o.longbenchE,
-          longbenchV2File: o.longbenchV2File,
-          longbenchFit: o.longbenchFit,
-          infinitebenchDir: o.infinitebenchDir,
-          mathFile: o.mathFile,
-          aimeFile: o.aimeFile,
-          dataFile: o.dataFile,
-          dataFields: o.dataFields,
-        },
+        sources: dataSources(o),
       });
       process.stderr.write(`wrote ${count} ${task} samples at ${o.length} tokens to ${file}\n`);
     });
