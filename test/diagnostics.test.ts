@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseBackend, gpuRefusal, loadModel, native, type NativeModel, type NativeOneLayerInput, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import type { EvalRecord } from '../src/run/records.js';
-import { fixtures, quest, randomCase, tempDir, type LayerCase } from './helpers.js';
+import { fixtures, headProbabilities, quest, randomCase, tempDir, type LayerCase } from './helpers.js';
 
 const TOL = 2e-5;
 
@@ -17,19 +17,12 @@ const TOL = 2e-5;
 function headAttention(c: LayerCase, r: number, h: number, over: number[]): { p: Map<number, number>; o: Float64Array } {
   const { heads, kvHeads: kvh, headDim: d } = c;
   const g = Math.floor(h / (heads / kvh));
-  const logits = over.map((t) => {
-    let dot = 0;
-    for (let i = 0; i < d; i++) dot += c.queries[(r * heads + h) * d + i] * c.keys[(t * kvh + g) * d + i];
-    return dot / Math.sqrt(d);
-  });
-  const mx = Math.max(...logits);
-  const e = logits.map((x) => Math.exp(x - mx));
-  const z = e.reduce((a, b) => a + b, 0);
+  const probs = headProbabilities(c, r, h, over);
   const o = new Float64Array(d);
   const p = new Map<number, number>();
   over.forEach((t, j) => {
-    p.set(t, e[j] / z);
-    for (let i = 0; i < d; i++) o[i] += (e[j] / z) * c.values[(t * kvh + g) * d + i];
+    p.set(t, probs[j]);
+    for (let i = 0; i < d; i++) o[i] += probs[j] * c.values[(t * kvh + g) * d + i];
   });
   return { p, o };
 }

@@ -171,3 +171,18 @@ export function randomCase(seed: number, promptLength = 45, steps = 40, heads = 
   const fill = (n: number, scale: number) => Float32Array.from({ length: n }, () => gauss() * scale);
   return { heads, kvHeads, headDim, promptLength, steps, keys: fill(total * kvHeads * headDim, 1.5), values: fill(total * kvHeads * headDim, 1), queries: fill(total * heads * headDim, 1.5) };
 }
+
+/** The softmax of q.k / sqrt(d) of query head h at position r over the positions `over`, float64 from the raw inputs. */
+export function headProbabilities(c: LayerCase, r: number, h: number, over: readonly number[]): number[] {
+  const { heads, kvHeads: kvh, headDim: d } = c;
+  const g = Math.floor(h / (heads / kvh));
+  const logits = over.map((t) => {
+    let dot = 0;
+    for (let i = 0; i < d; i++) dot += c.queries[(r * heads + h) * d + i] * c.keys[(t * kvh + g) * d + i];
+    return dot / Math.sqrt(d);
+  });
+  const mx = Math.max(...logits);
+  const e = logits.map((x) => Math.exp(x - mx));
+  const z = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / z);
+}

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gpuRefusal, loadModel, native, type NativeModel, type NativeOneLayerInput, type NativeOneLayerOutput, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
-import { fixtures, randomCase, relDiff, type LayerCase as Case } from './helpers.js';
+import { fixtures, headProbabilities, randomCase, relDiff, type LayerCase as Case } from './helpers.js';
 
 const range = (lo: number, hi: number) => Array.from({ length: Math.max(0, hi - lo) }, (_, i) => lo + i);
 /** Indices of the k largest scores, ties to the lower index, in increasing order. */
@@ -32,18 +32,10 @@ const readSet = (sel: Int32Array, pos: number) => (sel.length === 0 ? range(0, p
  * whole case; float64 from the raw inputs.
  */
 function groupAttention(c: Case, r: number, g: number, over: readonly number[], acc: Float64Array = new Float64Array(c.promptLength + c.steps)): Float64Array {
-  const { heads, kvHeads: kvh, headDim: d } = c;
-  const group = heads / kvh;
+  const group = c.heads / c.kvHeads;
   for (let h = g * group; h < (g + 1) * group; h++) {
-    const logits = over.map((t) => {
-      let dot = 0;
-      for (let i = 0; i < d; i++) dot += c.queries[(r * heads + h) * d + i] * c.keys[(t * kvh + g) * d + i];
-      return dot / Math.sqrt(d);
-    });
-    const mx = Math.max(...logits);
-    const e = logits.map((x) => Math.exp(x - mx));
-    const z = e.reduce((a, b) => a + b, 0);
-    over.forEach((t, j) => (acc[t] += e[j] / z));
+    const probs = headProbabilities(c, r, h, over);
+    over.forEach((t, j) => (acc[t] += probs[j]));
   }
   return acc;
 }
