@@ -85,6 +85,8 @@ class GpuSequence final : public Decoder {
   PagedKv view(int layer, int64_t len) const;
   // Scratch sized for `rows` tokens a forward call.
   void ensure_rows(int rows);
+  // The rows' tokens uploaded and embedded into x_.
+  void embed_tokens(const int32_t* tokens, int rows, cudaStream_t st);
   LinearInput normed(const float* x) const { return {x, LinearInput::RmsNorm, float(spec_.rms_eps), row_scale_.ptr}; }
   // y (+)= the linear layer of x over `rows` rows: cuBLASLt on the input staged in the weight
   // type where the model has it and rows > 1, else the own GEMV or GEMM.
@@ -294,6 +296,11 @@ void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const i
   for (size_t i = 1; i < cells.size(); ++i) cells[i]->fork_from(first);
 }
 
+void GpuSequence::embed_tokens(const int32_t* tokens, int rows, cudaStream_t st) {
+  check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(rows) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
+  embed(m_->embedding(), m_->type(), spec_.hidden, tokens_.ptr, rows, x_.ptr, st);
+}
+
 void GpuSequence::ensure_rows(int rows) {
   if (rows <= rows_) return;
   const ModelSpec& s = spec_;
@@ -426,8 +433,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
   const float scale = 1.0f / std::sqrt(float(s.head_dim));
-  check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(n) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
-  embed(m_->embedding(), wt, H, tokens_.ptr, n, x_.ptr, st);
+  embed_tokens(tokens, n, st);
   angles(n, start, decode, trig_.ptr, st);
   if (decode) check(fill_dense_lists(s.kv_heads, int((len - 1) / kGpuPage) + 1, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
   for (int l = 0; l < s.layers; ++l) {
@@ -481,7 +487,7 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     lanes.push_back(g);
   }
   const ModelSpec& s = spec_;
-  const int B = int(lanes.size()), H = s.hidden;
+  const int B = int(lanes.size());
   const size_t width = size_t(s.heads + 2 * s.kv_heads) * s.head_dim, qd = size_t(s.heads) * s.head_dim;
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   // Every family's pool, locked in one order (by address), so that two batches cannot deadlock.
@@ -500,8 +506,7 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
   const float scale = 1.0f / std::sqrt(float(s.head_dim));
-  check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(B) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
-  embed(m_->embedding(), wt, H, tokens_.ptr, B, x_.ptr, st);
+  embed_tokens(tokens, B, st);
   for (int b = 0; b < B; ++b) {
     GpuSequence& g = *lanes[b];
     g.angles(1, g.length_, true, trig_.ptr + size_t(b) * s.head_dim, st);
