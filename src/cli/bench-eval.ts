@@ -4,13 +4,13 @@ import { benchConfig, benchDefaults, type BenchConfig } from '../config/index.js
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { SWEEP_COLUMNS, runBenchEval } from '../run/bench-eval.js';
-import { addPolicyFlags, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
+import { MODEL_OR_PRESET_HELP, addPolicyFlags, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
 
 export function benchEvalCommand(program: Command, argv: string[]): void {
   const cmd = program
     .command('bench-eval')
     .description("seconds per sample of a whole sweep (every policy x budget) on random tokens: eval's shared prefill and batched decode beside one cell at a time")
-    .option('--model <dir|preset>', 'model folder, or a preset: llama-2-7b, llama-3-8b, mistral-7b, qwen2-7b, tiny')
+    .option('--model <dir|preset>', MODEL_OR_PRESET_HELP)
     .option('--lengths <tokens>', 'context lengths, comma-separated', intList('--lengths'))
     .option('--decode-steps <n>', 'tokens each cell generates', positiveInt('--decode-steps'))
     .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))

@@ -4,7 +4,7 @@ import { benchConfig, benchDefaults, type BenchConfig } from '../config/index.js
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { LATENCY_COLUMNS, runBenchLatency } from '../run/bench-latency.js';
-import { addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
+import { MODEL_OR_PRESET_HELP, addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
 import { onInterrupt } from './interrupt.js';
 import { bar } from './progress.js';
 
@@ -12,7 +12,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
   const cmd = program
     .command('bench-latency')
     .description('prefill and per-token decode latency at given context lengths (model folder or preset with random weights)')
-    .option('--model <dir|preset>', 'model folder, or a preset: llama-2-7b, llama-3-8b, mistral-7b, qwen2-7b, tiny')
+    .option('--model <dir|preset>', MODEL_OR_PRESET_HELP)
     .option('--lengths <tokens>', 'context lengths, comma-separated', intList('--lengths'))
     .option('--decode-steps <n>', 'decode steps timed after the prefill', positiveInt('--decode-steps'))
     .option('--batch <sizes>', 'sequences decoded together, comma-separated: a row per size (each sequence its own copy of the context)', intList('--batch'))

@@ -5,9 +5,13 @@ import { projectRoot, type PolicyConfig } from '../config/index.js';
 import { flagOf } from '../engine/index.js';
 import type { NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
+import { PRESETS } from '../model/presets.js';
 import { parseBudget, type Budget } from '../run/budgets.js';
 import type { DataSources } from '../run/tasks.js';
 import { policyNames, policySettings } from '../run/policies.js';
+
+/** Help of a --model flag that takes a folder or a benchmark preset. */
+export const MODEL_OR_PRESET_HELP = `model folder, or a preset: ${Object.keys(PRESETS).join(', ')}`;
 
 export function positiveInt(flag: string) {
   return (v: string): number => {
