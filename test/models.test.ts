@@ -127,7 +127,7 @@ describe('issue #23 presets', () => {
   it('serve 4-bit Phi-3 and groups of 16 on the CPU only', () => {
     const awq = { method: 'awq', bits: 4, groupSize: 16, zeroOffset: 0 } as const;
     expect(servedBy({ ...PRESETS['llama-2-7b'], quant: awq, tensors: [] }).cuda).toBe('4-bit group_size must be a multiple of 32 on the GPU');
-    expect(servedBy({ ...PRESETS['phi-3-mini-128k'], headDim: 128, quant: { ...awq, groupSize: 128 }, tensors: [] })).toEqual({ cpu: '', cuda: '4-bit Phi-3 (fused projections) is not served on the GPU yet' });
+    expect(servedBy({ ...PRESETS['phi-3-mini-128k'], quant: { ...awq, groupSize: 128 }, tensors: [] })).toEqual({ cpu: '', cuda: '4-bit Phi-3 (fused projections) is not served on the GPU yet' });
   });
 });
 
