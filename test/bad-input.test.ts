@@ -190,7 +190,7 @@ describe('bad flags and configs', () => {
   });
 
   it.each([
-    [['--head-dim', '96'], 'quest: --head-dim: 96 is not 64 or 128'],
+    [['--head-dim', '80'], 'quest: --head-dim: 80 is not 64, 96, 128 or 256'],
     [['--kv-heads', '5'], 'quest: --kv-heads: 32 heads over 5 KV heads is not a group of 1, 2, 4 or 8'],
     [['--torch', '/nonexistent.json'], 'quest: --torch /nonexistent.json: no such file'],
     [['--budgets', '2048,8'], 'quest: --budgets: 8 is smaller than a page (16 tokens)'],

@@ -21,7 +21,7 @@ export function benchAttentionCommand(program: Command, argv: string[]): void {
     .description('GPU decode attention per step: dense vs Quest (estimate, top-k, sparse attention), with the bandwidth floor and torch beside')
     .option('--heads <n>', 'query heads', positiveInt('--heads'), 32)
     .option('--kv-heads <n>', 'KV heads (GQA when fewer than --heads)', positiveInt('--kv-heads'))
-    .option('--head-dim <n>', '64 or 128', positiveInt('--head-dim'), 128)
+    .option('--head-dim <n>', 'head_dim, one the GPU kernels are built for (a wrong one is named with the list)', positiveInt('--head-dim'), 128)
     .option('--lengths <tokens>', 'context lengths', intList('--lengths'), [4096, 8192, 16384, 32768, 65536, 131072])
     .option('--budgets <tokens>', 'Quest budgets', intList('--budgets'), [2048])
     .option('--repeats <n>', 'timed replays; the median is reported', positiveInt('--repeats'), 50)

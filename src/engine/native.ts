@@ -307,7 +307,7 @@ export interface NativeOneLayerOutput {
 export interface NativeAttentionShape {
   heads: number;
   kvHeads: number;
-  /** 64 or 128. */
+  /** One of backendInfo().gpuShapes.headDims. */
   headDim: number;
   /** 16: the GPU kernels are built for it. */
   pageSize: number;

@@ -8,6 +8,10 @@ export const PARITY_SHAPES = [
   { heads: 8, kvHeads: 2, headDim: 128 }, // GQA, groups of 4
   { heads: 4, kvHeads: 4, headDim: 128 }, // MHA
   { heads: 8, kvHeads: 1, headDim: 64 }, // one group of 8, head_dim 64
+  { heads: 4, kvHeads: 4, headDim: 96 }, // MHA at Phi-3-mini's head_dim: a token's last 4 of 16 lanes idle
+  { heads: 8, kvHeads: 1, headDim: 96 }, // one group of 8, head_dim 96
+  { heads: 4, kvHeads: 2, headDim: 256 }, // Gemma-2-9b's groups of 2 and head_dim: 16-row prefill tiles
+  { heads: 4, kvHeads: 4, headDim: 256 }, // MHA, head_dim 256 (the fused Quest step)
 ];
 // A partial newest page, a few pages, a cache shorter than the budget, and more Quest pages
 // (1,249 at page 16) than the fused Quest step's 16 blocks a list score in one chunk each.

@@ -11,8 +11,8 @@ namespace {
 
 // One block per (list, split); a list's G query heads share KV head l * G / group (group: query
 // heads per KV head). Each warp takes whole pages; within a page, LT lanes hold one token's
-// head_dim as 16-byte vectors, so a warp covers 32 / LT tokens per step, and the page's K and
-// V are all loaded before any is used (bytes in flight hide the latency). With AHEAD the next
+// head_dim as 16-byte vectors (token_lanes), so a warp covers 32 / LT tokens per step, and the
+// page's K and V are all loaded before any is used (bytes in flight hide the latency). With AHEAD the next
 // page's list entry and physical page are looked up while this page's K and V are in flight:
 // worth it where a warp has few pages, each waiting on its two lookups, but its registers cost
 // long lists a block a SM (dense at 32K: 213 against 184 us, docs/quest-step.md).
@@ -25,7 +25,7 @@ namespace {
 template <int D, int G, typename T, bool AHEAD, bool CLUSTER>
 __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
                                                               float scale, SplitScratch sc, int group, float* __restrict__ out) {
-  constexpr int LT = D / 8, TPW = 32 / LT;
+  constexpr int LT = token_lanes<D>(), TPW = 32 / LT;
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   if constexpr (CLUSTER) {
@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(c
 template <int D, int G, typename T>
 __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict__ q, PagedKv kv, TokenLists lists, float scale,
                                                              SplitScratch sc, LogitsReport report, int group) {
-  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
+  constexpr int LT = token_lanes<D>(), TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   wait_for_previous();  // the lists may come from the selection just before
@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict
     for (int it = 0; it < ITER; ++it) {
       const int e = c * kGpuPage + it * TPW + slot;
       kr[it] = vr[it] = make_uint4(0, 0, 0, 0);
-      if (e < n) {
+      if (e < n && lane_holds<D>(sub)) {
         const int pos = idx[e];
         const size_t off = (((size_t)kv.page_table[pos / kGpuPage] * kv.kv_heads + g) * kGpuPage + pos % kGpuPage) * D + sub * 8;
         kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + off);
@@ -106,10 +106,12 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict
 
 constexpr int kMergeBatch = 32;  // splits whose outputs a thread loads at once
 
+int merge_threads(int head_dim) { return std::max(128, head_dim); }
+
 // One block per query head: the splits' outputs weighted by their share of the softmax mass.
 // A thread's outputs of up to kMergeBatch splits are loaded before the weights are known, so
 // the usual split counts cost one round trip to L2; the weights are found once, by all
-// threads together. A thread a channel: head_dim is at most the block's 128.
+// threads together. A thread a channel: the block has max(128, head_dim) threads (merge_threads).
 __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out, float* __restrict__ lse_out) {
   extern __shared__ float weight[];  // [splits]
   __shared__ float partial[32];
@@ -167,7 +169,8 @@ cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const 
     return go(decode_partial<kD, kG, T, false, false>, 1);
   });
   if (err != cudaSuccess || merged) return err;
-  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, static_cast<float*>(nullptr));
+  return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out,
+                static_cast<float*>(nullptr));
 }
 
 cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists, int splits, const LogitsReport& report,
@@ -185,7 +188,7 @@ cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists
                   a.scale, sc, report, group);
   });
   if (err != cudaSuccess) return err;
-  return launch(merge_splits, heads, 128, sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, report.lse);
+  return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, report.lse);
 }
 
 DecodeFit decode_fit(HalfType type, int head_dim, int G) {

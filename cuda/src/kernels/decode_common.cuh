@@ -21,6 +21,21 @@ namespace quest {
 
 constexpr int kWarps = 4;    // warps per block in the attention and estimate kernels
 
+// Lanes that hold one token's head_dim as 16-byte vectors: D / 8 rounded up to a power of two,
+// for the shuffles' lane groups (head_dim 96: 16 lanes, of which the last 4 hold nothing).
+template <int D>
+__host__ __device__ constexpr int token_lanes() {
+  int n = 1;
+  while (n < D / 8) n *= 2;
+  return n;
+}
+
+// Whether lane `sub` of a token's lanes holds a part of it (always, where D / 8 is a power of two).
+template <int D>
+__device__ inline bool lane_holds(int sub) {
+  return token_lanes<D>() * 8 == D || sub * 8 < D;
+}
+
 // Sum over the `width` lanes that share a token (width divides 32, groups aligned).
 template <int width>
 __device__ inline float group_sum(float v) {
@@ -30,15 +45,16 @@ __device__ inline float group_sum(float v) {
 }
 
 // A (list, split)'s softmax state for the list's G query heads (list * G ..): the lanes' eighths
-// of each scaled query, and an empty running max, sum and output.
+// of each scaled query (zeros in a lane that holds none), and an empty running max, sum and output.
 template <int D, int G, typename T>
 __device__ inline void start_state(const T* q, int list, int sub, float scale, float (&qv)[G][8], float (&m)[G], float (&l)[G],
                                    float (&acc)[G][8]) {
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    load8<T>(q + (size_t)(list * G + h) * D + sub * 8, qv[h]);
+    if (lane_holds<D>(sub)) load8<T>(q + (size_t)(list * G + h) * D + sub * 8, qv[h]);
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
+      if (!lane_holds<D>(sub)) qv[h][i] = 0.0f;
       qv[h][i] *= scale;
       acc[h][i] = 0.0f;
     }
@@ -79,13 +95,15 @@ __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const ui
 template <int D, int G, typename T, typename Between>
 __device__ inline void attend_page(const PagedKv& kv, int g, int logical, int phys, int sub, int slot, const float (&qv)[G][8], float (&m)[G],
                                    float (&sum)[G], float (&acc)[G][8], Between between) {
-  constexpr int LT = D / 8, TPW = 32 / LT, ITER = kGpuPage / TPW;
+  constexpr int LT = token_lanes<D>(), TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int len = logical == kv.current_page ? kv.current_len : kGpuPage;
   const size_t base = ((size_t)phys * kv.kv_heads + g) * kGpuPage * D + sub * 8;
   uint4 kr[ITER], vr[ITER];
 #pragma unroll
   for (int it = 0; it < ITER; ++it) {
     const int t = it * TPW + slot;
+    kr[it] = vr[it] = make_uint4(0, 0, 0, 0);
+    if (!lane_holds<D>(sub)) continue;
     kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + base + (size_t)t * D);
     vr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + base + (size_t)t * D);
   }
@@ -109,8 +127,10 @@ __device__ inline void merge_states(const float (&m)[G], const float (&l)[G], co
       sm_m[st][h] = m[h];
       sm_l[st][h] = l[h];
     }
+    if (lane_holds<D>(sub)) {
 #pragma unroll
-    for (int i = 0; i < 8; ++i) sm_acc[st][h][sub * 8 + i] = acc[h][i];
+      for (int i = 0; i < 8; ++i) sm_acc[st][h][sub * 8 + i] = acc[h][i];
+    }
   }
   __syncthreads();
   for (int idx = threadIdx.x; idx < G * D; idx += blockDim.x) {

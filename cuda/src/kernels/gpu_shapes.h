@@ -10,7 +10,7 @@
 
 namespace quest {
 
-constexpr int kGpuHeadDims[] = {64, 128};
+constexpr int kGpuHeadDims[] = {64, 96, 128, 256};
 constexpr int kGpuGroups[] = {1, 2, 4, 8};  // query heads per KV head
 
 constexpr bool gpu_head_dim(int head_dim) {

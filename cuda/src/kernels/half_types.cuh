@@ -57,13 +57,19 @@ auto with_half_type(HalfType t, F&& f) {
   return t == HalfType::BF16 ? f(__nv_bfloat16{}) : f(__half{});
 }
 
-// Calls f(W{}, D) for the attention kernels' instantiations: W as above, D the head_dim (64 or
-// 128, which the caller has checked) as a std::integral_constant.
+// Calls f(W{}, D) for the attention kernels' instantiations: W as above, D the head_dim (one of
+// kGpuHeadDims, which the caller has checked) as a std::integral_constant.
 template <typename F>
 auto with_type_and_dim(HalfType t, int head_dim, F&& f) {
-  static_assert(std::size(kGpuHeadDims) == 2 && gpu_head_dim(64) && gpu_head_dim(128), "the head_dims instantiated below");
+  static_assert(std::size(kGpuHeadDims) == 4 && gpu_head_dim(64) && gpu_head_dim(96) && gpu_head_dim(128) && gpu_head_dim(256),
+                "the head_dims instantiated below");
   return with_half_type(t, [&](auto w) {
-    return head_dim == 128 ? f(w, std::integral_constant<int, 128>{}) : f(w, std::integral_constant<int, 64>{});
+    switch (head_dim) {
+      case 96: return f(w, std::integral_constant<int, 96>{});
+      case 128: return f(w, std::integral_constant<int, 128>{});
+      case 256: return f(w, std::integral_constant<int, 256>{});
+      default: return f(w, std::integral_constant<int, 64>{});
+    }
   });
 }
 

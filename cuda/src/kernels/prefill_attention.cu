@@ -1,8 +1,9 @@
 // The causal attention of a prefill chunk, in FlashAttention-2's scheme (issue #19): a block
-// of 4 warps takes 128 queries of one query head, each warp 32 rows; S = Q K^T and O += P V
-// run on mma.sync m16n8k16 with operands from ldmatrix, the online softmax stays in the
-// accumulators' registers, and keys and values stream from the paged cache in tiles of 64
-// through two shared-memory stages (cp.async). GQA reads the KV head's cache as it lies.
+// of 4 warps takes 128 queries of one query head, each warp 32 rows (head_dim 256: 64 and 16);
+// S = Q K^T and O += P V run on mma.sync m16n8k16 with operands from ldmatrix, the online
+// softmax stays in the accumulators' registers, and keys and values stream from the paged cache
+// in tiles of 64 (head_dim 256: 32) through two shared-memory stages (cp.async). GQA reads the
+// KV head's cache as it lies.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -21,22 +22,30 @@
 namespace quest {
 namespace {
 
-// 32 query rows a warp (two m16 tiles sharing every key and value fragment read from shared
-// memory), 4 warps: 128 queries a block; 64 keys a tile.
-constexpr int kWarps = 4, kWarpRows = 32, kRows = kWarpRows * kWarps, kKeys = 64;
+constexpr int kWarps = 4;
 
-// Shared-memory rows are D + 8 values long: consecutive rows start 16 bytes apart in the
-// banks, so each 8-row ldmatrix touches every bank once.
+// 32 query rows a warp (two m16 tiles sharing every key and value fragment read from shared
+// memory): 128 queries a block; 64 keys a tile. Head_dim 256 takes 16 rows a warp and 32 keys
+// a tile: two m16 tiles would hold 2 x 32 x 4 = 256 fp32 accumulators of O a thread (255
+// registers at most), and (64 + 4 x 32) x 264 x 2 B = 99 KiB of shared memory fits every sm_80+
+// card (64 keys: 165 KiB, past an A100's 163).
+template <int D>
+struct Tile {
+  static constexpr int warp_rows = D > 128 ? 16 : 32, rows = warp_rows * kWarps, keys = D > 128 ? 32 : 64;
+};
+
+// Shared-memory rows are D + 8 values long: consecutive rows start 16 bytes (head_dim 96: 80)
+// apart in the banks, so each 8-row ldmatrix touches every bank once.
 template <int D>
 constexpr size_t smem_bytes() {
-  return size_t(kRows + 4 * kKeys) * (D + 8) * 2;
+  return size_t(Tile<D>::rows + 4 * Tile<D>::keys) * (D + 8) * 2;
 }
 
 // Starts copying keys and values at positions [p0, p0 + kKeys) of KV head g into Ks and Vs
 // (zeros past `total`).
 template <int D, typename E>
 __device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks, E* Vs) {
-  constexpr int S = D + 8, C = D / 8;
+  constexpr int S = D + 8, C = D / 8, kKeys = Tile<D>::keys;
   const E* k = static_cast<const E*>(kv.k);
   const E* v = static_cast<const E*>(kv.v);
   for (int i = threadIdx.x; i < kKeys * C; i += kWarps * 32) {
@@ -52,6 +61,7 @@ __device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t tot
 template <int D, typename E>
 __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
                                                                     float scale_log2, float* __restrict__ out, float* __restrict__ lse) {
+  constexpr int kWarpRows = Tile<D>::warp_rows, kRows = Tile<D>::rows, kKeys = Tile<D>::keys, MT = kWarpRows / 16;
   constexpr int S = D + 8, NT = kKeys / 8, DT = D / 8;
   extern __shared__ __align__(16) unsigned char smem[];
   E* Qs = reinterpret_cast<E*>(smem);
@@ -75,14 +85,14 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
 
   // Per m-tile mt (the warp's rows 16 mt..): O, and the softmax state of rows gr and gr + 8
   // in log2 units.
-  float o[2][DT][4];
+  float o[MT][DT][4];
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt)
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int n = 0; n < DT; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.0f;
-  float m[2][2], l[2][2];
+  float m[MT][2], l[MT][2];
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
+  for (int mt = 0; mt < MT; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
 
   for (int kt = 0; kt < key_tiles; ++kt) {
     const E* Ks = KVs + (kt % 2) * 2 * kKeys * S;
@@ -96,24 +106,24 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
     __syncthreads();
     const int64_t k0 = int64_t(kt) * kKeys;
     if (k0 < first + kWarpRows) {  // else the whole tile lies after every row of the warp
-      float s[2][NT][4];
+      float s[MT][NT][4];
 #pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int n = 0; n < NT; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
       // Each key fragment serves both m-tiles: half the shared-memory reads of 16 rows a warp.
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t a[2][4];
+        uint32_t a[MT][4];
 #pragma unroll
-        for (int mt = 0; mt < 2; ++mt)
+        for (int mt = 0; mt < MT; ++mt)
           ldmatrix_x4<false>(a[mt], Qs + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + kk * 16 + lane / 16 * 8);
 #pragma unroll
         for (int np = 0; np < kKeys / 16; ++np) {
           uint32_t b[4];
           ldmatrix_x4<false>(b, Ks + (np * 16 + lane % 8 + lane / 16 * 8) * S + kk * 16 + (lane / 8 % 2) * 8);
 #pragma unroll
-          for (int mt = 0; mt < 2; ++mt) {
+          for (int mt = 0; mt < MT; ++mt) {
             mma16816<E>(s[mt][2 * np], a[mt], b[0], b[1]);
             mma16816<E>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
           }
@@ -123,7 +133,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
       const bool diagonal = k0 + kKeys - 1 > first;
       const int seen = int(first - k0) + gr;
 #pragma unroll
-      for (int mt = 0; mt < 2; ++mt) {
+      for (int mt = 0; mt < MT; ++mt) {
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int n = 0; n < NT; ++n)
@@ -164,9 +174,9 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
       // P's accumulators of keys 16j.., packed to E, are the A fragment of P V's k-step j.
 #pragma unroll
       for (int j = 0; j < kKeys / 16; ++j) {
-        uint32_t a[2][4];
+        uint32_t a[MT][4];
 #pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
+        for (int mt = 0; mt < MT; ++mt) {
           a[mt][0] = pack2<E>(s[mt][2 * j][0], s[mt][2 * j][1]);
           a[mt][1] = pack2<E>(s[mt][2 * j][2], s[mt][2 * j][3]);
           a[mt][2] = pack2<E>(s[mt][2 * j + 1][0], s[mt][2 * j + 1][1]);
@@ -177,7 +187,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
           uint32_t b[4];
           ldmatrix_x4<true>(b, Vs + (j * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + dp * 16 + lane / 16 * 8);
 #pragma unroll
-          for (int mt = 0; mt < 2; ++mt) {
+          for (int mt = 0; mt < MT; ++mt) {
             mma16816<E>(o[mt][2 * dp], a[mt], b[0], b[1]);
             mma16816<E>(o[mt][2 * dp + 1], a[mt], b[2], b[3]);
           }
@@ -188,7 +198,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
   }
 
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt)
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       float sum = l[mt][i];
@@ -212,7 +222,7 @@ void launch_flash(const PrefillArgs& a, cudaStream_t s) {
     return true;
   }();
   (void)configured;
-  const dim3 grid(a.heads, (a.rows + kRows - 1) / kRows);
+  const dim3 grid(a.heads, (a.rows + Tile<D>::rows - 1) / Tile<D>::rows);
   check(launch(flash_prefill_kernel<D, E>, grid, kWarps * 32, smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
                a.scale * 1.4426950408889634f, a.out, a.lse),
         "prefill attention");
@@ -221,17 +231,23 @@ void launch_flash(const PrefillArgs& a, cudaStream_t s) {
 }  // namespace
 
 std::string prefill_attention_path() {
-  if (prefill_attention_sm90_serves()) return "flash attention on wgmma (sm_90a; 128 queries x 128 keys a tile, two warpgroups; QUEST_PREFILL_ATTENTION=mma picks mma.sync)";
+  if (prefill_attention_sm90_serves()) {
+    std::string others;  // the head_dims that take mma.sync even here
+    for (int d : kGpuHeadDims)
+      if (!wgmma_head_dim(d)) others += (others.empty() ? "" : ", ") + std::to_string(d);
+    return "flash attention on wgmma (sm_90a; 128 queries x 128 keys a tile, two warpgroups; head_dim " + others +
+           ": flash attention 2 on mma.sync; QUEST_PREFILL_ATTENTION=mma picks mma.sync)";
+  }
   const char* env = std::getenv("QUEST_PREFILL_ATTENTION");
   const std::string why = env && std::strcmp(env, "mma") == 0 ? "QUEST_PREFILL_ATTENTION=mma"
                           : !std::strstr(QUEST_CUDA_ARCHS, "90a")  ? "the addon has no sm_90a code"
                                                                    : "the card is not an sm_90";
-  return "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, online softmax in registers; " + why + ")";
+  return "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, head_dim 256 64 x 32, online softmax in registers; " + why + ")";
 }
 
 void prefill_attention(const PrefillArgs& a, cudaStream_t s) {
   if (!gpu_head_dim(a.kv.head_dim)) throw std::runtime_error("prefill attention: head_dim must be " + or_list(kGpuHeadDims));
-  if (prefill_attention_sm90_serves()) return prefill_attention_sm90(a, s);
+  if (prefill_attention_sm90_serves() && wgmma_head_dim(a.kv.head_dim)) return prefill_attention_sm90(a, s);
   with_type_and_dim(a.kv.type, a.kv.head_dim, [&](auto t, auto d) {
     launch_flash<decltype(d)::value, decltype(t)>(a, s);
     return 0;

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/prefill_attention.cuh"
 #include "kernels/cuda_util.cuh"
@@ -304,7 +306,10 @@ bool prefill_attention_sm90_serves() {
 
 void prefill_attention_sm90(const PrefillArgs& a, cudaStream_t s) {
   with_type_and_dim(a.kv.type, a.kv.head_dim, [&](auto t, auto d) {
-    launch_sm90<decltype(d)::value, decltype(t)>(a, s);
+    if constexpr (wgmma_head_dim(decltype(d)::value))
+      launch_sm90<decltype(d)::value, decltype(t)>(a, s);
+    else
+      throw std::runtime_error("prefill attention (sm_90a): no wgmma kernel for head_dim " + std::to_string(a.kv.head_dim));
     return 0;
   });
 }

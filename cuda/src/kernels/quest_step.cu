@@ -29,7 +29,7 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
                                                                    int* __restrict__ indptr, int* __restrict__ indices,
                                                                    float* __restrict__ out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // clusters: quest_step launches it on Hopper only
-  constexpr int LT = D / 8, TPW = 32 / LT, THREADS = kWarps * 32;
+  constexpr int LT = token_lanes<D>(), TPW = 32 / LT, THREADS = kWarps * 32;
   constexpr int MOST = THREADS * kStepKeys;                              // full pages the keys can hold
   constexpr int OWN = (MOST / kBoundChunk + kClusterSplits - 1) / kClusterSplits;  // chunks a block scores, at most
   constexpr int SPLIT = MOST / kClusterSplits + 1;                       // list entries a split holds, at most
