@@ -478,8 +478,6 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
 
 void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) {
   if (seqs.size() == 1) return forward(tokens, 1, true, false, *logits[0]);
-  // 4-bit layers have no GEMV over several rows yet: each sequence steps alone.
-  if (m_->int4()) return Decoder::forward_batch(seqs, tokens, logits);
   std::vector<GpuSequence*> lanes;
   for (Decoder* d : seqs) {
     auto* g = dynamic_cast<GpuSequence*>(d);
@@ -512,9 +510,20 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     g.angles(1, g.length_, true, trig_.ptr + size_t(b) * s.head_dim, st);
     check(fill_dense_lists(s.kv_heads, int(g.length_ / kGpuPage) + 1, g.dense_indptr_.ptr, g.dense_indices_.ptr, st), "dense lists");
   }
+  // A 4-bit layer: its GEMV over up to kInt4GemvRows rows at a time (each row's sums those of the row alone).
+  auto rows_linear = [&](const LinearInput& x, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate) {
+    if (!q4.qweight) return linear_rows(x, B, w, wt, y, accumulate, st);
+    const size_t x_width = x.kind == LinearInput::SwiGlu ? 2 * size_t(w.in) : size_t(w.in);
+    for (int r = 0; r < B; r += kInt4GemvRows) {
+      LinearInput part = x;
+      part.x += size_t(r) * x_width;
+      if (part.row_scale) part.row_scale += r;
+      linear_layer(part, std::min(kInt4GemvRows, B - r), w, q4, y + size_t(r) * w.out, accumulate);
+    }
+  };
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
-    linear_rows(normed(x_.ptr), B, L.qkv, wt, qkv_.ptr, false, st);
+    rows_linear(normed(x_.ptr), L.qkv, L.qkv4, qkv_.ptr, false);
     for (int b = 0; b < B; ++b) {
       GpuSequence& g = *lanes[b];
       float* row = qkv_.ptr + size_t(b) * width;
@@ -525,9 +534,9 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
       rope_store(row, 1, s.heads, g.length_, trig_.ptr + size_t(b) * s.head_dim, q, call.kv, st);
       g.decode_layer(l, call, g.length_, st);
     }
-    linear_rows({att_.ptr}, B, L.o, wt, x_.ptr, true, st);
-    linear_rows(normed(x_.ptr), B, L.gate_up, wt, gu_.ptr, false, st);
-    linear_rows({gu_.ptr, LinearInput::SwiGlu}, B, L.down, wt, x_.ptr, true, st);
+    rows_linear({att_.ptr}, L.o, L.o4, x_.ptr, true);
+    rows_linear(normed(x_.ptr), L.gate_up, L.gate_up4, gu_.ptr, false);
+    rows_linear({gu_.ptr, LinearInput::SwiGlu}, L.down, L.down4, x_.ptr, true);
   }
   linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, st);
   for (int b = 0; b < B; ++b) {
