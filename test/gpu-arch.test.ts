@@ -1,10 +1,10 @@
 // Issue #22's features on the GPU, against transformers and the CPU engine: YaRN (Llama,
 // Qwen2), Qwen3's q/k norms, Phi-3 with LongRoPE, Mistral's sliding window, dynamic NTK, Gemma 2
 // (soft-capped attention and logits, alternating windows) and Gemma 3 (q/k norms, two ropes).
-// The Gemma fixtures' features are each large beside the bf16 bound below (0.156): the CPU's
-// logits without one move by 0.25 of the largest (Gemma 2's attention cap), 0.56 (its final
-// cap), 1.06 (its windows), 0.69 (Gemma 3's local rope), 0.99 (its windows); the pre-attention
-// scalar only by 0.155, so the CPU-parity cases carry that one (CPU build, 2026-12-06).
+// Without one of its features a Gemma fixture's CPU logits move by 0.25 of the largest (Gemma
+// 2's attention cap), 0.56 (its final cap), 1.06 (its windows), 0.69 (Gemma 3's local rope),
+// 0.99 (its windows): past the bf16 bound below (0.156), so these cases catch a GPU without
+// one; not the pre-attention scalar (0.155) (CPU build, 2026-12-06).
 // Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail). The bounds are
 // derived (40 units of the weights' roundoff); on an H100 (2026-12-06) the errors were 1.4e-3
 // to 2.0e-3 of the largest logit for the fixtures run in fp16 and 4.0e-3 to 8.6e-3 for bf16.
