@@ -4,20 +4,36 @@
 // Without one of its features a Gemma fixture's CPU logits move by 0.25 of the largest (Gemma
 // 2's attention cap), 0.56 (its final cap), 1.06 (its windows), 0.69 (Gemma 3's local rope),
 // 0.99 (its windows): past the bf16 bound below (0.156), so these cases catch a GPU without
-// one; not the pre-attention scalar (0.155) (CPU build, 2026-12-06).
+// one; not the pre-attention scalar (0.155) (CPU build, 2026-12-06), which the Gemma case
+// "carries each of its features" does.
 // Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail). The bounds are
 // derived (40 units of the weights' roundoff); on an H100 (2026-12-06) the errors were 1.4e-3
 // to 2.0e-3 of the largest logit for the fixtures run in fp16 and 4.0e-3 to 8.6e-3 for bf16.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
+import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
+import type { NativeModelSpec } from '../src/engine/native.js';
 import { openModelFolder } from '../src/model/index.js';
 import { randint, rng } from '../src/tasks/rng.js';
 import { DERIVED_BF16, DERIVED_FP16, enginePair, fixtures, gpuTests, relDiff } from './helpers.js';
 
 const gpu = gpuTests('GPU tests of the issue-22 models');
 const cases = ['yarn-llama', 'yarn-qwen2', 'qwen3', 'phi3-longrope', 'mistral-window', 'dynamic-llama', 'gemma2', 'gemma3'];
+
+// Each Gemma feature, and the spec without it (the CPU engine's reference for the GPU's having it).
+const GEMMA_FEATURES: Record<string, Record<string, (s: NativeModelSpec) => NativeModelSpec>> = {
+  gemma2: {
+    'attention soft-cap': (s) => ({ ...s, attnSoftcap: 0 }),
+    'final soft-cap': (s) => ({ ...s, finalSoftcap: 0 }),
+    'pre-attention scalar': (s) => ({ ...s, queryPreAttnScalar: 0 }),
+    'sliding windows': (s) => ({ ...s, slidingWindow: 0, slidingLayers: [] }),
+  },
+  gemma3: {
+    'local rope': (s) => ({ ...s, ropeLocal: s.rope }),
+    'sliding windows': (s) => ({ ...s, slidingWindow: 0, slidingLayers: [] }),
+  },
+};
 
 const observed = (fixture: string, what: string, value: number, bound: number) =>
   console.log(`observed-error ${fixture} ${what} ${value.toExponential(2)} (bound ${bound}, derived)`);
@@ -105,6 +121,27 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
     expect(g.policySamples).toBe(c.policySamples);
     expect(g.tokensRead).toBe(c.tokensRead);
     expect(g.kvBytesRead * 2).toBe(c.kvBytesRead);
+  });
+
+  // The GPU's logits lie nearer the CPU's than the CPU's without any one feature, by a factor 4
+  // at least: the features move the logits by 0.155 to 1.06 of the largest, the GPU's roundoff
+  // by a few thousandths (bf16 fixtures, header).
+  it.runIf(gemma)('carries each of its features', async () => {
+    await both();
+    const prompt = Int32Array.from(expected.prompt_ids);
+    const logits = async (m: NativeModel) => {
+      const seq = m.createSequence(opts('dense'));
+      const out = await seq.prefill(prompt, true);
+      seq.close();
+      return out;
+    };
+    const gpuLogits = await logits(dev);
+    const near = relDiff(gpuLogits, await logits(cpu));
+    for (const [feature, without] of Object.entries(GEMMA_FEATURES[name])) {
+      const far = relDiff(gpuLogits, await logits(await loadModel(without(folder.spec), dir, 'cpu')));
+      console.log(`observed-error ${name} without ${feature} ${far.toExponential(2)} (with it ${near.toExponential(2)})`);
+      expect(far, feature).toBeGreaterThan(4 * near);
+    }
   });
 
   // The batched decode step (its own GEMVs over the rows, each lane's rope tables) must give
