@@ -10,7 +10,7 @@ import { intList, nonNegativeInt, positiveInt } from './options.js';
 function printParity(cases: ParityCase[]): void {
   for (const c of cases)
     process.stdout.write(
-      `parity ${JSON.stringify(c.shape)} length ${c.length} budget ${c.budget} seed ${c.seed}: ${c.failures.length ? `FAIL ${c.failures.join('; ')}` : 'ok'} ${JSON.stringify(c.result)}\n`,
+      `parity ${JSON.stringify(c.shape)} length ${c.length} budget ${c.budget}${c.softcap ? ` softcap ${c.softcap}` : ''} seed ${c.seed}: ${c.failures.length ? `FAIL ${c.failures.join('; ')}` : 'ok'} ${JSON.stringify(c.result)}\n`,
     );
   if (cases.every((c) => c.failures.length === 0)) process.stdout.write(`${cases.length} passed, 0 failed\n`);
 }

@@ -375,5 +375,6 @@ export interface NativeAddon {
   /** GPU only: dense and Quest decode attention timed per length and budget. */
   benchAttention(opts: NativeAttentionShape & { lengths: number[]; budgets: number[]; repeats: number; seed: number; prefill?: boolean }): Promise<NativeAttentionBench>;
   /** GPU only: each attention kernel against the CPU backend on fresh random fp16 inputs. */
-  parityAttention(opts: NativeAttentionShape & { length: number; budget: number; seed: number }): Promise<NativeAttentionParity>;
+  /** softcap: every kernel's attention scores (and the CPU's) soft-capped at it, as Gemma 2's (absent or 0: none). */
+  parityAttention(opts: NativeAttentionShape & { length: number; budget: number; softcap?: number; seed: number }): Promise<NativeAttentionParity>;
 }

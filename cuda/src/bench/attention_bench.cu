@@ -304,6 +304,13 @@ double bounds_diff(const std::vector<__half>& kmin, const std::vector<__half>& k
   return worst;
 }
 
+// The CPU's attention options of the parity: its soft cap, every other option the default.
+AttendOptions capped(const AttentionParityOptions& o) {
+  AttendOptions how;
+  how.softcap = o.softcap;
+  return how;
+}
+
 // Quest at pages 8, 16 and 32 (the bounds recomputed as a prefill does), per KV head and per
 // query head, against a CPU cache of that page size holding the same keys and values: the
 // bounds, the estimate, the selection, the tokens a KV head serves and the attention over
@@ -345,14 +352,14 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
       if (per_head) check(quest_union_tokens(pages, kv, H, sel, served.ptr, s), "union");
       const int splits = 3;
       DeviceBuffer<float> so(size_t(H) * splits * d), slse(size_t(H) * splits), out(size_t(H) * d);
-      const DecodeArgs args{q, kv, H, scale, {so.ptr, slse.ptr, 0}, out.ptr};
+      const DecodeArgs args{q, kv, H, scale, {so.ptr, slse.ptr, 0}, out.ptr, o.softcap};
       if (P == 16) check(decode_attention(args, pages, plan.pages(splits, pages.longest, per_head), s), "attention");
       else check(decode_attention_tokens(args, toks, plan.tokens(splits, per_head), {}, s), "attention");
       // The whole step as one call (fused where it can be) must give the same lists and output.
       DeviceBuffer<int> step_indptr(lists + 1), step_indices(size_t(lists) * sel);
       DeviceBuffer<float> step_scores(scores.n), step_out(out.n);
       if (P == 16)
-        check(quest_step({{q, kv, H, scale, {so.ptr, slse.ptr, 0}, step_out.ptr}, per_head, sel, plan.quest(kv, sel, splits, per_head),
+        check(quest_step({{q, kv, H, scale, {so.ptr, slse.ptr, 0}, step_out.ptr, o.softcap}, per_head, sel, plan.quest(kv, sel, splits, per_head),
                           step_scores.ptr, step_indptr.ptr, step_indices.ptr},
                          s),
               "Quest step");
@@ -380,7 +387,7 @@ void quest_parity(const AttentionParityOptions& o, const AttentionShape& sh, con
         r.topk_mismatches += int64_t(served.download()[0]) != union_tokens;
       }
       std::vector<float> ref(size_t(H) * d);
-      cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr);
+      cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &selection, ref.data(), nullptr, capped(o));
       compare(out.download(), ref, r.sparse_max_abs, r.sparse_ref_max);
       if (P == 16) compare(step_out.download(), ref, r.sparse_max_abs, r.sparse_ref_max);
     }
@@ -417,11 +424,11 @@ void wide_topk_parity(const PagedKv& base, Uniform& uniform, cudaStream_t s, Att
 
 }  // namespace
 
-AttentionParityResult parity_attention(const AttentionParityOptions& o) {
-  const AttentionShape& sh = o.shape;
-  const int L = o.length, d = sh.head_dim, kvh = sh.kv_heads, H = sh.heads, P = sh.page_size;
+AttentionParityResult parity_attention(const AttentionParityOptions& opts) {
+  const AttentionShape& sh = opts.shape;
+  const int L = opts.length, d = sh.head_dim, kvh = sh.kv_heads, H = sh.heads, P = sh.page_size;
   const int pages = (L + P - 1) / P;
-  uint64_t state = o.seed * 6364136223846793005ull + 1442695040888963407ull;
+  uint64_t state = opts.seed * 6364136223846793005ull + 1442695040888963407ull;
   auto uniform = [&] {
     state ^= state << 13;
     state ^= state >> 7;
@@ -478,7 +485,8 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
     dx.upload(indices);
     const int splits = 3;  // several splits, so the log-sum-exp merge is exercised
     DeviceBuffer<float> o(size_t(H) * splits * d), lse(size_t(H) * splits), out(size_t(H) * d);
-    check(decode_attention({q.ptr, kv, H, scale, {o.ptr, lse.ptr, 0}, out.ptr}, {di.ptr, dx.ptr}, plan.pages(splits, 0, false), s), "attention");
+    check(decode_attention({q.ptr, kv, H, scale, {o.ptr, lse.ptr, 0}, out.ptr, opts.softcap}, {di.ptr, dx.ptr}, plan.pages(splits, 0, false), s),
+          "attention");
     check(cudaStreamSynchronize(s), "attention");
     return out.download();
   };
@@ -489,16 +497,16 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   for (int g = 0; g < kvh; ++g)
     for (int p = 0; p < pages; ++p) all.push_back(p);
   std::vector<float> ref(size_t(H) * d);
-  cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, nullptr, ref.data(), nullptr);
+  cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, nullptr, ref.data(), nullptr, capped(opts));
   compare(gpu_attend(indptr, all), ref, r.dense_max_abs, r.dense_ref_max);
 
-  quest_parity(o, sh, kv, q.ptr, qf, kf, vf, s, r);
+  quest_parity(opts, sh, kv, q.ptr, qf, kf, vf, s, r);
 
   wide_topk_parity(kv, uniform, s, r);
 
   // Token lists: `count` positions a KV head drawn at random, the newest always among them;
   // attention over them with the report, and each entry's probability summed over the group.
-  const int count = std::min(o.budget, L);
+  const int count = std::min(opts.budget, L);
   Selection tokens(kvh);
   std::vector<int> flat(size_t(kvh) * count);
   for (int g = 0; g < kvh; ++g) {
@@ -516,7 +524,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   const int splits = 3;
   DeviceBuffer<float> so(size_t(H) * splits * d), slse(size_t(H) * splits), tout(size_t(H) * d), logits(size_t(H) * count), lse(H),
       probs(size_t(kvh) * count);
-  check(decode_attention_tokens({q.ptr, kv, H, scale, {so.ptr, slse.ptr, 0}, tout.ptr}, {list.ptr, count, count}, plan.tokens(splits, false),
+  check(decode_attention_tokens({q.ptr, kv, H, scale, {so.ptr, slse.ptr, 0}, tout.ptr, opts.softcap}, {list.ptr, count, count}, plan.tokens(splits, false),
                                 {logits.ptr, count, lse.ptr}, s),
         "token attention");
   GroupProbs summed;
@@ -531,7 +539,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   check(cudaStreamSynchronize(s), "token attention");
   AttentionScores seen;
   seen.want_sums = true;
-  cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &tokens, ref.data(), &seen);
+  cpu_backend().attend(cpu, 0, qf.data(), 1, H, &pos, &tokens, ref.data(), &seen, capped(opts));
   compare(tout.download(), ref, r.token_max_abs, r.token_ref_max);
   const auto gp = probs.download();
   std::vector<float> cpu_probs(flat.size());
@@ -600,7 +608,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   qr.upload(qrh);
   DeviceBuffer<float> pout(size_t(R) * H * d), plse(size_t(R) * H), sums(size_t(kvh) * L);
   check(cudaMemsetAsync(sums.ptr, 0, sums.n * sizeof(float), s), "column sums");
-  prefill_attention({qr.ptr, kv, H, R, start, scale, pout.ptr, plse.ptr}, s);
+  prefill_attention({qr.ptr, kv, H, R, start, scale, pout.ptr, plse.ptr, opts.softcap}, s);
   ColumnSums c;
   c.q = qr.ptr;
   c.kv = kv;
@@ -608,6 +616,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   c.rows = R;
   c.start = start;
   c.scale = scale;
+  c.softcap = opts.softcap;
   c.lse = plse.ptr;
   c.acc = sums.ptr;
   c.acc_stride = L;
@@ -618,7 +627,7 @@ AttentionParityResult parity_attention(const AttentionParityOptions& o) {
   AttentionScores chunk;
   chunk.want_sums = true;
   std::vector<float> pref(size_t(R) * H * d), cref(size_t(kvh) * L, 0.0f);
-  cpu_backend().attend(cpu, 0, qrf.data(), R, H, rows.data(), nullptr, pref.data(), &chunk);
+  cpu_backend().attend(cpu, 0, qrf.data(), R, H, rows.data(), nullptr, pref.data(), &chunk, capped(opts));
   compare(pout.download(), pref, r.prefill_max_abs, r.prefill_ref_max);
   for (int g = 0; g < kvh; ++g) std::copy(chunk.sums[g].begin(), chunk.sums[g].end(), cref.begin() + size_t(g) * L);
   compare(sums.download(), cref, r.colsum_max_abs, r.colsum_ref_max);

@@ -46,6 +46,7 @@ struct AttentionParityOptions {
   int length = 1000;
   int budget = 256;
   uint64_t seed = 0;
+  float softcap = 0;  // every kernel's scores soft-capped at this, and the CPU's (0: none)
 };
 
 // Each GPU kernel against the CPU backend on the same fp16-rounded inputs. Quest's fields

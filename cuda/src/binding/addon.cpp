@@ -778,6 +778,7 @@ Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
   opts->length = int(get_num(o, "length", 1000));
   opts->budget = int(get_num(o, "budget", 256));
   opts->seed = uint64_t(get_num(o, "seed", 0));
+  opts->softcap = float(get_num(o, "softcap", 0));
   auto res = std::make_shared<AttentionParityResult>();
   auto* task = new PromiseWorker(
       info.Env(), [=] { *res = parity_attention(*opts); },

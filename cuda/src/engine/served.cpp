@@ -18,8 +18,6 @@ std::string unserved(const ModelSpec& s, const std::string& backend) {
   if (s.has_local_rope && (s.rope_local.type == "longrope" || s.rope_local.type == "dynamic"))
     return "rope type '" + s.rope_local.type + "' on sliding layers is not served";
   if (backend == "cpu") return "";
-  // Gemma's soft-capped attention, post-norms and GeGLU have no CUDA kernels yet.
-  if (s.gemma()) return "architecture '" + s.arch + "' is not served on the GPU yet";
   if (std::string shape = gpu_shape_refusal(s.heads, s.kv_heads, s.head_dim); !shape.empty()) return shape;
   if (s.hidden % 32 || s.intermediate % 32) return "hidden and intermediate sizes must be multiples of 32";
   // The 4-bit GEMV (gpu/int4.cu) dequantizes 32 weights of one group a 16-byte load.

@@ -4,6 +4,7 @@
 
 #include "kernels/cuda_util.cuh"
 #include "kernels/half_types.cuh"
+#include "kernels/reduce.cuh"
 
 namespace quest {
 namespace {
@@ -28,6 +29,30 @@ __global__ void head_rmsnorm_kernel(float* qkv, int rows, int heads, int kv_head
   for (int i = lane; i < head_dim; i += 32) x[i] = w[i] * (x[i] * inv);
 }
 
+// One block a row: y's sum of squares, then x += weight * y / rms(y) in the CPU's order.
+__global__ void post_norm_add_kernel(float* x, const float* y, int dim, const float* weight, float eps) {
+  __shared__ float partial[32];
+  const float* yr = y + size_t(blockIdx.x) * dim;
+  float* xr = x + size_t(blockIdx.x) * dim;
+  float ss = 0;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += yr[i] * yr[i];
+  const float inv = 1.0f / sqrtf(block_sum(ss, partial) / dim + eps);
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) xr[i] += weight[i] * (yr[i] * inv);
+}
+
+__global__ void geglu_kernel(const float* gu, int rows, int inter, float* out) {
+  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < size_t(rows) * inter; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t r = i / inter, c = i % inter;
+    const float g = gu[r * 2 * inter + c], u = gu[r * 2 * inter + inter + c];
+    out[i] = 0.5f * g * (1.0f + tanhf(k * (g + 0.044715f * g * g * g))) * u;
+  }
+}
+
+__global__ void softcap_kernel(float* x, size_t n, float cap) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) x[i] = tanhf(x[i] / cap) * cap;
+}
+
 __global__ void window_lists_kernel(int* indices, int lists, int64_t first, int count) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < lists * count; i += gridDim.x * blockDim.x)
     indices[i] = int(first + i % count);
@@ -35,8 +60,8 @@ __global__ void window_lists_kernel(int* indices, int lists, int64_t first, int 
 
 // One warp a (row, query head); each lane holds head_dim / 32 channels of q and of the output.
 template <typename E, int D>
-__global__ void window_attention_kernel(const E* q, PagedKv kv, int heads, int rows, int64_t start, float scale, int window,
-                                        float* out) {
+__global__ void window_attention_kernel(const E* q, PagedKv kv, int heads, int rows, int64_t start, float scale, float cap,
+                                        int window, float* out) {
   constexpr int C = D / 32;
   const int warp = int((blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32), lane = threadIdx.x % 32;
   if (warp >= rows * heads) return;
@@ -56,6 +81,7 @@ __global__ void window_attention_kernel(const E* q, PagedKv kv, int heads, int r
     for (int c = 0; c < C; ++c) s += qv[c] * Cvt<E>::to(K[slot + lane + 32 * c]);
     for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
     s *= scale;
+    if (cap > 0) s = tanhf(s / cap) * cap;  // a plain kernel: the branch costs nothing that matters here
     const float m = fmaxf(mx, s), keep = __expf(mx - m), wgt = __expf(s - m);
     sum = sum * keep + wgt;
     for (int c = 0; c < C; ++c) acc[c] = acc[c] * keep + wgt * Cvt<E>::to(V[slot + lane + 32 * c]);
@@ -69,9 +95,27 @@ int blocks_for(size_t threads) { return int(std::min<size_t>((threads + 255) / 2
 }  // namespace
 
 void scale_trig(float* trig, int rows, int head_dim, float factor, cudaStream_t stream) {
-  const size_t n = size_t(rows) * head_dim;
-  scale_kernel<<<blocks_for(n), 256, 0, stream>>>(trig, n, factor);
-  check(cudaGetLastError(), "scale_trig");
+  scale_values(trig, size_t(rows) * head_dim, factor, stream);
+}
+
+void scale_values(float* x, size_t n, float factor, cudaStream_t stream) {
+  scale_kernel<<<blocks_for(n), 256, 0, stream>>>(x, n, factor);
+  check(cudaGetLastError(), "scale");
+}
+
+void post_norm_add(float* x, const float* y, int rows, int dim, const float* weight, float eps, cudaStream_t stream) {
+  post_norm_add_kernel<<<rows, 256, 0, stream>>>(x, y, dim, weight, eps);
+  check(cudaGetLastError(), "post-norm");
+}
+
+void geglu(const float* gu, int rows, int inter, float* out, cudaStream_t stream) {
+  geglu_kernel<<<blocks_for(size_t(rows) * inter), 256, 0, stream>>>(gu, rows, inter, out);
+  check(cudaGetLastError(), "GeGLU");
+}
+
+void softcap(float* x, size_t n, float cap, cudaStream_t stream) {
+  softcap_kernel<<<blocks_for(n), 256, 0, stream>>>(x, n, cap);
+  check(cudaGetLastError(), "logit soft-capping");
 }
 
 void head_rmsnorm(float* qkv, int rows, int heads, int kv_heads, int head_dim, const float* q_norm, const float* k_norm,
@@ -91,7 +135,7 @@ void window_prefill_attention(const PrefillArgs& a, int window, cudaStream_t str
   with_type_and_dim(a.kv.type, a.kv.head_dim, [&](auto w, auto d) {
     using E = decltype(w);
     window_attention_kernel<E, decltype(d)::value><<<int((threads + 255) / 256), 256, 0, stream>>>(
-        static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start, a.scale, window, a.out);
+        static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start, a.scale, a.softcap, window, a.out);
   });
   check(cudaGetLastError(), "window attention");
 }

@@ -97,14 +97,22 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
     };
     g.qkv4 = four({&L.pq, &L.pk, &L.pv}, L.in_norm, p + "self_attn.{q,k,v}_proj");
     g.o4 = four({&L.po}, {}, p + "self_attn.o_proj");
-    g.gate_up4 = four({&L.p_gate, &L.p_up}, L.post_norm, p + "mlp.{gate,up}_proj");
+    // The MLP's input norm: Gemma's pre_feedforward_layernorm (its post_attention_layernorm
+    // normalises the attention's output), the others' post_attention_layernorm.
+    const std::vector<float>& ff_norm = s.gemma() ? L.pre_ff_norm : L.post_norm;
+    const std::string ff_norm_name = s.gemma() ? "pre_feedforward_layernorm" : "post_attention_layernorm";
+    g.gate_up4 = four({&L.p_gate, &L.p_up}, ff_norm, p + "mlp.{gate,up}_proj");
     g.down4 = four({&L.p_down}, {}, p + "mlp.down_proj");
     g.qkv = {g.qkv4.qweight ? nullptr : upload_weights(p + "self_attn.{q,k,v}_proj.weight (times input_layernorm.weight)", {L.wq, L.wk, L.wv}, L.in_norm.data(), H), upload_floats({&L.bq, &L.bk, &L.bv}, {size_t(qd), size_t(kvd), size_t(kvd)}), H,
              qd + 2 * kvd};
     g.o = {g.o4.qweight ? nullptr : upload_weights(p + "self_attn.o_proj.weight", {L.wo}), upload_floats({&L.bo}, {size_t(H)}), qd, H};
     g.q_norm = upload_floats({&L.q_norm}, {size_t(s.head_dim)});
     g.k_norm = upload_floats({&L.k_norm}, {size_t(s.head_dim)});
-    g.gate_up = {g.gate_up4.qweight ? nullptr : upload_weights(p + "mlp.{gate,up}_proj.weight (times post_attention_layernorm.weight)", {L.w_gate, L.w_up}, L.post_norm.data(), H), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
+    g.gate_up = {g.gate_up4.qweight ? nullptr : upload_weights(p + "mlp.{gate,up}_proj.weight (times " + ff_norm_name + ".weight)", {L.w_gate, L.w_up}, ff_norm.data(), H), upload_floats({&L.b_gate, &L.b_up}, {size_t(I), size_t(I)}), H, 2 * I};
+    if (s.gemma()) {
+      g.post_attn_norm = upload_floats({&L.post_norm}, {size_t(H)});
+      g.post_ff_norm = upload_floats({&L.post_ff_norm}, {size_t(H)});
+    }
     g.down = {g.down4.qweight ? nullptr : upload_weights(p + "mlp.down_proj.weight", {L.w_down}), upload_floats({&L.b_down}, {size_t(H)}), I, H};
     layers_.push_back(g);
     uploaded = &L.wq;
@@ -119,6 +127,11 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
                              {{model.lm_head().w, table}}, model.final_norm(), H),
               nullptr, H, s.vocab};
   inv_freq_ = upload_floats({&model.inv_freq()}, {model.inv_freq().size()});
+  if (s.has_local_rope) inv_freq_local_ = upload_floats({&model.inv_freq_local()}, {model.inv_freq_local().size()});
+  if (s.gemma()) {
+    const float root = static_cast<float>(std::sqrt(double(H)));
+    embed_scale_ = type_ == WeightType::BF16 ? __bfloat162float(__float2bfloat16_rn(root)) : __half2float(__float2half_rn(root));
+  }
   // The host copies were finite (WeightReader checks them): a NaN or Inf here is a value past
   // the 16-bit type's range.
   const std::vector<int> flags = nonfinite_.download();

@@ -22,8 +22,10 @@ namespace quest {
 struct GpuLayer {
   DeviceLinear qkv, o, gate_up, down;
   Int4Linear qkv4, o4, gate_up4, down4;  // a 4-bit layer's weights (then its DeviceLinear holds only the bias)
-  const float* q_norm = nullptr;  // Qwen3's per-head norms of q and k (fp32), or null
+  const float* q_norm = nullptr;  // Qwen3's and Gemma 3's per-head norms of q and k (fp32), or null
   const float* k_norm = nullptr;
+  const float* post_attn_norm = nullptr;  // Gemma: the attention's and the MLP's output norms (fp32), or null
+  const float* post_ff_norm = nullptr;
 };
 
 class GpuModel {
@@ -37,6 +39,10 @@ class GpuModel {
   const void* embedding() const { return embed_; }
   const DeviceLinear& lm_head() const { return lm_head_; }
   const float* inv_freq() const { return inv_freq_; }
+  const float* inv_freq_local() const { return inv_freq_local_; }  // Gemma 3's sliding layers' table, or null
+  // Gemma's embedding scale, sqrt(hidden) rounded to the weight type as transformers forms it
+  // in the model's dtype (0: none).
+  float embed_scale() const { return embed_scale_; }
   // Weight bytes one decode step reads.
   size_t weight_bytes() const { return weight_bytes_; }
   // cuBLASLt for the prefill's GEMMs, or null where the own GEMM runs (gemm_choice says why).
@@ -79,6 +85,8 @@ class GpuModel {
   std::vector<GpuLayer> layers_;
   const void* embed_ = nullptr;
   const float* inv_freq_ = nullptr;
+  const float* inv_freq_local_ = nullptr;
+  float embed_scale_ = 0;
   DeviceLinear lm_head_;
   size_t weight_bytes_ = 0, int4_scratch_ = 0;
   // One flag per upload_weights call, set by the conversion kernel, read once after loading.

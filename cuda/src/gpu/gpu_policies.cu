@@ -200,6 +200,7 @@ class TokenGpu : public GpuPolicy {
     c.start = start;
     c.row_from = row_from;
     c.scale = a.scale;
+    c.softcap = a.softcap;
     c.lse = lse;
     c.acc = acc_[layer].ptr;
     c.acc_stride = cap_;

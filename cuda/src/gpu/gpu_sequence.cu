@@ -46,6 +46,11 @@ size_t free_gpu_bytes() {
 // Tokens a prefill makes room for beyond its prompt, so that decode steps rarely reallocate.
 constexpr int64_t kDecodeRoom = 512;
 
+// The softmax scale: query_pre_attn_scalar^-1/2 where the model sets it (Gemma), as the CPU engine.
+float attention_scale(const ModelSpec& s) {
+  return s.query_pre_attn_scalar > 0 ? static_cast<float>(std::pow(s.query_pre_attn_scalar, -0.5)) : 1.0f / std::sqrt(float(s.head_dim));
+}
+
 class GpuSequence final : public Decoder {
  public:
   GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
@@ -76,8 +81,14 @@ class GpuSequence final : public Decoder {
   void upload_table();
   // Room for `n` more tokens, and its own copy of any shared page they write; on `stream_`.
   void make_room(int64_t n);
-  // The RoPE angles of `n` tokens at positions start.. into trig (the table a prefill or a decode step rotates with).
-  void angles(int n, int64_t start, bool decode, float* trig, cudaStream_t st);
+  // The RoPE angles of `n` tokens at positions start.. into trig (the table a prefill or a decode
+  // step rotates with), and into trig_local those of Gemma 3's sliding layers (null elsewhere).
+  void angles(int n, int64_t start, bool decode, float* trig, float* trig_local, cudaStream_t st);
+  // The rows' attention output (in att_) through the output projection and the MLP, each added to
+  // the residual x_ (Gemma: through its post-norm); project(input, w, q4, y, accumulate) runs a
+  // linear layer over the call's rows.
+  template <class Project>
+  void finish_layer(const GpuLayer& L, int rows, Project project, cudaStream_t st);
   // Layer l of a decode step for the token at `start` (its query in call.q, its K and V cached):
   // the policy's selection, the attention into call.out, the step's statistics.
   void decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st);
@@ -111,6 +122,7 @@ class GpuSequence final : public Decoder {
   DeviceBuffer<float> split_o_, split_lse_, lse_;
   DeviceBuffer<int32_t> tokens_;
   DeviceBuffer<float> x_, row_scale_, trig_, qkv_, att_, gu_, logits_;
+  DeviceBuffer<float> trig_local_, branch_, act_;  // Gemma: local rope angles, a block's output before its post-norm, GeGLU's output
   DeviceBuffer<uint16_t> q16_;  // this step's queries, in kv_type_
   DeviceBuffer<uint16_t> staged_;  // a cuBLASLt GEMM's or the 4-bit GEMV's input, in the weight type
   DeviceBuffer<uint16_t> dequant_;  // a 4-bit layer's weights for a prefill's GEMM
@@ -299,6 +311,7 @@ void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const i
 void GpuSequence::embed_tokens(const int32_t* tokens, int rows, cudaStream_t st) {
   check(cudaMemcpyAsync(tokens_.ptr, tokens, size_t(rows) * sizeof(int32_t), cudaMemcpyHostToDevice, st), "token upload");
   embed(m_->embedding(), m_->type(), spec_.hidden, tokens_.ptr, rows, x_.ptr, st);
+  if (m_->embed_scale() > 0) scale_values(x_.ptr, size_t(rows) * spec_.hidden, m_->embed_scale(), st);
 }
 
 void GpuSequence::ensure_rows(int rows) {
@@ -315,6 +328,11 @@ void GpuSequence::ensure_rows(int rows) {
   logits_.resize(size_t(rows) * s.vocab);
   q16_.resize(size_t(rows) * qd);
   if (observed()) lse_.resize(size_t(rows) * s.heads);
+  if (s.has_local_rope) trig_local_.resize(size_t(rows) * s.head_dim);
+  if (s.gemma()) {
+    branch_.resize(size_t(rows) * s.hidden);
+    act_.resize(size_t(rows) * s.intermediate);
+  }
   if (m_->lt() && rows > 1) {
     staged_.resize(size_t(rows) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)}));
     if (!lt_workspace_.ptr) lt_workspace_.resize(LtGemm::kWorkspaceBytes);
@@ -366,7 +384,7 @@ void GpuSequence::make_room(int64_t n) {
   own_pages(len);
 }
 
-void GpuSequence::angles(int n, int64_t start, bool decode, float* trig, cudaStream_t st) {
+void GpuSequence::angles(int n, int64_t start, bool decode, float* trig, float* trig_local, cudaStream_t st) {
   const ModelSpec& s = spec_;
   const float* inv_freq = m_->inv_freq();
   if (s.rope.type == "longrope" || s.rope.type == "dynamic") {
@@ -378,6 +396,28 @@ void GpuSequence::angles(int n, int64_t start, bool decode, float* trig, cudaStr
   }
   rope_angles(n, start, inv_freq, s.head_dim / 2, trig, st);
   if (s.rope.attention_factor != 1.0) scale_trig(trig, n, s.head_dim, float(s.rope.attention_factor), st);
+  // Gemma 3's sliding layers: a table fixed at load (served.cpp refuses one that depends on the length).
+  if (!s.has_local_rope) return;
+  rope_angles(n, start, m_->inv_freq_local(), s.head_dim / 2, trig_local, st);
+  if (s.rope_local.attention_factor != 1.0) scale_trig(trig_local, n, s.head_dim, float(s.rope_local.attention_factor), st);
+}
+
+template <class Project>
+void GpuSequence::finish_layer(const GpuLayer& L, int rows, Project project, cudaStream_t st) {
+  const ModelSpec& s = spec_;
+  if (!s.gemma()) {
+    project(LinearInput{att_.ptr}, L.o, L.o4, x_.ptr, true);
+    project(normed(x_.ptr), L.gate_up, L.gate_up4, gu_.ptr, false);
+    project(LinearInput{gu_.ptr, LinearInput::SwiGlu}, L.down, L.down4, x_.ptr, true);
+    return;
+  }
+  const float eps = float(s.rms_eps);
+  project(LinearInput{att_.ptr}, L.o, L.o4, branch_.ptr, false);
+  post_norm_add(x_.ptr, branch_.ptr, rows, s.hidden, L.post_attn_norm, eps, st);
+  project(normed(x_.ptr), L.gate_up, L.gate_up4, gu_.ptr, false);
+  geglu(gu_.ptr, rows, s.intermediate, act_.ptr, st);
+  project(LinearInput{act_.ptr}, L.down, L.down4, branch_.ptr, false);
+  post_norm_add(x_.ptr, branch_.ptr, rows, s.hidden, L.post_ff_norm, eps, st);
 }
 
 void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st) {
@@ -431,27 +471,27 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   make_room(n);
   ensure_rows(n);
   cudaStream_t st = stream_;
-  const WeightType wt = m_->type();
-  const float scale = 1.0f / std::sqrt(float(s.head_dim));
+  const float scale = attention_scale(s), attn_cap = float(s.attn_softcap);
   embed_tokens(tokens, n, st);
-  angles(n, start, decode, trig_.ptr, st);
+  angles(n, start, decode, trig_.ptr, trig_local_.ptr, st);
   if (decode) check(fill_dense_lists(s.kv_heads, int((len - 1) / kGpuPage) + 1, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
     linear_layer(normed(x_.ptr), n, L.qkv, L.qkv4, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
-    const AttentionCall call{{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, att_.ptr}, &*plan_};
-    rope_store(qkv_.ptr, n, s.heads, start, trig_.ptr, q16_.ptr, call.kv, st);
+    const AttentionCall call{{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, att_.ptr, attn_cap}, &*plan_};
+    const bool local_rope = s.has_local_rope && s.sliding(l);
+    rope_store(qkv_.ptr, n, s.heads, start, local_rope ? trig_local_.ptr : trig_.ptr, q16_.ptr, call.kv, st);
     const int window = s.sliding(l) ? s.sliding_window : 0;
     if (decode) {
       decode_layer(l, call, start, st);
     } else if (window) {
       if (bounds_) check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
-      window_prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, nullptr}, window, st);
+      window_prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, nullptr, attn_cap}, window, st);
     } else {
       if (bounds_) check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
       const bool observe = l >= opts_.dense_layers && observed();
-      prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr}, st);
+      prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, observe ? lse_.ptr : nullptr, attn_cap}, st);
       // From this one attention's queries, keys and log-sum-exp, each statistic the observers ask
       // for is gathered once, by the first that asks (prefill_shared copies it to the others).
       if (observe)
@@ -459,13 +499,14 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
           if (observers_[i]->wants_prefill_lse() && gatherer(observers_, i) == i)
             observers_[i]->observe_prefill(l, call, n, start, prompt_end_, lse_.ptr, st);
     }
-    linear_layer({att_.ptr}, n, L.o, L.o4, x_.ptr, true);
-    linear_layer(normed(x_.ptr), n, L.gate_up, L.gate_up4, gu_.ptr, false);
-    linear_layer({gu_.ptr, LinearInput::SwiGlu}, n, L.down, L.down4, x_.ptr, true);
+    finish_layer(L, n, [&](const LinearInput& x, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate) {
+      linear_layer(x, n, w, q4, y, accumulate);
+    }, st);
   }
   // Only the rows whose logits are wanted go through the final norm and the LM head.
   const int rows = all_logits ? n : 1;
   linear_layer(normed(x_.ptr + size_t(n - rows) * H), rows, m_->lm_head(), logits_.ptr, false);
+  if (s.final_softcap > 0) softcap(logits_.ptr, size_t(rows) * s.vocab, float(s.final_softcap), st);
   logits.resize(size_t(rows) * s.vocab);
   check(cudaMemcpyAsync(logits.data(), logits_.ptr, logits.size() * sizeof(float), cudaMemcpyDeviceToHost, st), "logits");
   check(cudaStreamSynchronize(st), "forward pass");
@@ -503,11 +544,11 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
   ensure_rows(B);
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
-  const float scale = 1.0f / std::sqrt(float(s.head_dim));
+  const float scale = attention_scale(s), attn_cap = float(s.attn_softcap);
   embed_tokens(tokens, B, st);
   for (int b = 0; b < B; ++b) {
     GpuSequence& g = *lanes[b];
-    g.angles(1, g.length_, true, trig_.ptr + size_t(b) * s.head_dim, st);
+    g.angles(1, g.length_, true, trig_.ptr + size_t(b) * s.head_dim, s.has_local_rope ? trig_local_.ptr + size_t(b) * s.head_dim : nullptr, st);
     check(fill_dense_lists(s.kv_heads, int(g.length_ / kGpuPage) + 1, g.dense_indptr_.ptr, g.dense_indices_.ptr, st), "dense lists");
   }
   // A 4-bit layer: its GEMV over up to kInt4GemvRows rows at a time (each row's sums those of the row alone).
@@ -529,16 +570,16 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
       float* row = qkv_.ptr + size_t(b) * width;
       uint16_t* q = q16_.ptr + size_t(b) * qd;
       if (L.q_norm) head_rmsnorm(row, 1, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
-      const AttentionCall call{{q, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd},
-                               &*g.plan_};
-      rope_store(row, 1, s.heads, g.length_, trig_.ptr + size_t(b) * s.head_dim, q, call.kv, st);
+      const AttentionCall call{
+          {q, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd, attn_cap}, &*g.plan_};
+      const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;
+      rope_store(row, 1, s.heads, g.length_, trig + size_t(b) * s.head_dim, q, call.kv, st);
       g.decode_layer(l, call, g.length_, st);
     }
-    rows_linear({att_.ptr}, L.o, L.o4, x_.ptr, true);
-    rows_linear(normed(x_.ptr), L.gate_up, L.gate_up4, gu_.ptr, false);
-    rows_linear({gu_.ptr, LinearInput::SwiGlu}, L.down, L.down4, x_.ptr, true);
+    finish_layer(L, B, rows_linear, st);
   }
   linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, st);
+  if (s.final_softcap > 0) softcap(logits_.ptr, size_t(B) * s.vocab, float(s.final_softcap), st);
   for (int b = 0; b < B; ++b) {
     logits[b]->resize(size_t(s.vocab));
     check(cudaMemcpyAsync(logits[b]->data(), logits_.ptr + size_t(b) * s.vocab, size_t(s.vocab) * sizeof(float), cudaMemcpyDeviceToHost, st),

@@ -21,10 +21,10 @@ namespace {
 // chip into `out`; otherwise each split goes to the scratch for merge_splits. The cluster
 // kernel is held to five blocks a SM, so that a cluster a list fits for 32 lists (at 117
 // registers only 28 did); the others keep the compiler's own choice (0: an explicit 1 took
-// more registers and cost GQA a block a SM; docs/quest-step.md).
-template <int D, int G, typename T, bool AHEAD, bool CLUSTER>
+// more registers and cost GQA a block a SM; docs/quest-step.md). CAP: scores soft-capped at `cap`.
+template <int D, int G, typename T, bool AHEAD, bool CLUSTER, bool CAP>
 __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
-                                                              float scale, SplitScratch sc, int group, float* __restrict__ out) {
+                                                              float scale, SplitScratch sc, int group, float* __restrict__ out, float cap) {
   constexpr int LT = token_lanes<D>(), TPW = 32 / LT;
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
@@ -47,7 +47,7 @@ __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(c
   }
   for (int pi = p0 + warp; pi < p1; pi += kWarps) {
     const int logical = AHEAD ? next : lists.indices[pi];
-    attend_page<D, G, T>(kv, g, logical, AHEAD ? next_phys : kv.page_table[logical], sub, slot, qv, m, sum, acc, [&] {
+    attend_page<D, G, T, CAP>(kv, g, logical, AHEAD ? next_phys : kv.page_table[logical], sub, slot, qv, m, sum, acc, cap, [&] {
       if (AHEAD && pi + kWarps < p1) {
         next = lists.indices[pi + kWarps];
         next_phys = kv.page_table[next];
@@ -65,10 +65,10 @@ __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(c
 
 // The same over token lists: a warp takes 16 consecutive list entries at a time (gathered
 // by position, all loads issued before any is used), and with `report` each entry's scaled
-// score q.k is written per query head, for the policies that learn from attention.
-template <int D, int G, typename T>
+// (and capped) score q.k is written per query head, for the policies that learn from attention.
+template <int D, int G, typename T, bool CAP>
 __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict__ q, PagedKv kv, TokenLists lists, float scale,
-                                                             SplitScratch sc, LogitsReport report, int group) {
+                                                             SplitScratch sc, LogitsReport report, int group, float cap) {
   constexpr int LT = token_lanes<D>(), TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict
     for (int it = 0; it < ITER; ++it) {
       const int e = c * kGpuPage + it * TPW + slot;
       float* logits = report.logits && sub == 0 ? report.logits + (size_t)l * G * report.stride + e : nullptr;
-      attend<G, LT, T>(qv, kr[it], vr[it], e < n, m, sum, acc, logits, report.stride);
+      attend<G, LT, T, CAP>(qv, kr[it], vr[it], e < n, m, sum, acc, logits, report.stride, cap);
     }
   }
   finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
@@ -155,18 +155,23 @@ cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const 
   cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    auto go = [&](auto kernel, unsigned cluster) {
-      return launch_in_clusters(cluster, kernel, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, lists,
-                                a.scale, sc, group, a.out);
-    };
-    if constexpr (kG == 1) {  // within five blocks' registers a SM without spilling
-      if (plan.cluster) {
-        merged = true;
-        return go(decode_partial<kD, kG, T, true, true>, kClusterSplits);
+    return with_cap(a.softcap, [&](auto capped) -> cudaError_t {
+      constexpr bool kCap = decltype(capped)::value;
+      auto go = [&](auto kernel, unsigned cluster) {
+        return launch_in_clusters(cluster, kernel, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, lists,
+                                  a.scale, sc, group, a.out, a.softcap);
+      };
+      if constexpr (kG == 1) {  // within five blocks' registers a SM without spilling
+        if (plan.cluster) {
+          merged = true;
+          constexpr auto kernel = decode_partial<kD, kG, T, true, true, kCap>;
+          clusters_at_once<kernel>();  // allows this instance its cluster size (the plan asked for the uncapped one)
+          return go(kernel, kClusterSplits);
+        }
       }
-    }
-    if (plan.ahead) return go(decode_partial<kD, kG, T, true, false>, 1);
-    return go(decode_partial<kD, kG, T, false, false>, 1);
+      if (plan.ahead) return go(decode_partial<kD, kG, T, true, false, kCap>, 1);
+      return go(decode_partial<kD, kG, T, false, false, kCap>, 1);
+    });
   });
   if (err != cudaSuccess || merged) return err;
   return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out,
@@ -184,8 +189,10 @@ cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists
   cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    return launch(token_partial<kD, kG, T>, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, lists,
-                  a.scale, sc, report, group);
+    return with_cap(a.softcap, [&](auto capped) {
+      return launch(token_partial<kD, kG, T, decltype(capped)::value>, dim3(heads / G, sc.splits), kWarps * 32, 0, stream,
+                    static_cast<const T*>(a.q), kv, lists, a.scale, sc, report, group, a.softcap);
+    });
   });
   if (err != cudaSuccess) return err;
   return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, report.lse);
@@ -196,10 +203,10 @@ DecodeFit decode_fit(HalfType type, int head_dim, int G) {
   with_instance(type, head_dim, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    fit.ahead = blocks_at_once<decode_partial<kD, kG, T, true, false>>();
-    fit.plain = blocks_at_once<decode_partial<kD, kG, T, false, false>>();
-    fit.tokens = blocks_at_once<token_partial<kD, kG, T>>();
-    if constexpr (kG == 1) fit.cluster_lists = clusters_at_once<decode_partial<kD, kG, T, true, true>>();
+    fit.ahead = blocks_at_once<decode_partial<kD, kG, T, true, false, false>>();
+    fit.plain = blocks_at_once<decode_partial<kD, kG, T, false, false, false>>();
+    fit.tokens = blocks_at_once<token_partial<kD, kG, T, false>>();
+    if constexpr (kG == 1) fit.cluster_lists = clusters_at_once<decode_partial<kD, kG, T, true, true, false>>();
     return cudaSuccess;
   });
   return fit;

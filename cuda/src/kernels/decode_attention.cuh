@@ -18,9 +18,10 @@ struct DecodeArgs {
   float scale = 0;
   SplitScratch scratch;
   float* out = nullptr;
+  float softcap = 0;  // scores soft-capped at this (Gemma 2's attn_logit_softcapping; 0: none)
 };
 
-// out[h] = softmax(q_h K^T * scale) V over the pages listed for h (its KV head's list, or
+// out[h] = softmax(q_h K^T * scale, soft-capped) V over the pages listed for h (its KV head's list, or
 // its own with per_head), for `heads` query heads grouped over kv_heads (GQA): partial
 // attention per split, then the log-sum-exp merge, in a launch of its own or, where the plan
 // says (short lists of one query head on Hopper), on chip within each list's cluster of

@@ -16,6 +16,7 @@
 #include "kernels/gpu_shapes.h"
 #include "kernels/launch.cuh"
 #include "kernels/paged_kv.cuh"
+#include "kernels/softcap.cuh"
 
 namespace quest {
 
@@ -64,11 +65,11 @@ __device__ inline void start_state(const T* q, int list, int sub, float scale, f
 }
 
 // Folds one token (its K and V eighths in kr, vr) into the state when `valid`; every lane
-// takes part in the sums either way. `logits`, when given, gets each head's score at
-// logits[h * stride].
-template <int G, int LT, typename T>
+// takes part in the sums either way. With CAP each score is soft-capped at `cap` (softcap.cuh).
+// `logits`, when given, gets each head's score at logits[h * stride].
+template <int G, int LT, typename T, bool CAP>
 __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const uint4& vr, bool valid, float (&m)[G], float (&l)[G],
-                              float (&acc)[G][8], float* logits, int stride) {
+                              float (&acc)[G][8], float* logits, int stride, float cap) {
   float kf[8], vf[8];
   unpack8<T>(kr, kf);
   unpack8<T>(vr, vf);
@@ -77,7 +78,7 @@ __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const ui
     float s = 0.0f;
 #pragma unroll
     for (int i = 0; i < 8; ++i) s += qv[h][i] * kf[i];
-    s = group_sum<LT>(s);
+    s = soft_cap<CAP>(group_sum<LT>(s), CAP ? 1.0f / cap : 0.0f, cap);
     if (!valid) continue;
     if (logits) logits[(size_t)h * stride] = s;
     const float mn = fmaxf(m[h], s);
@@ -92,9 +93,9 @@ __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const ui
 // Folds page `logical` (physical page `phys`) of KV head g into the state: every K and V
 // piece of the lane's tokens is loaded, then between() runs (work that need not wait for
 // them), then they are used; the unused slots of the newest page hold nothing to read.
-template <int D, int G, typename T, typename Between>
+template <int D, int G, typename T, bool CAP, typename Between>
 __device__ inline void attend_page(const PagedKv& kv, int g, int logical, int phys, int sub, int slot, const float (&qv)[G][8], float (&m)[G],
-                                   float (&sum)[G], float (&acc)[G][8], Between between) {
+                                   float (&sum)[G], float (&acc)[G][8], float cap, Between between) {
   constexpr int LT = token_lanes<D>(), TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int len = logical == kv.current_page ? kv.current_len : kGpuPage;
   const size_t base = ((size_t)phys * kv.kv_heads + g) * kGpuPage * D + sub * 8;
@@ -109,7 +110,7 @@ __device__ inline void attend_page(const PagedKv& kv, int g, int logical, int ph
   }
   between();
 #pragma unroll
-  for (int it = 0; it < ITER; ++it) attend<G, LT, T>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0);
+  for (int it = 0; it < ITER; ++it) attend<G, LT, T, CAP>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0, cap);
 }
 
 // Merges a block's (warp, slot) softmax states per query head through shared memory and hands

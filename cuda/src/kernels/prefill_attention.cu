@@ -14,6 +14,7 @@
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
+#include "kernels/softcap.cuh"
 
 #ifndef QUEST_CUDA_ARCHS
 #define QUEST_CUDA_ARCHS ""
@@ -58,9 +59,11 @@ __device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t tot
   }
 }
 
-template <int D, typename E>
+// Scores in log2 units: s * scale_log2, or with CAP soft-capped at cap_log2 (the cap in log2 units).
+template <int D, typename E, bool CAP>
 __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
-                                                                    float scale_log2, float* __restrict__ out, float* __restrict__ lse) {
+                                                                    float scale_log2, float cap_log2, float* __restrict__ out,
+                                                                    float* __restrict__ lse) {
   constexpr int kWarpRows = Tile<D>::warp_rows, kRows = Tile<D>::rows, kKeys = Tile<D>::keys, MT = kWarpRows / 16;
   constexpr int S = D + 8, NT = kKeys / 8, DT = D / 8;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -73,6 +76,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
   const int64_t total = start + rows;
   const int key_tiles = int((start + min(rows, q0 + kRows) - 1) / kKeys) + 1;
   const int64_t first = start + q0 + warp * kWarpRows;  // the position of the warp's first row
+  const float cap_in = CAP ? scale_log2 / cap_log2 : 0.0f;
   wait_for_previous();
 
   for (int i = threadIdx.x; i < kRows * DT; i += kWarps * 32) {
@@ -140,7 +144,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + mt * 16 + (e >> 1) * 8;
-            s[mt][n][e] = masked ? -INFINITY : s[mt][n][e] * scale_log2;
+            s[mt][n][e] = masked ? -INFINITY : CAP ? soft_cap<CAP>(s[mt][n][e], cap_in, cap_log2) : s[mt][n][e] * scale_log2;
             mx[e >> 1] = fmaxf(mx[e >> 1], s[mt][n][e]);
           }
         float corr[2], sum[2] = {0.0f, 0.0f};
@@ -216,16 +220,18 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
 
 template <int D, typename E>
 void launch_flash(const PrefillArgs& a, cudaStream_t s) {
-  static const bool configured = [] {
-    check(cudaFuncSetAttribute(flash_prefill_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes<D>())),
-          "prefill attention shared memory");
-    return true;
-  }();
-  (void)configured;
-  const dim3 grid(a.heads, (a.rows + Tile<D>::rows - 1) / Tile<D>::rows);
-  check(launch(flash_prefill_kernel<D, E>, grid, kWarps * 32, smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
-               a.scale * 1.4426950408889634f, a.out, a.lse),
-        "prefill attention");
+  with_cap(a.softcap, [&](auto capped) {
+    constexpr auto kernel = flash_prefill_kernel<D, E, decltype(capped)::value>;
+    static const bool configured = [] {
+      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes<D>())), "prefill attention shared memory");
+      return true;
+    }();
+    (void)configured;
+    const dim3 grid(a.heads, (a.rows + Tile<D>::rows - 1) / Tile<D>::rows);
+    check(launch(kernel, grid, kWarps * 32, smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
+                 a.scale * 1.4426950408889634f, a.softcap * 1.4426950408889634f, a.out, a.lse),
+          "prefill attention");
+  });
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ struct PrefillArgs {
   float scale = 0;
   float* out = nullptr;  // fp32 [rows][heads][head_dim]
   float* lse = nullptr;  // each row's log-sum-exp [rows][heads], when given
+  float softcap = 0;     // scores soft-capped at this (Gemma 2's attn_logit_softcapping; 0: none)
 };
 
 // Causal attention over the cache's positions [0, start + rows): flash attention on mma.sync
@@ -51,6 +52,7 @@ struct ColumnSums {
   const float* lse = nullptr;
   float* acc = nullptr;
   int acc_stride = 0;
+  float softcap = 0;  // as PrefillArgs'
 };
 void prefill_column_sums(const ColumnSums& c, cudaStream_t stream);
 

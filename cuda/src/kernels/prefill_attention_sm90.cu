@@ -17,6 +17,7 @@
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
+#include "kernels/softcap.cuh"
 #include "kernels/wgmma.cuh"
 
 #ifndef QUEST_CUDA_ARCHS
@@ -61,9 +62,11 @@ struct TileCopy {
   }
 };
 
-template <int D, typename E>
+// Scores in log2 units: s * scale_log2, or with CAP soft-capped at cap_log2 (the cap in log2 units).
+template <int D, typename E, bool CAP>
 __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
-                                                                         float scale_log2, float* __restrict__ out, float* __restrict__ lse) {
+                                                                         float scale_log2, float cap_log2, float* __restrict__ out,
+                                                                         float* __restrict__ lse) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int NT = kKeys / 8, DT = D / 8;
   constexpr uint32_t kBlock = kKeys * 128;  // bytes between the 64-column blocks of a K or V tile
@@ -131,6 +134,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   regs_grow<kConsumerRegs>();
   const int group = wg - 1, warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, gr = lane / 4, t = lane % 4;
   const int64_t first = start + q0 + group * kGroupRows;  // the position of the warpgroup's first row
+  const float cap_in = CAP ? scale_log2 / cap_log2 : 0.0f;
   float o[D / 2];
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
@@ -184,7 +188,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
       for (int e = 0; e < 4; ++e) {
         float& x = s[4 * n + e];
         const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + (e >> 1) * 8;
-        x = masked ? -INFINITY : x * scale_log2;
+        x = masked ? -INFINITY : CAP ? soft_cap<CAP>(x, cap_in, cap_log2) : x * scale_log2;
         mx[e >> 1] = fmaxf(mx[e >> 1], x);
       }
     float sum[2] = {0.0f, 0.0f};
@@ -276,16 +280,19 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
 
 template <int D, typename E>
 void launch_sm90(const PrefillArgs& a, cudaStream_t s) {
-  static const bool configured = [] {
-    check(cudaFuncSetAttribute(flash_prefill_sm90_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sm90_smem_bytes<D>())),
-          "prefill attention (sm_90a) shared memory");
-    return true;
-  }();
-  (void)configured;
-  const dim3 grid(a.heads, (a.rows + kRows - 1) / kRows);
-  check(launch(flash_prefill_sm90_kernel<D, E>, grid, kThreads, sm90_smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
-               a.scale * 1.4426950408889634f, a.out, a.lse),
-        "prefill attention (sm_90a)");
+  with_cap(a.softcap, [&](auto capped) {
+    constexpr auto kernel = flash_prefill_sm90_kernel<D, E, decltype(capped)::value>;
+    static const bool configured = [] {
+      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sm90_smem_bytes<D>())),
+            "prefill attention (sm_90a) shared memory");
+      return true;
+    }();
+    (void)configured;
+    const dim3 grid(a.heads, (a.rows + kRows - 1) / kRows);
+    check(launch(kernel, grid, kThreads, sm90_smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
+                 a.scale * 1.4426950408889634f, a.softcap * 1.4426950408889634f, a.out, a.lse),
+          "prefill attention (sm_90a)");
+  });
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "kernels/gpu_shapes.h"
 #include "kernels/launch.cuh"
 #include "kernels/prefill_attention.cuh"
+#include "kernels/softcap.cuh"
 
 namespace quest {
 namespace {
@@ -68,12 +69,12 @@ __device__ inline void load_k_tile(const PagedKv& kv, int g, int64_t p0, int64_t
 }
 
 // One block of four warps per (64 keys, query head), over the query tiles of the chunk that
-// see those keys: S on tensor cores, p = exp(S * scale - lse) of the rows
-// counted, summed down each column (two threads a column, 32 rows each), then added to the
-// KV head's sums.
-template <int D, typename E>
+// see those keys: S on tensor cores, p = exp(S * scale - lse) of the rows (with CAP, S * scale
+// soft-capped at `cap`) counted, summed down each column (two threads a column, 32 rows each),
+// then added to the KV head's sums.
+template <int D, typename E, bool CAP>
 __global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
-                                                          int row_from, float scale, const float* __restrict__ lse,
+                                                          int row_from, float scale, float cap, const float* __restrict__ lse,
                                                           float* __restrict__ acc, int acc_stride) {
   constexpr int T = kTile, QS = D + 8, SS = T + 4;
   extern __shared__ __align__(32) unsigned char smem[];
@@ -84,6 +85,7 @@ __global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ 
   const int h = blockIdx.y, g = h / (heads / kv.kv_heads), warp = threadIdx.x / 32;
   const int64_t key0 = (int64_t)blockIdx.x * T, total = start + rows;
   const int c = threadIdx.x % T, half = threadIdx.x / T;
+  const float cap_in = CAP ? 1.0f / cap : 0.0f;
   wait_for_previous();
   load_k_tile<D, E>(kv, g, key0, total, Ks);
   // Rows before key0 - start see none of these keys.
@@ -98,7 +100,7 @@ __global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ 
     for (int r = half * (T / 2); r < (half + 1) * (T / 2); ++r) {
       const int row = q0 + r;
       const int64_t key = key0 + c;
-      if (row >= row_from && row < rows && key <= start + row) sum += __expf(S[r * SS + c] * scale - lse[(size_t)row * heads + h]);
+      if (row >= row_from && row < rows && key <= start + row) sum += __expf(soft_cap<CAP>(S[r * SS + c] * scale, cap_in, cap) - lse[(size_t)row * heads + h]);
     }
   }
   half_sums[half * T + c] = sum;
@@ -112,18 +114,19 @@ size_t column_sums_smem() {
 }
 
 template <int D, typename E>
-void launch_column_sums(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale, const float* lse,
-                        float* acc, int acc_stride, cudaStream_t s) {
-  static const bool configured = [] {
-    check(cudaFuncSetAttribute(column_sums_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(column_sums_smem<D>())),
-          "column sums shared memory");
-    return true;
-  }();
-  (void)configured;
-  const dim3 grid(unsigned((start + rows + kTile - 1) / kTile), heads);
-  check(launch(column_sums_kernel<D, E>, grid, 128, column_sums_smem<D>(), s, q, kv, heads, rows, start, row_from, scale, lse, acc,
-               acc_stride),
-        "prefill column sums");
+void launch_column_sums(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale, float cap,
+                        const float* lse, float* acc, int acc_stride, cudaStream_t s) {
+  with_cap(cap, [&](auto capped) {
+    constexpr auto kernel = column_sums_kernel<D, E, decltype(capped)::value>;
+    static const bool configured = [] {
+      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(column_sums_smem<D>())), "column sums shared memory");
+      return true;
+    }();
+    (void)configured;
+    const dim3 grid(unsigned((start + rows + kTile - 1) / kTile), heads);
+    check(launch(kernel, grid, 128, column_sums_smem<D>(), s, q, kv, heads, rows, start, row_from, scale, cap, lse, acc, acc_stride),
+          "prefill column sums");
+  });
 }
 
 }  // namespace
@@ -132,8 +135,8 @@ void prefill_column_sums(const ColumnSums& c, cudaStream_t s) {
   if (c.row_from >= c.rows) return;
   if (!gpu_head_dim(c.kv.head_dim)) throw std::runtime_error("prefill column sums: head_dim must be " + or_list(kGpuHeadDims));
   with_type_and_dim(c.kv.type, c.kv.head_dim, [&](auto t, auto d) {
-    launch_column_sums<decltype(d)::value>(static_cast<const decltype(t)*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from, c.scale, c.lse,
-                                           c.acc, c.acc_stride, s);
+    launch_column_sums<decltype(d)::value>(static_cast<const decltype(t)*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from, c.scale, c.softcap,
+                                           c.lse, c.acc, c.acc_stride, s);
     return 0;
   });
 }

@@ -23,11 +23,12 @@ constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds:
 // At 32K, budget 2048, it takes 28.6-28.9 us (H100; 32.8 in three kernels). Selecting in
 // fewer blocks and handing out the entries, spreading one select over the cluster, passing
 // the scores through L2, handing out the pages from a cluster counter, the page table in
-// shared memory and the other variants in docs/quest-step.md were all slower.
-template <int D, typename T>
+// shared memory and the other variants in docs/quest-step.md were all slower. CAP: attention
+// scores soft-capped at `cap` (the estimate ranks pages by a bound, which the monotone cap keeps).
+template <int D, typename T, bool CAP>
 __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __restrict__ q, PagedKv kv, int pages, float scale, int group,
                                                                    int* __restrict__ indptr, int* __restrict__ indices,
-                                                                   float* __restrict__ out) {
+                                                                   float* __restrict__ out, float cap) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // clusters: quest_step launches it on Hopper only
   constexpr int LT = token_lanes<D>(), TPW = 32 / LT, THREADS = kWarps * 32;
   constexpr int MOST = THREADS * kStepKeys;                              // full pages the keys can hold
@@ -135,7 +136,7 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
   start_state<D, 1, T>(q, l, sub, scale, qv, m, sum, acc);
   __syncthreads();
 
-  for (int i = warp; i < p1 - p0; i += kWarps) attend_page<D, 1, T>(kv, g, mine[i], mine_phys[i], sub, slot, qv, m, sum, acc, [] {});
+  for (int i = warp; i < p1 - p0; i += kWarps) attend_page<D, 1, T, CAP>(kv, g, mine[i], mine_phys[i], sub, slot, qv, m, sum, acc, cap, [] {});
   finish_cluster<D, 1, TPW>(m, sum, acc, l, warp, slot, sub, out);
 #endif
 }
@@ -151,7 +152,7 @@ bool quest_step_fits(const PagedKv& kv, int pages) {
 }
 
 int quest_step_clusters(HalfType type, int head_dim) {
-  return with_type_and_dim(type, head_dim, [](auto t, auto d) { return clusters_at_once<quest_step_kernel<decltype(d)::value, decltype(t)>>(); });
+  return with_type_and_dim(type, head_dim, [](auto t, auto d) { return clusters_at_once<quest_step_kernel<decltype(d)::value, decltype(t), false>>(); });
 }
 
 cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) {
@@ -164,9 +165,12 @@ cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) {
     if (G != 1) return cudaErrorInvalidValue;
     return with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
       using T = decltype(t);
-      constexpr auto kernel = quest_step_kernel<decltype(d)::value, T>;
-      return launch_in_clusters(kClusterSplits, kernel, dim3(lists, kClusterSplits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv,
-                                p.pages, a.scale, group, p.indptr, p.indices, a.out);
+      return with_cap(a.softcap, [&](auto capped) {
+        constexpr auto kernel = quest_step_kernel<decltype(d)::value, T, decltype(capped)::value>;
+        clusters_at_once<kernel>();  // allows this instance its cluster size (the plan asked for the uncapped one)
+        return launch_in_clusters(kClusterSplits, kernel, dim3(lists, kClusterSplits), kWarps * 32, 0, stream, static_cast<const T*>(a.q),
+                                  kv, p.pages, a.scale, group, p.indptr, p.indices, a.out, a.softcap);
+      });
     });
   }
   cudaError_t err = quest_estimate(a.q, kv, heads, p.per_head, p.scores, stream);
