@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkOutputPath, projectRoot, type EvalConfig } from '../config/index.js';
-import { QuestError } from '../errors.js';
+import { QuestError, errorMessage } from '../errors.js';
 import { checkDevices, chooseBackend, loadModel, type NativeModel, type NativeSequence } from '../engine/index.js';
 import { openModelFolder, type ModelFolder } from '../model/index.js';
 import { readJson } from '../model/config.js';
@@ -230,6 +230,33 @@ async function runCells(model: NativeModel, ps: Prepared[], cfg: EvalConfig, tok
   }
 }
 
+/**
+ * runCells, in as many groups as the device holds: a shared prefill whose cells' pages do not
+ * fit together (the engine says how many tokens would) is split in halves, each its own
+ * prefill, with a line saying so. Each cell's record is the same either way.
+ */
+async function runCellsFitting(
+  model: NativeModel,
+  ps: Prepared[],
+  cfg: EvalConfig,
+  tok: TextTokenizer,
+  stop: Int32Array,
+  note: (m: string) => void,
+): Promise<EvalRecord[]> {
+  try {
+    return await runCells(model, ps, cfg, tok, stop);
+  } catch (err) {
+    if (ps.length === 1 || !/tokens would fit/.test(errorMessage(err))) throw err;
+    const half = Math.ceil(ps.length / 2);
+    note(
+      `--cells shared: the ${ps.length} cells of sample ${ps[0].unit.sample.id} do not fit on the device together (${errorMessage(err)}): ` +
+        `they run as two prefills of ${half} and ${ps.length - half}`,
+    );
+    const first = await runCellsFitting(model, ps.slice(0, half), cfg, tok, stop, note);
+    return [...first, ...(await runCellsFitting(model, ps.slice(half), cfg, tok, stop, note))];
+  }
+}
+
 /** A run's identity: rerunning into the same folder resumes, and shards merge, only when these match. */
 export function identity(cfg: EvalConfig): Record<string, unknown> {
   const { outputPath: _o, limit: _l, device: _d, shard: _s, workers: _w, devices: _v, cells: _c, diagnostics, ...rest } = cfg;
@@ -376,7 +403,7 @@ export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: Eva
   if (run.cfg.cells === 'shared' && !model.sharesPrefill)
     note("the GPU's shared prefill has not yet run on a card: each cell runs alone (QUEST_GPU_SHARE=1 shares it)");
   for (const group of cellGroups(todo, run.cfg)) {
-    if (run.cfg.cells === 'shared' && model.sharesPrefill) for (const r of await runCells(model, group.map(prepared), run.cfg, run.tok, stop)) onRecord(r);
+    if (run.cfg.cells === 'shared' && model.sharesPrefill) for (const r of await runCellsFitting(model, group.map(prepared), run.cfg, run.tok, stop, note)) onRecord(r);
     else for (const unit of group) onRecord(await runCell(model, prepared(unit), run.cfg, run.tok, stop));
   }
 }

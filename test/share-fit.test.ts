@@ -1,0 +1,66 @@
+// quest eval --cells shared on a device that cannot hold all of a sample's cells at once: the
+// engine refuses such a shared prefill up front, saying how many tokens would fit (the GPU's
+// check_fits); eval then splits the cells into smaller shared prefills, with a line saying so,
+// and every record is still the record of that cell run alone. The device here is the CPU
+// engine behind a stand-in prefillShared that refuses more than three cells, in the engine's words.
+import { describe, expect, it, vi } from 'vitest';
+import type { NativeModel } from '../src/engine/index.js';
+import { evalConfig } from '../src/config/index.js';
+import { runEval } from '../src/run/eval.js';
+import { recordsWithoutTimings as records, tempDirs } from './helpers.js';
+
+const HOLDS = 3;
+const prefills: number[] = [];
+
+vi.mock('../src/engine/index.js', async (importOriginal) => {
+  const engine = await importOriginal<typeof import('../src/engine/index.js')>();
+  const loadModel: typeof engine.loadModel = async (...args) => {
+    const model = await engine.loadModel(...args);
+    return new Proxy(model, {
+      get(target, key) {
+        if (key === 'prefillShared')
+          return async (context: Int32Array, cells: Parameters<NativeModel['prefillShared']>[1]) => {
+            if (cells.length > HOLDS) throw new Error(`a KV cache of ${context.length} tokens needs 2.0 GiB of GPU memory and 1.0 GiB is free: about ${context.length >> 1} tokens would fit`);
+            prefills.push(cells.length);
+            return target.prefillShared(context, cells);
+          };
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  };
+  return { ...engine, loadModel };
+});
+
+const tempDir = tempDirs();
+
+async function run(cells: 'shared' | 'single') {
+  const dir = tempDir();
+  const notes: string[] = [];
+  const cfg = evalConfig(undefined, {
+    tasks: ['passkey'],
+    lengths: [256],
+    depths: [50],
+    samples: 1,
+    policies: ['dense', 'quest', 'h2o', 'streaming'],
+    budgets: [64, 128],
+    device: 'cpu',
+    cells,
+    outputPath: dir,
+  });
+  await runEval(cfg, [], { start: () => {}, unit: () => {}, note: (m) => notes.push(m), stop: () => {} });
+  return { dir, notes };
+}
+
+describe('quest eval --cells shared, more cells than the device holds', () => {
+  it('splits them into smaller shared prefills, says so, and gives the records of one cell at a time', async () => {
+    const shared = await run('shared');
+    // 7 cells (dense + 3 policies x 2 budgets): refused, then 4 (refused: 2 + 2) and 3.
+    expect(prefills).toEqual([2, 2, 3]);
+    expect(shared.notes.filter((n) => n.includes('do not fit on the device together'))).toHaveLength(2);
+    expect(shared.notes[0]).toMatch(/--cells shared: the 7 cells of sample \S+ do not fit .*tokens would fit\): they run as two prefills of 4 and 3/);
+    const single = await run('single');
+    expect(records(shared.dir)).toHaveLength(7);
+    expect(records(shared.dir)).toEqual(records(single.dir));
+  });
+});
