@@ -49,7 +49,6 @@ describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
   it('every cell of a shared prefill decodes exactly as the same cell alone, under every policy at two budgets', async () => {
     const model = await getModel();
     expect(model.backend).toBe('cuda');
-    expect(model.sharesPrefill).toBe(true);
     const opts = policyNames().flatMap((p) => (p === 'dense' ? [cell(p, 0)] : BUDGETS.map((b) => cell(p, b))));
     const shared = await model.prefillShared(context, opts);
     await model.feedBatch(shared, question);
@@ -135,7 +134,7 @@ describe.skipIf(!gpu)('quest eval --device cuda: shared cells', () => {
     const run = async (cells: string) => {
       const dir = tempDir();
       const r = await quest(['eval', '--device', 'cuda', '--tasks', 'passkey,perplexity', '--lengths', '1024', '--depths', '50', '--samples', '1',
-        '--policies', policyNames().join(','), '--budgets', '64,256', '--cells', cells, '--output-path', dir], { QUEST_GPU_SHARE: '1' });
+        '--policies', policyNames().join(','), '--budgets', '64,256', '--cells', cells, '--output-path', dir]);
       expect(r.exitCode, r.stderr).toBe(0);
       return dir;
     };

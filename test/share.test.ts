@@ -101,7 +101,6 @@ describe('shared prefill and batched decode (CPU)', () => {
 
   it('refuses cells that cannot share a prefill, and a sequence named twice in a batch', async () => {
     const model = await getModel();
-    expect(model.sharesPrefill).toBe(true);
     await expect(model.prefillShared(context, [cell('dense', 0), { ...cell('quest', 48), pageSize: 32 }])).rejects.toThrow('one page size');
     await expect(model.prefillShared(context, [cell('snapkv', 96), { ...cell('snapkv', 96), snapkvWindow: 16 }])).rejects.toThrow(
       'different observation windows',

@@ -226,8 +226,6 @@ export interface NativeSequence {
 export interface NativeModel {
   /** Throws when the policy has no implementation on the model's backend. */
   createSequence(opts: NativeSequenceOptions): NativeSequence;
-  /** Whether eval shares a prefill between cells here: the CPU always; the GPU, whose sharing has not yet run on a card, with QUEST_GPU_SHARE=1 (prefillShared itself serves both). */
-  readonly sharesPrefill: boolean;
   /**
    * One dense prefill of `tokens` for every cell: fresh sequences, one per options object (of one
    * page size, KV type and dense layers), sharing the prefill's KV pages copy-on-write, each

@@ -25,13 +25,13 @@ export interface SweepRow {
   /** Tokens each cell generates (no stop token: every cell generates them all). */
   generated: number;
   repeats: number;
-  /** Seconds for the whole sweep of one sample, medians: shared prefill and batched decode, null where the backend has none. */
-  sharedS: number | null;
+  /** Seconds for the whole sweep of one sample, medians: shared prefill and batched decode. */
+  sharedS: number;
   /** Each cell alone, one after another. */
   singleS: number;
   /** The dense cell alone, within the one-at-a-time sweep. */
   denseS: number | null;
-  singleOverShared: number | null;
+  singleOverShared: number;
   sharedOverDense: number | null;
 }
 
@@ -111,7 +111,6 @@ export async function runBenchEval(cfg: BenchConfig, argv: string[], progress: B
   const unlock = cfg.outputPath ? lockOutput(path.resolve(cfg.outputPath), progress.note) : () => {};
   try {
     const model = await loadModel(spec, cfg.model, backend.use);
-    if (!model.sharesPrefill) progress.note("bench-eval: the GPU's shared prefill has not yet run on a card: the shared column is left empty (QUEST_GPU_SHARE=1 fills it)");
     const points = policyPoints(cfg.policies, cfg.budgets);
     const dense = points.findIndex((p) => p.policy === 'dense');
     const next = rng(cfg.seed);
@@ -122,12 +121,12 @@ export async function runBenchEval(cfg: BenchConfig, argv: string[], progress: B
       const singleS: number[] = [];
       const denseS: number[] = [];
       for (let r = 0; r < cfg.repeats; r++) {
-        if (model.sharesPrefill) sharedS.push(await shared(model, cfg, points, context));
+        sharedS.push(await shared(model, cfg, points, context));
         const each = await single(model, cfg, points, context);
         singleS.push(each.reduce((a, b) => a + b, 0));
         if (dense >= 0) denseS.push(each[dense]);
       }
-      const s = sharedS.length ? median(sharedS) : null;
+      const s = median(sharedS);
       const one = median(singleS);
       const d = denseS.length ? median(denseS) : null;
       const row: SweepRow = {
@@ -140,8 +139,8 @@ export async function runBenchEval(cfg: BenchConfig, argv: string[], progress: B
         sharedS: s,
         singleS: one,
         denseS: d,
-        singleOverShared: s === null ? null : one / s,
-        sharedOverDense: s === null || d === null ? null : s / d,
+        singleOverShared: one / s,
+        sharedOverDense: d === null ? null : s / d,
       };
       rows.push(row);
       progress.step(row);

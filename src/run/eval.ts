@@ -400,10 +400,8 @@ export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: Eva
   const model = run.model;
   const stop = Int32Array.from(run.folder.stopTokens);
   const prepared = (unit: Unit): Prepared => ({ unit, ...run.tokens.get(unit.sample.id)! });
-  if (run.cfg.cells === 'shared' && !model.sharesPrefill)
-    note("the GPU's shared prefill has not yet run on a card: each cell runs alone (QUEST_GPU_SHARE=1 shares it)");
   for (const group of cellGroups(todo, run.cfg)) {
-    if (run.cfg.cells === 'shared' && model.sharesPrefill) for (const r of await runCellsFitting(model, group.map(prepared), run.cfg, run.tok, stop, note)) onRecord(r);
+    if (run.cfg.cells === 'shared') for (const r of await runCellsFitting(model, group.map(prepared), run.cfg, run.tok, stop, note)) onRecord(r);
     else for (const unit of group) onRecord(await runCell(model, prepared(unit), run.cfg, run.tok, stop));
   }
 }

@@ -480,7 +480,6 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                                     InstanceMethod("feedBatch", &ModelWrap::FeedBatch),
                                     InstanceMethod("nllBatch", &ModelWrap::NllBatch),
                                     InstanceMethod("generateBatch", &ModelWrap::GenerateBatch),
-                                    InstanceAccessor("sharesPrefill", &ModelWrap::SharesPrefill, nullptr),
                                     InstanceAccessor("weightBytes", &ModelWrap::WeightBytes, nullptr),
                                     InstanceAccessor("backend", &ModelWrap::BackendName, nullptr)});
     ctor = Napi::Persistent(f);
@@ -595,12 +594,6 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                        }
                        return r;
                      });
-  }
-  // The GPU's shared prefill and batched decode have not yet run on a card (issue #20): eval and
-  // bench-eval use them there only with QUEST_GPU_SHARE=1; prefillShared itself serves both.
-  Napi::Value SharesPrefill(const Napi::CallbackInfo& info) {
-    const char* env = std::getenv("QUEST_GPU_SHARE");
-    return Napi::Boolean::New(info.Env(), !gpu || (env && std::strcmp(env, "1") == 0));
   }
   Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(gpu ? gpu_weight_bytes(*gpu) : model->weight_bytes()));

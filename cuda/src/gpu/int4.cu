@@ -2,11 +2,20 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cuda_util.cuh"
 #include "kernels/half_types.cuh"
 
 namespace quest {
+
+namespace {
+
+// Input n of a word sits at nibble (n % 2) * 4 + n / 2: inputs 2j and 2j+1 are nibbles j and
+// j + 4, which one mask puts in the two halves of a half2 (int4_gemv_f16_kernel).
+__host__ __device__ constexpr int nibble_slot(int n) { return (n % 2) * 4 + n / 2; }
+
+}  // namespace
 
 size_t Int4Linear::bytes() const {
   return size_t(out) * in / 2 + size_t(out) * (in / group) * sizeof(__half2) + (in_scale ? size_t(in) * sizeof(float) : 0);
@@ -30,7 +39,7 @@ Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLin
     for (int o = 0; o < p->out; ++o, ++row) {
       for (int j = 0; j < words; ++j) {
         uint32_t word = 0;
-        for (int n = 0; n < 8; ++n) word |= uint32_t(int4_weight(q, *p, o, 8 * j + n)) << (4 * n);
+        for (int n = 0; n < 8; ++n) word |= uint32_t(int4_weight(q, *p, o, 8 * j + n)) << (4 * nibble_slot(n));
         qw[size_t(row) * words + j] = word;
       }
       // The zero (at most 16, GPTQ v1's 15 + 1) is exact in fp16; fp16 scales stay exact.
@@ -53,7 +62,62 @@ namespace {
 // The 8 weights of one word, dequantized: (q - zero) * scale, times the input's scale.
 __device__ inline void dequant8(uint32_t word, float2 sz, const float* in_scale, float out[8]) {
 #pragma unroll
-  for (int n = 0; n < 8; ++n) out[n] = (float((word >> (4 * n)) & 15u) - sz.y) * sz.x * (in_scale ? in_scale[n] : 1.0f);
+  for (int n = 0; n < 8; ++n) out[n] = (float((word >> (4 * nibble_slot(n))) & 15u) - sz.y) * sz.x * (in_scale ? in_scale[n] : 1.0f);
+}
+
+// fp16 inputs: the weights dequantized two at a time in half2 with no conversion (a nibble
+// or'ed into 1024's mantissa is 1024 + q; less 1024 + zero, exact), each word's 8 products
+// summed in half2, then scaled and summed in fp32. The integer-to-float conversions of the
+// generic kernel run at a quarter of the FMA rate and bound it far below the memory's.
+template <int R>
+__global__ void __launch_bounds__(256) int4_gemv_f16_kernel(const __half* __restrict__ x, Int4Linear w, const float* __restrict__ b,
+                                                            float* __restrict__ y, bool accumulate) {
+  const int lane = threadIdx.x & 31;
+  const int o = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (o >= w.out) return;
+  const uint4* row = reinterpret_cast<const uint4*>(w.qweight + size_t(o) * (w.in / 8));
+  const __half2* sz = w.sz + size_t(o) * (w.in / w.group);
+  float acc[R] = {};
+#pragma unroll 4
+  for (int c = lane; c < w.in / 32; c += 32) {
+    const uint4 q = __ldg(row + c);
+    const __half2 s = sz[32 * c / w.group];
+    const __half2 offset = __half2half2(__hadd(__float2half(1024.0f), __high2half(s)));
+    const float scale = __low2float(s);
+    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+    __half2 wq[4][4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const uint32_t bits = ((words[k] >> (4 * j)) & 0x000F000Fu) | 0x64006400u;
+        wq[k][j] = __hsub2(*reinterpret_cast<const __half2*>(&bits), offset);
+      }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const uint4* xr = reinterpret_cast<const uint4*>(x + size_t(r) * w.in + 32 * c);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const uint4 xv = xr[k];
+        const __half2* x2 = reinterpret_cast<const __half2*>(&xv);
+        __half2 dot = __hmul2(wq[k][0], x2[0]);
+#pragma unroll
+        for (int j = 1; j < 4; ++j) dot = __hfma2(wq[k][j], x2[j], dot);
+        const float2 f = __half22float2(dot);
+        acc[r] += scale * (f.x + f.y);
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    float v = acc[r];
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
+    if (lane == 0) {
+      float* out = y + size_t(r) * w.out + o;
+      *out = (accumulate ? *out : 0.0f) + v + (b ? b[o] : 0.0f);
+    }
+  }
 }
 
 // x[r][i] *= in_scale[i], once before the GEMV rather than in each of its warps.
@@ -123,7 +187,11 @@ __global__ void int4_dequantize_kernel(Int4Linear w, W* __restrict__ dst) {
 template <typename W, int R>
 void gemv_rows(const void* x, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
   constexpr int kWarps = 8;
-  int4_gemv_kernel<W, R><<<(w.out + kWarps - 1) / kWarps, 32 * kWarps, 0, s>>>(static_cast<const W*>(x), w, b, y, accumulate);
+  const unsigned blocks = (w.out + kWarps - 1) / kWarps;
+  if constexpr (std::is_same_v<W, __half>)
+    int4_gemv_f16_kernel<R><<<blocks, 32 * kWarps, 0, s>>>(static_cast<const __half*>(x), w, b, y, accumulate);
+  else
+    int4_gemv_kernel<W, R><<<blocks, 32 * kWarps, 0, s>>>(static_cast<const W*>(x), w, b, y, accumulate);
 }
 
 template <typename W>

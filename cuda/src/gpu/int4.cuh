@@ -14,8 +14,8 @@
 
 namespace quest {
 
-// One linear layer [out][in]: qweight [out][in/8], word j of a row holding inputs 8j..8j+7 at
-// nibbles 0..7; sz [out][in/group] each group's (scale, zero) in fp16, as both formats store
+// One linear layer [out][in]: qweight [out][in/8], word j of a row holding inputs 8j..8j+7
+// (input 8j+n at nibble (n % 2) * 4 + n / 2, the order the fp16 GEMV unpacks in pairs); sz [out][in/group] each group's (scale, zero) in fp16, as both formats store
 // scales; in_scale [in] the RMSNorm weight the input is multiplied by (the fp16 path folds it
 // into the weights' columns, which packed integers cannot hold), or null. Empty: not 4-bit.
 struct Int4Linear {

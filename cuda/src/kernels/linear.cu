@@ -149,7 +149,12 @@ template <typename W, int MODE, int R, int B, int KS, int N>
 cudaError_t launch_gemv(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
   const int rows_per_block = kGemvWarps / KS * R;
   const int smem = rows * L.in * int(sizeof(float));
-  static int allowed = 48 * 1024;  // the shared memory a block may take without asking
+  // The dynamic shared memory a block may take without asking: 48 KiB less the kernel's static slices.
+  static int allowed = [] {
+    cudaFuncAttributes a{};
+    check(cudaFuncGetAttributes(&a, gemv_kernel<W, MODE, R, B, KS, N>), "GEMV attributes");
+    return 48 * 1024 - int(a.sharedSizeBytes);
+  }();
   if (smem > allowed) {
     const cudaError_t err = cudaFuncSetAttribute(gemv_kernel<W, MODE, R, B, KS, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err != cudaSuccess) return err;
