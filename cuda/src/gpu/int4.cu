@@ -12,7 +12,7 @@ namespace quest {
 namespace {
 
 // Input n of a word sits at nibble (n % 2) * 4 + n / 2: inputs 2j and 2j+1 are nibbles j and
-// j + 4, which one mask puts in the two halves of a half2 (int4_gemv_f16_kernel).
+// j + 4, which one mask puts in the two halves of a half2 (add_chunk).
 __host__ __device__ constexpr int nibble_slot(int n) { return (n % 2) * 4 + n / 2; }
 
 }  // namespace
@@ -65,26 +65,25 @@ __device__ inline void dequant8(uint32_t word, float2 sz, const float* in_scale,
   for (int n = 0; n < 8; ++n) out[n] = (float((word >> (4 * nibble_slot(n))) & 15u) - sz.y) * sz.x * (in_scale ? in_scale[n] : 1.0f);
 }
 
-// fp16 inputs: the weights dequantized two at a time in half2 with no conversion (a nibble
-// or'ed into 1024's mantissa is 1024 + q; less 1024 + zero, exact), each word's 8 products
-// summed in half2, then scaled and summed in fp32. The integer-to-float conversions of the
-// generic kernel run at a quarter of the FMA rate and bound it far below the memory's.
-template <int R>
-__global__ void __launch_bounds__(256) int4_gemv_f16_kernel(const __half* __restrict__ x, Int4Linear w, const float* __restrict__ b,
-                                                            float* __restrict__ y, bool accumulate) {
-  const int lane = threadIdx.x & 31;
-  const int o = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-  if (o >= w.out) return;
-  const uint4* row = reinterpret_cast<const uint4*>(w.qweight + size_t(o) * (w.in / 8));
-  const __half2* sz = w.sz + size_t(o) * (w.in / w.group);
-  float acc[R] = {};
-#pragma unroll 4
-  for (int c = lane; c < w.in / 32; c += 32) {
-    const uint4 q = __ldg(row + c);
-    const __half2 s = sz[32 * c / w.group];
-    const __half2 offset = __half2half2(__hadd(__float2half(1024.0f), __high2half(s)));
-    const float scale = __low2float(s);
-    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+// x[r][i] *= in_scale[i], once before the GEMV rather than in each of its warps.
+template <typename W>
+__global__ void scale_columns_kernel(W* x, int rows, int in, const float* __restrict__ in_scale) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < size_t(rows) * in) x[i] = Cvt<W>::from(Cvt<W>::to(x[i]) * in_scale[i % in]);
+}
+
+// The R input rows' products with chunk c's 32 weights (the 16-byte load q, of one group whose
+// (scale, zero) is sz), added to acc. fp16 inputs: the weights dequantized two at a time in
+// half2 with no conversion (a nibble or'ed into 1024's mantissa is 1024 + q; less 1024 + zero,
+// exact), each word's 8 products summed in half2, then scaled and summed in fp32: the
+// integer-to-float conversions of the generic path run at a quarter of the FMA rate and bound
+// it far below the memory's. Other types: each weight converted and multiplied in fp32.
+template <typename W, int R>
+__device__ inline void add_chunk(const W* __restrict__ x, int in, int c, uint4 q, __half2 sz, float (&acc)[R]) {
+  const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+  if constexpr (std::is_same_v<W, __half>) {
+    const __half2 offset = __half2half2(__hadd(__float2half(1024.0f), __high2half(sz)));
+    const float scale = __low2float(sz);
     __half2 wq[4][4];
 #pragma unroll
     for (int k = 0; k < 4; ++k)
@@ -95,7 +94,7 @@ __global__ void __launch_bounds__(256) int4_gemv_f16_kernel(const __half* __rest
       }
 #pragma unroll
     for (int r = 0; r < R; ++r) {
-      const uint4* xr = reinterpret_cast<const uint4*>(x + size_t(r) * w.in + 32 * c);
+      const uint4* xr = reinterpret_cast<const uint4*>(x + size_t(r) * in + 32 * c);
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
         const uint4 xv = xr[k];
@@ -107,24 +106,21 @@ __global__ void __launch_bounds__(256) int4_gemv_f16_kernel(const __half* __rest
         acc[r] += scale * (f.x + f.y);
       }
     }
-  }
+  } else {
 #pragma unroll
-  for (int r = 0; r < R; ++r) {
-    float v = acc[r];
+    for (int k = 0; k < 4; ++k) {
+      const int i = 32 * c + 8 * k;
+      float wv[8];
+      dequant8(words[k], __half22float2(sz), nullptr, wv);
 #pragma unroll
-    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
-    if (lane == 0) {
-      float* out = y + size_t(r) * w.out + o;
-      *out = (accumulate ? *out : 0.0f) + v + (b ? b[o] : 0.0f);
+      for (int r = 0; r < R; ++r) {
+        float xv[8];
+        load8<W>(x + size_t(r) * in + i, xv);
+#pragma unroll
+        for (int n = 0; n < 8; ++n) acc[r] += wv[n] * xv[n];
+      }
     }
   }
-}
-
-// x[r][i] *= in_scale[i], once before the GEMV rather than in each of its warps.
-template <typename W>
-__global__ void scale_columns_kernel(W* x, int rows, int in, const float* __restrict__ in_scale) {
-  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < size_t(rows) * in) x[i] = Cvt<W>::from(Cvt<W>::to(x[i]) * in_scale[i % in]);
 }
 
 // One warp an output row: each lane takes 32 inputs (one group's, a 16-byte load of weights)
@@ -138,25 +134,8 @@ __global__ void __launch_bounds__(256) int4_gemv_kernel(const W* __restrict__ x,
   const uint4* row = reinterpret_cast<const uint4*>(w.qweight + size_t(o) * (w.in / 8));
   const __half2* sz = w.sz + size_t(o) * (w.in / w.group);
   float acc[R] = {};
-#pragma unroll 2
-  for (int c = lane; c < w.in / 32; c += 32) {
-    const uint4 q = __ldg(row + c);
-    const float2 s = __half22float2(sz[32 * c / w.group]);
-    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const int i = 32 * c + 8 * k;
-      float wv[8];
-      dequant8(words[k], s, nullptr, wv);
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        float xv[8];
-        load8<W>(x + size_t(r) * w.in + i, xv);
-#pragma unroll
-        for (int n = 0; n < 8; ++n) acc[r] += wv[n] * xv[n];
-      }
-    }
-  }
+#pragma unroll 4
+  for (int c = lane; c < w.in / 32; c += 32) add_chunk<W, R>(x, w.in, c, __ldg(row + c), sz[32 * c / w.group], acc);
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     float v = acc[r];
@@ -187,11 +166,7 @@ __global__ void int4_dequantize_kernel(Int4Linear w, W* __restrict__ dst) {
 template <typename W, int R>
 void gemv_rows(const void* x, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
   constexpr int kWarps = 8;
-  const unsigned blocks = (w.out + kWarps - 1) / kWarps;
-  if constexpr (std::is_same_v<W, __half>)
-    int4_gemv_f16_kernel<R><<<blocks, 32 * kWarps, 0, s>>>(static_cast<const __half*>(x), w, b, y, accumulate);
-  else
-    int4_gemv_kernel<W, R><<<blocks, 32 * kWarps, 0, s>>>(static_cast<const W*>(x), w, b, y, accumulate);
+  int4_gemv_kernel<W, R><<<(w.out + kWarps - 1) / kWarps, 32 * kWarps, 0, s>>>(static_cast<const W*>(x), w, b, y, accumulate);
 }
 
 template <typename W>
