@@ -13,8 +13,8 @@ import { DERIVED_FP16, enginePair, fixtures, gpuTests, relDiff } from './helpers
 
 const gpu = gpuTests('GPU 4-bit tests');
 
-// Not yet run on a card: the bound is derived from the arithmetic (40 units of fp16 roundoff of
-// the weights and staged inputs, relative to the largest logit), as for gpu-model's own GEMM.
+// The bound is derived from the arithmetic (40 units of fp16 roundoff of the weights and staged
+// inputs, relative to the largest logit), as for gpu-model's own GEMM.
 const BOUND = DERIVED_FP16;
 const next = rng(20261206);
 const opts = (policy = 'dense'): NativeSequenceOptions => ({ policy, budget: 0, pageSize: 16, denseLayers: 0 });
@@ -54,6 +54,26 @@ describe.skipIf(!gpu).each(['awq-llama', 'awq-qwen2', 'gptq-llama', 'gptq-qwen2'
     expect(worst).toBeLessThan(BOUND);
     a.close();
     b.close();
+  });
+
+  it('decodes a batch of 10 sequences (the GEMV over 8 rows, then 2) exactly as each alone', async () => {
+    await both();
+    const prompt = Int32Array.from(expected.prompt_ids);
+    const make = async (n: number) => {
+      const s = dev.createSequence(opts());
+      await s.prefill(prompt.subarray(0, n));
+      return s;
+    };
+    const lengths = Array.from({ length: 10 }, (_, i) => prompt.length - 3 * i);
+    const fed = Int32Array.from({ length: 4 }, () => randint(next, 3, folder.spec.vocabSize - 1));
+    const batch = await Promise.all(lengths.map(make));
+    const nll = await dev.nllBatch(batch, fed);
+    for (const [i, n] of lengths.entries()) {
+      const alone = await make(n);
+      expect(Array.from(nll[i]), `sequence ${i}`).toEqual(Array.from(await alone.nll(fed)));
+      alone.close();
+    }
+    for (const s of batch) s.close();
   });
 });
 

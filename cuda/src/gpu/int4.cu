@@ -74,23 +74,26 @@ __global__ void scale_columns_kernel(W* x, int rows, int in, const float* __rest
 
 // The R input rows' products with chunk c's 32 weights (the 16-byte load q, of one group whose
 // (scale, zero) is sz), added to acc. fp16 inputs: the weights dequantized two at a time in
-// half2 with no conversion (a nibble or'ed into 1024's mantissa is 1024 + q; less 1024 + zero,
-// exact), each word's 8 products summed in half2, then scaled and summed in fp32: the
-// integer-to-float conversions of the generic path run at a quarter of the FMA rate and bound
-// it far below the memory's. Other types: each weight converted and multiplied in fp32.
+// half2 with no conversion (a nibble or'ed into 1024's mantissa is 1024 + q; times 1/16 less
+// (1024 + zero) / 16 gives (q - zero) / 16 exactly, at most 1 in size), the products summed
+// two by two in half2 (at most twice the input: no overflow below 32752), then scaled by
+// 16 x scale and summed in fp32. The integer-to-float conversions of the generic path run at
+// a quarter of the FMA rate and bound it far below the memory's. Other types: each weight
+// converted and multiplied in fp32.
 template <typename W, int R>
 __device__ inline void add_chunk(const W* __restrict__ x, int in, int c, uint4 q, __half2 sz, float (&acc)[R]) {
   const uint32_t words[4] = {q.x, q.y, q.z, q.w};
   if constexpr (std::is_same_v<W, __half>) {
-    const __half2 offset = __half2half2(__hadd(__float2half(1024.0f), __high2half(sz)));
-    const float scale = __low2float(sz);
+    const __half2 sixteenth = __float2half2_rn(0.0625f);
+    const __half2 minus_offset = __hneg2(__half2half2(__hmul(__hadd(__float2half(1024.0f), __high2half(sz)), __float2half(0.0625f))));
+    const float scale16 = 16.0f * __low2float(sz);
     __half2 wq[4][4];
 #pragma unroll
     for (int k = 0; k < 4; ++k)
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const uint32_t bits = ((words[k] >> (4 * j)) & 0x000F000Fu) | 0x64006400u;
-        wq[k][j] = __hsub2(*reinterpret_cast<const __half2*>(&bits), offset);
+        wq[k][j] = __hfma2(*reinterpret_cast<const __half2*>(&bits), sixteenth, minus_offset);
       }
 #pragma unroll
     for (int r = 0; r < R; ++r) {
@@ -99,11 +102,9 @@ __device__ inline void add_chunk(const W* __restrict__ x, int in, int c, uint4 q
       for (int k = 0; k < 4; ++k) {
         const uint4 xv = xr[k];
         const __half2* x2 = reinterpret_cast<const __half2*>(&xv);
-        __half2 dot = __hmul2(wq[k][0], x2[0]);
-#pragma unroll
-        for (int j = 1; j < 4; ++j) dot = __hfma2(wq[k][j], x2[j], dot);
-        const float2 f = __half22float2(dot);
-        acc[r] += scale * (f.x + f.y);
+        const float2 lo = __half22float2(__hfma2(wq[k][1], x2[1], __hmul2(wq[k][0], x2[0])));
+        const float2 hi = __half22float2(__hfma2(wq[k][3], x2[3], __hmul2(wq[k][2], x2[2])));
+        acc[r] += scale16 * ((lo.x + lo.y) + (hi.x + hi.y));
       }
     }
   } else {
