@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { randint, rng, taskSeed } from '../src/tasks/rng.js';
-import { DERIVED_BF16, DERIVED_FP16, enginePair, fixtures, gpuTests, relDiff, repo, sameList, tokensServed } from './helpers.js';
+import { DERIVED_BF16, DERIVED_FP16, enginePair, fixtures, gpuTests, nearTie, relDiff, repo, sameList, tokensServed } from './helpers.js';
 
 const gpu = gpuTests('GPU model tests');
 
@@ -151,13 +151,6 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
   ];
   const tag = (c: Selector) => [c.policy, `b${c.budget}`, c.pageSize && `p${c.pageSize}`, c.questGqa, c.snapkvKernel && `k${c.snapkvKernel}`].filter(Boolean).join('-');
   const label = (c: Selector) => `${c.policy} (budget ${c.budget}${c.pageSize ? `, page ${c.pageSize}` : ''}${c.questGqa ? `, ${c.questGqa}` : ''})`;
-  // A near tie: a CPU margin within what the backends' scores can differ by, relative to their
-  // scale. A GPU score is formed from its query and key (or page bound), each rounded to the
-  // cache type (unit roundoff u: fp16 2^-11, bf16 2^-8), so a product moves by 2u and a
-  // probability, whose normaliser moves too, by 4u; and both factors carry the drift the
-  // forward pass has gathered by that layer, which the fixture's decode bound (the logits'
-  // difference relative to their scale, 3x the observed) covers, once for each factor.
-  const nearTie = (u: number) => 4 * u + 2 * tol.decode;
   it.each(selectors.map((c) => ({ ...c, label: label(c) })))('matches the CPU engine under $label, reading the same positions', async (c) => {
     const { policy, prompt, budget, steps } = c;
     await both();
@@ -183,7 +176,7 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
       diffs.push(relDiff(y, x));
     }
     const [ra, rb] = [a.selections(), b.selections()];
-    const eps = nearTie(dtype === 'bfloat16' ? 2 ** -8 : 2 ** -11);
+    const eps = nearTie(dtype === 'bfloat16' ? 2 ** -8 : 2 ** -11, tol.decode);
     const stateful = ['h2o', 'tova', 'snapkv'].includes(policy);
     const layers = folder.spec.numLayers - denseLayers;
     expect(ra).toHaveLength(steps);

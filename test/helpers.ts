@@ -101,6 +101,15 @@ export function quest(args: string[], env: Record<string, string> = {}) {
   return execa(process.execPath, [path.join(repo, 'bin', 'quest.js'), ...args], { reject: false, env });
 }
 
+/**
+ * A near tie: a CPU selection margin within what the backends' scores can differ by, relative
+ * to their scale. A GPU score is formed from its query and key (or page bound), each rounded to
+ * the cache type (unit roundoff u: fp16 2^-11, bf16 2^-8), so a product moves by 2u and a
+ * probability, whose normaliser moves too, by 4u; and both factors carry the drift the forward
+ * pass has gathered by that layer (`drift`, the logits' bound relative to their scale), once each.
+ */
+export const nearTie = (u: number, drift: number) => 4 * u + 2 * drift;
+
 // A GPU-vs-reference bound derived from the arithmetic rather than observed: 40 units of the
 // GPU weights' roundoff (fp16 2^-11, bf16 2^-8), relative to the largest logit.
 export const DERIVED_FP16 = 40 * 2 ** -11;

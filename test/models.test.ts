@@ -27,7 +27,6 @@ describe('quest models check', () => {
     expect(r.stdout.split('\n').slice(1, 3)).toEqual(['cpu   served', 'cuda  served']);
   });
 
-
   it('names the sliding window and the layers it covers', async () => {
     const r = await quest(['models', 'check', path.join(fixtures, 'mistral-window')]);
     expect(r.stdout).toContain('sliding window 48 on 2 of 2 layers');

@@ -37,6 +37,11 @@ export interface BackendChoice {
 export type BackendNeeds = Record<string, unknown>;
 
 /** A setting's CLI flag: its key in kebab-case. */
+/** Whether an engine error is a KV cache refused for want of device memory (gpu_sequence.cu check_fits: "a KV cache of N tokens needs ... about M tokens would fit"). */
+export function cacheDoesNotFit(err: unknown): boolean {
+  return /a KV cache of \d+ tokens needs .* tokens would fit/.test(errorMessage(err));
+}
+
 export function flagOf(s: NativeSetting): string {
   return `--${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkOutputPath, projectRoot, type EvalConfig } from '../config/index.js';
 import { QuestError, errorMessage } from '../errors.js';
-import { checkDevices, chooseBackend, loadModel, type NativeModel, type NativeSequence } from '../engine/index.js';
+import { cacheDoesNotFit, checkDevices, chooseBackend, loadModel, type NativeModel, type NativeSequence } from '../engine/index.js';
 import { openModelFolder, type ModelFolder } from '../model/index.js';
 import { readJson } from '../model/config.js';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.js';
@@ -246,7 +246,8 @@ async function runCellsFitting(
   try {
     return await runCells(model, ps, cfg, tok, stop);
   } catch (err) {
-    if (ps.length === 1 || !/tokens would fit/.test(errorMessage(err))) throw err;
+    // Long generations run their cells one at a time already (runCells).
+    if (ps.length === 1 || task(ps[0].unit.sample.task).longGeneration || !cacheDoesNotFit(err)) throw err;
     const half = Math.ceil(ps.length / 2);
     note(
       `--cells shared: the ${ps.length} cells of sample ${ps[0].unit.sample.id} do not fit on the device together (${errorMessage(err)}): ` +

@@ -1,7 +1,7 @@
 /** The latency runner: prefill and per-token decode time at each context length and policy. */
-import { QuestError, errorMessage } from '../errors.js';
+import { QuestError } from '../errors.js';
 import type { BenchConfig } from '../config/index.js';
-import { checkDevices, chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeAttentionBenchRow, type NativeModel, type NativeModelSpec, type NativeSequence } from '../engine/index.js';
+import { cacheDoesNotFit, checkDevices, chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeAttentionBenchRow, type NativeModel, type NativeModelSpec, type NativeSequence } from '../engine/index.js';
 import { isModelFolder, openModelFolder } from '../model/index.js';
 import { preset } from '../model/presets.js';
 import { randint, rng } from '../tasks/rng.js';
@@ -144,8 +144,8 @@ export class LatencyBench {
         await seq.prefill(job.context);
       } catch (err) {
         seq.close();
-        // The engine refuses a KV cache beyond free memory (gpu_sequence.cu grow): keep those that fit.
-        if (b > 0 && /a KV cache of \d+ tokens needs/.test(errorMessage(err))) break;
+        // The engine refuses a KV cache beyond free memory: keep those that fit.
+        if (b > 0 && cacheDoesNotFit(err)) break;
         for (const s of seqs) s.close();
         throw err;
       }

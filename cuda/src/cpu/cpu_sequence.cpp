@@ -117,7 +117,7 @@ void CpuSequence::run(const std::vector<CpuSequence*>& lanes, const int32_t* tok
   std::vector<std::vector<float>> inv_freq(B);
   for (int b = 0; b < B; ++b) inv_freq[b] = m.inv_freq_at(decode ? pos[b * n] + 1 : lanes[b]->prompt_end_);
   AttendOptions how;
-  if (s.query_pre_attn_scalar > 0) how.scale = static_cast<float>(std::pow(s.query_pre_attn_scalar, -0.5));
+  how.scale = s.attention_scale();
   how.softcap = float(s.attn_softcap);
   Selection sel(s.kv_heads);
   for (int l = 0; l < s.layers; ++l) {

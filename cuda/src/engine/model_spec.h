@@ -1,6 +1,7 @@
 // What the engine needs to know about a model: filled from JavaScript (src/model parses
 // config.json and the safetensors headers) and checked again here against the files.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -62,6 +63,10 @@ struct ModelSpec {
 
   bool sliding(int layer) const { return !sliding_layers.empty() && sliding_layers[layer]; }
   bool gemma() const { return arch == "gemma2" || arch == "gemma3"; }
+  // The softmax scale: query_pre_attn_scalar^-1/2 where the model sets it (Gemma), else head_dim^-1/2.
+  float attention_scale() const {
+    return query_pre_attn_scalar > 0 ? static_cast<float>(std::pow(query_pre_attn_scalar, -0.5)) : 1.0f / std::sqrt(static_cast<float>(head_dim));
+  }
 };
 
 // Why a backend ("cpu" or "cuda") does not serve this spec, in one line; empty when it does.

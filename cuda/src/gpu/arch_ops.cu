@@ -5,6 +5,7 @@
 #include "kernels/cuda_util.cuh"
 #include "kernels/half_types.cuh"
 #include "kernels/reduce.cuh"
+#include "kernels/softcap.cuh"
 
 namespace quest {
 namespace {
@@ -50,7 +51,8 @@ __global__ void geglu_kernel(const float* gu, int rows, int inter, float* out) {
 }
 
 __global__ void softcap_kernel(float* x, size_t n, float cap) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) x[i] = tanhf(x[i] / cap) * cap;
+  const float inv = 1.0f / cap;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) x[i] = soft_cap<true>(x[i], inv, cap);
 }
 
 __global__ void window_lists_kernel(int* indices, int lists, int64_t first, int count) {
@@ -81,7 +83,7 @@ __global__ void window_attention_kernel(const E* q, PagedKv kv, int heads, int r
     for (int c = 0; c < C; ++c) s += qv[c] * Cvt<E>::to(K[slot + lane + 32 * c]);
     for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
     s *= scale;
-    if (cap > 0) s = tanhf(s / cap) * cap;  // a plain kernel: the branch costs nothing that matters here
+    if (cap > 0) s = soft_cap<true>(s, 1.0f / cap, cap);  // a plain kernel: the branch costs nothing that matters here
     const float m = fmaxf(mx, s), keep = __expf(mx - m), wgt = __expf(s - m);
     sum = sum * keep + wgt;
     for (int c = 0; c < C; ++c) acc[c] = acc[c] * keep + wgt * Cvt<E>::to(V[slot + lane + 32 * c]);
@@ -93,10 +95,6 @@ __global__ void window_attention_kernel(const E* q, PagedKv kv, int heads, int r
 int blocks_for(size_t threads) { return int(std::min<size_t>((threads + 255) / 256, 65535)); }
 
 }  // namespace
-
-void scale_trig(float* trig, int rows, int head_dim, float factor, cudaStream_t stream) {
-  scale_values(trig, size_t(rows) * head_dim, factor, stream);
-}
 
 void scale_values(float* x, size_t n, float factor, cudaStream_t stream) {
   scale_kernel<<<blocks_for(n), 256, 0, stream>>>(x, n, factor);

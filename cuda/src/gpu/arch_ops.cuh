@@ -12,9 +12,6 @@
 
 namespace quest {
 
-// Multiplies rope_angles' cos and sin ([rows][head_dim]) by `factor`, as transformers scales them.
-void scale_trig(float* trig, int rows, int head_dim, float factor, cudaStream_t stream);
-
 // x[i] *= factor over n values (Gemma's embedding scale).
 void scale_values(float* x, size_t n, float factor, cudaStream_t stream);
 

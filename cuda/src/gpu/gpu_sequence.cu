@@ -46,11 +46,6 @@ size_t free_gpu_bytes() {
 // Tokens a prefill makes room for beyond its prompt, so that decode steps rarely reallocate.
 constexpr int64_t kDecodeRoom = 512;
 
-// The softmax scale: query_pre_attn_scalar^-1/2 where the model sets it (Gemma), as the CPU engine.
-float attention_scale(const ModelSpec& s) {
-  return s.query_pre_attn_scalar > 0 ? static_cast<float>(std::pow(s.query_pre_attn_scalar, -0.5)) : 1.0f / std::sqrt(float(s.head_dim));
-}
-
 class GpuSequence final : public Decoder {
  public:
   GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
@@ -395,11 +390,11 @@ void GpuSequence::angles(int n, int64_t start, bool decode, float* trig, float* 
     inv_freq = freq_.ptr;
   }
   rope_angles(n, start, inv_freq, s.head_dim / 2, trig, st);
-  if (s.rope.attention_factor != 1.0) scale_trig(trig, n, s.head_dim, float(s.rope.attention_factor), st);
+  if (s.rope.attention_factor != 1.0) scale_values(trig, size_t(n) * s.head_dim, float(s.rope.attention_factor), st);
   // Gemma 3's sliding layers: a table fixed at load (served.cpp refuses one that depends on the length).
   if (!s.has_local_rope) return;
   rope_angles(n, start, m_->inv_freq_local(), s.head_dim / 2, trig_local, st);
-  if (s.rope_local.attention_factor != 1.0) scale_trig(trig_local, n, s.head_dim, float(s.rope_local.attention_factor), st);
+  if (s.rope_local.attention_factor != 1.0) scale_values(trig_local, size_t(n) * s.head_dim, float(s.rope_local.attention_factor), st);
 }
 
 template <class Project>
@@ -471,7 +466,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   make_room(n);
   ensure_rows(n);
   cudaStream_t st = stream_;
-  const float scale = attention_scale(s), attn_cap = float(s.attn_softcap);
+  const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
   embed_tokens(tokens, n, st);
   angles(n, start, decode, trig_.ptr, trig_local_.ptr, st);
   if (decode) check(fill_dense_lists(s.kv_heads, int((len - 1) / kGpuPage) + 1, dense_indptr_.ptr, dense_indices_.ptr, st), "dense lists");
@@ -544,7 +539,7 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
   ensure_rows(B);
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
-  const float scale = attention_scale(s), attn_cap = float(s.attn_softcap);
+  const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
   embed_tokens(tokens, B, st);
   for (int b = 0; b < B; ++b) {
     GpuSequence& g = *lanes[b];

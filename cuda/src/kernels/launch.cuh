@@ -55,6 +55,14 @@ cudaError_t launch_in_clusters(unsigned cluster, void (*kernel)(KArgs...), dim3 
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
+// Lets the kernel K take `bytes` of dynamic shared memory (past the 48 KiB a launch gets
+// unasked), asked once per kernel; the error, if any, again at each call.
+template <auto K>
+cudaError_t allow_shared_memory(size_t bytes) {
+  static const cudaError_t err = cudaFuncSetAttribute(K, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  return err;
+}
+
 // Blocks of 256 threads for a grid-stride loop over n elements, at most 8192.
 inline int blocks_for(size_t n) { return int(std::min<size_t>((n + 255) / 256, 8192)); }
 

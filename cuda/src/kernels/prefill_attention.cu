@@ -214,7 +214,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
       float* dst = out + (size_t(r) * heads + h) * D + 2 * t;
 #pragma unroll
       for (int n = 0; n < DT; ++n) *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[mt][n][2 * i] * inv, o[mt][n][2 * i + 1] * inv);
-      if (lse && t == 0) lse[size_t(r) * heads + h] = (m[mt][i] + __log2f(sum)) * 0.69314718055994531f;
+      if (lse && t == 0) lse[size_t(r) * heads + h] = (m[mt][i] + __log2f(sum)) * kLn2;
     }
 }
 
@@ -222,14 +222,10 @@ template <int D, typename E>
 void launch_flash(const PrefillArgs& a, cudaStream_t s) {
   with_cap(a.softcap, [&](auto capped) {
     constexpr auto kernel = flash_prefill_kernel<D, E, decltype(capped)::value>;
-    static const bool configured = [] {
-      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes<D>())), "prefill attention shared memory");
-      return true;
-    }();
-    (void)configured;
+    check(allow_shared_memory<kernel>(smem_bytes<D>()), "prefill attention shared memory");
     const dim3 grid(a.heads, (a.rows + Tile<D>::rows - 1) / Tile<D>::rows);
     check(launch(kernel, grid, kWarps * 32, smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
-                 a.scale * 1.4426950408889634f, a.softcap * 1.4426950408889634f, a.out, a.lse),
+                 a.scale * kLog2e, a.softcap * kLog2e, a.out, a.lse),
           "prefill attention");
   });
 }

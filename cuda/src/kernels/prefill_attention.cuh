@@ -15,6 +15,9 @@ namespace quest {
 // tiles fill the GPU, few enough that its scratch stays small at any context length.
 constexpr int kPrefillChunk = 2048;
 
+// Both flash prefills keep scores in log2 units (exp2 is one instruction): s * log2(e).
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.69314718055994531f;
+
 // A prefill chunk's attention: `rows` queries at positions start.. over the cache.
 struct PrefillArgs {
   const void* q = nullptr;  // [rows][heads][head_dim], in the cache's type

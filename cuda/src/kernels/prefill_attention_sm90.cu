@@ -273,7 +273,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
     float* dst = out + (size_t(r) * heads + h) * D + 2 * t;
 #pragma unroll
     for (int n = 0; n < DT; ++n) *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[4 * n + 2 * i] * inv, o[4 * n + 2 * i + 1] * inv);
-    if (lse && t == 0) lse[size_t(r) * heads + h] = (m[i] + __log2f(sum)) * 0.69314718055994531f;
+    if (lse && t == 0) lse[size_t(r) * heads + h] = (m[i] + __log2f(sum)) * kLn2;
   }
 #endif
 }
@@ -282,15 +282,10 @@ template <int D, typename E>
 void launch_sm90(const PrefillArgs& a, cudaStream_t s) {
   with_cap(a.softcap, [&](auto capped) {
     constexpr auto kernel = flash_prefill_sm90_kernel<D, E, decltype(capped)::value>;
-    static const bool configured = [] {
-      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sm90_smem_bytes<D>())),
-            "prefill attention (sm_90a) shared memory");
-      return true;
-    }();
-    (void)configured;
+    check(allow_shared_memory<kernel>(sm90_smem_bytes<D>()), "prefill attention (sm_90a) shared memory");
     const dim3 grid(a.heads, (a.rows + kRows - 1) / kRows);
     check(launch(kernel, grid, kThreads, sm90_smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
-                 a.scale * 1.4426950408889634f, a.softcap * 1.4426950408889634f, a.out, a.lse),
+                 a.scale * kLog2e, a.softcap * kLog2e, a.out, a.lse),
           "prefill attention (sm_90a)");
   });
 }

@@ -114,17 +114,13 @@ size_t column_sums_smem() {
 }
 
 template <int D, typename E>
-void launch_column_sums(const E* q, const PagedKv& kv, int heads, int rows, int64_t start, int row_from, float scale, float cap,
-                        const float* lse, float* acc, int acc_stride, cudaStream_t s) {
-  with_cap(cap, [&](auto capped) {
+void launch_column_sums(const ColumnSums& c, cudaStream_t s) {
+  with_cap(c.softcap, [&](auto capped) {
     constexpr auto kernel = column_sums_kernel<D, E, decltype(capped)::value>;
-    static const bool configured = [] {
-      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(column_sums_smem<D>())), "column sums shared memory");
-      return true;
-    }();
-    (void)configured;
-    const dim3 grid(unsigned((start + rows + kTile - 1) / kTile), heads);
-    check(launch(kernel, grid, 128, column_sums_smem<D>(), s, q, kv, heads, rows, start, row_from, scale, cap, lse, acc, acc_stride),
+    check(allow_shared_memory<kernel>(column_sums_smem<D>()), "column sums shared memory");
+    const dim3 grid(unsigned((c.start + c.rows + kTile - 1) / kTile), c.heads);
+    check(launch(kernel, grid, 128, column_sums_smem<D>(), s, static_cast<const E*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from, c.scale,
+                 c.softcap, c.lse, c.acc, c.acc_stride),
           "prefill column sums");
   });
 }
@@ -135,8 +131,7 @@ void prefill_column_sums(const ColumnSums& c, cudaStream_t s) {
   if (c.row_from >= c.rows) return;
   if (!gpu_head_dim(c.kv.head_dim)) throw std::runtime_error("prefill column sums: head_dim must be " + or_list(kGpuHeadDims));
   with_type_and_dim(c.kv.type, c.kv.head_dim, [&](auto t, auto d) {
-    launch_column_sums<decltype(d)::value>(static_cast<const decltype(t)*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from, c.scale, c.softcap,
-                                           c.lse, c.acc, c.acc_stride, s);
+    launch_column_sums<decltype(d)::value, decltype(t)>(c, s);
     return 0;
   });
 }
