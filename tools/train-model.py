@@ -6,11 +6,13 @@
 
 Data: the project's passkey and RULER needle tasks at 512 to 32768 tokens (seeds 1000+,
 disjoint from evaluation's), and plain language modelling on the King James Bible (the books
-before Hebrews; Hebrews to Revelation are held out). Each step takes one length bucket;
-the longest bucket allowed grows with time (a length curriculum). The answer tokens of a task
-sample carry weight 1, its other tokens a light language-modelling weight; plain text
-carries weight 1 everywhere. Tokenization matches `quest eval`: the context is encoded with
-the tokenizer's BOS template, the question and the answer without.
+before Hebrews; Hebrews to Revelation are held out); round 8 (docs/training.md) adds RULER's
+other synthetic tasks (`tools/make-training-data.sh ruler`, gpu-run.sh's train-ruler step).
+Each step takes one length bucket; the longest bucket allowed grows with time (a length
+curriculum). The answer tokens of a task sample carry weight 1, its other tokens a light
+language-modelling weight; plain text carries weight 1 everywhere. Tokenization matches
+`quest eval`: the context is encoded with the tokenizer's BOS template, the question and the
+answer without. Without a GPU it runs on the CPU in fp32 (a smoke test of the pipeline).
 """
 import argparse
 import glob
