@@ -247,6 +247,8 @@ def main():
         ap.error("--teacher distils on the plain-text rows: give --lm-rows too")
     if args.init and args.hidden:
         ap.error("--hidden: a fine-tune takes its width from --init's model")
+    if args.hidden and args.hidden % 64:
+        ap.error(f"--hidden {args.hidden}: heads are 64 wide, so the width must be a multiple of 64")
     curriculum = [(float(c.split(":")[0]), int(c.split(":")[1])) for c in args.curriculum.split(",")] if args.curriculum else CURRICULUM
     focus = (args.focus.split("=")[0], float(args.focus.split("=")[1])) if args.focus else None
     torch.manual_seed(args.seed)
@@ -261,8 +263,6 @@ def main():
     print(f"tokenized in {time.time() - t0:.0f}s: buckets {sorted(buckets)}, {len(held)} held out, {len(lm_ids)} text tokens", flush=True)
 
     hidden = args.hidden or 256
-    if hidden % 64:
-        ap.error(f"--hidden {hidden}: heads are 64 wide, so the width must be a multiple of 64")
     heads = hidden // 64
     cfg = LlamaConfig(
         vocab_size=tok.get_vocab_size(), hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=args.layers or 6,
