@@ -69,6 +69,8 @@ if [ "${1:-}" = ruler ]; then
     per=50; case $t in cwe | fwe) per=8 ;; esac
     for s in $sizes; do
       L=${s%:*} n=${s#*:}
+      # its question names four keys: at 1K, RULER's smallest essay (500 words) leaves some draws no room
+      [ "$t-$L" = niah_multiquery-1024 ] && continue
       p=$((n < per ? n : per))
       add $t "$L" $(((n + p - 1) / p)) $p
     done
