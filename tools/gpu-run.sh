@@ -20,6 +20,11 @@
 #   train       fine-tune the shipped model on the UUID round (.gpu/train-uuid.tar.xz, made by
 #               tools/make-training-data.sh uuid) into $r/$TRAIN_NAME, with $TRAIN_ARGS
 #               (default: round 4's recipe)
+#   train-ruler round 8 (docs/training.md): fine-tune the shipped model on RULER's 11 synthetic
+#               tasks and passkey (.gpu/train-ruler.tar.xz, made by tools/make-training-data.sh ruler)
+#               into $r/$RULER_NAME with $RULER_ARGS (default: the recipe of docs/training.md),
+#               then evaluate it dense on the GPU on those 11 tasks at $RULER_LENGTHS (4096), $SAMPLES each;
+#               run it after build, in the same call
 #   adopt       copy $r/$TRAIN_NAME over models/quest-tiny, so that the steps after it
 #               (gpuniah, gpusweep, fixture) measure the fine-tuned model
 #   prefill     transformers' prefill of $PREFILL_MODEL (llama-2-7b) at $PREFILL_LENGTHS (4096,32768)
@@ -41,6 +46,9 @@ export PYTHONUNBUFFERED=1 QUEST_THREADS=$(nproc)
 tiny="node bin/quest.js eval --model models/quest-tiny --samples 5"
 train_name=${TRAIN_NAME:-quest-tiny-r4}
 train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096,0.4:32768 --minutes 5}
+ruler_name=${RULER_NAME:-quest-tiny-r8}
+ruler_args=${RULER_ARGS:---by-task --teacher models/quest-tiny --lm-rows 16 --lm-share 0 --context-weight 0 --lr 5e-4 --curriculum 0:4096,0.4:16384,0.85:32768 --minutes 5.5}
+ruler_tasks=niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe
 gpu="node bin/quest.js eval --model models/quest-tiny --device cuda --samples ${SAMPLES:-20}"
 log device; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 for step in ${@:-build fixture torch bench sweep niah}; do
@@ -50,6 +58,10 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     fixture) python3 tools/make-fixtures.py --trained models/quest-tiny --out "$r/fixture-quest-tiny" ;;
     train) mkdir -p .data && tar -xJf .gpu/train-uuid.tar.xz -C .data &&
       python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$train_name" $train_args ;;
+    train-ruler) mkdir -p .data && tar -xJf .gpu/train-ruler.tar.xz -C .data &&
+      python3 tools/train-model.py --data .data/train-ruler --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$ruler_name" $ruler_args &&
+      timeout 150 node bin/quest.js eval --model "$r/$ruler_name" --device cuda --samples "${SAMPLES:-20}" --tasks $ruler_tasks --lengths "${RULER_LENGTHS:-4096}" \
+        --output-path "$r/$ruler_name-ruler" ;;
     adopt) cp "$r/$train_name"/* models/quest-tiny/ ;;
     torch) timeout 120 python3 tools/bench-torch.py --out "$r/torch.json" --repeats 50 ;;
     bench) timeout 150 node bin/quest.js bench-attention --check --torch "$r/torch.json" --output-path "$r/bench-attention" ;;

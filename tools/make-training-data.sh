@@ -7,6 +7,12 @@
 #                                      UUID needles (niah_single_3) at 512-32K tokens and a
 #                                      smaller refresher of the other tasks; made where it is
 #                                      used (the GPU machine's cores), $JOBS at a time
+#   tools/make-training-data.sh ruler  round 8 (seeds 6000+) into .data/train-ruler/, packed into
+#                                      .gpu/train-ruler.tar.xz: RULER's 11 synthetic tasks and
+#                                      passkey at 1K-16K, the single needles also at 32K
+#                                      (docs/training.md says why these); `ruler smoke`: 16
+#                                      samples a task at 1K and 2K into .data/train-ruler-smoke/
+# Needs .data/kjv-train.txt (tools/make-texts.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 depths=$(seq -s, 0 5 100)
@@ -14,15 +20,25 @@ gen() { # task[-tag] length count seed
   local f="$out/$1-$2.jsonl"
   [ -s "$f" ] || node bin/quest.js tasks generate --task "${1%-r*}" --length "$2" -n "$3" --seed "$4" --depths "$depths" --out "$f" >/dev/null
 }
+# Many files of a few samples each, one seed each, so the cores share the work evenly; then
+# each task's parts ("TASK-TAGpN-L.jsonl") merged into one file a length, a bucket of training.
+export -f gen
+export depths
+jobs=()
+add() { for ((i = 0; i < $3; i++)); do jobs+=("$1-${tag}p$i $2 $4 $((seed++))"); done; }
+run_parts() {
+  export out
+  printf '%s\n' "${jobs[@]}" | xargs -P "${JOBS:-$(nproc)}" -L 1 bash -c 'gen "$@"' _
+  for f in "$out"/*-"$tag"p0-*.jsonl; do
+    base=${f%-"$tag"p0-*}; L=${f##*-}
+    cat "$base"-"$tag"p*-"$L" > "$base-$L" && rm "$base"-"$tag"p*-"$L"
+  done
+  cp .data/kjv-train.txt "$out/lm-kjv-train.txt"
+  ls "$out" | wc -l
+}
 if [ "${1:-}" = uuid ]; then
-  out=.data/train-uuid
+  out=.data/train-uuid tag=r4 seed=5000
   mkdir -p "$out"
-  export -f gen
-  export out depths
-  seed=5000
-  jobs=()
-  # Many files of a few hundred samples each, so the cores share the work evenly.
-  add() { for ((i = 0; i < $3; i++)); do jobs+=("$1-r4p$i $2 $4 $((seed++))"); done; }
   add niah_single_3 512 4 500
   add niah_single_3 1024 6 500
   add niah_single_3 2048 10 300
@@ -36,14 +52,33 @@ if [ "${1:-}" = uuid ]; then
     add $t 16384 1 80
     add $t 32768 1 50
   done
-  printf '%s\n' "${jobs[@]}" | xargs -P "${JOBS:-12}" -L 1 bash -c 'gen "$@"' _
-  # A bucket is one length: merge each task's parts into task-length files.
-  for f in "$out"/*-r4p0-*.jsonl; do
-    base=${f%-r4p0-*}; L=${f##*-}
-    cat "$base"-r4p*-"$L" > "$base-$L" && rm "$base"-r4p*-"$L"
+  run_parts
+  exit 0
+fi
+if [ "${1:-}" = ruler ]; then
+  tag=r8 seed=6000
+  # length:samples of every task; most at 4K (the first target), fewer at 8K-16K (the second).
+  sizes="1024:300 2048:300 4096:600 8192:150 16384:80"
+  out=.data/train-ruler
+  [ "${2:-}" = smoke ] && sizes="1024:16 2048:16" out=.data/train-ruler-smoke
+  mkdir -p "$out"
+  for t in passkey niah_single_1 niah_single_2 niah_single_3 niah_multikey_1 niah_multikey_2 niah_multikey_3 \
+    niah_multivalue niah_multiquery vt cwe fwe; do
+    # cwe and fwe shuffle every sample of a file by the one permutation of its seed (the common
+    # words sit at the same places): parts of 8 samples, so no placement is seen often.
+    per=50; case $t in cwe | fwe) per=8 ;; esac
+    for s in $sizes; do
+      L=${s%:*} n=${s#*:}
+      # its question names four keys: at 1K, RULER's smallest essay (500 words) leaves some draws no room
+      [ "$t-$L" = niah_multiquery-1024 ] && continue
+      p=$((n < per ? n : per))
+      add $t "$L" $(((n + p - 1) / p)) $p
+    done
   done
-  cp .data/kjv-train.txt "$out/lm-kjv-train.txt"
-  ls "$out" | wc -l
+  # Passkey and the single needles keep their 32K (the model's longest) in training.
+  [ "${2:-}" = smoke ] || for t in passkey niah_single_1 niah_single_2 niah_single_3; do add $t 32768 4 10; done
+  run_parts
+  [ "${2:-}" = smoke ] || { mkdir -p .gpu && tar -C .data -cf - train-ruler | xz -T"$(nproc)" -6 > .gpu/train-ruler.tar.xz && ls -la .gpu/train-ruler.tar.xz; }
   exit 0
 fi
 out=.data/train

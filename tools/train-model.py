@@ -6,11 +6,13 @@
 
 Data: the project's passkey and RULER needle tasks at 512 to 32768 tokens (seeds 1000+,
 disjoint from evaluation's), and plain language modelling on the King James Bible (the books
-before Hebrews; Hebrews to Revelation are held out). Each step takes one length bucket;
-the longest bucket allowed grows with time (a length curriculum). The answer tokens of a task
-sample carry weight 1, its other tokens a light language-modelling weight; plain text
-carries weight 1 everywhere. Tokenization matches `quest eval`: the context is encoded with
-the tokenizer's BOS template, the question and the answer without.
+before Hebrews; Hebrews to Revelation are held out); round 8 (docs/training.md) adds RULER's
+other synthetic tasks (`tools/make-training-data.sh ruler`, gpu-run.sh's train-ruler step).
+Each step takes one length bucket; the longest bucket allowed grows with time (a length
+curriculum). The answer tokens of a task sample carry weight 1, its other tokens a light
+language-modelling weight; plain text carries weight 1 everywhere. Tokenization matches
+`quest eval`: the context is encoded with the tokenizer's BOS template, the question and the
+answer without. Without a GPU it runs on the CPU in fp32 (a smoke test of the pipeline).
 """
 import argparse
 import glob
@@ -43,14 +45,27 @@ MAX_POSITIONS = 32768 + 256
 CURRICULUM = [(0.0, 2048), (0.15, 4096), (0.3, 8192), (0.5, 16384), (0.7, 32768)]
 
 
+def first_at(context, answer):
+    """Where an answer first appears as a whole word in the sample's own text: vt and cwe put a
+    solved example first, which repeats the context's opening, so their own text starts at the repeat."""
+    start = max(context.rfind(context[:40]), 0)
+    m = re.compile(r"(?<![\w-])" + re.escape(answer) + r"(?![\w-])").search(context, start)
+    return m.start() if m else len(context)
+
+
 def target_text(sample):
-    # passkey answers "The pass key is" with " 12345."; RULER's "... are" with " a, b and c.",
-    # in the order the values appear in the context (the metric ignores order; a fixed
-    # order the model can read off the text is learnable, the generator's is not).
-    answers = sorted(sample["answers"], key=lambda a: sample["context"].find(a))
-    if len(answers) == 1:
-        return f" {answers[0]}."
-    return " " + ", ".join(answers[:-1]) + " and " + answers[-1] + "."
+    # passkey answers "The pass key is" with " 12345."; RULER's several answers (values, vt's
+    # names, cwe's and fwe's words) with " a b c.", spaced as vt's and cwe's solved examples list
+    # theirs (", " and " and " take vt's five names past its 30 generated tokens), in the order
+    # they first appear in the text (the metric ignores order; a fixed order the model can read
+    # off the text is learnable, the generator's is not).
+    answers = sorted(sample["answers"], key=lambda a: first_at(sample["context"], a))
+    return " " + " ".join(answers) + "."
+
+
+def autocast(device):
+    # bf16 on the GPU; a CPU run (the smoke test of the pipeline) stays in fp32
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
 
 
 def load_tasks(tok, data_dir, holdout):
@@ -62,12 +77,15 @@ def load_tasks(tok, data_dir, holdout):
         qs = tok.encode_batch([s["question"] for s in samples], add_special_tokens=False)
         ts = tok.encode_batch([target_text(s) for s in samples], add_special_tokens=False)
         n_hold = max(1, int(len(samples) * holdout))
+        # a row holds the bucket's length plus ANSWER_SLACK + 1 tokens; a longer sample loses its answer's end
+        cut = sum(len(c.ids) + len(q.ids) + len(t.ids) + 1 > length + ANSWER_SLACK + 1 for c, q, t in zip(ctx, qs, ts))
         for i, (c, q, t) in enumerate(zip(ctx, qs, ts)):
             ids = c.ids + q.ids + t.ids + [EOS]
             answer_from = len(c.ids) + len(q.ids)
             item = (ids, answer_from, samples[i]["task"], length)
             (held if i < n_hold else buckets.setdefault(length, [])).append(item)
-        print(f"{os.path.basename(path)}: {len(samples)} samples, {len(ctx[0].ids) + len(qs[0].ids)} prompt tokens", flush=True)
+        print(f"{os.path.basename(path)}: {len(samples)} samples, {len(ctx[0].ids) + len(qs[0].ids)} prompt tokens, answers up to "
+              f"{max(len(t.ids) for t in ts) + 1} tokens with EOS" + (f", {cut} cut short" if cut else ""), flush=True)
     return buckets, held
 
 
@@ -92,8 +110,8 @@ def draw_task(per_task, rng, focus):
     return rng.choice(others)
 
 
-def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share, context_weight):
-    rows = max(1, TOKENS_PER_STEP // length)
+def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share, context_weight, tokens_per_step):
+    rows = max(1, tokens_per_step // length)
     n_lm = int(round(rows * lm_share))
     pool = buckets[length]
     per_task = _per_task(length, pool) if by_task else None
@@ -158,7 +176,7 @@ def answer_accuracy(model, held, device):
     by, tokens = {}, {}
     for ids, answer_from, task, length in held:
         x = torch.tensor([ids], device=device)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with autocast(device):
             logits = model(input_ids=x[:, :-1], use_cache=False).logits
         pred = logits[0, answer_from - 1:].argmax(-1)
         hit = pred == x[0, answer_from:]
@@ -176,12 +194,28 @@ def perplexity(model, tok, text, device, window=2048):
     nll, count = 0.0, 0
     for s in range(0, len(ids) - 1, window):
         chunk = torch.tensor([[BOS] + ids[s:s + window]], device=device)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with autocast(device):
             logits = model(input_ids=chunk[:, :-1], use_cache=False).logits.float()
         nll += F.cross_entropy(logits[0], chunk[0, 1:], reduction="sum").item()
         count += chunk.size(1) - 1
     model.train()
     return math.exp(nll / count), count
+
+
+def grow(model, layers, device):
+    """The init's model with layers added on top, their attention and MLP outputs zero: each new
+    layer passes the residual stream through unchanged until training moves it."""
+    n = model.config.num_hidden_layers
+    if layers < n:
+        raise SystemExit(f"--layers {layers}: --init's model has {n} already")
+    model.config.num_hidden_layers = layers
+    grown = AutoModelForCausalLM.from_config(model.config, attn_implementation="sdpa").to(device)
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("model.layers.") and int(k.split(".")[2]) >= n for k in missing), (missing, unexpected)
+    for layer in grown.model.layers[n:]:
+        torch.nn.init.zeros_(layer.self_attn.o_proj.weight)
+        torch.nn.init.zeros_(layer.mlp.down_proj.weight)
+    return grown
 
 
 def main():
@@ -204,14 +238,22 @@ def main():
     ap.add_argument("--teacher", help="with --lm-rows: the plain-text rows' loss is the KL divergence from this model's predictions")
     ap.add_argument("--context-weight", type=float, default=CONTEXT_WEIGHT, help="language-modelling weight of a task sample's non-answer tokens")
     ap.add_argument("--focus", help="TASK=SHARE: that task takes SHARE of each batch's task rows (implies --by-task)")
+    ap.add_argument("--tokens-per-step", type=int, default=TOKENS_PER_STEP, help="tokens of a step's task and plain-text rows")
+    ap.add_argument("--hidden", type=int, help="width of a model from scratch (default 256): heads of 64, half as many KV heads (all, for an odd count), SwiGLU 3x as wide")
+    ap.add_argument("--layers", type=int, help="layers of a model from scratch (default 6); with --init, layers added on top of the init's "
+                    "whose output projections start at zero, so the grown model starts as the init")
     args = ap.parse_args()
     if args.teacher and not args.lm_rows:
         ap.error("--teacher distils on the plain-text rows: give --lm-rows too")
+    if args.init and args.hidden:
+        ap.error("--hidden: a fine-tune takes its width from --init's model")
+    if args.hidden and args.hidden % 64:
+        ap.error(f"--hidden {args.hidden}: heads are 64 wide, so the width must be a multiple of 64")
     curriculum = [(float(c.split(":")[0]), int(c.split(":")[1])) for c in args.curriculum.split(",")] if args.curriculum else CURRICULUM
     focus = (args.focus.split("=")[0], float(args.focus.split("=")[1])) if args.focus else None
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    device = "cuda"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = True
 
     tok = Tokenizer.from_file(os.path.join(args.tokenizer, "tokenizer.json"))
@@ -220,15 +262,19 @@ def main():
     lm_ids = tok.encode(open(os.path.join(args.data, "lm-kjv-train.txt")).read(), add_special_tokens=False).ids
     print(f"tokenized in {time.time() - t0:.0f}s: buckets {sorted(buckets)}, {len(held)} held out, {len(lm_ids)} text tokens", flush=True)
 
+    hidden = args.hidden or 256
+    heads = hidden // 64
     cfg = LlamaConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=256, intermediate_size=768, num_hidden_layers=6,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=MAX_POSITIONS,
+        vocab_size=tok.get_vocab_size(), hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=args.layers or 6,
+        num_attention_heads=heads, num_key_value_heads=heads // 2 if heads % 2 == 0 else heads, head_dim=64, max_position_embeddings=MAX_POSITIONS,
         rope_theta=1000000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
         bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
     )
     # sdpa with no attention mask runs causal flash attention: no L x L mask is built.
     if args.init:
         model = AutoModelForCausalLM.from_pretrained(args.init, dtype=torch.float32, attn_implementation="sdpa").to(device)
+        if args.layers:
+            model = grow(model, args.layers, device)
     else:
         model = AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").to(device)
     teacher = None
@@ -249,8 +295,9 @@ def main():
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or focus is not None, focus, args.lm_share, args.context_weight)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or focus is not None, focus, args.lm_share, args.context_weight,
+                                 args.tokens_per_step)
+        with autocast(device):
             loss, lm_loss = weighted_loss(model, ids, w, n_lm)
             if args.lm_rows:
                 rows = lm_batch(lm_ids, rng, args.lm_rows, device)
@@ -263,7 +310,7 @@ def main():
         if step == 0 or (step % 50 == 0):
             # With --teacher, lm_loss is the plain-text rows' KL divergence from the teacher.
             entry = {"step": step, "seconds": round(elapsed, 1), "length": length, "lr": lr, "loss": round(loss.item(), 4), "lm_loss": round(lm_loss.item(), 3),
-                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1)}
+                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None}
             log.append(entry)
             print(json.dumps(entry), flush=True)
         step += 1
@@ -281,8 +328,8 @@ def main():
         json.dump({
             "parameters": n_params, "steps": step, "minutes": args.minutes, "lr": args.lr, "seed": args.seed,
             "init": args.init, "by_task": args.by_task, "focus": args.focus, "curriculum_used": not args.no_curriculum,
-            "tokens_per_step": TOKENS_PER_STEP, "lm_share": args.lm_share, "lm_rows": args.lm_rows, "teacher": args.teacher, "context_weight": args.context_weight,
-            "curriculum": curriculum, "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+            "tokens_per_step": args.tokens_per_step, "layers": model.config.num_hidden_layers, "hidden": model.config.hidden_size, "lm_share": args.lm_share, "lm_rows": args.lm_rows, "teacher": args.teacher, "context_weight": args.context_weight,
+            "curriculum": curriculum, "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__,
             "data_files": sorted(os.path.basename(p) for p in glob.glob(os.path.join(args.data, "*"))),
             "teacher_forced_answer_accuracy": acc, "answer_token_accuracy": token_acc,
             "heldout_perplexity": {"text": args.heldout_text, "tokens": ppl_tokens, "window": 2048, "value": ppl},
