@@ -36,12 +36,12 @@ export interface BackendChoice {
 /** A run's settings, by the keys the engine declares: the values some settings take decide whether a run can use the GPU. */
 export type BackendNeeds = Record<string, unknown>;
 
-/** A setting's CLI flag: its key in kebab-case. */
 /** Whether an engine error is a KV cache refused for want of device memory (gpu_sequence.cu check_fits: "a KV cache of N tokens needs ... about M tokens would fit"). */
 export function cacheDoesNotFit(err: unknown): boolean {
   return /a KV cache of \d+ tokens needs .* tokens would fit/.test(errorMessage(err));
 }
 
+/** A setting's CLI flag: its key in kebab-case. */
 export function flagOf(s: NativeSetting): string {
   return `--${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
