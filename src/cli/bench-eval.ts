@@ -4,20 +4,13 @@ import { benchConfig, benchDefaults, type BenchConfig } from '../config/index.js
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { SWEEP_COLUMNS, runBenchEval } from '../run/bench-eval.js';
-import { MODEL_OR_PRESET_HELP, addPolicyFlags, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
+import { addBenchFlags, addPolicyFlags, policyFlags, showDefaults } from './options.js';
 
 export function benchEvalCommand(program: Command, argv: string[]): void {
   const cmd = program
     .command('bench-eval')
-    .description("seconds per sample of a whole sweep (every policy x budget) on random tokens: eval's shared prefill and batched decode beside one cell at a time")
-    .option('--model <dir|preset>', MODEL_OR_PRESET_HELP)
-    .option('--lengths <tokens>', 'context lengths, comma-separated', intList('--lengths'))
-    .option('--decode-steps <n>', 'tokens each cell generates', positiveInt('--decode-steps'))
-    .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
-    .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
-    .option('--output-path <dir>', 'where the tables go (default: a new runs/bench-eval-<model>-<time>)')
-    .option('--config <file>', 'YAML file of settings; flags override it')
-    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
+    .description("seconds per sample of a whole sweep (every policy x budget) on random tokens: eval's shared prefill and batched decode beside one cell at a time");
+  addBenchFlags(cmd, { decodeSteps: 'tokens each cell generates', outputPath: 'where the tables go (default: a new runs/bench-eval-<model>-<time>)' });
   showDefaults(addPolicyFlags(cmd), benchDefaults()).action(async (o) => {
     const cfg = benchConfig(o.config, {
       model: o.model,

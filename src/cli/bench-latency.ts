@@ -4,23 +4,17 @@ import { benchConfig, benchDefaults, type BenchConfig } from '../config/index.js
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { LATENCY_COLUMNS, runBenchLatency } from '../run/bench-latency.js';
-import { MODEL_OR_PRESET_HELP, addPolicyFlags, deviceList, intList, nonNegativeInt, oneOf, policyFlags, positiveInt, showDefaults } from './options.js';
+import { addBenchFlags, addPolicyFlags, deviceList, intList, policyFlags, positiveInt, showDefaults } from './options.js';
 import { onInterrupt } from './interrupt.js';
 import { bar } from './progress.js';
 
 export function benchLatencyCommand(program: Command, argv: string[]): void {
   const cmd = program
     .command('bench-latency')
-    .description('prefill and per-token decode latency at given context lengths (model folder or preset with random weights)')
-    .option('--model <dir|preset>', MODEL_OR_PRESET_HELP)
-    .option('--lengths <tokens>', 'context lengths, comma-separated', intList('--lengths'))
-    .option('--decode-steps <n>', 'decode steps timed after the prefill', positiveInt('--decode-steps'))
+    .description('prefill and per-token decode latency at given context lengths (model folder or preset with random weights)');
+  addBenchFlags(cmd, { decodeSteps: 'decode steps timed after the prefill', outputPath: 'where the tables go (default: a new runs/bench-<model>-<time>)' });
+  cmd
     .option('--batch <sizes>', 'sequences decoded together, comma-separated: a row per size (each sequence its own copy of the context)', intList('--batch'))
-    .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
-    .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
-    .option('--output-path <dir>', 'where the tables go (default: a new runs/bench-<model>-<time>)')
-    .option('--config <file>', 'YAML file of settings; flags override it')
-    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
     .option('--workers <n>', 'worker processes, points dealt out as they free up (each on the backend --device picks, sharing it)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'))
     .option('--torch <file>', "transformers' prefill of the same presets and lengths (tools/bench-torch.py --prefill)");

@@ -10,8 +10,6 @@ import { parseBudget, type Budget } from '../run/budgets.js';
 import type { DataSources } from '../run/tasks.js';
 import { policyNames, policySettings } from '../run/policies.js';
 
-/** Help of a --model flag that takes a folder or a benchmark preset. */
-export const MODEL_OR_PRESET_HELP = `model folder, or a preset: ${Object.keys(PRESETS).join(', ')}`;
 
 export function positiveInt(flag: string) {
   return (v: string): number => {
@@ -162,6 +160,19 @@ export function deviceList(flag: string) {
  * Adds each setting's default to its flag's help, from the config's defaults (commander's own
  * defaults would count as given and override a --config file).
  */
+/** The flags bench-latency and bench-eval share: the model or preset, lengths, tokens generated, repeats, seed, output, config and device. */
+export function addBenchFlags(cmd: Command, help: { decodeSteps: string; outputPath: string }): Command {
+  return cmd
+    .option('--model <dir|preset>', `model folder, or a preset: ${Object.keys(PRESETS).join(', ')}`)
+    .option('--lengths <tokens>', 'context lengths, comma-separated', intList('--lengths'))
+    .option('--decode-steps <n>', help.decodeSteps, positiveInt('--decode-steps'))
+    .option('--repeats <n>', 'repeats; the median is reported', positiveInt('--repeats'))
+    .option('--seed <n>', 'seed of the random tokens and weights', nonNegativeInt('--seed'))
+    .option('--output-path <dir>', help.outputPath)
+    .option('--config <file>', 'YAML file of settings; flags override it')
+    .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
+}
+
 export function showDefaults(cmd: Command, defaults: object): Command {
   const shown = (v: unknown): string | null => {
     if (v === undefined || v === null || v === false || (Array.isArray(v) && v.length === 0)) return null;

@@ -268,27 +268,29 @@ std::vector<float> floats_field(const Napi::Object& o, const char* key) {
   return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
 }
 
-Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
-  auto a = Napi::Float32Array::New(env, v.size());
+// The typed array of each element type the engine hands to JavaScript.
+template <typename T>
+struct JsTyped;
+template <>
+struct JsTyped<float> { using type = Napi::Float32Array; };
+template <>
+struct JsTyped<double> { using type = Napi::Float64Array; };
+template <>
+struct JsTyped<int32_t> { using type = Napi::Int32Array; };
+
+template <typename T>
+typename JsTyped<T>::type to_js(Napi::Env env, const std::vector<T>& v) {
+  auto a = JsTyped<T>::type::New(env, v.size());
   std::copy(v.begin(), v.end(), a.Data());
   return a;
 }
 
-Napi::Array lists_to_js(Napi::Env env, const std::vector<std::vector<float>>& v) {
+// One typed array a list.
+template <typename T>
+Napi::Array lists_to_js(Napi::Env env, const std::vector<std::vector<T>>& v) {
   Napi::Array a = Napi::Array::New(env, v.size());
   for (size_t i = 0; i < v.size(); ++i) a.Set(uint32_t(i), to_js(env, v[i]));
   return a;
-}
-
-// One Int32Array a list.
-Napi::Array lists_to_js(Napi::Env env, const Selection& sel) {
-  Napi::Array out = Napi::Array::New(env, sel.size());
-  for (size_t g = 0; g < sel.size(); ++g) {
-    auto a = Napi::Int32Array::New(env, sel[g].size());
-    std::copy(sel[g].begin(), sel[g].end(), a.Data());
-    out.Set(uint32_t(g), a);
-  }
-  return out;
 }
 
 std::vector<int32_t> tokens_arg(const Napi::CallbackInfo& info, size_t i) {
@@ -378,11 +380,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     auto out = std::make_shared<std::vector<double>>();
     auto s = seq;
     return run(info, [=] { *out = s->nll(tokens->data(), int64_t(tokens->size())); },
-               [out](Napi::Env env) {
-                 auto a = Napi::Float64Array::New(env, out->size());
-                 std::copy(out->begin(), out->end(), a.Data());
-                 return a;
-               });
+               [out](Napi::Env env) { return to_js(env, *out); });
   }
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     int max_new = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
@@ -391,11 +389,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     auto out = std::make_shared<std::vector<int32_t>>();
     auto s = seq;
     return run(info, [=] { *out = s->generate(max_new, *stop); },
-               [out](Napi::Env env) {
-                 auto a = Napi::Int32Array::New(env, out->size());
-                 std::copy(out->begin(), out->end(), a.Data());
-                 return a;
-               });
+               [out](Napi::Env env) { return to_js(env, *out); });
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (busy_->load()) throw Napi::Error::New(info.Env(), "sequence is busy with another call");
@@ -569,15 +563,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto tokens = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 1));
     auto out = std::make_shared<std::vector<std::vector<double>>>();
     return run_batch(info, [tokens, out](const std::vector<Decoder*>& s) { *out = Decoder::nll_batch(s, tokens->data(), int64_t(tokens->size())); },
-                     [out](Napi::Env env) {
-                       Napi::Array r = Napi::Array::New(env, out->size());
-                       for (size_t i = 0; i < out->size(); ++i) {
-                         auto a = Napi::Float64Array::New(env, (*out)[i].size());
-                         std::copy((*out)[i].begin(), (*out)[i].end(), a.Data());
-                         r.Set(uint32_t(i), a);
-                       }
-                       return r;
-                     });
+                     [out](Napi::Env env) { return lists_to_js(env, *out); });
   }
   Napi::Value GenerateBatch(const Napi::CallbackInfo& info) {
     int max_new = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
@@ -585,15 +571,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto stop = std::make_shared<std::vector<int32_t>>(tokens_arg(info, 2));
     auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
     return run_batch(info, [=](const std::vector<Decoder*>& s) { *out = Decoder::generate_batch(s, max_new, *stop); },
-                     [out](Napi::Env env) {
-                       Napi::Array r = Napi::Array::New(env, out->size());
-                       for (size_t i = 0; i < out->size(); ++i) {
-                         auto a = Napi::Int32Array::New(env, (*out)[i].size());
-                         std::copy((*out)[i].begin(), (*out)[i].end(), a.Data());
-                         r.Set(uint32_t(i), a);
-                       }
-                       return r;
-                     });
+                     [out](Napi::Env env) { return lists_to_js(env, *out); });
   }
   Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(gpu ? gpu_weight_bytes(*gpu) : model->weight_bytes()));
