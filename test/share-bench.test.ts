@@ -35,6 +35,8 @@ describe('bench-latency --batch and bench-eval', () => {
     const [row] = rows(dir);
     expect(row).toMatchObject({ model: 'tiny', backend: 'cpu', length: 256, cells: 5, generated: 4 });
     for (const k of ['sharedS', 'singleS', 'denseS']) expect(row[k]).toBeGreaterThan(0);
+    // The dense cell is one of the five cells timed one at a time.
+    expect(row.denseS).toBeLessThan(row.singleS);
     expect(row.singleOverShared).toBeCloseTo(row.singleS / row.sharedS, 9);
     expect(row.sharedOverDense).toBeCloseTo(row.sharedS / row.denseS, 9);
     const check = await quest(['check', '--baseline', dir, '--current', dir]);

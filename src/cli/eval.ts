@@ -36,7 +36,7 @@ export function evalCommand(program: Command, argv: string[]): void {
     .option('--question-mode <mode>', 'decode: feed the question token by token under the policy; prefill: with the context', oneOf('--question-mode', ['decode', 'prefill'] as const))
     .option('--question-tokens <n>', 'in decode mode, feed only the last n question tokens (the rest is prefilled)', positiveInt('--question-tokens'))
     .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const))
-    .option('--cells <mode>', "shared: one prefill per sample for all its policies and budgets, decoded as a batch (CPU); single: each alone, as before (same records)", oneOf('--cells', ['shared', 'single'] as const))
+    .option('--cells <mode>', "shared: one prefill per sample for all its policies and budgets, decoded as a batch; single: each alone, as before (same records)", oneOf('--cells', ['shared', 'single'] as const))
     .option('--workers <n>', 'worker processes, units dealt out as they free up (each on the backend --device picks; --devices puts one on each GPU)', positiveInt('--workers'))
     .option('--devices <ids>', 'GPUs to spread the run over, one worker each (e.g. 0,1,2,3)', deviceList('--devices'))
     .option('--shard <i/n>', 'run only the i-th of n deterministic slices (merge them with quest merge)', shardSpec('--shard'))

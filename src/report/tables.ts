@@ -80,6 +80,13 @@ export const meanOrNull = (xs: (number | null)[]): number | null => {
 };
 
 /** The q-th quantile of xs with numpy.percentile's default linear interpolation; null for none. */
+/** The middle of a non-empty list (the mean of the two middle values of an even one): a timing's median. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 export function quantile(xs: number[], q: number): number | null {
   if (!xs.length) return null;
   const v = [...xs].sort((a, b) => a - b);

@@ -9,7 +9,7 @@ import { projectRoot, type BenchConfig } from '../config/index.js';
 import { QuestError } from '../errors.js';
 import { chooseBackend, loadModel, type NativeModel } from '../engine/index.js';
 import { runMetadata, type RunMetadata } from '../report/metadata.js';
-import { makeOutputDir, writeRows, writeTables, type Column } from '../report/tables.js';
+import { makeOutputDir, median, writeRows, writeTables, type Column } from '../report/tables.js';
 import { randint, rng } from '../tasks/rng.js';
 import { benchSpec } from './latency.js';
 import { lockOutput } from './lock.js';
@@ -49,12 +49,6 @@ export const SWEEP_COLUMNS: Column<SweepRow>[] = [
   { title: 'one at a time / shared', value: (r) => f(r.singleOverShared, 2) },
   { title: 'shared / dense alone', value: (r) => f(r.sharedOverDense, 2) },
 ];
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** Seconds that `work` takes. */
 async function seconds(work: () => Promise<void>): Promise<number> {

@@ -4,6 +4,7 @@ import type { BenchConfig } from '../config/index.js';
 import { cacheDoesNotFit, checkDevices, chooseBackend, loadModel, native, type BackendChoice, type BackendName, type NativeAttentionBenchRow, type NativeModel, type NativeModelSpec, type NativeSequence } from '../engine/index.js';
 import { isModelFolder, openModelFolder } from '../model/index.js';
 import { preset } from '../model/presets.js';
+import { median } from '../report/tables.js';
 import { randint, rng } from '../tasks/rng.js';
 import { checkPolicies, sequenceOptions } from './policies.js';
 import { runPool } from './pool.js';
@@ -73,12 +74,6 @@ export function addTorchPrefill(rows: LatencyRow[], torch: TorchPrefillRow[]): v
     r.torchSdpaMs = t?.sdpaMs ?? null;
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 export function benchSpec(model: string, seed: number): { spec: NativeModelSpec; name: string } {
   if (isModelFolder(model)) {

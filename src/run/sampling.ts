@@ -94,7 +94,8 @@ export async function generate(
     const t = pickToken(logits, o.sampling, draw());
     if (o.stopTokens.includes(t)) return { ids, text: tok.decode(ids), stoppedBy: 'eos' };
     ids.push(t);
-    if (o.stopStrings.length && o.stopStrings.some((x) => tok.decode(ids.slice(-window)).includes(x))) {
+    const tail = o.stopStrings.length ? tok.decode(ids.slice(-window)) : '';
+    if (o.stopStrings.some((x) => tail.includes(x))) {
       const text = tok.decode(ids);
       const at = cut(text);
       if (Number.isFinite(at)) return { ids, text: text.slice(0, at), stoppedBy: 'stop-string' };

@@ -73,7 +73,11 @@ function format(template: string, fields: Record<string, string>): string {
  * maxLength it keeps the first and last maxLength // 2; decoded (special tokens skipped) either way.
  */
 export function truncateMiddle(tok: TextTokenizer, prompt: string, maxLength: number): { text: string; truncated: boolean } {
-  const ids = tok.encode(prompt, true);
+  return truncateIds(tok, tok.encode(prompt, true), maxLength);
+}
+
+/** truncateMiddle of a prompt already tokenized (a row's prompt is tokenized once for every length). */
+function truncateIds(tok: TextTokenizer, ids: ReturnType<TextTokenizer['encode']>, maxLength: number): { text: string; truncated: boolean } {
   if (ids.length <= maxLength) return { text: tok.decode(ids), truncated: false };
   const split = Math.floor(maxLength / 2);
   return { text: tok.decode([...ids.slice(0, split), ...ids.slice(ids.length - split)]), truncated: true };
@@ -110,11 +114,11 @@ function infTask(name: string, d: Dataset): Task {
         if (typeof r.context !== 'string' || typeof r.input !== 'string') throw new QuestError(`${where}: "context" and "input" must be strings`);
         const fields = { context: r.context, input: r.input, ...(d.fields?.(r, where) ?? {}) };
         const tail = d.template.slice(d.template.indexOf('{context}') + '{context}'.length);
-        return { prompt: format(d.template, fields), question: format(tail, fields), label: label(d, r, where), r };
+        return { ids: opts.tokenizer.encode(format(d.template, fields), true), question: format(tail, fields), label: label(d, r, where), r };
       });
       for (const L of opts.lengths)
-        prepared.forEach(({ prompt, question, label: l, r }, i) => {
-          const { text, truncated } = truncateMiddle(opts.tokenizer, prompt, L);
+        prepared.forEach(({ ids, question, label: l, r }, i) => {
+          const { text, truncated } = truncateIds(opts.tokenizer, ids, L);
           out.push({
             id: `${name}-L${L}-${typeof r.id === 'number' || typeof r.id === 'string' ? r.id : i}`,
             task: name,

@@ -6,8 +6,6 @@
 #include <atomic>
 #include <functional>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>

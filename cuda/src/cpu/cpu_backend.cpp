@@ -23,6 +23,9 @@ inline float dot(const float* a, const float* b, int n) {
   return t;
 }
 
+// Gemma 2's soft-cap of a score or logit.
+float soft_capped(float x, float cap) { return std::tanh(x / cap) * cap; }
+
 // Attention of query head `qh` over `n` positions of KV head `g` (`at(j)`: the j-th): its
 // probabilities into `p`, its output into `o`. attend's rows and the diagnostics' dense pass
 // share it, so a read of every position gives the dense result bit for bit.
@@ -34,7 +37,7 @@ void attend_row(const PagedKvCache& cache, int layer, int g, const float* qh, in
   float mx = -INFINITY;
   for (int64_t j = 0; j < n; ++j) {
     p[j] = dot(qh, cache.key(layer, g, at(j)), d) * scale;
-    if (softcap > 0) p[j] = std::tanh(p[j] / softcap) * softcap;
+    if (softcap > 0) p[j] = soft_capped(p[j], softcap);
     mx = std::max(mx, p[j]);
   }
   float sum = 0.0f;
@@ -120,7 +123,7 @@ class CpuBackend final : public Backend {
   }
 
   void softcap(float* x, int64_t n, float cap) override {
-    for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] / cap) * cap;
+    for (int64_t i = 0; i < n; ++i) x[i] = soft_capped(x[i], cap);
   }
 
   void add(float* x, const float* y, int64_t n) override {

@@ -113,7 +113,8 @@ void CpuSequence::run(const std::vector<CpuSequence*>& lanes, const int32_t* tok
     }
   }
   // A prefill's positions all rotate with the table of its whole length, as transformers'
-  // single call does; a decode step's with its own (they differ only under dynamic NTK).
+  // single call does; a decode step's with its own (they differ under dynamic NTK, and under
+  // LongRoPE once the length passes the original one).
   std::vector<std::vector<float>> inv_freq(B);
   for (int b = 0; b < B; ++b) inv_freq[b] = m.inv_freq_at(decode ? pos[b * n] + 1 : lanes[b]->prompt_end_);
   AttendOptions how;
@@ -126,7 +127,7 @@ void CpuSequence::run(const std::vector<CpuSequence*>& lanes, const int32_t* tok
     be.matmul(h.data(), rows, L.q, q.data());
     be.matmul(h.data(), rows, L.k, k.data());
     be.matmul(h.data(), rows, L.v, v.data());
-    if (!L.q_norm.empty()) {  // Qwen3: per-head RMSNorm of q and k before RoPE
+    if (!L.q_norm.empty()) {  // Qwen3, Gemma 3: per-head RMSNorm of q and k before RoPE
       be.rmsnorm(q.data(), rows * s.heads, s.head_dim, L.q_norm.data(), float(s.rms_eps), q.data());
       be.rmsnorm(k.data(), rows * s.kv_heads, s.head_dim, L.k_norm.data(), float(s.rms_eps), k.data());
     }

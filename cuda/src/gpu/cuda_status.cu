@@ -16,7 +16,12 @@ CudaStatus cuda_status() {
   CudaStatus s;
   s.compiled = true;
   s.architectures = QUEST_CUDA_ARCHS;
-  s.prefill_attention = prefill_attention_path();
+  // A bad QUEST_GEMM or QUEST_PREFILL_ATTENTION is shown here, and refused when a model runs.
+  try {
+    s.prefill_attention = prefill_attention_path();
+  } catch (const std::exception& e) {
+    s.prefill_attention = e.what();
+  }
   try {
     s.gemm = gemm_choice().why;
   } catch (const std::exception& e) {

@@ -18,7 +18,8 @@
 namespace quest {
 
 // The RMSNorm weights are folded into the columns of the projections that read the norm's
-// output (qkv, gate_up, the LM head), which then scale by 1 / rms as they load their input.
+// output (qkv, gate_up, the LM head), which then scale by 1 / rms as they load their input;
+// a 4-bit layer, whose packed integers cannot hold them, scales its input instead (in_scale).
 struct GpuLayer {
   DeviceLinear qkv, o, gate_up, down;
   Int4Linear qkv4, o4, gate_up4, down4;  // a 4-bit layer's weights (then its DeviceLinear holds only the bias)

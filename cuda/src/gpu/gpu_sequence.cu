@@ -560,11 +560,11 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
     rows_linear(normed(x_.ptr), L.qkv, L.qkv4, qkv_.ptr, false);
+    if (L.q_norm) head_rmsnorm(qkv_.ptr, B, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
     for (int b = 0; b < B; ++b) {
       GpuSequence& g = *lanes[b];
       float* row = qkv_.ptr + size_t(b) * width;
       uint16_t* q = q16_.ptr + size_t(b) * qd;
-      if (L.q_norm) head_rmsnorm(row, 1, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
       const AttentionCall call{
           {q, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd, attn_cap}, &*g.plan_};
       const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;

@@ -55,11 +55,11 @@ cudaError_t launch_in_clusters(unsigned cluster, void (*kernel)(KArgs...), dim3 
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
-// Lets the kernel K take `bytes` of dynamic shared memory (past the 48 KiB a launch gets
-// unasked), asked once per kernel; the error, if any, again at each call.
-template <auto K>
-cudaError_t allow_shared_memory(size_t bytes) {
-  static const cudaError_t err = cudaFuncSetAttribute(K, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+// Lets the kernel K take Bytes of dynamic shared memory (past the 48 KiB a launch gets
+// unasked), asked once per kernel and size; the error, if any, again at each call.
+template <auto K, size_t Bytes>
+cudaError_t allow_shared_memory() {
+  static const cudaError_t err = cudaFuncSetAttribute(K, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Bytes));
   return err;
 }
 

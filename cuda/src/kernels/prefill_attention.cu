@@ -5,8 +5,6 @@
 // in tiles of 64 (head_dim 256: 32) through two shared-memory stages (cp.async). GQA reads the
 // KV head's cache as it lies.
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 
 #include "kernels/prefill_attention.cuh"
@@ -15,10 +13,6 @@
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
 #include "kernels/softcap.cuh"
-
-#ifndef QUEST_CUDA_ARCHS
-#define QUEST_CUDA_ARCHS ""
-#endif
 
 namespace quest {
 namespace {
@@ -222,7 +216,7 @@ template <int D, typename E>
 void launch_flash(const PrefillArgs& a, cudaStream_t s) {
   with_cap(a.softcap, [&](auto capped) {
     constexpr auto kernel = flash_prefill_kernel<D, E, decltype(capped)::value>;
-    check(allow_shared_memory<kernel>(smem_bytes<D>()), "prefill attention shared memory");
+    check(allow_shared_memory<kernel, smem_bytes<D>()>(), "prefill attention shared memory");
     const dim3 grid(a.heads, (a.rows + Tile<D>::rows - 1) / Tile<D>::rows);
     check(launch(kernel, grid, kWarps * 32, smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
                  a.scale * kLog2e, a.softcap * kLog2e, a.out, a.lse),
@@ -240,11 +234,8 @@ std::string prefill_attention_path() {
     return "flash attention on wgmma (sm_90a; 128 queries x 128 keys a tile, two warpgroups; head_dim " + others +
            ": flash attention 2 on mma.sync; QUEST_PREFILL_ATTENTION=mma picks mma.sync)";
   }
-  const char* env = std::getenv("QUEST_PREFILL_ATTENTION");
-  const std::string why = env && std::strcmp(env, "mma") == 0 ? "QUEST_PREFILL_ATTENTION=mma"
-                          : !std::strstr(QUEST_CUDA_ARCHS, "90a")  ? "the addon has no sm_90a code"
-                                                                   : "the card is not an sm_90";
-  return "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, head_dim 256 64 x 32, online softmax in registers; " + why + ")";
+  return "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, head_dim 256 64 x 32, online softmax in registers; " +
+         prefill_attention_sm90_refusal() + ")";
 }
 
 void prefill_attention(const PrefillArgs& a, cudaStream_t s) {

@@ -36,6 +36,9 @@ struct PrefillArgs {
 void prefill_attention(const PrefillArgs& a, cudaStream_t stream);
 // Which of the two runs on the current device, and why.
 std::string prefill_attention_path();
+// Why the wgmma kernel does not serve this device ("" where it does); QUEST_PREFILL_ATTENTION
+// other than mma or unset is refused.
+const std::string& prefill_attention_sm90_refusal();
 bool prefill_attention_sm90_serves();
 constexpr bool wgmma_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
 void prefill_attention_sm90(const PrefillArgs& a, cudaStream_t stream);

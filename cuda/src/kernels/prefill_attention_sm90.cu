@@ -282,7 +282,7 @@ template <int D, typename E>
 void launch_sm90(const PrefillArgs& a, cudaStream_t s) {
   with_cap(a.softcap, [&](auto capped) {
     constexpr auto kernel = flash_prefill_sm90_kernel<D, E, decltype(capped)::value>;
-    check(allow_shared_memory<kernel>(sm90_smem_bytes<D>()), "prefill attention (sm_90a) shared memory");
+    check(allow_shared_memory<kernel, sm90_smem_bytes<D>()>(), "prefill attention (sm_90a) shared memory");
     const dim3 grid(a.heads, (a.rows + kRows - 1) / kRows);
     check(launch(kernel, grid, kThreads, sm90_smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
                  a.scale * kLog2e, a.softcap * kLog2e, a.out, a.lse),
@@ -292,19 +292,24 @@ void launch_sm90(const PrefillArgs& a, cudaStream_t s) {
 
 }  // namespace
 
-bool prefill_attention_sm90_serves() {
-  static const bool yes = [] {
-    if (!std::strstr(QUEST_CUDA_ARCHS, "90a")) return false;
+const std::string& prefill_attention_sm90_refusal() {
+  // Read once; a bad QUEST_PREFILL_ATTENTION throws (and again at each call), naming the value.
+  static const std::string why = []() -> std::string {
     const char* env = std::getenv("QUEST_PREFILL_ATTENTION");
-    if (env && std::strcmp(env, "mma") == 0) return false;
+    if (env && *env && std::strcmp(env, "mma") != 0)
+      throw std::runtime_error(std::string("QUEST_PREFILL_ATTENTION=") + env + ": expected mma or unset");
+    if (env && *env) return "QUEST_PREFILL_ATTENTION=mma";
+    if (!std::strstr(QUEST_CUDA_ARCHS, "90a")) return "the addon has no sm_90a code";
     int dev = 0, major = 0, minor = 0;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
     cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-    return major == 9 && minor == 0;
+    return major == 9 && minor == 0 ? "" : "the card is not an sm_90";
   }();
-  return yes;
+  return why;
 }
+
+bool prefill_attention_sm90_serves() { return prefill_attention_sm90_refusal().empty(); }
 
 void prefill_attention_sm90(const PrefillArgs& a, cudaStream_t s) {
   with_type_and_dim(a.kv.type, a.kv.head_dim, [&](auto t, auto d) {

@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ 
 }
 
 template <int D>
-size_t column_sums_smem() {
+constexpr size_t column_sums_smem() {
   return size_t(2 * kTile * (D + 8)) * 2 + size_t(kTile * (kTile + 4)) * 4 + 2 * kTile * 4;
 }
 
@@ -117,7 +117,7 @@ template <int D, typename E>
 void launch_column_sums(const ColumnSums& c, cudaStream_t s) {
   with_cap(c.softcap, [&](auto capped) {
     constexpr auto kernel = column_sums_kernel<D, E, decltype(capped)::value>;
-    check(allow_shared_memory<kernel>(column_sums_smem<D>()), "column sums shared memory");
+    check(allow_shared_memory<kernel, column_sums_smem<D>()>(), "column sums shared memory");
     const dim3 grid(unsigned((c.start + c.rows + kTile - 1) / kTile), c.heads);
     check(launch(kernel, grid, 128, column_sums_smem<D>(), s, static_cast<const E*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from, c.scale,
                  c.softcap, c.lse, c.acc, c.acc_stride),
