@@ -39,7 +39,7 @@ class SnapKvPolicy final : public Policy {
   SnapKvPolicy(const PolicyOptions& o, int layers, int kv_heads)
       : o_(o), window_len_(snapkv_window(o)), kernel_(snapkv_kernel(o)), interval_(int64_t(o.value(kInterval))),
         window_(layers, std::vector<std::vector<float>>(kv_heads)), kept_(layers, std::vector<std::vector<int32_t>>(kv_heads)),
-        history_(layers, std::vector<std::deque<std::vector<float>>>(kv_heads)), tail_(layers, 0), since_(layers, 0), started_(layers, false) {}
+        history_(layers, std::vector<std::deque<StepSums>>(kv_heads)), tail_(layers, 0), since_(layers, 0), started_(layers, false) {}
 
   void request_decode(AttentionScores& s) override { s.want_sums = interval_ > 0; }
 
@@ -48,7 +48,13 @@ class SnapKvPolicy final : public Policy {
     if (interval_ == 0) return;
     for (size_t g = 0; g < s.sums.size(); ++g) {
       auto& h = history_[layer][g];
-      h.push_back(s.sums[g]);
+      StepSums step;
+      for (size_t j = 0; j < s.sums[g].size(); ++j)
+        if (s.sums[g][j] != 0.0f) {
+          step.at.push_back(int32_t(j));
+          step.value.push_back(s.sums[g][j]);
+        }
+      h.push_back(std::move(step));
       if (int64_t(h.size()) > window_len_) h.pop_front();
     }
     since_[layer]++;
@@ -119,9 +125,13 @@ class SnapKvPolicy final : public Policy {
       for (int32_t t : read) (t < from ? cand : recent).push_back(t);
       const int64_t keep = rules::snapkv_chosen(o_.budget, window_len_);
       if (int64_t(cand.size()) <= keep) return;  // everything still fits: nothing to drop
-      std::vector<float> score(cand.size(), 0.0f), pooled(cand.size());
-      for (const auto& step : history_[layer][g])
-        for (size_t i = 0; i < cand.size(); ++i) score[i] += size_t(cand[i]) < step.size() ? step[cand[i]] : 0.0f;
+      // Each position's attention over the window's steps, added in step order.
+      std::vector<float> by_position(pos, 0.0f);
+      for (const StepSums& step : history_[layer][g])
+        for (size_t k = 0; k < step.at.size(); ++k)
+          if (step.at[k] < pos) by_position[step.at[k]] += step.value[k];
+      std::vector<float> score(cand.size()), pooled(cand.size());
+      for (size_t i = 0; i < cand.size(); ++i) score[i] = by_position[cand[i]];
       const int64_t n = int64_t(cand.size()), half = kernel_ / 2;
       for (int64_t j = 0; j < n; ++j) {
         float m = -1.0f;
@@ -145,7 +155,13 @@ class SnapKvPolicy final : public Policy {
   int64_t prompt_end_ = 0;
   std::vector<std::vector<std::vector<float>>> window_;  // [layer][kv head][position]
   std::vector<std::vector<std::vector<int32_t>>> kept_;  // the tokens kept before the tail
-  std::vector<std::vector<std::deque<std::vector<float>>>> history_;  // [layer][kv head]: the last window decode steps' attention
+  // A decode step's attention summed over a KV head's query heads, where it is not zero: a
+  // step reads B + t positions of the cache, so dense copies would hold window x cache floats.
+  struct StepSums {
+    std::vector<int32_t> at;
+    std::vector<float> value;
+  };
+  std::vector<std::vector<std::deque<StepSums>>> history_;  // [layer][kv head]: the last window decode steps' attention
   std::vector<int64_t> tail_;   // [layer]: from here every token is read
   std::vector<int64_t> since_;  // [layer]: decode steps since the last selection
   std::vector<bool> started_, compressed_;
