@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { benchConfig, benchDefaults, type BenchConfig } from '../config/index.js';
+import { benchConfig, benchDefaults } from '../config/index.js';
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { SWEEP_COLUMNS, runBenchEval } from '../run/bench-eval.js';
-import { addBenchFlags, addPolicyFlags, policyFlags, showDefaults } from './options.js';
+import { addBenchFlags, addPolicyFlags, benchFlagValues, showDefaults } from './options.js';
 
 export function benchEvalCommand(program: Command, argv: string[]): void {
   const cmd = program
@@ -12,17 +12,7 @@ export function benchEvalCommand(program: Command, argv: string[]): void {
     .description("seconds per sample of a whole sweep (every policy x budget) on random tokens: eval's shared prefill and batched decode beside one cell at a time");
   addBenchFlags(cmd, { decodeSteps: 'tokens each cell generates', outputPath: 'where the tables go (default: a new runs/bench-eval-<model>-<time>)' });
   showDefaults(addPolicyFlags(cmd), benchDefaults()).action(async (o) => {
-    const cfg = benchConfig(o.config, {
-      model: o.model,
-      lengths: o.lengths,
-      decodeSteps: o.decodeSteps,
-      repeats: o.repeats,
-      seed: o.seed,
-      // Its --budgets parser takes token counts only.
-      ...(policyFlags(o) as Partial<BenchConfig>),
-      outputPath: o.outputPath,
-      device: o.device,
-    });
+    const cfg = benchConfig(o.config, benchFlagValues(o));
     const { rows, dir, meta } = await runBenchEval(cfg, argv, {
       note: (m) => process.stderr.write(`quest: ${m}\n`),
       step: (r) => process.stderr.write(`bench-eval: ${r.length} tokens, ${r.cells} cells done\n`),

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { benchConfig, benchDefaults, type BenchConfig } from '../config/index.js';
+import { benchConfig, benchDefaults } from '../config/index.js';
 import { warnProvenance } from '../report/metadata.js';
 import { markdown } from '../report/tables.js';
 import { LATENCY_COLUMNS, runBenchLatency } from '../run/bench-latency.js';
-import { addBenchFlags, addPolicyFlags, deviceList, intList, policyFlags, positiveInt, showDefaults } from './options.js';
+import { addBenchFlags, addPolicyFlags, benchFlagValues, deviceList, intList, positiveInt, showDefaults } from './options.js';
 import { onInterrupt } from './interrupt.js';
 import { bar } from './progress.js';
 
@@ -19,20 +19,7 @@ export function benchLatencyCommand(program: Command, argv: string[]): void {
     .option('--devices <ids>', 'GPUs to spread the points over, one worker each (e.g. 0,1)', deviceList('--devices'))
     .option('--torch <file>', "transformers' prefill of the same presets and lengths (tools/bench-torch.py --prefill)");
   showDefaults(addPolicyFlags(cmd), benchDefaults()).action(async (o) => {
-      const cfg = benchConfig(o.config, {
-        model: o.model,
-        lengths: o.lengths,
-        decodeSteps: o.decodeSteps,
-        batch: o.batch,
-        repeats: o.repeats,
-        seed: o.seed,
-        // Its --budgets parser takes token counts only.
-        ...(policyFlags(o) as Partial<BenchConfig>),
-        outputPath: o.outputPath,
-        device: o.device,
-        workers: o.workers,
-        devices: o.devices,
-      });
+      const cfg = benchConfig(o.config, { ...benchFlagValues(o), batch: o.batch, workers: o.workers, devices: o.devices });
       const b = bar('bench');
       const undo = onInterrupt((signal) => {
         b.stop();

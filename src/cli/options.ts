@@ -1,7 +1,7 @@
 /** Flag parsers that name the flag in their error, and the flags eval and bench share. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { projectRoot, type PolicyConfig } from '../config/index.js';
+import { projectRoot, type BenchConfig, type PolicyConfig } from '../config/index.js';
 import { flagOf } from '../engine/index.js';
 import type { NativeSetting } from '../engine/native.js';
 import { QuestError } from '../errors.js';
@@ -171,6 +171,12 @@ export function addBenchFlags(cmd: Command, help: { decodeSteps: string; outputP
     .option('--output-path <dir>', help.outputPath)
     .option('--config <file>', 'YAML file of settings; flags override it')
     .option('--device <name>', 'auto, cpu or cuda', oneOf('--device', ['auto', 'cpu', 'cuda'] as const));
+}
+
+/** What addBenchFlags' and addPolicyFlags' flags say, as benchConfig takes them (its --budgets parser takes token counts only). */
+export function benchFlagValues(o: Record<string, unknown>): Partial<BenchConfig> {
+  const { model, lengths, decodeSteps, repeats, seed, outputPath, device } = o as Partial<BenchConfig>;
+  return { model, lengths, decodeSteps, repeats, seed, outputPath, device, ...(policyFlags(o) as Partial<BenchConfig>) };
 }
 
 export function showDefaults(cmd: Command, defaults: object): Command {
