@@ -102,8 +102,13 @@ double time_graph(const Graph& graph, const L2Flush& flush, cudaStream_t s, int 
 
 struct Cache {
   DeviceBuffer<__half> k, v, kmin, kmax;
+  size_t pages;
   Cache(size_t pages, const AttentionShape& s)
-      : k(pages * s.kv_heads * s.page_size * s.head_dim), v(k.n), kmin(bound_pages(pages) * s.kv_heads * s.head_dim), kmax(kmin.n) {}
+      : k(pages * s.kv_heads * s.page_size * s.head_dim), v(k.n), kmin(bound_pages(pages) * s.kv_heads * s.head_dim), kmax(kmin.n), pages(pages) {
+    // Finite everywhere, as the engine's pool is: the wgmma prefill copies whole pages.
+    check(cudaMemset(k.ptr, 0, k.n * sizeof(__half)), "cache");
+    check(cudaMemset(v.ptr, 0, v.n * sizeof(__half)), "cache");
+  }
   // The kernels' view of this cache holding `length` tokens.
   PagedKv view(const int* page_table, const AttentionShape& s, int length) const {
     PagedKv kv;
@@ -117,6 +122,7 @@ struct Cache {
     kv.page_size = s.page_size;
     kv.current_page = (length - 1) / s.page_size;
     kv.current_len = length - kv.current_page * s.page_size;
+    kv.capacity = int64_t(pages);
     return kv;
   }
 };

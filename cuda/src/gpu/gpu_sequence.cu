@@ -370,6 +370,7 @@ PagedKv GpuSequence::view(int layer, int64_t len) const {
   kv.current_page = int((len - 1) / kGpuPage);
   kv.current_len = int(len - int64_t(kv.current_page) * kGpuPage);
   kv.meta_page = opts_.page_size;
+  kv.capacity = pool_->capacity();
   return kv;
 }
 

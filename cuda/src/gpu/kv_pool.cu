@@ -9,6 +9,9 @@ void KvPool::reserve(int64_t pages, cudaStream_t stream) {
   if (pages <= old) return;
   auto regrow = [&](DeviceBuffer<uint16_t>& b) {
     DeviceBuffer<uint16_t> fresh(size_t(pages) * per_page_);
+    // The new pages zeroed: the wgmma prefill copies whole pages, and the slots past a
+    // sequence's end, though masked, meet P = 0 in P V, where a NaN left in memory would spread.
+    check(cudaMemsetAsync(fresh.ptr + size_t(old) * per_page_, 0, size_t(pages - old) * per_page_ * sizeof(uint16_t), stream), "cache zero");
     if (old > 0) check(cudaMemcpyAsync(fresh.ptr, b.ptr, size_t(old) * per_page_ * sizeof(uint16_t), cudaMemcpyDeviceToDevice, stream), "cache copy");
     check(cudaStreamSynchronize(stream), "cache copy");
     b = std::move(fresh);

@@ -34,6 +34,7 @@ struct PagedKv {
   int current_page = 0;  // logical page holding the newest token
   int current_len = 0;   // its valid tokens (1..page_size); every other page is full
   int meta_page = kGpuPage;  // tokens per key min/max entry: Quest's page size
+  int64_t capacity = 0;      // physical pages K and V hold: how far a tensor-map copy may reach
 
   __host__ __device__ int length() const { return current_page * page_size + current_len; }
   // Quest pages before the one holding the newest token (that one is always read).

@@ -1,12 +1,16 @@
 // The causal attention of a prefill chunk on Hopper (sm_90a, issue #19), in FlashAttention-3's
-// scheme: a block takes 128 queries of one query head. A producer warpgroup streams keys and
-// values from the paged cache in tiles of 128 through three shared-memory stages (cp.async, an
-// mbarrier a stage for K, for V and for its release); two consumer warpgroups of 64 rows each
-// run S = Q K^T and O += P V on wgmma with the online softmax in registers, and take turns at
-// the tensor cores (named barriers), so that one's softmax overlaps the other's matrix
-// products; within a turn a warpgroup issues S of tile j and P V of tile j - 1 together. Q and
-// K feed wgmma from shared memory, P from registers (S's accumulators packed to the cache's
-// type), V as an N-major operand, all tiles in wgmma's 128-byte swizzle.
+// scheme: a block takes 128 queries of one query head. A producer thread streams keys and
+// values from the paged cache in tiles of 128 through three shared-memory stages, by the copy
+// engine (TMA: a box of one page's 16 rows x 64 columns a copy, written in wgmma's 128-byte
+// swizzle; an mbarrier a stage for K, for V and for its release); two consumer warpgroups of
+// 64 rows each run S = Q K^T and O += P V on wgmma with the online softmax in registers, and
+// take turns at the tensor cores (named barriers), so that one's softmax overlaps the other's
+// matrix products; within a turn a warpgroup issues S of tile j and P V of tile j - 1
+// together. Q and K feed wgmma from shared memory, P from registers (S's accumulators packed
+// to the cache's type), V as an N-major operand, all tiles in the 128-byte swizzle.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -43,30 +47,27 @@ __device__ inline int tile_at(int r, int c) {
   return (c >> 3) * R * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3);
 }
 
-// The producer's 128 threads copy tiles of R rows: thread i takes 16-byte chunk i % C of rows
-// i / C, i / C + 128 / C, ... (R C / 128 of them).
-template <int D, int R>
-struct TileCopy {
-  static constexpr int C = D / 8, kRowsEach = R * C / 128, kStride = 128 / C;
-  static_assert(kGpuPage % kStride == 0, "row(j) lies in page j kStride / kGpuPage of its tile");
-  __device__ static int row(int j) { return threadIdx.x / C + j * kStride; }
-  __device__ static int chunk() { return threadIdx.x % C; }
-  // Starts copying; src(j) is row(j)'s first value, or null for zeros.
-  template <typename E, typename Src>
-  __device__ static void start(E* dst, Src src) {
+// The producer's 128 threads copy the block's queries: thread i takes 16-byte chunk i % C of
+// rows i / C, i / C + 128 / C, ..., zeros past the chunk's rows.
+template <int D, typename E>
+__device__ void copy_queries(E* Qs, const E* q, int q0, int rows, int heads, int h) {
+  constexpr int C = D / 8, kStride = 128 / C;
+  const int c = threadIdx.x % C;
 #pragma unroll
-    for (int j = 0; j < kRowsEach; ++j) {
-      const E* from = src(j);
-      cp_async16(dst + tile_at<R>(row(j), chunk()), from ? from + chunk() * 8 : nullptr, from != nullptr);
-    }
+  for (int j = 0; j < kRows * C / 128; ++j) {
+    const int r = threadIdx.x / C + j * kStride, at = q0 + r;
+    const E* from = at < rows ? q + (size_t(at) * heads + h) * D + c * 8 : nullptr;
+    cp_async16(Qs + tile_at<kRows>(r, c), from, from != nullptr);
   }
-};
+}
 
 // Scores in log2 units: s * scale_log2, or with CAP soft-capped at cap_log2 (the cap in log2 units).
+// K and V are read through tensor maps of the cache as [capacity x kv_heads x kGpuPage rows][D].
 template <int D, typename E, bool CAP>
-__global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
-                                                                         float scale_log2, float cap_log2, float* __restrict__ out,
-                                                                         float* __restrict__ lse) {
+__global__ void __launch_bounds__(kThreads, 1)
+    flash_prefill_sm90_kernel(const E* __restrict__ q, const __grid_constant__ CUtensorMap kmap, const __grid_constant__ CUtensorMap vmap,
+                              PagedKv kv, int heads, int rows, int64_t start, float scale_log2, float cap_log2, float* __restrict__ out,
+                              float* __restrict__ lse) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int NT = kKeys / 8, DT = D / 8;
   constexpr uint32_t kBlock = kKeys * 128;  // bytes between the 64-column blocks of a K or V tile
@@ -86,7 +87,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   const int64_t total = start + rows;
   const int key_tiles = int((start + min(rows, q0 + kRows) - 1) / kKeys) + 1;
   if (threadIdx.x == 0) {
-    for (int i = 0; i < kStages; ++i) mbar_init(&full_k[i], 128), mbar_init(&full_v[i], 128), mbar_init(&empty[i], kGroups * 128);
+    for (int i = 0; i < kStages; ++i) mbar_init(&full_k[i], 1), mbar_init(&full_v[i], 1), mbar_init(&empty[i], kGroups * 128);
     mbar_init(q_full, 128);
   }
   __syncthreads();
@@ -97,37 +98,36 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   const int wg = __shfl_sync(0xffffffffu, threadIdx.x / 128, 0);
   if (wg == 0) {  // the producer
     regs_shrink<kProducerRegs>();
-    const E* k = static_cast<const E*>(kv.k);
-    const E* v = static_cast<const E*>(kv.v);
-    TileCopy<D, kRows>::start(Qs, [&](int j) {
-      const int r = q0 + TileCopy<D, kRows>::row(j);
-      return r < rows ? q + (size_t(r) * heads + h) * D : nullptr;
-    });
+    copy_queries<D>(Qs, q, q0, rows, heads, h);
     mbar_arrive_on_copies(q_full);
-    using Copy = TileCopy<D, kKeys>;
+    cp_async_wait<0>();
+    if (threadIdx.x != 0) return;
     constexpr int kPages = kKeys / kGpuPage;
+    constexpr uint32_t kTileBytes = kKeys * D * sizeof(E);
     const int64_t pages = (total + kGpuPage - 1) / kGpuPage;
     for (int kt = 0; kt < key_tiles; ++kt) {
       const int st = kt % kStages;
-      // The tile's pages, read together: one load's latency a tile rather than one a row.
+      // The tile's pages, read together; past the end any page will do (its keys are masked
+      // and the pool's values finite, so P = 0 meets no NaN in P V).
       int page[kPages];
 #pragma unroll
-      for (int i = 0; i < kPages; ++i) page[i] = int64_t(kt) * kPages + i < pages ? kv.page_table[kt * kPages + i] : 0;
+      for (int i = 0; i < kPages; ++i) page[i] = int64_t(kt) * kPages + i < pages ? kv.page_table[kt * kPages + i] : kv.page_table[0];
       if (kt >= kStages) mbar_wait(&empty[st], (kt / kStages - 1) & 1);  // both consumers are done with tile kt - kStages
-      // Row j's place in the cache, or -1 past the end; row(j) lies in the tile's page j kStride / kGpuPage.
-      auto at = [&](int j) -> int64_t {
-        const int r = Copy::row(j);
-        return int64_t(kt) * kKeys + r < total
-                   ? ((int64_t(page[j * Copy::kStride / kGpuPage]) * kv.kv_heads + g) * kGpuPage + r % kGpuPage) * D
-                   : -1;
-      };
       E* Ks = KVs + 2 * st * kKeys * D;
-      Copy::start(Ks, [&](int j) { const int64_t o = at(j); return o < 0 ? nullptr : k + o; });
-      mbar_arrive_on_copies(&full_k[st]);
-      Copy::start(Ks + kKeys * D, [&](int j) { const int64_t o = at(j); return o < 0 ? nullptr : v + o; });
-      mbar_arrive_on_copies(&full_v[st]);
+      // Page i's 16 rows are rows 16 i.. of each 64-column block of the tile.
+      mbar_expect_bytes(&full_k[st], kTileBytes);
+#pragma unroll
+      for (int i = 0; i < kPages; ++i)
+#pragma unroll
+        for (int b = 0; b < D / 64; ++b)
+          tma_load_2d(Ks + b * kKeys * 64 + i * kGpuPage * 64, &kmap, b * 64, (page[i] * kv.kv_heads + g) * kGpuPage, &full_k[st]);
+      mbar_expect_bytes(&full_v[st], kTileBytes);
+#pragma unroll
+      for (int i = 0; i < kPages; ++i)
+#pragma unroll
+        for (int b = 0; b < D / 64; ++b)
+          tma_load_2d(Ks + kKeys * D + b * kKeys * 64 + i * kGpuPage * 64, &vmap, b * 64, (page[i] * kv.kv_heads + g) * kGpuPage, &full_v[st]);
     }
-    cp_async_wait<0>();
     return;
   }
 
@@ -148,12 +148,12 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   const int my_turn = 1 + group, their_turn = 2 - group;
   if (group == 1) named_arrive(their_turn, kGroups * 128);
   mbar_wait(q_full, 0);
+  fence_proxy_async();  // Q came by cp.async; K and V by the copy engine, which wgmma sees as is
 
   // S of tile kt into s (the call is left uncommitted).
   auto issue_s = [&](int kt) {
     const int st = kt % kStages;
     mbar_wait(&full_k[st], (kt / kStages) & 1);
-    fence_proxy_async();
 #pragma unroll
     for (int i = 0; i < NT * 4; ++i) s[i] = 0.0f;
     const uint64_t kdesc = smem_desc_sw128(KVs + 2 * st * kKeys * D, 16, 1024);
@@ -165,7 +165,6 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
   auto issue_pv = [&](int kt) {
     const int st = kt % kStages;
     mbar_wait(&full_v[st], (kt / kStages) & 1);
-    fence_proxy_async();
     // V as P V's B operand, N-major: its 64-column blocks are N, 16 keys (two atoms) a k-step.
     const uint64_t vdesc = smem_desc_sw128(KVs + (2 * st + 1) * kKeys * D, kBlock, 1024);
     fence_regs(o);
@@ -278,13 +277,43 @@ __global__ void __launch_bounds__(kThreads, 1) flash_prefill_sm90_kernel(const E
 #endif
 }
 
+// The driver's tensor-map encoder, found at run time (the addon links the runtime only); null
+// where the driver lacks it.
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const auto fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      f = nullptr;
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+// A layer's K or V cache as rows of D 16-bit values, boxes of one page's rows x 64 columns in
+// the 128-byte swizzle (the layout tile_at reads).
+CUtensorMap cache_map(const void* base, const PagedKv& kv) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {cuuint64_t(kv.head_dim), cuuint64_t(kv.capacity) * kv.kv_heads * kGpuPage};
+  const cuuint64_t strides[1] = {cuuint64_t(kv.head_dim) * 2};
+  const cuuint32_t box[2] = {64, kGpuPage}, steps[2] = {1, 1};
+  const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 2, const_cast<void*>(base), dims, strides, box, steps,
+                                          CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) throw std::runtime_error("prefill attention (sm_90a): cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")");
+  return map;
+}
+
 template <int D, typename E>
 void launch_sm90(const PrefillArgs& a, cudaStream_t s) {
+  if (a.kv.capacity <= 0) throw std::runtime_error("prefill attention (sm_90a): the cache view has no capacity");
+  const CUtensorMap kmap = cache_map(a.kv.k, a.kv), vmap = cache_map(a.kv.v, a.kv);
   with_cap(a.softcap, [&](auto capped) {
     constexpr auto kernel = flash_prefill_sm90_kernel<D, E, decltype(capped)::value>;
     check(allow_shared_memory<kernel, sm90_smem_bytes<D>()>(), "prefill attention (sm_90a) shared memory");
     const dim3 grid(a.heads, (a.rows + kRows - 1) / kRows);
-    check(launch(kernel, grid, kThreads, sm90_smem_bytes<D>(), s, static_cast<const E*>(a.q), a.kv, a.heads, a.rows, a.start,
+    check(launch(kernel, grid, kThreads, sm90_smem_bytes<D>(), s, static_cast<const E*>(a.q), kmap, vmap, a.kv, a.heads, a.rows, a.start,
                  a.scale * kLog2e, a.softcap * kLog2e, a.out, a.lse),
           "prefill attention (sm_90a)");
   });
@@ -304,7 +333,8 @@ const std::string& prefill_attention_sm90_refusal() {
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
     cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-    return major == 9 && minor == 0 ? "" : "the card is not an sm_90";
+    if (major != 9 || minor != 0) return "the card is not an sm_90";
+    return tensor_map_encoder() ? "" : "the driver has no cuTensorMapEncodeTiled";
   }();
   return why;
 }

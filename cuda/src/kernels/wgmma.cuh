@@ -51,6 +51,20 @@ __device__ inline void mbar_arrive(uint64_t* bar) {
 __device__ inline void mbar_arrive_on_copies(uint64_t* bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(bar))) : "memory");
 }
+// One arrival that also expects `bytes` more of asynchronous copies before the phase completes.
+__device__ inline void mbar_expect_bytes(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(bar))), "r"(bytes)
+               : "memory");
+}
+// The box of a 2-D tensor map at (column x, row y) into shared memory by the copy engine (TMA),
+// its bytes counted by `bar`; `map` is the address of a __grid_constant__ CUtensorMap.
+__device__ inline void tma_load_2d(void* dst, const void* map, int x, int y, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          static_cast<uint32_t>(__cvta_generic_to_shared(dst))),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(static_cast<uint32_t>(__cvta_generic_to_shared(bar)))
+      : "memory");
+}
 // Waits until the phase of the given parity (0 for the first, 1 for the second, ...) completed.
 __device__ inline void mbar_wait(uint64_t* bar, int parity) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(bar));
