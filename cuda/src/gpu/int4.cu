@@ -72,79 +72,116 @@ __global__ void scale_columns_kernel(W* x, int rows, int in, const float* __rest
   if (i < size_t(rows) * in) x[i] = Cvt<W>::from(Cvt<W>::to(x[i]) * in_scale[i % in]);
 }
 
-// The R input rows' products with chunk c's 32 weights (the 16-byte load q, of one group whose
-// (scale, zero) is sz), added to acc. fp16 inputs: the weights dequantized two at a time in
-// half2 with no conversion (a nibble or'ed into 1024's mantissa is 1024 + q; times 1/16 less
-// (1024 + zero) / 16 gives (q - zero) / 16 exactly, at most 1 in size), the products summed
-// two by two in half2 (at most twice the input: no overflow below 32752), then scaled by
-// 16 x scale and summed in fp32. The integer-to-float conversions of the generic path run at
-// a quarter of the FMA rate and bound it far below the memory's. Other types: each weight
+// The R input rows' products with chunk c's 32 weights of G output rows (the 16-byte loads
+// q[g], each within one group whose (scale, zero) is sz[g]), added to acc[g][r]; each 16 bytes
+// of the inputs are loaded once for the G rows. fp16 inputs: the weights dequantized two at a
+// time in half2 with no conversion (a nibble or'ed into 1024's mantissa is 1024 + q; times
+// 1/16 less (1024 + zero) / 16 gives (q - zero) / 16 exactly, at most 1 in size), the products
+// summed two by two in half2 (at most twice the input: no overflow below 32752), then scaled
+// by 16 x scale and summed in fp32. The integer-to-float conversions of the generic path run
+// at a quarter of the FMA rate and bound it far below the memory's. Other types: each weight
 // converted and multiplied in fp32.
-template <typename W, int R>
-__device__ inline void add_chunk(const W* __restrict__ x, int in, int c, uint4 q, __half2 sz, float (&acc)[R]) {
-  const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+template <typename W, int R, int G>
+__device__ inline void add_chunk(const W* __restrict__ x, int in, int c, const uint4 (&q)[G], const __half2 (&sz)[G], float (&acc)[G][R]) {
   if constexpr (std::is_same_v<W, __half>) {
     const __half2 sixteenth = __float2half2_rn(0.0625f);
-    const __half2 minus_offset = __hneg2(__half2half2(__hmul(__hadd(__float2half(1024.0f), __high2half(sz)), __float2half(0.0625f))));
-    const float scale16 = 16.0f * __low2float(sz);
-    __half2 wq[4][4];
+    __half2 minus_offset[G];
+    float scale16[G];
 #pragma unroll
-    for (int k = 0; k < 4; ++k)
+    for (int g = 0; g < G; ++g) {
+      minus_offset[g] = __hneg2(__half2half2(__hmul(__hadd(__float2half(1024.0f), __high2half(sz[g])), __float2half(0.0625f))));
+      scale16[g] = 16.0f * __low2float(sz[g]);
+    }
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const uint32_t bits = ((words[k] >> (4 * j)) & 0x000F000Fu) | 0x64006400u;
-        wq[k][j] = __hfma2(*reinterpret_cast<const __half2*>(&bits), sixteenth, minus_offset);
-      }
+    for (int k = 0; k < 4; ++k) {
+      uint4 xv[R];
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const uint4* xr = reinterpret_cast<const uint4*>(x + size_t(r) * in + 32 * c);
+      for (int r = 0; r < R; ++r) xv[r] = reinterpret_cast<const uint4*>(x + size_t(r) * in + 32 * c)[k];
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const uint4 xv = xr[k];
-        const __half2* x2 = reinterpret_cast<const __half2*>(&xv);
-        const float2 lo = __half22float2(__hfma2(wq[k][1], x2[1], __hmul2(wq[k][0], x2[0])));
-        const float2 hi = __half22float2(__hfma2(wq[k][3], x2[3], __hmul2(wq[k][2], x2[2])));
-        acc[r] += scale16 * ((lo.x + lo.y) + (hi.x + hi.y));
+      for (int g = 0; g < G; ++g) {
+        const uint32_t word = (&q[g].x)[k];
+        __half2 wq[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint32_t bits = ((word >> (4 * j)) & 0x000F000Fu) | 0x64006400u;
+          wq[j] = __hfma2(*reinterpret_cast<const __half2*>(&bits), sixteenth, minus_offset[g]);
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const __half2* x2 = reinterpret_cast<const __half2*>(&xv[r]);
+          const float2 lo = __half22float2(__hfma2(wq[1], x2[1], __hmul2(wq[0], x2[0])));
+          const float2 hi = __half22float2(__hfma2(wq[3], x2[3], __hmul2(wq[2], x2[2])));
+          acc[g][r] += scale16[g] * ((lo.x + lo.y) + (hi.x + hi.y));
+        }
       }
     }
   } else {
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
-      const int i = 32 * c + 8 * k;
-      float wv[8];
-      dequant8(words[k], __half22float2(sz), nullptr, wv);
+      float xv[R][8];
 #pragma unroll
-      for (int r = 0; r < R; ++r) {
-        float xv[8];
-        load8<W>(x + size_t(r) * in + i, xv);
+      for (int r = 0; r < R; ++r) load8<W>(x + size_t(r) * in + 32 * c + 8 * k, xv[r]);
 #pragma unroll
-        for (int n = 0; n < 8; ++n) acc[r] += wv[n] * xv[n];
+      for (int g = 0; g < G; ++g) {
+        float wv[8];
+        dequant8((&q[g].x)[k], __half22float2(sz[g]), nullptr, wv);
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int n = 0; n < 8; ++n) acc[g][r] += wv[n] * xv[r][n];
       }
     }
   }
 }
 
-// One warp an output row: each lane takes 32 inputs (one group's, a 16-byte load of weights)
-// at a time, lanes on consecutive 16-byte words, and the R input rows reuse each weight.
+constexpr int kGemvWarps = 4, kGemvOutRows = 4;  // warps a block, output rows a warp
+
+// A 16-byte load of data read once (the weights): not kept in L1, where the inputs that every
+// warp re-reads stay; asm that is not volatile, so the compiler may issue it early.
+__device__ inline uint4 load_once(const uint4* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+
+// One warp kGemvOutRows output rows: each lane takes 32 inputs (one group's, a 16-byte load of
+// weights per row) at a time, lanes on consecutive 16-byte words; the R input rows reuse each weight and the output rows each input load.
 template <typename W, int R>
-__global__ void __launch_bounds__(256) int4_gemv_kernel(const W* __restrict__ x, Int4Linear w, const float* __restrict__ b, float* __restrict__ y,
-                                                        bool accumulate) {
+__global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __restrict__ x, Int4Linear w, const float* __restrict__ b,
+                                                                    float* __restrict__ y, bool accumulate) {
+  constexpr int G = kGemvOutRows;
   const int lane = threadIdx.x & 31;
-  const int o = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-  if (o >= w.out) return;
-  const uint4* row = reinterpret_cast<const uint4*>(w.qweight + size_t(o) * (w.in / 8));
-  const __half2* sz = w.sz + size_t(o) * (w.in / w.group);
-  float acc[R] = {};
-#pragma unroll 4
-  for (int c = lane; c < w.in / 32; c += 32) add_chunk<W, R>(x, w.in, c, __ldg(row + c), sz[32 * c / w.group], acc);
+  const int o0 = (blockIdx.x * kGemvWarps + threadIdx.x / 32) * G;
+  if (o0 >= w.out) return;
+  const uint4* row[G];
+  const __half2* sz[G];
 #pragma unroll
-  for (int r = 0; r < R; ++r) {
-    float v = acc[r];
+  for (int g = 0; g < G; ++g) {
+    const int o = min(o0 + g, w.out - 1);  // past the end: the last row again, not written
+    row[g] = reinterpret_cast<const uint4*>(w.qweight + size_t(o) * (w.in / 8));
+    sz[g] = w.sz + size_t(o) * (w.in / w.group);
+  }
+  float acc[G][R] = {};
+#pragma unroll 2
+  for (int c = lane; c < w.in / 32; c += 32) {
+    uint4 q[G];
+    __half2 s[G];
 #pragma unroll
-    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
-    if (lane == 0) {
-      float* out = y + size_t(r) * w.out + o;
-      *out = (accumulate ? *out : 0.0f) + v + (b ? b[o] : 0.0f);
+    for (int g = 0; g < G; ++g) q[g] = load_once(row[g] + c), s[g] = sz[g][32 * c / w.group];
+    add_chunk<W, R, G>(x, w.in, c, q, s, acc);
+  }
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    if (o0 + g >= w.out) break;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      float v = acc[g][r];
+#pragma unroll
+      for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
+      if (lane == 0) {
+        float* out = y + size_t(r) * w.out + o0 + g;
+        *out = (accumulate ? *out : 0.0f) + v + (b ? b[o0 + g] : 0.0f);
+      }
     }
   }
 }
@@ -166,8 +203,8 @@ __global__ void int4_dequantize_kernel(Int4Linear w, W* __restrict__ dst) {
 
 template <typename W, int R>
 void gemv_rows(const void* x, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
-  constexpr int kWarps = 8;
-  int4_gemv_kernel<W, R><<<(w.out + kWarps - 1) / kWarps, 32 * kWarps, 0, s>>>(static_cast<const W*>(x), w, b, y, accumulate);
+  constexpr int kOut = kGemvWarps * kGemvOutRows;
+  int4_gemv_kernel<W, R><<<(w.out + kOut - 1) / kOut, 32 * kGemvWarps, 0, s>>>(static_cast<const W*>(x), w, b, y, accumulate);
 }
 
 template <typename W>
