@@ -164,16 +164,19 @@ cudaError_t launch_gemv(const LinearInput& x, int rows, const DeviceLinear& L, f
                 x.eps, static_cast<const W*>(L.w), L.b, y, L.in, L.out, accumulate);
 }
 
-// Up to N rows (`rows`) through the GEMV. Two rows a warp, eight loads a row in flight: the
-// fastest of 1x8, 2x4, 2x8, 1x16 and 4x4 on the 7B shape. Below 8192 rows (the 7B's o and down
-// projections) a block's rows are too few to fill the GPU, and four warps share each row
-// (docs/quest-step.md).
+// Up to N rows (`rows`) through the GEMV. One row: two output rows a warp, eight loads a row
+// in flight, the fastest of 1x8, 2x4, 2x8, 1x16 and 4x4 on the 7B shape. Below 8192 rows (the
+// 7B's o and down projections) a block's rows are too few to fill the GPU, and four warps
+// share each row (docs/quest-step.md). A batch's rows: eight output rows a warp, two loads a
+// row in flight (as many in all), so that a quarter of the blocks build the input rows (norm,
+// SwiGLU), which every block does for each of its N rows; each row's sums in the same order.
 template <typename W, int MODE, int N>
 void gemv(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
+  constexpr int R = N == 1 ? 2 : 8, B = 16 / R;
   if (L.out < 8192)
-    check(launch_gemv<W, MODE, 2, 8, 4, N>(x, rows, L, y, accumulate, s), "linear");
+    check(launch_gemv<W, MODE, R, B, 4, N>(x, rows, L, y, accumulate, s), "linear");
   else
-    check(launch_gemv<W, MODE, 2, 8, 1, N>(x, rows, L, y, accumulate, s), "linear");
+    check(launch_gemv<W, MODE, R, B, 1, N>(x, rows, L, y, accumulate, s), "linear");
 }
 
 // row_scale[r] = 1 / rms(x[r]): the RmsNorm input of a GEMM.
