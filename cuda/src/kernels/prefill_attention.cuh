@@ -31,8 +31,9 @@ struct PrefillArgs {
 };
 
 // Causal attention over the cache's positions [0, start + rows): flash attention on mma.sync
-// (prefill_attention.cu), or on wgmma where the card is an sm_90, the addon has sm_90a code
-// and the wgmma kernel is written for the head_dim (prefill_attention_sm90.cu).
+// (prefill_attention.cu), or on wgmma where the card is an sm_90, the addon has sm_90a code,
+// the driver encodes tensor maps and the wgmma kernel is written for the head_dim
+// (prefill_attention_sm90.cu).
 void prefill_attention(const PrefillArgs& a, cudaStream_t stream);
 // Which of the two runs on the current device, and why.
 std::string prefill_attention_path();
