@@ -102,11 +102,16 @@ def _per_task(length, pool):
 
 
 def draw_task(per_task, rng, focus):
-    """A task of the bucket: the focus task with its share of the rows, the others equally."""
+    """A task of the bucket: each focus task (of the bucket) with its share of the rows, the others equally."""
     names = sorted(per_task)
-    if focus and focus[0] in per_task and (len(names) == 1 or rng.random() < focus[1]):
-        return focus[0]
-    others = [t for t in names if not focus or t != focus[0]] or names
+    present = [(t, share) for t, share in focus.items() if t in per_task]
+    if present and len(names) > 1:  # no draw otherwise: recipes without --focus keep their random stream
+        r, cum = rng.random(), 0.0
+        for task, share in present:
+            cum += share
+            if r < cum:
+                return task
+    others = [t for t in names if t not in focus] or names
     return rng.choice(others)
 
 
@@ -237,7 +242,8 @@ def main():
     ap.add_argument("--lm-rows", type=int, default=0, help="also, every step, this many plain-text rows of 2048 tokens, their loss added")
     ap.add_argument("--teacher", help="with --lm-rows: the plain-text rows' loss is the KL divergence from this model's predictions")
     ap.add_argument("--context-weight", type=float, default=CONTEXT_WEIGHT, help="language-modelling weight of a task sample's non-answer tokens")
-    ap.add_argument("--focus", help="TASK=SHARE: that task takes SHARE of each batch's task rows (implies --by-task)")
+    ap.add_argument("--focus", help="TASK=SHARE[,TASK=SHARE...]: each task takes its SHARE of each batch's task rows, the others "
+                    "the rest equally (implies --by-task)")
     ap.add_argument("--tokens-per-step", type=int, default=TOKENS_PER_STEP, help="tokens of a step's task and plain-text rows")
     ap.add_argument("--hidden", type=int, help="width of a model from scratch (default 256): heads of 64, half as many KV heads (all, for an odd count), SwiGLU 3x as wide")
     ap.add_argument("--layers", type=int, help="layers of a model from scratch (default 6); with --init, layers added on top of the init's "
@@ -250,7 +256,15 @@ def main():
     if args.hidden and args.hidden % 64:
         ap.error(f"--hidden {args.hidden}: heads are 64 wide, so the width must be a multiple of 64")
     curriculum = [(float(c.split(":")[0]), int(c.split(":")[1])) for c in args.curriculum.split(",")] if args.curriculum else CURRICULUM
-    focus = (args.focus.split("=")[0], float(args.focus.split("=")[1])) if args.focus else None
+    focus = {}
+    for part in args.focus.split(",") if args.focus else []:
+        task, _, share = part.partition("=")
+        try:
+            focus[task] = float(share)
+        except ValueError:
+            ap.error(f"--focus {part!r}: expected TASK=SHARE with SHARE a number")
+    if sum(focus.values()) > 1 or any(v < 0 for v in focus.values()):
+        ap.error(f"--focus {args.focus}: the shares must be at least 0 and add up to at most 1")
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -295,7 +309,7 @@ def main():
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or focus is not None, focus, args.lm_share, args.context_weight,
+        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or bool(focus), focus, args.lm_share, args.context_weight,
                                  args.tokens_per_step)
         with autocast(device):
             loss, lm_loss = weighted_loss(model, ids, w, n_lm)
