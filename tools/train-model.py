@@ -105,7 +105,9 @@ def draw_task(per_task, rng, focus):
     """A task of the bucket: each focus task (of the bucket) with its share of the rows, the others equally."""
     names = sorted(per_task)
     present = [(t, share) for t, share in focus.items() if t in per_task]
-    if present and len(names) > 1:  # no draw otherwise: recipes without --focus keep their random stream
+    if present and len(names) == 1:
+        return names[0]
+    if present:  # no draw otherwise: recipes without --focus keep their random stream
         r, cum = rng.random(), 0.0
         for task, share in present:
             cum += share
@@ -259,6 +261,8 @@ def main():
     focus = {}
     for part in args.focus.split(",") if args.focus else []:
         task, _, share = part.partition("=")
+        if task in focus:
+            ap.error(f"--focus {args.focus}: {task} is named twice")
         try:
             focus[task] = float(share)
         except ValueError:
@@ -275,6 +279,9 @@ def main():
     buckets, held = load_tasks(tok, args.data, holdout=0.03)
     lm_ids = tok.encode(open(os.path.join(args.data, "lm-kjv-train.txt")).read(), add_special_tokens=False).ids
     print(f"tokenized in {time.time() - t0:.0f}s: buckets {sorted(buckets)}, {len(held)} held out, {len(lm_ids)} text tokens", flush=True)
+    known = {item[2] for pool in buckets.values() for item in pool}
+    if unknown := sorted(set(focus) - known):
+        ap.error(f"--focus: no task {', '.join(unknown)} in {args.data} (its tasks: {', '.join(sorted(known))})")
 
     hidden = args.hidden or 256
     heads = hidden // 64

@@ -104,6 +104,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (threadIdx.x != 0) return;
     constexpr int kPages = kKeys / kGpuPage;
     constexpr uint32_t kTileBytes = kKeys * D * sizeof(E);
+    static_assert(D % 64 == 0 && kKeys % kGpuPage == 0, "a tile's boxes bring exactly kTileBytes, else the stage's mbarrier never completes");
     const int64_t pages = (total + kGpuPage - 1) / kGpuPage;
     for (int kt = 0; kt < key_tiles; ++kt) {
       const int st = kt % kStages;
@@ -294,6 +295,7 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
 // A layer's K or V cache as rows of D 16-bit values, boxes of one page's rows x 64 columns in
 // the 128-byte swizzle (the layout tile_at reads).
 CUtensorMap cache_map(const void* base, const PagedKv& kv) {
+  if (!tensor_map_encoder()) throw std::runtime_error("prefill attention (sm_90a): the driver has no cuTensorMapEncodeTiled");
   CUtensorMap map;
   const cuuint64_t dims[2] = {cuuint64_t(kv.head_dim), cuuint64_t(kv.capacity) * kv.kv_heads * kGpuPage};
   const cuuint64_t strides[1] = {cuuint64_t(kv.head_dim) * 2};
