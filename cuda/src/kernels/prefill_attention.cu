@@ -231,7 +231,7 @@ std::string prefill_attention_path() {
     std::string others;  // the head_dims that take mma.sync even here
     for (int d : kGpuHeadDims)
       if (!wgmma_head_dim(d)) others += (others.empty() ? "" : ", ") + std::to_string(d);
-    return "flash attention on wgmma (sm_90a; 128 queries x 128 keys a tile, two warpgroups; head_dim " + others +
+    return "flash attention on wgmma (sm_90a; 128 queries x 128 keys a tile, two warpgroups, K and V by TMA; head_dim " + others +
            ": flash attention 2 on mma.sync; QUEST_PREFILL_ATTENTION=mma picks mma.sync)";
   }
   return "flash attention 2 on mma.sync m16n8k16 (128 queries x 64 keys a tile, head_dim 256 64 x 32, online softmax in registers; " +
