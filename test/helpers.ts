@@ -155,6 +155,13 @@ export function stderrNotes(stderr: string): string {
 
 export const sameList = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
 
+/** Where two backends' selections of one step and layer part: the reference's margin at each list that differs. */
+export function partedMargins(ref: NativeStepSelection, other: NativeStepSelection, layer: number): number[] {
+  const [la, lb] = [ref.lists[layer], other.lists[layer]];
+  expect(lb).toHaveLength(la.length);
+  return la.flatMap((list, j) => (sameList(list, lb[j]) ? [] : [ref.margins[layer][j]]));
+}
+
 /**
  * Tokens read over recorded decode steps, as the engine counts them: a KV head's list, or,
  * where the lists are per query head, the union of its `group` heads' lists.

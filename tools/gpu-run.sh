@@ -52,7 +52,6 @@ train_name=${TRAIN_NAME:-quest-tiny-r4}
 train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096,0.4:32768 --minutes 5}
 ruler_name=${RULER_NAME:-quest-tiny-r8}
 ruler_args=${RULER_ARGS:---by-task --teacher models/quest-tiny --lm-rows 16 --lm-share 0 --context-weight 0 --lr 5e-4 --curriculum 0:4096,0.4:16384,0.85:32768 --minutes 5.5}
-ruler_tasks=niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe
 gpu="node bin/quest.js eval --model models/quest-tiny --device cuda --samples ${SAMPLES:-20}"
 log device; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 for step in ${@:-build fixture torch bench sweep niah}; do
@@ -64,7 +63,7 @@ for step in ${@:-build fixture torch bench sweep niah}; do
       python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$train_name" $train_args ;;
     train-ruler) mkdir -p .data && tar -xJf .gpu/train-ruler.tar.xz -C .data &&
       python3 tools/train-model.py --data .data/train-ruler --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$ruler_name" $ruler_args &&
-      timeout 150 node bin/quest.js eval --model "$r/$ruler_name" --device cuda --samples "${SAMPLES:-20}" --tasks $ruler_tasks --lengths "${RULER_LENGTHS:-4096}" \
+      timeout 150 node bin/quest.js eval --model "$r/$ruler_name" --device cuda --samples "${SAMPLES:-20}" --tasks ruler --lengths "${RULER_LENGTHS:-4096}" \
         --output-path "$r/$ruler_name-ruler" ;;
     adopt) cp "$r/$train_name"/* models/quest-tiny/ ;;
     torch) timeout 120 python3 tools/bench-torch.py --out "$r/torch.json" --repeats 50 ;;

@@ -15,6 +15,7 @@
 # Needs .data/kjv-train.txt (tools/make-texts.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ -s .data/kjv-train.txt ] || { echo "tools/make-training-data.sh: .data/kjv-train.txt is missing: make it first with tools/make-texts.py (see its header)" >&2; exit 1; }
 depths=$(seq -s, 0 5 100)
 gen() { # task[-tag] length count seed
   local f="$out/$1-$2.jsonl"

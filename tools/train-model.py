@@ -68,6 +68,11 @@ def autocast(device):
     return torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
 
 
+def row_width(length):
+    """Tokens a training row of a bucket holds: the bucket's length, then room for the answer and EOS."""
+    return length + ANSWER_SLACK + 1
+
+
 def load_tasks(tok, data_dir, holdout):
     buckets, held = {}, []
     for path in sorted(glob.glob(os.path.join(data_dir, "*.jsonl"))):
@@ -77,8 +82,8 @@ def load_tasks(tok, data_dir, holdout):
         qs = tok.encode_batch([s["question"] for s in samples], add_special_tokens=False)
         ts = tok.encode_batch([target_text(s) for s in samples], add_special_tokens=False)
         n_hold = max(1, int(len(samples) * holdout))
-        # a row holds the bucket's length plus ANSWER_SLACK + 1 tokens; a longer sample loses its answer's end
-        cut = sum(len(c.ids) + len(q.ids) + len(t.ids) + 1 > length + ANSWER_SLACK + 1 for c, q, t in zip(ctx, qs, ts))
+        # a row holds row_width(length) tokens; a longer sample loses its answer's end
+        cut = sum(len(c.ids) + len(q.ids) + len(t.ids) + 1 > row_width(length) for c, q, t in zip(ctx, qs, ts))
         for i, (c, q, t) in enumerate(zip(ctx, qs, ts)):
             ids = c.ids + q.ids + t.ids + [EOS]
             answer_from = len(c.ids) + len(q.ids)
@@ -122,7 +127,7 @@ def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share, co
     n_lm = int(round(rows * lm_share))
     pool = buckets[length]
     per_task = _per_task(length, pool) if by_task else None
-    width = length + ANSWER_SLACK + 1
+    width = row_width(length)
     ids = torch.full((rows, width), PAD, dtype=torch.long)
     w = torch.zeros((rows, width))
     for r in range(rows):
@@ -255,6 +260,9 @@ def main():
         ap.error("--teacher distils on the plain-text rows: give --lm-rows too")
     if args.init and args.hidden:
         ap.error("--hidden: a fine-tune takes its width from --init's model")
+    for flag, v in (("--hidden", args.hidden), ("--layers", args.layers), ("--tokens-per-step", args.tokens_per_step)):
+        if v is not None and v <= 0:
+            ap.error(f"{flag} {v}: must be positive")
     if args.hidden and args.hidden % 64:
         ap.error(f"--hidden {args.hidden}: heads are 64 wide, so the width must be a multiple of 64")
     curriculum = [(float(c.split(":")[0]), int(c.split(":")[1])) for c in args.curriculum.split(",")] if args.curriculum else CURRICULUM
@@ -269,6 +277,13 @@ def main():
             ap.error(f"--focus {part!r}: expected TASK=SHARE with SHARE a number")
     if sum(focus.values()) > 1 or any(v < 0 for v in focus.values()):
         ap.error(f"--focus {args.focus}: the shares must be at least 0 and add up to at most 1")
+    # Before the minutes of tokenizing: the tasks are the data files' names, TASK-LENGTH.jsonl.
+    known = {os.path.basename(f).rsplit("-", 1)[0] for f in glob.glob(os.path.join(args.data, "*.jsonl"))}
+    if unknown := sorted(set(focus) - known):
+        ap.error(f"--focus: no task {', '.join(unknown)} in {args.data} (its tasks: {', '.join(sorted(known))})")
+    longest = max(length for _, length in curriculum)
+    if args.tokens_per_step < longest:
+        ap.error(f"--tokens-per-step {args.tokens_per_step}: less than the curriculum's longest rows ({longest} tokens)")
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -279,9 +294,6 @@ def main():
     buckets, held = load_tasks(tok, args.data, holdout=0.03)
     lm_ids = tok.encode(open(os.path.join(args.data, "lm-kjv-train.txt")).read(), add_special_tokens=False).ids
     print(f"tokenized in {time.time() - t0:.0f}s: buckets {sorted(buckets)}, {len(held)} held out, {len(lm_ids)} text tokens", flush=True)
-    known = {item[2] for pool in buckets.values() for item in pool}
-    if unknown := sorted(set(focus) - known):
-        ap.error(f"--focus: no task {', '.join(unknown)} in {args.data} (its tasks: {', '.join(sorted(known))})")
 
     hidden = args.hidden or 256
     heads = hidden // 64

@@ -10,7 +10,6 @@ import { parseBudget, type Budget } from '../run/budgets.js';
 import type { DataSources } from '../run/tasks.js';
 import { policyNames, policySettings } from '../run/policies.js';
 
-
 export function positiveInt(flag: string) {
   return (v: string): number => {
     const n = Number(v);
@@ -156,10 +155,6 @@ export function deviceList(flag: string) {
     });
 }
 
-/**
- * Adds each setting's default to its flag's help, from the config's defaults (commander's own
- * defaults would count as given and override a --config file).
- */
 /** The flags bench-latency and bench-eval share: the model or preset, lengths, tokens generated, repeats, seed, output, config and device. */
 export function addBenchFlags(cmd: Command, help: { decodeSteps: string; outputPath: string }): Command {
   return cmd
@@ -179,6 +174,10 @@ export function benchFlagValues(o: Record<string, unknown>): Partial<BenchConfig
   return { model, lengths, decodeSteps, repeats, seed, outputPath, device, ...(policyFlags(o) as Partial<BenchConfig>) };
 }
 
+/**
+ * Adds each setting's default to its flag's help, from the config's defaults (commander's own
+ * defaults would count as given and override a --config file).
+ */
 export function showDefaults(cmd: Command, defaults: object): Command {
   const shown = (v: unknown): string | null => {
     if (v === undefined || v === null || v === false || (Array.isArray(v) && v.length === 0)) return null;

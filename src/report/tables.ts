@@ -80,13 +80,6 @@ export const meanOrNull = (xs: (number | null)[]): number | null => {
 };
 
 /** The q-th quantile of xs with numpy.percentile's default linear interpolation; null for none. */
-/** The middle of a non-empty list (the mean of the two middle values of an even one): a timing's median. */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 export function quantile(xs: number[], q: number): number | null {
   if (!xs.length) return null;
   const v = [...xs].sort((a, b) => a - b);
@@ -94,6 +87,9 @@ export function quantile(xs: number[], q: number): number | null {
   const lo = Math.floor(pos);
   return lo + 1 < v.length ? v[lo] + (pos - lo) * (v[lo + 1] - v[lo]) : v[lo];
 }
+
+/** A timing's median: the middle of a non-empty list, or the mean of its two middle values. */
+export const median = (xs: number[]): number => quantile(xs, 0.5)!;
 
 /** The order the user named policies and budgets in (--policies, --budgets): the rows keep it. */
 export interface RowOrder {

@@ -233,7 +233,9 @@ async function runCells(model: NativeModel, ps: Prepared[], cfg: EvalConfig, tok
 /**
  * runCells, in as many groups as the device holds: a shared prefill whose cells' pages do not
  * fit together (the engine says how many tokens would) is split in halves, each its own
- * prefill, with a line saying so. Each cell's record is the same either way.
+ * prefill, with a line saying so. Each cell's record is the same either way, and each group's
+ * records are handed on as it finishes: a later group's failure loses none of them. `fits`
+ * keeps, per context length that has been refused, the most cells that then ran together.
  */
 async function runCellsFitting(
   model: NativeModel,
@@ -241,21 +243,26 @@ async function runCellsFitting(
   cfg: EvalConfig,
   tok: TextTokenizer,
   stop: Int32Array,
-  note: (m: string) => void,
-): Promise<EvalRecord[]> {
+  io: { note: (m: string) => void; onRecord: (r: EvalRecord) => void; fits: Map<number, number> },
+): Promise<void> {
+  const length = ps[0].context.length;
+  let records: EvalRecord[];
   try {
-    return await runCells(model, ps, cfg, tok, stop);
+    records = await runCells(model, ps, cfg, tok, stop);
   } catch (err) {
     // Long generations run their cells one at a time already (runCells).
     if (ps.length === 1 || task(ps[0].unit.sample.task).longGeneration || !cacheDoesNotFit(err)) throw err;
     const half = Math.ceil(ps.length / 2);
-    note(
+    io.note(
       `--cells shared: the ${ps.length} cells of sample ${ps[0].unit.sample.id} do not fit on the device together (${errorMessage(err)}): ` +
         `they run as two prefills of ${half} and ${ps.length - half}`,
     );
-    const first = await runCellsFitting(model, ps.slice(0, half), cfg, tok, stop, note);
-    return [...first, ...(await runCellsFitting(model, ps.slice(half), cfg, tok, stop, note))];
+    if (!io.fits.has(length)) io.fits.set(length, 0);
+    await runCellsFitting(model, ps.slice(0, half), cfg, tok, stop, io);
+    return runCellsFitting(model, ps.slice(half), cfg, tok, stop, io);
   }
+  if (io.fits.has(length)) io.fits.set(length, Math.max(io.fits.get(length)!, ps.length));
+  for (const r of records) io.onRecord(r);
 }
 
 /** A run's identity: rerunning into the same folder resumes, and shards merge, only when these match. */
@@ -394,16 +401,26 @@ export function cellGroups(todo: Unit[], cfg: EvalConfig): Unit[][] {
   return groups;
 }
 
-/** Runs units in this process, handing each record over as it finishes (a shared group's records together, at its end). */
+/**
+ * Runs units in this process, handing each record over as it finishes (a shared group's records
+ * together, as each of its prefills ends). A sample's cells start in groups no larger than
+ * what ran together at its length after a refusal.
+ */
 export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: EvalRecord) => void, note: (m: string) => void = () => {}): Promise<void> {
   if (!todo.length) return;
   run.model ??= await loadModel(run.folder.spec, run.folder.dir, chooseBackend(run.cfg.device, run.cfg).use);
   const model = run.model;
   const stop = Int32Array.from(run.folder.stopTokens);
   const prepared = (unit: Unit): Prepared => ({ unit, ...run.tokens.get(unit.sample.id)! });
+  const io = { note, onRecord, fits: new Map<number, number>() };
   for (const group of cellGroups(todo, run.cfg)) {
-    if (run.cfg.cells === 'shared') for (const r of await runCellsFitting(model, group.map(prepared), run.cfg, run.tok, stop, note)) onRecord(r);
-    else for (const unit of group) onRecord(await runCell(model, prepared(unit), run.cfg, run.tok, stop));
+    if (run.cfg.cells !== 'shared') {
+      for (const unit of group) onRecord(await runCell(model, prepared(unit), run.cfg, run.tok, stop));
+      continue;
+    }
+    const ps = group.map(prepared);
+    const most = io.fits.get(ps[0].context.length) || ps.length;
+    for (let i = 0; i < ps.length; i += most) await runCellsFitting(model, ps.slice(i, i + most), run.cfg, run.tok, stop, io);
   }
 }
 

@@ -69,15 +69,11 @@ function format(template: string, fields: Record<string, string>): string {
 }
 
 /**
- * eval_yarn_mistral.py truncate_by_tokens: the prompt tokenized with special tokens; over
- * maxLength it keeps the first and last maxLength // 2; decoded (special tokens skipped) either way.
+ * eval_yarn_mistral.py truncate_by_tokens: the prompt tokenized with special tokens (here by the
+ * caller, once for every length); over maxLength it keeps the first and last maxLength // 2;
+ * decoded (special tokens skipped) either way.
  */
-export function truncateMiddle(tok: TextTokenizer, prompt: string, maxLength: number): { text: string; truncated: boolean } {
-  return truncateIds(tok, tok.encode(prompt, true), maxLength);
-}
-
-/** truncateMiddle of a prompt already tokenized (a row's prompt is tokenized once for every length). */
-function truncateIds(tok: TextTokenizer, ids: ReturnType<TextTokenizer['encode']>, maxLength: number): { text: string; truncated: boolean } {
+function truncateMiddle(tok: TextTokenizer, ids: ReturnType<TextTokenizer['encode']>, maxLength: number): { text: string; truncated: boolean } {
   if (ids.length <= maxLength) return { text: tok.decode(ids), truncated: false };
   const split = Math.floor(maxLength / 2);
   return { text: tok.decode([...ids.slice(0, split), ...ids.slice(ids.length - split)]), truncated: true };
@@ -118,7 +114,7 @@ function infTask(name: string, d: Dataset): Task {
       });
       for (const L of opts.lengths)
         prepared.forEach(({ ids, question, label: l, r }, i) => {
-          const { text, truncated } = truncateIds(opts.tokenizer, ids, L);
+          const { text, truncated } = truncateMiddle(opts.tokenizer, ids, L);
           out.push({
             id: `${name}-L${L}-${typeof r.id === 'number' || typeof r.id === 'string' ? r.id : i}`,
             task: name,

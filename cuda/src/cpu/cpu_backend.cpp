@@ -23,9 +23,6 @@ inline float dot(const float* a, const float* b, int n) {
   return t;
 }
 
-// Gemma 2's soft-cap of a score or logit.
-float soft_capped(float x, float cap) { return std::tanh(x / cap) * cap; }
-
 // Attention of query head `qh` over `n` positions of KV head `g` (`at(j)`: the j-th): its
 // probabilities into `p`, its output into `o`. attend's rows and the diagnostics' dense pass
 // share it, so a read of every position gives the dense result bit for bit.
@@ -49,8 +46,6 @@ void attend_row(const PagedKvCache& cache, int layer, int g, const float* qh, in
     for (int c = 0; c < d; ++c) o[c] += p[j] * v[c];
   }
 }
-
-float attention_scale(const AttendOptions& how, int d) { return how.scale > 0 ? how.scale : 1.0f / std::sqrt(static_cast<float>(d)); }
 
 class CpuBackend final : public Backend {
  public:
@@ -133,7 +128,7 @@ class CpuBackend final : public Backend {
   void attend(const PagedKvCache& cache, int layer, const float* q, int rows, int heads, const int64_t* pos,
               const Selection* sel, float* out, AttentionScores* scores, const AttendOptions& how) override {
     const int kvh = cache.kv_heads(), d = cache.head_dim(), group = heads / kvh;
-    const float scale = attention_scale(how, d);
+    const float scale = how.scale_for(d);
     const int64_t window = how.window;
     const bool per_query = sel && int(sel->size()) == heads;
     const int64_t last_pos = *std::max_element(pos, pos + rows);
@@ -203,7 +198,7 @@ void attention_diagnostics(const PagedKvCache& cache, int layer, const float* q,
                            const float* out, const AttendOptions& how, std::vector<float>& l2, std::vector<float>& recall) {
   const int kvh = cache.kv_heads(), d = cache.head_dim(), group = heads / kvh;
   const bool per_query = int(sel.size()) == heads;
-  const float scale = attention_scale(how, d);
+  const float scale = how.scale_for(d);
   const size_t base = l2.size();
   l2.resize(base + kvh);
   recall.resize(base + kvh);

@@ -7,10 +7,19 @@
 
 namespace quest {
 
+namespace {
+// The options with the model's way of forming scores, which a policy forming its own reads.
+PolicyOptions scored(PolicyOptions o, const ModelSpec& s) {
+  o.attend.scale = s.attention_scale();
+  o.attend.softcap = float(s.attn_softcap);
+  return o;
+}
+}  // namespace
+
 CpuSequence::CpuSequence(std::shared_ptr<const Model> model, const PolicyOptions& opts, Backend& backend)
-    : Decoder(model->spec(), opts.record_selections), model_(std::move(model)), opts_(opts), be_(backend),
+    : Decoder(model->spec(), opts.record_selections), model_(std::move(model)), opts_(scored(opts, model_->spec())), be_(backend),
       cache_(model_->spec().layers, model_->spec().kv_heads, model_->spec().head_dim, opts.page_size, opts.kv_dtype),
-      policy_(make_policy(opts, model_->spec().layers, model_->spec().kv_heads)), observers_{policy_.get()} {
+      policy_(make_policy(opts_, model_->spec().layers, model_->spec().kv_heads)), observers_{policy_.get()} {
   if (record_) policy_->record_margins(model_->spec().layers);
 }
 
@@ -117,9 +126,7 @@ void CpuSequence::run(const std::vector<CpuSequence*>& lanes, const int32_t* tok
   // LongRoPE once the length passes the original one).
   std::vector<std::vector<float>> inv_freq(B);
   for (int b = 0; b < B; ++b) inv_freq[b] = m.inv_freq_at(decode ? pos[b * n] + 1 : lanes[b]->prompt_end_);
-  AttendOptions how;
-  how.scale = s.attention_scale();
-  how.softcap = float(s.attn_softcap);
+  AttendOptions how = lanes[0]->opts_.attend;  // the model's, as every lane's
   Selection sel(s.kv_heads);
   for (int l = 0; l < s.layers; ++l) {
     const LayerWeights& L = m.layer(l);

@@ -1,6 +1,7 @@
 // The ops the forward pass is written against. The CPU backend (cpu/) is the reference
 // every other backend is checked against; activations here are fp32 row-major arrays.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -24,7 +25,11 @@ struct AttendOptions {
   int64_t window = 0;
   float scale = 0;
   float softcap = 0;
+  float scale_for(int head_dim) const { return scale > 0 ? scale : 1.0f / std::sqrt(static_cast<float>(head_dim)); }
 };
+
+// Gemma 2's soft-cap of a score or logit.
+inline float soft_capped(float x, float cap) { return std::tanh(x / cap) * cap; }
 
 // Attention probabilities a policy asked to see, summed over the query heads of each KV
 // head, indexed [kv_head][position]. Filled only for the parts requested.

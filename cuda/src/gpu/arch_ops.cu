@@ -30,7 +30,7 @@ __global__ void head_rmsnorm_kernel(float* qkv, int rows, int heads, int kv_head
   for (int i = lane; i < head_dim; i += 32) x[i] = w[i] * (x[i] * inv);
 }
 
-// One block a row: y's sum of squares, then x += weight * y / rms(y) in the CPU's order.
+// One block a row: y's sum of squares, then x += weight * (y / rms(y)), the add in the CPU's operation order.
 __global__ void post_norm_add_kernel(float* x, const float* y, int dim, const float* weight, float eps) {
   __shared__ float partial[32];
   const float* yr = y + size_t(blockIdx.x) * dim;

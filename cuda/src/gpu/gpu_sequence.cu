@@ -185,6 +185,8 @@ void GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta) c
   const size_t need = pool_now + size_t(pool_pages) * page + bounds(std::max<size_t>(size_t(meta), kmin_[0].n / per_meta));
   const size_t room = free_gpu_bytes() + pool_now + bounds(kmin_[0].n / per_meta);
   if (need > room) {
+    // The wording is matched by cacheDoesNotFit (src/engine/index.ts): eval splits a shared
+    // prefill and bench-latency cuts a batch on it.
     const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
     throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory and " +
                              gib(room) + " GiB is free: about " + std::to_string(int64_t(double(tokens) * double(room) / double(need))) +

@@ -149,7 +149,8 @@ template <typename W, int MODE, int R, int B, int KS, int N>
 cudaError_t launch_gemv(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
   const int rows_per_block = kGemvWarps / KS * R;
   const int smem = rows * L.in * int(sizeof(float));
-  // The dynamic shared memory a block may take without asking: 48 KiB less the kernel's static slices.
+  // The dynamic shared memory a block may take without asking: 48 KiB less the kernel's static slices
+  // (the size is the call's, known at run time: hence not allow_shared_memory, whose size is fixed).
   static int allowed = [] {
     cudaFuncAttributes a{};
     check(cudaFuncGetAttributes(&a, gemv_kernel<W, MODE, R, B, KS, N>), "GEMV attributes");

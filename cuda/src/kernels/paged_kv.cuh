@@ -34,7 +34,10 @@ struct PagedKv {
   int current_page = 0;  // logical page holding the newest token
   int current_len = 0;   // its valid tokens (1..page_size); every other page is full
   int meta_page = kGpuPage;  // tokens per key min/max entry: Quest's page size
-  int64_t capacity = 0;      // physical pages K and V hold: how far a tensor-map copy may reach
+  // Physical pages K and V hold: how far a tensor-map copy may reach. The wgmma prefill copies
+  // whole pages, past a sequence's end too, so every page must hold finite values (the pool
+  // zeroes its new pages): a NaN there would meet P = 0 in P V.
+  int64_t capacity = 0;
 
   __host__ __device__ int length() const { return current_page * page_size + current_len; }
   // Quest pages before the one holding the newest token (that one is always read).

@@ -20,7 +20,7 @@ class OraclePolicy final : public Policy {
       return;
     }
     const int d = cache.head_dim(), group = heads / kv_heads_;
-    const float scale = 1.0f / std::sqrt(float(d));
+    const float scale = o_.attend.scale_for(d), cap = o_.attend.softcap;
     std::vector<float> mass(pos + 1), logit(pos + 1);
     for (int g = 0; g < kv_heads_; ++g) {
       std::fill(mass.begin(), mass.end(), 0.0f);
@@ -31,7 +31,7 @@ class OraclePolicy final : public Policy {
           const float* k = cache.key(layer, g, t);
           float s = 0;
           for (int i = 0; i < d; ++i) s += qh[i] * k[i];
-          logit[t] = s * scale;
+          logit[t] = cap > 0 ? soft_capped(s * scale, cap) : s * scale;
           mx = std::max(mx, logit[t]);
         }
         for (int64_t t = 0; t <= pos; ++t) sum += (logit[t] = std::exp(logit[t] - mx));

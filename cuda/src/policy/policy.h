@@ -27,6 +27,7 @@ struct PolicyOptions {
   KvDtype kv_dtype = KvDtype::Auto;   // not a policy's but the sequence's: what its cache stores
   bool record_selections = false;     // the sequence's too: keep what each decode step read (a debug path)
   bool diagnostics = false;           // the sequence's too: attention diagnostics at each decode step (CPU; SequenceStats)
+  AttendOptions attend;               // the model's: how it forms scores (scale, soft-cap), for a policy forming its own (the oracle)
   // The policies' own settings by key (a Choice holds its index): each policy file declares
   // its PolicyParams and reads them with value(), so a new policy adds no field here.
   std::map<std::string, double> values;
