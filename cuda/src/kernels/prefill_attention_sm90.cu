@@ -188,7 +188,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int e = 0; e < 4; ++e) {
         float& x = s[4 * n + e];
         const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + (e >> 1) * 8;
-        x = masked ? -INFINITY : CAP ? soft_cap<CAP>(x, cap_in, cap_log2) : x * scale_log2;
+        // Uncapped scores stay raw here; their scale is folded into exp2's argument below.
+        x = masked ? -INFINITY : CAP ? soft_cap<CAP>(x, cap_in, cap_log2) : x;
         mx[e >> 1] = fmaxf(mx[e >> 1], x);
       }
     float sum[2] = {0.0f, 0.0f};
@@ -197,13 +198,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
       mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
       // Finite: key 0 of tile 0 precedes every row, so a fully masked row keeps its old max.
-      const float m_new = fmaxf(m[i], mx[i]);
+      const float m_new = fmaxf(m[i], CAP ? mx[i] : mx[i] * scale_log2);
       corr[i] = exp2f(m[i] - m_new);
       m[i] = m_new;
     }
 #pragma unroll
     for (int i = 0; i < NT * 4; ++i) {
-      s[i] = exp2f(s[i] - m[(i >> 1) & 1]);
+      s[i] = exp2f(CAP ? s[i] - m[(i >> 1) & 1] : fmaf(s[i], scale_log2, -m[(i >> 1) & 1]));  // one FFMA, not FMUL and FADD
       sum[(i >> 1) & 1] += s[i];
     }
     // Each thread keeps its own part of the row sums; the quad adds them up at the end.
