@@ -342,7 +342,7 @@ void GpuSequence::ensure_rows(int rows) {
 void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate) {
   if (!q4.qweight) return linear_layer(x, rows, w, y, accumulate);
   if (rows <= kInt4GemvRows) {
-    stage_input(x, rows, w.in, m_->type(), staged_.ptr, stream_);
+    stage_input(x, rows, w.in, m_->type(), staged_.ptr, stream_, q4.in_scale);
     return int4_gemv(staged_.ptr, rows, q4, w.b, m_->type(), y, accumulate, stream_);
   }
   if (!dequant_.ptr) dequant_.resize(m_->int4_scratch());

@@ -6,6 +6,7 @@
 
 #include "kernels/cuda_util.cuh"
 #include "kernels/half_types.cuh"
+#include "kernels/launch.cuh"
 
 namespace quest {
 
@@ -63,13 +64,6 @@ namespace {
 __device__ inline void dequant8(uint32_t word, float2 sz, const float* in_scale, float out[8]) {
 #pragma unroll
   for (int n = 0; n < 8; ++n) out[n] = (float((word >> (4 * nibble_slot(n))) & 15u) - sz.y) * sz.x * (in_scale ? in_scale[n] : 1.0f);
-}
-
-// x[r][i] *= in_scale[i], once before the GEMV rather than in each of its warps.
-template <typename W>
-__global__ void scale_columns_kernel(W* x, int rows, int in, const float* __restrict__ in_scale) {
-  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < size_t(rows) * in) x[i] = Cvt<W>::from(Cvt<W>::to(x[i]) * in_scale[i % in]);
 }
 
 // The R input rows' products with chunk c's 32 weights of G output rows (the 16-byte loads
@@ -162,13 +156,25 @@ __global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __r
     sz[g] = w.sz + size_t(o) * (w.in / w.group);
   }
   float acc[G][R] = {};
-#pragma unroll 2
-  for (int c = lane; c < w.in / 32; c += 32) {
-    uint4 q[G];
-    __half2 s[G];
+  const int chunks = w.in / 32;
+  uint4 q[G];
+  __half2 s[G];
+  auto load = [&](int c, uint4 (&qq)[G], __half2 (&ss)[G]) {
 #pragma unroll
-    for (int g = 0; g < G; ++g) q[g] = load_once(row[g] + c), s[g] = sz[g][32 * c / w.group];
+    for (int g = 0; g < G; ++g) qq[g] = load_once(row[g] + c), ss[g] = sz[g][32 * c / w.group];
+  };
+  // The weights are no kernel's output: the first loads go out before waiting for the input.
+  if (lane < chunks) load(lane, q, s);
+  wait_for_previous();
+  for (int c = lane; c < chunks; c += 32) {
+    uint4 qn[G];
+    __half2 sn[G];
+    const bool more = c + 32 < chunks;
+    if (more) load(c + 32, qn, sn);  // the next chunk's loads in flight under this one's arithmetic
     add_chunk<W, R, G>(x, w.in, c, q, s, acc);
+    if (more)
+#pragma unroll
+      for (int g = 0; g < G; ++g) q[g] = qn[g], s[g] = sn[g];
   }
 #pragma unroll
   for (int g = 0; g < G; ++g) {
@@ -204,15 +210,11 @@ __global__ void int4_dequantize_kernel(Int4Linear w, W* __restrict__ dst) {
 template <typename W, int R>
 void gemv_rows(const void* x, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
   constexpr int kOut = kGemvWarps * kGemvOutRows;
-  int4_gemv_kernel<W, R><<<(w.out + kOut - 1) / kOut, 32 * kGemvWarps, 0, s>>>(static_cast<const W*>(x), w, b, y, accumulate);
+  check(launch(int4_gemv_kernel<W, R>, (w.out + kOut - 1) / kOut, 32 * kGemvWarps, 0, s, static_cast<const W*>(x), w, b, y, accumulate), "4-bit GEMV");
 }
 
 template <typename W>
-void gemv(void* x, int rows, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
-  if (w.in_scale) {
-    const size_t n = size_t(rows) * w.in;
-    scale_columns_kernel<W><<<unsigned((n + 255) / 256), 256, 0, s>>>(static_cast<W*>(x), rows, w.in, w.in_scale);
-  }
+void gemv(const void* x, int rows, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
   switch (rows) {
     case 1: return gemv_rows<W, 1>(x, w, b, y, accumulate, s);
     case 2: return gemv_rows<W, 2>(x, w, b, y, accumulate, s);
@@ -228,9 +230,8 @@ void gemv(void* x, int rows, const Int4Linear& w, const float* b, float* y, bool
 
 }  // namespace
 
-void int4_gemv(void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s) {
+void int4_gemv(const void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s) {
   with_half_type(t, [&](auto e) { gemv<decltype(e)>(x, rows, w, b, y, accumulate, s); });
-  check(cudaGetLastError(), "4-bit GEMV");
 }
 
 void int4_dequantize(const Int4Linear& w, WeightType t, void* dst, cudaStream_t s) {

@@ -34,10 +34,10 @@ constexpr int kInt4GemvRows = 8;
 Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLinear*> parts, const std::vector<float>& in_scale,
                        const std::function<void*(size_t)>& alloc);
 
-// y[rows][out] (+)= (x * in_scale) W^T + b for rows <= kInt4GemvRows; x [rows][in] in the
-// weight type (stage_input's output, scaled in place), weights dequantized in registers from
-// 16-byte loads.
-void int4_gemv(void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s);
+// y[rows][out] (+)= x W^T + b for rows <= kInt4GemvRows; x [rows][in] in the weight type,
+// already times in_scale (stage_input's output with in_scale as its col_scale), weights
+// dequantized in registers from 16-byte loads.
+void int4_gemv(const void* x, int rows, const Int4Linear& w, const float* b, WeightType t, float* y, bool accumulate, cudaStream_t s);
 
 // dst [out][in] = W * in_scale (by column) in the weight type: the matrix a DeviceLinear reads.
 void int4_dequantize(const Int4Linear& w, WeightType t, void* dst, cudaStream_t s);

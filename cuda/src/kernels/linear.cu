@@ -188,17 +188,23 @@ __global__ void inv_rms_kernel(const float* __restrict__ x, int dim, float eps, 
   if (threadIdx.x == 0) row_scale[blockIdx.x] = inv;
 }
 
-// dst[row][in] in W's type: the linear layer's input as LinearInput builds it, one block a
-// row; what a cuBLASLt GEMM reads.
+// dst[row][in] in W's type: the linear layer's input as LinearInput builds it, times col_scale
+// by column where given; what a cuBLASLt GEMM and the 4-bit GEMV read. The blocks of a row
+// (gridDim.y) take a slice each, each finding the row's 1/rms alone: a decode step's few rows
+// then still spread over many SMs.
 template <typename W, int MODE>
-__global__ void stage_kernel(const float* __restrict__ x, float eps, int in, W* __restrict__ dst) {
+__global__ void stage_kernel(const float* __restrict__ x, float eps, int in, const float* __restrict__ col_scale, W* __restrict__ dst) {
   __shared__ float partial[32];
   wait_for_previous();
   const size_t row = blockIdx.x;
   const float scale = MODE == LinearInput::RmsNorm ? inv_rms(x, row, in, eps, partial) : 1.0f;
-  for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) {
+  const int per = ((in + gridDim.y - 1) / gridDim.y + 7) / 8 * 8, end = min(in, int(blockIdx.y + 1) * per);
+  for (int k = blockIdx.y * per + threadIdx.x * 8; k < end; k += blockDim.x * 8) {
     float v[8];
     input8<MODE>(x, row, k, in, scale, v);
+    if (col_scale)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] *= col_scale[k + j];
     __align__(16) W h[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) h[j] = Cvt<W>::from(v[j]);
@@ -207,11 +213,13 @@ __global__ void stage_kernel(const float* __restrict__ x, float eps, int in, W* 
 }
 
 template <typename W>
-void stage_w(const LinearInput& x, int rows, int in, W* dst, cudaStream_t s) {
+void stage_w(const LinearInput& x, int rows, int in, const float* col_scale, W* dst, cudaStream_t s) {
+  const dim3 grid(rows, rows < 32 ? (in + 1023) / 1024 : 1);  // slices of about 1024 inputs for a few rows
   switch (x.kind) {
-    case LinearInput::Plain: return check(launch(stage_kernel<W, LinearInput::Plain>, rows, 256, 0, s, x.x, x.eps, in, dst), "GEMM input");
-    case LinearInput::RmsNorm: return check(launch(stage_kernel<W, LinearInput::RmsNorm>, rows, 256, 0, s, x.x, x.eps, in, dst), "GEMM input");
-    case LinearInput::SwiGlu: return check(launch(stage_kernel<W, LinearInput::SwiGlu>, rows, 256, 0, s, x.x, x.eps, in, dst), "GEMM input");
+    case LinearInput::Plain: return check(launch(stage_kernel<W, LinearInput::Plain>, grid, 256, 0, s, x.x, x.eps, in, col_scale, dst), "GEMM input");
+    case LinearInput::RmsNorm:
+      return check(launch(stage_kernel<W, LinearInput::RmsNorm>, grid, 256, 0, s, x.x, x.eps, in, col_scale, dst), "GEMM input");
+    case LinearInput::SwiGlu: return check(launch(stage_kernel<W, LinearInput::SwiGlu>, grid, 256, 0, s, x.x, x.eps, in, col_scale, dst), "GEMM input");
   }
 }
 
@@ -359,11 +367,11 @@ void linear_rows(const LinearInput& x, int rows, const DeviceLinear& L, WeightTy
     linear_rows_w<__nv_bfloat16>(x, rows, L, y, accumulate, s);
 }
 
-void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t s) {
+void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t s, const float* col_scale) {
   if (t == WeightType::F16)
-    stage_w(x, rows, in, static_cast<__half*>(dst), s);
+    stage_w(x, rows, in, col_scale, static_cast<__half*>(dst), s);
   else
-    stage_w(x, rows, in, static_cast<__nv_bfloat16*>(dst), s);
+    stage_w(x, rows, in, col_scale, static_cast<__nv_bfloat16*>(dst), s);
 }
 
 void to_weight_type(const float* src, void* dst, WeightType t, size_t n, int* nonfinite, cudaStream_t s) {

@@ -41,9 +41,10 @@ void linear(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t,
 // GEMV's order), the weights read once for every few rows: a decode batch's rows (issue #20).
 void linear_rows(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, cudaStream_t stream);
 
-// Writes x's rows as the linear layer reads them (norm or SwiGLU applied) in the weight type,
-// [rows][in]: the input of a cuBLASLt GEMM (gemm_lt.cuh).
-void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t stream);
+// Writes x's rows as the linear layer reads them (norm or SwiGLU applied), times col_scale by
+// column where given, in the weight type, [rows][in]: the input of a cuBLASLt GEMM
+// (gemm_lt.cuh) and of the 4-bit GEMV (gpu/int4.cuh, col_scale its in_scale).
+void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t stream, const float* col_scale = nullptr);
 
 // Converts n fp32 values to the weight type (weights are uploaded as fp32, converted on the
 // device); sets the device int *nonfinite to 1 when a converted value is NaN or Inf.
