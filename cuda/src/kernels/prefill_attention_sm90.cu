@@ -16,6 +16,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernels/prefill_attention.cuh"
 #include "kernels/cuda_util.cuh"
@@ -177,21 +178,27 @@ __global__ void __launch_bounds__(kThreads, 1)
   // correction of what was summed before.
   auto softmax = [&](int kt, float (&corr)[2]) {
     // Row r of the warpgroup may see keys up to offset first + r - k0 of this tile; a tile
-    // wholly after the rows (at most the last) is masked whole.
+    // wholly after the rows (at most the last) is masked whole. Only the last one or two tiles
+    // reach past a row, so the others take a copy of the loop without the mask's compares.
     const int64_t k0 = int64_t(kt) * kKeys;
-    const bool diagonal = k0 + kKeys - 1 > first;
     const int seen = int(first - k0) + warp * 16 + gr;
     float mx[2] = {-INFINITY, -INFINITY};
+    auto scores = [&](auto masking) {
 #pragma unroll
-    for (int n = 0; n < NT; ++n)
+      for (int n = 0; n < NT; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float& x = s[4 * n + e];
-        const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + (e >> 1) * 8;
-        // Uncapped scores stay raw here; their scale is folded into exp2's argument below.
-        x = masked ? -INFINITY : CAP ? soft_cap<CAP>(x, cap_in, cap_log2) : x;
-        mx[e >> 1] = fmaxf(mx[e >> 1], x);
-      }
+        for (int e = 0; e < 4; ++e) {
+          float& x = s[4 * n + e];
+          const bool masked = decltype(masking)::value && n * 8 + 2 * t + (e & 1) > seen + (e >> 1) * 8;
+          // Uncapped scores stay raw here; their scale is folded into exp2's argument below.
+          x = masked ? -INFINITY : CAP ? soft_cap<CAP>(x, cap_in, cap_log2) : x;
+          mx[e >> 1] = fmaxf(mx[e >> 1], x);
+        }
+    };
+    if (k0 + kKeys - 1 > first)
+      scores(std::true_type{});
+    else
+      scores(std::false_type{});
     float sum[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
@@ -250,9 +257,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_wait<0>();  // P V
     fence_regs(o);
     mbar_arrive(&empty[(kt - 1) % kStages]);  // tile kt - 1 is no longer read by this warpgroup
-    // O so far, with P V of tile kt - 1, takes the new maxima.
+    // O so far, with P V of tile kt - 1, takes the new maxima; far into a long row they seldom
+    // move, and a warp whose 16 rows kept theirs (corr exactly 1) skips the multiplies.
+    if (__any_sync(0xffffffffu, corr[0] != 1.0f || corr[1] != 1.0f)) {
 #pragma unroll
-    for (int i = 0; i < D / 2; ++i) o[i] *= corr[(i >> 1) & 1];
+      for (int i = 0; i < D / 2; ++i) o[i] *= corr[(i >> 1) & 1];
+    }
     pack_p();
   }
   // The last turn: P V of the last tile (group 1 has no one to hand the turn to).
