@@ -18,14 +18,14 @@
 #   gpusweep    passkey of the shipped model at 4K-32K on the GPU, 5 depths x $SAMPLES samples
 #   gpuniah     RULER niah_single_1/2/3 at 8K on the GPU, $SAMPLES samples
 #   train       fine-tune the shipped model on the UUID round (.gpu/train-uuid.tar.xz, made by
-#               tools/make-training-data.sh uuid) into $r/$TRAIN_NAME, with $TRAIN_ARGS
+#               tools/make-training-data.sh uuid) into /tmp/models/$TRAIN_NAME (sent back in parts), with $TRAIN_ARGS
 #               (default: round 4's recipe)
 #   train-ruler round 8 (docs/training.md): fine-tune the shipped model on RULER's 11 synthetic
 #               tasks and passkey (.gpu/train-ruler.tar.xz, made by tools/make-training-data.sh ruler)
-#               into $r/$RULER_NAME with $RULER_ARGS (default: the recipe of docs/training.md),
+#               into /tmp/models/$RULER_NAME (sent back in parts) with $RULER_ARGS (default: the recipe of docs/training.md),
 #               then evaluate it dense on the GPU on those 11 tasks at $RULER_LENGTHS (4096), $SAMPLES each;
 #               run it after build, in the same call
-#   adopt       copy $r/$TRAIN_NAME over models/quest-tiny, so that the steps after it
+#   adopt       copy /tmp/models/$TRAIN_NAME over models/quest-tiny, so that the steps after it
 #               (gpuniah, gpusweep, fixture) measure the fine-tuned model
 #   prefill     transformers' prefill of $PREFILL_MODEL (llama-2-7b) at $PREFILL_LENGTHS (4096,32768)
 #               (tools/bench-torch.py --prefill), then ours beside it (bench-latency, dense, --torch), 3 repeats
@@ -47,6 +47,11 @@ log() { echo "== $(date -u +%H:%M:%S) $*"; }
 export PYTHONUNBUFFERED=1 QUEST_THREADS=$(nproc)
 # The copy's .git is not the tree's: results take the state gpu-bundle.sh recorded.
 [ -f .gpu/git-state.json ] && export QUEST_GIT_STATE=$PWD/.gpu/git-state.json
+# A trained model lives outside $r and comes back as parts of at most 15 MiB (a file of $OUT may
+# hold 16 MiB): cat $OUT/NAME.tar.* | tar -x puts it together.
+m=/tmp/models
+mkdir -p "$m"
+send_model() { tar -C "$m" -cf - "$1" | split -b 15M - "$OUT/$1.tar."; }
 tiny="node bin/quest.js eval --model models/quest-tiny --samples 5"
 train_name=${TRAIN_NAME:-quest-tiny-r4}
 train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096,0.4:32768 --minutes 5}
@@ -60,12 +65,14 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     build) QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js || exit 1 ;;
     fixture) python3 tools/make-fixtures.py --trained models/quest-tiny --out "$r/fixture-quest-tiny" ;;
     train) mkdir -p .data && tar -xJf .gpu/train-uuid.tar.xz -C .data &&
-      python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$train_name" $train_args ;;
+      python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$m/$train_name" $train_args &&
+      send_model "$train_name" ;;
     train-ruler) mkdir -p .data && tar -xJf .gpu/train-ruler.tar.xz -C .data &&
-      python3 tools/train-model.py --data .data/train-ruler --tokenizer models/quest-tiny --init models/quest-tiny --out "$r/$ruler_name" $ruler_args &&
-      timeout 150 node bin/quest.js eval --model "$r/$ruler_name" --device cuda --samples "${SAMPLES:-20}" --tasks ruler --lengths "${RULER_LENGTHS:-4096}" \
+      python3 tools/train-model.py --data .data/train-ruler --tokenizer models/quest-tiny --init models/quest-tiny --out "$m/$ruler_name" $ruler_args &&
+      send_model "$ruler_name" &&
+      timeout 150 node bin/quest.js eval --model "$m/$ruler_name" --device cuda --samples "${SAMPLES:-20}" --tasks ruler --lengths "${RULER_LENGTHS:-4096}" \
         --output-path "$r/$ruler_name-ruler" ;;
-    adopt) cp "$r/$train_name"/* models/quest-tiny/ ;;
+    adopt) cp "$m/$train_name"/* models/quest-tiny/ ;;
     torch) timeout 120 python3 tools/bench-torch.py --out "$r/torch.json" --repeats 50 ;;
     bench) timeout 150 node bin/quest.js bench-attention --check --torch "$r/torch.json" --output-path "$r/bench-attention" ;;
     sweep) timeout 200 $tiny --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/passkey-sweep" ;;
