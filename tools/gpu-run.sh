@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (pack first with tools/gpu-bundle.sh), running the named steps
-# (all of them by default); everything lands in $OUT/run, to be tarred before it comes back:
+# (all of them by default); everything lands in $OUT/run, to be tarred before it comes back,
+# but a trained model, which comes back beside it in parts ($OUT/NAME.tar.aa, .ab, ...):
 #   build       the native engine, for the card's architecture only ($QUEST_CUDA_ARCHS, 90a by
 #               default: Hopper's wgmma prefill needs the sm_90a target; the steps after it need
 #               it, the bundle carries none)
@@ -49,9 +50,9 @@ export PYTHONUNBUFFERED=1 QUEST_THREADS=$(nproc)
 [ -f .gpu/git-state.json ] && export QUEST_GIT_STATE=$PWD/.gpu/git-state.json
 # A trained model lives outside $r and comes back as parts of at most 15 MiB (a file of $OUT may
 # hold 16 MiB): cat $OUT/NAME.tar.* | tar -x puts it together.
-m=/tmp/models
-mkdir -p "$m"
-send_model() { tar -C "$m" -cf - "$1" | split -b 15M - "$OUT/$1.tar."; }
+trained=/tmp/models
+mkdir -p "$trained"
+send_model() { cp "$trained/$1/training_log.json" "$r/$1-training_log.json" && tar -C "$trained" -cf - "$1" | split -b 15M - "$OUT/$1.tar."; }
 tiny="node bin/quest.js eval --model models/quest-tiny --samples 5"
 train_name=${TRAIN_NAME:-quest-tiny-r4}
 train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096,0.4:32768 --minutes 5}
@@ -65,14 +66,14 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     build) QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js || exit 1 ;;
     fixture) python3 tools/make-fixtures.py --trained models/quest-tiny --out "$r/fixture-quest-tiny" ;;
     train) mkdir -p .data && tar -xJf .gpu/train-uuid.tar.xz -C .data &&
-      python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$m/$train_name" $train_args &&
+      python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$trained/$train_name" $train_args &&
       send_model "$train_name" ;;
     train-ruler) mkdir -p .data && tar -xJf .gpu/train-ruler.tar.xz -C .data &&
-      python3 tools/train-model.py --data .data/train-ruler --tokenizer models/quest-tiny --init models/quest-tiny --out "$m/$ruler_name" $ruler_args &&
+      python3 tools/train-model.py --data .data/train-ruler --tokenizer models/quest-tiny --init models/quest-tiny --out "$trained/$ruler_name" $ruler_args &&
       send_model "$ruler_name" &&
-      timeout 150 node bin/quest.js eval --model "$m/$ruler_name" --device cuda --samples "${SAMPLES:-20}" --tasks ruler --lengths "${RULER_LENGTHS:-4096}" \
+      timeout 150 node bin/quest.js eval --model "$trained/$ruler_name" --device cuda --samples "${SAMPLES:-20}" --tasks ruler --lengths "${RULER_LENGTHS:-4096}" \
         --output-path "$r/$ruler_name-ruler" ;;
-    adopt) cp "$m/$train_name"/* models/quest-tiny/ ;;
+    adopt) cp "$trained/$train_name"/* models/quest-tiny/ ;;
     torch) timeout 120 python3 tools/bench-torch.py --out "$r/torch.json" --repeats 50 ;;
     bench) timeout 150 node bin/quest.js bench-attention --check --torch "$r/torch.json" --output-path "$r/bench-attention" ;;
     sweep) timeout 200 $tiny --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/passkey-sweep" ;;

@@ -241,8 +241,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     softmax(0, corr);
   }
   pack_p();
-  // Turn kt: S of tile kt with P V of tile kt - 1; branch-free around the accumulators, which
-  // the compiler would otherwise wait on after every wgmma.
+  // Turn kt: S of tile kt with P V of tile kt - 1; no wgmma is issued under a branch (the
+  // compiler would wait on the accumulators after every one), and O is touched only after
+  // wgmma_wait<0>.
   for (int kt = 1; kt < key_tiles; ++kt) {
     named_sync(my_turn, kGroups * 128);
     issue_s(kt);
