@@ -37,8 +37,9 @@
 #               quest) at budget 2048 and $LAT_LENGTHS (default 4096,32768), $LAT_REPEATS repeats (2)
 #   profile     each kernel's GPU time (ncu, one metric; tools/kernel-times.py) over $PROFILE_CMD
 #               (default: llama-3-8b at 4K, a decode batch of 4, dense and Quest), the launches
-#               whose names match $PROFILE_KERNELS (ncu's --kernel-name, default all), at most
-#               $PROFILE_COUNT (400) after skipping $PROFILE_SKIP (0; the prefill's come first)
+#               inside the NVTX range $PROFILE_RANGE ("decode step/": the engine's decode steps;
+#               empty: all) whose names match $PROFILE_KERNELS (ncu's --kernel-name, default
+#               all), at most $PROFILE_COUNT (400) after skipping $PROFILE_SKIP (0)
 # Two calls may run side by side (training beside the tests) once .gpu/unpack.sh has run.
 set -uo pipefail
 [ -f .gpu/unpacked ] || { bash .gpu/unpack.sh && touch .gpu/unpacked; }
@@ -94,7 +95,8 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     gpusweep) timeout 150 $gpu --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/gpu-passkey-sweep" ;;
     gpuniah) timeout 100 $gpu --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/gpu-niah-8k" ;;
     profile) cmd=${PROFILE_CMD:-node bin/quest.js bench-latency --model llama-3-8b --lengths 4096 --batch 4 --policies dense,quest --budgets 2048 --decode-steps 4 --repeats 1 --device cuda}
-      timeout 400 ncu --clock-control none --metrics gpu__time_duration.sum --csv --kernel-name "${PROFILE_KERNELS:-regex:.}" \
+      range=${PROFILE_RANGE-decode step/}
+      timeout 400 ncu --clock-control none --metrics gpu__time_duration.sum --csv ${range:+--nvtx --nvtx-include "$range"} --kernel-name "${PROFILE_KERNELS:-regex:.}" \
         --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd > "$r/ncu.csv" 2> "$r/ncu.err" &&
       python3 tools/kernel-times.py "$r/ncu.csv" | tee "$r/kernel-times.md" ;;
     *) echo "unknown step $step" ;;

@@ -2,6 +2,8 @@
 // fp16 or bf16 (--kv-dtype) with page min/max, shared copy-on-write between the cells of one
 // prefill (kv_pool.cuh), and the policies selecting on the device (gpu_policy.h: no host round
 // trip per layer; the host sees only the logits, and the lists read where a sequence records them).
+#include <nvtx3/nvToolsExt.h>
+
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -460,7 +462,18 @@ void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, 
   stats_.kv_bytes_read += double(read.tokens_read) * kv_token_bytes;
 }
 
+// A decode step as an NVTX range, so that a profiler can take its kernels alone (tools/gpu-run.sh's
+// profile step: ncu --nvtx --nvtx-include "decode step/"); with no tool attached a call does nothing.
+struct DecodeRange {
+  DecodeRange() { nvtxRangePushA("decode step"); }
+  ~DecodeRange() { nvtxRangePop(); }
+  DecodeRange(const DecodeRange&) = delete;
+  DecodeRange& operator=(const DecodeRange&) = delete;
+};
+
 void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {
+  std::optional<DecodeRange> range;
+  if (decode) range.emplace();
   const ModelSpec& s = spec_;
   const int n = int(n64), H = s.hidden;
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
@@ -517,6 +530,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
 
 void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) {
   if (seqs.size() == 1) return forward(tokens, 1, true, false, *logits[0]);
+  const DecodeRange range;
   std::vector<GpuSequence*> lanes;
   for (Decoder* d : seqs) {
     auto* g = dynamic_cast<GpuSequence*>(d);
