@@ -11,6 +11,8 @@ import { recordsWithoutTimings as records, tempDirs } from './helpers.js';
 
 const HOLDS = 3;
 const prefills: number[] = [];
+// The prefill (counted from 1, among those that fit) at which the device fails outright; 0: never.
+let failAt = 0;
 
 vi.mock('../src/engine/index.js', async (importOriginal) => {
   const engine = await importOriginal<typeof import('../src/engine/index.js')>();
@@ -21,6 +23,7 @@ vi.mock('../src/engine/index.js', async (importOriginal) => {
         if (key === 'prefillShared')
           return async (context: Int32Array, cells: Parameters<NativeModel['prefillShared']>[1]) => {
             if (cells.length > HOLDS) throw new Error(`a KV cache of ${context.length} tokens needs 2.0 GiB of GPU memory and 1.0 GiB is free: about ${context.length >> 1} tokens would fit`);
+            if (prefills.length + 1 === failAt) throw new Error('the device failed');
             prefills.push(cells.length);
             return target.prefillShared(context, cells);
           };
@@ -54,6 +57,8 @@ async function run(cells: 'shared' | 'single') {
 
 describe('quest eval --cells shared, more cells than the device holds', () => {
   it('splits them into smaller shared prefills, says so, and gives the records of one cell at a time', async () => {
+    prefills.length = 0;
+    failAt = 0;
     const shared = await run('shared');
     // The first sample's 7 cells (dense + 3 policies x 2 budgets): refused, then 4 (refused: 2 +
     // 2) and 3; the second sample's start from the 3 that ran together, and are not refused.
@@ -63,5 +68,26 @@ describe('quest eval --cells shared, more cells than the device holds', () => {
     const single = await run('single');
     expect(records(shared.dir)).toHaveLength(14);
     expect(records(shared.dir)).toEqual(records(single.dir));
+  });
+
+  it('keeps the records of the parts that ran when a later part fails', async () => {
+    prefills.length = 0;
+    failAt = 3;
+    const dir = tempDir();
+    const cfg = evalConfig(undefined, {
+      tasks: ['passkey'],
+      lengths: [256],
+      depths: [50],
+      samples: 1,
+      policies: ['dense', 'quest', 'h2o', 'streaming'],
+      budgets: [64, 128],
+      device: 'cpu',
+      cells: 'shared',
+      outputPath: dir,
+    });
+    // 7 cells: refused, then 4 (refused: 2 + 2, both run) and 3, whose prefill fails.
+    await expect(runEval(cfg, [], { start: () => {}, unit: () => {}, note: () => {}, stop: () => {} })).rejects.toThrow('the device failed');
+    expect(prefills).toEqual([2, 2]);
+    expect(records(dir)).toHaveLength(4);
   });
 });

@@ -234,8 +234,8 @@ async function runCells(model: NativeModel, ps: Prepared[], cfg: EvalConfig, tok
  * runCells, in as many groups as the device holds: a shared prefill whose cells' pages do not
  * fit together (the engine says how many tokens would) is split in halves, each its own
  * prefill, with a line saying so. Each cell's record is the same either way, and each group's
- * records are handed on as it finishes: a later group's failure loses none of them. `fits`
- * keeps, per context length that has been refused, the most cells that then ran together.
+ * records are handed on as it finishes: a later group's failure loses none of them (a pool
+ * worker returns its job's records together, at the job's end). `fits` is PreparedRun's.
  */
 async function runCellsFitting(
   model: NativeModel,
@@ -289,13 +289,18 @@ export interface PreparedRun {
   tokens: Map<string, Tokens>;
   /** Loaded by the first unit run, then kept. */
   model: NativeModel | null;
+  /**
+   * Per context length that a shared prefill was refused at, the most cells that then ran
+   * together: later samples start in groups that size (kept for a pool worker's later jobs too).
+   */
+  fits: Map<number, number>;
 }
 
 /** The model folder and tokenizer of a run, no units yet (what a pool worker needs). */
 export function openRun(cfg: EvalConfig): PreparedRun {
   checkPolicies(cfg);
   const folder = openModelFolder(cfg.model);
-  return { cfg, folder, tok: loadTokenizer(folder.dir), units: [], tokens: new Map(), model: null };
+  return { cfg, folder, tok: loadTokenizer(folder.dir), units: [], tokens: new Map(), model: null, fits: new Map() };
 }
 
 /**
@@ -412,7 +417,7 @@ export async function runUnits(run: PreparedRun, todo: Unit[], onRecord: (r: Eva
   const model = run.model;
   const stop = Int32Array.from(run.folder.stopTokens);
   const prepared = (unit: Unit): Prepared => ({ unit, ...run.tokens.get(unit.sample.id)! });
-  const io = { note, onRecord, fits: new Map<number, number>() };
+  const io = { note, onRecord, fits: run.fits };
   for (const group of cellGroups(todo, run.cfg)) {
     if (run.cfg.cells !== 'shared') {
       for (const unit of group) onRecord(await runCell(model, prepared(unit), run.cfg, run.tok, stop));

@@ -12,7 +12,7 @@ import { execaNode, getEachMessage, sendMessage, type ResultPromise } from 'exec
 import { QuestError, errorMessage } from '../errors.js';
 
 export type ToWorker<I, J> = { type: 'init'; init: I } | { type: 'job'; job: J } | { type: 'done' };
-export type FromWorker<R> = { type: 'ready' } | { type: 'result'; result: R } | { type: 'error'; message: string };
+export type FromWorker<R> = { type: 'ready' } | { type: 'result'; result: R } | { type: 'note'; message: string } | { type: 'error'; message: string };
 
 export interface PoolSpec<I, J, R> {
   /** The worker module, a file of src/run (as built into dist/run). */
@@ -63,6 +63,10 @@ export async function runPool<I, J, R>(spec: PoolSpec<I, J, R>, todo: J[]): Prom
       };
       for await (const raw of child.getEachMessage()) {
         const msg = raw as FromWorker<R>;
+        if (msg.type === 'note') {
+          spec.note(`${slot.name}: ${msg.message}`);
+          continue;
+        }
         if (msg.type === 'ready') await next();
         else if (msg.type === 'result') {
           spec.onResult(msg.result);
@@ -88,9 +92,13 @@ export async function runPool<I, J, R>(spec: PoolSpec<I, J, R>, todo: J[]): Prom
   if (failures.length) throw new QuestError(`${failures.length} job(s) failed twice (${failures.join(', ')}); the results of the others are kept, rerun to retry`);
 }
 
-/** A worker's side: answers `init` with `ready`, each job with its result; any error ends it. */
-export async function serveJobs<I, J, R>(open: (init: I) => void | Promise<void>, run: (job: J) => Promise<R>): Promise<void> {
+/**
+ * A worker's side: answers `init` with `ready`, each job with its result, passing on the lines
+ * a job notes as it runs; any error ends it.
+ */
+export async function serveJobs<I, J, R>(open: (init: I) => void | Promise<void>, run: (job: J, note: (message: string) => void) => Promise<R>): Promise<void> {
   const send = (m: FromWorker<R>) => sendMessage(m);
+  const note = (message: string) => void send({ type: 'note', message }).catch(() => undefined);
   try {
     for await (const raw of getEachMessage()) {
       const msg = raw as ToWorker<I, J>;
@@ -98,7 +106,7 @@ export async function serveJobs<I, J, R>(open: (init: I) => void | Promise<void>
         await open(msg.init);
         await send({ type: 'ready' });
       } else if (msg.type === 'job') {
-        await send({ type: 'result', result: await run(msg.job) });
+        await send({ type: 'result', result: await run(msg.job, note) });
       } else break;
     }
   } catch (err) {
