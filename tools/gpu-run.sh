@@ -53,7 +53,10 @@ export PYTHONUNBUFFERED=1 QUEST_THREADS=$(nproc)
 # hold 16 MiB): cat $OUT/NAME.tar.* | tar -x puts it together.
 trained=/tmp/models
 mkdir -p "$trained"
-send_model() { cp "$trained/$1/training_log.json" "$r/$1-training_log.json" && tar -C "$trained" -cf - "$1" | split -b 15M - "$OUT/$1.tar."; }
+send_model() {
+  tar -C "$trained" -cf - "$1" | split -b 15M - "$OUT/$1.tar." || return 1
+  cp "$trained/$1/training_log.json" "$r/$1-training_log.json" || echo "send_model: $1 has no training_log.json"
+}
 tiny="node bin/quest.js eval --model models/quest-tiny --samples 5"
 train_name=${TRAIN_NAME:-quest-tiny-r4}
 train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096,0.4:32768 --minutes 5}
@@ -97,7 +100,8 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     profile) cmd=${PROFILE_CMD:-node bin/quest.js bench-latency --model llama-3-8b --lengths 4096 --batch 4 --policies dense,quest --budgets 2048 --decode-steps 4 --repeats 1 --device cuda}
       range=${PROFILE_RANGE-decode step/}
       timeout 400 ncu --clock-control none --metrics gpu__time_duration.sum --csv ${range:+--nvtx --nvtx-include "$range"} --kernel-name "${PROFILE_KERNELS:-regex:.}" \
-        --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd > "$r/ncu.csv" 2> "$r/ncu.err" &&
+        --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd > "$r/ncu.csv" 2> "$r/ncu.err" ||
+        { echo "profile: ncu failed (run/ncu.err):"; tail -5 "$r/ncu.err"; }
       python3 tools/kernel-times.py "$r/ncu.csv" | tee "$r/kernel-times.md" ;;
     *) echo "unknown step $step" ;;
   esac

@@ -46,7 +46,11 @@ def kernel_name(name, bare):
 
 
 def read_rows(path):
-    lines = open(path, errors="replace").read().splitlines()
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror}")
     start = next((i for i, l in enumerate(lines) if l.startswith('"ID",')), None)
     if start is None:
         sys.exit(f"{path}: no ncu CSV header (\"ID\",...) found: was ncu run with --csv?")
@@ -59,14 +63,18 @@ def main():
     ap.add_argument("csv")
     ap.add_argument("--bare", action="store_true", help="one line a function, whatever its template arguments")
     args = ap.parse_args()
-    times = {}
+    times, unmeasured = {}, []
     for row in read_rows(args.csv):
         if row.get("Metric Name") != "gpu__time_duration.sum":
             continue
         unit = row.get("Metric Unit", "")
         if unit not in UNITS:
             sys.exit(f"{args.csv}: unit {unit!r} of kernel {row.get('Kernel Name')!r} is not one of {', '.join(UNITS)}")
-        us = float(row["Metric Value"].replace(",", "")) * UNITS[unit]
+        try:
+            us = float(row["Metric Value"].replace(",", "")) * UNITS[unit]
+        except ValueError:  # ncu writes "n/a" for a launch it could not measure
+            unmeasured.append(kernel_name(row["Kernel Name"], args.bare))
+            continue
         times.setdefault(kernel_name(row["Kernel Name"], args.bare), []).append(us)
     if not times:
         sys.exit(f"{args.csv}: no gpu__time_duration.sum rows")
@@ -76,6 +84,8 @@ def main():
     for name, v in sorted(times.items(), key=lambda kv: -sum(kv[1])):
         print(f"| {name} | {len(v)} | {statistics.median(v):.1f} | {sum(v):.0f} | {100 * sum(v) / total:.1f}% |")
     print(f"| all | {sum(len(v) for v in times.values())} | | {total:.0f} | 100% |")
+    if unmeasured:
+        print(f"\n{len(unmeasured)} launch(es) without a time, left out: {', '.join(sorted(set(unmeasured)))}")
 
 
 if __name__ == "__main__":

@@ -265,7 +265,27 @@ def main():
             ap.error(f"{flag} {v}: must be positive")
     if args.hidden and args.hidden % 64:
         ap.error(f"--hidden {args.hidden}: heads are 64 wide, so the width must be a multiple of 64")
-    curriculum = [(float(c.split(":")[0]), int(c.split(":")[1])) for c in args.curriculum.split(",")] if args.curriculum else CURRICULUM
+    curriculum = CURRICULUM
+    if args.curriculum:
+        try:
+            curriculum = [(float(f), int(L)) for f, L in (c.split(":") for c in args.curriculum.split(","))]
+        except ValueError:
+            ap.error(f"--curriculum {args.curriculum}: expected SHARE:LENGTH,... (a share of the time from 0 to 1, a length in tokens)")
+        shares = [f for f, _ in curriculum]
+        if shares[0] != 0 or shares != sorted(shares) or shares[-1] > 1 or any(L <= 0 for _, L in curriculum):
+            ap.error(f"--curriculum {args.curriculum}: the shares must start at 0 and rise to at most 1, the lengths be positive")
+    # Every file the run reads, before the minutes of tokenizing and training.
+    needed = [os.path.join(args.tokenizer, n) for n in ("tokenizer.json", "tokenizer_config.json")]
+    needed += [os.path.join(args.data, "lm-kjv-train.txt"), args.heldout_text]
+    needed += [os.path.join(m, "config.json") for m in (args.init, args.teacher) if m]
+    if missing := [f for f in needed if not os.path.isfile(f)]:
+        ap.error(f"missing: {', '.join(missing)}")
+    data_files = sorted(glob.glob(os.path.join(args.data, "*.jsonl")))
+    if not data_files:
+        ap.error(f"--data {args.data}: no TASK-LENGTH.jsonl files")
+    bucket_lengths = sorted({int(m.group(1)) for f in data_files if (m := re.search(r"-(\d+)\.jsonl$", f))})
+    if not bucket_lengths or bucket_lengths[0] > curriculum[0][1]:
+        ap.error(f"--curriculum: its first length {curriculum[0][1]} is below every bucket of {args.data} ({', '.join(map(str, bucket_lengths))})")
     focus = {}
     for part in args.focus.split(",") if args.focus else []:
         task, _, share = part.partition("=")
@@ -275,10 +295,15 @@ def main():
             focus[task] = float(share)
         except ValueError:
             ap.error(f"--focus {part!r}: expected TASK=SHARE with SHARE a number")
-    if sum(focus.values()) > 1 or any(v < 0 for v in focus.values()):
-        ap.error(f"--focus {args.focus}: the shares must be at least 0 and add up to at most 1")
-    # Before the minutes of tokenizing: the tasks are the data files' names, TASK-LENGTH.jsonl.
-    known = {os.path.basename(f).rsplit("-", 1)[0] for f in glob.glob(os.path.join(args.data, "*.jsonl"))}
+    if sum(focus.values()) > 1 or any(not math.isfinite(v) or v < 0 for v in focus.values()):
+        ap.error(f"--focus {args.focus}: the shares must be numbers of at least 0 that add up to at most 1")
+    # Before the minutes of tokenizing: the tasks as the batches draw them, each file's samples' "task".
+    known = set()
+    for f in data_files:
+        with open(f) as lines:
+            first = lines.readline()
+        if first:
+            known.add(json.loads(first)["task"])
     if unknown := sorted(set(focus) - known):
         ap.error(f"--focus: no task {', '.join(unknown)} in {args.data} (its tasks: {', '.join(sorted(known))})")
     longest = max(length for _, length in curriculum)
