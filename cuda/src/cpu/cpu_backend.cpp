@@ -33,8 +33,7 @@ void attend_row(const PagedKvCache& cache, int layer, int g, const float* qh, in
   p.resize(n);
   float mx = -INFINITY;
   for (int64_t j = 0; j < n; ++j) {
-    p[j] = dot(qh, cache.key(layer, g, at(j)), d) * scale;
-    if (softcap > 0) p[j] = soft_capped(p[j], softcap);
+    p[j] = attention_score(dot(qh, cache.key(layer, g, at(j)), d), scale, softcap);
     mx = std::max(mx, p[j]);
   }
   float sum = 0.0f;

@@ -31,6 +31,9 @@ struct AttendOptions {
 // Gemma 2's soft-cap of a score or logit.
 inline float soft_capped(float x, float cap) { return std::tanh(x / cap) * cap; }
 
+// An attention score from q.k: scaled, then soft-capped where the model caps (cap > 0).
+inline float attention_score(float dot, float scale, float cap) { return cap > 0 ? soft_capped(dot * scale, cap) : dot * scale; }
+
 // Attention probabilities a policy asked to see, summed over the query heads of each KV
 // head, indexed [kv_head][position]. Filled only for the parts requested.
 struct AttentionScores {

@@ -16,7 +16,7 @@ CudaStatus cuda_status() {
   CudaStatus s;
   s.compiled = true;
   s.architectures = QUEST_CUDA_ARCHS;
-  // A bad QUEST_GEMM or QUEST_PREFILL_ATTENTION is shown here, and refused when a model runs.
+  // A bad QUEST_GEMM or QUEST_PREFILL_ATTENTION is shown here, and refused when a model loads (GpuModel).
   try {
     s.prefill_attention = prefill_attention_path();
   } catch (const std::exception& e) {

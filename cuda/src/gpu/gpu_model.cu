@@ -8,6 +8,7 @@
 
 #include "gpu/gpu_engine.h"
 #include "kernels/embed_rope.cuh"
+#include "kernels/prefill_attention.cuh"
 
 namespace quest {
 
@@ -64,6 +65,9 @@ GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device
   const std::string why = "the CUDA backend does not serve this model: ";
   if (std::string reason = unserved(s, "cuda"); !reason.empty()) throw std::runtime_error(why + reason);
   check(cudaSetDevice(device_), "cudaSetDevice");
+  // A bad QUEST_GEMM or QUEST_PREFILL_ATTENTION is refused here, before any weight goes up.
+  gemm_choice();
+  prefill_attention_sm90_refusal();
   // bf16 checkpoints stay bf16 (fp16 could overflow them); fp16 and fp32 ones run in fp16.
   bool bf16 = false;
   for (const auto& [name, t] : s.tensors) bf16 = bf16 || t.dtype == DType::BF16;

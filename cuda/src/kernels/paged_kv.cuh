@@ -35,8 +35,9 @@ struct PagedKv {
   int current_len = 0;   // its valid tokens (1..page_size); every other page is full
   int meta_page = kGpuPage;  // tokens per key min/max entry: Quest's page size
   // Physical pages K and V hold: how far a tensor-map copy may reach. The wgmma prefill copies
-  // whole pages, past a sequence's end too, so every page must hold finite values (the pool
-  // zeroes its new pages): a NaN there would meet P = 0 in P V.
+  // whole pages, the slots past a sequence's end in its last page too, where a NaN would meet
+  // P = 0 in P V: the pool zeroes its new pages, and a page it hands out again holds what its
+  // last sequence wrote (finite unless that sequence's K or V overflowed the 16-bit type).
   int64_t capacity = 0;
 
   __host__ __device__ int length() const { return current_page * page_size + current_len; }

@@ -31,7 +31,7 @@ class OraclePolicy final : public Policy {
           const float* k = cache.key(layer, g, t);
           float s = 0;
           for (int i = 0; i < d; ++i) s += qh[i] * k[i];
-          logit[t] = cap > 0 ? soft_capped(s * scale, cap) : s * scale;
+          logit[t] = attention_score(s, scale, cap);
           mx = std::max(mx, logit[t]);
         }
         for (int64_t t = 0; t <= pos; ++t) sum += (logit[t] = std::exp(logit[t] - mx));
