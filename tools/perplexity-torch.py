@@ -8,13 +8,32 @@ token after the first --prefix of the window, each predicted from all the tokens
 The model runs in fp32 whatever its weights' type.
 """
 import argparse
+import datetime
 import json
 import math
+import os
+import subprocess
+import sys
 
 import torch
 import transformers
 from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM
+
+
+def git_state():
+    """The tree's sha and whether it was clean: QUEST_GIT_STATE's file where a bundle recorded it
+    (the GPU machine's copy has no history), else git's own answer, else nothing."""
+    if path := os.environ.get("QUEST_GIT_STATE"):
+        with open(path) as f:
+            state = json.load(f)
+        return {"gitSha": state["gitSha"], "gitDirty": state["gitDirty"]}
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=True).stdout.strip())
+        return {"gitSha": sha, "gitDirty": dirty}
+    except (OSError, subprocess.CalledProcessError):
+        return {}
 
 
 def main():
@@ -45,7 +64,9 @@ def main():
                 rows.append({"length": L, "window": w, "prefix": prefix, "tokens": L - prefix, "perplexity": math.exp(mean)})
                 print(json.dumps(rows[-1]), flush=True)
     meta = {"torch": torch.__version__, "transformers": transformers.__version__, "text_tokens": len(ids),
-            "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}
+            "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(["python3"] + sys.argv), **git_state()}
     with open(args.out, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
 
