@@ -37,21 +37,24 @@ vi.mock('../src/engine/index.js', async (importOriginal) => {
 
 const tempDir = tempDirs();
 
-async function run(cells: 'shared' | 'single') {
-  const dir = tempDir();
-  const notes: string[] = [];
-  const cfg = evalConfig(undefined, {
+// Passkey at 256 tokens, 7 cells a sample (dense + 3 policies x 2 budgets).
+const config = (cells: 'shared' | 'single', samples: number, outputPath: string) =>
+  evalConfig(undefined, {
     tasks: ['passkey'],
     lengths: [256],
     depths: [50],
-    samples: 2,
+    samples,
     policies: ['dense', 'quest', 'h2o', 'streaming'],
     budgets: [64, 128],
     device: 'cpu',
     cells,
-    outputPath: dir,
+    outputPath,
   });
-  await runEval(cfg, [], { start: () => {}, unit: () => {}, note: (m) => notes.push(m), stop: () => {} });
+
+async function run(cells: 'shared' | 'single') {
+  const dir = tempDir();
+  const notes: string[] = [];
+  await runEval(config(cells, 2, dir), [], { start: () => {}, unit: () => {}, note: (m) => notes.push(m), stop: () => {} });
   return { dir, notes };
 }
 
@@ -74,19 +77,8 @@ describe('quest eval --cells shared, more cells than the device holds', () => {
     prefills.length = 0;
     failAt = 3;
     const dir = tempDir();
-    const cfg = evalConfig(undefined, {
-      tasks: ['passkey'],
-      lengths: [256],
-      depths: [50],
-      samples: 1,
-      policies: ['dense', 'quest', 'h2o', 'streaming'],
-      budgets: [64, 128],
-      device: 'cpu',
-      cells: 'shared',
-      outputPath: dir,
-    });
     // 7 cells: refused, then 4 (refused: 2 + 2, both run) and 3, whose prefill fails.
-    await expect(runEval(cfg, [], { start: () => {}, unit: () => {}, note: () => {}, stop: () => {} })).rejects.toThrow('the device failed');
+    await expect(runEval(config('shared', 1, dir), [], { start: () => {}, unit: () => {}, note: () => {}, stop: () => {} })).rejects.toThrow('the device failed');
     expect(prefills).toEqual([2, 2]);
     expect(records(dir)).toHaveLength(4);
   });
