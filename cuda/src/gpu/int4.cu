@@ -128,7 +128,7 @@ __device__ inline void add_chunk(const W* __restrict__ x, int in, int c, const u
   }
 }
 
-constexpr int kGemvWarps = 4, kGemvOutRows = 4;  // warps a block, output rows a warp
+constexpr int kGemvWarps = 4, kGemvOutRows = 4;  // warps a block, output rows a group of warps
 
 // A 16-byte load of data read once (the weights): not kept in L1, where the inputs that every
 // warp re-reads stay; asm that is not volatile, so the compiler may issue it early.
@@ -138,15 +138,22 @@ __device__ inline uint4 load_once(const uint4* p) {
   return v;
 }
 
-// One warp kGemvOutRows output rows: each lane takes 32 inputs (one group's, a 16-byte load of
-// weights per row) at a time, lanes on consecutive 16-byte words; the R input rows reuse each weight and the output rows each input load.
-template <typename W, int R>
+// A block's warps form kGemvWarps / KS groups of KS warps; a group takes kGemvOutRows output
+// rows, its warps splitting the input's chunks between them (KS > 1 where the layer has too
+// few output rows to keep every SM's loads in flight: the 7B's O and down had 1,024 warps and
+// moved their bytes at a third of the copy rate, docs/int4-decode.md). Each lane takes 32
+// inputs (one group's, a 16-byte load of weights a row) at a time, lanes on consecutive
+// 16-byte words; the R input rows reuse each weight and the output rows each input load. A
+// row's sums are formed in the same order whatever R is.
+template <typename W, int R, int KS>
 __global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __restrict__ x, Int4Linear w, const float* __restrict__ b,
                                                                     float* __restrict__ y, bool accumulate) {
   constexpr int G = kGemvOutRows;
-  const int lane = threadIdx.x & 31;
-  const int o0 = (blockIdx.x * kGemvWarps + threadIdx.x / 32) * G;
-  if (o0 >= w.out) return;
+  static_assert(G * R <= 32, "a lane of the group's first warp writes each output");
+  __shared__ float slices[kGemvWarps / KS][KS][G][R];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, group = warp / KS, slice = warp % KS;
+  const int o0 = (blockIdx.x * (kGemvWarps / KS) + group) * G;
+  const int chunks = w.in / 32, per = (chunks + KS - 1) / KS, c0 = slice * per, c1 = min(chunks, c0 + per);
   const uint4* row[G];
   const __half2* sz[G];
 #pragma unroll
@@ -156,7 +163,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __r
     sz[g] = w.sz + size_t(o) * (w.in / w.group);
   }
   float acc[G][R] = {};
-  const int chunks = w.in / 32;
   uint4 q[G];
   __half2 s[G];
   auto load = [&](int c, uint4 (&qq)[G], __half2 (&ss)[G]) {
@@ -164,12 +170,12 @@ __global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __r
     for (int g = 0; g < G; ++g) qq[g] = load_once(row[g] + c), ss[g] = sz[g][32 * c / w.group];
   };
   // The weights are no kernel's output: the first loads go out before waiting for the input.
-  if (lane < chunks) load(lane, q, s);
+  if (c0 + lane < c1) load(c0 + lane, q, s);
   wait_for_previous();
-  for (int c = lane; c < chunks; c += 32) {
+  for (int c = c0 + lane; c < c1; c += 32) {
     uint4 qn[G];
     __half2 sn[G];
-    const bool more = c + 32 < chunks;
+    const bool more = c + 32 < c1;
     if (more) load(c + 32, qn, sn);  // the next chunk's loads in flight under this one's arithmetic
     add_chunk<W, R, G>(x, w.in, c, q, s, acc);
     if (more)
@@ -177,19 +183,22 @@ __global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __r
       for (int g = 0; g < G; ++g) q[g] = qn[g], s[g] = sn[g];
   }
 #pragma unroll
-  for (int g = 0; g < G; ++g) {
-    if (o0 + g >= w.out) break;
+  for (int g = 0; g < G; ++g)
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       float v = acc[g][r];
 #pragma unroll
       for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
-      if (lane == 0) {
-        float* out = y + size_t(r) * w.out + o0 + g;
-        *out = (accumulate ? *out : 0.0f) + v + (b ? b[o0 + g] : 0.0f);
-      }
+      if (lane == 0) slices[group][slice][g][r] = v;
     }
-  }
+  __syncthreads();
+  const int g = lane / R, r = lane % R;
+  if (slice != 0 || lane >= G * R || o0 + g >= w.out) return;
+  float v = 0.0f;
+#pragma unroll
+  for (int k = 0; k < KS; ++k) v += slices[group][k][g][r];
+  float* out = y + size_t(r) * w.out + o0 + g;
+  *out = (accumulate ? *out : 0.0f) + v + (b ? b[o0 + g] : 0.0f);
 }
 
 // One thread a word: its 8 weights written with one 16-byte store.
@@ -207,10 +216,21 @@ __global__ void int4_dequantize_kernel(Int4Linear w, W* __restrict__ dst) {
   *reinterpret_cast<uint4*>(dst + size_t(o) * w.in + i) = *reinterpret_cast<const uint4*>(out);
 }
 
+template <typename W, int R, int KS>
+void gemv_split(const void* x, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
+  constexpr int kOut = kGemvWarps / KS * kGemvOutRows;
+  check(launch(int4_gemv_kernel<W, R, KS>, (w.out + kOut - 1) / kOut, 32 * kGemvWarps, 0, s, static_cast<const W*>(x), w, b, y, accumulate),
+        "4-bit GEMV");
+}
+
+// Split each group's input over 1, 2 or 4 warps, so that a layer has about 4,096 warps or more
+// (31 an SM on an H100) whatever its output rows.
 template <typename W, int R>
 void gemv_rows(const void* x, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
-  constexpr int kOut = kGemvWarps * kGemvOutRows;
-  check(launch(int4_gemv_kernel<W, R>, (w.out + kOut - 1) / kOut, 32 * kGemvWarps, 0, s, static_cast<const W*>(x), w, b, y, accumulate), "4-bit GEMV");
+  const int groups = (w.out + kGemvOutRows - 1) / kGemvOutRows;
+  if (groups >= 4096) return gemv_split<W, R, 1>(x, w, b, y, accumulate, s);
+  if (groups >= 2048) return gemv_split<W, R, 2>(x, w, b, y, accumulate, s);
+  gemv_split<W, R, 4>(x, w, b, y, accumulate, s);
 }
 
 template <typename W>
