@@ -1,7 +1,7 @@
 // 4-bit weights on the GPU (issue #23): the W4A16 GEMV (decode steps, up to 8 rows) and the
 // prefill's dequantize-then-GEMM against the CPU engine, which dequantizes exactly and matches
-// transformers (test/parity.test.ts), on the AWQ and GPTQ fixtures; and the bytes a decode step
-// of an AWQ preset reads. Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail).
+// transformers (test/parity.test.ts), on the AWQ and GPTQ fixtures; the GEMV's wide layers
+// against the prefill's GEMM; and the bytes a decode step of an AWQ preset reads. Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -74,6 +74,31 @@ describe.skipIf(!gpu).each(['awq-llama', 'awq-qwen2', 'gptq-llama', 'gptq-qwen2'
       alone.close();
     }
     for (const s of batch) s.close();
+  });
+});
+
+// The GEMV splits its input over 1, 2 or 4 warps by a layer's output rows; the fixtures' layers
+// all take 4. Gate and up of an intermediate size of 4096 (8,192 rows) take 2, of 8192 take 1:
+// such a random-weight AWQ model's decode steps (the GEMV) against its own prefill of the same
+// tokens (dequantized weights and the GEMM, no GEMV), position by position.
+describe.skipIf(!gpu).each([4096, 8192])('a random AWQ model of intermediate size %i on the GPU', (I) => {
+  it('decodes each token as its prefill computes it', async () => {
+    const s = { ...PRESETS['llama-2-7b-awq'], hiddenSize: 256, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 64, intermediateSize: I, vocabSize: 512 };
+    const model = await loadModel({ ...s, tensors: [], randomWeights: true, randomSeed: 3 }, `awq-${I}`, 'cuda');
+    const ids = Int32Array.from({ length: 24 }, () => randint(next, 3, s.vocabSize - 1));
+    const whole = model.createSequence(opts());
+    const all = await whole.prefill(ids, true);
+    const stepped = model.createSequence(opts());
+    await stepped.prefill(ids.subarray(0, 16));
+    let worst = 0;
+    for (let t = 16; t < ids.length; t++) {
+      const got = await stepped.feed(ids.subarray(t, t + 1));
+      worst = Math.max(worst, relDiff(got, all.subarray(t * s.vocabSize, (t + 1) * s.vocabSize)));
+    }
+    whole.close();
+    stepped.close();
+    console.log(`observed-error awq-${I} decode against prefill ${worst.toExponential(2)} (bound ${BOUND})`);
+    expect(worst).toBeLessThan(BOUND);
   });
 });
 

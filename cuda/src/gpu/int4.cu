@@ -128,7 +128,7 @@ __device__ inline void add_chunk(const W* __restrict__ x, int in, int c, const u
   }
 }
 
-constexpr int kGemvWarps = 4, kGemvOutRows = 4;  // warps a block, output rows a group of warps
+constexpr int kGemvWarps = 4, kGemvOutRows = 4;  // warps a block, output rows a team of warps
 
 // A 16-byte load of data read once (the weights): not kept in L1, where the inputs that every
 // warp re-reads stay; asm that is not volatile, so the compiler may issue it early.
@@ -138,21 +138,20 @@ __device__ inline uint4 load_once(const uint4* p) {
   return v;
 }
 
-// A block's warps form kGemvWarps / KS groups of KS warps; a group takes kGemvOutRows output
+// A block's warps form kGemvWarps / KS teams of KS warps; a team takes kGemvOutRows output
 // rows, its warps splitting the input's chunks between them (KS > 1 where the layer has too
-// few output rows to keep every SM's loads in flight: the 7B's O and down had 1,024 warps and
-// moved their bytes at a third of the copy rate, docs/int4-decode.md). Each lane takes 32
-// inputs (one group's, a 16-byte load of weights a row) at a time, lanes on consecutive
+// few output rows for enough loads in flight on every SM). Each lane takes 32 inputs (one
+// quantization group's, a 16-byte load of weights a row) at a time, lanes on consecutive
 // 16-byte words; the R input rows reuse each weight and the output rows each input load. A
 // row's sums are formed in the same order whatever R is.
 template <typename W, int R, int KS>
 __global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __restrict__ x, Int4Linear w, const float* __restrict__ b,
                                                                     float* __restrict__ y, bool accumulate) {
   constexpr int G = kGemvOutRows;
-  static_assert(G * R <= 32, "a lane of the group's first warp writes each output");
+  static_assert(G * R <= 32, "a lane of the team's first warp writes each output");
   __shared__ float slices[kGemvWarps / KS][KS][G][R];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, group = warp / KS, slice = warp % KS;
-  const int o0 = (blockIdx.x * (kGemvWarps / KS) + group) * G;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, team = warp / KS, slice = warp % KS;
+  const int o0 = (blockIdx.x * (kGemvWarps / KS) + team) * G;
   const int chunks = w.in / 32, per = (chunks + KS - 1) / KS, c0 = slice * per, c1 = min(chunks, c0 + per);
   const uint4* row[G];
   const __half2* sz[G];
@@ -182,6 +181,10 @@ __global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __r
 #pragma unroll
       for (int g = 0; g < G; ++g) q[g] = qn[g], s[g] = sn[g];
   }
+  auto put = [&](int g, int r, float v) {
+    float* out = y + size_t(r) * w.out + o0 + g;
+    *out = (accumulate ? *out : 0.0f) + v + (b ? b[o0 + g] : 0.0f);
+  };
 #pragma unroll
   for (int g = 0; g < G; ++g)
 #pragma unroll
@@ -189,16 +192,22 @@ __global__ void __launch_bounds__(kGemvWarps * 32) int4_gemv_kernel(const W* __r
       float v = acc[g][r];
 #pragma unroll
       for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
-      if (lane == 0) slices[group][slice][g][r] = v;
+      if (lane != 0) continue;
+      if constexpr (KS == 1) {
+        if (o0 + g < w.out) put(g, r, v);
+      } else {
+        slices[team][slice][g][r] = v;
+      }
     }
-  __syncthreads();
-  const int g = lane / R, r = lane % R;
-  if (slice != 0 || lane >= G * R || o0 + g >= w.out) return;
-  float v = 0.0f;
+  if constexpr (KS > 1) {
+    __syncthreads();
+    const int g = lane / R, r = lane % R;
+    if (slice != 0 || lane >= G * R || o0 + g >= w.out) return;
+    float v = 0.0f;
 #pragma unroll
-  for (int k = 0; k < KS; ++k) v += slices[group][k][g][r];
-  float* out = y + size_t(r) * w.out + o0 + g;
-  *out = (accumulate ? *out : 0.0f) + v + (b ? b[o0 + g] : 0.0f);
+    for (int k = 0; k < KS; ++k) v += slices[team][k][g][r];
+    put(g, r, v);
+  }
 }
 
 // One thread a word: its 8 weights written with one 16-byte store.
@@ -223,13 +232,13 @@ void gemv_split(const void* x, const Int4Linear& w, const float* b, float* y, bo
         "4-bit GEMV");
 }
 
-// Split each group's input over 1, 2 or 4 warps, so that a layer has about 4,096 warps or more
-// (31 an SM on an H100) whatever its output rows.
+// A team's input split over the fewest warps (1, 2 or 4) that give the layer 4,096 warps or
+// more (31 an SM on an H100); a layer of fewer than 1,024 teams has fewer even with 4.
 template <typename W, int R>
 void gemv_rows(const void* x, const Int4Linear& w, const float* b, float* y, bool accumulate, cudaStream_t s) {
-  const int groups = (w.out + kGemvOutRows - 1) / kGemvOutRows;
-  if (groups >= 4096) return gemv_split<W, R, 1>(x, w, b, y, accumulate, s);
-  if (groups >= 2048) return gemv_split<W, R, 2>(x, w, b, y, accumulate, s);
+  const int teams = (w.out + kGemvOutRows - 1) / kGemvOutRows;
+  if (teams >= 4096) return gemv_split<W, R, 1>(x, w, b, y, accumulate, s);
+  if (teams >= 2048) return gemv_split<W, R, 2>(x, w, b, y, accumulate, s);
   gemv_split<W, R, 4>(x, w, b, y, accumulate, s);
 }
 
