@@ -45,17 +45,16 @@ __global__ void __launch_bounds__(kWarps * 32)
                        float cap_log2, const float* __restrict__ lse, float* __restrict__ acc, int acc_stride) {
   constexpr int S = D + 8, C = D / 8, NT = kKeys / 8;
   extern __shared__ __align__(16) unsigned char smem[];
-  __shared__ float warp_sums[kWarps][kKeys];
   E* Ks = reinterpret_cast<E*>(smem);
   E* Qs = Ks + kKeys * S;  // stage i at Qs + i kRows S
-  const int h = blockIdx.y, g = h / (heads / kv.kv_heads);
+  const int h = blockIdx.x, g = h / (heads / kv.kv_heads);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gr = lane / 4, t = lane % 4;
-  const int64_t key0 = int64_t(blockIdx.x) * kKeys, total = start + rows;
+  const int64_t key0 = int64_t(blockIdx.y) * kKeys, total = start + rows;
   const float cap_in = CAP ? scale_log2 / cap_log2 : 0.0f;
-  // Rows before key0 - start see none of these keys; the tiles from the one holding the first that does.
+  // Rows before key0 - start see none of these keys; the tiles from the one holding the first
+  // that does (some row does: key0 < start + rows and row_from < rows).
   const int first = int(max(int64_t(row_from), key0 - start)), q_start = first / kRows * kRows;
-  const int tiles = first < rows ? (rows - q_start + kRows - 1) / kRows : 0;
-  if (tiles == 0) return;
+  const int tiles = (rows - q_start + kRows - 1) / kRows;
   wait_for_previous();
 
   const E* k = static_cast<const E*>(kv.k);
@@ -80,13 +79,15 @@ __global__ void __launch_bounds__(kWarps * 32)
     cp_async_commit();
     cp_async_wait<1>();  // this tile (and the keys) have landed
     __syncthreads();
-    const int64_t pos = start + q0 + warp * 16;  // the position of the warp's first row
-    if (key0 <= pos + 15) {                      // else the warp's rows see none of the keys
+    const int r0 = q0 + warp * 16;
+    const int64_t pos = start + r0;  // the position of the warp's first row
+    // Else the warp's rows see none of the keys, or none of them counts.
+    if (key0 <= pos + 15 && r0 < rows && r0 + 15 >= row_from) {
       // Each row's log-sum-exp in log2 units; rows outside [row_from, rows) add nothing.
       float lse2[2];
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
-        const int r = q0 + warp * 16 + gr + 8 * j;
+        const int r = r0 + gr + 8 * j;
         lse2[j] = r >= row_from && r < rows ? lse[size_t(r) * heads + h] * kLog2e : INFINITY;
       }
       float s[NT][4];
@@ -119,7 +120,10 @@ __global__ void __launch_bounds__(kWarps * 32)
     __syncthreads();  // the next tile's copies overwrite this stage
   }
 
-  // Each column's parts: the warp's 8 row pairs (lanes of one t), then the 4 warps.
+  // Each column's parts: the warp's 8 row pairs (lanes of one t), then the 4 warps, through
+  // the stages' memory (the loop's last barrier is behind every read of it; only empty copy
+  // groups are left in flight).
+  auto warp_sums = reinterpret_cast<float(*)[kKeys]>(smem);
 #pragma unroll
   for (int n = 0; n < NT; ++n)
 #pragma unroll
@@ -145,7 +149,8 @@ void launch_column_sums(const ColumnSums& c, cudaStream_t s) {
   with_cap(c.softcap, [&](auto capped) {
     constexpr auto kernel = column_sums_kernel<D, E, decltype(capped)::value>;
     check(allow_shared_memory<kernel, column_sums_smem<D>()>(), "column sums shared memory");
-    const dim3 grid(unsigned((c.start + c.rows + kKeys - 1) / kKeys), c.heads);
+    // Heads first: a key tile's blocks, the longest (key 0's) first, start together.
+    const dim3 grid(c.heads, unsigned((c.start + c.rows + kKeys - 1) / kKeys));
     check(launch(kernel, grid, kWarps * 32, column_sums_smem<D>(), s, static_cast<const E*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from,
                  c.scale * kLog2e, c.softcap * kLog2e, c.lse, c.acc, c.acc_stride),
           "prefill column sums");
