@@ -1,7 +1,8 @@
 // The column sums of a prefill chunk's attention probabilities (H2O's prefill scores), from its
 // queries, the cache's keys and each row's log-sum-exp: exp(s * scale - lse) over the rows that
 // see a key, added to its KV head's sums. A block of 4 warps takes 64 keys of one query head and
-// runs down the query tiles that see them, 64 rows a tile (16 a warp): S on mma.sync m16n8k16
+// runs down the query tiles that see them, 128 rows a tile (32 a warp, two m16 tiles sharing each
+// key fragment; head_dim 256: 16, within 99 KiB of shared memory): S on mma.sync m16n8k16
 // with operands from ldmatrix, as the attention forms it, without P V; the query tiles stream
 // through two shared-memory stages (cp.async), and each column's sum stays in registers until
 // the block ends.
@@ -18,20 +19,25 @@
 namespace quest {
 namespace {
 
-constexpr int kWarps = 4, kRows = 16 * kWarps, kKeys = 64;
+constexpr int kWarps = 4, kKeys = 64;
+
+template <int D>
+struct RowTile {
+  static constexpr int warp_rows = D > 128 ? 16 : 32, rows = warp_rows * kWarps;
+};
 
 // The keys' tile and two stages of query tiles, rows D + 8 values long (each 8-row ldmatrix
 // touches every bank once).
 template <int D>
 constexpr size_t column_sums_smem() {
-  return size_t(kKeys + 2 * kRows) * (D + 8) * 2;
+  return size_t(kKeys + 2 * RowTile<D>::rows) * (D + 8) * 2;
 }
 
-// Starts copying rows [q0, q0 + kRows) of head h of q ([rows][heads][D]) into Qs, zeros past `rows`.
+// Starts copying a tile of rows from q0 of head h of q ([rows][heads][D]) into Qs, zeros past `rows`.
 template <int D, typename E>
 __device__ inline void load_q(const E* q, int q0, int rows, int heads, int h, E* Qs) {
   constexpr int S = D + 8, C = D / 8;
-  for (int i = threadIdx.x; i < kRows * C; i += kWarps * 32) {
+  for (int i = threadIdx.x; i < RowTile<D>::rows * C; i += kWarps * 32) {
     const int r = i / C, c = (i % C) * 8;
     const bool ok = q0 + r < rows;
     cp_async16(Qs + r * S + c, q + (ok ? (size_t(q0 + r) * heads + h) * D + c : 0), ok);
@@ -43,7 +49,7 @@ template <int D, typename E, bool CAP>
 __global__ void __launch_bounds__(kWarps * 32)
     column_sums_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start, int row_from, float scale_log2,
                        float cap_log2, const float* __restrict__ lse, float* __restrict__ acc, int acc_stride) {
-  constexpr int S = D + 8, C = D / 8, NT = kKeys / 8;
+  constexpr int S = D + 8, C = D / 8, NT = kKeys / 8, kRows = RowTile<D>::rows, kWarpRows = RowTile<D>::warp_rows, MT = kWarpRows / 16;
   extern __shared__ __align__(16) unsigned char smem[];
   E* Ks = reinterpret_cast<E*>(smem);
   E* Qs = Ks + kKeys * S;  // stage i at Qs + i kRows S
@@ -68,7 +74,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   load_q<D, E>(q, q_start, rows, heads, h, Qs);
   cp_async_commit();
 
-  // Column n * 8 + 2 t + j of the tile: this thread's part of its sum (rows gr and gr + 8 of its warp's).
+  // Column n * 8 + 2 t + j of the tile: this thread's part of its sum (rows gr and gr + 8 of each of its warp's m-tiles).
   float col[NT][2];
 #pragma unroll
   for (int n = 0; n < NT; ++n) col[n][0] = col[n][1] = 0.0f;
@@ -79,43 +85,55 @@ __global__ void __launch_bounds__(kWarps * 32)
     cp_async_commit();
     cp_async_wait<1>();  // this tile (and the keys) have landed
     __syncthreads();
-    const int r0 = q0 + warp * 16;
+    const int r0 = q0 + warp * kWarpRows;
     const int64_t pos = start + r0;  // the position of the warp's first row
     // Else the warp's rows see none of the keys, or none of them counts.
-    if (key0 <= pos + 15 && r0 < rows && r0 + 15 >= row_from) {
+    if (key0 <= pos + kWarpRows - 1 && r0 < rows && r0 + kWarpRows - 1 >= row_from) {
       // Each row's log-sum-exp in log2 units; rows outside [row_from, rows) add nothing.
-      float lse2[2];
+      float lse2[MT][2];
 #pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        const int r = r0 + gr + 8 * j;
-        lse2[j] = r >= row_from && r < rows ? lse[size_t(r) * heads + h] * kLog2e : INFINITY;
-      }
-      float s[NT][4];
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int n = 0; n < NT; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+        for (int j = 0; j < 2; ++j) {
+          const int r = r0 + mt * 16 + gr + 8 * j;
+          lse2[mt][j] = r >= row_from && r < rows ? lse[size_t(r) * heads + h] * kLog2e : INFINITY;
+        }
+      float s[MT][NT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int n = 0; n < NT; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t a[4];
-        ldmatrix_x4<false>(a, Qt + (warp * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + kk * 16 + lane / 16 * 8);
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+          ldmatrix_x4<false>(a[mt], Qt + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + kk * 16 + lane / 16 * 8);
 #pragma unroll
         for (int np = 0; np < kKeys / 16; ++np) {
           uint32_t b[4];
           ldmatrix_x4<false>(b, Ks + (np * 16 + lane % 8 + lane / 16 * 8) * S + kk * 16 + (lane / 8 % 2) * 8);
-          mma16816<E>(s[2 * np], a, b[0], b[1]);
-          mma16816<E>(s[2 * np + 1], a, b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma16816<E>(s[mt][2 * np], a[mt], b[0], b[1]);
+            mma16816<E>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
+          }
         }
       }
       // Row r of the warp sees keys up to offset pos + r - key0 of the tile.
       const bool diagonal = key0 + kKeys - 1 > pos;
       const int seen = int(pos - key0) + gr;
 #pragma unroll
-      for (int n = 0; n < NT; ++n)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + (e >> 1) * 8;
-          const float x = CAP ? soft_cap<CAP>(s[n][e], cap_in, cap_log2) - lse2[e >> 1] : fmaf(s[n][e], scale_log2, -lse2[e >> 1]);
-          col[n][e & 1] += masked ? 0.0f : exp2f(x);
-        }
+        for (int n = 0; n < NT; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + mt * 16 + (e >> 1) * 8;
+            const float l2 = lse2[mt][e >> 1];
+            const float x = CAP ? soft_cap<CAP>(s[mt][n][e], cap_in, cap_log2) - l2 : fmaf(s[mt][n][e], scale_log2, -l2);
+            col[n][e & 1] += masked ? 0.0f : exp2f(x);
+          }
     }
     __syncthreads();  // the next tile's copies overwrite this stage
   }
