@@ -105,28 +105,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
     const int64_t k0 = int64_t(kt) * kKeys;
     if (k0 < first + kWarpRows) {  // else the whole tile lies after every row of the warp
       float s[MT][NT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int n = 0; n < NT; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
-      // Each key fragment serves both m-tiles: half the shared-memory reads of 16 rows a warp.
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t a[MT][4];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-          ldmatrix_x4<false>(a[mt], Qs + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + kk * 16 + lane / 16 * 8);
-#pragma unroll
-        for (int np = 0; np < kKeys / 16; ++np) {
-          uint32_t b[4];
-          ldmatrix_x4<false>(b, Ks + (np * 16 + lane % 8 + lane / 16 * 8) * S + kk * 16 + (lane / 8 % 2) * 8);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            mma16816<E>(s[mt][2 * np], a[mt], b[0], b[1]);
-            mma16816<E>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
-          }
-        }
-      }
+      qk_scores<D, MT, kKeys>(s, Qs, warp * kWarpRows, Ks, S, lane);
       // Row r of the warp may see keys up to offset first + r - k0 of this tile.
       const bool diagonal = k0 + kKeys - 1 > first;
       const int seen = int(first - k0) + gr;

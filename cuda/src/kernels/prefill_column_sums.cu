@@ -99,27 +99,7 @@ __global__ void __launch_bounds__(kWarps * 32)
           lse2[mt][j] = r >= row_from && r < rows ? lse[size_t(r) * heads + h] * kLog2e : INFINITY;
         }
       float s[MT][NT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int n = 0; n < NT; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t a[MT][4];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-          ldmatrix_x4<false>(a[mt], Qt + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + kk * 16 + lane / 16 * 8);
-#pragma unroll
-        for (int np = 0; np < kKeys / 16; ++np) {
-          uint32_t b[4];
-          ldmatrix_x4<false>(b, Ks + (np * 16 + lane % 8 + lane / 16 * 8) * S + kk * 16 + (lane / 8 % 2) * 8);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            mma16816<E>(s[mt][2 * np], a[mt], b[0], b[1]);
-            mma16816<E>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
-          }
-        }
-      }
+      qk_scores<D, MT, kKeys>(s, Qt, warp * kWarpRows, Ks, S, lane);
       // Row r of the warp sees keys up to offset pos + r - key0 of the tile.
       const bool diagonal = key0 + kKeys - 1 > pos;
       const int seen = int(pos - key0) + gr;
