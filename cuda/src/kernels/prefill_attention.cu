@@ -13,6 +13,7 @@
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
 #include "kernels/softcap.cuh"
+#include "kernels/tile_copy.cuh"
 
 namespace quest {
 namespace {
@@ -40,17 +41,7 @@ constexpr size_t smem_bytes() {
 // (zeros past `total`).
 template <int D, typename E>
 __device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks, E* Vs) {
-  constexpr int S = D + 8, C = D / 8, kKeys = Tile<D>::keys;
-  const E* k = static_cast<const E*>(kv.k);
-  const E* v = static_cast<const E*>(kv.v);
-  for (int i = threadIdx.x; i < kKeys * C; i += kWarps * 32) {
-    const int r = i / C, c = (i % C) * 8;
-    const int64_t p = p0 + r;
-    const bool ok = p < total;
-    const size_t off = ok ? ((size_t(kv.page_table[p / kGpuPage]) * kv.kv_heads + g) * kGpuPage + p % kGpuPage) * D + c : 0;
-    cp_async16(Ks + r * S + c, k + off, ok);
-    cp_async16(Vs + r * S + c, v + off, ok);
-  }
+  copy_cache_rows<D, Tile<D>::keys, kWarps * 32>(kv, g, p0, total, {static_cast<const E*>(kv.k), static_cast<const E*>(kv.v)}, {Ks, Vs});
 }
 
 // Scores in log2 units: s * scale_log2, or with CAP soft-capped at cap_log2 (the cap in log2 units).
@@ -73,11 +64,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
   const float cap_in = CAP ? scale_log2 / cap_log2 : 0.0f;
   wait_for_previous();
 
-  for (int i = threadIdx.x; i < kRows * DT; i += kWarps * 32) {
-    const int r = i / DT, c = (i % DT) * 8;
-    const bool ok = q0 + r < rows;
-    cp_async16(Qs + r * S + c, q + (ok ? (size_t(q0 + r) * heads + h) * D + c : 0), ok);
-  }
+  copy_query_rows<D, kRows, kWarps * 32>(q, q0, rows, heads, h, Qs);
   load_kv<D, E>(kv, g, 0, total, KVs, KVs + kKeys * S);
   cp_async_commit();
 

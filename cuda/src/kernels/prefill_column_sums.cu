@@ -15,6 +15,7 @@
 #include "kernels/mma.cuh"
 #include "kernels/prefill_attention.cuh"
 #include "kernels/softcap.cuh"
+#include "kernels/tile_copy.cuh"
 
 namespace quest {
 namespace {
@@ -33,23 +34,12 @@ constexpr size_t column_sums_smem() {
   return size_t(kKeys + 2 * RowTile<D>::rows) * (D + 8) * 2;
 }
 
-// Starts copying a tile of rows from q0 of head h of q ([rows][heads][D]) into Qs, zeros past `rows`.
-template <int D, typename E>
-__device__ inline void load_q(const E* q, int q0, int rows, int heads, int h, E* Qs) {
-  constexpr int S = D + 8, C = D / 8;
-  for (int i = threadIdx.x; i < RowTile<D>::rows * C; i += kWarps * 32) {
-    const int r = i / C, c = (i % C) * 8;
-    const bool ok = q0 + r < rows;
-    cp_async16(Qs + r * S + c, q + (ok ? (size_t(q0 + r) * heads + h) * D + c : 0), ok);
-  }
-}
-
 // Scores in log2 units, as the attention's: s * scale_log2, or with CAP soft-capped at cap_log2.
 template <int D, typename E, bool CAP>
 __global__ void __launch_bounds__(kWarps * 32)
     column_sums_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start, int row_from, float scale_log2,
                        float cap_log2, const float* __restrict__ lse, float* __restrict__ acc, int acc_stride) {
-  constexpr int S = D + 8, C = D / 8, NT = kKeys / 8, kRows = RowTile<D>::rows, kWarpRows = RowTile<D>::warp_rows, MT = kWarpRows / 16;
+  constexpr int S = D + 8, NT = kKeys / 8, kRows = RowTile<D>::rows, kWarpRows = RowTile<D>::warp_rows, MT = kWarpRows / 16;
   extern __shared__ __align__(16) unsigned char smem[];
   E* Ks = reinterpret_cast<E*>(smem);
   E* Qs = Ks + kKeys * S;  // stage i at Qs + i kRows S
@@ -63,15 +53,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int tiles = (rows - q_start + kRows - 1) / kRows;
   wait_for_previous();
 
-  const E* k = static_cast<const E*>(kv.k);
-  for (int i = threadIdx.x; i < kKeys * C; i += kWarps * 32) {
-    const int r = i / C, c = (i % C) * 8;
-    const int64_t p = key0 + r;
-    const bool ok = p < total;
-    const size_t off = ok ? ((size_t(kv.page_table[p / kGpuPage]) * kv.kv_heads + g) * kGpuPage + p % kGpuPage) * D + c : 0;
-    cp_async16(Ks + r * S + c, k + off, ok);
-  }
-  load_q<D, E>(q, q_start, rows, heads, h, Qs);
+  copy_cache_rows<D, kKeys, kWarps * 32>(kv, g, key0, total, {static_cast<const E*>(kv.k)}, {Ks});
+  copy_query_rows<D, kRows, kWarps * 32>(q, q_start, rows, heads, h, Qs);
   cp_async_commit();
 
   // Column n * 8 + 2 t + j of the tile: this thread's part of its sum (rows gr and gr + 8 of each of its warp's m-tiles).
@@ -81,7 +64,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int i = 0; i < tiles; ++i) {
     const int q0 = q_start + i * kRows;
     const E* Qt = Qs + (i % 2) * kRows * S;
-    if (i + 1 < tiles) load_q<D, E>(q, q0 + kRows, rows, heads, h, Qs + ((i + 1) % 2) * kRows * S);
+    if (i + 1 < tiles) copy_query_rows<D, kRows, kWarps * 32>(q, q0 + kRows, rows, heads, h, Qs + ((i + 1) % 2) * kRows * S);
     cp_async_commit();
     cp_async_wait<1>();  // this tile (and the keys) have landed
     __syncthreads();
