@@ -8,6 +8,7 @@
 // the block ends.
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "kernels/cuda_util.cuh"
 #include "kernels/gpu_shapes.h"
@@ -142,6 +143,7 @@ void launch_column_sums(const ColumnSums& c, cudaStream_t s) {
 
 void prefill_column_sums(const ColumnSums& c, cudaStream_t s) {
   if (c.row_from >= c.rows) return;
+  if (c.kv.page_size != kGpuPage) throw std::runtime_error("prefill column sums: the cache's pages must hold " + std::to_string(kGpuPage) + " tokens");
   if (!gpu_head_dim(c.kv.head_dim)) throw std::runtime_error("prefill column sums: head_dim must be " + or_list(kGpuHeadDims));
   with_type_and_dim(c.kv.type, c.kv.head_dim, [&](auto t, auto d) {
     launch_column_sums<decltype(d)::value, decltype(t)>(c, s);
