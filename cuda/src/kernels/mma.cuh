@@ -54,6 +54,34 @@ __device__ inline void mma16816(float c[4], const uint32_t a[4], const uint32_t 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// s = Q K^T for a warp's MT m16 tiles of queries (rows q_row.. of Qs) against KEYS keys (the
+// rows of Ks), both in shared memory with rows `stride` values apart: each key fragment read
+// serves every m-tile (for MT = 2, half the shared-memory reads of 16 rows a warp).
+template <int D, int MT, int KEYS, typename E>
+__device__ inline void qk_scores(float (&s)[MT][KEYS / 8][4], const E* Qs, int q_row, const E* Ks, int stride, int lane) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int n = 0; n < KEYS / 8; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    uint32_t a[MT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+      ldmatrix_x4<false>(a[mt], Qs + (q_row + mt * 16 + lane % 8 + (lane / 8 % 2) * 8) * stride + kk * 16 + lane / 16 * 8);
+#pragma unroll
+    for (int np = 0; np < KEYS / 16; ++np) {
+      uint32_t b[4];
+      ldmatrix_x4<false>(b, Ks + (np * 16 + lane % 8 + lane / 16 * 8) * stride + kk * 16 + (lane / 8 % 2) * 8);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        mma16816<E>(s[mt][2 * np], a[mt], b[0], b[1]);
+        mma16816<E>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
+      }
+    }
+  }
+}
+
 // Two fp32 values as one register of E (the first in the low half, as fragments hold them).
 template <typename E>
 __device__ inline uint32_t pack2(float lo, float hi) {

@@ -13,6 +13,7 @@
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
 #include "kernels/softcap.cuh"
+#include "kernels/tile_copy.cuh"
 
 namespace quest {
 namespace {
@@ -40,17 +41,7 @@ constexpr size_t smem_bytes() {
 // (zeros past `total`).
 template <int D, typename E>
 __device__ inline void load_kv(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks, E* Vs) {
-  constexpr int S = D + 8, C = D / 8, kKeys = Tile<D>::keys;
-  const E* k = static_cast<const E*>(kv.k);
-  const E* v = static_cast<const E*>(kv.v);
-  for (int i = threadIdx.x; i < kKeys * C; i += kWarps * 32) {
-    const int r = i / C, c = (i % C) * 8;
-    const int64_t p = p0 + r;
-    const bool ok = p < total;
-    const size_t off = ok ? ((size_t(kv.page_table[p / kGpuPage]) * kv.kv_heads + g) * kGpuPage + p % kGpuPage) * D + c : 0;
-    cp_async16(Ks + r * S + c, k + off, ok);
-    cp_async16(Vs + r * S + c, v + off, ok);
-  }
+  copy_cache_rows<D, Tile<D>::keys, kWarps * 32>(kv, g, p0, total, {static_cast<const E*>(kv.k), static_cast<const E*>(kv.v)}, {Ks, Vs});
 }
 
 // Scores in log2 units: s * scale_log2, or with CAP soft-capped at cap_log2 (the cap in log2 units).
@@ -73,11 +64,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
   const float cap_in = CAP ? scale_log2 / cap_log2 : 0.0f;
   wait_for_previous();
 
-  for (int i = threadIdx.x; i < kRows * DT; i += kWarps * 32) {
-    const int r = i / DT, c = (i % DT) * 8;
-    const bool ok = q0 + r < rows;
-    cp_async16(Qs + r * S + c, q + (ok ? (size_t(q0 + r) * heads + h) * D + c : 0), ok);
-  }
+  copy_query_rows<D, kRows, kWarps * 32>(q, q0, rows, heads, h, Qs);
   load_kv<D, E>(kv, g, 0, total, KVs, KVs + kKeys * S);
   cp_async_commit();
 
@@ -105,28 +92,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
     const int64_t k0 = int64_t(kt) * kKeys;
     if (k0 < first + kWarpRows) {  // else the whole tile lies after every row of the warp
       float s[MT][NT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int n = 0; n < NT; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
-      // Each key fragment serves both m-tiles: half the shared-memory reads of 16 rows a warp.
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t a[MT][4];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-          ldmatrix_x4<false>(a[mt], Qs + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8 % 2) * 8) * S + kk * 16 + lane / 16 * 8);
-#pragma unroll
-        for (int np = 0; np < kKeys / 16; ++np) {
-          uint32_t b[4];
-          ldmatrix_x4<false>(b, Ks + (np * 16 + lane % 8 + lane / 16 * 8) * S + kk * 16 + (lane / 8 % 2) * 8);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            mma16816<E>(s[mt][2 * np], a[mt], b[0], b[1]);
-            mma16816<E>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
-          }
-        }
-      }
+      qk_scores<D, MT, kKeys>(s, Qs, warp * kWarpRows, Ks, S, lane);
       // Row r of the warp may see keys up to offset first + r - k0 of this tile.
       const bool diagonal = k0 + kKeys - 1 > first;
       const int seen = int(first - k0) + gr;

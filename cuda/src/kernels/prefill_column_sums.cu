@@ -1,116 +1,129 @@
-#include <mma.h>
-
+// The column sums of a prefill chunk's attention probabilities (H2O's prefill scores), from its
+// queries, the cache's keys and each row's log-sum-exp: exp(s * scale - lse) over the rows that
+// see a key, added to its KV head's sums. A block of 4 warps takes 64 keys of one query head and
+// runs down the query tiles that see them, 128 rows a tile (32 a warp, two m16 tiles sharing each
+// key fragment; head_dim 256: 16, within 99 KiB of shared memory): S on mma.sync m16n8k16
+// with operands from ldmatrix, as the attention forms it, without P V; the query tiles stream
+// through two shared-memory stages (cp.async), and each column's sum stays in registers until
+// the block ends.
+#include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "kernels/cuda_util.cuh"
 #include "kernels/gpu_shapes.h"
 #include "kernels/launch.cuh"
+#include "kernels/mma.cuh"
 #include "kernels/prefill_attention.cuh"
 #include "kernels/softcap.cuh"
+#include "kernels/tile_copy.cuh"
 
 namespace quest {
 namespace {
 
-using namespace nvcuda;
-
-constexpr int kTile = 64;
-
-// Warp w's 16 rows of S = Q K^T for a 64 x 64 tile (Q and K rows D + 8 halves apart, S rows
-// kTile + 4 floats apart), on tensor cores.
-template <int D, typename E>
-__device__ inline void qk_tile(const E* Qs, const E* Ks, float* S, int warp) {
-  constexpr int T = kTile, QS = D + 8, SS = T + 4;
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a;
-  wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> b;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[T / 16];
-#pragma unroll
-  for (int j = 0; j < T / 16; ++j) wmma::fill_fragment(acc[j], 0.0f);
-#pragma unroll
-  for (int k = 0; k < D; k += 16) {
-    wmma::load_matrix_sync(a, Qs + warp * 16 * QS + k, QS);
-#pragma unroll
-    for (int j = 0; j < T / 16; ++j) {
-      wmma::load_matrix_sync(b, Ks + j * 16 * QS + k, QS);
-      wmma::mma_sync(acc[j], a, b, acc[j]);
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < T / 16; ++j) wmma::store_matrix_sync(S + warp * 16 * SS + j * 16, acc[j], SS, wmma::mem_row_major);
-}
-
-// Loads rows [row0, row0 + kTile) of a [rows][heads][D] matrix's head h into smem (rows past
-// `rows` as zeros).
-template <int D, typename E>
-__device__ inline void load_q_tile(const E* q, int row0, int rows, int heads, int h, E* Qs) {
-  constexpr int QS = D + 8, V8 = D / 8;
-  for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
-    const int r = idx / V8, c = (idx % V8) * 8;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (row0 + r < rows) v = *reinterpret_cast<const uint4*>(q + ((size_t)(row0 + r) * heads + h) * D + c);
-    *reinterpret_cast<uint4*>(Qs + r * QS + c) = v;
-  }
-}
-
-// Loads the cache's keys at positions [p0, p0 + kTile) of KV head g into smem, positions at
-// or past `total` as zeros.
-template <int D, typename E>
-__device__ inline void load_k_tile(const PagedKv& kv, int g, int64_t p0, int64_t total, E* Ks) {
-  constexpr int QS = D + 8, V8 = D / 8;
-  for (int idx = threadIdx.x; idx < kTile * V8; idx += blockDim.x) {
-    const int r = idx / V8, c = (idx % V8) * 8;
-    const int64_t p = p0 + r;
-    uint4 kz = make_uint4(0, 0, 0, 0);
-    if (p < total) {
-      const size_t off = (((size_t)kv.page_table[p / kv.page_size] * kv.kv_heads + g) * kv.page_size + p % kv.page_size) * D + c;
-      kz = *reinterpret_cast<const uint4*>(static_cast<const E*>(kv.k) + off);
-    }
-    *reinterpret_cast<uint4*>(Ks + r * QS + c) = kz;
-  }
-}
-
-// One block of four warps per (64 keys, query head), over the query tiles of the chunk that
-// see those keys: S on tensor cores, p = exp(S * scale - lse) of the rows (with CAP, S * scale
-// soft-capped at `cap`) counted, summed down each column (two threads a column, 32 rows each),
-// then added to the KV head's sums.
-template <int D, typename E, bool CAP>
-__global__ void __launch_bounds__(128) column_sums_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start,
-                                                          int row_from, float scale, float cap, const float* __restrict__ lse,
-                                                          float* __restrict__ acc, int acc_stride) {
-  constexpr int T = kTile, QS = D + 8, SS = T + 4;
-  extern __shared__ __align__(32) unsigned char smem[];
-  E* Qs = reinterpret_cast<E*>(smem);
-  E* Ks = Qs + T * QS;
-  float* S = reinterpret_cast<float*>(Ks + T * QS);
-  float* half_sums = S + T * SS;  // [2][T]
-  const int h = blockIdx.y, g = h / (heads / kv.kv_heads), warp = threadIdx.x / 32;
-  const int64_t key0 = (int64_t)blockIdx.x * T, total = start + rows;
-  const int c = threadIdx.x % T, half = threadIdx.x / T;
-  const float cap_in = CAP ? 1.0f / cap : 0.0f;
-  wait_for_previous();
-  load_k_tile<D, E>(kv, g, key0, total, Ks);
-  // Rows before key0 - start see none of these keys.
-  const int first = int(max((int64_t)row_from, key0 - start));
-  float sum = 0.0f;
-  for (int q0 = first / T * T; q0 < rows; q0 += T) {
-    __syncthreads();
-    load_q_tile<D, E>(q, q0, rows, heads, h, Qs);
-    __syncthreads();
-    qk_tile<D, E>(Qs, Ks, S, warp);
-    __syncthreads();
-    for (int r = half * (T / 2); r < (half + 1) * (T / 2); ++r) {
-      const int row = q0 + r;
-      const int64_t key = key0 + c;
-      if (row >= row_from && row < rows && key <= start + row) sum += __expf(soft_cap<CAP>(S[r * SS + c] * scale, cap_in, cap) - lse[(size_t)row * heads + h]);
-    }
-  }
-  half_sums[half * T + c] = sum;
-  __syncthreads();
-  if (half == 0 && key0 + c < total) atomicAdd(&acc[(size_t)g * acc_stride + key0 + c], sum + half_sums[T + c]);
-}
+constexpr int kWarps = 4, kKeys = 64;
 
 template <int D>
+struct RowTile {
+  static constexpr int warp_rows = D > 128 ? 16 : 32, rows = warp_rows * kWarps;
+};
+
+// The keys' tile and two stages of query tiles, rows D + 8 values long (each 8-row ldmatrix
+// touches every bank once).
+template <int D>
 constexpr size_t column_sums_smem() {
-  return size_t(2 * kTile * (D + 8)) * 2 + size_t(kTile * (kTile + 4)) * 4 + 2 * kTile * 4;
+  return size_t(kKeys + 2 * RowTile<D>::rows) * (D + 8) * 2;
+}
+
+// Scores in log2 units, as the attention's: s * scale_log2, or with CAP soft-capped at cap_log2.
+template <int D, typename E, bool CAP>
+__global__ void __launch_bounds__(kWarps * 32)
+    column_sums_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start, int row_from, float scale_log2,
+                       float cap_log2, const float* __restrict__ lse, float* __restrict__ acc, int acc_stride) {
+  constexpr int S = D + 8, NT = kKeys / 8, kRows = RowTile<D>::rows, kWarpRows = RowTile<D>::warp_rows, MT = kWarpRows / 16;
+  extern __shared__ __align__(16) unsigned char smem[];
+  E* Ks = reinterpret_cast<E*>(smem);
+  E* Qs = Ks + kKeys * S;  // stage i at Qs + i kRows S
+  const int h = blockIdx.x, g = h / (heads / kv.kv_heads);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gr = lane / 4, t = lane % 4;
+  const int64_t key0 = int64_t(blockIdx.y) * kKeys, total = start + rows;
+  const float cap_in = CAP ? scale_log2 / cap_log2 : 0.0f;
+  // Rows before key0 - start see none of these keys; the tiles from the one holding the first
+  // that does (some row does: key0 < start + rows and row_from < rows).
+  const int first = int(max(int64_t(row_from), key0 - start)), q_start = first / kRows * kRows;
+  const int tiles = (rows - q_start + kRows - 1) / kRows;
+  wait_for_previous();
+
+  copy_cache_rows<D, kKeys, kWarps * 32>(kv, g, key0, total, {static_cast<const E*>(kv.k)}, {Ks});
+  copy_query_rows<D, kRows, kWarps * 32>(q, q_start, rows, heads, h, Qs);
+  cp_async_commit();
+
+  // Column n * 8 + 2 t + j of the tile: this thread's part of its sum (rows gr and gr + 8 of each of its warp's m-tiles).
+  float col[NT][2];
+#pragma unroll
+  for (int n = 0; n < NT; ++n) col[n][0] = col[n][1] = 0.0f;
+  for (int i = 0; i < tiles; ++i) {
+    const int q0 = q_start + i * kRows;
+    const E* Qt = Qs + (i % 2) * kRows * S;
+    if (i + 1 < tiles) copy_query_rows<D, kRows, kWarps * 32>(q, q0 + kRows, rows, heads, h, Qs + ((i + 1) % 2) * kRows * S);
+    cp_async_commit();
+    cp_async_wait<1>();  // this tile (and the keys) have landed
+    __syncthreads();
+    const int r0 = q0 + warp * kWarpRows;
+    const int64_t pos = start + r0;  // the position of the warp's first row
+    // Else the warp's rows see none of the keys, or none of them counts.
+    if (key0 <= pos + kWarpRows - 1 && r0 < rows && r0 + kWarpRows - 1 >= row_from) {
+      // Each row's log-sum-exp in log2 units; rows outside [row_from, rows) add nothing.
+      float lse2[MT][2];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const int r = r0 + mt * 16 + gr + 8 * j;
+          lse2[mt][j] = r >= row_from && r < rows ? lse[size_t(r) * heads + h] * kLog2e : INFINITY;
+        }
+      float s[MT][NT][4];
+      qk_scores<D, MT, kKeys>(s, Qt, warp * kWarpRows, Ks, S, lane);
+      // Row r of the warp sees keys up to offset pos + r - key0 of the tile.
+      const bool diagonal = key0 + kKeys - 1 > pos;
+      const int seen = int(pos - key0) + gr;
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int n = 0; n < NT; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const bool masked = diagonal && n * 8 + 2 * t + (e & 1) > seen + mt * 16 + (e >> 1) * 8;
+            const float l2 = lse2[mt][e >> 1];
+            const float x = CAP ? soft_cap<CAP>(s[mt][n][e], cap_in, cap_log2) - l2 : fmaf(s[mt][n][e], scale_log2, -l2);
+            col[n][e & 1] += masked ? 0.0f : exp2f(x);
+          }
+    }
+    __syncthreads();  // the next tile's copies overwrite this stage
+  }
+
+  // Each column's parts: the warp's 8 row pairs (lanes of one t), then the 4 warps, through
+  // the stages' memory (the loop's last barrier is behind every read of it; only empty copy
+  // groups are left in flight).
+  auto warp_sums = reinterpret_cast<float(*)[kKeys]>(smem);
+#pragma unroll
+  for (int n = 0; n < NT; ++n)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      float v = col[n][j];
+      v += __shfl_xor_sync(0xffffffffu, v, 4);
+      v += __shfl_xor_sync(0xffffffffu, v, 8);
+      v += __shfl_xor_sync(0xffffffffu, v, 16);
+      if (gr == 0) warp_sums[warp][n * 8 + 2 * t + j] = v;
+    }
+  __syncthreads();
+  const int c = threadIdx.x;
+  if (c < kKeys && key0 + c < total) {
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += warp_sums[w][c];
+    atomicAdd(&acc[size_t(g) * acc_stride + key0 + c], v);
+  }
 }
 
 template <int D, typename E>
@@ -118,9 +131,10 @@ void launch_column_sums(const ColumnSums& c, cudaStream_t s) {
   with_cap(c.softcap, [&](auto capped) {
     constexpr auto kernel = column_sums_kernel<D, E, decltype(capped)::value>;
     check(allow_shared_memory<kernel, column_sums_smem<D>()>(), "column sums shared memory");
-    const dim3 grid(unsigned((c.start + c.rows + kTile - 1) / kTile), c.heads);
-    check(launch(kernel, grid, 128, column_sums_smem<D>(), s, static_cast<const E*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from, c.scale,
-                 c.softcap, c.lse, c.acc, c.acc_stride),
+    // Heads first: a key tile's blocks, the longest (key 0's) first, start together.
+    const dim3 grid(c.heads, unsigned((c.start + c.rows + kKeys - 1) / kKeys));
+    check(launch(kernel, grid, kWarps * 32, column_sums_smem<D>(), s, static_cast<const E*>(c.q), c.kv, c.heads, c.rows, c.start, c.row_from,
+                 c.scale * kLog2e, c.softcap * kLog2e, c.lse, c.acc, c.acc_stride),
           "prefill column sums");
   });
 }
@@ -129,6 +143,7 @@ void launch_column_sums(const ColumnSums& c, cudaStream_t s) {
 
 void prefill_column_sums(const ColumnSums& c, cudaStream_t s) {
   if (c.row_from >= c.rows) return;
+  if (c.kv.page_size != kGpuPage) throw std::runtime_error("prefill column sums: the cache's pages must hold " + std::to_string(kGpuPage) + " tokens");
   if (!gpu_head_dim(c.kv.head_dim)) throw std::runtime_error("prefill column sums: head_dim must be " + or_list(kGpuHeadDims));
   with_type_and_dim(c.kv.type, c.kv.head_dim, [&](auto t, auto d) {
     launch_column_sums<decltype(d)::value, decltype(t)>(c, s);
