@@ -12,6 +12,7 @@
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
+#include "kernels/reduce.cuh"
 #include "kernels/softcap.cuh"
 #include "kernels/tile_copy.cuh"
 
@@ -165,9 +166,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(const E* __r
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      float sum = l[mt][i];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const float sum = quad_sum(l[mt][i]);
       const int r = q0 + warp * kWarpRows + mt * 16 + gr + i * 8;
       if (r >= rows) continue;
       const float inv = 1.0f / sum;

@@ -22,6 +22,7 @@
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
+#include "kernels/reduce.cuh"
 #include "kernels/softcap.cuh"
 #include "kernels/wgmma.cuh"
 
@@ -276,9 +277,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    float sum = l[i];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float sum = quad_sum(l[i]);
     const int r = q0 + group * kGroupRows + warp * 16 + gr + i * 8;
     if (r >= rows) continue;
     const float inv = 1.0f / sum;

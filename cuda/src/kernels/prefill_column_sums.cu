@@ -14,6 +14,7 @@
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
 #include "kernels/prefill_attention.cuh"
+#include "kernels/reduce.cuh"
 #include "kernels/softcap.cuh"
 #include "kernels/tile_copy.cuh"
 
@@ -131,9 +132,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
-      float v = sum[mt][j];
-      v += __shfl_xor_sync(0xffffffffu, v, 1);
-      v += __shfl_xor_sync(0xffffffffu, v, 2);
+      const float v = quad_sum(sum[mt][j]);
       const int64_t key = wkey0 + mt * 16 + gr + 8 * j;
       if (t == 0 && key < total) atomicAdd(&acc[size_t(kvh) * acc_stride + key], v);
     }

@@ -11,6 +11,13 @@ __device__ inline float warp_sum(float v) {
   return v;
 }
 
+// The sum over a quad of lanes (4g..4g + 3): one row of an mma accumulator fragment, whose
+// four lanes hold its columns.
+__device__ inline float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
 __device__ inline float warp_max(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
