@@ -62,5 +62,7 @@ struct ColumnSums {
   float softcap = 0;  // as PrefillArgs'
 };
 void prefill_column_sums(const ColumnSums& c, cudaStream_t stream);
+// The same on wgmma where the sm_90a prefill serves and head_dim is 64 or 128; false elsewhere.
+bool prefill_column_sums_sm90(const ColumnSums& c, cudaStream_t stream);
 
 }  // namespace quest

@@ -42,13 +42,6 @@ constexpr size_t sm90_smem_bytes() {
   return size_t(kRows + 2 * kStages * kKeys) * D * 2 + 1024 + (3 * kStages + 1) * sizeof(uint64_t);
 }
 
-// Where 16-byte chunk c of row r of an R-row tile lies, in elements, in the layout of
-// smem_desc_sw128: 64-column blocks of R rows of 128 bytes, chunks swizzled by the row.
-template <int R>
-__device__ inline int tile_at(int r, int c) {
-  return (c >> 3) * R * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3);
-}
-
 // The producer's 128 threads copy the block's queries: thread i takes 16-byte chunk i % C of
 // rows i / C, i / C + 128 / C, ..., zeros past the chunk's rows.
 template <int D, typename E>
@@ -144,8 +137,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   float s[NT * 4];
   uint32_t p[kKeys / 16][4];
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  // k-step kk of a K-major operand: 64-column block kk / 4, 32 bytes a step within it.
-  auto kstep = [](int kk, uint32_t block) { return uint64_t((kk / 4 * block + kk % 4 * 32) >> 4); };
   const uint64_t qdesc = smem_desc_sw128(Qs + group * kGroupRows * 64, 16, 1024);
   // Turns at the tensor cores: group 0 goes first; each turn ends by letting the other go.
   const int my_turn = 1 + group, their_turn = 2 - group;

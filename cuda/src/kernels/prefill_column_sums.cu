@@ -4,7 +4,8 @@
 // a block of 4 warps holds 128 keys of one query head (head_dim 256: 64) as mma.sync A
 // fragments in registers, 32 a warp, and streams the query rows that see them through two
 // shared-memory stages (cp.async) as B operands: S^T = K Q^T, whose rows are the keys, so that
-// each key's sum is a row sum kept in the registers of the four lanes that hold it.
+// each key's sum is a row sum kept in the registers of the four lanes that hold it. On sm_90a
+// (head_dim 64 and 128) the same scheme on wgmma runs instead (prefill_column_sums_sm90.cu).
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -157,6 +158,7 @@ void prefill_column_sums(const ColumnSums& c, cudaStream_t s) {
   if (c.row_from >= c.rows) return;
   if (c.kv.page_size != kGpuPage) throw std::runtime_error("prefill column sums: the cache's pages must hold " + std::to_string(kGpuPage) + " tokens");
   if (!gpu_head_dim(c.kv.head_dim)) throw std::runtime_error("prefill column sums: head_dim must be " + or_list(kGpuHeadDims));
+  if (prefill_column_sums_sm90(c, s)) return;
   with_type_and_dim(c.kv.type, c.kv.head_dim, [&](auto t, auto d) {
     launch_column_sums<decltype(d)::value, decltype(t)>(c, s);
     return 0;

@@ -24,6 +24,17 @@ __device__ inline uint64_t smem_desc_sw128(const void* p, uint32_t lbo, uint32_t
   return uint64_t((a & 0x3FFFF) >> 4) | uint64_t(lbo >> 4) << 16 | uint64_t(sbo >> 4) << 32 | uint64_t(1) << 62;
 }
 
+// Where 16-byte chunk c of row r of an R-row tile lies, in elements, in the layout of
+// smem_desc_sw128: 64-column blocks of R rows of 128 bytes, chunks swizzled by the row.
+template <int R>
+__device__ inline int tile_at(int r, int c) {
+  return (c >> 3) * R * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3);
+}
+
+// The descriptor offset of k-step kk (16 columns) of a K-major operand in that layout: 64-column
+// block kk / 4 (`block` bytes apart), 32 bytes a step within it.
+__device__ inline uint64_t kstep(int kk, uint32_t block) { return uint64_t((kk / 4 * block + kk % 4 * 32) >> 4); }
+
 // Shared-memory writes of the generic proxy (cp.async, st.shared) made visible to wgmma's reads.
 __device__ inline void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ inline void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
