@@ -605,8 +605,9 @@ AttentionParityResult parity_attention(const AttentionParityOptions& opts) {
   }
 
   // A prefill chunk: the last R positions as queries over the cache, with each row's
-  // log-sum-exp, and the column sums of its attention probabilities (H2O's prefill scores).
-  const int R = std::min(L, 96), start = L - R;
+  // log-sum-exp, and the column sums of its attention probabilities (H2O's prefill scores);
+  // 200 rows stream through both stages of the column sums' 128-row tiles.
+  const int R = std::min(L, 200), start = L - R;
   std::vector<__half> qrh;
   std::vector<float> qrf;
   draw(size_t(R) * H * d, 1.0f, qrh, qrf);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
@@ -103,22 +104,29 @@ __global__ void __launch_bounds__(kThreads, 2)
     wgmma_wait<0>();
     fence_regs(d);
     // d[4j + e]: key wkey0 + gr + 8 (e / 2), query row q0 + 8j + 2t + e % 2, seen when the key
-    // is at or before the row's position; only tiles on the diagonal compare.
+    // is at or before the row's position.
     const int64_t pos0 = start + q0;
-    const bool diagonal = wkey0 + 15 > pos0;
-    const int seen = int(diagonal ? pos0 - wkey0 : 0) + 2 * t - gr;  // query offset minus key offset at j = e = 0
     const float* l2 = l2s + st * kQueries;
+    // Only tiles on the diagonal (the warp's last key past the tile's first row) compare; the
+    // others take a copy of the loop without them.
+    auto add_up = [&](auto masking) {
+      const int seen = int(decltype(masking)::value ? pos0 - wkey0 : 0) + 2 * t - gr;  // query offset minus key offset at j = e = 0
 #pragma unroll
-    for (int j = 0; j < kQueries / 8; ++j) {
-      const float2 l = *reinterpret_cast<const float2*>(l2 + 8 * j + 2 * t);
+      for (int j = 0; j < kQueries / 8; ++j) {
+        const float2 l = *reinterpret_cast<const float2*>(l2 + 8 * j + 2 * t);
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool masked = diagonal && seen + 8 * j + (e & 1) - (e >> 1) * 8 < 0;
-        const float le = e & 1 ? l.y : l.x;
-        const float x = CAP ? soft_cap<CAP>(d[4 * j + e], cap_in, cap_log2) - le : fmaf(d[4 * j + e], scale_log2, -le);
-        sum[e >> 1] += masked ? 0.0f : exp2f(x);
+        for (int e = 0; e < 4; ++e) {
+          const bool masked = decltype(masking)::value && seen + 8 * j + (e & 1) - (e >> 1) * 8 < 0;
+          const float le = e & 1 ? l.y : l.x;
+          const float x = CAP ? soft_cap<CAP>(d[4 * j + e], cap_in, cap_log2) - le : fmaf(d[4 * j + e], scale_log2, -le);
+          sum[e >> 1] += masked ? 0.0f : exp2f(x);
+        }
       }
-    }
+    };
+    if (wkey0 + 15 > pos0)
+      add_up(std::true_type{});
+    else
+      add_up(std::false_type{});
     __syncthreads();  // the next tile's copies overwrite this stage
   }
 
