@@ -14,6 +14,7 @@
 #include "kernels/mma.cuh"
 #include "kernels/paged_kv.cuh"
 #include "kernels/prefill_attention.cuh"
+#include "kernels/reduce.cuh"
 #include "kernels/softcap.cuh"
 #include "kernels/wgmma.cuh"
 
@@ -133,9 +134,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   // A key's four parts (lanes t = 0..3 of its row), added into its KV head's sums.
 #pragma unroll
   for (int j = 0; j < 2; ++j) {
-    float v = sum[j];
-    v += __shfl_xor_sync(0xffffffffu, v, 1);
-    v += __shfl_xor_sync(0xffffffffu, v, 2);
+    const float v = quad_sum(sum[j]);
     const int64_t key = wkey0 + gr + 8 * j;
     if (t == 0 && key < total) atomicAdd(&acc[size_t(kvh) * acc_stride + key], v);
   }
