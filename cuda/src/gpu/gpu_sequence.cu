@@ -122,6 +122,7 @@ class GpuSequence final : public Decoder {
   DeviceBuffer<float> trig_local_, branch_, act_;  // Gemma: local rope angles, a block's output before its post-norm, GeGLU's output
   DeviceBuffer<uint16_t> q16_;  // this step's queries, in kv_type_
   DeviceBuffer<uint16_t> staged_;  // a cuBLASLt GEMM's or the 4-bit GEMV's input, in the weight type
+  DeviceBuffer<uint16_t> built_;   // a decode batch's input rows of a linear layer, hi and lo (linear_rows)
   DeviceBuffer<uint16_t> dequant_;  // a 4-bit layer's weights for a prefill's GEMM
   DeviceBuffer<char> lt_workspace_;
   // Rope tables that depend on the length (longrope, dynamic): this call's, on the host and device.
@@ -554,6 +555,8 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     check(cudaStreamSynchronize(g->stream_), "cache room");
   }
   ensure_rows(B);
+  const size_t built = 2 * size_t(B) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)});
+  if (built_.n < built) built_.resize(built);  // a prefill never needs it
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
   const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
@@ -565,7 +568,7 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
   }
   // A 4-bit layer: its GEMV over up to kInt4GemvRows rows at a time (each row's sums those of the row alone).
   auto rows_linear = [&](const LinearInput& x, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate) {
-    if (!q4.qweight) return linear_rows(x, B, w, wt, y, accumulate, st);
+    if (!q4.qweight) return linear_rows(x, B, w, wt, y, accumulate, built_.ptr, st);
     const size_t x_width = x.kind == LinearInput::SwiGlu ? 2 * size_t(w.in) : size_t(w.in);
     for (int r = 0; r < B; r += kInt4GemvRows) {
       LinearInput part = x;
@@ -590,7 +593,7 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     }
     finish_layer(L, B, rows_linear, st);
   }
-  linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, st);
+  linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, built_.ptr, st);
   if (s.final_softcap > 0) softcap(logits_.ptr, size_t(B) * s.vocab, float(s.final_softcap), st);
   for (int b = 0; b < B; ++b) {
     logits[b]->resize(size_t(s.vocab));

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda_util.cuh"
 #include "kernels/launch.cuh"
+#include "kernels/mma.cuh"
 #include "kernels/linear.cuh"
 #include "kernels/reduce.cuh"
 
@@ -52,132 +53,191 @@ __device__ inline float inv_rms(const float* __restrict__ x, size_t row, int dim
   return rsqrtf(block_sum(ss, partial) / dim + eps);
 }
 
-constexpr int kGemvWarps = 8;
-constexpr int kGemvRows = 4;  // input rows a batched GEMV launch shares its weight loads between
-
-// R output rows a warp; the block's warps form 8 / KS groups of KS warps that split the
-// input between them (KS > 1 when there are too few rows to keep every SM streaming). The
-// block builds the input row once in shared memory (norm, SwiGLU), so the warps read only
-// weights from memory. Each lane issues B 16-byte loads of each of its rows before using any
-// (the bytes in flight hide the memory latency); the weights stream past the caches. Up to N
-// input rows (`rows` of them: a decode batch's) share each weight load, every row's sums
-// formed in the order of one row alone.
-template <typename W, int MODE, int R, int B, int KS, int N>
-__global__ void __launch_bounds__(kGemvWarps * 32) gemv_kernel(const float* __restrict__ x, int rows_in, float eps, const W* __restrict__ w,
-                                                               const float* __restrict__ bias, float* __restrict__ y, int in,
-                                                               int out, bool accumulate) {
-  extern __shared__ float xs[];  // the input rows as the linear layer reads them, built once a block
-  __shared__ float partial[32];
-  __shared__ float slices[kGemvWarps / KS][KS][N][R];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = warp / KS, slice = warp % KS;
-  const int row0 = (blockIdx.x * (kGemvWarps / KS) + group) * R;
-  const int chunks = in / 8, per = (chunks + KS - 1) / KS, c0 = slice * per, c1 = min(chunks, c0 + per);
-  uint4 raw[R][B];
-  auto load = [&](int base) {
+// v as hi + lo, each rounded to W: the GEMV's tensor cores take 16-bit inputs, and the pair
+// keeps the activation to about 2^-22 (fp16; bf16 2^-16) of itself, as the fp32 row it was.
+template <typename W>
+__device__ inline void split8(const float v[8], W* hi, W* lo) {
+  __align__(16) W h[8], l[8];
 #pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-      for (int b = 0; b < B; ++b) {
-        const int c = base + b * 32;
-        raw[r][b] = c < c1 && row0 + r < out ? __ldcs(reinterpret_cast<const uint4*>(w + (size_t)(row0 + r) * in + c * 8))
-                                             : make_uint4(0, 0, 0, 0);
-      }
-  };
-  // The weights are no other kernel's output: their first loads go out before the wait and
-  // the input's staging, so the stream starts at once.
-  // One row known at compile time: the decode step's GEMV keeps the registers of one row alone.
-  const int rows = N == 1 ? 1 : rows_in;
-  load(c0 + lane);
-  wait_for_previous();
-  for (int n = 0; n < rows; ++n) {
-    const float scale = MODE == LinearInput::RmsNorm ? inv_rms(x, n, in, eps, partial) : 1.0f;
-    for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) input8<MODE>(x, n, k, in, scale, xs + size_t(n) * in + k);
+  for (int j = 0; j < 8; ++j) {
+    h[j] = Cvt<W>::from(v[j]);
+    l[j] = Cvt<W>::from(v[j] - Cvt<W>::to(h[j]));
   }
-  __syncthreads();
-  float acc[N][R];
-#pragma unroll
-  for (int n = 0; n < N; ++n)
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[n][r] = 0.0f;
-  for (int base = c0 + lane; base < c1;) {
-#pragma unroll
-    for (int b = 0; b < B; ++b) {
-      const int c = base + b * 32;
-      if (c >= c1) break;
-      float xv[N][8];
-#pragma unroll
-      for (int n = 0; n < N; ++n) {
-        if (n >= rows) break;
-        const float4 x0 = *reinterpret_cast<const float4*>(xs + size_t(n) * in + c * 8), x1 = *reinterpret_cast<const float4*>(xs + size_t(n) * in + c * 8 + 4);
-        xv[n][0] = x0.x, xv[n][1] = x0.y, xv[n][2] = x0.z, xv[n][3] = x0.w, xv[n][4] = x1.x, xv[n][5] = x1.y, xv[n][6] = x1.z, xv[n][7] = x1.w;
-      }
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        float wf[8];
-        unpack8<W>(raw[r][b], wf);
-#pragma unroll
-        for (int n = 0; n < N; ++n) {
-          if (n >= rows) break;
-#pragma unroll
-          for (int i = 0; i < 8; ++i) acc[n][r] += wf[i] * xv[n][i];
-        }
-      }
-    }
-    base += 32 * B;
-    if (base < c1) load(base);
-  }
-#pragma unroll
-  for (int n = 0; n < N; ++n)
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const float a = warp_sum(acc[n][r]);
-      if (lane == 0) slices[group][slice][n][r] = a;
-    }
-  __syncthreads();
-  if (slice == 0 && lane < R && row0 + lane < out)
-    for (int n = 0; n < rows; ++n) {
-      float a = 0.0f;
-#pragma unroll
-      for (int k = 0; k < KS; ++k) a += slices[group][k][n][lane];
-      const float v = a + (bias ? bias[row0 + lane] : 0.0f);
-      float* yr = y + size_t(n) * out + row0 + lane;
-      *yr = accumulate ? *yr + v : v;
-    }
+  *reinterpret_cast<uint4*>(hi) = *reinterpret_cast<const uint4*>(h);
+  *reinterpret_cast<uint4*>(lo) = *reinterpret_cast<const uint4*>(l);
 }
 
-template <typename W, int MODE, int R, int B, int KS, int N>
-cudaError_t launch_gemv(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
-  const int rows_per_block = kGemvWarps / KS * R;
-  const int smem = rows * L.in * int(sizeof(float));
-  // The dynamic shared memory a block may take without asking: 48 KiB less the kernel's static slices
-  // (the size is the call's, known at run time: hence not allow_shared_memory, whose size is fixed).
-  static int allowed = [] {
+constexpr int kGemvWarps = 8, kGemvThreads = kGemvWarps * 32;
+constexpr int kGemvTile = 16;  // output rows a warp: an m16n8k16's A is 16 weight rows
+constexpr int kGemvRows = 16;  // input rows a launch takes: two n8 tiles of the batch
+
+struct GemvParams {
+  LinearInput x;                  // the fp32 row a one-row launch builds in shared memory
+  const void* hi = nullptr;       // or the rows staged as hi + lo ([rows][in] each, W's type)
+  const void* lo = nullptr;
+  int rows = 1;
+  const void* w = nullptr;
+  const float* bias = nullptr;
+  float* y = nullptr;
+  int in = 0, out = 0, ks = 1;  // ks warps split a tile's inputs
+  bool accumulate = false;
+};
+
+// y = x W^T on tensor cores: each warp takes 16 weight rows as mma's A and up to 8 * NT input
+// rows as its B (n = the batch), over its ks-th of the inputs, 32 at a time. A lane loads 16
+// bytes of each of its two weight rows (g and g + 8) and the same 8 inputs of its batch row g,
+// so A's and B's k slots map to one permutation of the 32 inputs and no shuffle is needed.
+// Each output is the fixed sequence of mma steps over its own weight row and input row: what
+// the other rows of the batch are does not change it, so a row's sums are bit for bit those of
+// the row alone at any batch size. BUILD: one row, built by the block into shared memory (norm,
+// SwiGLU folded in); else the rows staged once by stage_split. D chunks of loads in flight.
+template <typename W, int MODE, int NT, bool BUILD>
+__global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvParams p) {
+  constexpr int D = BUILD ? 8 : 4;
+  extern __shared__ __align__(16) unsigned char built[];
+  __shared__ float partial[32];
+  __shared__ float slices[kGemvWarps][kGemvTile][8 * NT];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int ks = p.ks, group = warp / ks, slice = warp % ks, in = p.in;
+  const int row0 = (blockIdx.x * (kGemvWarps / ks) + group) * kGemvTile;
+  const int chunks = in / 32, per = (chunks + ks - 1) / ks, c0 = slice * per, c1 = min(chunks, c0 + per);
+  const bool v0 = row0 + g < p.out, v8 = row0 + g + 8 < p.out;
+  const W* w0 = static_cast<const W*>(p.w) + size_t(v0 ? row0 + g : 0) * in + 8 * t;
+  const W* w8 = static_cast<const W*>(p.w) + size_t(v8 ? row0 + g + 8 : 0) * in + 8 * t;
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+  uint4 a0[D], a8[D], xh[D][NT], xl[D][NT];
+  auto load_w = [&](int base) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      const int c = base + d;
+      a0[d] = c < c1 && v0 ? __ldcs(reinterpret_cast<const uint4*>(w0 + size_t(c) * 32)) : zero;
+      a8[d] = c < c1 && v8 ? __ldcs(reinterpret_cast<const uint4*>(w8 + size_t(c) * 32)) : zero;
+    }
+  };
+  const W* hi = static_cast<const W*>(p.hi);
+  const W* lo = static_cast<const W*>(p.lo);
+  auto load_x = [&](int base) {
+#pragma unroll
+    for (int d = 0; d < D; ++d)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const int c = base + d, n = nt * 8 + g;
+        const size_t at = size_t(n) * in + size_t(c) * 32 + 8 * t;
+        const bool ok = c < c1 && n < p.rows;
+        xh[d][nt] = ok ? __ldg(reinterpret_cast<const uint4*>(hi + at)) : zero;
+        xl[d][nt] = ok ? __ldg(reinterpret_cast<const uint4*>(lo + at)) : zero;
+      }
+  };
+  // The weights are no other kernel's output: their first loads go out before the wait, so
+  // the stream starts at once.
+  load_w(c0);
+  wait_for_previous();
+  W* bh = reinterpret_cast<W*>(built);
+  W* bl = bh + in;
+  if constexpr (BUILD) {
+    const float scale = MODE == LinearInput::RmsNorm ? inv_rms(p.x.x, 0, in, p.x.eps, partial) : 1.0f;
+    for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) {
+      float v[8];
+      input8<MODE>(p.x.x, 0, k, in, scale, v);
+      split8<W>(v, bh + k, bl + k);
+    }
+    __syncthreads();
+  } else {
+    load_x(c0);
+  }
+  float acc[NT][4] = {};
+  for (int base = c0; base < c1; base += D) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      if (base + d >= c1) break;
+      if constexpr (BUILD) {
+        const int k = (base + d) * 32 + 8 * t;
+        xh[d][0] = g == 0 ? *reinterpret_cast<const uint4*>(bh + k) : zero;
+        xl[d][0] = g == 0 ? *reinterpret_cast<const uint4*>(bl + k) : zero;
+      }
+      const uint32_t A0[4] = {a0[d].x, a8[d].x, a0[d].y, a8[d].y}, A1[4] = {a0[d].z, a8[d].z, a0[d].w, a8[d].w};
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        mma16816<W>(acc[nt], A0, xh[d][nt].x, xh[d][nt].y);
+        mma16816<W>(acc[nt], A1, xh[d][nt].z, xh[d][nt].w);
+        mma16816<W>(acc[nt], A0, xl[d][nt].x, xl[d][nt].y);
+        mma16816<W>(acc[nt], A1, xl[d][nt].z, xl[d][nt].w);
+      }
+    }
+    if (base + D < c1) {
+      load_w(base + D);
+      if constexpr (!BUILD) load_x(base + D);
+    }
+  }
+  // C's (g, 2t..2t+1) and (g + 8, 2t..2t+1): weight rows by batch rows.
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      slices[warp][g][nt * 8 + 2 * t + j] = acc[nt][j];
+      slices[warp][g + 8][nt * 8 + 2 * t + j] = acc[nt][2 + j];
+    }
+  __syncthreads();
+  if (slice != 0) return;
+  for (int i = lane; i < kGemvTile * p.rows; i += 32) {
+    const int r = i % kGemvTile, n = i / kGemvTile, o = row0 + r;
+    if (o >= p.out) continue;
+    float a = 0.0f;
+    for (int k = 0; k < ks; ++k) a += slices[warp + k][r][n];
+    const float v = a + (p.bias ? p.bias[o] : 0.0f);
+    float* yr = p.y + size_t(n) * p.out + o;
+    *yr = p.accumulate ? *yr + v : v;
+  }
+}
+
+// Warps a tile's inputs are split over: the fewest (1, 2, 4 or 8) that give the layer 16
+// warps an SM, so the weight stream has enough loads in flight. A function of the shape only:
+// a row's sums do not depend on the batch it is in.
+int gemv_split(int out) {
+  static const int sms = [] {
+    int dev = 0, n = 1;
+    check(cudaGetDevice(&dev), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "device attributes");
+    return n;
+  }();
+  const int tiles = (out + kGemvTile - 1) / kGemvTile;
+  int ks = 1;
+  while (ks < kGemvWarps && tiles * ks < 16 * sms) ks *= 2;
+  return ks;
+}
+
+template <typename W, int MODE, int NT, bool BUILD>
+void launch_gemv(const GemvParams& p, cudaStream_t s) {
+  auto kernel = gemv_kernel<W, MODE, NT, BUILD>;
+  const int smem = BUILD ? 2 * p.in * int(sizeof(W)) : 0;
+  // The dynamic shared memory a block may take without asking: 48 KiB less the kernel's static
+  // arrays (the size is the call's, known at run time: hence not allow_shared_memory).
+  static int allowed = [&] {
     cudaFuncAttributes a{};
-    check(cudaFuncGetAttributes(&a, gemv_kernel<W, MODE, R, B, KS, N>), "GEMV attributes");
+    check(cudaFuncGetAttributes(&a, kernel), "GEMV attributes");
     return 48 * 1024 - int(a.sharedSizeBytes);
   }();
   if (smem > allowed) {
-    const cudaError_t err = cudaFuncSetAttribute(gemv_kernel<W, MODE, R, B, KS, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) return err;
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "GEMV shared memory");
     allowed = smem;
   }
-  return launch(gemv_kernel<W, MODE, R, B, KS, N>, (L.out + rows_per_block - 1) / rows_per_block, kGemvWarps * 32, smem, s, x.x, rows,
-                x.eps, static_cast<const W*>(L.w), L.b, y, L.in, L.out, accumulate);
+  const int tiles_per_block = kGemvWarps / p.ks, tiles = (p.out + kGemvTile - 1) / kGemvTile;
+  check(launch(kernel, (tiles + tiles_per_block - 1) / tiles_per_block, kGemvThreads, smem, s, p), "linear");
 }
 
-// Up to N rows (`rows`) through the GEMV. One row: two output rows a warp, eight loads a row
-// in flight, the fastest of 1x8, 2x4, 2x8, 1x16 and 4x4 on the 7B shape. Below 8192 rows (the
-// 7B's o and down projections) a block's rows are too few to fill the GPU, and four warps
-// share each row (docs/quest-step.md). A batch's rows: eight output rows a warp, two loads a
-// row in flight (as many in all), so that a quarter of the blocks build the input rows (norm,
-// SwiGLU), which every block does for each of its N rows; each row's sums in the same order.
-template <typename W, int MODE, int N>
-void gemv(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
-  constexpr int R = N == 1 ? 2 : 8, B = 16 / R;
-  if (L.out < 8192)
-    check(launch_gemv<W, MODE, R, B, 4, N>(x, rows, L, y, accumulate, s), "linear");
-  else
-    check(launch_gemv<W, MODE, R, B, 1, N>(x, rows, L, y, accumulate, s), "linear");
+// One row: the GEMV builds it in each block (no launch of its own).
+template <typename W, int MODE>
+void gemv(const LinearInput& x, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
+  GemvParams p;
+  p.x = x;
+  p.w = L.w;
+  p.bias = L.b;
+  p.y = y;
+  p.in = L.in;
+  p.out = L.out;
+  p.ks = gemv_split(L.out);
+  p.accumulate = accumulate;
+  launch_gemv<W, MODE, 1, true>(p, s);
 }
 
 // row_scale[r] = 1 / rms(x[r]): the RmsNorm input of a GEMM.
@@ -189,11 +249,13 @@ __global__ void inv_rms_kernel(const float* __restrict__ x, int dim, float eps, 
 }
 
 // dst[row][in] in W's type: the linear layer's input as LinearInput builds it, times col_scale
-// by column where given; what a cuBLASLt GEMM and the 4-bit GEMV read. The blocks of a row
-// (gridDim.y) take a slice each, each finding the row's 1/rms alone: a decode step's few rows
-// then still spread over many SMs.
+// by column where given; what a cuBLASLt GEMM and the 4-bit GEMV read. With `lo`, the rest of
+// each value too (split8), for the batched GEMV. The blocks of a row (gridDim.y) take a slice
+// each, each finding the row's 1/rms alone, with the GEMV's block size (the same sums in the
+// same order as a one-row GEMV's): a decode step's few rows then still spread over many SMs.
 template <typename W, int MODE>
-__global__ void stage_kernel(const float* __restrict__ x, float eps, int in, const float* __restrict__ col_scale, W* __restrict__ dst) {
+__global__ void stage_kernel(const float* __restrict__ x, float eps, int in, const float* __restrict__ col_scale, W* __restrict__ dst,
+                             W* __restrict__ lo) {
   __shared__ float partial[32];
   wait_for_previous();
   const size_t row = blockIdx.x;
@@ -205,6 +267,10 @@ __global__ void stage_kernel(const float* __restrict__ x, float eps, int in, con
     if (col_scale)
 #pragma unroll
       for (int j = 0; j < 8; ++j) v[j] *= col_scale[k + j];
+    if (lo) {
+      split8<W>(v, dst + row * in + k, lo + row * in + k);
+      continue;
+    }
     __align__(16) W h[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) h[j] = Cvt<W>::from(v[j]);
@@ -213,13 +279,15 @@ __global__ void stage_kernel(const float* __restrict__ x, float eps, int in, con
 }
 
 template <typename W>
-void stage_w(const LinearInput& x, int rows, int in, const float* col_scale, W* dst, cudaStream_t s) {
+void stage_w(const LinearInput& x, int rows, int in, const float* col_scale, W* dst, W* lo, cudaStream_t s) {
   const dim3 grid(rows, rows < 32 ? (in + 1023) / 1024 : 1);  // slices of about 1024 inputs for a few rows
   switch (x.kind) {
-    case LinearInput::Plain: return check(launch(stage_kernel<W, LinearInput::Plain>, grid, 256, 0, s, x.x, x.eps, in, col_scale, dst), "GEMM input");
+    case LinearInput::Plain:
+      return check(launch(stage_kernel<W, LinearInput::Plain>, grid, kGemvThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
     case LinearInput::RmsNorm:
-      return check(launch(stage_kernel<W, LinearInput::RmsNorm>, grid, 256, 0, s, x.x, x.eps, in, col_scale, dst), "GEMM input");
-    case LinearInput::SwiGlu: return check(launch(stage_kernel<W, LinearInput::SwiGlu>, grid, 256, 0, s, x.x, x.eps, in, col_scale, dst), "GEMM input");
+      return check(launch(stage_kernel<W, LinearInput::RmsNorm>, grid, kGemvThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
+    case LinearInput::SwiGlu:
+      return check(launch(stage_kernel<W, LinearInput::SwiGlu>, grid, kGemvThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
   }
 }
 
@@ -295,7 +363,7 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_kernel(const float* __restr
 template <typename W, int MODE>
 void linear_t(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
   const W* w = static_cast<const W*>(L.w);
-  if (rows == 1) return gemv<W, MODE, 1>(x, 1, L, y, accumulate, s);
+  if (rows == 1) return gemv<W, MODE>(x, L, y, accumulate, s);
   if (MODE == LinearInput::RmsNorm) check(launch(inv_rms_kernel, rows, 256, 0, s, x.x, L.in, x.eps, x.row_scale), "rmsnorm");
   check(launch(gemm_kernel<W, MODE>, dim3((L.out + kBN - 1) / kBN, (rows + kBM - 1) / kBM), kGemmThreads, 0, s, x.x,
                static_cast<const float*>(x.row_scale), w, L.b, y, rows, L.in, L.out, accumulate),
@@ -311,32 +379,29 @@ void linear_w(const LinearInput& x, int rows, const DeviceLinear& L, float* y, b
   }
 }
 
-// Input rows a batched GEMV launch takes: kGemvRows, or fewer where their inputs would not fit
-// in a block's shared memory.
-int gemv_rows(int in) {
-  static const int smem = [] {
-    int device = 0, bytes = 0;
-    check(cudaGetDevice(&device), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "shared memory size");
-    return bytes;
-  }();
-  // Leave room for the kernel's static shared memory (the partial sums).
-  return std::max(1, std::min(kGemvRows, (smem - 2048) / (in * int(sizeof(float)))));
-}
-
+// A batch's rows staged once (hi and lo) and taken kGemvRows at a time.
 template <typename W>
-void linear_rows_w(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, cudaStream_t s) {
-  const int step = gemv_rows(L.in);
-  const size_t width = x.kind == LinearInput::SwiGlu ? 2 * size_t(L.in) : size_t(L.in);
-  for (int r0 = 0; r0 < rows; r0 += step) {
-    LinearInput part = x;
-    part.x = x.x + size_t(r0) * width;
-    const int n = std::min(step, rows - r0);
-    switch (x.kind) {
-      case LinearInput::Plain: gemv<W, LinearInput::Plain, kGemvRows>(part, n, L, y + size_t(r0) * L.out, accumulate, s); break;
-      case LinearInput::RmsNorm: gemv<W, LinearInput::RmsNorm, kGemvRows>(part, n, L, y + size_t(r0) * L.out, accumulate, s); break;
-      case LinearInput::SwiGlu: gemv<W, LinearInput::SwiGlu, kGemvRows>(part, n, L, y + size_t(r0) * L.out, accumulate, s); break;
-    }
+void linear_rows_w(const LinearInput& x, int rows, const DeviceLinear& L, float* y, bool accumulate, void* staged, cudaStream_t s) {
+  W* hi = static_cast<W*>(staged);
+  W* lo = hi + size_t(rows) * L.in;
+  stage_w(x, rows, L.in, nullptr, hi, lo, s);
+  GemvParams p;
+  p.w = L.w;
+  p.bias = L.b;
+  p.in = L.in;
+  p.out = L.out;
+  p.ks = gemv_split(L.out);
+  p.accumulate = accumulate;
+  for (int r0 = 0; r0 < rows; r0 += kGemvRows) {
+    p.rows = std::min(kGemvRows, rows - r0);
+    p.hi = hi + size_t(r0) * L.in;
+    p.lo = lo + size_t(r0) * L.in;
+    p.y = y + size_t(r0) * L.out;
+    // The input is staged: the kernel's MODE no longer matters.
+    if (p.rows > 8)
+      launch_gemv<W, LinearInput::Plain, 2, false>(p, s);
+    else
+      launch_gemv<W, LinearInput::Plain, 1, false>(p, s);
   }
 }
 
@@ -360,18 +425,18 @@ void linear(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t,
     linear_w<__nv_bfloat16>(x, rows, L, y, accumulate, s);
 }
 
-void linear_rows(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t, float* y, bool accumulate, cudaStream_t s) {
+void linear_rows(const LinearInput& x, int rows, const DeviceLinear& L, WeightType t, float* y, bool accumulate, void* staged, cudaStream_t s) {
   if (t == WeightType::F16)
-    linear_rows_w<__half>(x, rows, L, y, accumulate, s);
+    linear_rows_w<__half>(x, rows, L, y, accumulate, staged, s);
   else
-    linear_rows_w<__nv_bfloat16>(x, rows, L, y, accumulate, s);
+    linear_rows_w<__nv_bfloat16>(x, rows, L, y, accumulate, staged, s);
 }
 
 void stage_input(const LinearInput& x, int rows, int in, WeightType t, void* dst, cudaStream_t s, const float* col_scale) {
   if (t == WeightType::F16)
-    stage_w(x, rows, in, col_scale, static_cast<__half*>(dst), s);
+    stage_w(x, rows, in, col_scale, static_cast<__half*>(dst), static_cast<__half*>(nullptr), s);
   else
-    stage_w(x, rows, in, col_scale, static_cast<__nv_bfloat16*>(dst), s);
+    stage_w(x, rows, in, col_scale, static_cast<__nv_bfloat16*>(dst), static_cast<__nv_bfloat16*>(nullptr), s);
 }
 
 void to_weight_type(const float* src, void* dst, WeightType t, size_t n, int* nonfinite, cudaStream_t s) {

@@ -2,8 +2,9 @@
 // tensor-core GEMM (a prefill's rows), their input row built as it is loaded (RMS norm or
 // SwiGLU folded in), and the weights' conversion to their 16-bit type. Activations are fp32 on
 // the device; weights are fp16 or bf16 (the checkpoint's 16-bit type; fp16 for fp32
-// checkpoints) and every product accumulates in fp32. Each call queues work on `stream` and
-// throws on a launch error.
+// checkpoints) and every product accumulates in fp32. The GEMV runs on tensor cores with its
+// input row as two 16-bit parts (hi + lo: about fp32's precision, where the GEMM rounds its
+// input to the weight type). Each call queues work on `stream` and throws on a launch error.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -37,9 +38,11 @@ struct DeviceLinear {
 };
 void linear(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, cudaStream_t stream);
 
-// The same as `rows` calls of linear() on one row each, bit for bit (each row's sums in the
-// GEMV's order), the weights read once for every few rows: a decode batch's rows (issue #20).
-void linear_rows(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, cudaStream_t stream);
+// The same as `rows` calls of linear() on one row each, bit for bit, the weights read once for
+// every 16 rows: a decode batch's rows (issue #20). `staged` is scratch of 2 x rows x w.in
+// values of the weight type, where the rows are built once (norm, SwiGLU).
+void linear_rows(const LinearInput& x, int rows, const DeviceLinear& w, WeightType t, float* y, bool accumulate, void* staged,
+                 cudaStream_t stream);
 
 // Writes x's rows as the linear layer reads them (norm or SwiGLU applied), times col_scale by
 // column where given, in the weight type, [rows][in]: the input of a cuBLASLt GEMM
