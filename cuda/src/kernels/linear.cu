@@ -90,7 +90,7 @@ struct GemvParams {
 // Each output is the fixed sequence of mma steps over its own weight row and input row: what
 // the other rows of the batch are does not change it, so a row's sums are bit for bit those of
 // the row alone at any batch size. BUILD: one row, built by the block into shared memory (norm,
-// SwiGLU folded in); else the rows staged once by stage_split. D chunks of loads in flight.
+// SwiGLU folded in); else the rows staged once by stage_w. D chunks of loads in flight.
 template <typename W, int MODE, int NT, bool BUILD>
 __global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvParams p) {
   constexpr int D = BUILD ? 8 : 4;
