@@ -40,6 +40,11 @@ def parse():
     p.add_argument("--group", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
+    for flag in ("hidden", "intermediate", "layers", "heads", "kv_heads", "vocab", "max_positions", "group"):
+        if getattr(a, flag) <= 0:
+            p.error(f"--{flag.replace('_', '-')} {getattr(a, flag)}: must be positive")
+    if a.heads % a.kv_heads:
+        p.error(f"--heads {a.heads}: must be a multiple of --kv-heads {a.kv_heads}")
     if a.hidden % a.heads or a.hidden % a.group or a.intermediate % a.group:
         p.error("--hidden must divide by --heads, and --hidden and --intermediate by --group")
     return a

@@ -302,8 +302,12 @@ def main():
     for f in data_files:
         with open(f) as lines:
             first = lines.readline()
-        if first:
+        if not first:
+            continue
+        try:
             known.add(json.loads(first)["task"])
+        except (ValueError, KeyError, TypeError):
+            ap.error(f"{f}: its first line is not a sample with a \"task\" (quest tasks generate writes them)")
     if unknown := sorted(set(focus) - known):
         ap.error(f"--focus: no task {', '.join(unknown)} in {args.data} (its tasks: {', '.join(sorted(known))})")
     longest = max(length for _, length in curriculum)

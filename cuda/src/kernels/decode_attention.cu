@@ -89,7 +89,7 @@ __global__ void __launch_bounds__(kWarps * 32) token_partial(const T* __restrict
       kr[it] = vr[it] = make_uint4(0, 0, 0, 0);
       if (e < n && lane_holds<D>(sub)) {
         const int pos = idx[e];
-        const size_t off = (((size_t)kv.page_table[pos / kGpuPage] * kv.kv_heads + g) * kGpuPage + pos % kGpuPage) * D + sub * 8;
+        const size_t off = kv.row_at(pos, g, D) + sub * 8;
         kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + off);
         vr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + off);
       }

@@ -43,6 +43,10 @@ struct PagedKv {
   __host__ __device__ int length() const { return current_page * page_size + current_len; }
   // Quest pages before the one holding the newest token (that one is always read).
   __host__ __device__ int meta_full() const { return (length() - 1) / meta_page; }
+  // Where token p's row of KV head g (d values) starts in k and v, through the page table.
+  __device__ size_t row_at(int64_t p, int g, int d) const {
+    return ((size_t(page_table[p / kGpuPage]) * kv_heads + g) * kGpuPage + p % kGpuPage) * d;
+  }
   // Where Quest page `page`'s bound of KV head g, channel i lies in kmin and kmax.
   __host__ __device__ size_t bound_at(int64_t page, int g, int i) const {
     return ((size_t(page / kBoundChunk) * kv_heads + g) * head_dim + i) * kBoundChunk + page % kBoundChunk;

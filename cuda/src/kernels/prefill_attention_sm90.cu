@@ -42,20 +42,6 @@ constexpr size_t sm90_smem_bytes() {
   return size_t(kRows + 2 * kStages * kKeys) * D * 2 + 1024 + (3 * kStages + 1) * sizeof(uint64_t);
 }
 
-// The producer's 128 threads copy the block's queries: thread i takes 16-byte chunk i % C of
-// rows i / C, i / C + 128 / C, ..., zeros past the chunk's rows.
-template <int D, typename E>
-__device__ void copy_queries(E* Qs, const E* q, int q0, int rows, int heads, int h) {
-  constexpr int C = D / 8, kStride = 128 / C;
-  const int c = threadIdx.x % C;
-#pragma unroll
-  for (int j = 0; j < kRows * C / 128; ++j) {
-    const int r = threadIdx.x / C + j * kStride, at = q0 + r;
-    const E* from = at < rows ? q + (size_t(at) * heads + h) * D + c * 8 : nullptr;
-    cp_async16(Qs + tile_at<kRows>(r, c), from, from != nullptr);
-  }
-}
-
 // Scores in log2 units: s * scale_log2, or with CAP soft-capped at cap_log2 (the cap in log2 units).
 // K and V are read through tensor maps of the cache as [capacity x kv_heads x kGpuPage rows][D].
 template <int D, typename E, bool CAP>
@@ -93,7 +79,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int wg = __shfl_sync(0xffffffffu, threadIdx.x / 128, 0);
   if (wg == 0) {  // the producer
     regs_shrink<kProducerRegs>();
-    copy_queries<D>(Qs, q, q0, rows, heads, h);
+    copy_tile<D, kRows, 128>(Qs, [&](int r) { return q0 + r < rows ? q + (size_t(q0 + r) * heads + h) * D : nullptr; });
     mbar_arrive_on_copies(q_full);
     cp_async_wait<0>();
     if (threadIdx.x != 0) return;

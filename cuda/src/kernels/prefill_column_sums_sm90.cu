@@ -30,18 +30,6 @@ constexpr size_t smem_bytes() {
   return size_t(kKeys + 2 * kQueries) * D * 2 + 2 * kQueries * sizeof(float) + 1024;
 }
 
-// Starts copying R rows into an R-row tile at `to` (tile_at's layout): row r from src(r), its
-// first element, or zeros where src(r) is null.
-template <int D, int R, typename E, typename Src>
-__device__ inline void copy_tile(E* to, Src src) {
-  constexpr int C = D / 8;
-  for (int i = threadIdx.x; i < R * C; i += kThreads) {
-    const int r = i / C, c = i % C;
-    const E* row = src(r);
-    cp_async16(to + tile_at<R>(r, c), row ? row + c * 8 : nullptr, row != nullptr);
-  }
-}
-
 template <int D, typename E, bool CAP>
 __global__ void __launch_bounds__(kThreads, 2)
     column_sums_sm90_kernel(const E* __restrict__ q, PagedKv kv, int heads, int rows, int64_t start, int row_from, float scale_log2,
@@ -67,12 +55,12 @@ __global__ void __launch_bounds__(kThreads, 2)
   wait_for_previous();
 
   const E* kcache = static_cast<const E*>(kv.k);
-  copy_tile<D, kKeys>(Ks, [&](int r) -> const E* {
+  copy_tile<D, kKeys, kThreads>(Ks, [&](int r) -> const E* {
     const int64_t p = key0 + r;
-    return p < total ? kcache + ((size_t(kv.page_table[p / kGpuPage]) * kv.kv_heads + kvh) * kGpuPage + p % kGpuPage) * D : nullptr;
+    return p < total ? kcache + kv.row_at(p, kvh, D) : nullptr;
   });
   auto load_queries = [&](int q0, int st) {
-    copy_tile<D, kQueries>(Qs + st * kQueries * D, [&](int r) -> const E* { return q0 + r < rows ? q + (size_t(q0 + r) * heads + h) * D : nullptr; });
+    copy_tile<D, kQueries, kThreads>(Qs + st * kQueries * D, [&](int r) -> const E* { return q0 + r < rows ? q + (size_t(q0 + r) * heads + h) * D : nullptr; });
   };
   // Row q0 + threadIdx.x's log-sum-exp in log2 units (threads of the first warpgroup); rows
   // outside [row_from, rows) add nothing: exp2(s - inf) = 0.

@@ -31,7 +31,7 @@ __device__ inline void copy_cache_rows(const PagedKv& kv, int g, int64_t p0, int
     const int r = i / C, c = (i % C) * 8;
     const int64_t p = p0 + r;
     const bool ok = p < total;
-    const size_t off = ok ? ((size_t(kv.page_table[p / kGpuPage]) * kv.kv_heads + g) * kGpuPage + p % kGpuPage) * D + c : 0;
+    const size_t off = ok ? kv.row_at(p, g, D) + c : 0;
 #pragma unroll
     for (int j = 0; j < N; ++j) cp_async16(to[j] + r * S + c, from[j] + off, ok);
   }

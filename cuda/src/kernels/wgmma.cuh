@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "kernels/mma.cuh"
+
 namespace quest {
 
 // A descriptor of a tile in wgmma's 128-byte swizzle: rows of 64 16-bit values (128 bytes),
@@ -29,6 +31,18 @@ __device__ inline uint64_t smem_desc_sw128(const void* p, uint32_t lbo, uint32_t
 template <int R>
 __device__ inline int tile_at(int r, int c) {
   return (c >> 3) * R * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3);
+}
+
+// Starts copying an R-row tile into `to` in tile_at's layout (cp.async): row r from src(r), its
+// first element, or zeros where src(r) is null; threads 0..THREADS-1 share the 16-byte chunks.
+template <int D, int R, int THREADS, typename E, typename Src>
+__device__ inline void copy_tile(E* to, Src src) {
+  constexpr int C = D / 8;
+  for (int i = threadIdx.x; i < R * C; i += THREADS) {
+    const int r = i / C, c = i % C;
+    const E* row = src(r);
+    cp_async16(to + tile_at<R>(r, c), row ? row + c * 8 : nullptr, row != nullptr);
+  }
 }
 
 // The descriptor offset of k-step kk (16 columns) of a K-major operand in that layout: 64-column
