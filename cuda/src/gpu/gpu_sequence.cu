@@ -62,7 +62,7 @@ class GpuSequence final : public Decoder {
   void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
   // The batch's GEMVs over all its rows (each row's arithmetic that of the sequence alone), its
   // embedding and LM head in one launch each; per sequence its KV write, selection and
-  // attention (one launch or a few per sequence and layer: not yet one for the batch).
+  // attention on the sequence's own stream, so that the batch's few-block launches run side by side.
   void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
 
  private:
@@ -107,6 +107,9 @@ class GpuSequence final : public Decoder {
   std::unique_ptr<GpuPolicy> policy_;
   std::vector<GpuPolicy*> observers_;  // policies that see this sequence's prefill: its own, or every cell's of a shared one
   cudaStream_t stream_ = nullptr;
+  // A decode batch's layer: forked_ recorded on the leader's stream once the batch's queries are
+  // projected, joined_ on a lane's stream once its attention is written.
+  cudaEvent_t forked_ = nullptr, joined_ = nullptr;
   int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
   int rows_ = 0;
   std::optional<DecodePlan> plan_;  // made once the sequence's device is current
@@ -137,6 +140,8 @@ GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& o
       kv_type_(opts.kv_dtype == KvDtype::BF16 ? HalfType::BF16 : HalfType::F16) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
+  check(cudaEventCreateWithFlags(&forked_, cudaEventDisableTiming), "event");
+  check(cudaEventCreateWithFlags(&joined_, cudaEventDisableTiming), "event");
   const ModelSpec& s = spec_;
   pool_ = std::make_shared<KvPool>(s.layers, size_t(s.kv_heads) * kGpuPage * s.head_dim);
   bounds_ = policy_->reads_bounds();
@@ -155,6 +160,8 @@ GpuSequence::~GpuSequence() {
     std::lock_guard<std::mutex> lock(pool_->mutex);
     for (int p : table_) pool_->release(p);
   }
+  cudaEventDestroy(forked_);
+  cudaEventDestroy(joined_);
   cudaStreamDestroy(stream_);
 }
 
@@ -581,16 +588,30 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     const GpuLayer& L = m_->layer(l);
     rows_linear(normed(x_.ptr), L.qkv, L.qkv4, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, B, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
-    for (int b = 0; b < B; ++b) {
-      GpuSequence& g = *lanes[b];
-      float* row = qkv_.ptr + size_t(b) * width;
-      uint16_t* q = q16_.ptr + size_t(b) * qd;
-      const AttentionCall call{
-          {q, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd, attn_cap}, &*g.plan_};
-      const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;
-      rope_store(row, 1, s.heads, g.length_, trig + size_t(b) * s.head_dim, q, call.kv, st);
-      g.decode_layer(l, call, g.length_, st);
+    // Each sequence's RoPE, KV write, selection and attention on its own stream (this one's on
+    // st), between the batch's projections; its rows of qkv_, q16_ and att_ are its alone.
+    check(cudaEventRecord(forked_, st), "batch fork");
+    try {
+      for (int b = 0; b < B; ++b) {
+        GpuSequence& g = *lanes[b];
+        const cudaStream_t lane = g.stream_;
+        if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
+        float* row = qkv_.ptr + size_t(b) * width;
+        uint16_t* q = q16_.ptr + size_t(b) * qd;
+        const AttentionCall call{
+            {q, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd, attn_cap}, &*g.plan_};
+        const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;
+        rope_store(row, 1, s.heads, g.length_, trig + size_t(b) * s.head_dim, q, call.kv, lane);
+        g.decode_layer(l, call, g.length_, lane);
+        if (lane != st) check(cudaEventRecord(g.joined_, lane), "batch join");
+      }
+    } catch (...) {
+      // What the lanes have queued still reads this batch's buffers: let it finish first.
+      for (GpuSequence* g : lanes) cudaStreamSynchronize(g->stream_);
+      throw;
     }
+    for (GpuSequence* g : lanes)
+      if (g->stream_ != st) check(cudaStreamWaitEvent(st, g->joined_, 0), "batch join");
     finish_layer(L, B, rows_linear, st);
   }
   linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, built_.ptr, st);
