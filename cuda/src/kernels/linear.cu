@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "kernels/cuda_util.cuh"
+#include "kernels/gemv_tile.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
 #include "kernels/linear.cuh"
@@ -67,8 +68,6 @@ __device__ inline void split8(const float v[8], W* hi, W* lo) {
   *reinterpret_cast<uint4*>(lo) = *reinterpret_cast<const uint4*>(l);
 }
 
-constexpr int kGemvWarps = 8, kGemvThreads = kGemvWarps * 32;
-constexpr int kGemvTile = 16;  // output rows a warp: an m16n8k16's A is 16 weight rows
 constexpr int kGemvRows = 16;  // input rows a launch takes: two n8 tiles of the batch
 
 struct GemvParams {
@@ -92,14 +91,15 @@ struct GemvParams {
 // the row alone at any batch size. BUILD: one row, built by the block into shared memory (norm,
 // SwiGLU folded in); else the rows staged once by stage_w. D chunks of loads in flight.
 template <typename W, int MODE, int NT, bool BUILD>
-__global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvParams p) {
+__global__ void __launch_bounds__(kTileThreads, 2) gemv_kernel(const GemvParams p) {
   constexpr int D = BUILD ? 8 : 4;
   extern __shared__ __align__(16) unsigned char built[];
   __shared__ float partial[32];
-  __shared__ float slices[kGemvWarps][kGemvTile][8 * NT];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int ks = p.ks, group = warp / ks, slice = warp % ks, in = p.in;
-  const int row0 = (blockIdx.x * (kGemvWarps / ks) + group) * kGemvTile;
+  __shared__ float slices[kTileWarps][kTileRows][8 * NT];
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int ks = p.ks, in = p.in;
+  const TileSlice tile(ks);
+  const int row0 = tile.row0, slice = tile.slice;
   const int chunks = in / 32, per = (chunks + ks - 1) / ks, c0 = slice * per, c1 = min(chunks, c0 + per);
   const bool v0 = row0 + g < p.out, v8 = row0 + g + 8 < p.out;
   const W* w0 = static_cast<const W*>(p.w) + size_t(v0 ? row0 + g : 0) * in + 8 * t;
@@ -169,41 +169,7 @@ __global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvParams 
       if constexpr (!BUILD) load_x(base + D);
     }
   }
-  // C's (g, 2t..2t+1) and (g + 8, 2t..2t+1): weight rows by batch rows.
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      slices[warp][g][nt * 8 + 2 * t + j] = acc[nt][j];
-      slices[warp][g + 8][nt * 8 + 2 * t + j] = acc[nt][2 + j];
-    }
-  __syncthreads();
-  if (slice != 0) return;
-  for (int i = lane; i < kGemvTile * p.rows; i += 32) {
-    const int r = i % kGemvTile, n = i / kGemvTile, o = row0 + r;
-    if (o >= p.out) continue;
-    float a = 0.0f;
-    for (int k = 0; k < ks; ++k) a += slices[warp + k][r][n];
-    const float v = a + (p.bias ? p.bias[o] : 0.0f);
-    float* yr = p.y + size_t(n) * p.out + o;
-    *yr = p.accumulate ? *yr + v : v;
-  }
-}
-
-// Warps a tile's inputs are split over: the fewest (1, 2, 4 or 8) that give the layer 16
-// warps an SM, so the weight stream has enough loads in flight. A function of the shape only:
-// a row's sums do not depend on the batch it is in.
-int gemv_split(int out) {
-  static const int sms = [] {
-    int dev = 0, n = 1;
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "device attributes");
-    return n;
-  }();
-  const int tiles = (out + kGemvTile - 1) / kGemvTile;
-  int ks = 1;
-  while (ks < kGemvWarps && tiles * ks < 16 * sms) ks *= 2;
-  return ks;
+  store_tile<NT>(slices, acc, ks, row0, p.rows, p.out, p.bias, p.y, p.accumulate);
 }
 
 template <typename W, int MODE, int NT, bool BUILD>
@@ -221,8 +187,7 @@ void launch_gemv(const GemvParams& p, cudaStream_t s) {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "GEMV shared memory");
     allowed = smem;
   }
-  const int tiles_per_block = kGemvWarps / p.ks, tiles = (p.out + kGemvTile - 1) / kGemvTile;
-  check(launch(kernel, (tiles + tiles_per_block - 1) / tiles_per_block, kGemvThreads, smem, s, p), "linear");
+  check(launch(kernel, gemv_blocks(p.out, p.ks), kTileThreads, smem, s, p), "linear");
 }
 
 // One row: the GEMV builds it in each block (no launch of its own).
@@ -283,11 +248,11 @@ void stage_w(const LinearInput& x, int rows, int in, const float* col_scale, W* 
   const dim3 grid(rows, rows < 32 ? (in + 1023) / 1024 : 1);  // slices of about 1024 inputs for a few rows
   switch (x.kind) {
     case LinearInput::Plain:
-      return check(launch(stage_kernel<W, LinearInput::Plain>, grid, kGemvThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
+      return check(launch(stage_kernel<W, LinearInput::Plain>, grid, kTileThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
     case LinearInput::RmsNorm:
-      return check(launch(stage_kernel<W, LinearInput::RmsNorm>, grid, kGemvThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
+      return check(launch(stage_kernel<W, LinearInput::RmsNorm>, grid, kTileThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
     case LinearInput::SwiGlu:
-      return check(launch(stage_kernel<W, LinearInput::SwiGlu>, grid, kGemvThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
+      return check(launch(stage_kernel<W, LinearInput::SwiGlu>, grid, kTileThreads, 0, s, x.x, x.eps, in, col_scale, dst, lo), "GEMM input");
   }
 }
 
