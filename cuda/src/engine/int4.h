@@ -15,9 +15,14 @@ struct PackedLinear {
   std::vector<float> scales;       // [in/group][out]
 };
 
-// The 4-bit value of weight (o, i) and the zero of its group, by the format's packing rules.
-int int4_weight(const QuantSpec& q, const PackedLinear& p, int o, int i);
-int int4_zero(const QuantSpec& q, const PackedLinear& p, int g, int o);
+// The layer's 4-bit values and zeros by the format's packing rules, unpacked by output row (on
+// the CPU's thread pool): words [out][in/8], input 8j + n of row o at nibble slot[n] of its
+// word j; zeros [out][in/group].
+struct Int4Rows {
+  std::vector<uint32_t> words;
+  std::vector<uint8_t> zeros;
+};
+Int4Rows int4_rows(const QuantSpec& q, const PackedLinear& p, const int (&slot)[8]);
 // w[o][i] = (q - zero) * scale, [out][in] as nn.Linear stores it; exact in fp32.
 std::vector<float> dequantize(const QuantSpec& q, const PackedLinear& p);
 

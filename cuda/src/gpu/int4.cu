@@ -1,5 +1,6 @@
 #include "gpu/int4.cuh"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -37,18 +38,18 @@ Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLin
   const int words = w.in / 8, groups = w.in / w.group;
   std::vector<uint32_t> qw(size_t(w.out) * words);
   std::vector<__half2> sz(size_t(w.out) * groups);
-  int row = 0;
-  for (const PackedLinear* p : parts)
-    for (int o = 0; o < p->out; ++o, ++row) {
-      for (int j = 0; j < words; ++j) {
-        uint32_t word = 0;
-        for (int n = 0; n < 8; ++n) word |= uint32_t(int4_weight(q, *p, o, 8 * j + n)) << (4 * nibble_slot(n));
-        qw[size_t(row) * words + j] = word;
-      }
-      // The zero (at most 16, GPTQ v1's 15 + 1) is exact in fp16; fp16 scales stay exact.
+  static const int slots[8] = {nibble_slot(0), nibble_slot(1), nibble_slot(2), nibble_slot(3),
+                               nibble_slot(4), nibble_slot(5), nibble_slot(6), nibble_slot(7)};
+  size_t row = 0;
+  for (const PackedLinear* p : parts) {
+    const Int4Rows r = int4_rows(q, *p, slots);
+    std::copy(r.words.begin(), r.words.end(), qw.begin() + row * words);
+    // The zero (at most 16, GPTQ v1's 15 + 1) is exact in fp16; fp16 scales stay exact.
+    for (int o = 0; o < p->out; ++o)
       for (int g = 0; g < groups; ++g)
-        sz[size_t(row) * groups + g] = __halves2half2(__float2half(p->scales[size_t(g) * p->out + o]), __float2half(float(int4_zero(q, *p, g, o))));
-    }
+        sz[(row + o) * groups + g] = __halves2half2(__float2half(p->scales[size_t(g) * p->out + o]), __float2half(float(r.zeros[size_t(o) * groups + g])));
+    row += p->out;
+  }
   auto put = [&](const void* src, size_t n) {
     void* dst = alloc(n);
     check(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice), "upload (4-bit weights)");
