@@ -139,9 +139,6 @@ GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& o
       policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)), observers_{policy_.get()},
       kv_type_(opts.kv_dtype == KvDtype::BF16 ? HalfType::BF16 : HalfType::F16) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
-  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
-  check(cudaEventCreateWithFlags(&forked_, cudaEventDisableTiming), "event");
-  check(cudaEventCreateWithFlags(&joined_, cudaEventDisableTiming), "event");
   const ModelSpec& s = spec_;
   pool_ = std::make_shared<KvPool>(s.layers, size_t(s.kv_heads) * kGpuPage * s.head_dim);
   bounds_ = policy_->reads_bounds();
@@ -152,6 +149,10 @@ GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& o
   dense_indptr_.resize(s.kv_heads + 1);
   split_o_.resize(size_t(s.heads) * plan_->max_splits() * s.head_dim);
   split_lse_.resize(size_t(s.heads) * plan_->max_splits());
+  // Last, so that nothing above that throws leaves them behind (the destructor does not run).
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
+  check(cudaEventCreateWithFlags(&forked_, cudaEventDisableTiming), "event");
+  check(cudaEventCreateWithFlags(&joined_, cudaEventDisableTiming), "event");
 }
 
 GpuSequence::~GpuSequence() {
@@ -232,7 +233,8 @@ void GpuSequence::grow(int64_t tokens) {
 
 void GpuSequence::upload_table() {
   if (page_table_.n != table_.size()) page_table_.resize(table_.size());
-  page_table_.upload(table_);
+  // On the sequence's stream: its kernels (on a batch's lane too) then read the new table.
+  check(cudaMemcpyAsync(page_table_.ptr, table_.data(), table_.size() * sizeof(int), cudaMemcpyHostToDevice, stream_), "page table");
 }
 
 void GpuSequence::own_pages(int64_t len) {
@@ -605,13 +607,13 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
         g.decode_layer(l, call, g.length_, lane);
         if (lane != st) check(cudaEventRecord(g.joined_, lane), "batch join");
       }
+      for (GpuSequence* g : lanes)
+        if (g->stream_ != st) check(cudaStreamWaitEvent(st, g->joined_, 0), "batch join");
     } catch (...) {
       // What the lanes have queued still reads this batch's buffers: let it finish first.
       for (GpuSequence* g : lanes) cudaStreamSynchronize(g->stream_);
       throw;
     }
-    for (GpuSequence* g : lanes)
-      if (g->stream_ != st) check(cudaStreamWaitEvent(st, g->joined_, 0), "batch join");
     finish_layer(L, B, rows_linear, st);
   }
   linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, built_.ptr, st);
