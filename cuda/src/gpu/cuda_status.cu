@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 
 #include "engine/devices.h"
+#include "gpu/gpu_model.cuh"
+#include "gpu/int4.cuh"
 #include "kernels/gemm_lt.cuh"
 #include "kernels/prefill_attention.cuh"
 
@@ -16,7 +18,8 @@ CudaStatus cuda_status() {
   CudaStatus s;
   s.compiled = true;
   s.architectures = QUEST_CUDA_ARCHS;
-  // A bad QUEST_GEMM or QUEST_PREFILL_ATTENTION is shown here, and refused when a model loads (GpuModel).
+  // A bad QUEST_GEMM, QUEST_PREFILL_ATTENTION, QUEST_INT4_GEMV or QUEST_BATCH_STREAMS is shown
+  // here, and refused when a model loads (GpuModel).
   try {
     s.prefill_attention = prefill_attention_path();
   } catch (const std::exception& e) {
@@ -26,6 +29,16 @@ CudaStatus cuda_status() {
     s.gemm = gemm_choice().why;
   } catch (const std::exception& e) {
     s.gemm = e.what();
+  }
+  try {
+    s.int4_gemv = int4_gemv_choice().why;
+  } catch (const std::exception& e) {
+    s.int4_gemv = e.what();
+  }
+  try {
+    s.batch_streams = batch_streams_choice().why;
+  } catch (const std::exception& e) {
+    s.batch_streams = e.what();
   }
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);

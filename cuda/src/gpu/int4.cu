@@ -1,6 +1,8 @@
 #include "gpu/int4.cuh"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -21,6 +23,13 @@ __host__ __device__ constexpr int nibble_slot(int n) { return (n % 2) * 4 + n / 
 
 }  // namespace
 
+Int4GemvChoice int4_gemv_choice() {
+  const char* env = std::getenv("QUEST_INT4_GEMV");
+  if (env && std::strcmp(env, "mma") == 0) return {true, "tensor cores, mma.sync over 16 output rows a warp (QUEST_INT4_GEMV=mma)"};
+  if (env && *env && std::strcmp(env, "fma") != 0) throw std::runtime_error(std::string("QUEST_INT4_GEMV=") + env + ": expected fma or mma");
+  return {false, "half2 FMAs, 4 output rows a team of warps (QUEST_INT4_GEMV=mma picks the tensor-core kernel)"};
+}
+
 size_t Int4Linear::bytes() const {
   return size_t(out) * in / 2 + size_t(out) * (in / group) * sizeof(__half2) + (in_scale ? size_t(in) * sizeof(float) : 0);
 }
@@ -28,6 +37,7 @@ size_t Int4Linear::bytes() const {
 Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLinear*> parts, const std::vector<float>& in_scale,
                        const std::function<void*(size_t)>& alloc) {
   Int4Linear w;
+  w.mma = int4_gemv_choice().mma;
   w.in = (*parts.begin())->in;
   w.group = (*parts.begin())->group;
   for (const PackedLinear* p : parts) {
@@ -71,23 +81,62 @@ __device__ inline void dequant8(uint32_t word, float2 sz, const float* in_scale,
 
 // The R input rows' products with chunk c's 32 weights of G output rows (the 16-byte loads
 // q[g], each within one group whose (scale, zero) is sz[g]), added to acc[g][r]; each 16 bytes
-// of the inputs are loaded once for the G rows, each weight converted and multiplied in fp32
-// (bf16 models; fp16 ones take int4_mma_kernel).
+// of the inputs are loaded once for the G rows. fp16 inputs: the weights dequantized two at a
+// time in half2 with no conversion (a nibble or'ed into 1024's mantissa is 1024 + q; times
+// 1/16 less (1024 + zero) / 16 gives (q - zero) / 16 exactly, at most 1 in size), the products
+// summed two by two in half2 (at most twice the input: no overflow below 32752), then scaled
+// by 16 x scale and summed in fp32. The integer-to-float conversions of the generic path run
+// at a quarter of the FMA rate and bound it far below the memory's. Other types: each weight
+// converted and multiplied in fp32.
 template <typename W, int R, int G>
 __device__ inline void add_chunk(const W* __restrict__ x, int in, int c, const uint4 (&q)[G], const __half2 (&sz)[G], float (&acc)[G][R]) {
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    float xv[R][8];
-#pragma unroll
-    for (int r = 0; r < R; ++r) load8<W>(x + size_t(r) * in + 32 * c + 8 * k, xv[r]);
+  if constexpr (std::is_same_v<W, __half>) {
+    const __half2 sixteenth = __float2half2_rn(0.0625f);
+    __half2 minus_offset[G];
+    float scale16[G];
 #pragma unroll
     for (int g = 0; g < G; ++g) {
-      float wv[8];
-      dequant8((&q[g].x)[k], __half22float2(sz[g]), nullptr, wv);
+      minus_offset[g] = __hneg2(__half2half2(__hmul(__hadd(__float2half(1024.0f), __high2half(sz[g])), __float2half(0.0625f))));
+      scale16[g] = 16.0f * __low2float(sz[g]);
+    }
 #pragma unroll
-      for (int r = 0; r < R; ++r)
+    for (int k = 0; k < 4; ++k) {
+      uint4 xv[R];
 #pragma unroll
-        for (int n = 0; n < 8; ++n) acc[g][r] += wv[n] * xv[r][n];
+      for (int r = 0; r < R; ++r) xv[r] = reinterpret_cast<const uint4*>(x + size_t(r) * in + 32 * c)[k];
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        const uint32_t word = (&q[g].x)[k];
+        __half2 wq[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint32_t bits = ((word >> (4 * j)) & 0x000F000Fu) | 0x64006400u;
+          wq[j] = __hfma2(*reinterpret_cast<const __half2*>(&bits), sixteenth, minus_offset[g]);
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const __half2* x2 = reinterpret_cast<const __half2*>(&xv[r]);
+          const float2 lo = __half22float2(__hfma2(wq[1], x2[1], __hmul2(wq[0], x2[0])));
+          const float2 hi = __half22float2(__hfma2(wq[3], x2[3], __hmul2(wq[2], x2[2])));
+          acc[g][r] += scale16[g] * ((lo.x + lo.y) + (hi.x + hi.y));
+        }
+      }
+    }
+  } else {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      float xv[R][8];
+#pragma unroll
+      for (int r = 0; r < R; ++r) load8<W>(x + size_t(r) * in + 32 * c + 8 * k, xv[r]);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        float wv[8];
+        dequant8((&q[g].x)[k], __half22float2(sz[g]), nullptr, wv);
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int n = 0; n < 8; ++n) acc[g][r] += wv[n] * xv[r][n];
+      }
     }
   }
 }
@@ -178,7 +227,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32, R == 1 ? 6 : 1) int4_gemv_ker
 // One word's eight weights as four half2 pairs of fp16, inputs (0, 1), (2, 3), (4, 5), (6, 7)
 // (input n at nibble_slot(n)): a mask or'ed into 1024's bits gives 1024 + q, or 1024 + 16q for
 // the odd nibble pairs; less 1024 + zero (times 1/16 less 64 + zero) that is q - zero exactly,
-// then times the scale in half2: the one rounding int4_dequantize's fp16 weights have.
+// then times the scale in half2: one rounding, as int4_dequantize's fp16 weights (which fold an
+// input scale in too, where this GEMV's staged input carries it).
 __device__ inline void dequant_pairs(uint32_t word, __half2 scale, __half2 off, __half2 off16, uint32_t (&pairs)[4]) {
   const __half2 sixteenth = __float2half2_rn(0.0625f);
 #pragma unroll
@@ -203,7 +253,7 @@ struct Int4MmaParams {
 
 constexpr int kInt4Steps = 3;  // steps of weight and input loads in flight a warp
 
-// fp16 models: y = x W^T on tensor cores, as kernels/linear.cu's GEMV: a warp takes 16 output
+// fp16 models under QUEST_INT4_GEMV=mma: y = x W^T on tensor cores, as kernels/linear.cu's GEMV: a warp takes 16 output
 // rows as mma.sync's A, dequantized in registers (dequant_pairs), and the batch's rows as B.
 // A step: each lane loads 16 bytes (32 inputs, within one group) of its rows g and g + 8 and
 // the same 32 inputs of batch row g, the warp 128 inputs; each word feeds two m16n8k16s, its
@@ -316,26 +366,27 @@ void gemv(const void* x, int rows, const Int4Linear& w, const float* b, float* y
   if (rows < 1 || rows > kInt4GemvRows)
     throw std::runtime_error("int4_gemv takes 1 to " + std::to_string(kInt4GemvRows) + " rows, not " + std::to_string(rows));
   if constexpr (std::is_same_v<W, __half>) {
-    Int4MmaParams p;
-    p.x = static_cast<const __half*>(x);
-    p.rows = rows;
-    p.w = w;
-    p.bias = b;
-    p.y = y;
-    p.ks = gemv_split(w.out);
-    p.accumulate = accumulate;
-    check(launch(int4_mma_kernel, gemv_blocks(w.out, p.ks), kTileThreads, 0, s, p), "4-bit GEMV");
-  } else {
-    switch (rows) {
-      case 1: return gemv_rows<W, 1>(x, w, b, y, accumulate, s);
-      case 2: return gemv_rows<W, 2>(x, w, b, y, accumulate, s);
-      case 3: return gemv_rows<W, 3>(x, w, b, y, accumulate, s);
-      case 4: return gemv_rows<W, 4>(x, w, b, y, accumulate, s);
-      case 5: return gemv_rows<W, 5>(x, w, b, y, accumulate, s);
-      case 6: return gemv_rows<W, 6>(x, w, b, y, accumulate, s);
-      case 7: return gemv_rows<W, 7>(x, w, b, y, accumulate, s);
-      case 8: return gemv_rows<W, 8>(x, w, b, y, accumulate, s);
+    if (w.mma) {
+      Int4MmaParams p;
+      p.x = static_cast<const __half*>(x);
+      p.rows = rows;
+      p.w = w;
+      p.bias = b;
+      p.y = y;
+      p.ks = gemv_split(w.out);
+      p.accumulate = accumulate;
+      return check(launch(int4_mma_kernel, gemv_blocks(w.out, p.ks), kTileThreads, 0, s, p), "4-bit GEMV");
     }
+  }
+  switch (rows) {
+    case 1: return gemv_rows<W, 1>(x, w, b, y, accumulate, s);
+    case 2: return gemv_rows<W, 2>(x, w, b, y, accumulate, s);
+    case 3: return gemv_rows<W, 3>(x, w, b, y, accumulate, s);
+    case 4: return gemv_rows<W, 4>(x, w, b, y, accumulate, s);
+    case 5: return gemv_rows<W, 5>(x, w, b, y, accumulate, s);
+    case 6: return gemv_rows<W, 6>(x, w, b, y, accumulate, s);
+    case 7: return gemv_rows<W, 7>(x, w, b, y, accumulate, s);
+    case 8: return gemv_rows<W, 8>(x, w, b, y, accumulate, s);
   }
 }
 
