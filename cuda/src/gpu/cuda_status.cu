@@ -18,28 +18,19 @@ CudaStatus cuda_status() {
   CudaStatus s;
   s.compiled = true;
   s.architectures = QUEST_CUDA_ARCHS;
-  // A bad QUEST_GEMM, QUEST_PREFILL_ATTENTION, QUEST_INT4_GEMV or QUEST_BATCH_STREAMS is shown
-  // here, and refused when a model loads (GpuModel).
-  try {
-    s.prefill_attention = prefill_attention_path();
-  } catch (const std::exception& e) {
-    s.prefill_attention = e.what();
-  }
-  try {
-    s.gemm = gemm_choice().why;
-  } catch (const std::exception& e) {
-    s.gemm = e.what();
-  }
-  try {
-    s.int4_gemv = int4_gemv_choice().why;
-  } catch (const std::exception& e) {
-    s.int4_gemv = e.what();
-  }
-  try {
-    s.batch_streams = batch_streams_choice().why;
-  } catch (const std::exception& e) {
-    s.batch_streams = e.what();
-  }
+  // Each switch's line; a bad QUEST_GEMM, QUEST_PREFILL_ATTENTION, QUEST_INT4_GEMV or
+  // QUEST_BATCH_STREAMS is shown here instead, and refused when a model loads (GpuModel).
+  auto line = [](auto choose) -> std::string {
+    try {
+      return choose();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  };
+  s.prefill_attention = line([] { return prefill_attention_path(); });
+  s.gemm = line([] { return gemm_choice().why; });
+  s.int4_gemv = line([] { return int4_gemv_choice().why; });
+  s.batch_streams = line([] { return batch_streams_choice().why; });
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
