@@ -83,10 +83,11 @@ describe.skipIf(!gpu).each(['fma', 'mma'])('the %s 4-bit GEMV', (gemv) => {
     });
   });
 
-  // The GEMV splits its input over 1, 2 or 4 warps by a layer's output rows; the fixtures' layers
-  // all take 4. At the 7B's width, QKV (12,288 rows) takes 2, O 4; gate and up of an
+  // The fma GEMV splits its input over 1, 2 or 4 warps by a layer's output rows; the fixtures'
+  // layers all take 4. At the 7B's width, QKV (12,288 rows) takes 2, O 4; gate and up of an
   // intermediate size of 4096 (8,192 rows) take 2, of 8192 take 1, and each lane loops over
-  // several chunks. Such a random-weight AWQ model's GEMV, over one row (decode steps) and eight
+  // several chunks (the mma GEMV splits 16-row tiles by gemv_split, several steps a warp at
+  // these widths). Such a random-weight AWQ model's GEMV, over one row (decode steps) and eight
   // (a prefill of 8 tokens), against its own prefill of more tokens (dequantized weights and the
   // GEMM, no GEMV), position by position.
   describe.each([4096, 8192])('a random AWQ model of intermediate size %i on the GPU', (I) => {
