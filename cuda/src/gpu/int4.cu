@@ -37,9 +37,10 @@ size_t Int4Linear::bytes() const {
 Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLinear*> parts, const std::vector<float>& in_scale,
                        const std::function<void*(size_t)>& alloc) {
   Int4Linear w;
-  w.mma = int4_gemv_choice().mma;
   w.in = (*parts.begin())->in;
   w.group = (*parts.begin())->group;
+  const int per_group = w.group / 32;
+  w.mma = int4_gemv_choice().mma && (per_group & (per_group - 1)) == 0;
   for (const PackedLinear* p : parts) {
     if (p->in != w.in || p->group != w.group) throw std::runtime_error("4-bit layers stacked on the GPU must share their input size and group");
     w.out += p->out;
@@ -270,6 +271,9 @@ __global__ void __launch_bounds__(kTileThreads, 2) int4_mma_kernel(const Int4Mma
   const int chunks = w.in / 32, steps = (chunks + 3) / 4, per = (steps + p.ks - 1) / p.ks;
   const int s0 = tile.slice * per, s1 = min(steps, s0 + per);
   const int r0 = tile.row0 + g, r8 = r0 + 8, groups = w.in / w.group;
+  // A chunk's group by a shift, not an integer division a step: a group is a power of two of
+  // chunks here (upload_int4 gives other groups the half2 kernel).
+  const int shift = __ffs(w.group / 32) - 1;
   const bool v0 = r0 < w.out, v8 = r8 < w.out, xrow = g < p.rows;
   const uint4* q0 = reinterpret_cast<const uint4*>(w.qweight + size_t(v0 ? r0 : 0) * (w.in / 8));
   const uint4* q8 = reinterpret_cast<const uint4*>(w.qweight + size_t(v8 ? r8 : 0) * (w.in / 8));
@@ -287,8 +291,8 @@ __global__ void __launch_bounds__(kTileThreads, 2) int4_mma_kernel(const Int4Mma
     const bool ok = step < s1 && c < chunks;
     a0[d] = ok && v0 ? load_once(q0 + c) : zero;
     a8[d] = ok && v8 ? load_once(q8 + c) : zero;
-    sz0[d] = ok && v0 ? z0[c * 32 / w.group] : none;
-    sz8[d] = ok && v8 ? z8[c * 32 / w.group] : none;
+    sz0[d] = ok && v0 ? z0[c >> shift] : none;
+    sz8[d] = ok && v8 ? z8[c >> shift] : none;
   };
   auto load_x = [&](int d, int step) {
     const int c = step * 4 + t;

@@ -24,13 +24,14 @@ struct Int4Linear {
   const __half2* sz = nullptr;
   const float* in_scale = nullptr;
   int in = 0, out = 0, group = 0;
-  bool mma = false;  // an fp16 model's GEMV on tensor cores (int4_gemv_choice, at upload)
+  bool mma = false;  // an fp16 model's GEMV on tensor cores (int4_gemv_choice and the group, at upload)
   size_t bytes() const;
 };
 
 // Which 4-bit GEMV an fp16 model's decode steps run, and why: the line `quest env` prints.
 // QUEST_INT4_GEMV=mma picks the tensor-core kernel (not yet timed against the half2 one, the
-// default); a value other than fma or mma throws, naming it. bf16 models take the fp32 kernel.
+// default) for layers whose group is a power of two of 32 inputs; a value other than fma or
+// mma throws, naming it. bf16 models take the fp32 kernel.
 struct Int4GemvChoice {
   bool mma = false;
   std::string why;
