@@ -12,34 +12,35 @@ static const int kAwqNibble[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 
 static int nibble(uint32_t word, int k) { return int((word >> (4 * k)) & 15u); }
 
-static int int4_zero(const QuantSpec& q, const PackedLinear& p, int g, int o) {
-  const uint32_t word = p.qzeros[size_t(g) * (p.out / 8) + o / 8];
+Int4Rows int4_rows(const QuantSpec& q, const PackedLinear& p, const int (&slot)[8]) {
+  const int words = p.in / 8, groups = p.in / p.group, packs = p.out / 8;
+  const bool awq = q.method == "awq";
   // GPTQ v1 stores zero - 1 and its forward adds the 1 back (qlinear_cuda_old.py: "zeros -= 1"
   // in pack, "zeros = zeros + 1" in forward); gptq_v2 and AWQ store the zero itself.
-  return q.method == "awq" ? nibble(word, kAwqNibble[o % 8]) : nibble(word, o % 8) + q.zero_offset;
-}
-
-Int4Rows int4_rows(const QuantSpec& q, const PackedLinear& p, const int (&slot)[8]) {
-  const int words = p.in / 8, groups = p.in / p.group;
-  const bool awq = q.method == "awq";
+  const int zero_offset = awq ? 0 : q.zero_offset;
   Int4Rows r;
   r.words.assign(size_t(p.out) * words, 0);
   r.zeros.resize(size_t(p.out) * groups);
-  // Blocks of eight output rows: AWQ's words each hold one input of those eight rows, GPTQ's
-  // eight inputs of one row.
-  cpu_pool().parallel_for(p.out / 8, [&](int64_t b0, int64_t b1) {
+  // Blocks of eight output rows b: AWQ's words each hold one input of those eight rows, GPTQ's
+  // eight inputs of one row; both formats' zeros hold the eight rows' zeros of a group.
+  cpu_pool().parallel_for(packs, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
+      uint32_t* rows = r.words.data() + size_t(8 * b) * words;
       for (int j = 0; j < words; ++j)
         for (int n = 0; n < 8; ++n) {
           const int i = 8 * j + n;
-          for (int k = 0; k < 8; ++k) {
-            const int o = int(8 * b) + k;
-            const int v = awq ? nibble(p.qweight[size_t(i) * (p.out / 8) + b], kAwqNibble[k]) : nibble(p.qweight[size_t(j) * p.out + o], n);
-            r.words[size_t(o) * words + j] |= uint32_t(v) << (4 * slot[n]);
+          if (awq) {
+            const uint32_t word = p.qweight[size_t(i) * packs + b];
+            for (int k = 0; k < 8; ++k) rows[size_t(k) * words + j] |= uint32_t(nibble(word, kAwqNibble[k])) << (4 * slot[n]);
+          } else {
+            for (int k = 0; k < 8; ++k) rows[size_t(k) * words + j] |= uint32_t(nibble(p.qweight[size_t(j) * p.out + 8 * b + k], n)) << (4 * slot[n]);
           }
         }
-      for (int k = 0; k < 8; ++k)
-        for (int g = 0; g < groups; ++g) r.zeros[size_t(8 * b + k) * groups + g] = uint8_t(int4_zero(q, p, g, int(8 * b) + k));
+      for (int g = 0; g < groups; ++g) {
+        const uint32_t word = p.qzeros[size_t(g) * packs + b];
+        for (int k = 0; k < 8; ++k)
+          r.zeros[size_t(8 * b + k) * groups + g] = uint8_t(nibble(word, awq ? kAwqNibble[k] : k) + zero_offset);
+      }
     }
   });
   return r;

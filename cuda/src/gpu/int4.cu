@@ -158,7 +158,8 @@ __device__ inline uint4 load_once(const uint4* p) {
 // quantization group's, a 16-byte load of weights a row) at a time, lanes on consecutive
 // 16-byte words; the R input rows reuse each weight and the output rows each input load. A
 // row's sums are formed in the same order whatever R is.
-// One row: at most 80 registers (0-8 bytes spilled by ptxas) so that 6 blocks share an SM, not 5.
+// One row: at most 80 registers so that 6 blocks share an SM, not 5 (ptxas spills 0-8 bytes
+// for fp16, 28-36 for bf16's fp32 conversions).
 template <typename W, int R, int KS>
 __global__ void __launch_bounds__(kGemvWarps * 32, R == 1 ? 6 : 1) int4_gemv_kernel(const W* __restrict__ x, Int4Linear w, const float* __restrict__ b,
                                                                     float* __restrict__ y, bool accumulate) {
