@@ -173,18 +173,6 @@ describe('quest env', () => {
     // Which GEMM and attention kernel a prefill runs, wherever the CUDA backend is built.
     if (native().backendInfo().cuda.compiled) expect(r.stdout).toMatch(/prefill gemm: +(cuBLASLt|own tensor-core GEMM \()/);
   });
-
-  it.skipIf(!native().backendInfo().cuda.compiled)('names the decode paths the switches pick, and a switch set to what it does not know', async () => {
-    const plain = await quest(['env']);
-    expect(plain.stdout).toMatch(/4-bit gemv: +half2 FMAs/);
-    expect(plain.stdout).toMatch(/decode batch: +one stream for the batch/);
-    const picked = await quest(['env'], { QUEST_INT4_GEMV: 'mma', QUEST_BATCH_STREAMS: 'on' });
-    expect(picked.stdout).toMatch(/4-bit gemv: +tensor cores, mma\.sync .*\(QUEST_INT4_GEMV=mma\)/);
-    expect(picked.stdout).toMatch(/decode batch: +each sequence's attention and selection on its own stream \(QUEST_BATCH_STREAMS=on\)/);
-    const bad = await quest(['env'], { QUEST_INT4_GEMV: 'fast', QUEST_BATCH_STREAMS: 'maybe' });
-    expect(bad.stdout).toMatch(/4-bit gemv: +QUEST_INT4_GEMV=fast: expected fma or mma/);
-    expect(bad.stdout).toMatch(/decode batch: +QUEST_BATCH_STREAMS=maybe: expected on or off/);
-  });
 });
 
 describe('the GPU tests', () => {

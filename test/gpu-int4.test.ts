@@ -1,11 +1,10 @@
 // 4-bit weights on the GPU (issue #23): the W4A16 GEMV (decode steps, up to 8 rows; an fp16
-// model's two kernels, QUEST_INT4_GEMV=fma and mma) and the
-// prefill's dequantize-then-GEMM against the CPU engine, which dequantizes exactly and matches
+// model's two kernels, half2 and tensor cores, each layer's by its shape) and the prefill's dequantize-then-GEMM against the CPU engine, which dequantizes exactly and matches
 // transformers (test/parity.test.ts), on the AWQ and GPTQ fixtures; the GEMV's wide layers
 // against the prefill's GEMM; and the bytes a decode step of an AWQ preset reads. Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { PRESETS } from '../src/model/presets.js';
@@ -20,11 +19,7 @@ const BOUND = DERIVED_FP16;
 const next = rng(20261206);
 const opts = (policy = 'dense'): NativeSequenceOptions => ({ policy, budget: 0, pageSize: 16, denseLayers: 0 });
 
-// Each case under both 4-bit GEMVs of fp16 models (QUEST_INT4_GEMV, read when a model loads).
-describe.skipIf(!gpu).each(['fma', 'mma'])('the %s 4-bit GEMV', (gemv) => {
-  beforeAll(() => void (process.env.QUEST_INT4_GEMV = gemv));
-  afterAll(() => void delete process.env.QUEST_INT4_GEMV);
-
+describe.skipIf(!gpu)('the 4-bit GEMV', () => {
   describe.each(['awq-llama', 'awq-qwen2', 'gptq-llama', 'gptq-qwen2'])('%s on the GPU', (name) => {
     const dir = path.join(fixtures, name);
     const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
@@ -40,7 +35,7 @@ describe.skipIf(!gpu).each(['fma', 'mma'])('the %s 4-bit GEMV', (gemv) => {
       const seq = dev.createSequence(opts());
       const d = relDiff(await seq.prefill(Int32Array.from(expected.prompt_ids), true), ref);
       seq.close();
-      console.log(`observed-error ${name} transformers int4-gpu-${gemv} ${d.toExponential(2)} (bound ${BOUND})`);
+      console.log(`observed-error ${name} transformers int4-gpu ${d.toExponential(2)} (bound ${BOUND})`);
       expect(d).toBeLessThan(BOUND);
     });
 
@@ -56,7 +51,7 @@ describe.skipIf(!gpu).each(['fma', 'mma'])('the %s 4-bit GEMV', (gemv) => {
         const fed = Int32Array.from({ length: n }, () => randint(next, 3, folder.spec.vocabSize - 1));
         worst = Math.max(worst, relDiff(await b.feed(fed), await a.feed(fed)));
       }
-      console.log(`observed-error ${name} decode int4-gpu-${gemv} ${worst.toExponential(2)} (bound ${BOUND})`);
+      console.log(`observed-error ${name} decode int4-gpu ${worst.toExponential(2)} (bound ${BOUND})`);
       expect(worst).toBeLessThan(BOUND);
       a.close();
       b.close();
@@ -83,11 +78,12 @@ describe.skipIf(!gpu).each(['fma', 'mma'])('the %s 4-bit GEMV', (gemv) => {
     });
   });
 
-  // The fma GEMV splits its input over 1, 2 or 4 warps by a layer's output rows; the fixtures'
-  // layers all take 4. At the 7B's width, QKV (12,288 rows) takes 2, O 4; gate and up of an
-  // intermediate size of 4096 (8,192 rows) take 2, of 8192 take 1, and each lane loops over
-  // several chunks (the mma GEMV splits 16-row tiles by gemv_split, several steps a warp at
-  // these widths). Such a random-weight AWQ model's GEMV, over one row (decode steps) and eight
+  // The half2 GEMV splits its input over 1, 2 or 4 warps by a layer's output rows; the fixtures'
+  // layers all take 4, and their down projections (256 inputs, 128 outputs) run on tensor cores.
+  // At the 7B's width, QKV (12,288 rows) takes 2, O 4; gate and up of an intermediate size of
+  // 4096 (8,192 rows) take 2, of 8192 take 1, and each lane loops over several chunks; the down
+  // projection of 8192 inputs runs on tensor cores (16-row tiles split by gemv_split, several
+  // steps a warp), of 4096 in half2. Such a random-weight AWQ model's GEMV, over one row (decode steps) and eight
   // (a prefill of 8 tokens), against its own prefill of more tokens (dequantized weights and the
   // GEMM, no GEMV), position by position.
   describe.each([4096, 8192])('a random AWQ model of intermediate size %i on the GPU', (I) => {
@@ -107,7 +103,7 @@ describe.skipIf(!gpu).each(['fma', 'mma'])('the %s 4-bit GEMV', (gemv) => {
       await stepped.prefill(ids.subarray(0, 16));
       for (let t = 16; t < ids.length; t++) worst = Math.max(worst, relDiff(await stepped.feed(ids.subarray(t, t + 1)), at(all, t)));
       for (const seq of [whole, eight, stepped]) seq.close();
-      console.log(`observed-error awq-${I} GEMV-${gemv} against prefill ${worst.toExponential(2)} (bound ${BOUND})`);
+      console.log(`observed-error awq-${I} GEMV against prefill ${worst.toExponential(2)} (bound ${BOUND})`);
       expect(worst).toBeLessThan(BOUND);
     });
   });

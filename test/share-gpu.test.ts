@@ -42,24 +42,12 @@ function counts(seq: NativeSequence) {
   return rest;
 }
 
-// The model loaded with a decode batch on one stream (off) or on a stream a sequence (on):
-// QUEST_BATCH_STREAMS, read when a model loads.
-const loaded = new Map<string, NativeModel>();
-const getModel = async (streams = 'off') => {
-  if (!loaded.has(streams)) {
-    process.env.QUEST_BATCH_STREAMS = streams;
-    try {
-      loaded.set(streams, await loadModel(folder.spec, defaultModel, 'cuda'));
-    } finally {
-      delete process.env.QUEST_BATCH_STREAMS;
-    }
-  }
-  return loaded.get(streams)!;
-};
+let loaded: NativeModel | undefined;
+const getModel = async () => (loaded ??= await loadModel(folder.spec, defaultModel, 'cuda'));
 
-describe.skipIf(!gpu).each(['off', 'on'])('shared prefill and batched decode (GPU), QUEST_BATCH_STREAMS=%s', (streams) => {
+describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
   it('every cell of a shared prefill decodes exactly as the same cell alone, under every policy at two budgets', async () => {
-    const model = await getModel(streams);
+    const model = await getModel();
     expect(model.backend).toBe('cuda');
     const opts = policyNames().flatMap((p) => (p === 'dense' ? [cell(p, 0)] : BUDGETS.map((b) => cell(p, b))));
     const shared = await model.prefillShared(context, opts);
@@ -88,7 +76,7 @@ describe.skipIf(!gpu).each(['off', 'on'])('shared prefill and batched decode (GP
   });
 
   it('a batch of unrelated sequences (other lengths, other families, more rows than one GEMV launch takes) decodes as each alone', async () => {
-    const model = await getModel(streams);
+    const model = await getModel();
     const make = async (n: number, policy: string) => {
       const s = model.createSequence(cell(policy, 64));
       await s.prefill(context.subarray(0, n));
@@ -107,9 +95,7 @@ describe.skipIf(!gpu).each(['off', 'on'])('shared prefill and batched decode (GP
     }
     for (const s of batch) s.close();
   });
-});
 
-describe.skipIf(!gpu)('shared prefill (GPU): memory', () => {
   it("cells hold the context's pages once: each costs only its own pages and key bounds", async () => {
     const model = await getModel();
     const K = 4;

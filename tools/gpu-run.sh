@@ -40,11 +40,6 @@
 #               inside the NVTX range $PROFILE_RANGE ("decode step/": the engine's decode steps;
 #               empty: all) whose names match $PROFILE_KERNELS (ncu's --kernel-name, default
 #               all), at most $PROFILE_COUNT (400) after skipping $PROFILE_SKIP (0)
-#   streams-ab  the A-B that decides QUEST_BATCH_STREAMS's default: bench-eval of 13 cells of
-#               llama-2-7b at 32K and bench-latency --batch 1,4,8 of llama-3-8b at 32K, off, on,
-#               and on with CUDA_DEVICE_MAX_CONNECTIONS=32, one binary
-#   gemv-ab     the A-B that decides QUEST_INT4_GEMV's default: llama-2-7b-awq at 4K and 32K,
-#               fma and mma, one binary
 #   eval70      quest eval (passkey, dense and Quest 2048, one sample) on a random-weight
 #               Meta-Llama-3-70B-shaped AWQ folder (tools/make-random-model.py, about 40 GB in
 #               /tmp) at 32K and at 126,976 tokens (its 131,072 positions hold the prompt and the
@@ -112,19 +107,6 @@ for step in ${@:-build fixture torch bench sweep niah}; do
         --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd > "$r/ncu.csv" 2> "$r/ncu.err" ||
         { echo "profile: ncu failed (run/ncu.err):"; tail -5 "$r/ncu.err"; }
       python3 tools/kernel-times.py "$r/ncu.csv" | tee "$r/kernel-times.md" ;;
-    streams-ab)
-      for st in off on on32; do
-        conn=; [ $st = on32 ] && conn=32
-        QUEST_BATCH_STREAMS=${st%32} CUDA_DEVICE_MAX_CONNECTIONS=${conn:-8} timeout 120 node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 \
-          --policies dense,quest,h2o,streaming --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$r/bench-eval-streams-$st"
-        QUEST_BATCH_STREAMS=${st%32} CUDA_DEVICE_MAX_CONNECTIONS=${conn:-8} timeout 120 node bin/quest.js bench-latency --model llama-3-8b --lengths 32768 \
-          --batch 1,4,8 --policies dense,quest --budgets 2048 --decode-steps 16 --repeats 1 --device cuda --output-path "$r/batch-streams-$st"
-      done ;;
-    gemv-ab)
-      for g in fma mma; do
-        QUEST_INT4_GEMV=$g timeout 90 node bin/quest.js bench-latency --model llama-2-7b-awq --lengths 4096,32768 --policies dense,quest \
-          --budgets 2048 --decode-steps 32 --repeats 2 --device cuda --output-path "$r/awq-gemv-$g"
-      done ;;
     eval70) [ -f /tmp/r70/config.json ] || python3 tools/make-random-model.py /tmp/r70
       for len in 32768 126976; do
         timeout 280 node bin/quest.js eval --model /tmp/r70 --device cuda --tasks passkey --lengths $len --depths 50 --samples 1 \

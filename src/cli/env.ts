@@ -17,8 +17,6 @@ export function envCommand(program: Command): void {
           ? [
               `prefill gemm:   ${cuda.gemm}`,
               `prefill attn:   ${cuda.prefillAttention}`,
-              `4-bit gemv:     ${cuda.int4Gemv}`,
-              `decode batch:   ${cuda.batchStreams}`,
             ]
           : []),
         `cpu threads:    ${c.info.cpuThreads} (QUEST_THREADS overrides)`,

@@ -256,10 +256,6 @@ export interface NativeCudaStatus {
   gemm: string;
   /** Which kernel runs a prefill's attention (empty without CUDA). */
   prefillAttention: string;
-  /** Which 4-bit GEMV an fp16 model's decode steps run (empty without CUDA). */
-  int4Gemv: string;
-  /** Whether a decode batch's sequences attend on streams of their own (empty without CUDA). */
-  batchStreams: string;
 }
 
 export interface NativeBackendInfo {

@@ -796,8 +796,6 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   c.Set("error", cs.error);
   c.Set("gemm", cs.gemm);
   c.Set("prefillAttention", cs.prefill_attention);
-  c.Set("int4Gemv", cs.int4_gemv);
-  c.Set("batchStreams", cs.batch_streams);
   o.Set("cuda", c);
   Napi::Object shapes = Napi::Object::New(env);
   auto ints = [&](const auto& values) {

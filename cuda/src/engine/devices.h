@@ -14,8 +14,6 @@ struct CudaStatus {
   std::string error;  // why no device can be used, when none can
   std::string gemm;               // which GEMM runs a prefill's linear layers, and why
   std::string prefill_attention;  // which kernel runs a prefill's attention
-  std::string int4_gemv;          // which 4-bit GEMV an fp16 model's decode steps run
-  std::string batch_streams;      // whether a decode batch's sequences attend on streams of their own
 };
 
 CudaStatus cuda_status();

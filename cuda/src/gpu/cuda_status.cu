@@ -4,7 +4,6 @@
 
 #include "engine/devices.h"
 #include "gpu/gpu_model.cuh"
-#include "gpu/int4.cuh"
 #include "kernels/gemm_lt.cuh"
 #include "kernels/prefill_attention.cuh"
 
@@ -18,8 +17,8 @@ CudaStatus cuda_status() {
   CudaStatus s;
   s.compiled = true;
   s.architectures = QUEST_CUDA_ARCHS;
-  // Each switch's line; a bad QUEST_GEMM, QUEST_PREFILL_ATTENTION, QUEST_INT4_GEMV or
-  // QUEST_BATCH_STREAMS is shown here instead, and refused when a model loads (GpuModel).
+  // Each switch's line; a bad QUEST_GEMM or QUEST_PREFILL_ATTENTION is shown here instead, and
+  // refused when a model loads (GpuModel).
   auto line = [](auto choose) -> std::string {
     try {
       return choose();
@@ -29,8 +28,6 @@ CudaStatus cuda_status() {
   };
   s.prefill_attention = line([] { return prefill_attention_path(); });
   s.gemm = line([] { return gemm_choice().why; });
-  s.int4_gemv = line([] { return int4_gemv_choice().why; });
-  s.batch_streams = line([] { return batch_streams_choice().why; });
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {

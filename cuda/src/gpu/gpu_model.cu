@@ -3,8 +3,6 @@
 #include "gpu/gpu_model.cuh"
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -63,25 +61,14 @@ const float* GpuModel::upload_floats(std::initializer_list<const std::vector<flo
   return dst;
 }
 
-BatchStreamsChoice batch_streams_choice() {
-  const char* env = std::getenv("QUEST_BATCH_STREAMS");
-  if (env && std::strcmp(env, "on") == 0) return {true, "each sequence's attention and selection on its own stream (QUEST_BATCH_STREAMS=on)"};
-  if (env && *env && std::strcmp(env, "off") != 0)
-    throw std::runtime_error(std::string("QUEST_BATCH_STREAMS=") + env + ": expected on or off");
-  return {false, "one stream for the batch (QUEST_BATCH_STREAMS=on runs each sequence's attention on its own)"};
-}
-
 GpuModel::GpuModel(const Model& model, int device) : spec_(model.spec()), device_(device) {
   const ModelSpec& s = spec_;
   const std::string why = "the CUDA backend does not serve this model: ";
   if (std::string reason = unserved(s, "cuda"); !reason.empty()) throw std::runtime_error(why + reason);
   check(cudaSetDevice(device_), "cudaSetDevice");
-  // A bad QUEST_GEMM, QUEST_PREFILL_ATTENTION, QUEST_INT4_GEMV or QUEST_BATCH_STREAMS is
-  // refused here, before any weight goes up.
+  // A bad QUEST_GEMM or QUEST_PREFILL_ATTENTION is refused here, before any weight goes up.
   gemm_choice();
   prefill_attention_sm90_refusal();
-  int4_gemv_choice();
-  batch_streams_ = batch_streams_choice().on;
   // bf16 checkpoints stay bf16 (fp16 could overflow them); fp16 and fp32 ones run in fp16.
   bool bf16 = false;
   for (const auto& [name, t] : s.tensors) bf16 = bf16 || t.dtype == DType::BF16;

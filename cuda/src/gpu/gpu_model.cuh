@@ -29,15 +29,6 @@ struct GpuLayer {
   const float* post_ff_norm = nullptr;
 };
 
-// Whether a decode batch runs each sequence's RoPE, selection and attention on the sequence's
-// own stream (QUEST_BATCH_STREAMS=on; not yet timed against the default, one stream for the
-// batch), and why: the line `quest env` prints. A value other than on or off throws, naming it.
-struct BatchStreamsChoice {
-  bool on = false;
-  std::string why;
-};
-BatchStreamsChoice batch_streams_choice();
-
 class GpuModel {
  public:
   // Copies what the GPU needs; the host model may be freed afterwards.
@@ -58,7 +49,6 @@ class GpuModel {
   // cuBLASLt for the prefill's GEMMs, or null where the own GEMM runs (gemm_choice says why).
   LtGemm* lt() const { return lt_.get(); }
   bool int4() const { return !spec_.quant.method.empty(); }
-  bool batch_streams() const { return batch_streams_; }  // batch_streams_choice at load
   // Elements of the largest 4-bit layer: a prefill's dequantization scratch.
   size_t int4_scratch() const { return int4_scratch_; }
 
@@ -104,7 +94,6 @@ class GpuModel {
   DeviceBuffer<int> nonfinite_;
   std::vector<std::string> uploaded_;
   std::unique_ptr<LtGemm> lt_;
-  bool batch_streams_ = false;
 };
 
 }  // namespace quest

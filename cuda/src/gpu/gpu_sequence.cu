@@ -62,8 +62,8 @@ class GpuSequence final : public Decoder {
   void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
   // The batch's GEMVs over all its rows (each row's arithmetic that of the sequence alone), its
   // embedding and LM head in one launch each; per sequence its KV write, selection and
-  // attention (under batch_streams_choice, on the sequence's own stream, so that the batch's
-  // few-block launches run side by side).
+  // attention, on the sequence's own stream, so that the batch's few-block launches run side by
+  // side.
   void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
 
  private:
@@ -587,19 +587,17 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
       linear_layer(part, std::min(kInt4GemvRows, B - r), w, q4, y + size_t(r) * w.out, accumulate);
     }
   };
-  const bool streams = m_->batch_streams();
   for (int l = 0; l < s.layers; ++l) {
     const GpuLayer& L = m_->layer(l);
     rows_linear(normed(x_.ptr), L.qkv, L.qkv4, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, B, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
     // Each sequence's RoPE, KV write, selection and attention: on its own stream (this one's on
-    // st) under batch_streams, between the batch's projections; its rows of qkv_, q16_ and att_
-    // are its alone.
-    if (streams) check(cudaEventRecord(forked_, st), "batch fork");
+    // st), between the batch's projections; its rows of qkv_, q16_ and att_ are its alone.
+    check(cudaEventRecord(forked_, st), "batch fork");
     try {
       for (int b = 0; b < B; ++b) {
         GpuSequence& g = *lanes[b];
-        const cudaStream_t lane = streams ? g.stream_ : st;
+        const cudaStream_t lane = g.stream_;
         if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
         float* row = qkv_.ptr + size_t(b) * width;
         uint16_t* q = q16_.ptr + size_t(b) * qd;
@@ -611,7 +609,7 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
         if (lane != st) check(cudaEventRecord(g.joined_, lane), "batch join");
       }
       for (GpuSequence* g : lanes)
-        if (streams && g->stream_ != st) check(cudaStreamWaitEvent(st, g->joined_, 0), "batch join");
+        if (g->stream_ != st) check(cudaStreamWaitEvent(st, g->joined_, 0), "batch join");
     } catch (...) {
       // What the lanes have queued still reads this batch's buffers: let it finish first.
       for (GpuSequence* g : lanes) cudaStreamSynchronize(g->stream_);

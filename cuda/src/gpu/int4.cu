@@ -1,8 +1,6 @@
 #include "gpu/int4.cuh"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -23,13 +21,6 @@ __host__ __device__ constexpr int nibble_slot(int n) { return (n % 2) * 4 + n / 
 
 }  // namespace
 
-Int4GemvChoice int4_gemv_choice() {
-  const char* env = std::getenv("QUEST_INT4_GEMV");
-  if (env && std::strcmp(env, "mma") == 0) return {true, "tensor cores, mma.sync over 16 output rows a warp (QUEST_INT4_GEMV=mma)"};
-  if (env && *env && std::strcmp(env, "fma") != 0) throw std::runtime_error(std::string("QUEST_INT4_GEMV=") + env + ": expected fma or mma");
-  return {false, "half2 FMAs, 4 output rows a team of warps (QUEST_INT4_GEMV=mma picks the tensor-core kernel)"};
-}
-
 size_t Int4Linear::bytes() const {
   return size_t(out) * in / 2 + size_t(out) * (in / group) * sizeof(__half2) + (in_scale ? size_t(in) * sizeof(float) : 0);
 }
@@ -39,13 +30,13 @@ Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLin
   Int4Linear w;
   w.in = (*parts.begin())->in;
   w.group = (*parts.begin())->group;
-  const int per_group = w.group / 32;
-  w.mma = int4_gemv_choice().mma && (per_group & (per_group - 1)) == 0;
   for (const PackedLinear* p : parts) {
     if (p->in != w.in || p->group != w.group) throw std::runtime_error("4-bit layers stacked on the GPU must share their input size and group");
     w.out += p->out;
   }
   if (w.in % 32 || w.group % 32) throw std::runtime_error("the GPU's 4-bit layers need inputs and groups in multiples of 32");
+  const int per_group = w.group / 32;
+  w.mma = w.in >= 2 * w.out && (per_group & (per_group - 1)) == 0;
   const int words = w.in / 8, groups = w.in / w.group;
   std::vector<uint32_t> qw(size_t(w.out) * words);
   std::vector<__half2> sz(size_t(w.out) * groups);
@@ -255,8 +246,8 @@ struct Int4MmaParams {
 
 constexpr int kInt4Steps = 3;  // steps of weight and input loads in flight a warp
 
-// fp16 models under QUEST_INT4_GEMV=mma: y = x W^T on tensor cores, as kernels/linear.cu's GEMV: a warp takes 16 output
-// rows as mma.sync's A, dequantized in registers (dequant_pairs), and the batch's rows as B.
+// fp16 models' layers with Int4Linear::mma: y = x W^T on tensor cores, as kernels/linear.cu's
+// GEMV: a warp takes 16 output rows as mma.sync's A, dequantized in registers (dequant_pairs), and the batch's rows as B.
 // A step: each lane loads 16 bytes (32 inputs, within one group) of its rows g and g + 8 and
 // the same 32 inputs of batch row g, the warp 128 inputs; each word feeds two m16n8k16s, its
 // pairs (0, 1), (2, 3) and then (4, 5), (6, 7) in the k slots that the input's 16 bytes fill

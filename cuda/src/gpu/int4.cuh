@@ -7,7 +7,6 @@
 
 #include <functional>
 #include <initializer_list>
-#include <string>
 #include <vector>
 
 #include "engine/int4.h"
@@ -24,19 +23,13 @@ struct Int4Linear {
   const __half2* sz = nullptr;
   const float* in_scale = nullptr;
   int in = 0, out = 0, group = 0;
-  bool mma = false;  // an fp16 model's GEMV on tensor cores (int4_gemv_choice and the group, at upload)
+  // An fp16 model's GEMV on tensor cores (int4_mma_kernel) rather than in half2: layers of at
+  // least twice as many inputs as outputs (the down projection), whose group is a power of two
+  // of 32 inputs. Each layer keeps one kernel at every batch size, so a row's sums in a batch
+  // are those of the row alone.
+  bool mma = false;
   size_t bytes() const;
 };
-
-// Which 4-bit GEMV an fp16 model's decode steps run, and why: the line `quest env` prints.
-// QUEST_INT4_GEMV=mma picks the tensor-core kernel (not yet timed against the half2 one, the
-// default) for layers whose group is a power of two of 32 inputs; a value other than fma or
-// mma throws, naming it. bf16 models take the fp32 kernel.
-struct Int4GemvChoice {
-  bool mma = false;
-  std::string why;
-};
-Int4GemvChoice int4_gemv_choice();
 
 // Input rows the GEMV takes (a decode step); a prefill dequantizes and runs the GEMM.
 constexpr int kInt4GemvRows = 8;
