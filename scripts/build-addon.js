@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the native engine (cuda/) with cmake-js into cuda/build/Release/quest_engine.node.
 // QUEST_CUDA=0 skips the CUDA backend; QUEST_CUDA_ARCHS="90" overrides the architectures;
-// QUEST_ADDON_SRC builds another copy of cuda/ (into its build/), as tools/ab-attention.sh does.
+// QUEST_ADDON_SRC builds another copy of cuda/ (into its build/), as tools/ab-addon.sh does.
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';

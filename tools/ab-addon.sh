@@ -1,23 +1,42 @@
 #!/usr/bin/env bash
-# A-B of the decode attention kernels on the GPU machine: the addon of commit $1 (git archive
-# of its cuda/ into ab-before/, made here beside this checkout, since the GPU machine has no
-# history) beside this tree's built addon, timed alternately (benchAttention: 32 heads x 128,
-# 32 and 8 KV heads, 4K and 32K, budget 2048, median of 50), two runs each, on one card.
+# A-B of two builds of the native engine on the GPU machine, on one card in one call: the addon
+# of commit REV (git archive of its cuda/ into ab-before/, made here beside this checkout, since
+# the GPU machine has no history) against this tree's built addon, each run twice, alternately.
 # Both built for $QUEST_CUDA_ARCHS (90a by default, as tools/gpu-run.sh builds).
-#   here:  tools/ab-attention.sh prepare REV      (ab-before/, ignored by git, must then travel: carry it)
-#   there: tools/ab-attention.sh run              (after the tree's own build; removes ab-before/ at the end)
+#   here:  tools/ab-addon.sh prepare REV     (ab-before/, ignored by git, must then travel: carry it)
+#   there: tools/ab-addon.sh attention       the decode attention kernels alone (benchAttention:
+#                                            32 heads x 128, 32 and 8 KV heads, 4K and 32K,
+#                                            budget 2048, median of 50)
+#          tools/ab-addon.sh run CMD...      any command (a quest bench-latency, say), the
+#                                            addon swapped into cuda/build between runs
+#   both after the tree's own build; they remove ab-before/ at the end and leave this tree's
+#   addon in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage() { echo "usage: tools/ab-addon.sh prepare REV | attention | run CMD..." >&2; exit 2; }
+ours=cuda/build/Release/quest_engine.node
+build_before() {
+  [ -d ab-before/cuda ] || { echo "tools/ab-addon.sh: no ab-before/cuda: run 'prepare REV' where the history is, and carry ab-before/" >&2; exit 2; }
+  [ -f $ours ] || { echo "tools/ab-addon.sh: this tree's addon is not built (node scripts/build-addon.js)" >&2; exit 2; }
+  QUEST_ADDON_SRC=ab-before/cuda QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js > /dev/null
+}
 case "${1:-}" in
-  prepare) [ -n "${2:-}" ] || { echo "usage: tools/ab-attention.sh prepare REV" >&2; exit 2; }
+  prepare) [ -n "${2:-}" ] || usage
     rm -rf ab-before && mkdir -p ab-before && git archive "$2" cuda | tar -x -C ab-before ;;
-  run)
-    [ -d ab-before/cuda ] || { echo "tools/ab-attention.sh run: no ab-before/cuda: run 'prepare REV' where the history is, and carry ab-before/" >&2; exit 2; }
-    [ -f cuda/build/Release/quest_engine.node ] || { echo "tools/ab-attention.sh run: this tree's addon is not built (node scripts/build-addon.js)" >&2; exit 2; }
-    QUEST_ADDON_SRC=ab-before/cuda QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js > /dev/null
+  attention) build_before
     for kv in 32 8; do for i in 1 2; do for b in ab-before/cuda/build cuda/build; do
-      node -e "require(process.cwd()+'/'+process.argv[1]+'/Release/quest_engine.node').benchAttention({heads:32,kvHeads:+process.argv[2],headDim:128,pageSize:16,lengths:[4096,32768],budgets:[2048],repeats:50,seed:0}).then(r=>console.log(process.argv[1].split('/')[0],'kv',process.argv[2],JSON.stringify(r.rows.map(x=>[x.length,x.policy,x.budget,x.attentionUs,x.totalUs])))).catch(e=>{console.error('tools/ab-attention.sh: '+e.message);process.exit(1)})" "$b" "$kv"
+      node -e "require(process.cwd()+'/'+process.argv[1]+'/Release/quest_engine.node').benchAttention({heads:32,kvHeads:+process.argv[2],headDim:128,pageSize:16,lengths:[4096,32768],budgets:[2048],repeats:50,seed:0}).then(r=>console.log(process.argv[1].split('/')[0],'kv',process.argv[2],JSON.stringify(r.rows.map(x=>[x.length,x.policy,x.budget,x.attentionUs,x.totalUs])))).catch(e=>{console.error('tools/ab-addon.sh: '+e.message);process.exit(1)})" "$b" "$kv"
     done; done; done
     rm -rf ab-before ;;
-  *) echo "usage: tools/ab-attention.sh prepare REV | run" >&2; exit 2 ;;
+  run) shift; [ $# -gt 0 ] || usage
+    build_before
+    cp $ours /tmp/ab-ours.node
+    for i in 1 2; do for v in before ours; do
+      if [ $v = before ]; then cp ab-before/cuda/build/Release/quest_engine.node $ours; else cp /tmp/ab-ours.node $ours; fi
+      echo "== ab $v $i: $*"
+      "$@" || echo "tools/ab-addon.sh: the $v run $i failed"
+    done; done
+    cp /tmp/ab-ours.node $ours
+    rm -rf ab-before ;;
+  *) usage ;;
 esac
