@@ -44,6 +44,10 @@
 #               Meta-Llama-3-70B-shaped AWQ folder (tools/make-random-model.py, about 40 GB in
 #               /tmp) at 32K and at 126,976 tokens (its 131,072 positions hold the prompt and the
 #               answer), where a cache that does not fit says how many tokens would
+#   decode      the decode tables that README and results/ publish, into $r/decode/NAME (copy
+#               each folder to results/ from a clean tree): the 13-cell sweep of llama-2-7b at 32K
+#               (bench-eval), llama-3-8b at 32K at batch 1, 4 and 8, llama-2-7b-awq at 4K and 32K
+#               and llama-3-70b-awq at 32K (dense and Quest 2048)
 # Two calls may run side by side (training beside the tests) once .gpu/unpack.sh has run.
 set -uo pipefail
 [ -f .gpu/unpacked ] || { bash .gpu/unpack.sh && touch .gpu/unpacked; }
@@ -112,6 +116,12 @@ for step in ${@:-build fixture torch bench sweep niah}; do
         timeout 280 node bin/quest.js eval --model /tmp/r70 --device cuda --tasks passkey --lengths $len --depths 50 --samples 1 \
           --policies dense,quest --budgets 2048 --output-path "$r/eval70-$len"
       done ;;
+    decode) d=$r/decode lat="node bin/quest.js bench-latency --policies dense,quest --budgets 2048 --device cuda"
+      timeout 150 node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
+        --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$d/bench-eval-llama-2-7b"
+      timeout 120 $lat --model llama-3-8b --lengths 32768 --batch 1,4,8 --decode-steps 16 --repeats 1 --output-path "$d/batch-llama-3-8b"
+      timeout 90 $lat --model llama-2-7b-awq --lengths 4096,32768 --decode-steps 32 --repeats 3 --output-path "$d/llama-2-7b-awq"
+      timeout 150 $lat --model llama-3-70b-awq --lengths 32768 --decode-steps 16 --repeats 1 --output-path "$d/llama-3-70b-awq" ;;
     *) echo "unknown step $step" ;;
   esac
 done
