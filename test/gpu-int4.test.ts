@@ -1,7 +1,9 @@
 // 4-bit weights on the GPU (issue #23): the W4A16 GEMV (decode steps, up to 8 rows; an fp16
-// model's two kernels, half2 and tensor cores, each layer's by its shape) and the prefill's dequantize-then-GEMM against the CPU engine, which dequantizes exactly and matches
+// model's two kernels, half2 and tensor cores, each layer's by its shape) and the prefill's
+// dequantize-then-GEMM against the CPU engine, which dequantizes exactly and matches
 // transformers (test/parity.test.ts), on the AWQ and GPTQ fixtures; the GEMV's wide layers
-// against the prefill's GEMM; and the bytes a decode step of an AWQ preset reads. Skipped, with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail).
+// against the prefill's GEMM; and the bytes a decode step of an AWQ preset reads. Skipped,
+// with a message, where no GPU is (QUEST_REQUIRE_GPU=1: they fail).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -83,9 +85,9 @@ describe.skipIf(!gpu)('the 4-bit GEMV', () => {
   // At the 7B's width, QKV (12,288 rows) takes 2, O 4; gate and up of an intermediate size of
   // 4096 (8,192 rows) take 2, of 8192 take 1, and each lane loops over several chunks; the down
   // projection of 8192 inputs runs on tensor cores (16-row tiles split by gemv_split, several
-  // steps a warp), of 4096 in half2. Such a random-weight AWQ model's GEMV, over one row (decode steps) and eight
-  // (a prefill of 8 tokens), against its own prefill of more tokens (dequantized weights and the
-  // GEMM, no GEMV), position by position.
+  // steps a warp), of 4096 in half2. Such a random-weight AWQ model's GEMV, over one row
+  // (decode steps) and eight (a prefill of 8 tokens), against its own prefill of more tokens
+  // (dequantized weights and the GEMM, no GEMV), position by position.
   describe.each([4096, 8192])('a random AWQ model of intermediate size %i on the GPU', (I) => {
     it('computes each position with the GEMV as its prefill does', async () => {
       const s = { ...PRESETS['llama-2-7b-awq'], numLayers: 2, intermediateSize: I, vocabSize: 512 };

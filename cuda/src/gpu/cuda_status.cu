@@ -3,7 +3,6 @@
 #include <cuda_runtime.h>
 
 #include "engine/devices.h"
-#include "gpu/gpu_model.cuh"
 #include "kernels/gemm_lt.cuh"
 #include "kernels/prefill_attention.cuh"
 

@@ -247,7 +247,8 @@ struct Int4MmaParams {
 constexpr int kInt4Steps = 3;  // steps of weight and input loads in flight a warp
 
 // fp16 models' layers with Int4Linear::mma: y = x W^T on tensor cores, as kernels/linear.cu's
-// GEMV: a warp takes 16 output rows as mma.sync's A, dequantized in registers (dequant_pairs), and the batch's rows as B.
+// GEMV: a warp takes 16 output rows as mma.sync's A, dequantized in registers (dequant_pairs),
+// and the batch's rows as B.
 // A step: each lane loads 16 bytes (32 inputs, within one group) of its rows g and g + 8 and
 // the same 32 inputs of batch row g, the warp 128 inputs; each word feeds two m16n8k16s, its
 // pairs (0, 1), (2, 3) and then (4, 5), (6, 7) in the k slots that the input's 16 bytes fill

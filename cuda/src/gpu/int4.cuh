@@ -23,10 +23,12 @@ struct Int4Linear {
   const __half2* sz = nullptr;
   const float* in_scale = nullptr;
   int in = 0, out = 0, group = 0;
-  // An fp16 model's GEMV on tensor cores (int4_mma_kernel) rather than in half2: layers of at
-  // least twice as many inputs as outputs (the down projection), whose group is a power of two
-  // of 32 inputs. Each layer keeps one kernel at every batch size, so a row's sums in a batch
-  // are those of the row alone.
+  // The GEMV on tensor cores (int4_mma_kernel) rather than in half2, for fp16 models (bf16 ones
+  // take the fp32 kernel whatever it says): layers of at least twice as many inputs as outputs
+  // (the down projection), whose group is a power of two of 32 inputs. There the long rows keep
+  // more loads in flight on tensor cores; elsewhere half2 was faster at batch 1
+  // (docs/int4-decode.md). Each layer keeps one kernel at every batch size, so a row's sums in
+  // a batch are those of the row alone.
   bool mma = false;
   size_t bytes() const;
 };
