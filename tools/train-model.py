@@ -54,12 +54,17 @@ def first_at(context, answer):
 
 
 def target_text(sample):
-    # passkey answers "The pass key is" with " 12345."; RULER's several answers (values, vt's
-    # names, cwe's and fwe's words) with " a b c.", spaced as vt's and cwe's solved examples list
-    # theirs (", " and " and " take vt's five names past its 30 generated tokens), in the order
-    # they first appear in the text (the metric ignores order; a fixed order the model can read
-    # off the text is learnable, the generator's is not).
-    answers = sorted(sample["answers"], key=lambda a: first_at(sample["context"], a))
+    # passkey answers "The pass key is" with " 12345."; RULER's several answers with " a b c.":
+    # vt's names in the order they first appear in its own text (the chain's; the metric ignores
+    # order, and an order read off the text is learnable where the generator's is not), ", " and
+    # " and " would take its five names past its 30 generated tokens; cwe's numbered
+    # " 1. a 2. b ..." as its solved example lists them, in first-appearance order (the ten are
+    # equally frequent); fwe's three in the generator's order, by frequency, the count it asks.
+    answers = sample["answers"]
+    if sample["task"] != "fwe":
+        answers = sorted(answers, key=lambda a: first_at(sample["context"], a))
+    if sample["task"] == "cwe":
+        answers = [f"{i + 1}. {a}" for i, a in enumerate(answers)]
     return " " + " ".join(answers) + "."
 
 
