@@ -128,6 +128,7 @@ def draw_task(per_task, rng, focus):
 
 
 def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share, context_weight, tokens_per_step):
+    """context_weight: a task's language-modelling weight of its samples' non-answer tokens."""
     rows = max(1, tokens_per_step // length)
     n_lm = int(round(rows * lm_share))
     pool = buckets[length]
@@ -143,12 +144,12 @@ def batch_for(length, buckets, lm_ids, rng, device, by_task, focus, lm_share, co
             w[r, 1:len(seq)] = 1.0
         else:
             if per_task:  # every task of the bucket equally often, however many samples it has
-                seq, answer_from, _, _ = rng.choice(per_task[draw_task(per_task, rng, focus)])
+                seq, answer_from, task, _ = rng.choice(per_task[draw_task(per_task, rng, focus)])
             else:
-                seq, answer_from, _, _ = pool[rng.randrange(len(pool))]
+                seq, answer_from, task, _ = pool[rng.randrange(len(pool))]
             seq = seq[:width]
             ids[r, :len(seq)] = torch.tensor(seq)
-            w[r, 1:len(seq)] = context_weight
+            w[r, 1:len(seq)] = context_weight(task)
             w[r, answer_from:len(seq)] = 1.0
     return ids.to(device), w.to(device), n_lm
 
@@ -254,6 +255,9 @@ def main():
     ap.add_argument("--lm-rows", type=int, default=0, help="also, every step, this many plain-text rows of 2048 tokens, their loss added")
     ap.add_argument("--teacher", help="with --lm-rows: the plain-text rows' loss is the KL divergence from this model's predictions")
     ap.add_argument("--context-weight", type=float, default=CONTEXT_WEIGHT, help="language-modelling weight of a task sample's non-answer tokens")
+    # vt's assignments are its chain's hops and cwe's and fwe's lists the counts they ask for,
+    # where another task's haystack is text the model would only memorise.
+    ap.add_argument("--task-context-weight", help="TASK=WEIGHT[,TASK=WEIGHT...]: --context-weight for these tasks' samples instead")
     ap.add_argument("--focus", help="TASK=SHARE[,TASK=SHARE...]: each task takes its SHARE of each batch's task rows, the others "
                     "the rest equally (implies --by-task)")
     ap.add_argument("--tokens-per-step", type=int, default=TOKENS_PER_STEP, help="tokens of a step's task and plain-text rows")
@@ -291,17 +295,25 @@ def main():
     bucket_lengths = sorted({int(m.group(1)) for f in data_files if (m := re.search(r"-(\d+)\.jsonl$", f))})
     if not bucket_lengths or bucket_lengths[0] > curriculum[0][1]:
         ap.error(f"--curriculum: its first length {curriculum[0][1]} is below every bucket of {args.data} ({', '.join(map(str, bucket_lengths))})")
-    focus = {}
-    for part in args.focus.split(",") if args.focus else []:
-        task, _, share = part.partition("=")
-        if task in focus:
-            ap.error(f"--focus {args.focus}: {task} is named twice")
-        try:
-            focus[task] = float(share)
-        except ValueError:
-            ap.error(f"--focus {part!r}: expected TASK=SHARE with SHARE a number")
-    if sum(focus.values()) > 1 or any(not math.isfinite(v) or v < 0 for v in focus.values()):
-        ap.error(f"--focus {args.focus}: the shares must be numbers of at least 0 that add up to at most 1")
+    def task_values(flag, text):
+        """TASK=NUMBER[,TASK=NUMBER...] as a dict, each number finite and at least 0."""
+        values = {}
+        for part in text.split(",") if text else []:
+            task, _, value = part.partition("=")
+            if task in values:
+                ap.error(f"{flag} {text}: {task} is named twice")
+            try:
+                values[task] = float(value)
+            except ValueError:
+                ap.error(f"{flag} {part!r}: expected TASK=NUMBER")
+            if not math.isfinite(values[task]) or values[task] < 0:
+                ap.error(f"{flag} {part!r}: the number must be finite and at least 0")
+        return values
+
+    focus = task_values("--focus", args.focus)
+    if sum(focus.values()) > 1:
+        ap.error(f"--focus {args.focus}: the shares add up to more than 1")
+    task_cw = task_values("--task-context-weight", args.task_context_weight)
     # Before the minutes of tokenizing: the tasks as the batches draw them, each file's samples' "task".
     known = set()
     for f in data_files:
@@ -313,8 +325,9 @@ def main():
             known.add(json.loads(first)["task"])
         except (ValueError, KeyError, TypeError):
             ap.error(f"{f}: its first line is not a sample with a \"task\" (quest tasks generate writes them)")
-    if unknown := sorted(set(focus) - known):
-        ap.error(f"--focus: no task {', '.join(unknown)} in {args.data} (its tasks: {', '.join(sorted(known))})")
+    for flag, named in (("--focus", focus), ("--task-context-weight", task_cw)):
+        if unknown := sorted(set(named) - known):
+            ap.error(f"{flag}: no task {', '.join(unknown)} in {args.data} (its tasks: {', '.join(sorted(known))})")
     longest = max(length for _, length in curriculum)
     if args.tokens_per_step < longest:
         ap.error(f"--tokens-per-step {args.tokens_per_step}: less than the curriculum's longest rows ({longest} tokens)")
@@ -362,8 +375,8 @@ def main():
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or bool(focus), focus, args.lm_share, args.context_weight,
-                                 args.tokens_per_step)
+        ids, w, n_lm = batch_for(length, buckets, lm_ids, rng, device, args.by_task or bool(focus), focus, args.lm_share,
+                                 lambda task: task_cw.get(task, args.context_weight), args.tokens_per_step)
         with autocast(device):
             loss, lm_loss = weighted_loss(model, ids, w, n_lm)
             if args.lm_rows:
@@ -395,7 +408,7 @@ def main():
         json.dump({
             "parameters": n_params, "steps": step, "minutes": args.minutes, "lr": args.lr, "seed": args.seed,
             "init": args.init, "by_task": args.by_task, "focus": args.focus, "curriculum_used": not args.no_curriculum,
-            "tokens_per_step": args.tokens_per_step, "layers": model.config.num_hidden_layers, "hidden": model.config.hidden_size, "lm_share": args.lm_share, "lm_rows": args.lm_rows, "teacher": args.teacher, "context_weight": args.context_weight,
+            "tokens_per_step": args.tokens_per_step, "layers": model.config.num_hidden_layers, "hidden": model.config.hidden_size, "lm_share": args.lm_share, "lm_rows": args.lm_rows, "teacher": args.teacher, "context_weight": args.context_weight, "task_context_weight": args.task_context_weight,
             "curriculum": curriculum, "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__,
             "data_files": sorted(os.path.basename(p) for p in glob.glob(os.path.join(args.data, "*"))),
             "teacher_forced_answer_accuracy": acc, "answer_token_accuracy": token_acc,
