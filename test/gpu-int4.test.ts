@@ -21,93 +21,91 @@ const BOUND = DERIVED_FP16;
 const next = rng(20261206);
 const opts = (policy = 'dense'): NativeSequenceOptions => ({ policy, budget: 0, pageSize: 16, denseLayers: 0 });
 
-describe.skipIf(!gpu)('the 4-bit GEMV', () => {
-  describe.each(['awq-llama', 'awq-qwen2', 'gptq-llama', 'gptq-qwen2'])('%s on the GPU', (name) => {
-    const dir = path.join(fixtures, name);
-    const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
-    const folder = openModelFolder(dir);
-    let cpu: NativeModel;
-    let dev: NativeModel;
-    const pair = enginePair(folder.spec, dir);
-    const both = async () => void ({ cpu, dev } = await pair());
+describe.skipIf(!gpu).each(['awq-llama', 'awq-qwen2', 'gptq-llama', 'gptq-qwen2'])('%s on the GPU', (name) => {
+  const dir = path.join(fixtures, name);
+  const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+  const folder = openModelFolder(dir);
+  let cpu: NativeModel;
+  let dev: NativeModel;
+  const pair = enginePair(folder.spec, dir);
+  const both = async () => void ({ cpu, dev } = await pair());
 
-    it('prefills (dequantized weights, GEMM) to transformers logits', async () => {
-      await both();
-      const ref = new Float32Array(readFileSync(path.join(dir, 'logits.f32')).buffer.slice(0));
-      const seq = dev.createSequence(opts());
-      const d = relDiff(await seq.prefill(Int32Array.from(expected.prompt_ids), true), ref);
-      seq.close();
-      console.log(`observed-error ${name} transformers int4-gpu ${d.toExponential(2)} (bound ${BOUND})`);
-      expect(d).toBeLessThan(BOUND);
-    });
-
-    it('decodes (the W4A16 GEMV) as the CPU engine does', async () => {
-      await both();
-      const prompt = Int32Array.from(expected.prompt_ids);
-      const [a, b] = [cpu.createSequence(opts()), dev.createSequence(opts())];
-      await a.prefill(prompt);
-      await b.prefill(prompt);
-      let worst = 0;
-      // Single tokens, then feeds of 3 and 8 tokens (a decode step each; the GEMV over several rows is the batch's, below).
-      for (const n of [1, 1, 1, 3, 8]) {
-        const fed = Int32Array.from({ length: n }, () => randint(next, 3, folder.spec.vocabSize - 1));
-        worst = Math.max(worst, relDiff(await b.feed(fed), await a.feed(fed)));
-      }
-      console.log(`observed-error ${name} decode int4-gpu ${worst.toExponential(2)} (bound ${BOUND})`);
-      expect(worst).toBeLessThan(BOUND);
-      a.close();
-      b.close();
-    });
-
-    it('decodes a batch of 10 sequences (the GEMV over 8 rows, then 2) exactly as each alone', async () => {
-      await both();
-      const prompt = Int32Array.from(expected.prompt_ids);
-      const make = async (n: number) => {
-        const s = dev.createSequence(opts());
-        await s.prefill(prompt.subarray(0, n));
-        return s;
-      };
-      const lengths = Array.from({ length: 10 }, (_, i) => prompt.length - 3 * i);
-      const fed = Int32Array.from({ length: 4 }, () => randint(next, 3, folder.spec.vocabSize - 1));
-      const batch = await Promise.all(lengths.map(make));
-      const nll = await dev.nllBatch(batch, fed);
-      for (const [i, n] of lengths.entries()) {
-        const alone = await make(n);
-        expect(Array.from(nll[i]), `sequence ${i}`).toEqual(Array.from(await alone.nll(fed)));
-        alone.close();
-      }
-      for (const s of batch) s.close();
-    });
+  it('prefills (dequantized weights, GEMM) to transformers logits', async () => {
+    await both();
+    const ref = new Float32Array(readFileSync(path.join(dir, 'logits.f32')).buffer.slice(0));
+    const seq = dev.createSequence(opts());
+    const d = relDiff(await seq.prefill(Int32Array.from(expected.prompt_ids), true), ref);
+    seq.close();
+    console.log(`observed-error ${name} transformers int4-gpu ${d.toExponential(2)} (bound ${BOUND})`);
+    expect(d).toBeLessThan(BOUND);
   });
 
-  // The half2 GEMV splits its input over 1, 2 or 4 warps by a layer's output rows; the fixtures'
-  // layers all take 4, and their down projections (256 inputs, 128 outputs) run on tensor cores.
-  // At the 7B's width, QKV (12,288 rows) takes 2, O 4; gate and up of an intermediate size of
-  // 4096 (8,192 rows) take 2, of 8192 take 1, and each lane loops over several chunks; the down
-  // projection of 8192 inputs runs on tensor cores (16-row tiles split by gemv_split, several
-  // steps a warp), of 4096 in half2. Such a random-weight AWQ model's GEMV, over one row
-  // (decode steps) and eight (a prefill of 8 tokens), against its own prefill of more tokens
-  // (dequantized weights and the GEMM, no GEMV), position by position.
-  describe.each([4096, 8192])('a random AWQ model of intermediate size %i on the GPU', (I) => {
-    it('computes each position with the GEMV as its prefill does', async () => {
-      const s = { ...PRESETS['llama-2-7b-awq'], numLayers: 2, intermediateSize: I, vocabSize: 512 };
-      const model = await loadModel({ ...s, tensors: [], randomWeights: true, randomSeed: 3 }, `awq-${I}`, 'cuda');
-      const V = s.vocabSize;
-      const ids = Int32Array.from({ length: 24 }, () => randint(next, 3, V - 1));
-      const at = (logits: Float32Array, t: number) => logits.subarray(t * V, (t + 1) * V);
-      const whole = model.createSequence(opts());
-      const all = await whole.prefill(ids, true);
-      let worst = 0;
-      const eight = model.createSequence(opts());
-      const rows8 = await eight.prefill(ids.subarray(0, 8), true);
-      for (let t = 0; t < 8; t++) worst = Math.max(worst, relDiff(at(rows8, t), at(all, t)));
-      const stepped = model.createSequence(opts());
-      await stepped.prefill(ids.subarray(0, 16));
-      for (let t = 16; t < ids.length; t++) worst = Math.max(worst, relDiff(await stepped.feed(ids.subarray(t, t + 1)), at(all, t)));
-      for (const seq of [whole, eight, stepped]) seq.close();
-      console.log(`observed-error awq-${I} GEMV against prefill ${worst.toExponential(2)} (bound ${BOUND})`);
-      expect(worst).toBeLessThan(BOUND);
-    });
+  it('decodes (the W4A16 GEMV) as the CPU engine does', async () => {
+    await both();
+    const prompt = Int32Array.from(expected.prompt_ids);
+    const [a, b] = [cpu.createSequence(opts()), dev.createSequence(opts())];
+    await a.prefill(prompt);
+    await b.prefill(prompt);
+    let worst = 0;
+    // Single tokens, then feeds of 3 and 8 tokens (a decode step each; the GEMV over several rows is the batch's, below).
+    for (const n of [1, 1, 1, 3, 8]) {
+      const fed = Int32Array.from({ length: n }, () => randint(next, 3, folder.spec.vocabSize - 1));
+      worst = Math.max(worst, relDiff(await b.feed(fed), await a.feed(fed)));
+    }
+    console.log(`observed-error ${name} decode int4-gpu ${worst.toExponential(2)} (bound ${BOUND})`);
+    expect(worst).toBeLessThan(BOUND);
+    a.close();
+    b.close();
+  });
+
+  it('decodes a batch of 10 sequences (the GEMV over 8 rows, then 2) exactly as each alone', async () => {
+    await both();
+    const prompt = Int32Array.from(expected.prompt_ids);
+    const make = async (n: number) => {
+      const s = dev.createSequence(opts());
+      await s.prefill(prompt.subarray(0, n));
+      return s;
+    };
+    const lengths = Array.from({ length: 10 }, (_, i) => prompt.length - 3 * i);
+    const fed = Int32Array.from({ length: 4 }, () => randint(next, 3, folder.spec.vocabSize - 1));
+    const batch = await Promise.all(lengths.map(make));
+    const nll = await dev.nllBatch(batch, fed);
+    for (const [i, n] of lengths.entries()) {
+      const alone = await make(n);
+      expect(Array.from(nll[i]), `sequence ${i}`).toEqual(Array.from(await alone.nll(fed)));
+      alone.close();
+    }
+    for (const s of batch) s.close();
+  });
+});
+
+// The half2 GEMV splits its input over 1, 2 or 4 warps by a layer's output rows; the fixtures'
+// layers all take 4, and their down projections (256 inputs, 128 outputs) run on tensor cores.
+// At the 7B's width, QKV (12,288 rows) takes 2, O 4; gate and up of an intermediate size of
+// 4096 (8,192 rows) take 2, of 8192 take 1, and each lane loops over several chunks; the down
+// projection of 8192 inputs runs on tensor cores (16-row tiles split by gemv_split, several
+// steps a warp), of 4096 in half2. Such a random-weight AWQ model's GEMV, over one row (decode
+// steps) and eight (a prefill of 8 tokens), against its own prefill of more tokens (dequantized
+// weights and the GEMM, no GEMV), position by position.
+describe.skipIf(!gpu).each([4096, 8192])('a random AWQ model of intermediate size %i on the GPU', (I) => {
+  it('computes each position with the GEMV as its prefill does', async () => {
+    const s = { ...PRESETS['llama-2-7b-awq'], numLayers: 2, intermediateSize: I, vocabSize: 512 };
+    const model = await loadModel({ ...s, tensors: [], randomWeights: true, randomSeed: 3 }, `awq-${I}`, 'cuda');
+    const V = s.vocabSize;
+    const ids = Int32Array.from({ length: 24 }, () => randint(next, 3, V - 1));
+    const at = (logits: Float32Array, t: number) => logits.subarray(t * V, (t + 1) * V);
+    const whole = model.createSequence(opts());
+    const all = await whole.prefill(ids, true);
+    let worst = 0;
+    const eight = model.createSequence(opts());
+    const rows8 = await eight.prefill(ids.subarray(0, 8), true);
+    for (let t = 0; t < 8; t++) worst = Math.max(worst, relDiff(at(rows8, t), at(all, t)));
+    const stepped = model.createSequence(opts());
+    await stepped.prefill(ids.subarray(0, 16));
+    for (let t = 16; t < ids.length; t++) worst = Math.max(worst, relDiff(await stepped.feed(ids.subarray(t, t + 1)), at(all, t)));
+    for (const seq of [whole, eight, stepped]) seq.close();
+    console.log(`observed-error awq-${I} GEMV against prefill ${worst.toExponential(2)} (bound ${BOUND})`);
+    expect(worst).toBeLessThan(BOUND);
   });
 });
 
