@@ -89,8 +89,7 @@ struct GemvParams {
 // Each output is the fixed sequence of mma steps over its own weight row and input row: what
 // the other rows of the batch are does not change it, so a row's sums are bit for bit those of
 // the row alone at any batch size. BUILD: one row, built by the block into shared memory (norm,
-// SwiGLU folded in); else the rows staged once by stage_w. D chunks of loads in flight, each
-// slot refilled as soon as it is used.
+// SwiGLU folded in); else the rows staged once by stage_w. D chunks of loads in flight.
 template <typename W, int MODE, int NT, bool BUILD>
 __global__ void __launch_bounds__(kTileThreads, 2) gemv_kernel(const GemvParams p) {
   constexpr int D = BUILD ? 8 : 4;
@@ -107,27 +106,31 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemv_kernel(const GemvParams 
   const W* w8 = static_cast<const W*>(p.w) + size_t(v8 ? row0 + g + 8 : 0) * in + 8 * t;
   const uint4 zero = make_uint4(0, 0, 0, 0);
   uint4 a0[D], a8[D], xh[D][NT], xl[D][NT];
-  // Chunk c into slot d (zeros past the slice's end).
-  auto load_w = [&](int d, int c) {
-    a0[d] = c < c1 && v0 ? __ldcs(reinterpret_cast<const uint4*>(w0 + size_t(c) * 32)) : zero;
-    a8[d] = c < c1 && v8 ? __ldcs(reinterpret_cast<const uint4*>(w8 + size_t(c) * 32)) : zero;
+  auto load_w = [&](int base) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      const int c = base + d;
+      a0[d] = c < c1 && v0 ? __ldcs(reinterpret_cast<const uint4*>(w0 + size_t(c) * 32)) : zero;
+      a8[d] = c < c1 && v8 ? __ldcs(reinterpret_cast<const uint4*>(w8 + size_t(c) * 32)) : zero;
+    }
   };
   const W* hi = static_cast<const W*>(p.hi);
   const W* lo = static_cast<const W*>(p.lo);
-  auto load_x = [&](int d, int c) {
+  auto load_x = [&](int base) {
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      const int n = nt * 8 + g;
-      const size_t at = size_t(n) * in + size_t(c) * 32 + 8 * t;
-      const bool ok = c < c1 && n < p.rows;
-      xh[d][nt] = ok ? __ldg(reinterpret_cast<const uint4*>(hi + at)) : zero;
-      xl[d][nt] = ok ? __ldg(reinterpret_cast<const uint4*>(lo + at)) : zero;
-    }
+    for (int d = 0; d < D; ++d)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const int c = base + d, n = nt * 8 + g;
+        const size_t at = size_t(n) * in + size_t(c) * 32 + 8 * t;
+        const bool ok = c < c1 && n < p.rows;
+        xh[d][nt] = ok ? __ldg(reinterpret_cast<const uint4*>(hi + at)) : zero;
+        xl[d][nt] = ok ? __ldg(reinterpret_cast<const uint4*>(lo + at)) : zero;
+      }
   };
   // The weights are no other kernel's output: their first loads go out before the wait, so
   // the stream starts at once.
-#pragma unroll
-  for (int d = 0; d < D; ++d) load_w(d, c0 + d);
+  load_w(c0);
   wait_for_previous();
   W* bh = reinterpret_cast<W*>(built);
   W* bl = bh + in;
@@ -140,8 +143,7 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemv_kernel(const GemvParams 
     }
     __syncthreads();
   } else {
-#pragma unroll
-    for (int d = 0; d < D; ++d) load_x(d, c0 + d);
+    load_x(c0);
   }
   float acc[NT][4] = {};
   for (int base = c0; base < c1; base += D) {
@@ -161,10 +163,10 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemv_kernel(const GemvParams 
         mma16816<W>(acc[nt], A0, xl[d][nt].x, xl[d][nt].y);
         mma16816<W>(acc[nt], A1, xl[d][nt].z, xl[d][nt].w);
       }
-      // The slot's next chunk at once, so that D chunks stay in flight (refilled only after all
-      // D were used, the stream would stall once every D chunks).
-      load_w(d, base + D + d);
-      if constexpr (!BUILD) load_x(d, base + D + d);
+    }
+    if (base + D < c1) {
+      load_w(base + D);
+      if constexpr (!BUILD) load_x(base + D);
     }
   }
   store_tile<NT>(slices, acc, ks, row0, p.rows, p.out, p.bias, p.y, p.accumulate);
