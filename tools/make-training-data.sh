@@ -7,9 +7,10 @@
 #                                      UUID needles (niah_single_3) at 512-32K tokens and a
 #                                      smaller refresher of the other tasks; made where it is
 #                                      used (the GPU machine's cores), $JOBS at a time
-#   tools/make-training-data.sh ruler  round 8 (seeds 6000+) into .data/train-ruler/, packed into
-#                                      .gpu/train-ruler.tar.xz: RULER's 11 synthetic tasks and
-#                                      passkey at 1K-16K, the single needles also at 32K
+#   tools/make-training-data.sh ruler  rounds 8 and 10 (seeds 6000+) into .data/train-ruler/, packed
+#                                      into .gpu/train-ruler.tar.xz: RULER's 11 synthetic tasks and
+#                                      passkey at 1K-16K (vt, cwe, fwe ten times as many at 1K-2K
+#                                      since round 10), the single needles also at 32K
 #                                      (docs/training.md says why these); `ruler smoke`: 16
 #                                      samples a task at 1K and 2K into .data/train-ruler-smoke/
 # Needs .data/kjv-train.txt (tools/make-texts.py).
@@ -72,6 +73,8 @@ if [ "${1:-}" = ruler ]; then
       L=${s%:*} n=${s#*:}
       # its question names four keys: at 1K, RULER's smallest essay (500 words) leaves some draws no room
       [ "$t-$L" = niah_multiquery-1024 ] && continue
+      # Round 10: ten times as many vt, cwe and fwe at 1K-2K (rounds 8-9 learned their format, not the task).
+      case $t-$L in vt-1024 | vt-2048 | cwe-1024 | cwe-2048 | fwe-1024 | fwe-2048) [ "${2:-}" = smoke ] || n=$((n * 10)) ;; esac
       p=$((n < per ? n : per))
       add $t "$L" $(((n + p - 1) / p)) $p
     done
