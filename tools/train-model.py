@@ -45,6 +45,10 @@ MAX_POSITIONS = 32768 + 256
 CURRICULUM = [(0.0, 2048), (0.15, 4096), (0.3, 8192), (0.5, 16384), (0.7, 32768)]
 
 
+# Tasks whose generator shuffles every sample of a call alike (make-training-data.sh's parts).
+WHOLE_PARTS = {"cwe", "fwe"}
+
+
 def first_at(context, answer):
     """Where an answer first appears as a whole word in the sample's own text: vt and cwe put a
     solved example first, which repeats the context's opening, so their own text starts at the repeat."""
@@ -87,6 +91,11 @@ def load_tasks(tok, data_dir, holdout):
         qs = tok.encode_batch([s["question"] for s in samples], add_special_tokens=False)
         ts = tok.encode_batch([target_text(s) for s in samples], add_special_tokens=False)
         n_hold = max(1, int(len(samples) * holdout))
+        # cwe's and fwe's samples of one part (one seed, ids ending -0, -1, ...) share where the
+        # frequent words sit: a held-out part is held out whole, so that training never saw it.
+        if samples[0]["task"] in WHOLE_PARTS:
+            while n_hold < len(samples) and not samples[n_hold]["id"].endswith("-0"):
+                n_hold += 1
         # a row holds row_width(length) tokens; a longer sample loses its answer's end
         cut = sum(len(c.ids) + len(q.ids) + len(t.ids) + 1 > row_width(length) for c, q, t in zip(ctx, qs, ts))
         for i, (c, q, t) in enumerate(zip(ctx, qs, ts)):
