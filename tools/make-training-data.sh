@@ -7,10 +7,11 @@
 #                                      UUID needles (niah_single_3) at 512-32K tokens and a
 #                                      smaller refresher of the other tasks; made where it is
 #                                      used (the GPU machine's cores), $JOBS at a time
-#   tools/make-training-data.sh ruler  rounds 8 and 10 (seeds 6000+) into .data/train-ruler/, packed
-#                                      into .gpu/train-ruler.tar.xz: RULER's 11 synthetic tasks and
-#                                      passkey at 1K-16K (vt, cwe, fwe ten times as many at 1K-2K
-#                                      since round 10), the single needles also at 32K
+#   tools/make-training-data.sh ruler  round 10 (seeds 6000+) into .data/train-ruler/, packed into
+#                                      .gpu/train-ruler.tar.xz: RULER's 11 synthetic tasks and
+#                                      passkey at 1K-16K (vt, cwe, fwe ten times as many at 1K-2K;
+#                                      rounds 8-9's set is this script at 944c54d^), the single
+#                                      needles also at 32K
 #                                      (docs/training.md says why these); `ruler smoke`: 16
 #                                      samples a task at 1K and 2K into .data/train-ruler-smoke/
 # Needs .data/kjv-train.txt (tools/make-texts.py).

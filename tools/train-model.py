@@ -94,8 +94,10 @@ def load_tasks(tok, data_dir, holdout):
         # cwe's and fwe's samples of one part (one seed, ids ending -0, -1, ...) share where the
         # frequent words sit: a held-out part is held out whole, so that training never saw it.
         if samples[0]["task"] in WHOLE_PARTS:
-            while n_hold < len(samples) and not samples[n_hold]["id"].endswith("-0"):
-                n_hold += 1
+            whole = n_hold
+            while whole < len(samples) and not samples[whole]["id"].endswith("-0"):
+                whole += 1
+            n_hold = whole if whole < len(samples) else n_hold  # a file of one part keeps rows to train on
         # a row holds row_width(length) tokens; a longer sample loses its answer's end
         cut = sum(len(c.ids) + len(q.ids) + len(t.ids) + 1 > row_width(length) for c, q, t in zip(ctx, qs, ts))
         for i, (c, q, t) in enumerate(zip(ctx, qs, ts)):
