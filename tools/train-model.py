@@ -87,6 +87,11 @@ def load_tasks(tok, data_dir, holdout):
     for path in sorted(glob.glob(os.path.join(data_dir, "*.jsonl"))):
         length = int(re.search(r"-(\d+)\.jsonl$", path).group(1))
         samples = [json.loads(line) for line in open(path)]
+        if samples and samples[0]["task"] in WHOLE_PARTS:
+            missing = next((i for i, s in enumerate(samples) if not isinstance(s.get("id"), str)), None)
+            if missing is not None:
+                raise SystemExit(f"{path}: line {missing + 1} has no \"id\" (quest tasks generate writes TASK-L<length>-<index>), "
+                                 f"which marks where a part of {samples[0]['task']} begins")
         ctx = tok.encode_batch([s["context"] for s in samples], add_special_tokens=True)
         qs = tok.encode_batch([s["question"] for s in samples], add_special_tokens=False)
         ts = tok.encode_batch([target_text(s) for s in samples], add_special_tokens=False)
