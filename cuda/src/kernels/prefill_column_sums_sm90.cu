@@ -24,6 +24,7 @@ namespace {
 
 constexpr int kKeys = 128, kQueries = 128, kThreads = 256;
 
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // 2^x of two values an instruction, to fp16's precision (cuda_fp16's h2exp2 goes through fp32).
 __device__ __forceinline__ float2 exp2_pair(float a, float b) {
   const __half2 x = __floats2half2_rn(a, b);
@@ -31,6 +32,7 @@ __device__ __forceinline__ float2 exp2_pair(float a, float b) {
   asm("ex2.approx.f16x2 %0, %1;" : "=r"(y) : "r"(*reinterpret_cast<const uint32_t*>(&x)));
   return __half22float2(*reinterpret_cast<const __half2*>(&y));
 }
+#endif
 
 // The key tile, two stages of query rows, each 1 KiB aligned for the swizzle, and each
 // stage's log-sum-exps in log2 units.
