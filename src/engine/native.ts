@@ -356,6 +356,8 @@ export interface NativeAttentionParity {
   prefillRefMax: number;
   colsumMaxAbs: number;
   colsumRefMax: number;
+  /** The column sums ran the sm_90a kernel, whose exponentials are fp16's. */
+  colsumHalfExp: boolean;
 }
 
 export interface NativeAddon {

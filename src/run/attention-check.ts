@@ -38,9 +38,9 @@ const PREFILL_REL = 8 * 2 ** -11;
 // The column sums on sm_90a take each exponent to fp16 (|x| ln2 2^-11 relative in 2^x: 0.5% at
 // |x| = 16, where a probability is 2^-16) and 2^x by ex2.approx.f16x2 (2^-9.9 relative at most,
 // by the PTX manual), summed in fp32; against the largest sum a numpy model of it erred 1e-4,
-// 1.1e-3 with every exponential biased by its worst: the prefill's bound serves. It also binds
-// the mma.sync path, which keeps exp2f: to scope to the sm_90a kernel before this merges.
-const COLSUM_REL = PREFILL_REL;
+// 1.1e-3 with every exponential biased by its worst: the prefill's bound serves. The mma.sync
+// kernel keeps exp2f in fp32 and REL.
+const COLSUM_HALF_EXP_REL = PREFILL_REL;
 
 export interface ParityCase {
   shape: (typeof PARITY_SHAPES)[number];
@@ -68,7 +68,7 @@ export function parityFailures(r: NativeAttentionParity): string[] {
   check('attention probabilities', r.probsMaxAbs, r.probsRefMax, REL);
   if (r.selectionMismatches !== 0) f.push(`${r.selectionMismatches} entries of the selection steps differ`);
   check('prefill attention', r.prefillMaxAbs, r.prefillRefMax, PREFILL_REL);
-  check('prefill column sums', r.colsumMaxAbs, r.colsumRefMax, COLSUM_REL);
+  check('prefill column sums', r.colsumMaxAbs, r.colsumRefMax, r.colsumHalfExp ? COLSUM_HALF_EXP_REL : REL);
   return f;
 }
 

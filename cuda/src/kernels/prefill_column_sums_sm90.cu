@@ -162,8 +162,10 @@ void launch_sums(const ColumnSums& c, cudaStream_t s) {
 
 }  // namespace
 
+bool column_sums_half_exp(int head_dim) { return prefill_attention_sm90_serves() && wgmma_head_dim(head_dim); }
+
 bool prefill_column_sums_sm90(const ColumnSums& c, cudaStream_t s) {
-  if (!prefill_attention_sm90_serves() || !wgmma_head_dim(c.kv.head_dim)) return false;
+  if (!column_sums_half_exp(c.kv.head_dim)) return false;
   with_type_and_dim(c.kv.type, c.kv.head_dim, [&](auto t, auto d) {
     if constexpr (wgmma_head_dim(decltype(d)::value)) launch_sums<decltype(d)::value, decltype(t)>(c, s);
     return 0;
