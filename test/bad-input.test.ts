@@ -200,6 +200,15 @@ describe('bad flags and configs', () => {
     expect(r.stderr.trim()).toBe(message);
   });
 
+  it.each([
+    [['--batch', '9'], 'quest: --batch: 9 rows; the 4-bit GEMV takes 1 to 8 (a larger batch runs in parts of 8)'],
+    [['--model', 'no-such-model'], /^quest: --model no-such-model: not a model folder or a preset/],
+  ])('bench-linear names a bad %j before looking for a GPU', async (args, message) => {
+    const r = await quest(['bench-linear', ...args]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toMatch(message);
+  });
+
   it('bench-attention refuses torch timings of another shape', async () => {
     const file = path.join(tempDirOf(), 'torch.json');
     writeFileSync(file, JSON.stringify({ shape: { heads: 8, kvHeads: 8, headDim: 128, pageSize: 16 }, rows: [] }));

@@ -157,7 +157,7 @@ describe('quest check', () => {
     expect(r.stderr.trim()).toBe('quest: --current holds latency rows but --baseline holds eval rows');
     const unknown = planted((res) => Object.assign(res, { kind: 'heatmap' }));
     const u = await quest(['check', '--baseline', evalBaseline, '--current', unknown]);
-    expect(u.stderr.trim()).toBe(`quest: --current ${path.join(unknown, 'results.json')}: kind "heatmap" is not one of eval, latency, attention, sweep`);
+    expect(u.stderr.trim()).toBe(`quest: --current ${path.join(unknown, 'results.json')}: kind "heatmap" is not one of eval, latency, attention, sweep, linear`);
   });
 
   it('names a baseline that is not there', async () => {

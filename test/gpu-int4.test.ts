@@ -11,7 +11,7 @@ import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/
 import { openModelFolder } from '../src/model/index.js';
 import { PRESETS } from '../src/model/presets.js';
 import { randint, rng } from '../src/tasks/rng.js';
-import { DERIVED_FP16, enginePair, fixtures, gpuTests, relDiff } from './helpers.js';
+import { DERIVED_FP16, enginePair, fixtures, gpuTests, quest, relDiff, tempDir } from './helpers.js';
 
 const gpu = gpuTests('GPU 4-bit tests');
 
@@ -121,5 +121,35 @@ describe.skipIf(!gpu)('an AWQ preset on the GPU', () => {
     const expected = s.numLayers * layer + H * 2 + s.vocabSize * H * 2 + (s.headDim / 2) * 4;
     const model = await loadModel({ ...s, tensors: [], randomWeights: true, randomSeed: 1 }, 'llama-2-7b-awq', 'cuda');
     expect(model.weightBytes).toBe(expected);
+  });
+});
+
+describe.skipIf(!gpu)('quest bench-linear on the GPU', () => {
+  it("times each projection of llama-2-7b-awq's step alone, with the bytes each moves", async () => {
+    const out = tempDir();
+    const r = await quest(['bench-linear', '--model', 'llama-2-7b-awq', '--batch', '1,2', '--repeats', '3', '--output-path', out]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const res = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(res.kind).toBe('linear');
+    // The preset's published shapes: 32 heads of 128, hidden 4096, intermediate 11008, vocab 32000, group 128.
+    const packed = (out: number, inp: number) => (out * inp) / 2 + out * (inp / 128) * 4;
+    const want: Record<string, [number, number, number]> = {
+      qkv: [4096, 12288, packed(12288, 4096)],
+      o: [4096, 4096, packed(4096, 4096)],
+      gate_up: [4096, 22016, packed(22016, 4096)],
+      down: [11008, 4096, packed(4096, 11008)],
+      lm_head: [4096, 32000, 32000 * 4096 * 2],
+    };
+    expect(res.rows).toHaveLength(10);
+    for (const row of res.rows) {
+      const [inp, outp, weights] = want[row.name];
+      const act = row.name === 'lm_head' ? 4 : 2;  // a 16-bit layer reads fp32 rows, a 4-bit one the staged fp16 rows
+      expect([row.in, row.out]).toEqual([inp, outp]);
+      expect(row.bytes).toBe(weights + act * row.rows * inp + 4 * row.rows * outp);
+      // No kernel moves its bytes faster than a read-and-write copy by much (reading alone is a little faster).
+      expect(row.us).toBeGreaterThan(0);
+      expect(row.ofCopy).toBeGreaterThan(0);
+      expect(row.ofCopy).toBeLessThan(1.5);
+    }
   });
 });

@@ -95,7 +95,7 @@ describe('quest results', () => {
     run(root, 'other', { rows: [{ a: 1 }] });
     const r = await quest(['results', '--from', root, '--output-path', tempDir()]);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr.trim()).toBe(`quest: ${path.join(root, 'other', 'results.json')}: neither a quest eval, bench-latency nor bench-attention results.json`);
+    expect(r.stderr.trim()).toBe(`quest: ${path.join(root, 'other', 'results.json')}: not the results.json of a quest eval or bench command`);
     const missing = path.join(root, 'nope');
     const m = await quest(['results', '--from', missing]);
     expect(m.exitCode).toBe(1);
@@ -114,7 +114,7 @@ describe('quest results', () => {
     run(bad, 'odd', { kind: 'heatmap', rows: [evalRow('dense', null, 100)] });
     const b = await quest(['results', '--from', bad, '--output-path', tempDir()]);
     expect(b.exitCode).toBe(1);
-    expect(b.stderr.trim()).toBe(`quest: ${path.join(bad, 'odd', 'results.json')}: kind "heatmap" is not one of eval, latency, attention, sweep`);
+    expect(b.stderr.trim()).toBe(`quest: ${path.join(bad, 'odd', 'results.json')}: kind "heatmap" is not one of eval, latency, attention, sweep, linear`);
   });
 
   it('log-scale ticks: 1, 2 and 5 times powers of ten around the data', () => {

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { projectRoot } from '../config/index.js';
 import { QuestError } from '../errors.js';
 import { benchAttentionCommand } from './bench-attention.js';
+import { benchLinearCommand } from './bench-linear.js';
 import { benchLatencyCommand } from './bench-latency.js';
 import { benchEvalCommand } from './bench-eval.js';
 import { checkCommand } from './check.js';
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
   benchLatencyCommand(program, argv);
   benchEvalCommand(program, argv);
   benchAttentionCommand(program, argv);
+  benchLinearCommand(program, argv);
   envCommand(program);
   tasksCommand(program);
   mergeCommand(program);

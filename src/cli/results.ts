@@ -5,6 +5,7 @@ import { writeResultsIndex } from '../report/results-index.js';
 import { ATTENTION_COLUMNS as attention } from '../run/bench-attention.js';
 import { LATENCY_COLUMNS as latency } from '../run/bench-latency.js';
 import { SWEEP_COLUMNS as sweep } from '../run/bench-eval.js';
+import { LINEAR_COLUMNS as linear } from '../run/bench-linear.js';
 
 /** Regenerates the published index of results: RESULTS.md and plots/, from the results.json files. */
 export function resultsCommand(program: Command): void {
@@ -15,7 +16,7 @@ export function resultsCommand(program: Command): void {
     .option('--output-path <dir>', 'where RESULTS.md and plots/ go (default: the --from folder)')
     .action((o: { from?: string; outputPath?: string }) => {
       const from = path.resolve(o.from ?? path.join(projectRoot, 'results'));
-      const files = writeResultsIndex(from, path.resolve(o.outputPath ?? from), { attention, latency, sweep });
+      const files = writeResultsIndex(from, path.resolve(o.outputPath ?? from), { attention, latency, sweep, linear });
       process.stdout.write(`${files.join('\n')}\n`);
     });
 }

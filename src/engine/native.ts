@@ -262,7 +262,8 @@ export interface NativeBackendInfo {
   cpuThreads: number;
   cuda: NativeCudaStatus;
   /** The attention shapes the GPU kernels are built for (cuda/src/kernels/gpu_shapes.h): head_dims, and query heads per KV head. */
-  gpuShapes: { headDims: number[]; groups: number[] };
+  /** int4GemvRows: the most input rows the 4-bit GEMV takes (a decode batch's; more are split). */
+  gpuShapes: { headDims: number[]; groups: number[]; int4GemvRows: number };
 }
 
 /** One attention layer under a policy, on given data: what tests compare with references. */
@@ -360,6 +361,36 @@ export interface NativeAttentionParity {
   colsumHalfExp: boolean;
 }
 
+/** A linear layer of a decode step, as bench-linear times it (4-bit: AWQ's layout as the engine unpacks it, else fp16). */
+export interface NativeLinearShape {
+  name: string;
+  in: number;
+  out: number;
+  int4: boolean;
+}
+
+export interface NativeLinearBenchRow {
+  name: string;
+  in: number;
+  out: number;
+  rows: number;
+  /** Which GEMV ran. */
+  kernel: string;
+  /** The product alone (a 4-bit layer's input already staged), median of replayed CUDA graphs, each from DRAM. */
+  us: number;
+  /** With the step's staging of its input before it (4-bit layers; the same for 16-bit ones, which build their input). */
+  stagedUs: number;
+  /** Weights (with a 4-bit layer's scales and zeros), input and output rows. */
+  bytes: number;
+}
+
+export interface NativeLinearBench {
+  device: string;
+  /** Device-to-device copy, bytes read plus written, same run. */
+  copyGBps: number;
+  rows: NativeLinearBenchRow[];
+}
+
 export interface NativeAddon {
   /** 'cuda' runs the forward pass on GPU 0 (the worker pool pins one per process). */
   loadModel(spec: NativeModelSpec, opts?: { backend: 'cpu' | 'cuda' }): Promise<NativeModel>;
@@ -377,4 +408,6 @@ export interface NativeAddon {
   /** GPU only: each attention kernel against the CPU backend on fresh random fp16 inputs. */
   /** softcap: every kernel's attention scores (and the CPU's) soft-capped at it, as Gemma 2's (absent or 0: none). */
   parityAttention(opts: NativeAttentionShape & { length: number; budget: number; softcap?: number; seed: number }): Promise<NativeAttentionParity>;
+  /** GPU only: each linear layer of a decode step timed alone at each number of input rows. */
+  benchLinear(opts: { shapes: NativeLinearShape[]; rows: number[]; group: number; repeats: number; seed: number }): Promise<NativeLinearBench>;
 }

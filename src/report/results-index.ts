@@ -17,6 +17,7 @@ export interface BenchColumns {
   attention: Column<any>[];
   latency: Column<any>[];
   sweep: Column<any>[];
+  linear: Column<any>[];
 }
 
 interface Entry {
@@ -34,6 +35,7 @@ const SECTIONS: Record<ResultKind, string> = {
   attention: 'Decode attention, one layer (`quest bench-attention`)',
   latency: 'Prefill and decode step (`quest bench-latency`)',
   sweep: 'A whole sweep, shared and one cell at a time (`quest bench-eval`)',
+  linear: 'Linear layers of a decode step, each alone (`quest bench-linear`)',
 };
 
 /** Every file under `dir`, relative with '/', in sorted order. */
@@ -49,7 +51,7 @@ function walk(dir: string, rel = ''): string[] {
 /** The kind the file names; files written before files named one, by their rows' fields. */
 function kindOf(file: string, meta: Row, rows: Row[]): ResultKind {
   const kind = namedKind(meta.kind, file) ?? kindOfRows(rows[0]);
-  if (!kind) throw new QuestError(`${file}: neither a quest eval, bench-latency nor bench-attention results.json`);
+  if (!kind) throw new QuestError(`${file}: not the results.json of a quest eval or bench command`);
   return kind;
 }
 
@@ -181,7 +183,7 @@ export function resultsIndex(root: string, columns: BenchColumns): { markdown: s
     if (!mine.length) continue;
     sections.push(`## ${SECTIONS[kind]}`);
     for (const e of mine) {
-      const svg = kind === 'eval' ? accuracyPlot(e) : kind === 'sweep' ? null : latencyPlot(e);
+      const svg = kind === 'eval' ? accuracyPlot(e) : kind === 'sweep' || kind === 'linear' ? null : latencyPlot(e);
       if (svg) plots.set(plotFile(e), svg);
       sections.push(section(e, svg ? plotFile(e) : null, columns, files));
     }

@@ -248,7 +248,7 @@ export function csv<R extends object>(rows: R[]): string {
 }
 
 /** What a results.json (or a bench's rows.json) holds: its readers go by this field. */
-export const RESULT_KINDS = ['eval', 'latency', 'attention', 'sweep'] as const;
+export const RESULT_KINDS = ['eval', 'latency', 'attention', 'sweep', 'linear'] as const;
 export type ResultKind = (typeof RESULT_KINDS)[number];
 
 /** The kind a results file names; undefined for files from before files named one. `what` names the file in the error. */
@@ -260,7 +260,7 @@ export function namedKind(value: unknown, what: string): ResultKind | undefined 
 
 /** Files from before results named their kind: told apart by a field only rows of that kind have. */
 export function kindOfRows(r0: object): ResultKind | null {
-  return 'score' in r0 ? 'eval' : 'totalUs' in r0 ? 'attention' : 'decodeMsPerStep' in r0 ? 'latency' : null;
+  return 'score' in r0 ? 'eval' : 'totalUs' in r0 ? 'attention' : 'decodeMsPerStep' in r0 ? 'latency' : 'stagedUs' in r0 ? 'linear' : null;
 }
 
 /** A finite number, else null (a field a row did not record). */

@@ -75,6 +75,10 @@ const METRICS: Record<ResultKind, { field: string; kind: MetricKind }[]> = {
     { field: 'sharedS', kind: 'time' },
     { field: 'singleS', kind: 'time' },
   ],
+  linear: [
+    { field: 'us', kind: 'time' },
+    { field: 'bytes', kind: 'read' },
+  ],
 };
 
 function readJson(file: string, flag: string): unknown {
@@ -111,6 +115,7 @@ export function readRun(file: string, flag: string): RunFile {
 const keyOf = (r: Row, kind: ResultKind) => {
   if (kind === 'eval') return `${r.task} L${r.length} ${r.policy}@${r.budget ?? 'all'} ${r.questionMode}`;
   if (kind === 'sweep') return `${r.model} L${r.length} ${r.cells} cells x${r.generated}`;
+  if (kind === 'linear') return `${r.model} ${r.name} ${r.in}x${r.out} x${r.rows}`;
   // A batch of one (and a row from before --batch) keeps the key it always had.
   const batch = typeof r.batch === 'number' && r.batch !== 1 ? ` x${r.batch}` : '';
   return `${kind === 'latency' ? `${r.model} ` : ''}L${r.length} ${r.policy}@${r.budget || 'all'}${batch}`;
@@ -125,6 +130,7 @@ export function comparedConfig(run: RunFile): Row | null {
   const m = run.meta;
   if (!m) return null;
   if (run.kind === 'attention') return m.shape ? { shape: m.shape, device: m.device } : null;
+  if (run.kind === 'linear') return { model: m.model, group: m.group, device: m.device };
   const cfg = m.config as Row | undefined;
   if (!cfg) return null;
   const { outputPath: _o, workers, devices, device: _d, model, ...rest } = cfg;

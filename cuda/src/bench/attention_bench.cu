@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/attention_bench.h"
+#include "bench/graph_timing.cuh"
 #include "engine/backend.h"
 #include "engine/kv_cache.h"
 #include "kernels/cuda_util.cuh"
@@ -25,80 +26,6 @@
 
 namespace quest {
 namespace {
-
-__global__ void fill_random(__half* x, size_t n, uint64_t seed) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    x[i] = __float2half(float((z >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f);
-  }
-}
-
-struct Graph {
-  cudaGraphExec_t exec = nullptr;
-  ~Graph() {
-    if (exec) cudaGraphExecDestroy(exec);
-  }
-};
-
-template <typename F>
-void capture(Graph& g, cudaStream_t s, F&& body) {
-  cudaGraph_t graph;
-  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), "begin capture");
-  body();
-  check(cudaStreamEndCapture(s, &graph), "end capture");
-  check(cudaGraphInstantiate(&g.exec, graph, 0), "instantiate graph");
-  cudaGraphDestroy(graph);
-}
-
-// Reads a buffer twice the L2's size, so the next replay finds its own bytes in DRAM, as a
-// layer's attention does in a forward pass (the other layers' weights pass through L2 in
-// between). Reading rather than writing leaves no dirty lines for the replay to write back.
-__global__ void read_through(const uint4* __restrict__ x, size_t n, uint4* __restrict__ sink) {
-  uint32_t acc = 0;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) acc ^= x[i].x ^ x[i].w;
-  if (acc == 0x9E3779B9u) *sink = make_uint4(acc, 0, 0, 0);  // keeps the loads
-}
-
-class L2Flush {
- public:
-  explicit L2Flush(const cudaDeviceProp& prop) : buf_(2 * size_t(prop.l2CacheSize) / sizeof(uint4) + 1) {
-    check(cudaMemset(buf_.ptr, 0, buf_.n * sizeof(uint4)), "L2 flush buffer");
-  }
-  void operator()(cudaStream_t s) const { read_through<<<1024, 256, 0, s>>>(buf_.ptr, buf_.n - 1, buf_.ptr + buf_.n - 1); }
-
- private:
-  DeviceBuffer<uint4> buf_;
-};
-
-/** Median microseconds of one replay, each started with L2 holding none of its bytes. */
-double time_graph(const Graph& graph, const L2Flush& flush, cudaStream_t s, int repeats) {
-  cudaEvent_t a, b;
-  check(cudaEventCreate(&a), "event");
-  check(cudaEventCreate(&b), "event");
-  // Replays for 20 ms first: the clocks settle after the host-side work before (the first
-  // row timed after --check came out 10% slow with five replays of warm-up).
-  const auto warm = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
-  do {
-    for (int i = 0; i < 5; ++i) check(cudaGraphLaunch(graph.exec, s), "warm-up");
-    check(cudaStreamSynchronize(s), "warm-up");
-  } while (std::chrono::steady_clock::now() < warm);
-  std::vector<float> ms(repeats);
-  for (int r = 0; r < repeats; ++r) {
-    flush(s);
-    check(cudaEventRecord(a, s), "record");
-    check(cudaGraphLaunch(graph.exec, s), "replay");
-    check(cudaEventRecord(b, s), "record");
-    check(cudaEventSynchronize(b), "sync");
-    check(cudaEventElapsedTime(&ms[r], a, b), "elapsed");
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::nth_element(ms.begin(), ms.begin() + repeats / 2, ms.end());
-  return 1000.0 * ms[repeats / 2];
-}
 
 struct Cache {
   DeviceBuffer<__half> k, v, kmin, kmax;
@@ -129,28 +56,6 @@ struct Cache {
 
 }  // namespace
 
-double copy_bandwidth_gbps(cudaStream_t s) {
-  const size_t bytes = size_t(1) << 30;
-  DeviceBuffer<char> src(bytes), dst(bytes);
-  check(cudaMemsetAsync(src.ptr, 1, bytes, s), "memset");
-  cudaEvent_t a, b;
-  check(cudaEventCreate(&a), "event");
-  check(cudaEventCreate(&b), "event");
-  check(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, s), "copy");
-  std::vector<float> ms(10);
-  for (auto& m : ms) {
-    check(cudaEventRecord(a, s), "record");
-    check(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, s), "copy");
-    check(cudaEventRecord(b, s), "record");
-    check(cudaEventSynchronize(b), "sync");
-    check(cudaEventElapsedTime(&m, a, b), "elapsed");
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return 2.0 * bytes / (ms[5] * 1e-3) / 1e9;
-}
-
 AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
   const AttentionShape& sh = o.shape;
   if (o.repeats < 1) throw std::runtime_error("repeats must be positive");
@@ -165,7 +70,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
   const float scale = 1.0f / std::sqrt(float(sh.head_dim));
   const DecodePlan plan(HalfType::F16, sh.head_dim, sh.heads, sh.kv_heads);  // as a sequence of this shape makes it
   DeviceBuffer<__half> q(size_t(sh.heads) * sh.head_dim);
-  fill_random<<<64, 256, 0, s>>>(q.ptr, q.n, o.seed + 1);
+  fill_random(q.ptr, q.n, o.seed + 1, s);
 
   for (int L : o.lengths) {
     const int pages = (L + sh.page_size - 1) / sh.page_size;
@@ -174,8 +79,8 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
     DeviceBuffer<int> page_table(pages);
     page_table.upload(table);
     Cache cache(pages, sh);
-    fill_random<<<1024, 256, 0, s>>>(cache.k.ptr, cache.k.n, o.seed * 7919);
-    fill_random<<<1024, 256, 0, s>>>(cache.v.ptr, cache.v.n, o.seed * 7919 + 1);
+    fill_random(cache.k.ptr, cache.k.n, o.seed * 7919, s);
+    fill_random(cache.v.ptr, cache.v.n, o.seed * 7919 + 1, s);
     check(cudaGetLastError(), "fill");
     const PagedKv kv = cache.view(page_table.ptr, sh, L);
     check(page_minmax(kv, 0, pages - 1, L, s), "page min/max");
@@ -214,7 +119,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       const size_t width = size_t(sh.heads) * sh.head_dim;
       DeviceBuffer<__half> pq(size_t(L) * width);
       DeviceBuffer<float> pout(pq.n);
-      fill_random<<<1024, 256, 0, s>>>(pq.ptr, pq.n, o.seed * 7919 + 2);
+      fill_random(pq.ptr, pq.n, o.seed * 7919 + 2, s);
       auto prefill = [&] {
         for (int c = 0; c < L; c += kPrefillChunk) {
           const int rows = std::min(kPrefillChunk, L - c);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench/attention_bench.h"
+#include "bench/linear_bench.h"
 #include "cpu/cpu_sequence.h"
 #include "engine/devices.h"
 #include "engine/model.h"
@@ -739,6 +740,52 @@ Napi::Value BenchAttention(const Napi::CallbackInfo& info) {
   return task->start();
 }
 
+Napi::Value BenchLinear(const Napi::CallbackInfo& info) {
+  auto opts = std::make_shared<LinearBenchOptions>();
+  try {
+    if (info.Length() < 1 || !info[0].IsObject()) throw std::runtime_error("benchLinear(options) needs an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value shapes = o.Get("shapes");
+    if (!shapes.IsArray()) throw std::runtime_error("benchLinear: 'shapes' must be a list");
+    Napi::Array a = shapes.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Object x = a.Get(i).As<Napi::Object>();
+      opts->shapes.push_back({x.Get("name").As<Napi::String>().Utf8Value(), int(get_num(x, "in", 0)), int(get_num(x, "out", 0)), get_bool(x, "int4")});
+    }
+    opts->rows = int_list(o, "rows");
+    opts->group = int(get_num(o, "group", 128));
+    opts->repeats = int(get_num(o, "repeats", 50));
+    opts->seed = uint64_t(get_num(o, "seed", 0));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  auto res = std::make_shared<LinearBenchResult>();
+  auto* task = new PromiseWorker(
+      info.Env(), [=] { *res = bench_linear(*opts); },
+      [res](Napi::Env env) {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("device", res->device);
+        r.Set("copyGBps", res->copy_gbps);
+        Napi::Array rows = Napi::Array::New(env, res->rows.size());
+        for (size_t i = 0; i < res->rows.size(); ++i) {
+          const LinearBenchRow& x = res->rows[i];
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("name", x.name);
+          o.Set("in", x.in);
+          o.Set("out", x.out);
+          o.Set("rows", x.rows);
+          o.Set("kernel", x.kernel);
+          o.Set("us", x.us);
+          o.Set("stagedUs", x.staged_us);
+          o.Set("bytes", x.bytes);
+          rows.Set(uint32_t(i), o);
+        }
+        r.Set("rows", rows);
+        return r;
+      });
+  return task->start();
+}
+
 Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
   auto opts = std::make_shared<AttentionParityOptions>();
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "parityAttention(options) needs an object");
@@ -806,6 +853,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   };
   shapes.Set("headDims", ints(kGpuHeadDims));
   shapes.Set("groups", ints(kGpuGroups));
+  shapes.Set("int4GemvRows", kInt4GemvRows);
   o.Set("gpuShapes", shapes);
   return o;
 }
@@ -821,6 +869,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("describePolicies", Napi::Function::New(env, DescribePolicies));
   exports.Set("benchAttention", Napi::Function::New(env, BenchAttention));
   exports.Set("parityAttention", Napi::Function::New(env, ParityAttention));
+  exports.Set("benchLinear", Napi::Function::New(env, BenchLinear));
   return exports;
 }
 

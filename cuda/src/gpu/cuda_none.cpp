@@ -4,6 +4,7 @@
 #include "engine/devices.h"
 #include "gpu/gpu_engine.h"
 #include "bench/attention_bench.h"
+#include "bench/linear_bench.h"
 
 namespace quest {
 
@@ -17,6 +18,7 @@ CudaStatus cuda_status() {
 
 AttentionBenchResult bench_attention(const AttentionBenchOptions&) { throw std::runtime_error(kNoCuda); }
 AttentionParityResult parity_attention(const AttentionParityOptions&) { throw std::runtime_error(kNoCuda); }
+LinearBenchResult bench_linear(const LinearBenchOptions&) { throw std::runtime_error(kNoCuda); }
 
 class GpuModel {};
 std::shared_ptr<GpuModel> upload_model(const Model&, int) { throw std::runtime_error(kNoCuda); }

@@ -25,6 +25,11 @@ size_t Int4Linear::bytes() const {
   return size_t(out) * in / 2 + size_t(out) * (in / group) * sizeof(__half2) + (in_scale ? size_t(in) * sizeof(float) : 0);
 }
 
+bool int4_gemv_on_tensor_cores(int in, int out, int group) {
+  const int per_group = group / 32;
+  return in >= 2 * out && (per_group & (per_group - 1)) == 0;
+}
+
 Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLinear*> parts, const std::vector<float>& in_scale,
                        const std::function<void*(size_t)>& alloc) {
   Int4Linear w;
@@ -35,8 +40,7 @@ Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLin
     w.out += p->out;
   }
   if (w.in % 32 || w.group % 32) throw std::runtime_error("the GPU's 4-bit layers need inputs and groups in multiples of 32");
-  const int per_group = w.group / 32;
-  w.mma = w.in >= 2 * w.out && (per_group & (per_group - 1)) == 0;
+  w.mma = int4_gemv_on_tensor_cores(w.in, w.out, w.group);
   const int words = w.in / 8, groups = w.in / w.group;
   std::vector<uint32_t> qw(size_t(w.out) * words);
   std::vector<__half2> sz(size_t(w.out) * groups);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/int4.h"
+#include "kernels/gpu_shapes.h"
 #include "kernels/linear.cuh"
 
 namespace quest {
@@ -33,8 +34,9 @@ struct Int4Linear {
   size_t bytes() const;
 };
 
-// Input rows the GEMV takes (a decode step); a prefill dequantizes and runs the GEMM.
-constexpr int kInt4GemvRows = 8;
+// Int4Linear::mma's rule for a layer of this shape and group.
+bool int4_gemv_on_tensor_cores(int in, int out, int group);
+
 
 // parts stacked along the output (q, k, v; gate, up), each unpacked by its format's rules
 // (engine/int4.h) on the host, uploaded into memory from alloc (which the caller owns).

@@ -12,6 +12,8 @@ namespace quest {
 
 constexpr int kGpuHeadDims[] = {64, 96, 128, 256};
 constexpr int kGpuGroups[] = {1, 2, 4, 8};  // query heads per KV head
+// Input rows the 4-bit GEMV takes (a decode step, gpu/int4.cuh); a prefill dequantizes and runs the GEMM.
+constexpr int kInt4GemvRows = 8;
 
 constexpr bool gpu_head_dim(int head_dim) {
   for (int d : kGpuHeadDims)
