@@ -357,8 +357,6 @@ export interface NativeAttentionParity {
   prefillRefMax: number;
   colsumMaxAbs: number;
   colsumRefMax: number;
-  /** The column sums ran the sm_90a kernel, whose exponentials are fp16's. */
-  colsumHalfExp: boolean;
 }
 
 /** A linear layer of a decode step, as bench-linear times it (4-bit: AWQ's layout as the engine unpacks it, else fp16). */

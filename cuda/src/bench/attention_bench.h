@@ -62,7 +62,6 @@ struct AttentionParityResult {
   int selection_mismatches = 0;                   // top-k, both evictions, pooling vs the CPU rules
   double prefill_max_abs = 0, prefill_ref_max = 0;  // a prefill chunk's flash attention
   double colsum_max_abs = 0, colsum_ref_max = 0;    // its column sums of probabilities
-  bool colsum_half_exp = false;                     // those sums' exponentials were fp16's
 };
 
 AttentionParityResult parity_attention(const AttentionParityOptions& opts);

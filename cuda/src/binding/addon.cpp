@@ -817,7 +817,6 @@ Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
         r.Set("prefillRefMax", res->prefill_ref_max);
         r.Set("colsumMaxAbs", res->colsum_max_abs);
         r.Set("colsumRefMax", res->colsum_ref_max);
-        r.Set("colsumHalfExp", res->colsum_half_exp);
         return r;
       });
   return task->start();

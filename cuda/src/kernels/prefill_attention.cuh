@@ -64,8 +64,5 @@ struct ColumnSums {
 void prefill_column_sums(const ColumnSums& c, cudaStream_t stream);
 // The same on wgmma where the sm_90a prefill serves and head_dim is 64 or 128; false elsewhere.
 bool prefill_column_sums_sm90(const ColumnSums& c, cudaStream_t stream);
-// Whether prefill_column_sums runs the wgmma kernel for this head_dim here, whose exponentials
-// are fp16's (two an instruction), so its parity check takes the prefill's fp16 bound.
-bool column_sums_half_exp(int head_dim);
 
 }  // namespace quest

@@ -3,8 +3,7 @@
 // each of a 128-key tile as the A operand of S^T = K Q^T, the query rows that see them stream
 // through two shared-memory stages as its B operand (128 rows a stage, cp.async into the
 // 128-byte swizzle), and each key's sum is a row sum of the accumulators. The exponentials, one
-// per score as in the attention itself, bound it (two an instruction in fp16); the products are
-// half the attention's.
+// per score as in the attention itself, bound it; the products are half the attention's.
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -23,16 +22,6 @@ namespace quest {
 namespace {
 
 constexpr int kKeys = 128, kQueries = 128, kThreads = 256;
-
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// 2^x of two values an instruction, to fp16's precision (cuda_fp16's h2exp2 goes through fp32).
-__device__ __forceinline__ float2 exp2_pair(float a, float b) {
-  const __half2 x = __floats2half2_rn(a, b);
-  uint32_t y;
-  asm("ex2.approx.f16x2 %0, %1;" : "=r"(y) : "r"(*reinterpret_cast<const uint32_t*>(&x)));
-  return __half22float2(*reinterpret_cast<const __half2*>(&y));
-}
-#endif
 
 // The key tile, two stages of query rows, each 1 KiB aligned for the swizzle, and each
 // stage's log-sum-exps in log2 units.
@@ -114,19 +103,12 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
       for (int j = 0; j < kQueries / 8; ++j) {
         const float2 l = *reinterpret_cast<const float2*>(l2 + 8 * j + 2 * t);
-        float x[4];
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const bool masked = decltype(masking)::value && seen + 8 * j + (e & 1) - (e >> 1) * 8 < 0;
           const float le = e & 1 ? l.y : l.x;
-          x[e] = masked ? -INFINITY : CAP ? soft_cap<CAP>(d[4 * j + e], cap_in, cap_log2) - le : fmaf(d[4 * j + e], scale_log2, -le);
-        }
-        // A key's two scores a pair, two exponentials an instruction (ex2.approx.f16x2: the
-        // exponentials bound this pass); each probability to fp16's precision, summed in fp32.
-#pragma unroll
-        for (int k = 0; k < 2; ++k) {
-          const float2 p = exp2_pair(x[2 * k], x[2 * k + 1]);
-          sum[k] += p.x + p.y;
+          const float x = CAP ? soft_cap<CAP>(d[4 * j + e], cap_in, cap_log2) - le : fmaf(d[4 * j + e], scale_log2, -le);
+          sum[e >> 1] += masked ? 0.0f : exp2f(x);
         }
       }
     };
@@ -162,10 +144,8 @@ void launch_sums(const ColumnSums& c, cudaStream_t s) {
 
 }  // namespace
 
-bool column_sums_half_exp(int head_dim) { return prefill_attention_sm90_serves() && wgmma_head_dim(head_dim); }
-
 bool prefill_column_sums_sm90(const ColumnSums& c, cudaStream_t s) {
-  if (!column_sums_half_exp(c.kv.head_dim)) return false;
+  if (!prefill_attention_sm90_serves() || !wgmma_head_dim(c.kv.head_dim)) return false;
   with_type_and_dim(c.kv.type, c.kv.head_dim, [&](auto t, auto d) {
     if constexpr (wgmma_head_dim(decltype(d)::value)) launch_sums<decltype(d)::value, decltype(t)>(c, s);
     return 0;
