@@ -125,7 +125,7 @@ describe.skipIf(!gpu)('an AWQ preset on the GPU', () => {
 });
 
 describe.skipIf(!gpu)('quest bench-linear on the GPU', () => {
-  it("times each projection of llama-2-7b-awq's step alone, with the bytes each moves", async () => {
+  it("times each projection of llama-2-7b-awq's step alone and every layer's back to back, with the bytes each moves", async () => {
     const out = tempDir();
     const r = await quest(['bench-linear', '--model', 'llama-2-7b-awq', '--batch', '1,2', '--repeats', '3', '--output-path', out]);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -140,8 +140,16 @@ describe.skipIf(!gpu)('quest bench-linear on the GPU', () => {
       down: [11008, 4096, packed(4096, 11008)],
       lm_head: [4096, 32000, 32000 * 4096 * 2],
     };
-    expect(res.rows).toHaveLength(10);
-    for (const row of res.rows) {
+    // Five shapes at two batch sizes, and the 32 layers' four projections back to back at each.
+    expect(res.rows).toHaveLength(12);
+    for (const rows of [1, 2]) {
+      const layer = ['qkv', 'o', 'gate_up', 'down'].reduce((sum, n) => sum + want[n][2] + 2 * rows * want[n][0] + 4 * rows * want[n][1], 0);
+      const all = res.rows.find((r: { name: string; rows: number }) => r.name === 'layers' && r.rows === rows);
+      expect(all.bytes).toBe(32 * layer);
+      expect(all.ofCopy).toBeGreaterThan(0);
+      expect(all.ofCopy).toBeLessThan(1.5);
+    }
+    for (const row of res.rows.filter((r: { name: string }) => r.name !== 'layers')) {
       const [inp, outp, weights] = want[row.name];
       const act = row.name === 'lm_head' ? 4 : 2;  // a 16-bit layer reads fp32 rows, a 4-bit one the staged fp16 rows
       expect([row.in, row.out]).toEqual([inp, outp]);

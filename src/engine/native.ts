@@ -365,9 +365,12 @@ export interface NativeLinearShape {
   in: number;
   out: number;
   int4: boolean;
+  /** One in every layer (the projections), not once (the LM head). */
+  perLayer: boolean;
 }
 
 export interface NativeLinearBenchRow {
+  /** A shape's name, or 'layers': every per-layer shape of every layer back to back, each its own weights. */
   name: string;
   in: number;
   out: number;
@@ -407,5 +410,5 @@ export interface NativeAddon {
   /** softcap: every kernel's attention scores (and the CPU's) soft-capped at it, as Gemma 2's (absent or 0: none). */
   parityAttention(opts: NativeAttentionShape & { length: number; budget: number; softcap?: number; seed: number }): Promise<NativeAttentionParity>;
   /** GPU only: each linear layer of a decode step timed alone at each number of input rows. */
-  benchLinear(opts: { shapes: NativeLinearShape[]; rows: number[]; group: number; repeats: number; seed: number }): Promise<NativeLinearBench>;
+  benchLinear(opts: { shapes: NativeLinearShape[]; rows: number[]; group: number; layers: number; repeats: number; seed: number }): Promise<NativeLinearBench>;
 }

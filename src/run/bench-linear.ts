@@ -20,7 +20,7 @@ export interface LinearRow extends NativeLinearBenchRow {
 const f = (v: number, d = 1) => v.toFixed(d);
 export const LINEAR_COLUMNS: Column<LinearRow>[] = [
   { title: 'layer', value: (r) => r.name },
-  { title: 'in x out', value: (r) => `${r.in} x ${r.out}` },
+  { title: 'in x out', value: (r) => (r.name === 'layers' ? '-' : `${r.in} x ${r.out}`) },
   { title: 'rows', value: (r) => String(r.rows) },
   { title: 'kernel', value: (r) => r.kernel },
   { title: 'MB moved', value: (r) => f(r.bytes / 1e6, 2) },
@@ -34,6 +34,8 @@ export const LINEAR_COLUMNS: Column<LinearRow>[] = [
 export interface LinearOptions {
   model: string;
   batch: number[];
+  /** Also every layer's projections back to back (the model's layer count, each its own weights). */
+  layers: boolean;
   repeats: number;
   seed: number;
   outputPath?: string;
@@ -52,12 +54,12 @@ export function stepShapes(a: ArchSpec): NativeLinearShape[] {
   const int4 = a.quant !== undefined;
   const q = a.numHeads * a.headDim, kv = a.numKvHeads * a.headDim;
   return [
-    { name: 'qkv', in: a.hiddenSize, out: q + 2 * kv, int4 },
-    { name: 'o', in: q, out: a.hiddenSize, int4 },
-    { name: 'gate_up', in: a.hiddenSize, out: 2 * a.intermediateSize, int4 },
-    { name: 'down', in: a.intermediateSize, out: a.hiddenSize, int4 },
+    { name: 'qkv', in: a.hiddenSize, out: q + 2 * kv, int4, perLayer: true },
+    { name: 'o', in: q, out: a.hiddenSize, int4, perLayer: true },
+    { name: 'gate_up', in: a.hiddenSize, out: 2 * a.intermediateSize, int4, perLayer: true },
+    { name: 'down', in: a.intermediateSize, out: a.hiddenSize, int4, perLayer: true },
     // Stored as it is in 4-bit checkpoints too: a 16-bit GEMV.
-    { name: 'lm_head', in: a.hiddenSize, out: a.vocabSize, int4: false },
+    { name: 'lm_head', in: a.hiddenSize, out: a.vocabSize, int4: false, perLayer: false },
   ];
 }
 
@@ -72,7 +74,7 @@ export async function runLinearBench(o: LinearOptions, argv: string[]): Promise<
   const backend = chooseBackend('auto');
   if (!backend.info.cuda.compiled || backend.info.cuda.devices === 0)
     throw new QuestError(`bench-linear needs a GPU: ${backend.info.cuda.compiled ? noGpu(backend.info, nvidiaDriver()) : backend.info.cuda.error}`);
-  const res = await native().benchLinear({ shapes: stepShapes(spec), rows: o.batch, group, repeats: o.repeats, seed: o.seed });
+  const res = await native().benchLinear({ shapes: stepShapes(spec), rows: o.batch, group, layers: o.layers ? spec.numLayers : 0, repeats: o.repeats, seed: o.seed });
   const rows: LinearRow[] = res.rows.map((r) => {
     const achievedGBps = r.bytes / (r.us * 1e-6) / 1e9;
     return { ...r, model: name, floorUs: (r.bytes / (res.copyGBps * 1e9)) * 1e6, achievedGBps, ofCopy: achievedGBps / res.copyGBps };

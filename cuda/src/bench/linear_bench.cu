@@ -74,6 +74,35 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
   widen<<<256, 256, 0, s>>>(xh.ptr, x.ptr, x.n);
   check(cudaGetLastError(), "widen");
   uint64_t seed = o.seed * 7919 + 11;
+  // The product of `rows` rows through layer l, and with the step's staging of its input before it.
+  auto product = [&](const LinearShape& sh, const Layer& l, int rows, bool stage) {
+    const LinearInput in{x.ptr};
+    if (sh.int4) {
+      if (stage) stage_input(in, rows, sh.in, HalfType::F16, staged.ptr, s);
+      int4_gemv(staged.ptr, rows, l.q4, nullptr, HalfType::F16, y.ptr, false, s);
+    } else if (rows == 1) {
+      // One 16-bit row builds its input in the GEMV's blocks; a batch's rows are staged by linear_rows.
+      linear(in, 1, l.d, HalfType::F16, y.ptr, false, s);
+    } else {
+      linear_rows(in, rows, l.d, HalfType::F16, y.ptr, false, staged.ptr, s);
+    }
+  };
+  auto bytes = [&](const LinearShape& sh, const Layer& l, int rows) {
+    return sh.int4 ? double(l.q4.bytes()) + 2.0 * rows * sh.in + 4.0 * rows * sh.out : 2.0 * sh.in * sh.out + 4.0 * rows * sh.in + 4.0 * rows * sh.out;
+  };
+  auto kernel = [](const LinearShape& sh, const Layer& l) -> std::string {
+    return sh.int4 ? (l.q4.mma ? "4-bit, tensor cores" : "4-bit, half2") : "fp16, tensor cores";
+  };
+  // Each row of `shapes` x `rows`: the graphs of `body` alone and staged, timed.
+  auto timed = [&](LinearBenchRow row, auto&& body) {
+    Graph alone, with_stage;
+    stage_input({x.ptr}, row.rows, int(max_in), HalfType::F16, staged.ptr, s);  // the 4-bit GEMVs' staged input, as a step leaves it
+    capture(alone, s, [&] { body(false); });
+    capture(with_stage, s, [&] { body(true); });
+    row.us = time_graph(alone, flush, s, o.repeats);
+    row.staged_us = time_graph(with_stage, flush, s, o.repeats);
+    res.rows.push_back(row);
+  };
   for (const LinearShape& sh : o.shapes) {
     const Layer l = make_layer(sh, o.group, seed += 2, s);
     for (int rows : o.rows) {
@@ -82,30 +111,27 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
       row.in = sh.in;
       row.out = sh.out;
       row.rows = rows;
-      const LinearInput in{x.ptr};
-      Graph alone, with_stage;
-      if (sh.int4) {
-        row.kernel = l.q4.mma ? "4-bit, tensor cores" : "4-bit, half2";
-        row.bytes = double(l.q4.bytes()) + 2.0 * rows * sh.in + 4.0 * rows * sh.out;
-        stage_input(in, rows, sh.in, HalfType::F16, staged.ptr, s);
-        capture(alone, s, [&] { int4_gemv(staged.ptr, rows, l.q4, nullptr, HalfType::F16, y.ptr, false, s); });
-        capture(with_stage, s, [&] {
-          stage_input(in, rows, sh.in, HalfType::F16, staged.ptr, s);
-          int4_gemv(staged.ptr, rows, l.q4, nullptr, HalfType::F16, y.ptr, false, s);
-        });
-      } else {
-        // One 16-bit row builds its input in the GEMV's blocks; a batch's rows are staged by linear_rows.
-        row.kernel = "fp16, tensor cores";
-        row.bytes = 2.0 * sh.in * sh.out + 4.0 * rows * sh.in + 4.0 * rows * sh.out;
-        auto product = [&] {
-          if (rows == 1) linear(in, 1, l.d, HalfType::F16, y.ptr, false, s);
-          else linear_rows(in, rows, l.d, HalfType::F16, y.ptr, false, staged.ptr, s);
-        };
-        capture(alone, s, product);
-      }
-      row.us = time_graph(alone, flush, s, o.repeats);
-      row.staged_us = sh.int4 ? time_graph(with_stage, flush, s, o.repeats) : row.us;
-      res.rows.push_back(row);
+      row.kernel = kernel(sh, l);
+      row.bytes = bytes(sh, l, rows);
+      timed(row, [&](bool stage) { product(sh, l, rows, stage); });
+    }
+  }
+  // Every layer's projections back to back, each layer its own weights (as a step reads them):
+  // the launches overlap as in a forward pass, no replay's start or end in any one kernel's time.
+  if (o.layers > 0) {
+    std::vector<std::pair<const LinearShape*, Layer>> all;
+    for (int i = 0; i < o.layers; ++i)
+      for (const LinearShape& sh : o.shapes)
+        if (sh.per_layer) all.emplace_back(&sh, make_layer(sh, o.group, seed += 2, s));
+    for (int rows : o.rows) {
+      LinearBenchRow row;
+      row.name = "layers";
+      row.rows = rows;
+      row.kernel = "every projection of " + std::to_string(o.layers) + " layers";
+      for (const auto& [sh, l] : all) row.bytes += bytes(*sh, l, rows);
+      timed(row, [&](bool stage) {
+        for (const auto& [sh, l] : all) product(*sh, l, rows, stage);
+      });
     }
   }
   check(cudaStreamSynchronize(s), "bench_linear");

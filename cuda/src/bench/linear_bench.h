@@ -11,18 +11,20 @@ struct LinearShape {
   std::string name;  // qkv, o, gate_up, down, lm_head
   int in = 0, out = 0;
   bool int4 = false;  // 4-bit weights (AWQ's layout as the engine unpacks it), else fp16
+  bool per_layer = true;  // one in each layer (not the LM head)
 };
 
 struct LinearBenchOptions {
   std::vector<LinearShape> shapes;
   std::vector<int> rows;  // decode batch sizes
   int group = 128;        // the 4-bit layers' quantization group
+  int layers = 0;         // also every per-layer shape of this many layers, each its own weights, in one graph (0: not)
   int repeats = 50;
   uint64_t seed = 0;
 };
 
 struct LinearBenchRow {
-  std::string name;
+  std::string name;  // a shape's, or "layers" for the per-layer shapes of every layer back to back
   int in = 0, out = 0, rows = 0;
   std::string kernel;   // which GEMV ran
   double us = 0;        // the layer's product alone (a 4-bit one's input already staged), median of replays

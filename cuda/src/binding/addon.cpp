@@ -750,10 +750,12 @@ Napi::Value BenchLinear(const Napi::CallbackInfo& info) {
     Napi::Array a = shapes.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); ++i) {
       Napi::Object x = a.Get(i).As<Napi::Object>();
-      opts->shapes.push_back({x.Get("name").As<Napi::String>().Utf8Value(), int(get_num(x, "in", 0)), int(get_num(x, "out", 0)), get_bool(x, "int4")});
+      opts->shapes.push_back({x.Get("name").As<Napi::String>().Utf8Value(), int(get_num(x, "in", 0)), int(get_num(x, "out", 0)), get_bool(x, "int4"),
+                              get_bool(x, "perLayer")});
     }
     opts->rows = int_list(o, "rows");
     opts->group = int(get_num(o, "group", 128));
+    opts->layers = int(get_num(o, "layers", 0));
     opts->repeats = int(get_num(o, "repeats", 50));
     opts->seed = uint64_t(get_num(o, "seed", 0));
   } catch (const std::exception& e) {
