@@ -59,14 +59,11 @@ struct Cache {
 AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
   const AttentionShape& sh = o.shape;
   if (o.repeats < 1) throw std::runtime_error("repeats must be positive");
-  cudaDeviceProp prop;
-  check(cudaGetDeviceProperties(&prop, 0), "device properties");
-  cudaStream_t s;
-  check(cudaStreamCreate(&s), "stream");
+  const BenchDevice dev;
+  cudaStream_t s = dev.stream;
   AttentionBenchResult res;
-  res.device = prop.name;
-  res.copy_gbps = copy_bandwidth_gbps(s);
-  const L2Flush flush(prop);
+  res.device = dev.name;
+  res.copy_gbps = dev.copy_gbps;
   const float scale = 1.0f / std::sqrt(float(sh.head_dim));
   const DecodePlan plan(HalfType::F16, sh.head_dim, sh.heads, sh.kv_heads);  // as a sequence of this shape makes it
   DeviceBuffer<__half> q(size_t(sh.heads) * sh.head_dim);
@@ -108,7 +105,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       AttentionBenchRow row;
       row.length = L;
       row.policy = "dense";
-      row.attention_us = row.total_us = time_graph(graph, flush, s, o.repeats);
+      row.attention_us = row.total_us = dev.time(graph, o.repeats);
       row.tokens_read = L;
       row.kv_bytes = double(L) * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
       res.rows.push_back(row);
@@ -133,7 +130,7 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       AttentionBenchRow row;
       row.length = L;
       row.policy = "prefill";
-      row.attention_us = row.total_us = time_graph(graph, flush, s, std::min(o.repeats, 10));
+      row.attention_us = row.total_us = dev.time(graph, std::min(o.repeats, 10));
       row.tokens_read = L;
       row.kv_bytes = double(L) * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
       res.rows.push_back(row);
@@ -167,10 +164,10 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       row.length = L;
       row.policy = "quest";
       row.budget = B;
-      row.estimate_us = time_graph(ge, flush, s, o.repeats);
-      row.topk_us = time_graph(gt, flush, s, o.repeats);
-      row.attention_us = time_graph(ga, flush, s, o.repeats);
-      row.total_us = time_graph(gall, flush, s, o.repeats);
+      row.estimate_us = dev.time(ge, o.repeats);
+      row.topk_us = dev.time(gt, o.repeats);
+      row.attention_us = dev.time(ga, o.repeats);
+      row.total_us = dev.time(gall, o.repeats);
       row.tokens_read = double(listed - 1) * sh.page_size + current_len;
       row.kv_bytes = row.tokens_read * sh.kv_heads * sh.head_dim * 2 * sizeof(__half);
       // One of each channel's two bounds: the lines the estimate must read at least.
@@ -178,7 +175,6 @@ AttentionBenchResult bench_attention(const AttentionBenchOptions& o) {
       res.rows.push_back(row);
     }
   }
-  cudaStreamDestroy(s);
   return res;
 }
 

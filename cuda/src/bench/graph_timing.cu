@@ -49,6 +49,19 @@ L2Flush::L2Flush(const cudaDeviceProp& prop) : buf_(2 * size_t(prop.l2CacheSize)
 
 void L2Flush::operator()(cudaStream_t s) const { read_through<<<1024, 256, 0, s>>>(buf_.ptr, buf_.n - 1, buf_.ptr + buf_.n - 1); }
 
+BenchDevice::BenchDevice() {
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, 0), "device properties");
+  name = prop.name;
+  check(cudaStreamCreate(&stream), "stream");
+  copy_gbps = copy_bandwidth_gbps(stream);
+  flush = std::make_unique<L2Flush>(prop);
+}
+
+BenchDevice::~BenchDevice() {
+  if (stream) cudaStreamSynchronize(stream), cudaStreamDestroy(stream);
+}
+
 double time_graph(const Graph& graph, const L2Flush& flush, cudaStream_t s, int repeats) {
   cudaEvent_t a, b;
   check(cudaEventCreate(&a), "event");

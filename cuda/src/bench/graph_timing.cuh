@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "kernels/cuda_util.cuh"
 
@@ -50,5 +52,19 @@ class L2Flush {
 
 // Median microseconds of one replay, each started with L2 holding none of its bytes.
 double time_graph(const Graph& graph, const L2Flush& flush, cudaStream_t s, int repeats);
+
+// GPU 0 as a benchmark uses it: its name, a stream of its own, the copy rate measured on
+// creation (every floor's divisor) and the L2 flush.
+struct BenchDevice {
+  BenchDevice();
+  ~BenchDevice();
+  BenchDevice(const BenchDevice&) = delete;
+  BenchDevice& operator=(const BenchDevice&) = delete;
+  double time(const Graph& g, int repeats) const { return time_graph(g, *flush, stream, repeats); }
+  std::string name;
+  cudaStream_t stream = nullptr;
+  double copy_gbps = 0;
+  std::unique_ptr<L2Flush> flush;
+};
 
 }  // namespace quest

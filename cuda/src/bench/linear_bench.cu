@@ -53,14 +53,11 @@ Layer make_layer(const LinearShape& sh, int group, uint64_t seed, cudaStream_t s
 
 LinearBenchResult bench_linear(const LinearBenchOptions& o) {
   if (o.repeats < 1) throw std::runtime_error("bench_linear: repeats must be positive");
-  cudaDeviceProp prop;
-  check(cudaGetDeviceProperties(&prop, 0), "device properties");
-  cudaStream_t s;
-  check(cudaStreamCreate(&s), "stream");
+  const BenchDevice dev;
+  cudaStream_t s = dev.stream;
   LinearBenchResult res;
-  res.device = prop.name;
-  res.copy_gbps = copy_bandwidth_gbps(s);
-  const L2Flush flush(prop);
+  res.device = dev.name;
+  res.copy_gbps = dev.copy_gbps;
   int max_rows = 1;
   size_t max_in = 0, max_out = 0;
   for (int r : o.rows) {
@@ -99,8 +96,8 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
     stage_input({x.ptr}, row.rows, int(max_in), HalfType::F16, staged.ptr, s);  // the 4-bit GEMVs' staged input, as a step leaves it
     capture(alone, s, [&] { body(false); });
     capture(with_stage, s, [&] { body(true); });
-    row.us = time_graph(alone, flush, s, o.repeats);
-    row.staged_us = time_graph(with_stage, flush, s, o.repeats);
+    row.us = dev.time(alone, o.repeats);
+    row.staged_us = dev.time(with_stage, o.repeats);
     res.rows.push_back(row);
   };
   for (const LinearShape& sh : o.shapes) {
@@ -135,7 +132,6 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
     }
   }
   check(cudaStreamSynchronize(s), "bench_linear");
-  cudaStreamDestroy(s);
   return res;
 }
 

@@ -697,6 +697,25 @@ std::vector<int> int_list(const Napi::Object& o, const char* key) {
   return out;
 }
 
+// A benchmark run in the background, its result {device, copyGBps, rows} with each row as
+// `row` makes it.
+template <typename Result, typename Row>
+Napi::Value bench_promise(Napi::Env env, std::function<Result()> run, Row row) {
+  auto res = std::make_shared<Result>();
+  auto* task = new PromiseWorker(
+      env, [=] { *res = run(); },
+      [res, row](Napi::Env env) {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("device", res->device);
+        r.Set("copyGBps", res->copy_gbps);
+        Napi::Array rows = Napi::Array::New(env, res->rows.size());
+        for (size_t i = 0; i < res->rows.size(); ++i) rows.Set(uint32_t(i), row(env, res->rows[i]));
+        r.Set("rows", rows);
+        return r;
+      });
+  return task->start();
+}
+
 Napi::Value BenchAttention(const Napi::CallbackInfo& info) {
   auto opts = std::make_shared<AttentionBenchOptions>();
   try {
@@ -711,33 +730,20 @@ Napi::Value BenchAttention(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
-  auto res = std::make_shared<AttentionBenchResult>();
-  auto* task = new PromiseWorker(
-      info.Env(), [=] { *res = bench_attention(*opts); },
-      [res](Napi::Env env) {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("device", res->device);
-        r.Set("copyGBps", res->copy_gbps);
-        Napi::Array rows = Napi::Array::New(env, res->rows.size());
-        for (size_t i = 0; i < res->rows.size(); ++i) {
-          const AttentionBenchRow& x = res->rows[i];
-          Napi::Object o = Napi::Object::New(env);
-          o.Set("length", x.length);
-          o.Set("policy", x.policy);
-          o.Set("budget", x.budget);
-          o.Set("estimateUs", x.estimate_us);
-          o.Set("topkUs", x.topk_us);
-          o.Set("attentionUs", x.attention_us);
-          o.Set("totalUs", x.total_us);
-          o.Set("tokensRead", x.tokens_read);
-          o.Set("kvBytes", x.kv_bytes);
-          o.Set("metaBytes", x.meta_bytes);
-          rows.Set(uint32_t(i), o);
-        }
-        r.Set("rows", rows);
-        return r;
-      });
-  return task->start();
+  return bench_promise<AttentionBenchResult>(info.Env(), [opts] { return bench_attention(*opts); }, [](Napi::Env env, const AttentionBenchRow& x) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("length", x.length);
+    o.Set("policy", x.policy);
+    o.Set("budget", x.budget);
+    o.Set("estimateUs", x.estimate_us);
+    o.Set("topkUs", x.topk_us);
+    o.Set("attentionUs", x.attention_us);
+    o.Set("totalUs", x.total_us);
+    o.Set("tokensRead", x.tokens_read);
+    o.Set("kvBytes", x.kv_bytes);
+    o.Set("metaBytes", x.meta_bytes);
+    return o;
+  });
 }
 
 Napi::Value BenchLinear(const Napi::CallbackInfo& info) {
@@ -761,31 +767,18 @@ Napi::Value BenchLinear(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
-  auto res = std::make_shared<LinearBenchResult>();
-  auto* task = new PromiseWorker(
-      info.Env(), [=] { *res = bench_linear(*opts); },
-      [res](Napi::Env env) {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("device", res->device);
-        r.Set("copyGBps", res->copy_gbps);
-        Napi::Array rows = Napi::Array::New(env, res->rows.size());
-        for (size_t i = 0; i < res->rows.size(); ++i) {
-          const LinearBenchRow& x = res->rows[i];
-          Napi::Object o = Napi::Object::New(env);
-          o.Set("name", x.name);
-          o.Set("in", x.in);
-          o.Set("out", x.out);
-          o.Set("rows", x.rows);
-          o.Set("kernel", x.kernel);
-          o.Set("us", x.us);
-          o.Set("stagedUs", x.staged_us);
-          o.Set("bytes", x.bytes);
-          rows.Set(uint32_t(i), o);
-        }
-        r.Set("rows", rows);
-        return r;
-      });
-  return task->start();
+  return bench_promise<LinearBenchResult>(info.Env(), [opts] { return bench_linear(*opts); }, [](Napi::Env env, const LinearBenchRow& x) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", x.name);
+    o.Set("in", x.in);
+    o.Set("out", x.out);
+    o.Set("rows", x.rows);
+    o.Set("kernel", x.kernel);
+    o.Set("us", x.us);
+    o.Set("stagedUs", x.staged_us);
+    o.Set("bytes", x.bytes);
+    return o;
+  });
 }
 
 Napi::Value ParityAttention(const Napi::CallbackInfo& info) {
