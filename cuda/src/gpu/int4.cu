@@ -79,9 +79,10 @@ __device__ inline void dequant8(uint32_t word, float2 sz, const float* in_scale,
 // q[g], each within one group whose (scale, zero) is sz[g]), added to acc[g][r]; each 16 bytes
 // of the inputs are loaded once for the G rows. fp16 inputs: the weights dequantized two at a
 // time in half2 with no conversion (a nibble or'ed into 1024's mantissa is 1024 + q; times
-// 1/16 less (1024 + zero) / 16 gives (q - zero) / 16 exactly, at most 1 in size), the products
-// summed two by two in half2 (at most twice the input: no overflow below 32752), then scaled
-// by 16 x scale and summed in fp32. The integer-to-float conversions of the generic path run
+// 1/16 less (1024 + zero) / 16 gives (q - zero) / 16 exactly, at most 1 in size), a word's
+// products summed in half2 (four a half: no overflow for inputs below 16376), then scaled by 16
+// x scale and summed in fp32: one conversion a word, since the GEMV is bound by its
+// instructions (docs/int4-decode.md). The integer-to-float conversions of the generic path run
 // at a quarter of the FMA rate and bound it far below the memory's. Other types: each weight
 // converted and multiplied in fp32.
 template <typename W, int R, int G>
@@ -112,9 +113,8 @@ __device__ inline void add_chunk(const W* __restrict__ x, int in, int c, const u
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           const __half2* x2 = reinterpret_cast<const __half2*>(&xv[r]);
-          const float2 lo = __half22float2(__hfma2(wq[1], x2[1], __hmul2(wq[0], x2[0])));
-          const float2 hi = __half22float2(__hfma2(wq[3], x2[3], __hmul2(wq[2], x2[2])));
-          acc[g][r] += scale16[g] * ((lo.x + lo.y) + (hi.x + hi.y));
+          const float2 p = __half22float2(__hfma2(wq[3], x2[3], __hfma2(wq[2], x2[2], __hfma2(wq[1], x2[1], __hmul2(wq[0], x2[0])))));
+          acc[g][r] += scale16[g] * (p.x + p.y);
         }
       }
     }
