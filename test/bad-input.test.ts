@@ -201,7 +201,7 @@ describe('bad flags and configs', () => {
   });
 
   it.each([
-    [['--batch', '9'], 'quest: --batch: 9 rows; the 4-bit GEMV takes 1 to 8 (a larger batch runs in parts of 8)'],
+    [['--batch', '9'], "quest: --batch: 9 rows; bench-linear takes 1 to 8, the 4-bit GEMV's most (a larger batch runs in parts of 8)"],
     [['--model', 'no-such-model'], /^quest: --model no-such-model: not a model folder or a preset/],
   ])('bench-linear names a bad %j before looking for a GPU', async (args, message) => {
     const r = await quest(['bench-linear', ...args]);

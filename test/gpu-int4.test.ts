@@ -153,6 +153,9 @@ describe.skipIf(!gpu)('quest bench-linear on the GPU', () => {
       const [inp, outp, weights] = want[row.name];
       const act = row.name === 'lm_head' ? 4 : 2;  // a 16-bit layer reads fp32 rows, a 4-bit one the staged fp16 rows
       expect([row.in, row.out]).toEqual([inp, outp]);
+      // The down projection (at least twice as many inputs as outputs) on tensor cores, the others in half2; the LM head stored in fp16.
+      expect(row.kernel).toBe(row.name === 'lm_head' ? 'fp16, tensor cores' : row.name === 'down' ? '4-bit, tensor cores' : '4-bit, half2');
+      expect(row.stagedUs).toBeGreaterThan(0);
       expect(row.bytes).toBe(weights + act * row.rows * inp + 4 * row.rows * outp);
       // No kernel moves its bytes faster than a read-and-write copy by much (reading alone is a little faster).
       expect(row.us).toBeGreaterThan(0);

@@ -69,12 +69,12 @@ export async function runLinearBench(o: LinearOptions, argv: string[]): Promise<
   if (spec.quant && group <= 0) throw new QuestError(`--model ${o.model}: the GEMV bench takes grouped 4-bit weights, not group ${group}`);
   const most = native().backendInfo().gpuShapes.int4GemvRows;
   const over = o.batch.find((b) => b > most);
-  if (over !== undefined) throw new QuestError(`--batch: ${over} rows; the 4-bit GEMV takes 1 to ${most} (a larger batch runs in parts of ${most})`);
+  if (over !== undefined) throw new QuestError(`--batch: ${over} rows; bench-linear takes 1 to ${most}, the 4-bit GEMV's most (a larger batch runs in parts of ${most})`);
   if (o.outputPath) makeOutputDir(path.resolve(o.outputPath));
   const backend = chooseBackend('auto');
   if (!backend.info.cuda.compiled || backend.info.cuda.devices === 0)
     throw new QuestError(`bench-linear needs a GPU: ${backend.info.cuda.compiled ? noGpu(backend.info, nvidiaDriver()) : backend.info.cuda.error}`);
-  const res = await native().benchLinear({ shapes: stepShapes(spec), rows: o.batch, group, layers: o.layers ? spec.numLayers : 0, repeats: o.repeats, seed: o.seed });
+  const res = await native().benchLinear({ shapes: stepShapes(spec), rows: [...new Set(o.batch)], group, layers: o.layers ? spec.numLayers : 0, repeats: o.repeats, seed: o.seed });
   const rows: LinearRow[] = res.rows.map((r) => {
     const achievedGBps = r.bytes / (r.us * 1e-6) / 1e9;
     return { ...r, model: name, floorUs: (r.bytes / (res.copyGBps * 1e9)) * 1e6, achievedGBps, ofCopy: achievedGBps / res.copyGBps };

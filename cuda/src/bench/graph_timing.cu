@@ -53,9 +53,14 @@ BenchDevice::BenchDevice() {
   cudaDeviceProp prop;
   check(cudaGetDeviceProperties(&prop, 0), "device properties");
   name = prop.name;
-  check(cudaStreamCreate(&stream), "stream");
-  copy_gbps = copy_bandwidth_gbps(stream);
   flush = std::make_unique<L2Flush>(prop);
+  check(cudaStreamCreate(&stream), "stream");
+  try {
+    copy_gbps = copy_bandwidth_gbps(stream);
+  } catch (...) {
+    cudaStreamDestroy(stream);  // the destructor does not run for a constructor that throws
+    throw;
+  }
 }
 
 BenchDevice::~BenchDevice() {
@@ -87,7 +92,6 @@ double time_graph(const Graph& graph, const L2Flush& flush, cudaStream_t s, int 
   std::nth_element(ms.begin(), ms.begin() + repeats / 2, ms.end());
   return 1000.0 * ms[repeats / 2];
 }
-
 
 double copy_bandwidth_gbps(cudaStream_t s) {
   const size_t bytes = size_t(1) << 30;

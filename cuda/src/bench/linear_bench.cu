@@ -1,9 +1,11 @@
 // Each linear layer of a decode step timed alone: random weights on the device, the product
 // of `rows` input rows replayed in a CUDA graph (median), each replay from DRAM (the L2
-// flushed), as the engine's step runs it (gpu_sequence.cu: linear() for one 16-bit row,
-// linear_rows() for several, int4_gemv() after stage_input() for 4-bit layers).
+// flushed), by the kernels the engine's step runs (gpu_sequence.cu: linear() for one 16-bit
+// row, linear_rows() for several, int4_gemv() after stage_input() for 4-bit layers). The input
+// is a plain fp32 row: the step's norm or SwiGLU, built on the way, is not timed here.
 #include "bench/linear_bench.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "bench/graph_timing.cuh"
@@ -90,14 +92,18 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
   auto kernel = [](const LinearShape& sh, const Layer& l) -> std::string {
     return sh.int4 ? (l.q4.mma ? "4-bit, tensor cores" : "4-bit, half2") : "fp16, tensor cores";
   };
-  // Each row of `shapes` x `rows`: the graphs of `body` alone and staged, timed.
-  auto timed = [&](LinearBenchRow row, auto&& body) {
-    Graph alone, with_stage;
+  // A row's graph of `body` timed, and for 4-bit layers with their staging launches too (a
+  // 16-bit layer builds its input in the GEMV: the same graph).
+  auto timed = [&](LinearBenchRow row, bool int4, auto&& body) {
+    Graph alone;
     stage_input({x.ptr}, row.rows, int(max_in), HalfType::F16, staged.ptr, s);  // the 4-bit GEMVs' staged input, as a step leaves it
     capture(alone, s, [&] { body(false); });
-    capture(with_stage, s, [&] { body(true); });
-    row.us = dev.time(alone, o.repeats);
-    row.staged_us = dev.time(with_stage, o.repeats);
+    row.us = row.staged_us = dev.time(alone, o.repeats);
+    if (int4) {
+      Graph with_stage;
+      capture(with_stage, s, [&] { body(true); });
+      row.staged_us = dev.time(with_stage, o.repeats);
+    }
     res.rows.push_back(row);
   };
   for (const LinearShape& sh : o.shapes) {
@@ -110,7 +116,7 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
       row.rows = rows;
       row.kernel = kernel(sh, l);
       row.bytes = bytes(sh, l, rows);
-      timed(row, [&](bool stage) { product(sh, l, rows, stage); });
+      timed(row, sh.int4, [&](bool stage) { product(sh, l, rows, stage); });
     }
   }
   // Every layer's projections back to back, each layer its own weights (as a step reads them):
@@ -126,7 +132,7 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
       row.rows = rows;
       row.kernel = "every projection of " + std::to_string(o.layers) + " layers";
       for (const auto& [sh, l] : all) row.bytes += bytes(*sh, l, rows);
-      timed(row, [&](bool stage) {
+      timed(row, std::any_of(all.begin(), all.end(), [](const auto& e) { return e.first->int4; }), [&](bool stage) {
         for (const auto& [sh, l] : all) product(*sh, l, rows, stage);
       });
     }

@@ -28,7 +28,7 @@ struct LinearBenchRow {
   int in = 0, out = 0, rows = 0;
   std::string kernel;   // which GEMV ran
   double us = 0;        // the layer's product alone (a 4-bit one's input already staged), median of replays
-  double staged_us = 0; // with the step's staging of its input (the norm, the input scale) before it
+  double staged_us = 0; // 4-bit layers: with the staging launch of their input before them (a plain row to fp16); 16-bit: us
   double bytes = 0;     // weights (and a 4-bit layer's scales and zeros), input rows and output rows
 };
 

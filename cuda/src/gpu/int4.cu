@@ -80,7 +80,8 @@ __device__ inline void dequant8(uint32_t word, float2 sz, const float* in_scale,
 // of the inputs are loaded once for the G rows. fp16 inputs: the weights dequantized two at a
 // time in half2 with no conversion (a nibble or'ed into 1024's mantissa is 1024 + q; times
 // 1/16 less (1024 + zero) / 16 gives (q - zero) / 16 exactly, at most 1 in size), a word's
-// products summed in half2 (four a half: no overflow for inputs below 16376), then scaled by 16
+// products summed in half2 (four a half: inputs of 16376 or more in size would overflow to inf,
+// where two a half allowed 32752; the staged row is fp16, 65504 at most), then scaled by 16
 // x scale and summed in fp32: one conversion a word, since the GEMV is bound by its
 // instructions (docs/int4-decode.md). The integer-to-float conversions of the generic path run
 // at a quarter of the FMA rate and bound it far below the memory's. Other types: each weight
@@ -153,7 +154,7 @@ __device__ inline uint4 load_once(const uint4* p) {
 // quantization group's, a 16-byte load of weights a row) at a time, lanes on consecutive
 // 16-byte words; the R input rows reuse each weight and the output rows each input load. A
 // row's sums are formed in the same order whatever R is.
-// One row: at most 80 registers so that 6 blocks share an SM, not 5 (ptxas spills 0-8 bytes
+// One row: at most 80 registers so that 6 blocks share an SM, not 5 (ptxas spills 4-12 bytes
 // for fp16, 28-36 for bf16's fp32 conversions).
 template <typename W, int R, int KS>
 __global__ void __launch_bounds__(kGemvWarps * 32, R == 1 ? 6 : 1) int4_gemv_kernel(const W* __restrict__ x, Int4Linear w, const float* __restrict__ b,

@@ -37,7 +37,6 @@ struct Int4Linear {
 // Int4Linear::mma's rule for a layer of this shape and group.
 bool int4_gemv_on_tensor_cores(int in, int out, int group);
 
-
 // parts stacked along the output (q, k, v; gate, up), each unpacked by its format's rules
 // (engine/int4.h) on the host, uploaded into memory from alloc (which the caller owns).
 Int4Linear upload_int4(const QuantSpec& q, std::initializer_list<const PackedLinear*> parts, const std::vector<float>& in_scale,
