@@ -96,7 +96,8 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
   // 16-bit layer builds its input in the GEMV: the same graph).
   auto timed = [&](LinearBenchRow row, bool int4, auto&& body) {
     Graph alone;
-    stage_input({x.ptr}, row.rows, int(max_in), HalfType::F16, staged.ptr, s);  // the 4-bit GEMVs' staged input, as a step leaves it
+    // The 4-bit GEMVs' staged input, as a step leaves it.
+    if (int4) stage_input({x.ptr}, row.rows, int(max_in), HalfType::F16, staged.ptr, s);
     capture(alone, s, [&] { body(false); });
     row.us = row.staged_us = dev.time(alone, o.repeats);
     if (int4) {
@@ -122,6 +123,14 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
   // Every layer's projections back to back, each layer its own weights (as a step reads them):
   // the launches overlap as in a forward pass, no replay's start or end in any one kernel's time.
   if (o.layers > 0) {
+    double need = 0;
+    for (const LinearShape& sh : o.shapes)
+      if (sh.per_layer) need += o.layers * (sh.int4 ? sh.out * (sh.in / 2.0 + 4.0 * sh.in / o.group) : 2.0 * sh.in * sh.out);
+    size_t free = 0, total = 0;
+    check(cudaMemGetInfo(&free, &total), "free memory");
+    if (need > 0.95 * double(free))
+      throw std::runtime_error("bench-linear: the layers row needs " + std::to_string(int(need / 1e9)) + " GB of weights, " + std::to_string(int(free / 1e9)) +
+                               " GB of the GPU are free: --no-layers leaves it out");
     std::vector<std::pair<const LinearShape*, Layer>> all;
     for (int i = 0; i < o.layers; ++i)
       for (const LinearShape& sh : o.shapes)
