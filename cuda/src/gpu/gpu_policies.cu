@@ -51,10 +51,10 @@ class QuestGpu final : public GpuPolicy {
   }
   bool reads_bounds() const override { return true; }
   void grow(int64_t, int64_t capacity, cudaStream_t) override {
-    const size_t pages = size_t((capacity + o_.page_size - 1) / o_.page_size) * lists_;
-    scores_.resize(pages);
-    indices_.resize(pages);
+    scores_.resize(listed_pages(capacity));
+    indices_.resize(listed_pages(capacity));
   }
+  size_t state_bytes(int64_t capacity) const override { return listed_pages(capacity) * (sizeof(float) + sizeof(int)); }
   StepRead select(int, int64_t pos, int64_t, const AttentionCall& a, cudaStream_t st) override {
     const int P = o_.page_size;
     const int current = int(pos / P);
@@ -103,6 +103,8 @@ class QuestGpu final : public GpuPolicy {
   PolicyOptions o_;
   bool per_head_;
   int heads_, kv_heads_, head_dim_, lists_;
+  // Every list's pages of a cache of `capacity` tokens (scores_ and indices_ hold one each).
+  size_t listed_pages(int64_t capacity) const { return size_t((capacity + o_.page_size - 1) / o_.page_size) * lists_; }
   DeviceBuffer<float> scores_;
   DeviceBuffer<int> indptr_, indices_, tokens_;
   DeviceBuffer<unsigned long long> counted_;
@@ -142,6 +144,10 @@ class TokenGpu : public GpuPolicy {
       check(cudaStreamSynchronize(st), "policy scores");
       a = std::move(fresh);
     }
+  }
+  size_t state_bytes(int64_t capacity) const override {
+    const size_t cap = size_t(capacity), wide = std::max(cap, size_t(keep_stride_));
+    return kv_heads_ * cap * sizeof(int) + (size_t(heads_) + kv_heads_) * wide * sizeof(float) + acc_.size() * kv_heads_ * cap * sizeof(float);
   }
   void copy_prefill_statistics(const GpuPolicy& from, cudaStream_t st) override {
     const auto& f = static_cast<const TokenGpu&>(from);

@@ -41,6 +41,8 @@ class GpuPolicy {
   // The cache now holds `capacity` tokens (it held `old` before): per-position state grows,
   // its contents kept.
   virtual void grow(int64_t old, int64_t capacity, cudaStream_t stream) {}
+  // Device bytes of that per-position state at `capacity` tokens (what a cache's fit counts).
+  virtual size_t state_bytes(int64_t capacity) const { return 0; }
   // Whether its steps read the cache's key bounds (only a cache that some policy reads keeps them).
   virtual bool reads_bounds() const { return false; }
   // Whether the prefill of governed layers must report its rows' log-sum-exp to observe_prefill.

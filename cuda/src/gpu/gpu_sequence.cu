@@ -47,6 +47,9 @@ size_t free_gpu_bytes() {
 
 // Tokens a prefill makes room for beyond its prompt, so that decode steps rarely reallocate.
 constexpr int64_t kDecodeRoom = 512;
+// Rows whose logits one LM head call writes (a prefill's all-logits chunk goes in pieces):
+// a chunk's 2,048 rows of a 128K vocabulary would hold 1 GiB.
+constexpr int kLogitRows = 256;
 
 class GpuSequence final : public Decoder {
  public:
@@ -67,10 +70,14 @@ class GpuSequence final : public Decoder {
   void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
 
  private:
-  // Throws, saying how many tokens would fit, unless the pool can add `pool_pages` pages and the
-  // key bounds can take `meta` Quest pages (for a cache of `tokens` tokens).
-  void check_fits(int64_t tokens, int64_t pool_pages, int64_t meta) const;
-  void grow(int64_t tokens);
+  // Throws, saying how many tokens would fit, unless the pool can add `pool_pages` pages, the
+  // key bounds can take `meta` Quest pages (for a cache of `tokens` tokens) and `other` more
+  // bytes (scratch and policy state) fit beside them.
+  void check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, size_t other) const;
+  // Room for `tokens` tokens, before a forward call of `rows` rows.
+  void grow(int64_t tokens, int rows);
+  // Bytes that policies' per-position state adds when their cache grows to `capacity` tokens.
+  static size_t state_growth(const std::vector<GpuPolicy*>& policies, int64_t from, int64_t capacity);
   // Before positions [length_, len) are written: its own copy of any page among them it shares.
   void own_pages(int64_t len);
   // Starts as a cell of `from`'s prefill: the prompt's pages shared, its own pages for the rest
@@ -92,8 +99,14 @@ class GpuSequence final : public Decoder {
   void decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st);
   bool observed() const;  // whether a policy observing the prefill needs its log-sum-exp
   PagedKv view(int layer, int64_t len) const;
+  // Each scratch buffer of a forward call of `rows` rows, with its elements (0: not needed),
+  // given to f: ensure_rows sizes them and scratch_growth counts them, from one list.
+  template <class Self, class F>
+  static void row_scratch(Self& q, int rows, F f);
   // Scratch sized for `rows` tokens a forward call.
   void ensure_rows(int rows);
+  // Bytes that ensure_rows(rows) would add.
+  size_t scratch_growth(int rows) const;
   // The rows' tokens uploaded and embedded into x_.
   void embed_tokens(const int32_t* tokens, int rows, cudaStream_t st);
   LinearInput normed(const float* x) const { return {x, LinearInput::RmsNorm, float(spec_.rms_eps), row_scale_.ptr}; }
@@ -184,29 +197,36 @@ bool GpuSequence::observed() const {
 void GpuSequence::reserve(int64_t n) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   std::lock_guard<std::mutex> lock(pool_->mutex);
-  if (length_ + n > capacity_) grow(length_ + n + kDecodeRoom);
+  if (length_ + n > capacity_) grow(length_ + n + kDecodeRoom, int(std::min<int64_t>(n, kPrefillChunk)));
 }
 
-void GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta) const {
+void GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, size_t other) const {
   const ModelSpec& s = spec_;
   // K and V in the pool, both key bounds of every layer here, against what is free plus what
   // the pool and the bounds hold now: a cache that cannot fit says how many tokens would,
   // rather than failing in cudaMalloc.
   const size_t per_meta = size_t(s.kv_heads) * s.head_dim, page = pool_->page_bytes(), pool_now = size_t(pool_->capacity()) * page;
   auto bounds = [&](size_t mp) { return 2 * sizeof(uint16_t) * s.layers * mp * per_meta; };
-  const size_t need = pool_now + size_t(pool_pages) * page + bounds(std::max<size_t>(size_t(meta), kmin_[0].n / per_meta));
-  const size_t room = free_gpu_bytes() + pool_now + bounds(kmin_[0].n / per_meta);
+  const size_t cache = pool_now + size_t(pool_pages) * page + bounds(std::max<size_t>(size_t(meta), kmin_[0].n / per_meta));
+  const size_t need = cache + other, room = free_gpu_bytes() + pool_now + bounds(kmin_[0].n / per_meta);
   if (need > room) {
     // The wording is matched by cacheDoesNotFit (src/engine/index.ts): eval splits a shared
-    // prefill and bench-latency cuts a batch on it.
+    // prefill and bench-latency cuts a batch on it. The cache scales with its tokens, the rest not.
     const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
-    throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory and " +
-                             gib(room) + " GiB is free: about " + std::to_string(int64_t(double(tokens) * double(room) / double(need))) +
+    const int64_t fit = room > other ? int64_t(double(tokens) * double(room - other) / double(cache)) : 0;
+    throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory (" + gib(other) +
+                             " of it scratch and policy state) and " + gib(room) + " GiB is free: about " + std::to_string(fit) +
                              " tokens would fit");
   }
 }
 
-void GpuSequence::grow(int64_t tokens) {
+size_t GpuSequence::state_growth(const std::vector<GpuPolicy*>& policies, int64_t from, int64_t capacity) {
+  size_t bytes = 0;
+  for (const GpuPolicy* p : policies) bytes += p->state_bytes(capacity) - std::min(p->state_bytes(capacity), p->state_bytes(from));
+  return bytes;
+}
+
+void GpuSequence::grow(int64_t tokens, int rows) {
   const ModelSpec& s = spec_;
   const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, old_pages = capacity_ / kGpuPage;
   // The key bounds come a chunk of Quest pages (of any size) at a time; chunks are outermost,
@@ -214,7 +234,9 @@ void GpuSequence::grow(int64_t tokens) {
   const int64_t P = opts_.page_size, meta = bounds_ ? bound_pages((pages * kGpuPage + P - 1) / P) : 0,
                 old_meta = bounds_ ? bound_pages((capacity_ + P - 1) / P) : 0;
   const size_t per_meta = size_t(s.kv_heads) * s.head_dim;
-  check_fits(tokens, pool_->shortfall(pages - old_pages), meta);
+  const size_t lists = size_t(pages) * s.kv_heads, lists_growth = lists > dense_indices_.n ? (lists - dense_indices_.n) * sizeof(int) : 0;
+  check_fits(tokens, pool_->shortfall(pages - old_pages), meta,
+             scratch_growth(rows) + state_growth(observers_, capacity_, pages * kGpuPage) + lists_growth);
   for (int p : pool_->take(pages - old_pages, stream_)) table_.push_back(p);
   auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per, int64_t n, int64_t old) {
     DeviceBuffer<uint16_t> fresh(size_t(n) * per);
@@ -227,7 +249,7 @@ void GpuSequence::grow(int64_t tokens) {
     regrow(kmax_[l], per_meta, meta, old_meta);
   }
   upload_table();
-  dense_indices_.resize(size_t(pages) * s.kv_heads);
+  if (dense_indices_.n < lists) dense_indices_.resize(lists);
   for (GpuPolicy* p : observers_) p->grow(capacity_, pages * kGpuPage, stream_);
   capacity_ = pages * kGpuPage;
 }
@@ -298,7 +320,10 @@ void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const i
       keepers += 1;
     }
     const int64_t P = first.opts_.page_size, bounds = keepers * bound_pages((pages * kGpuPage + P - 1) / P);
-    first.check_fits(total * kGpuPage, total, bounds);
+    std::vector<GpuPolicy*> policies;
+    for (GpuSequence* c : cells) policies.push_back(c->policy_.get());
+    first.check_fits(total * kGpuPage, total, bounds,
+                     first.scratch_growth(int(std::min<int64_t>(n, kPrefillChunk))) + state_growth(policies, 0, pages * kGpuPage));
     first.pool_->reserve(total, first.stream_);
   }
   first.observers_.clear();
@@ -324,32 +349,46 @@ void GpuSequence::embed_tokens(const int32_t* tokens, int rows, cudaStream_t st)
   if (m_->embed_scale() > 0) scale_values(x_.ptr, size_t(rows) * spec_.hidden, m_->embed_scale(), st);
 }
 
+template <class Self, class F>
+void GpuSequence::row_scratch(Self& q, int rows, F f) {
+  const ModelSpec& s = q.spec_;
+  const size_t n = size_t(rows), qd = size_t(s.heads) * s.head_dim, kvd = size_t(s.kv_heads) * s.head_dim;
+  const size_t widest = std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)});
+  f(q.tokens_, n);
+  f(q.x_, n * s.hidden);
+  f(q.row_scale_, n);
+  f(q.trig_, n * s.head_dim);
+  f(q.qkv_, n * (qd + 2 * kvd));
+  f(q.att_, n * qd);
+  f(q.gu_, n * 2 * s.intermediate);
+  f(q.logits_, size_t(std::min(rows, kLogitRows)) * s.vocab);
+  f(q.q16_, n * qd);
+  f(q.lse_, q.observed() ? n * s.heads : 0);
+  f(q.trig_local_, s.has_local_rope ? n * s.head_dim : 0);
+  f(q.branch_, s.gemma() ? n * s.hidden : 0);
+  f(q.act_, s.gemma() ? n * s.intermediate : 0);
+  const bool lt = q.m_->lt() && rows > 1;
+  // cuBLASLt's input, or the 4-bit GEMV's (kInt4GemvRows rows at a time).
+  f(q.staged_, std::max(lt ? n * widest : 0, q.m_->int4() ? size_t(std::min(rows, kInt4GemvRows)) * widest : 0));
+  f(q.lt_workspace_, lt ? LtGemm::kWorkspaceBytes : 0);
+  // A 4-bit layer's weights dequantized for a GEMM of more rows than the GEMV takes.
+  f(q.dequant_, q.m_->int4() && rows > kInt4GemvRows ? q.m_->int4_scratch() : 0);
+}
+
 void GpuSequence::ensure_rows(int rows) {
   if (rows <= rows_) return;
-  const ModelSpec& s = spec_;
-  const size_t qd = size_t(s.heads) * s.head_dim, kvd = size_t(s.kv_heads) * s.head_dim;
-  tokens_.resize(rows);
-  x_.resize(size_t(rows) * s.hidden);
-  row_scale_.resize(rows);
-  trig_.resize(size_t(rows) * s.head_dim);
-  qkv_.resize(size_t(rows) * (qd + 2 * kvd));
-  att_.resize(size_t(rows) * qd);
-  gu_.resize(size_t(rows) * 2 * s.intermediate);
-  logits_.resize(size_t(rows) * s.vocab);
-  q16_.resize(size_t(rows) * qd);
-  if (observed()) lse_.resize(size_t(rows) * s.heads);
-  if (s.has_local_rope) trig_local_.resize(size_t(rows) * s.head_dim);
-  if (s.gemma()) {
-    branch_.resize(size_t(rows) * s.hidden);
-    act_.resize(size_t(rows) * s.intermediate);
-  }
-  if (m_->lt() && rows > 1) {
-    staged_.resize(size_t(rows) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)}));
-    if (!lt_workspace_.ptr) lt_workspace_.resize(LtGemm::kWorkspaceBytes);
-  }
-  const size_t gemv_in = size_t(std::min(rows, kInt4GemvRows)) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)});
-  if (m_->int4() && staged_.n < gemv_in) staged_.resize(gemv_in);  // the 4-bit GEMV's input
+  row_scratch(*this, rows, [](auto& b, size_t n) {
+    if (b.n < n) b.resize(n);
+  });
   rows_ = rows;
+}
+
+size_t GpuSequence::scratch_growth(int rows) const {
+  size_t bytes = 0;
+  row_scratch(*this, rows, [&](const auto& b, size_t n) {
+    if (b.n < n) bytes += (n - b.n) * sizeof(*b.ptr);
+  });
+  return bytes;
 }
 
 void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate) {
@@ -358,7 +397,6 @@ void GpuSequence::linear_layer(const LinearInput& x, int rows, const DeviceLinea
     stage_input(x, rows, w.in, m_->type(), staged_.ptr, stream_, q4.in_scale);
     return int4_gemv(staged_.ptr, rows, q4, w.b, m_->type(), y, accumulate, stream_);
   }
-  if (!dequant_.ptr) dequant_.resize(m_->int4_scratch());
   int4_dequantize(q4, m_->type(), dequant_.ptr, stream_);
   linear_layer(x, rows, {dequant_.ptr, w.b, w.in, w.out}, y, accumulate);
 }
@@ -391,7 +429,7 @@ PagedKv GpuSequence::view(int layer, int64_t len) const {
 
 void GpuSequence::make_room(int64_t n) {
   const int64_t len = length_ + n;
-  if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2));
+  if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2), int(n));
   own_pages(len);
 }
 
@@ -525,12 +563,17 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
       linear_layer(x, n, w, q4, y, accumulate);
     }, st);
   }
-  // Only the rows whose logits are wanted go through the final norm and the LM head.
+  // Only the rows whose logits are wanted go through the final norm and the LM head, at most
+  // kLogitRows at a time (the copy of each piece is in stream order before the next overwrites it).
   const int rows = all_logits ? n : 1;
-  linear_layer(normed(x_.ptr + size_t(n - rows) * H), rows, m_->lm_head(), logits_.ptr, false);
-  if (s.final_softcap > 0) softcap(logits_.ptr, size_t(rows) * s.vocab, float(s.final_softcap), st);
   logits.resize(size_t(rows) * s.vocab);
-  check(cudaMemcpyAsync(logits.data(), logits_.ptr, logits.size() * sizeof(float), cudaMemcpyDeviceToHost, st), "logits");
+  for (int r = 0; r < rows; r += kLogitRows) {
+    const int m = std::min(kLogitRows, rows - r);
+    linear_layer(normed(x_.ptr + size_t(n - rows + r) * H), m, m_->lm_head(), logits_.ptr, false);
+    if (s.final_softcap > 0) softcap(logits_.ptr, size_t(m) * s.vocab, float(s.final_softcap), st);
+    check(cudaMemcpyAsync(logits.data() + size_t(r) * s.vocab, logits_.ptr, size_t(m) * s.vocab * sizeof(float), cudaMemcpyDeviceToHost, st),
+          "logits");
+  }
   check(cudaStreamSynchronize(st), "forward pass");
   if (const double counted = policy_->drain_counted_tokens(st)) {
     stats_.tokens_read += counted;
@@ -617,12 +660,15 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     }
     finish_layer(L, B, rows_linear, st);
   }
-  linear_rows(normed(x_.ptr), B, m_->lm_head(), wt, logits_.ptr, false, built_.ptr, st);
-  if (s.final_softcap > 0) softcap(logits_.ptr, size_t(B) * s.vocab, float(s.final_softcap), st);
-  for (int b = 0; b < B; ++b) {
-    logits[b]->resize(size_t(s.vocab));
-    check(cudaMemcpyAsync(logits[b]->data(), logits_.ptr + size_t(b) * s.vocab, size_t(s.vocab) * sizeof(float), cudaMemcpyDeviceToHost, st),
-          "logits");
+  for (int r = 0; r < B; r += kLogitRows) {
+    const int m = std::min(kLogitRows, B - r);
+    linear_rows(normed(x_.ptr + size_t(r) * s.hidden), m, m_->lm_head(), wt, logits_.ptr, false, built_.ptr, st);
+    if (s.final_softcap > 0) softcap(logits_.ptr, size_t(m) * s.vocab, float(s.final_softcap), st);
+    for (int b = r; b < r + m; ++b) {
+      logits[b]->resize(size_t(s.vocab));
+      check(cudaMemcpyAsync(logits[b]->data(), logits_.ptr + size_t(b - r) * s.vocab, size_t(s.vocab) * sizeof(float), cudaMemcpyDeviceToHost, st),
+            "logits");
+    }
   }
   check(cudaStreamSynchronize(st), "forward pass");
   for (GpuSequence* g : lanes) {
