@@ -70,12 +70,13 @@ class GpuSequence final : public Decoder {
   void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
 
  private:
-  // Throws, saying how many tokens would fit, unless the pool can add `pool_pages` pages, the
-  // key bounds can take `meta` Quest pages (for a cache of `tokens` tokens) and `other` more
-  // bytes (scratch and policy state) fit beside them.
-  void check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, size_t other) const;
-  // Room for `tokens` tokens, before a forward call of `rows` rows.
-  void grow(int64_t tokens, int rows);
+  // Whether the pool can add `pool_pages` pages, the key bounds can take `meta` Quest pages (for
+  // a cache of `tokens` tokens) and `other` more bytes (scratch and policy state) fit beside
+  // them; with `refuse`, throws where they do not, saying how many tokens would fit.
+  bool check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, size_t other, bool refuse = true) const;
+  // Room for `tokens` tokens before a forward call of `rows` rows; where that does not fit, for
+  // `at_least` and a prefill's decode room, or for `at_least` alone.
+  void grow(int64_t tokens, int rows, int64_t at_least);
   // Bytes that policies' per-position state adds when their cache grows to `capacity` tokens.
   static size_t state_growth(const std::vector<GpuPolicy*>& policies, int64_t from, int64_t capacity);
   // Before positions [length_, len) are written: its own copy of any page among them it shares.
@@ -197,10 +198,10 @@ bool GpuSequence::observed() const {
 void GpuSequence::reserve(int64_t n) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   std::lock_guard<std::mutex> lock(pool_->mutex);
-  if (length_ + n > capacity_) grow(length_ + n + kDecodeRoom, int(std::min<int64_t>(n, kPrefillChunk)));
+  if (length_ + n > capacity_) grow(length_ + n + kDecodeRoom, int(std::min<int64_t>(n, kPrefillChunk)), length_ + n);
 }
 
-void GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, size_t other) const {
+bool GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, size_t other, bool refuse) const {
   const ModelSpec& s = spec_;
   // K and V in the pool, both key bounds of every layer here, against what is free plus what
   // the pool and the bounds hold now: a cache that cannot fit says how many tokens would,
@@ -209,7 +210,8 @@ void GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, s
   auto bounds = [&](size_t mp) { return 2 * sizeof(uint16_t) * s.layers * mp * per_meta; };
   const size_t cache = pool_now + size_t(pool_pages) * page + bounds(std::max<size_t>(size_t(meta), kmin_[0].n / per_meta));
   const size_t need = cache + other, room = free_gpu_bytes() + pool_now + bounds(kmin_[0].n / per_meta);
-  if (need > room) {
+  if (need <= room || !refuse) return need <= room;
+  {
     // The wording is matched by cacheDoesNotFit (src/engine/index.ts): eval splits a shared
     // prefill and bench-latency cuts a batch on it. The cache scales with its tokens, the rest not.
     const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
@@ -226,17 +228,26 @@ size_t GpuSequence::state_growth(const std::vector<GpuPolicy*>& policies, int64_
   return bytes;
 }
 
-void GpuSequence::grow(int64_t tokens, int rows) {
+void GpuSequence::grow(int64_t tokens, int rows, int64_t at_least) {
   const ModelSpec& s = spec_;
-  const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, old_pages = capacity_ / kGpuPage;
+  const int64_t P = opts_.page_size, old_pages = capacity_ / kGpuPage;
   // The key bounds come a chunk of Quest pages (of any size) at a time; chunks are outermost,
   // so the old bounds are the new ones' prefix.
-  const int64_t P = opts_.page_size, meta = bounds_ ? bound_pages((pages * kGpuPage + P - 1) / P) : 0,
-                old_meta = bounds_ ? bound_pages((capacity_ + P - 1) / P) : 0;
-  const size_t per_meta = size_t(s.kv_heads) * s.head_dim;
-  const size_t lists = size_t(pages) * s.kv_heads, lists_growth = lists > dense_indices_.n ? (lists - dense_indices_.n) * sizeof(int) : 0;
-  check_fits(tokens, pool_->shortfall(pages - old_pages), meta,
-             scratch_growth(rows) + state_growth(observers_, capacity_, pages * kGpuPage) + lists_growth);
+  auto bound_chunks = [&](int64_t pages) { return bounds_ ? bound_pages((pages * kGpuPage + P - 1) / P) : 0; };
+  const int64_t old_meta = bound_chunks(old_pages);
+  auto fits = [&](int64_t t, bool refuse) {
+    const int64_t pages = (t + kGpuPage - 1) / kGpuPage, more = pool_->shortfall(pages - old_pages);
+    const size_t lists = size_t(pages) * s.kv_heads, lists_growth = lists > dense_indices_.n ? (lists - dense_indices_.n) * sizeof(int) : 0;
+    // Growing copies one layer's buffer at a time: for a moment its old copy beside the new.
+    const size_t copies = (more > 0 ? pool_->layer_bytes() : 0) + (bound_chunks(pages) > old_meta ? kmin_[0].n * sizeof(uint16_t) : 0);
+    return check_fits(t, more, bound_chunks(pages),
+                      scratch_growth(rows) + state_growth(observers_, capacity_, pages * kGpuPage) + lists_growth + copies, refuse);
+  };
+  if (at_least < tokens && !fits(tokens, false))
+    tokens = at_least + kDecodeRoom < tokens && fits(at_least + kDecodeRoom, false) ? at_least + kDecodeRoom : at_least;
+  fits(tokens, true);
+  const int64_t pages = (tokens + kGpuPage - 1) / kGpuPage, meta = bound_chunks(pages);
+  const size_t per_meta = size_t(s.kv_heads) * s.head_dim, lists = size_t(pages) * s.kv_heads;
   for (int p : pool_->take(pages - old_pages, stream_)) table_.push_back(p);
   auto regrow = [&](DeviceBuffer<uint16_t>& b, size_t per, int64_t n, int64_t old) {
     DeviceBuffer<uint16_t> fresh(size_t(n) * per);
@@ -244,7 +255,7 @@ void GpuSequence::grow(int64_t tokens, int rows) {
     check(cudaStreamSynchronize(stream_), "cache copy");
     b = std::move(fresh);
   };
-  for (int l = 0; l < s.layers && bounds_; ++l) {
+  for (int l = 0; l < s.layers && meta > old_meta; ++l) {
     regrow(kmin_[l], per_meta, meta, old_meta);
     regrow(kmax_[l], per_meta, meta, old_meta);
   }
@@ -307,10 +318,11 @@ void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const i
   }
   if (n <= 0) throw std::runtime_error("prefill needs at least one token");
   check(cudaSetDevice(first.m_->device()), "cudaSetDevice");
-  {
+  if (cells.size() > 1) {
     // Room for every cell's own pages up front (the partial page's copy and the decode room),
     // so that neither the forks nor their first steps reallocate the pool; checked with every
-    // cell's key bounds.
+    // cell's key bounds. One cell grows as a prefill alone does (less decode room near the
+    // memory's end).
     std::lock_guard<std::mutex> lock(first.pool_->mutex);
     const int64_t pages = (n + kDecodeRoom + kGpuPage - 1) / kGpuPage, total = pages + int64_t(cells.size() - 1) * (pages - n / kGpuPage);
     int64_t keepers = 0;  // sequences that will keep key bounds: the first, where any cell reads them, and those cells
@@ -429,7 +441,8 @@ PagedKv GpuSequence::view(int layer, int64_t len) const {
 
 void GpuSequence::make_room(int64_t n) {
   const int64_t len = length_ + n;
-  if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2), int(n));
+  // Half as much again, so that decode steps rarely reallocate (less near the memory's end).
+  if (len > capacity_) grow(std::max<int64_t>(len, capacity_ + capacity_ / 2), int(n), len);
   own_pages(len);
 }
 

@@ -23,6 +23,8 @@ class KvPool {
   int64_t live() const { return capacity() - int64_t(free_.size()); }
   // Bytes of one page: K and V of every layer.
   size_t page_bytes() const { return 2 * k_.size() * per_page_ * sizeof(uint16_t); }
+  // Bytes of one layer's K (or V) now: growing copies one such buffer at a time.
+  size_t layer_bytes() const { return size_t(capacity()) * per_page_ * sizeof(uint16_t); }
   // Pages to add so that `n` can be taken: the growth take(n) would make.
   int64_t shortfall(int64_t n) const { return std::max<int64_t>(0, n - int64_t(free_.size())); }
   // Grows to hold `pages` pages in all (contents kept, copied on `stream`, which it waits for).
