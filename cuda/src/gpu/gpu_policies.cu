@@ -146,6 +146,7 @@ class TokenGpu : public GpuPolicy {
     }
   }
   size_t state_bytes(int64_t capacity) const override {
+    if (capacity == 0) return 0;  // nothing grown yet
     const size_t cap = size_t(capacity), wide = std::max(cap, size_t(keep_stride_));
     return kv_heads_ * cap * sizeof(int) + (size_t(heads_) + kv_heads_) * wide * sizeof(float) + acc_.size() * kv_heads_ * cap * sizeof(float);
   }

@@ -100,14 +100,14 @@ class GpuSequence final : public Decoder {
   void decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st);
   bool observed() const;  // whether a policy observing the prefill needs its log-sum-exp
   PagedKv view(int layer, int64_t len) const;
-  // Each scratch buffer of a forward call of `rows` rows, with its elements (0: not needed),
-  // given to f: ensure_rows sizes them and scratch_growth counts them, from one list.
+  // Each scratch buffer of a forward call of `rows` rows (a decode batch's, with `batch`), with
+  // its elements (0: not needed), given to f: ensure_rows sizes them and scratch_growth counts
+  // them, from one list.
   template <class Self, class F>
-  static void row_scratch(Self& q, int rows, F f);
-  // Scratch sized for `rows` tokens a forward call.
-  void ensure_rows(int rows);
-  // Bytes that ensure_rows(rows) would add.
-  size_t scratch_growth(int rows) const;
+  static void row_scratch(Self& q, int rows, bool batch, F f);
+  void ensure_rows(int rows, bool batch);
+  // Bytes that ensure_rows(rows, batch) would add.
+  size_t scratch_growth(int rows, bool batch) const;
   // The rows' tokens uploaded and embedded into x_.
   void embed_tokens(const int32_t* tokens, int rows, cudaStream_t st);
   LinearInput normed(const float* x) const { return {x, LinearInput::RmsNorm, float(spec_.rms_eps), row_scale_.ptr}; }
@@ -126,7 +126,6 @@ class GpuSequence final : public Decoder {
   // projected, joined_ on a lane's stream once its attention is written.
   cudaEvent_t forked_ = nullptr, joined_ = nullptr;
   int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
-  int rows_ = 0;
   std::optional<DecodePlan> plan_;  // made once the sequence's device is current
   HalfType kv_type_ = HalfType::F16;
   std::shared_ptr<KvPool> pool_;  // K and V, shared with the family of a shared prefill
@@ -198,7 +197,9 @@ bool GpuSequence::observed() const {
 void GpuSequence::reserve(int64_t n) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   std::lock_guard<std::mutex> lock(pool_->mutex);
-  if (length_ + n > capacity_) grow(length_ + n + kDecodeRoom, int(std::min<int64_t>(n, kPrefillChunk)), length_ + n);
+  // The decode room is not given up: growing later holds a layer's old buffer for a moment,
+  // more than that room near the memory's end.
+  if (length_ + n > capacity_) grow(length_ + n + kDecodeRoom, int(std::min<int64_t>(n, kPrefillChunk)), length_ + n + kDecodeRoom);
 }
 
 bool GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, size_t other, bool refuse) const {
@@ -217,7 +218,7 @@ bool GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, s
     const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
     const int64_t fit = room > other ? int64_t(double(tokens) * double(room - other) / double(cache)) : 0;
     throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory (" + gib(other) +
-                             " of it scratch and policy state) and " + gib(room) + " GiB is free: about " + std::to_string(fit) +
+                             " of it beside the cache) and " + gib(room) + " GiB is free: about " + std::to_string(fit) +
                              " tokens would fit");
   }
 }
@@ -234,14 +235,14 @@ void GpuSequence::grow(int64_t tokens, int rows, int64_t at_least) {
   // The key bounds come a chunk of Quest pages (of any size) at a time; chunks are outermost,
   // so the old bounds are the new ones' prefix.
   auto bound_chunks = [&](int64_t pages) { return bounds_ ? bound_pages((pages * kGpuPage + P - 1) / P) : 0; };
-  const int64_t old_meta = bound_chunks(old_pages);
+  const int64_t old_meta = bounds_ ? int64_t(kmin_[0].n / (size_t(s.kv_heads) * s.head_dim)) : 0;  // what the bounds hold
   auto fits = [&](int64_t t, bool refuse) {
     const int64_t pages = (t + kGpuPage - 1) / kGpuPage, more = pool_->shortfall(pages - old_pages);
     const size_t lists = size_t(pages) * s.kv_heads, lists_growth = lists > dense_indices_.n ? (lists - dense_indices_.n) * sizeof(int) : 0;
     // Growing copies one layer's buffer at a time: for a moment its old copy beside the new.
     const size_t copies = (more > 0 ? pool_->layer_bytes() : 0) + (bound_chunks(pages) > old_meta ? kmin_[0].n * sizeof(uint16_t) : 0);
     return check_fits(t, more, bound_chunks(pages),
-                      scratch_growth(rows) + state_growth(observers_, capacity_, pages * kGpuPage) + lists_growth + copies, refuse);
+                      scratch_growth(rows, false) + state_growth(observers_, capacity_, pages * kGpuPage) + lists_growth + copies, refuse);
   };
   if (at_least < tokens && !fits(tokens, false))
     tokens = at_least + kDecodeRoom < tokens && fits(at_least + kDecodeRoom, false) ? at_least + kDecodeRoom : at_least;
@@ -318,29 +319,27 @@ void GpuSequence::prefill_shared(const std::vector<GpuSequence*>& cells, const i
   }
   if (n <= 0) throw std::runtime_error("prefill needs at least one token");
   check(cudaSetDevice(first.m_->device()), "cudaSetDevice");
-  if (cells.size() > 1) {
-    // Room for every cell's own pages up front (the partial page's copy and the decode room),
-    // so that neither the forks nor their first steps reallocate the pool; checked with every
-    // cell's key bounds. One cell grows as a prefill alone does (less decode room near the
-    // memory's end).
-    std::lock_guard<std::mutex> lock(first.pool_->mutex);
-    const int64_t pages = (n + kDecodeRoom + kGpuPage - 1) / kGpuPage, total = pages + int64_t(cells.size() - 1) * (pages - n / kGpuPage);
-    int64_t keepers = 0;  // sequences that will keep key bounds: the first, where any cell reads them, and those cells
-    for (GpuSequence* c : cells) keepers += c->bounds_;
-    if (keepers > 0 && !first.bounds_) {
-      first.bounds_ = true;
-      keepers += 1;
-    }
-    const int64_t P = first.opts_.page_size, bounds = keepers * bound_pages((pages * kGpuPage + P - 1) / P);
-    std::vector<GpuPolicy*> policies;
-    for (GpuSequence* c : cells) policies.push_back(c->policy_.get());
-    first.check_fits(total * kGpuPage, total, bounds,
-                     first.scratch_growth(int(std::min<int64_t>(n, kPrefillChunk))) + state_growth(policies, 0, pages * kGpuPage));
-    first.pool_->reserve(total, first.stream_);
-  }
+  // Every cell observes the prefill: set first, since the scratch counted below follows them.
   first.observers_.clear();
   for (GpuSequence* c : cells) first.observers_.push_back(c->policy_.get());
   try {
+    {
+      // Room for every cell's own pages up front (the partial page's copy and the decode room),
+      // so that neither the forks nor their first steps reallocate the pool; checked with every
+      // cell's key bounds and policy state.
+      std::lock_guard<std::mutex> lock(first.pool_->mutex);
+      const int64_t pages = (n + kDecodeRoom + kGpuPage - 1) / kGpuPage, total = pages + int64_t(cells.size() - 1) * (pages - n / kGpuPage);
+      int64_t keepers = 0;  // sequences that will keep key bounds: the first, where any cell reads them, and those cells
+      for (GpuSequence* c : cells) keepers += c->bounds_;
+      if (keepers > 0 && !first.bounds_) {
+        first.bounds_ = true;
+        keepers += 1;
+      }
+      const int64_t P = first.opts_.page_size, bounds = keepers * bound_pages((pages * kGpuPage + P - 1) / P);
+      first.check_fits(total * kGpuPage, total, bounds,
+                       first.scratch_growth(int(std::min<int64_t>(n, kPrefillChunk)), false) + state_growth(first.observers_, 0, pages * kGpuPage));
+      first.pool_->reserve(total, first.stream_);
+    }
     first.prefill(tokens, n, false);
   } catch (...) {
     first.observers_ = {first.policy_.get()};
@@ -362,7 +361,7 @@ void GpuSequence::embed_tokens(const int32_t* tokens, int rows, cudaStream_t st)
 }
 
 template <class Self, class F>
-void GpuSequence::row_scratch(Self& q, int rows, F f) {
+void GpuSequence::row_scratch(Self& q, int rows, bool batch, F f) {
   const ModelSpec& s = q.spec_;
   const size_t n = size_t(rows), qd = size_t(s.heads) * s.head_dim, kvd = size_t(s.kv_heads) * s.head_dim;
   const size_t widest = std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)});
@@ -379,25 +378,25 @@ void GpuSequence::row_scratch(Self& q, int rows, F f) {
   f(q.trig_local_, s.has_local_rope ? n * s.head_dim : 0);
   f(q.branch_, s.gemma() ? n * s.hidden : 0);
   f(q.act_, s.gemma() ? n * s.intermediate : 0);
-  const bool lt = q.m_->lt() && rows > 1;
-  // cuBLASLt's input, or the 4-bit GEMV's (kInt4GemvRows rows at a time).
+  // A batch runs GEMVs only: 16-bit ones on its rows built in two halves, 4-bit ones
+  // kInt4GemvRows rows at a time; a prefill's rows go through cuBLASLt, or a 4-bit layer's
+  // weights dequantized for a GEMM of more rows than the GEMV takes.
+  const bool lt = !batch && q.m_->lt() && rows > 1;
+  f(q.built_, batch ? 2 * n * widest : 0);
   f(q.staged_, std::max(lt ? n * widest : 0, q.m_->int4() ? size_t(std::min(rows, kInt4GemvRows)) * widest : 0));
   f(q.lt_workspace_, lt ? LtGemm::kWorkspaceBytes : 0);
-  // A 4-bit layer's weights dequantized for a GEMM of more rows than the GEMV takes.
-  f(q.dequant_, q.m_->int4() && rows > kInt4GemvRows ? q.m_->int4_scratch() : 0);
+  f(q.dequant_, !batch && q.m_->int4() && rows > kInt4GemvRows ? q.m_->int4_scratch() : 0);
 }
 
-void GpuSequence::ensure_rows(int rows) {
-  if (rows <= rows_) return;
-  row_scratch(*this, rows, [](auto& b, size_t n) {
+void GpuSequence::ensure_rows(int rows, bool batch) {
+  row_scratch(*this, rows, batch, [](auto& b, size_t n) {
     if (b.n < n) b.resize(n);
   });
-  rows_ = rows;
 }
 
-size_t GpuSequence::scratch_growth(int rows) const {
+size_t GpuSequence::scratch_growth(int rows, bool batch) const {
   size_t bytes = 0;
-  row_scratch(*this, rows, [&](const auto& b, size_t n) {
+  row_scratch(*this, rows, batch, [&](const auto& b, size_t n) {
     if (b.n < n) bytes += (n - b.n) * sizeof(*b.ptr);
   });
   return bytes;
@@ -542,7 +541,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   std::lock_guard<std::mutex> lock(pool_->mutex);
   const int64_t start = length_, len = start + n;
   make_room(n);
-  ensure_rows(n);
+  ensure_rows(n, false);
   cudaStream_t st = stream_;
   const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
   embed_tokens(tokens, n, st);
@@ -577,11 +576,12 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     }, st);
   }
   // Only the rows whose logits are wanted go through the final norm and the LM head, at most
-  // kLogitRows at a time (the copy of each piece is in stream order before the next overwrites it).
-  const int rows = all_logits ? n : 1;
+  // kLogitRows at a time in pieces of even size, so that no row of several takes the one-row
+  // GEMV (each piece's copy is in stream order before the next overwrites it).
+  const int rows = all_logits ? n : 1, pieces = (rows + kLogitRows - 1) / kLogitRows, per = (rows + pieces - 1) / pieces;
   logits.resize(size_t(rows) * s.vocab);
-  for (int r = 0; r < rows; r += kLogitRows) {
-    const int m = std::min(kLogitRows, rows - r);
+  for (int r = 0; r < rows; r += per) {
+    const int m = std::min(per, rows - r);
     linear_layer(normed(x_.ptr + size_t(n - rows + r) * H), m, m_->lm_head(), logits_.ptr, false);
     if (s.final_softcap > 0) softcap(logits_.ptr, size_t(m) * s.vocab, float(s.final_softcap), st);
     check(cudaMemcpyAsync(logits.data() + size_t(r) * s.vocab, logits_.ptr, size_t(m) * s.vocab * sizeof(float), cudaMemcpyDeviceToHost, st),
@@ -620,9 +620,9 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     g->make_room(1);
     check(cudaStreamSynchronize(g->stream_), "cache room");
   }
-  ensure_rows(B);
-  const size_t built = 2 * size_t(B) * std::max<size_t>({size_t(s.hidden), qd, size_t(s.intermediate)});
-  if (built_.n < built) built_.resize(built);  // a prefill never needs it
+  // The batch's scratch is this sequence's: counted here, as each lane's room was.
+  if (const size_t more = scratch_growth(B, true)) check_fits(length_, 0, 0, more);
+  ensure_rows(B, true);
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
   const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
