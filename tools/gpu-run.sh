@@ -43,8 +43,8 @@
 #   eval70      quest eval (passkey, dense and Quest 2048, one sample) on a random-weight
 #               Meta-Llama-3-70B-shaped AWQ folder (tools/make-random-model.py, about 40 GB in
 #               /tmp) at 32K, 110,592 and 126,976 tokens in one run (one load; its 131,072
-#               positions hold the prompt and the answer), where on an 80 GB card the last says
-#               how many tokens of cache would fit, the records before it kept
+#               positions hold the prompt and the answer); on an 80 GB card at 09bbd98 the last
+#               said how many tokens of cache would fit, the records before it kept
 #   decode      the decode tables that README and results/ publish, into $r/decode/NAME (copy
 #               each folder to results/ from a clean tree): the 13-cell sweep of llama-2-7b at 32K
 #               (bench-eval), llama-3-8b at 32K at batch 1, 4 and 8, llama-2-7b-awq at 4K and 32K
@@ -116,7 +116,7 @@ for step in ${@:-build fixture torch bench sweep niah}; do
         { echo "profile: ncu failed (run/ncu.err):"; tail -5 "$r/ncu.err"; }
       python3 tools/kernel-times.py "$r/ncu.csv" | tee "$r/kernel-times.md" ;;
     eval70) [ -f /tmp/r70/config.json ] || python3 tools/make-random-model.py /tmp/r70
-      timeout 450 node bin/quest.js eval --model /tmp/r70 --device cuda --tasks passkey --lengths 32768,110592,126976 --depths 50 --samples 1 \
+      timeout 540 node bin/quest.js eval --model /tmp/r70 --device cuda --tasks passkey --lengths 32768,110592,126976 --depths 50 --samples 1 \
         --policies dense,quest --budgets 2048 --output-path "$r/eval70" ;;
     decode) d=$r/decode lat="node bin/quest.js bench-latency --policies dense,quest --budgets 2048 --device cuda"
       timeout 150 node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
