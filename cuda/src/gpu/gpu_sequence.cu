@@ -212,15 +212,13 @@ bool GpuSequence::check_fits(int64_t tokens, int64_t pool_pages, int64_t meta, s
   const size_t cache = pool_now + size_t(pool_pages) * page + bounds(std::max<size_t>(size_t(meta), kmin_[0].n / per_meta));
   const size_t need = cache + other, room = free_gpu_bytes() + pool_now + bounds(kmin_[0].n / per_meta);
   if (need <= room || !refuse) return need <= room;
-  {
-    // The wording is matched by cacheDoesNotFit (src/engine/index.ts): eval splits a shared
-    // prefill and bench-latency cuts a batch on it. The cache scales with its tokens, the rest not.
-    const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
-    const int64_t fit = room > other ? int64_t(double(tokens) * double(room - other) / double(cache)) : 0;
-    throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory (" + gib(other) +
-                             " of it beside the cache) and " + gib(room) + " GiB is free: about " + std::to_string(fit) +
-                             " tokens would fit");
-  }
+  // The wording is matched by cacheDoesNotFit (src/engine/index.ts): eval splits a shared
+  // prefill and bench-latency cuts a batch on it. The cache scales with its tokens, the rest not.
+  const auto gib = [](size_t b) { return std::to_string(b >> 30) + "." + std::to_string((b >> 20) % 1024 * 10 / 1024); };
+  const int64_t fit = room > other ? int64_t(double(tokens) * double(room - other) / double(cache)) : 0;
+  throw std::runtime_error("a KV cache of " + std::to_string(tokens) + " tokens needs " + gib(need) + " GiB of GPU memory (" + gib(other) +
+                           " of it beside the cache) and " + gib(room) + " GiB is free: about " + std::to_string(fit) +
+                           " tokens would fit");
 }
 
 size_t GpuSequence::state_growth(const std::vector<GpuPolicy*>& policies, int64_t from, int64_t capacity) {
