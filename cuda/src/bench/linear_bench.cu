@@ -29,6 +29,16 @@ struct Layer {
   DeviceLinear d;
 };
 
+// A layer's weight bytes from its shape alone (a 4-bit layer's as Int4Linear counts them).
+double weight_bytes(const LinearShape& sh, int group) {
+  if (!sh.int4) return 2.0 * sh.in * sh.out;
+  Int4Linear q;
+  q.in = sh.in;
+  q.out = sh.out;
+  q.group = group;
+  return double(q.bytes());
+}
+
 Layer make_layer(const LinearShape& sh, int group, uint64_t seed, cudaStream_t s) {
   Layer l;
   if (sh.int4) {
@@ -86,9 +96,8 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
       linear_rows(in, rows, l.d, HalfType::F16, y.ptr, false, staged.ptr, s);
     }
   };
-  auto bytes = [&](const LinearShape& sh, const Layer& l, int rows) {
-    return sh.int4 ? double(l.q4.bytes()) + 2.0 * rows * sh.in + 4.0 * rows * sh.out : 2.0 * sh.in * sh.out + 4.0 * rows * sh.in + 4.0 * rows * sh.out;
-  };
+  // Weights, input rows (a 4-bit layer's staged in fp16, a 16-bit one's read in fp32) and fp32 output rows.
+  auto bytes = [&](const LinearShape& sh, int rows) { return weight_bytes(sh, o.group) + (sh.int4 ? 2.0 : 4.0) * rows * sh.in + 4.0 * rows * sh.out; };
   auto kernel = [](const LinearShape& sh, const Layer& l) -> std::string {
     return sh.int4 ? (l.q4.mma ? "4-bit, tensor cores" : "4-bit, half2") : "fp16, tensor cores";
   };
@@ -116,7 +125,7 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
       row.out = sh.out;
       row.rows = rows;
       row.kernel = kernel(sh, l);
-      row.bytes = bytes(sh, l, rows);
+      row.bytes = bytes(sh, rows);
       timed(row, sh.int4, [&](bool stage) { product(sh, l, rows, stage); });
     }
   }
@@ -125,7 +134,7 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
   if (o.layers > 0) {
     double need = 0;
     for (const LinearShape& sh : o.shapes)
-      if (sh.per_layer) need += o.layers * (sh.int4 ? sh.out * (sh.in / 2.0 + 4.0 * sh.in / o.group) : 2.0 * sh.in * sh.out);
+      if (sh.per_layer) need += o.layers * weight_bytes(sh, o.group);
     size_t free = 0, total = 0;
     check(cudaMemGetInfo(&free, &total), "free memory");
     if (need > 0.95 * double(free))
@@ -140,7 +149,7 @@ LinearBenchResult bench_linear(const LinearBenchOptions& o) {
       row.name = "layers";
       row.rows = rows;
       row.kernel = "every projection of " + std::to_string(o.layers) + " layers";
-      for (const auto& [sh, l] : all) row.bytes += bytes(*sh, l, rows);
+      for (const auto& e : all) row.bytes += bytes(*e.first, rows);
       timed(row, std::any_of(all.begin(), all.end(), [](const auto& e) { return e.first->int4; }), [&](bool stage) {
         for (const auto& [sh, l] : all) product(*sh, l, rows, stage);
       });
