@@ -289,6 +289,9 @@ describe.skipIf(!gpu)('GPU sequences', () => {
     expect(logits.every(Number.isFinite)).toBe(true);
     const s = seq.stats();
     expect(s.tokensRead / s.policySamples).toBe(64);
+    // The host's issue time of the two steps is part of their decode time.
+    expect(s.issueMs).toBeGreaterThan(0);
+    expect(s.issueMs).toBeLessThanOrEqual(s.decodeMs);
     seq.close();
   });
 });

@@ -27,7 +27,7 @@ const name = (o: NativeSequenceOptions) => `${o.policy}@${o.budget}`;
 
 /** What a sequence did, all but the timings. */
 function counts(seq: NativeSequence) {
-  const { prefillMs: _p, decodeMs: _d, selectMs: _s, ...rest } = seq.stats();
+  const { prefillMs: _p, decodeMs: _d, selectMs: _s, issueMs: _i, ...rest } = seq.stats();
   return rest;
 }
 

@@ -148,6 +148,8 @@ export interface NativeSequenceStats {
   policySamples: number;
   kvBytesRead: number;
   metaBytesRead: number;
+  /** GPU: the host's time from each decode step's start to its last launch, summed; 0 on the CPU. */
+  issueMs: number;
 }
 
 /**

@@ -29,6 +29,11 @@ export interface LatencyRow {
   kvKiBPerStep: number;
   /** Weights once and every sequence's KV (with page metadata) a decode step reads over the copy bandwidth of the same run (GPU only). */
   floorMsPerStep: number | null;
+  /**
+   * GPU: the host's time to issue a step (from its start to its last launch): near
+   * decodeMsPerStep, the step waits on its launches rather than on the GPU. Null on the CPU.
+   */
+  issueMsPerStep: number | null;
   /** Dense decode time at the same length and batch over this row's. */
   speedupVsDense: number | null;
   /**
@@ -153,6 +158,7 @@ export class LatencyBench {
     const { cfg } = this;
     const prefill: number[] = [];
     const decode: number[] = [];
+    const issue: number[] = [];
     let tokensPerStep: number | null = null;
     let kvBytes = 0;
     let metaBytes = 0;
@@ -169,6 +175,7 @@ export class LatencyBench {
       }
       prefill.push(st.prefillMs);
       decode.push(st.decodeMs / st.decodeSteps);
+      issue.push(st.issueMs / st.decodeSteps);
       tokensPerStep = st.policySamples > 0 ? st.tokensRead / st.policySamples : null;
       kvBytes = (batch * st.kvBytesRead) / st.decodeSteps;
       metaBytes = (batch * st.metaBytesRead) / st.decodeSteps;
@@ -188,6 +195,7 @@ export class LatencyBench {
       tokensPerStep,
       kvKiBPerStep: kvBytes / 1024,
       floorMsPerStep: this.copyGBps === null ? null : ((this.model.weightBytes + kvBytes + metaBytes) / (this.copyGBps * 1e9)) * 1e3,
+      issueMsPerStep: this.model.backend === 'cuda' ? median(issue) : null,
       speedupVsDense: null,
       attentionUs: null,
       prefillTflops: 0,

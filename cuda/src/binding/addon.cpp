@@ -407,6 +407,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     o.Set("policySamples", double(st.policy_samples));
     o.Set("kvBytesRead", st.kv_bytes_read);
     o.Set("metaBytesRead", st.meta_bytes_read);
+    o.Set("issueMs", st.issue_ms);
     return o;
   }
   Napi::Value Selections(const Napi::CallbackInfo& info) {

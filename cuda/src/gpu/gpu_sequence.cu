@@ -531,6 +531,7 @@ struct DecodeRange {
 };
 
 void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool all_logits, std::vector<float>& logits) {
+  const Stopwatch issue;
   std::optional<DecodeRange> range;
   if (decode) range.emplace();
   const ModelSpec& s = spec_;
@@ -582,6 +583,8 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     const int m = std::min(per, rows - r);
     linear_layer(normed(x_.ptr + size_t(n - rows + r) * H), m, m_->lm_head(), logits_.ptr, false);
     if (s.final_softcap > 0) softcap(logits_.ptr, size_t(m) * s.vocab, float(s.final_softcap), st);
+    // Marked before the copy into pageable memory, which waits for the GPU.
+    if (decode && r + m == rows) stats_.issue_ms += issue.ms();
     check(cudaMemcpyAsync(logits.data() + size_t(r) * s.vocab, logits_.ptr, size_t(m) * s.vocab * sizeof(float), cudaMemcpyDeviceToHost, st),
           "logits");
   }
@@ -595,6 +598,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
 
 void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) {
   if (seqs.size() == 1) return forward(tokens, 1, true, false, *logits[0]);
+  const Stopwatch issue;
   const DecodeRange range;
   std::vector<GpuSequence*> lanes;
   for (Decoder* d : seqs) {
@@ -675,6 +679,10 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     const int m = std::min(kLogitRows, B - r);
     linear_rows(normed(x_.ptr + size_t(r) * s.hidden), m, m_->lm_head(), wt, logits_.ptr, false, built_.ptr, st);
     if (s.final_softcap > 0) softcap(logits_.ptr, size_t(m) * s.vocab, float(s.final_softcap), st);
+    if (r + m == B) {  // before the copies into pageable memory, which wait for the GPU
+      const double ms = issue.ms();
+      for (GpuSequence* g : lanes) g->stats_.issue_ms += ms;
+    }
     for (int b = r; b < r + m; ++b) {
       logits[b]->resize(size_t(s.vocab));
       check(cudaMemcpyAsync(logits[b]->data(), logits_.ptr + size_t(b - r) * s.vocab, size_t(s.vocab) * sizeof(float), cudaMemcpyDeviceToHost, st),
