@@ -49,6 +49,10 @@
 #               each folder to results/ from a clean tree): the 13-cell sweep of llama-2-7b at 32K
 #               (bench-eval), llama-3-8b at 32K at batch 1, 4 and 8, llama-2-7b-awq at 4K and 32K
 #               and llama-3-70b-awq at 32K (dense and Quest 2048)
+#   abdecode    an A-B of the decode step against the addon of ab-before/ (tools/ab-addon.sh
+#               prepare REV, carried): the batch rows (llama-3-8b at 32K, batch 1, 4 and 8, dense
+#               and Quest 2048, with the host's issue time) and the 13-cell sweep, each build
+#               twice, alternately (ab-before is built first: about 8 minutes with it); after build
 #   linear      quest bench-linear of llama-2-7b-awq and llama-3-8b at batch 1, 4 and 8 (each
 #               layer's GEMV alone, and the step's 32 layers back to back) into $r/linear/NAME
 #               (copy each to results/linear-<card>-<date>/ from a clean tree)
@@ -124,6 +128,11 @@ for step in ${@:-build fixture torch bench sweep niah}; do
       timeout 120 $lat --model llama-3-8b --lengths 32768 --batch 1,4,8 --decode-steps 16 --repeats 1 --output-path "$d/batch-llama-3-8b"
       timeout 120 $lat --model llama-2-7b-awq --lengths 4096,32768 --decode-steps 32 --repeats 5 --output-path "$d/llama-2-7b-awq"
       timeout 150 $lat --model llama-3-70b-awq --lengths 32768 --decode-steps 16 --repeats 1 --output-path "$d/llama-3-70b-awq" ;;
+    abdecode) ab="bash tools/ab-addon.sh run"
+      timeout 420 $ab node bin/quest.js bench-latency --model llama-3-8b --lengths 32768 --batch 1,4,8 --policies dense,quest --budgets 2048 \
+        --decode-steps 16 --repeats 1 --device cuda --output-path "$r/ab-batch" | grep -E "^== ab|^\| llama"
+      timeout 240 $ab node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
+        --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$r/ab-sweep" | grep -E "^== ab|^\| llama" ;;
     linear) for m in llama-2-7b-awq llama-3-8b; do
         timeout 60 node bin/quest.js bench-linear --model $m --batch 1,4,8 --output-path "$r/linear/$m"
       done ;;
