@@ -289,7 +289,17 @@ describe.skipIf(!gpu)('GPU sequences', () => {
     expect(logits.every(Number.isFinite)).toBe(true);
     const s = seq.stats();
     expect(s.tokensRead / s.policySamples).toBe(64);
-    // The host's issue time of the two steps is part of their decode time.
+    seq.close();
+  });
+
+  it('count the host time issuing each decode step within the step and not in a prefill', async () => {
+    const dir = path.join(fixtures, 'llama');
+    const spec = openModelFolder(dir).spec;
+    const seq = (await loadModel(spec, dir, 'cuda')).createSequence({ policy: 'dense', budget: 0, pageSize: 16, denseLayers: 0 });
+    await seq.prefill(randomTokens(300, spec.vocabSize));
+    expect(seq.stats().issueMs).toBe(0);
+    await seq.feed(randomTokens(3, spec.vocabSize));
+    const s = seq.stats();
     expect(s.issueMs).toBeGreaterThan(0);
     expect(s.issueMs).toBeLessThanOrEqual(s.decodeMs);
     seq.close();

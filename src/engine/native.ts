@@ -148,7 +148,7 @@ export interface NativeSequenceStats {
   policySamples: number;
   kvBytesRead: number;
   metaBytesRead: number;
-  /** GPU: the host's time from each decode step's start to its last launch, summed; 0 on the CPU. */
+  /** GPU: the host's time from each decode step's start to its last launch (waits on the way included), summed; 0 on the CPU. */
   issueMs: number;
 }
 

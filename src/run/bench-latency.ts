@@ -25,6 +25,7 @@ export const LATENCY_COLUMNS: Column<LatencyRow>[] = [
   { title: 'attn prefill ms/layer', value: (r) => f(r.attentionPrefillMs, 2) },
   { title: 'torch SDPA ms/layer', value: (r) => f(r.torchSdpaMs, 2) },
   { title: 'decode ms/token', value: (r) => f(r.decodeMsPerStep, 2) },
+  // Tables written before the column (quest results reads them again) have no value.
   { title: 'host issue ms/token', value: (r) => f(r.issueMsPerStep ?? null, 2) },
   { title: 'tokens read/step/head', value: (r) => f(r.tokensPerStep, 1) },
   { title: 'KV KiB/step', value: (r) => f(r.kvKiBPerStep, 1) },

@@ -30,8 +30,8 @@ export interface LatencyRow {
   /** Weights once and every sequence's KV (with page metadata) a decode step reads over the copy bandwidth of the same run (GPU only). */
   floorMsPerStep: number | null;
   /**
-   * GPU: the host's time to issue a step (from its start to its last launch): near
-   * decodeMsPerStep, the step waits on its launches rather than on the GPU. Null on the CPU.
+   * GPU: the host's time to issue a step (from its start to its last launch, a cache's growth
+   * on the way included): near decodeMsPerStep, the GPU waited on the host. Null on the CPU.
    */
   issueMsPerStep: number | null;
   /** Dense decode time at the same length and batch over this row's. */

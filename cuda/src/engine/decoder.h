@@ -19,8 +19,9 @@ struct SequenceStats {
   double tokens_read = 0;
   int64_t policy_samples = 0;
   double kv_bytes_read = 0, meta_bytes_read = 0;  // summed over decode steps, all layers
-  // GPU: the host's time from each decode step's start to its last launch, summed (a step whose
-  // issue takes about its whole time is bound by its launches, not by the GPU); 0 elsewhere.
+  // GPU: the host's time from each decode step's start to its last launch, summed, any wait on
+  // the way included (a cache's growth, recorded selections): a step whose issue takes about its
+  // whole time kept the GPU waiting on the host; 0 elsewhere.
   double issue_ms = 0;
   // With diagnostics on (CPU): per decode step x governed layer x KV head, in that order, the
   // relative L2 error of the policy's attention output against dense attention and the dense
