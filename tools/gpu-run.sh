@@ -4,7 +4,8 @@
 # but a trained model, which comes back beside it in parts ($OUT/NAME.tar.aa, .ab, ...):
 #   build       the native engine, for the card's architecture only ($QUEST_CUDA_ARCHS, 90a by
 #               default: Hopper's wgmma prefill needs the sm_90a target; the steps after it need
-#               it, the bundle carries none)
+#               it, the bundle carries none), and ab-before/'s beside it where carried (each
+#               takes over 3 minutes on an H100 machine's 16 cores, about as long together)
 #   fixture     the shipped model's transformers logits (test/fixtures/quest-tiny)
 #   torch       torch's attention timings (tools/bench-torch.py)
 #   bench       quest bench-attention --check, with torch beside
@@ -52,7 +53,7 @@
 #   abdecode    an A-B of the decode step against the addon of ab-before/ (tools/ab-addon.sh
 #               prepare REV, carried): the batch rows (llama-3-8b at 32K, batch 1, 4 and 8, dense
 #               and Quest 2048, with the host's issue time) and the 13-cell sweep, each build
-#               twice, alternately (ab-before is built first: about 8 minutes with it); after build
+#               twice, alternately (about 5 minutes); after build
 #   linear      quest bench-linear of llama-2-7b-awq and llama-3-8b at batch 1, 4 and 8 (each
 #               layer's GEMV alone, and the step's 32 layers back to back) into $r/linear/NAME
 #               (copy each to results/linear-<card>-<date>/ from a clean tree)
@@ -83,7 +84,13 @@ log device; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 for step in ${@:-build fixture torch bench sweep niah}; do
   log "$step"
   case $step in
-    build) QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js || exit 1 ;;
+    build) before=
+      if [ -d ab-before/cuda ]; then
+        QUEST_ADDON_SRC=ab-before/cuda QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js > "$r/ab-before-build.log" 2>&1 &
+        before=$!
+      fi
+      QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js || exit 1
+      [ -z "$before" ] || wait "$before" || echo "build: ab-before's build failed ($r/ab-before-build.log)" ;;
     fixture) python3 tools/make-fixtures.py --trained models/quest-tiny --out "$r/fixture-quest-tiny" ;;
     train) mkdir -p .data && tar -xJf .gpu/train-uuid.tar.xz -C .data &&
       python3 tools/train-model.py --data .data/train-uuid --tokenizer models/quest-tiny --init models/quest-tiny --out "$trained/$train_name" $train_args &&
