@@ -9,21 +9,27 @@
 #                                            budget 2048, median of 50)
 #          tools/ab-addon.sh run CMD...      any command (a quest bench-latency, say), REV's
 #                                            addon copied into cuda/build for its runs
-#   both after the tree's own build, as often as needed (ab-before/ stays); this tree's addon is
-#   put back however `run` ends, but for a kill -9.
+#          tools/ab-addon.sh build           REV's addon alone (tools/gpu-run.sh's build step
+#                                            runs it beside the tree's own build)
+#   attention and run after the tree's own build, as often as needed (ab-before/ stays; REV's
+#   build again is incremental); this tree's addon is put back however `run` ends, but for a kill -9.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { echo "usage: tools/ab-addon.sh prepare REV | attention | run CMD..." >&2; exit 2; }
+usage() { echo "usage: tools/ab-addon.sh prepare REV | build | attention | run CMD..." >&2; exit 2; }
 ours=cuda/build/Release/quest_engine.node
 before=ab-before/cuda/build/Release/quest_engine.node
-build_before() {
+build_rev() {
   [ -d ab-before/cuda ] || { echo "tools/ab-addon.sh: no ab-before/cuda: run 'prepare REV' where the history is, and carry ab-before/" >&2; exit 2; }
+  QUEST_ADDON_SRC=ab-before/cuda QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js
+}
+build_before() {
   [ -f "$ours" ] || { echo "tools/ab-addon.sh: this tree's addon is not built (node scripts/build-addon.js)" >&2; exit 2; }
-  QUEST_ADDON_SRC=ab-before/cuda QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js > /dev/null
+  build_rev > /dev/null
 }
 case "${1:-}" in
   prepare) [ -n "${2:-}" ] || usage
     rm -rf ab-before && mkdir -p ab-before && git archive "$2" cuda | tar -x -C ab-before ;;
+  build) build_rev ;;
   attention) build_before
     for kv in 32 8; do for i in 1 2; do for b in ab-before/cuda/build cuda/build; do
       node -e "require(process.cwd()+'/'+process.argv[1]+'/Release/quest_engine.node').benchAttention({heads:32,kvHeads:+process.argv[2],headDim:128,pageSize:16,lengths:[4096,32768],budgets:[2048],repeats:50,seed:0}).then(r=>console.log(process.argv[1].split('/')[0],'kv',process.argv[2],JSON.stringify(r.rows.map(x=>[x.length,x.policy,x.budget,x.attentionUs,x.totalUs])))).catch(e=>{console.error('tools/ab-addon.sh: '+e.message);process.exit(1)})" "$b" "$kv"

@@ -4,8 +4,9 @@
 # but a trained model, which comes back beside it in parts ($OUT/NAME.tar.aa, .ab, ...):
 #   build       the native engine, for the card's architecture only ($QUEST_CUDA_ARCHS, 90a by
 #               default: Hopper's wgmma prefill needs the sm_90a target; the steps after it need
-#               it, the bundle carries none), and ab-before/'s beside it where carried (each
-#               takes over 3 minutes on an H100 machine's 16 cores, about as long together)
+#               it, the bundle carries none), and ab-before/'s beside it where carried
+#               (tools/ab-addon.sh build); a clean build of the tree alone took more than 3
+#               minutes on an H100 machine (2026-12-07: 42 of 45 objects in 3 minutes)
 #   fixture     the shipped model's transformers logits (test/fixtures/quest-tiny)
 #   torch       torch's attention timings (tools/bench-torch.py)
 #   bench       quest bench-attention --check, with torch beside
@@ -53,7 +54,7 @@
 #   abdecode    an A-B of the decode step against the addon of ab-before/ (tools/ab-addon.sh
 #               prepare REV, carried): the batch rows (llama-3-8b at 32K, batch 1, 4 and 8, dense
 #               and Quest 2048, with the host's issue time) and the 13-cell sweep, each build
-#               twice, alternately (about 5 minutes); after build
+#               twice, alternately; after build
 #   linear      quest bench-linear of llama-2-7b-awq and llama-3-8b at batch 1, 4 and 8 (each
 #               layer's GEMV alone, and the step's 32 layers back to back) into $r/linear/NAME
 #               (copy each to results/linear-<card>-<date>/ from a clean tree)
@@ -86,7 +87,7 @@ for step in ${@:-build fixture torch bench sweep niah}; do
   case $step in
     build) before=
       if [ -d ab-before/cuda ]; then
-        QUEST_ADDON_SRC=ab-before/cuda QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js > "$r/ab-before-build.log" 2>&1 &
+        bash tools/ab-addon.sh build > "$r/ab-before-build.log" 2>&1 &
         before=$!
       fi
       QUEST_CUDA_ARCHS=${QUEST_CUDA_ARCHS:-90a} node scripts/build-addon.js || exit 1
