@@ -45,34 +45,47 @@ function counts(seq: NativeSequence) {
 let loaded: NativeModel | undefined;
 const getModel = async () => (loaded ??= await loadModel(folder.spec, defaultModel, 'cuda'));
 
+/** Every cell of a shared prefill (each policy at `budgets`) decodes exactly as the same cell alone. */
+async function sharedAsAlone(budgets: number[], denseLayers: number) {
+  const model = await getModel();
+  expect(model.backend).toBe('cuda');
+  const opts = policyNames()
+  .flatMap((p) => (p === 'dense' ? [cell(p, 0)] : budgets.map((b) => cell(p, b))))
+  .map((o) => ({ ...o, denseLayers }));
+  const shared = await model.prefillShared(context, opts);
+  await model.feedBatch(shared, question);
+  // One more token fed to each, concurrently (the family's pages are one pool), for its logits.
+  const last = Int32Array.of(question[0]);
+  const sharedLogits = await Promise.all(shared.map((s) => s.feed(last)));
+  const sharedTokens = await model.generateBatch(shared, 16, noStop);
+  for (const [i, o] of opts.entries()) {
+    const alone = model.createSequence(o);
+    await alone.prefill(context);
+    await alone.feed(question);
+    const logits = await alone.feed(last);
+    const tokens = await alone.generate(16, noStop);
+    expect(shared[i].selections(), name(o)).toEqual(alone.selections());
+    expect(counts(shared[i]), name(o)).toEqual(counts(alone));
+    expect(Array.from(sharedLogits[i]), name(o)).toEqual(Array.from(logits));
+    expect(Array.from(sharedTokens[i]), name(o)).toEqual(Array.from(tokens));
+    alone.close();
+  }
+  // The budgets made the sparse policies read less than dense.
+  const dense = counts(shared[0]);
+  for (const [i, o] of opts.entries())
+    if (o.policy !== 'dense' && o.budget === budgets[0]) expect(counts(shared[i]).tokensRead, name(o)).toBeLessThan(dense.tokensRead);
+  for (const s of shared) s.close();
+}
+
 describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
   it('every cell of a shared prefill decodes exactly as the same cell alone, under every policy at two budgets', async () => {
-    const model = await getModel();
-    expect(model.backend).toBe('cuda');
-    const opts = policyNames().flatMap((p) => (p === 'dense' ? [cell(p, 0)] : BUDGETS.map((b) => cell(p, b))));
-    const shared = await model.prefillShared(context, opts);
-    await model.feedBatch(shared, question);
-    // One more token fed to each, concurrently (the family's pages are one pool), for its logits.
-    const last = Int32Array.of(question[0]);
-    const sharedLogits = await Promise.all(shared.map((s) => s.feed(last)));
-    const sharedTokens = await model.generateBatch(shared, 16, noStop);
-    for (const [i, o] of opts.entries()) {
-      const alone = model.createSequence(o);
-      await alone.prefill(context);
-      await alone.feed(question);
-      const logits = await alone.feed(last);
-      const tokens = await alone.generate(16, noStop);
-      expect(shared[i].selections(), name(o)).toEqual(alone.selections());
-      expect(counts(shared[i]), name(o)).toEqual(counts(alone));
-      expect(Array.from(sharedLogits[i]), name(o)).toEqual(Array.from(logits));
-      expect(Array.from(sharedTokens[i]), name(o)).toEqual(Array.from(tokens));
-      alone.close();
-    }
-    // The budgets made the sparse policies read less than dense.
-    const dense = counts(shared[0]);
-    for (const [i, o] of opts.entries())
-      if (o.policy !== 'dense' && o.budget === BUDGETS[0]) expect(counts(shared[i]).tokensRead, name(o)).toBeLessThan(dense.tokensRead);
-    for (const s of shared) s.close();
+    await sharedAsAlone(BUDGETS, 0);
+  });
+
+  // Below their dense layers a batch's cells of one prefill read the prompt's pages once for
+  // all (decode_attention_shared, at most 16 cells a launch): 19 cells make two such runs.
+  it('cells that read their first layers whole, more than one launch of them, decode exactly as each alone', async () => {
+    await sharedAsAlone([64, 128, 256], 2);
   });
 
   it('a batch of unrelated sequences (other lengths, other families, more rows than one GEMV launch takes) decodes as each alone', async () => {
