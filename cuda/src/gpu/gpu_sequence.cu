@@ -76,9 +76,9 @@ class GpuSequence final : public Decoder {
   int64_t prefill_chunk() const override { return kPrefillChunk; }
   void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
   // The batch's GEMVs over all its rows (each row's arithmetic that of the sequence alone), its
-  // embedding and LM head in one launch each; per sequence its KV write, selection and
+  // embedding, RoPE and KV writes and LM head in one launch each; per sequence its selection and
   // attention, on the sequence's own stream, so that the batch's few-block launches run side by
-  // side.
+  // side, but for the dense reads of a shared prefill's cells (BatchRun), one launch a run.
   void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
 
  private:
@@ -144,7 +144,7 @@ class GpuSequence final : public Decoder {
   std::vector<GpuPolicy*> observers_;  // policies that see this sequence's prefill: its own, or every cell's of a shared one
   cudaStream_t stream_ = nullptr;
   // A decode batch's layer: forked_ recorded on the leader's stream once the batch's queries are
-  // projected, joined_ on a lane's stream once its attention is written.
+  // rotated and its keys and values written, joined_ on a lane's stream once its attention is written.
   cudaEvent_t forked_ = nullptr, joined_ = nullptr;
   int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
   std::optional<DecodePlan> plan_;  // made once the sequence's device is current
@@ -713,26 +713,40 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     const GpuLayer& L = m_->layer(l);
     rows_linear(normed(x_.ptr), L.qkv, L.qkv4, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, B, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
-    // Each sequence's RoPE, KV write, selection and attention: on its own stream (this one's on
-    // st), between the batch's projections; its rows of qkv_, q16_ and att_ are its alone.
+    // Every row's RoPE and KV write in one launch (kRopeLanes rows at a time); then each
+    // sequence's selection and attention on its own stream, so that the batch's few-block
+    // launches run side by side, and the runs' shared reads; its rows of qkv_, q16_ and att_ are its alone.
+    const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;
+    for (int b0 = 0; b0 < B; b0 += kRopeLanes) {
+      RopeLanes rope;
+      rope.rows = std::min(kRopeLanes, B - b0);
+      for (int i = 0; i < rope.rows; ++i) {
+        rope.kv[i] = lanes[b0 + i]->view(l, lanes[b0 + i]->length_ + 1);
+        rope.pos[i] = lanes[b0 + i]->length_;
+      }
+      rope_store_lanes(qkv_.ptr + size_t(b0) * width, s.heads, rope, trig + size_t(b0) * s.head_dim, q16_.ptr + size_t(b0) * qd, st);
+    }
     check(cudaEventRecord(forked_, st), "batch fork");
     try {
+      std::vector<bool> forked(B, false);
       for (int b = 0; b < B; ++b) {
         GpuSequence& g = *lanes[b];
+        const AttentionCall call{{q16_.ptr + size_t(b) * qd, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0},
+                                  att_.ptr + size_t(b) * qd, attn_cap},
+                                 &*g.plan_};
+        // A run's cell launches nothing of its own in the layers the run reads.
+        if (run_of[b] >= 0 && runs[run_of[b]].reads(l)) {
+          g.decode_layer(l, call, g.length_, g.stream_, true);
+          continue;
+        }
         const cudaStream_t lane = g.stream_;
-        if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
-        float* row = qkv_.ptr + size_t(b) * width;
-        uint16_t* q = q16_.ptr + size_t(b) * qd;
-        const AttentionCall call{
-            {q, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd, attn_cap}, &*g.plan_};
-        const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;
-        rope_store(row, 1, s.heads, g.length_, trig + size_t(b) * s.head_dim, q, call.kv, lane);
-        g.decode_layer(l, call, g.length_, lane, run_of[b] >= 0 && runs[run_of[b]].reads(l));
-        if (lane != st) check(cudaEventRecord(g.joined_, lane), "batch join");
+        forked[b] = lane != st;
+        if (forked[b]) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
+        g.decode_layer(l, call, g.length_, lane);
+        if (forked[b]) check(cudaEventRecord(g.joined_, lane), "batch join");
       }
-      for (GpuSequence* g : lanes)
-        if (g->stream_ != st) check(cudaStreamWaitEvent(st, g->joined_, 0), "batch join");
-      // The runs' attention, once their cells' keys and values are written.
+      for (int b = 0; b < B; ++b)
+        if (forked[b]) check(cudaStreamWaitEvent(st, lanes[b]->joined_, 0), "batch join");
       for (const BatchRun& r : runs) {
         if (!r.reads(l)) continue;
         const GpuSequence& g = *lanes[r.first];

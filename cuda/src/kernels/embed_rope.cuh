@@ -24,4 +24,17 @@ void rope_angles(int rows, int64_t start, const float* inv_freq, int half, float
 // min/max, where the cache keeps them (kv.kmin not null); a prefill recomputes them after (page_minmax).
 void rope_store(const float* qkv, int rows, int heads, int64_t start, const float* trig, void* q_out, const PagedKv& kv, cudaStream_t stream);
 
+// A decode batch's rows: row r is a token of its own sequence, at position pos[r] of its own
+// cache kv[r] (all of one type and shape).
+constexpr int kRopeLanes = 16;  // rows one launch takes
+struct RopeLanes {
+  int rows = 0;
+  PagedKv kv[kRopeLanes];
+  int64_t pos[kRopeLanes] = {};
+};
+
+// rope_store of each row as a one-row call on its own sequence (qkv, trig and q_out a row each, in
+// order): the same values, one launch.
+void rope_store_lanes(const float* qkv, int heads, const RopeLanes& lanes, const float* trig, void* q_out, cudaStream_t stream);
+
 }  // namespace quest
