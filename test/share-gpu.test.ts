@@ -82,9 +82,8 @@ describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
     await sharedAsAlone(BUDGETS, 0);
   });
 
-  // Below their dense layers a batch's cells of one prefill read the prompt's pages once for
-  // all (decode_attention_shared, at most 16 cells a launch): 19 cells make two such runs.
-  it('cells that read their first layers whole, more than one launch of them, decode exactly as each alone', async () => {
+  // 19 cells, more rows than one RoPE launch takes (kRopeLanes), each reading its first two layers whole.
+  it('cells that read their first layers whole, more of them than one launch takes, decode exactly as each alone', async () => {
     await sharedAsAlone([64, 128, 256], 2);
   });
 

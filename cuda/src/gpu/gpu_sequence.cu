@@ -51,18 +51,6 @@ constexpr int64_t kDecodeRoom = 512;
 // a chunk's 2,048 rows of a 128K vocabulary would hold 1 GiB.
 constexpr int kLogitRows = 256;
 
-// Consecutive cells of a decode batch that read their first `dense_layers` layers whole over
-// the same prompt pages (the cells of one shared prefill at one length): one launch a layer
-// reads those pages once for all of them (decode_attention_shared).
-struct BatchRun {
-  int first = 0;  // the batch row of its first cell
-  SharedRun run;
-  int pages = 0;      // pages each cell reads
-  PageLaunch launch;  // what each cell's plan launches over them alone
-  int dense_layers = 0;
-  bool reads(int layer) const { return layer < dense_layers; }
-};
-
 class GpuSequence final : public Decoder {
  public:
   GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts);
@@ -78,7 +66,7 @@ class GpuSequence final : public Decoder {
   // The batch's GEMVs over all its rows (each row's arithmetic that of the sequence alone), its
   // embedding, RoPE and KV writes and LM head in one launch each; per sequence its selection and
   // attention, on the sequence's own stream, so that the batch's few-block launches run side by
-  // side, but for the dense reads of a shared prefill's cells (BatchRun), one launch a run.
+  // side.
   void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
 
  private:
@@ -108,17 +96,8 @@ class GpuSequence final : public Decoder {
   template <class Project>
   void finish_layer(const GpuLayer& L, int rows, Project project, cudaStream_t st);
   // Layer l of a decode step for the token at `start` (its query in call.q, its K and V cached):
-  // the policy's selection, the attention into call.out, the step's statistics; with `in_run`,
-  // a layer read whole whose attention a decode batch's shared run computes (all but the launch).
-  void decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st, bool in_run = false);
-  // Leading logical pages whose physical pages this sequence and `other` hold alike (0 for
-  // sequences of different pools or lengths): a shared prefill's prompt, until a cell writes.
-  int64_t pages_shared_with(const GpuSequence& other) const;
-  // The runs among a decode batch's lanes (their pages ready for the step's token): at least two
-  // cells each, at most kRunCells, each sharing at least half its pages with the run's first;
-  // none for a model whose kernels the shared read does not serve (windows, soft caps, groups
-  // too wide to hold two cells a block) or where a cell alone would merge on chip.
-  static std::vector<BatchRun> shared_runs(const std::vector<GpuSequence*>& lanes);
+  // the policy's selection, the attention into call.out, the step's statistics.
+  void decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st);
   bool observed() const;  // whether a policy observing the prefill needs its log-sum-exp
   PagedKv view(int layer, int64_t len) const;
   // Each scratch buffer of a forward call of `rows` rows (a decode batch's, with `batch`), with
@@ -155,7 +134,6 @@ class GpuSequence final : public Decoder {
   std::vector<DeviceBuffer<uint16_t>> kmin_, kmax_;  // per layer, in kv_type_ (empty without bounds_)
   DeviceBuffer<int> page_table_, dense_indptr_, dense_indices_;
   DeviceBuffer<float> split_o_, split_lse_, lse_;
-  DeviceBuffer<float> run_o_, run_lse_;  // a decode batch's split scratch for its shared runs, every row's
   DeviceBuffer<int32_t> tokens_;
   DeviceBuffer<float> x_, row_scale_, trig_, qkv_, att_, gu_, logits_;
   DeviceBuffer<float> trig_local_, branch_, act_;  // Gemma: local rope angles, a block's output before its post-norm, GeGLU's output
@@ -403,8 +381,6 @@ void GpuSequence::row_scratch(Self& q, int rows, bool batch, F f) {
   // weights dequantized for a GEMM of more rows than the GEMV takes.
   const bool lt = !batch && q.m_->lt() && rows > 1;
   f(q.built_, batch ? 2 * n * widest : 0);
-  f(q.run_o_, batch ? n * qd * q.plan_->max_splits() : 0);
-  f(q.run_lse_, batch ? n * s.heads * q.plan_->max_splits() : 0);
   f(q.staged_, std::max(lt ? n * widest : 0, q.m_->int4() ? size_t(std::min(rows, kInt4GemvRows)) * widest : 0));
   f(q.lt_workspace_, lt ? LtGemm::kWorkspaceBytes : 0);
   f(q.dequant_, !batch && q.m_->int4() && rows > kInt4GemvRows ? q.m_->int4_scratch() : 0);
@@ -503,43 +479,7 @@ void GpuSequence::finish_layer(const GpuLayer& L, int rows, Project project, cud
   post_norm_add(x_.ptr, branch_.ptr, rows, s.hidden, L.post_ff_norm, eps, st);
 }
 
-int64_t GpuSequence::pages_shared_with(const GpuSequence& other) const {
-  if (pool_ != other.pool_ || length_ != other.length_) return 0;
-  const auto [mine, theirs] = std::mismatch(table_.begin(), table_.end(), other.table_.begin(), other.table_.end());
-  return mine - table_.begin();
-}
-
-std::vector<BatchRun> GpuSequence::shared_runs(const std::vector<GpuSequence*>& lanes) {
-  std::vector<BatchRun> runs;
-  const ModelSpec& s = lanes[0]->spec_;
-  if (s.sliding_window > 0 || s.attn_softcap > 0 || shared_cells_per_block(s.head_dim, s.heads / s.kv_heads) == 0) return runs;
-  for (size_t b = 0; b < lanes.size();) {
-    const GpuSequence& a = *lanes[b];
-    const int pages = int(a.length_ / kGpuPage) + 1;  // with the step's token
-    int64_t shared = pages;
-    size_t e = b + 1;
-    for (; a.opts_.dense_layers > 0 && e < lanes.size() && e - b < size_t(kRunCells); ++e) {
-      const int64_t with = lanes[e]->pages_shared_with(a);
-      if (2 * with < pages || lanes[e]->opts_.dense_layers != a.opts_.dense_layers) break;
-      shared = std::min(shared, with);
-    }
-    BatchRun r;
-    r.launch = a.plan_->pages(a.plan_->page_splits(pages, s.kv_heads), pages, false);
-    if (e - b >= 2 && !r.launch.cluster) {
-      r.first = int(b);
-      r.run.cells = int(e - b);
-      r.run.shared = int(shared);
-      for (size_t i = b; i < e; ++i) r.run.tables[i - b] = lanes[i]->page_table_.ptr;
-      r.pages = pages;
-      r.dense_layers = a.opts_.dense_layers;
-      runs.push_back(r);
-    }
-    b = e;
-  }
-  return runs;
-}
-
-void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st, bool in_run) {
+void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st) {
   const ModelSpec& s = spec_;
   const int64_t len = start + 1;
   const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(uint16_t);
@@ -565,7 +505,7 @@ void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, 
     const bool per_head = read.tokens.per_head;
     const int splits = plan_->tokens(plan_->token_splits(read.tokens.count, per_head ? s.heads : s.kv_heads), per_head);
     check(decode_attention_tokens(call, read.tokens, splits, read.report, st), "decode attention");
-  } else if (read.kind != StepRead::PolicyAttended && !in_run) {
+  } else if (read.kind != StepRead::PolicyAttended) {
     const bool per_head = read.pages.per_head;
     read.pages.longest = read.listed;
     const PageLaunch launch = plan_->pages(plan_->page_splits(read.listed, per_head ? s.heads : s.kv_heads), read.listed, per_head);
@@ -694,10 +634,6 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     g.angles(1, g.length_, true, trig_.ptr + size_t(b) * s.head_dim, s.has_local_rope ? trig_local_.ptr + size_t(b) * s.head_dim : nullptr, st);
     check(fill_dense_lists(s.kv_heads, int(g.length_ / kGpuPage) + 1, g.dense_indptr_.ptr, g.dense_indices_.ptr, st), "dense lists");
   }
-  const std::vector<BatchRun> runs = shared_runs(lanes);
-  std::vector<int> run_of(B, -1);
-  for (size_t i = 0; i < runs.size(); ++i)
-    for (int b = runs[i].first; b < runs[i].first + runs[i].run.cells; ++b) run_of[b] = int(i);
   // A 4-bit layer: its GEMV over up to kInt4GemvRows rows at a time (each row's sums those of the row alone).
   auto rows_linear = [&](const LinearInput& x, const DeviceLinear& w, const Int4Linear& q4, float* y, bool accumulate) {
     if (!q4.qweight) return linear_rows(x, B, w, wt, y, accumulate, built_.ptr, st);
@@ -715,7 +651,7 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     if (L.q_norm) head_rmsnorm(qkv_.ptr, B, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
     // Every row's RoPE and KV write in one launch (kRopeLanes rows at a time); then each
     // sequence's selection and attention on its own stream, so that the batch's few-block
-    // launches run side by side, and the runs' shared reads; its rows of qkv_, q16_ and att_ are its alone.
+    // launches run side by side; its rows of qkv_, q16_ and att_ are its alone.
     const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;
     for (int b0 = 0; b0 < B; b0 += kRopeLanes) {
       RopeLanes rope;
@@ -728,32 +664,18 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     }
     check(cudaEventRecord(forked_, st), "batch fork");
     try {
-      std::vector<bool> forked(B, false);
       for (int b = 0; b < B; ++b) {
         GpuSequence& g = *lanes[b];
+        const cudaStream_t lane = g.stream_;
+        if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
         const AttentionCall call{{q16_.ptr + size_t(b) * qd, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0},
                                   att_.ptr + size_t(b) * qd, attn_cap},
                                  &*g.plan_};
-        // A run's cell launches nothing of its own in the layers the run reads.
-        if (run_of[b] >= 0 && runs[run_of[b]].reads(l)) {
-          g.decode_layer(l, call, g.length_, g.stream_, true);
-          continue;
-        }
-        const cudaStream_t lane = g.stream_;
-        forked[b] = lane != st;
-        if (forked[b]) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
         g.decode_layer(l, call, g.length_, lane);
-        if (forked[b]) check(cudaEventRecord(g.joined_, lane), "batch join");
+        if (lane != st) check(cudaEventRecord(g.joined_, lane), "batch join");
       }
-      for (int b = 0; b < B; ++b)
-        if (forked[b]) check(cudaStreamWaitEvent(st, lanes[b]->joined_, 0), "batch join");
-      for (const BatchRun& r : runs) {
-        if (!r.reads(l)) continue;
-        const GpuSequence& g = *lanes[r.first];
-        const DecodeArgs args{q16_.ptr + size_t(r.first) * qd, g.view(l, g.length_ + 1), s.heads, scale, {run_o_.ptr, run_lse_.ptr, 0},
-                              att_.ptr + size_t(r.first) * qd, attn_cap};
-        check(decode_attention_shared(args, r.run, r.pages, r.launch, st), "shared decode attention");
-      }
+      for (GpuSequence* g : lanes)
+        if (g->stream_ != st) check(cudaStreamWaitEvent(st, g->joined_, 0), "batch join");
     } catch (...) {
       // What the lanes have queued still reads this batch's buffers: let it finish first.
       for (GpuSequence* g : lanes) cudaStreamSynchronize(g->stream_);

@@ -174,7 +174,8 @@ cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const 
     });
   });
   if (err != cudaSuccess || merged) return err;
-  return merge_decode_splits(sc, heads, kv.head_dim, a.out, nullptr, stream);
+  return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out,
+                static_cast<float*>(nullptr));
 }
 
 cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists, int splits, const LogitsReport& report,
@@ -194,11 +195,7 @@ cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists
     });
   });
   if (err != cudaSuccess) return err;
-  return merge_decode_splits(sc, heads, kv.head_dim, a.out, report.lse, stream);
-}
-
-cudaError_t merge_decode_splits(const SplitScratch& sc, int heads, int head_dim, float* out, float* lse, cudaStream_t stream) {
-  return launch(merge_splits, heads, merge_threads(head_dim), sc.splits * sizeof(float), stream, sc, head_dim, out, lse);
+  return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, report.lse);
 }
 
 DecodeFit decode_fit(HalfType type, int head_dim, int G) {

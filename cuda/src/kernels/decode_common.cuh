@@ -47,41 +47,34 @@ __device__ inline float group_sum(float v) {
 
 // A (list, split)'s softmax state for the list's G query heads (list * G ..): the lanes' eighths
 // of each scaled query (zeros in a lane that holds none), and an empty running max, sum and output.
-// One query head's part of it, from its row of head_dim values (none where !present: zeros).
-template <int D, typename T>
-__device__ inline void start_head(const T* row, bool present, int sub, float scale, float (&qv)[8], float& m, float& l, float (&acc)[8]) {
-  const bool holds = present && lane_holds<D>(sub);
-  if (holds) load8<T>(row + sub * 8, qv);
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    if (!holds) qv[i] = 0.0f;
-    qv[i] *= scale;
-    acc[i] = 0.0f;
-  }
-  m = -FLT_MAX;
-  l = 0.0f;
-}
-
 template <int D, int G, typename T>
 __device__ inline void start_state(const T* q, int list, int sub, float scale, float (&qv)[G][8], float (&m)[G], float (&l)[G],
                                    float (&acc)[G][8]) {
 #pragma unroll
-  for (int h = 0; h < G; ++h) start_head<D, T>(q + (size_t)(list * G + h) * D, true, sub, scale, qv[h], m[h], l[h], acc[h]);
+  for (int h = 0; h < G; ++h) {
+    if (lane_holds<D>(sub)) load8<T>(q + (size_t)(list * G + h) * D + sub * 8, qv[h]);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      if (!lane_holds<D>(sub)) qv[h][i] = 0.0f;
+      qv[h][i] *= scale;
+      acc[h][i] = 0.0f;
+    }
+    m[h] = -FLT_MAX;
+    l[h] = 0.0f;
+  }
 }
 
 // Folds one token (its K and V eighths in kr, vr) into the state when `valid`; every lane
 // takes part in the sums either way. With CAP each score is soft-capped at `cap` (softcap.cuh).
-// `logits`, when given, gets each head's score at logits[h * stride]. Only heads [h0, h1) take
-// the token (the same range in every lane of the warp).
+// `logits`, when given, gets each head's score at logits[h * stride].
 template <int G, int LT, typename T, bool CAP>
 __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const uint4& vr, bool valid, float (&m)[G], float (&l)[G],
-                              float (&acc)[G][8], float* logits, int stride, float cap, int h0 = 0, int h1 = G) {
+                              float (&acc)[G][8], float* logits, int stride, float cap) {
   float kf[8], vf[8];
   unpack8<T>(kr, kf);
   unpack8<T>(vr, vf);
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    if (h < h0 || h >= h1) continue;
     float s = 0.0f;
 #pragma unroll
     for (int i = 0; i < 8; ++i) s += qv[h][i] * kf[i];
@@ -99,11 +92,10 @@ __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const ui
 
 // Folds page `logical` (physical page `phys`) of KV head g into the state: every K and V
 // piece of the lane's tokens is loaded, then between() runs (work that need not wait for
-// them), then they are used; the unused slots of the newest page hold nothing to read. Heads
-// [h0, h1) take the page.
+// them), then they are used; the unused slots of the newest page hold nothing to read.
 template <int D, int G, typename T, bool CAP, typename Between>
 __device__ inline void attend_page(const PagedKv& kv, int g, int logical, int phys, int sub, int slot, const float (&qv)[G][8], float (&m)[G],
-                                   float (&sum)[G], float (&acc)[G][8], float cap, Between between, int h0 = 0, int h1 = G) {
+                                   float (&sum)[G], float (&acc)[G][8], float cap, Between between) {
   constexpr int LT = token_lanes<D>(), TPW = 32 / LT, ITER = kGpuPage / TPW;
   const int len = logical == kv.current_page ? kv.current_len : kGpuPage;
   const size_t base = ((size_t)phys * kv.kv_heads + g) * kGpuPage * D + sub * 8;
@@ -118,7 +110,7 @@ __device__ inline void attend_page(const PagedKv& kv, int g, int logical, int ph
   }
   between();
 #pragma unroll
-  for (int it = 0; it < ITER; ++it) attend<G, LT, T, CAP>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0, cap, h0, h1);
+  for (int it = 0; it < ITER; ++it) attend<G, LT, T, CAP>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0, cap);
 }
 
 // Merges a block's (warp, slot) softmax states per query head through shared memory and hands
