@@ -50,8 +50,8 @@ async function sharedAsAlone(budgets: number[], denseLayers: number) {
   const model = await getModel();
   expect(model.backend).toBe('cuda');
   const opts = policyNames()
-  .flatMap((p) => (p === 'dense' ? [cell(p, 0)] : budgets.map((b) => cell(p, b))))
-  .map((o) => ({ ...o, denseLayers }));
+    .flatMap((p) => (p === 'dense' ? [cell(p, 0)] : budgets.map((b) => cell(p, b))))
+    .map((o) => ({ ...o, denseLayers }));
   const shared = await model.prefillShared(context, opts);
   await model.feedBatch(shared, question);
   // One more token fed to each, concurrently (the family's pages are one pool), for its logits.
