@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # A-B of two builds of the native engine on the GPU machine, on one card in one call: the addon
 # of commit REV (git archive of its cuda/ into ab-before/, made here beside this checkout, since
-# the GPU machine has no history) against this tree's built addon, each run twice, alternately.
+# the GPU machine has no history) against this tree's built addon, each run twice (run:
+# $AB_ROUNDS times), alternately.
 # Both built for $QUEST_CUDA_ARCHS (90a by default, as tools/gpu-run.sh builds).
 #   here:  tools/ab-addon.sh prepare REV     (ab-before/, ignored by git, must then travel: carry it)
 #   there: tools/ab-addon.sh attention       the decode attention kernels alone (benchAttention:
 #                                            32 heads x 128, 32 and 8 KV heads, 4K and 32K,
 #                                            budget 2048, median of 50)
 #          tools/ab-addon.sh run CMD...      any command (a quest bench-latency, say), REV's
-#                                            addon copied into cuda/build for its runs
+#                                            addon copied into cuda/build for its runs; $AB_ROUNDS
+#                                            rounds of before then ours (2)
 #          tools/ab-addon.sh build           REV's addon alone (tools/gpu-run.sh's build step
 #                                            runs it beside the tree's own build)
 #   attention and run after the tree's own build, as often as needed (ab-before/ stays; REV's
@@ -40,7 +42,7 @@ case "${1:-}" in
     cp -p "$ours" "$kept"
     # Put back with its own time, so that a later build here still sees what it is built from.
     trap 'cp -p "$kept" "$ours"; rm -f "$kept"' EXIT
-    for i in 1 2; do for v in before ours; do
+    for i in $(seq "${AB_ROUNDS:-2}"); do for v in before ours; do
       if [ $v = before ]; then cp "$before" "$ours"; else cp "$kept" "$ours"; fi
       echo "== ab $v $i: $*"
       "$@" || echo "tools/ab-addon.sh: the $v run $i failed"
