@@ -4,6 +4,8 @@
 # dist/ and the production node_modules with vitest (the GPU tests run there) and cmake-js
 # (the native engine is built there, by tools/gpu-run.sh's build step), each as a tarball.
 # There:  bash .gpu/unpack.sh   (installs node, unpacks the rest)
+# The call's 64 MiB hold .gpu/ beside the tree only with the tree's large folders out
+# (tools/gpu-carry.sh out, after this; in, after the call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f .gpu/node.stripped ]; then
