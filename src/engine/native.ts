@@ -253,6 +253,8 @@ export interface NativeCudaStatus {
   devices: number;
   deviceName: string;
   memoryGiB: number;
+  /** The first device's, e.g. '9.0' (empty without one). */
+  computeCapability: string;
   error: string;
   /** Which GEMM runs a prefill's linear layers, and why (empty without CUDA). */
   gemm: string;

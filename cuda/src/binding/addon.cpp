@@ -836,6 +836,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   c.Set("devices", cs.devices);
   c.Set("deviceName", cs.device_name);
   c.Set("memoryGiB", cs.memory_gib);
+  c.Set("computeCapability", cs.compute_capability);
   c.Set("error", cs.error);
   c.Set("gemm", cs.gemm);
   c.Set("prefillAttention", cs.prefill_attention);

@@ -11,6 +11,7 @@ struct CudaStatus {
   int devices = 0;
   std::string device_name;
   double memory_gib = 0;
+  std::string compute_capability;  // of the first device, e.g. "9.0"
   std::string error;  // why no device can be used, when none can
   std::string gemm;               // which GEMM runs a prefill's linear layers, and why
   std::string prefill_attention;  // which kernel runs a prefill's attention

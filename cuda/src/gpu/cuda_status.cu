@@ -43,6 +43,7 @@ CudaStatus cuda_status() {
   if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
     s.device_name = prop.name;
     s.memory_gib = double(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0);
+    s.compute_capability = std::to_string(prop.major) + "." + std::to_string(prop.minor);
   }
   return s;
 }
