@@ -18,6 +18,7 @@ case "${1:-}" in
   out)
     [ ! -e "$stash" ] || { echo "tools/gpu-carry.sh: $stash exists: run 'in' first" >&2; exit 2; }
     [ -z "$(git status --porcelain -- $folders)" ] || { echo "tools/gpu-carry.sh: changes under the folders to move; commit them first" >&2; exit 2; }
+    for f in $folders; do [ -e "$f" ] || { echo "tools/gpu-carry.sh: $f is not in the tree (GPU_CARRY_OUT?)" >&2; exit 2; }; done
     for f in $folders; do
       mkdir -p "$stash/$(dirname "$f")"
       mv "$f" "$stash/$f"

@@ -5,8 +5,9 @@
 #   build       the native engine, for the card's architecture only ($QUEST_CUDA_ARCHS, 90a by
 #               default: Hopper's wgmma prefill needs the sm_90a target; the steps after it need
 #               it, the bundle carries none), and ab-before/'s beside it where carried
-#               (tools/ab-addon.sh build); a clean build of the tree alone took more than 3
-#               minutes on an H100 machine (2026-12-07: 42 of 45 objects in 3 minutes)
+#               (tools/ab-addon.sh build); both together took 134 and 143 s on two H100 machines
+#               (2026-12-07 16:47 and 17:32 UTC), where one earlier machine had built 42 of 45
+#               objects of the tree alone in 3 minutes
 #   fixture     the shipped model's transformers logits (test/fixtures/quest-tiny)
 #   torch       torch's attention timings (tools/bench-torch.py)
 #   bench       quest bench-attention --check, with torch beside

@@ -653,11 +653,13 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     // sequence's selection and attention on its own stream, so that the batch's few-block
     // launches run side by side; its rows of qkv_, q16_ and att_ are its alone.
     const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;
+    std::vector<PagedKv> views(B);
+    for (int b = 0; b < B; ++b) views[b] = lanes[b]->view(l, lanes[b]->length_ + 1);
     for (int b0 = 0; b0 < B; b0 += kRopeLanes) {
       RopeLanes rope;
       rope.rows = std::min(kRopeLanes, B - b0);
       for (int i = 0; i < rope.rows; ++i) {
-        rope.kv[i] = lanes[b0 + i]->view(l, lanes[b0 + i]->length_ + 1);
+        rope.kv[i] = views[b0 + i];
         rope.pos[i] = lanes[b0 + i]->length_;
       }
       rope_store_lanes(qkv_.ptr + size_t(b0) * width, s.heads, rope, trig + size_t(b0) * s.head_dim, q16_.ptr + size_t(b0) * qd, st);
@@ -668,7 +670,7 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
         GpuSequence& g = *lanes[b];
         const cudaStream_t lane = g.stream_;
         if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
-        const AttentionCall call{{q16_.ptr + size_t(b) * qd, g.view(l, g.length_ + 1), s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0},
+        const AttentionCall call{{q16_.ptr + size_t(b) * qd, views[b], s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0},
                                   att_.ptr + size_t(b) * qd, attn_cap},
                                  &*g.plan_};
         g.decode_layer(l, call, g.length_, lane);

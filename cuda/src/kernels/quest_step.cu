@@ -32,8 +32,8 @@ constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds:
 // scores soft-capped at `cap` (the estimate ranks pages by a bound, which the monotone cap keeps).
 // CL < kClusterSplits (QUEST_STEP_BLOCKS): a cluster of CL blocks a list, each taking
 // kClusterSplits / CL of the splits in turn, each split's entries in the same warps and order
-// and the merge over the same parts, so the output has the same bits: fewer blocks a list, so
-// that more lists (a decode batch's) run at once.
+// and the merge over the same parts, meant to keep the output's bits (test/share-gpu asks):
+// fewer blocks a list, so that more lists (a decode batch's) run at once.
 template <int D, typename T, bool CAP, int CL>
 __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __restrict__ q, PagedKv kv, int pages, float scale, int group,
                                                                    int* __restrict__ indptr, int* __restrict__ indices,
@@ -203,7 +203,9 @@ cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) {
           return launch_in_clusters(kCL, kernel, dim3(lists, kCL), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, p.pages, a.scale,
                                     group, p.indptr, p.indices, a.out, a.softcap);
         };
-        return quest_step_blocks() == 4 ? go(std::integral_constant<int, 4>{}) : go(std::integral_constant<int, kClusterSplits>{});
+        if (p.launch.blocks == 4) return go(std::integral_constant<int, 4>{});
+        if (p.launch.blocks == kClusterSplits) return go(std::integral_constant<int, kClusterSplits>{});
+        return cudaErrorInvalidValue;
       });
     });
   }
