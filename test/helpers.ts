@@ -70,8 +70,6 @@ export function enginePair(spec: NativeModelSpec, dir: string): () => Promise<{ 
 const cuda = native().backendInfo().cuda;
 /** A usable CUDA device: the addon was built with CUDA and sees a GPU. */
 export const hasGpu = cuda.compiled && cuda.devices > 0;
-/** That device is a Hopper or later (thread-block clusters: the fused Quest step). */
-export const hopper = hasGpu && Number(cuda.computeCapability.split('.')[0]) >= 9;
 
 /**
  * Whether the GPU tests named `what` run. Without a GPU they are skipped, saying why; with

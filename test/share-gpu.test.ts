@@ -17,10 +17,9 @@ import { loadModel, type NativeModel, type NativeSequence, type NativeSequenceOp
 import { openModelFolder } from '../src/model/index.js';
 import { policyNames } from '../src/run/policies.js';
 import { randint, rng } from '../src/tasks/rng.js';
-import { defaultModel, gpuTests, hopper, quest, recordsWithoutTimings as records, shareCell, tempDirs } from './helpers.js';
+import { defaultModel, gpuTests, quest, recordsWithoutTimings as records, shareCell, tempDirs } from './helpers.js';
 
 const gpu = gpuTests('GPU shared-prefill tests');
-if (gpu && !hopper) console.log('the fused Quest step test skipped: the GPU is not a Hopper (no thread-block clusters)');
 const tempDir = tempDirs();
 
 const folder = openModelFolder(defaultModel);
@@ -107,50 +106,6 @@ describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
       alone.close();
     }
     for (const s of batch) s.close();
-  });
-
-  // QUEST_STEP_BLOCKS=4 (kernels/quest_step.cu): the fused Quest step's lists in clusters of 4
-  // blocks, each taking 4 of the 16 splits in turn; per query head, so that the fused step (Hopper
-  // only) serves the shipped model's lists. A 32,000-token context fills all 32 chunks of scores
-  // (8 a block) and budgets 1024 and 2048 put 4 and 8 entries in a split. Each cell, batched and
-  // alone, keeps the bits of 16 blocks.
-  it.skipIf(!hopper)('the fused Quest step in clusters of four blocks decodes exactly as in sixteen, batched and alone', async () => {
-    const model = await getModel();
-    const long = random(32000);
-    const opts = [1024, 2048].map((b) => ({ ...cell('quest', b), questGqa: 'per-query-head' }));
-    const before = process.env.QUEST_STEP_BLOCKS;
-    const restore = () => {
-      if (before === undefined) delete process.env.QUEST_STEP_BLOCKS;
-      else process.env.QUEST_STEP_BLOCKS = before;
-    };
-    const decode = async (blocks: string) => {
-      process.env.QUEST_STEP_BLOCKS = blocks;
-      const seqs: NativeSequence[] = [];
-      try {
-        const shared = await model.prefillShared(long, opts);
-        seqs.push(...shared);
-        await model.feedBatch(shared, question);
-        const batched = await model.generateBatch(shared, 16, noStop);
-        const alone = model.createSequence(opts[1]);
-        seqs.push(alone);
-        await alone.prefill(long);
-        const logits = Array.from(await alone.feed(question));
-        const tokens = Array.from(await alone.generate(16, noStop));
-        return { batched: batched.map((t) => Array.from(t)), selections: seqs.map((s) => s.selections()), logits, tokens };
-      } finally {
-        for (const s of seqs) s.close();
-        restore();
-      }
-    };
-    const sixteen = await decode('16');
-    expect(await decode('4')).toEqual(sixteen);
-    // A sequence's plan reads the setting: a value it does not take is refused, by name.
-    process.env.QUEST_STEP_BLOCKS = '5';
-    try {
-      expect(() => model.createSequence(opts[0])).toThrow(/QUEST_STEP_BLOCKS=5: expected 4 or 16/);
-    } finally {
-      restore();
-    }
   });
 
   it("cells hold the context's pages once: each costs only its own pages and key bounds", async () => {

@@ -186,45 +186,22 @@ __device__ inline void start_cluster_merge() {
 #endif
 }
 
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-// The first block's slots for the splits' outputs and log-sum-exps.
-template <int D, int G>
-__device__ inline float (&cluster_part_o())[kClusterSplits][G][D] {
-  __shared__ float part[kClusterSplits][G][D];
-  return part;
-}
-template <int G>
-__device__ inline float (&cluster_part_lse())[kClusterSplits][G] {
-  __shared__ float part[kClusterSplits][G];
-  return part;
-}
-#endif
-
-// Split `split`'s state, merged over the block, sent to the cluster's first block. A block that
-// sends several calls __syncthreads() between them (merge_states reuses its shared memory).
 template <int D, int G, int TPW>
-__device__ inline void send_cluster_split(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int split, int warp, int slot,
-                                          int sub) {
+__device__ inline void finish_cluster(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int list, int warp, int slot,
+                                      int sub, float* __restrict__ out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  __shared__ float part_o[kClusterSplits][G][D], part_lse[kClusterSplits][G];
+  const int rank = int(cooperative_groups::this_cluster().block_rank());
   merge_states<D, G, TPW>(m, l, acc, warp, slot, sub, [&](int h, int j, float o, float lse) {
-    send_float(&cluster_part_o<D, G>()[split][h][j], o, &merge_bar(), 0);
-    if (j == 0) send_float(&cluster_part_lse<G>()[split][h], lse, &merge_bar(), 0);
+    send_float(&part_o[rank][h][j], o, &merge_bar(), 0);
+    if (j == 0) send_float(&part_lse[rank][h], lse, &merge_bar(), 0);
   });
-#endif
-}
-
-// Once every block has sent its splits: the first block merges the kClusterSplits parts into
-// `out`, and the last barrier keeps every block until the first has all it was sent.
-template <int D, int G>
-__device__ inline void merge_cluster_splits(int list, float* __restrict__ out) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if (cooperative_groups::this_cluster().block_rank() != 0) {
+  // The last barrier keeps every block until the first has all it was sent.
+  if (rank != 0) {
     cluster_arrive_relaxed();
     cluster_wait();
     return;
   }
-  const auto& part_o = cluster_part_o<D, G>();
-  const auto& part_lse = cluster_part_lse<G>();
   wait_bytes(&merge_bar());
   cluster_arrive_relaxed();
   for (int idx = threadIdx.x; idx < G * D; idx += blockDim.x) {
@@ -242,16 +219,6 @@ __device__ inline void merge_cluster_splits(int list, float* __restrict__ out) {
     out[(size_t)(list * G + h) * D + j] = total > 0.0f ? o / total : 0.0f;
   }
   cluster_wait();
-#endif
-}
-
-// A cluster of kClusterSplits blocks, a split each: the block's split sent, then the merge.
-template <int D, int G, int TPW>
-__device__ inline void finish_cluster(const float (&m)[G], const float (&l)[G], const float (&acc)[G][8], int list, int warp, int slot,
-                                      int sub, float* __restrict__ out) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  send_cluster_split<D, G, TPW>(m, l, acc, int(cooperative_groups::this_cluster().block_rank()), warp, slot, sub);
-  merge_cluster_splits<D, G>(list, out);
 #endif
 }
 
@@ -291,18 +258,18 @@ int blocks_at_once() {
   return wave;
 }
 
-// Clusters of `Cluster` blocks of `Kernel` the GPU holds at once (0 before Hopper), found
+// Clusters of kClusterSplits blocks of `Kernel` the GPU holds at once (0 before Hopper), found
 // once per kernel; allows the kernel the non-portable cluster size it launches with.
-template <auto Kernel, int Cluster = kClusterSplits>
+template <auto Kernel>
 int clusters_at_once() {
   static const int most = [] {
     if (!hopper() || cudaFuncSetAttribute(Kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) return 0;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(1, Cluster);
+    cfg.gridDim = dim3(1, kClusterSplits);
     cfg.blockDim = dim3(kWarps * 32);
     cudaLaunchAttribute attr;
     attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim = {1, Cluster, 1};
+    attr.val.clusterDim = {1, kClusterSplits, 1};
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     int n = 0;

@@ -34,7 +34,6 @@ DecodePlan::DecodePlan(HalfType type, int head_dim, int heads, int kv_heads) : h
   grouped_ = decode_fit(type, head_dim, group_);
   single_ = decode_fit(type, head_dim, 1);
   step_lists_ = quest_step_clusters(type, head_dim);
-  step_blocks_ = quest_step_blocks();
 }
 
 int DecodePlan::page_splits(int pages, int lists) const { return std::min(max_splits_, splits_for(pages, lists, sms_)); }
@@ -60,8 +59,7 @@ QuestLaunch DecodePlan::quest(const PagedKv& kv, int pages, int splits, bool per
   const int G = per_head ? 1 : group_;
   QuestLaunch q;
   q.fused = G == 1 && quest_step_fits(kv, pages) && heads_ / G <= step_lists_;
-  if (q.fused) q.blocks = step_blocks_;
-  else q.attention = this->pages(splits, listed_pages(kv, pages), per_head);
+  if (!q.fused) q.attention = this->pages(splits, listed_pages(kv, pages), per_head);
   return q;
 }
 

@@ -17,11 +17,9 @@ struct PageLaunch {
   bool cluster = false;  // a list's splits form one cluster that merges on chip (one query head a list)
 };
 
-// How Quest's step launches: one fused kernel (its list a cluster of `blocks` blocks), or the
-// estimate, the top-k and `attention`.
+// How Quest's step launches: one fused kernel, or the estimate, the top-k and `attention`.
 struct QuestLaunch {
   bool fused = false;
-  int blocks = 0;
   PageLaunch attention;
 };
 
@@ -59,7 +57,6 @@ class DecodePlan {
   int heads_ = 0, group_ = 1, sms_ = 1, max_splits_ = 1;
   DecodeFit grouped_, single_;  // lists of a KV head's query heads, lists of one query head
   int step_lists_ = 0;          // lists whose clusters of the fused Quest step fit
-  int step_blocks_ = 0;         // blocks of a list's cluster there (quest_step_blocks)
 };
 
 }  // namespace quest

@@ -1,10 +1,5 @@
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <stdexcept>
-#include <string>
-#include <type_traits>
 
 #include "kernels/decode_attention.cuh"
 #include "kernels/quest_bounds.cuh"
@@ -30,34 +25,29 @@ constexpr int kStepKeys = 16;  // scores a thread of the fused Quest step holds:
 // the scores through L2, handing out the pages from a cluster counter, the page table in
 // shared memory and the other variants in docs/quest-step.md were all slower. CAP: attention
 // scores soft-capped at `cap` (the estimate ranks pages by a bound, which the monotone cap keeps).
-// CL < kClusterSplits (QUEST_STEP_BLOCKS): a cluster of CL blocks a list, each taking
-// kClusterSplits / CL of the splits in turn, each split's entries in the same warps and order
-// and the merge over the same parts, meant to keep the output's bits (test/share-gpu asks):
-// fewer blocks a list, so that more lists (a decode batch's) run at once.
-template <int D, typename T, bool CAP, int CL>
+template <int D, typename T, bool CAP>
 __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __restrict__ q, PagedKv kv, int pages, float scale, int group,
                                                                    int* __restrict__ indptr, int* __restrict__ indices,
                                                                    float* __restrict__ out, float cap) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // clusters: quest_step launches it on Hopper only
-  constexpr int LT = token_lanes<D>(), TPW = 32 / LT, THREADS = kWarps * 32, SPB = kClusterSplits / CL;  // splits a block
+  constexpr int LT = token_lanes<D>(), TPW = 32 / LT, THREADS = kWarps * 32;
   constexpr int MOST = THREADS * kStepKeys;                              // full pages the keys can hold
-  constexpr int OWN = (MOST / kBoundChunk + CL - 1) / CL;                // chunks a block scores, at most
+  constexpr int OWN = (MOST / kBoundChunk + kClusterSplits - 1) / kClusterSplits;  // chunks a block scores, at most
   constexpr int SPLIT = MOST / kClusterSplits + 1;                       // list entries a split holds, at most
   static_assert(kStepKeys % 4 == 0 && kBoundChunk % kStepKeys == 0, "a thread's keys are whole 16-byte pieces of one chunk");
-  static_assert(kStepKeys == kClusterSplits, "a block's pages to fetch are one key of each thread a split");
-  static_assert(kClusterSplits % CL == 0 && OWN % 2 == 0, "whole splits a block, its chunks scored two at a time");
+  static_assert(kStepKeys == kClusterSplits, "a block's pages to fetch are one key of each thread");
   __shared__ float qs[1][D];
   __shared__ float part_sums[kWarps][kBoundChunk];
   __shared__ __align__(16) float own[OWN * kBoundChunk];
   __shared__ __align__(16) float scores[MOST];  // the list's, sent by the blocks that computed them
   __shared__ uint64_t scores_in;
   __shared__ RadixShared sh;
-  __shared__ int mine[SPB * SPLIT], mine_phys[SPB * SPLIT];
+  __shared__ int mine[SPLIT], mine_phys[SPLIT];
   const int l = blockIdx.x, g = l / group, rank = int(cooperative_groups::this_cluster().block_rank());
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   const int n = kv.meta_full(), k = min(pages - 1, n);
   const int per = (k + kClusterSplits) / kClusterSplits;  // k + 1 entries over the splits
-  const int b0 = rank * SPB * per, b1 = min(k + 1, b0 + SPB * per);  // the block's splits' entries
+  const int p0 = rank * per, p1 = min(k + 1, p0 + per);
   if (threadIdx.x == 0) expect_bytes(&scores_in, 16 * ((n + 3) / 4));  // each chunk's scores in whole 16-byte pieces
   start_cluster_merge<D, 1>();
   cluster_arrive_relaxed();
@@ -65,26 +55,26 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
   for (int j = threadIdx.x; j < D; j += THREADS) qs[0][j] = Cvt<T>::to(q[(size_t)l * D + j]);
   __syncthreads();
 
-  // Chunk c is scored by the block of rank c % CL, into its own[c / CL]; a block's chunks are
-  // loaded two at a time, to keep the bytes in flight that the estimate kernel's twice as many
-  // blocks do (one at a time: 33.9 us, docs/quest-step.md). The query's state for the attention
-  // waits until after the select, to leave the registers to this.
-  for (int two = 0; two < OWN; two += 2) {
-    const int c = rank + two * CL, c2 = c + CL;
+  // Chunk c is scored by the block of rank c % kClusterSplits, into its own[c / kClusterSplits];
+  // a block's (at most two) chunks are loaded at once, to keep the bytes in flight that the
+  // estimate kernel's twice as many blocks do (one at a time: 33.9 us, docs/quest-step.md). The query's
+  // state for the attention waits until after the select, to leave the registers to this.
+  {
+    static_assert(OWN <= 2, "a block's chunks fit two sets of lines");
+    const int c = rank, c2 = rank + kClusterSplits;
     uint4 a[D / 16], b[D / 16], unused[1];
     if (c * kBoundChunk < n) load_bounds<D, 1, T>(qs, kv, g, c * kBoundChunk, a, unused);
     if (c2 * kBoundChunk < n) load_bounds<D, 1, T>(qs, kv, g, c2 * kBoundChunk, b, unused);
-    if (c * kBoundChunk < n)
-      score_bounds<D, 1, T>(qs, a, unused, c * kBoundChunk, n, part_sums, [&](int i, float s) { own[two * kBoundChunk + i] = s; });
+    if (c * kBoundChunk < n) score_bounds<D, 1, T>(qs, a, unused, c * kBoundChunk, n, part_sums, [&](int i, float s) { own[i] = s; });
     if (c2 * kBoundChunk < n)
-      score_bounds<D, 1, T>(qs, b, unused, c2 * kBoundChunk, n, part_sums, [&](int i, float s) { own[(two + 1) * kBoundChunk + i] = s; });
+      score_bounds<D, 1, T>(qs, b, unused, c2 * kBoundChunk, n, part_sums, [&](int i, float s) { own[kBoundChunk + i] = s; });
   }
   // Every block's chunks to every block (itself included), once all have set up their mbarriers.
   shared_to_async();
   __syncthreads();
   cluster_wait();
-  if (threadIdx.x < OWN * CL) {
-    const int to = threadIdx.x % CL, part = threadIdx.x / CL, first = (rank + part * CL) * kBoundChunk;
+  if (threadIdx.x < OWN * kClusterSplits) {
+    const int to = threadIdx.x % kClusterSplits, part = threadIdx.x / kClusterSplits, first = (rank + part * kClusterSplits) * kBoundChunk;
     if (first < n) send_bytes(own + part * kBoundChunk, scores + first, &scores_in, to, 16 * ((min(kBoundChunk, n - first) + 3) / 4));
   }
   wait_bytes(&scores_in);
@@ -105,19 +95,15 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
   const bool partial = k > 0 && k < n;
   uint32_t prefix = 0;
   int rest = k;
-  // Block r fetches into L2 the pages p (p % CL == r) that the first pass finds surely taken,
-  // while the passes after it run: the select reads no memory, and the pages' bytes then come
-  // in behind it (30.8 us against 31.9-32.1 at 32K, docs/quest-step.md; fetching the k-th
-  // largest's digit too, some of it not taken, 31.2-31.8). Key rank + f CL of each thread.
-  uint32_t fetch_key[SPB] = {};
-  int fetch_phys[SPB];
+  // Block r fetches into L2 the pages p (p % kClusterSplits == r) that the first pass finds
+  // surely taken, while the passes after it run: the select reads no memory, and the pages'
+  // bytes then come in behind it (30.8 us against 31.9-32.1 at 32K, docs/quest-step.md; fetching the
+  // k-th largest's digit too, some of it not taken, 31.2-31.8).
+  uint32_t fetch_key = 0;
 #pragma unroll
-  for (int f = 0; f < SPB; ++f) {
-#pragma unroll
-    for (int j = f * CL; j < (f + 1) * CL; ++j)  // keys f CL .. hold it (rank < CL): a select each, no indexing
-      if (j - f * CL == rank) fetch_key[f] = keys[j];
-    fetch_phys[f] = partial && rank + f * CL < cnt ? kv.page_table[lo + rank + f * CL] : 0;
-  }
+  for (int j = 0; j < kStepKeys; ++j)
+    if (j == rank) fetch_key = keys[j];
+  const int fetch_phys = partial && rank < cnt ? kv.page_table[lo + rank] : 0;
   if (partial)
     radix_select<THREADS>(
         sh, k,
@@ -127,20 +113,17 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
             if (j < cnt) count(keys[j]);
         },
         prefix, rest, [&](uint32_t sure) {
-#pragma unroll
-          for (int f = 0; f < SPB; ++f) {
-            if (rank + f * CL >= cnt || fetch_key[f] < sure) continue;
-            const size_t base = ((size_t)fetch_phys[f] * kv.kv_heads + g) * kGpuPage * D;
-            constexpr int kBytes = kGpuPage * D * (int)sizeof(T);
-            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(static_cast<const T*>(kv.k) + base), "r"(kBytes) : "memory");
-            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(static_cast<const T*>(kv.v) + base), "r"(kBytes) : "memory");
-          }
+          if (rank >= cnt || fetch_key < sure) return;
+          const size_t base = ((size_t)fetch_phys * kv.kv_heads + g) * kGpuPage * D;
+          constexpr int kBytes = kGpuPage * D * (int)sizeof(T);
+          asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(static_cast<const T*>(kv.k) + base), "r"(kBytes) : "memory");
+          asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(static_cast<const T*>(kv.v) + base), "r"(kBytes) : "memory");
         });
   int* list = indices + (size_t)l * (k + 1);
   auto keep = [&](int pos, int page) {
-    if (pos < b0 || pos >= b1) return;
-    mine[pos - b0] = page;
-    mine_phys[pos - b0] = kv.page_table[page];
+    if (pos < p0 || pos >= p1) return;
+    mine[pos - p0] = page;
+    mine_phys[pos - p0] = kv.page_table[page];
     list[pos] = page;
   };
   take_pages(sh, keys, lo, cnt, partial, k == n, prefix, rest, keep);
@@ -149,16 +132,12 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
     indptr[l] = l * (k + 1);
     if (l == gridDim.x - 1) indptr[l + 1] = (l + 1) * (k + 1);
   }
-#pragma unroll 1
-  for (int f = 0; f < SPB; ++f) {
-    const int split = rank * SPB + f, p0 = split * per - b0, p1 = min(k + 1, split * per + per) - b0;  // in mine[]
-    float qv[1][8], m[1], sum[1], acc[1][8];
-    start_state<D, 1, T>(q, l, sub, scale, qv, m, sum, acc);
-    __syncthreads();  // mine[] written; the last split's merge done with its shared memory
-    for (int i = p0 + warp; i < p1; i += kWarps) attend_page<D, 1, T, CAP>(kv, g, mine[i], mine_phys[i], sub, slot, qv, m, sum, acc, cap, [] {});
-    send_cluster_split<D, 1, TPW>(m, sum, acc, split, warp, slot, sub);
-  }
-  merge_cluster_splits<D, 1>(l, out);
+  float qv[1][8], m[1], sum[1], acc[1][8];
+  start_state<D, 1, T>(q, l, sub, scale, qv, m, sum, acc);
+  __syncthreads();
+
+  for (int i = warp; i < p1 - p0; i += kWarps) attend_page<D, 1, T, CAP>(kv, g, mine[i], mine_phys[i], sub, slot, qv, m, sum, acc, cap, [] {});
+  finish_cluster<D, 1, TPW>(m, sum, acc, l, warp, slot, sub, out);
 #endif
 }
 
@@ -173,16 +152,7 @@ bool quest_step_fits(const PagedKv& kv, int pages) {
 }
 
 int quest_step_clusters(HalfType type, int head_dim) {
-  return with_type_and_dim(type, head_dim, [](auto t, auto d) {
-    return clusters_at_once<quest_step_kernel<decltype(d)::value, decltype(t), false, kClusterSplits>>();
-  });
-}
-
-int quest_step_blocks() {
-  const char* env = std::getenv("QUEST_STEP_BLOCKS");
-  if (!env || !*env || std::strcmp(env, "16") == 0) return kClusterSplits;
-  if (std::strcmp(env, "4") == 0) return 4;
-  throw std::runtime_error(std::string("QUEST_STEP_BLOCKS=") + env + ": expected 4 or 16");
+  return with_type_and_dim(type, head_dim, [](auto t, auto d) { return clusters_at_once<quest_step_kernel<decltype(d)::value, decltype(t), false>>(); });
 }
 
 cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) {
@@ -196,16 +166,10 @@ cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) {
     return with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
       using T = decltype(t);
       return with_cap(a.softcap, [&](auto capped) {
-        auto go = [&](auto blocks) {
-          constexpr int kCL = decltype(blocks)::value;
-          constexpr auto kernel = quest_step_kernel<decltype(d)::value, T, decltype(capped)::value, kCL>;
-          clusters_at_once<kernel, kCL>();  // allows this instance its cluster size (the plan asked for the uncapped 16)
-          return launch_in_clusters(kCL, kernel, dim3(lists, kCL), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, p.pages, a.scale,
-                                    group, p.indptr, p.indices, a.out, a.softcap);
-        };
-        if (p.launch.blocks == 4) return go(std::integral_constant<int, 4>{});
-        if (p.launch.blocks == kClusterSplits) return go(std::integral_constant<int, kClusterSplits>{});
-        return cudaErrorInvalidValue;
+        constexpr auto kernel = quest_step_kernel<decltype(d)::value, T, decltype(capped)::value>;
+        clusters_at_once<kernel>();  // allows this instance its cluster size (the plan asked for the uncapped one)
+        return launch_in_clusters(kClusterSplits, kernel, dim3(lists, kClusterSplits), kWarps * 32, 0, stream, static_cast<const T*>(a.q),
+                                  kv, p.pages, a.scale, group, p.indptr, p.indices, a.out, a.softcap);
       });
     });
   }

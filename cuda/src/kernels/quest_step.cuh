@@ -29,10 +29,4 @@ cudaError_t quest_step(const QuestStep& p, cudaStream_t stream);
 bool quest_step_fits(const PagedKv& kv, int pages);
 int quest_step_clusters(HalfType type, int head_dim);
 
-// Blocks a list's cluster of the fused step takes, read when a decode plan is made:
-// kClusterSplits (16), a split each, or with QUEST_STEP_BLOCKS=4 four, each four splits in turn
-// (meant to give the same output bits; fewer blocks a list, for a decode batch's many lists). A
-// value other than 4 or 16 throws, naming it.
-int quest_step_blocks();
-
 }  // namespace quest
