@@ -49,9 +49,12 @@ const getModel = async () => (loaded ??= await loadModel(folder.spec, defaultMod
 async function sharedAsAlone(budgets: number[], denseLayers: number) {
   const model = await getModel();
   expect(model.backend).toBe('cuda');
-  const opts = policyNames()
-    .flatMap((p) => (p === 'dense' ? [cell(p, 0)] : budgets.map((b) => cell(p, b))))
-    .map((o) => ({ ...o, denseLayers }));
+  // Quest by query head too: on Hopper its lists of one query head take the fused step, which
+  // runs on the cell's own stream while the other Quest cells share one launch a kind.
+  const opts = [
+    ...policyNames().flatMap((p) => (p === 'dense' ? [cell(p, 0)] : budgets.map((b) => cell(p, b)))),
+    { ...cell('quest', budgets[0]), questGqa: 'per-query-head' as const },
+  ].map((o) => ({ ...o, denseLayers }));
   const shared = await model.prefillShared(context, opts);
   await model.feedBatch(shared, question);
   // One more token fed to each, concurrently (the family's pages are one pool), for its logits.
@@ -82,7 +85,7 @@ describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
     await sharedAsAlone(BUDGETS, 0);
   });
 
-  // 19 cells, more rows than one RoPE launch takes (kRopeLanes), each reading its first two layers whole.
+  // 20 cells, more rows than one launch of the decode step's kernels takes (kLanes), each reading its first two layers whole.
   it('cells that read their first layers whole, more of them than one launch takes, decode exactly as each alone', async () => {
     await sharedAsAlone([64, 128, 256], 2);
   });

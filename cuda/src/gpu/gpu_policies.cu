@@ -27,6 +27,7 @@ namespace {
 class DenseGpu final : public GpuPolicy {
  public:
   StepRead select(int, int64_t pos, int64_t, const AttentionCall&, cudaStream_t) override { return dense(pos); }
+  bool plans_only() const override { return true; }
   static StepRead dense(int64_t pos) {
     StepRead r;
     r.tokens_read = pos + 1;
@@ -35,9 +36,10 @@ class DenseGpu final : public GpuPolicy {
 };
 
 // Scores every full Quest page from its key bounds, then the top pages and the current one:
-// page lists where Quest's page is the storage page, token lists of the pages' positions
-// otherwise. With per-query-head selection each query head has its own list, and the tokens
-// its KV head serves (the union of its heads' lists) are counted on the device.
+// page lists where Quest's page is the storage page (the whole step left to the sequence, as
+// a QuestStep), token lists of the pages' positions otherwise. With per-query-head selection
+// each query head has its own list, and the tokens its KV head serves (the union of its heads'
+// lists) are counted on the device once the step has run.
 class QuestGpu final : public GpuPolicy {
  public:
   QuestGpu(const PolicyOptions& o, int heads, int kv_heads, int head_dim)
@@ -50,6 +52,7 @@ class QuestGpu final : public GpuPolicy {
     }
   }
   bool reads_bounds() const override { return true; }
+  bool plans_only() const override { return o_.page_size == kGpuPage; }
   void grow(int64_t, int64_t capacity, cudaStream_t) override {
     scores_.resize(listed_pages(capacity));
     indices_.resize(listed_pages(capacity));
@@ -59,13 +62,14 @@ class QuestGpu final : public GpuPolicy {
     const int P = o_.page_size;
     const int current = int(pos / P);
     const int64_t budget_pages = rules::quest_pages(o_.budget, P);
+    union_due_ = false;
     if (rules::quest_reads_all(o_.budget, P, pos)) return DenseGpu::dense(pos);
     const bool per_head = per_head_;
     StepRead r;
     const PageLists pages{indptr_.ptr, indices_.ptr, per_head};
     const int64_t count = (budget_pages - 1) * P + (pos - int64_t(current) * P + 1);
-    if (P == kGpuPage) {  // the whole step in one call, fused where it can be
-      QuestStep step;
+    if (P == kGpuPage) {  // the whole step, for the sequence to run (fused where it can be)
+      QuestStep& step = r.quest;
       step.a = a;
       step.per_head = per_head;
       step.pages = int(budget_pages);
@@ -73,8 +77,7 @@ class QuestGpu final : public GpuPolicy {
       step.scores = scores_.ptr;
       step.indptr = indptr_.ptr;
       step.indices = indices_.ptr;
-      check(quest_step(step, st), "quest step");
-      r.kind = StepRead::PolicyAttended;
+      r.kind = StepRead::Quest;
       r.pages = pages;
     } else {
       check(quest_estimate(a.q, a.kv, a.heads, per_head, scores_.ptr, st), "quest estimate");
@@ -83,12 +86,23 @@ class QuestGpu final : public GpuPolicy {
       r.tokens = {tokens_.ptr, int(o_.budget), int(count), per_head};
       check(quest_pages_to_tokens(pages, a.kv, int(budget_pages), lists_, r.tokens, st), "quest token lists");
     }
-    if (per_head) check(quest_union_tokens(pages, a.kv, heads_, int(budget_pages), counted_.ptr, st), "quest union");
-    else r.tokens_read = count;
+    if (per_head) {
+      union_due_ = true;
+      union_kv_ = a.kv;
+      union_pages_ = int(budget_pages);
+    } else {
+      r.tokens_read = count;
+    }
     // At least one of a channel's two bounds: the estimate reads both only where the query
     // heads sharing the line disagree in sign.
     r.meta_bytes = double(current) * kv_heads_ * head_dim_ * sizeof(uint16_t);
     return r;
+  }
+  // The tokens the step's lists read, once they are written.
+  void observe_decode(int, cudaStream_t st) override {
+    if (union_due_)
+      check(quest_union_tokens({indptr_.ptr, indices_.ptr, true}, union_kv_, heads_, union_pages_, counted_.ptr, st), "quest union");
+    union_due_ = false;
   }
   double drain_counted_tokens(cudaStream_t st) override {
     if (!per_head_) return 0;
@@ -108,6 +122,10 @@ class QuestGpu final : public GpuPolicy {
   DeviceBuffer<float> scores_;
   DeviceBuffer<int> indptr_, indices_, tokens_;
   DeviceBuffer<unsigned long long> counted_;
+  // A per-query-head step's union to count in observe_decode: its cache and pages a list.
+  bool union_due_ = false;
+  PagedKv union_kv_;
+  int union_pages_ = 0;
 };
 
 // What the token-selecting policies share: per layer, a kept list per KV head in two buffers

@@ -12,16 +12,19 @@
 #include "kernels/decode_attention.cuh"
 #include "kernels/decode_plan.cuh"
 #include "kernels/paged_kv.cuh"
+#include "kernels/quest_step.cuh"
 #include "policy/policy.h"
 
 namespace quest {
 
 // What a governed layer's decode step reads.
 struct StepRead {
-  // PolicyAttended: the policy's own step wrote the layer's attention output to the call's `out`.
-  enum Kind { Dense, Pages, Tokens, PolicyAttended } kind = Dense;
-  PageLists pages;  // Pages: `listed` pages a list; PolicyAttended: the storage pages the policy's step read
+  // Quest: the sequence runs `quest` (Quest's whole step, its selection included), which writes
+  // the layer's attention output to the call's `out`.
+  enum Kind { Dense, Pages, Tokens, Quest } kind = Dense;
+  PageLists pages;  // Pages: `listed` pages a list; Quest: the storage pages its step reads
   int listed = 0;
+  QuestStep quest;
   TokenLists tokens;
   LogitsReport report;      // Tokens: what the attention must report back (may be empty)
   int64_t tokens_read = 0;  // per KV head (Dense: the whole cache); 0 where counted on the device
@@ -58,6 +61,9 @@ class GpuPolicy {
   virtual void copy_prefill_statistics(const GpuPolicy& from, cudaStream_t stream) {}
   // A governed layer's decode step for the query at `pos` (already cached).
   virtual StepRead select(int layer, int64_t pos, int64_t prompt_end, const AttentionCall& a, cudaStream_t stream) = 0;
+  // Whether select launches nothing, only saying what the step reads (Dense, Pages or Quest): a
+  // decode batch then runs the step with its other sequences' in one launch a kind.
+  virtual bool plans_only() const { return false; }
   // After the step's attention has filled the report that select asked for.
   virtual void observe_decode(int layer, cudaStream_t stream) {}
   // Tokens read that depend on what was selected (summed over KV heads), counted on the device

@@ -64,10 +64,13 @@ class GpuSequence final : public Decoder {
   int64_t prefill_chunk() const override { return kPrefillChunk; }
   void forward(const int32_t* tokens, int64_t n, bool decode, bool all_logits, std::vector<float>& logits) override;
   // The batch's GEMVs over all its rows (each row's arithmetic that of the sequence alone), its
-  // embedding, RoPE and KV writes and LM head in one launch each; per sequence its selection and
-  // attention, on the sequence's own stream, so that the batch's few-block launches run side by
-  // side.
+  // embedding, RoPE and KV writes and LM head in one launch each, and its attention (attend_batch).
   void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
+  // Layer l's attention of a decode batch's lanes (their caches in views), each lane's values
+  // those of its step alone: the lanes whose selection launches nothing (dense reads, Quest's
+  // steps but the fused ones) in one launch a kind on st; each other lane's selection and
+  // attention on its own stream, so that their few-block launches run side by side.
+  void attend_batch(int l, const std::vector<GpuSequence*>& lanes, const std::vector<PagedKv>& views, cudaStream_t st);
 
  private:
   // Whether the pool can add `pool_pages` pages, the key bounds can take `meta` Quest pages (for
@@ -96,8 +99,16 @@ class GpuSequence final : public Decoder {
   template <class Project>
   void finish_layer(const GpuLayer& L, int rows, Project project, cudaStream_t st);
   // Layer l of a decode step for the token at `start` (its query in call.q, its K and V cached):
-  // the policy's selection, the attention into call.out, the step's statistics.
+  // what it reads (select_layer: the policy's selection), the attention into call.out (attend),
+  // then the policy's observation and the step's statistics (end_layer).
   void decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st);
+  StepRead select_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st);
+  void attend(const AttentionCall& call, const StepRead& read, cudaStream_t st);
+  void end_layer(int l, const StepRead& read, int64_t start, cudaStream_t st);
+  PageLaunch page_launch(const StepRead& read) const;  // a page-list read's launch, from the plan
+  int window(int l) const;       // tokens layer l's sliding window holds (0: a full-attention layer)
+  bool governed(int l) const;    // whether the policy selects layer l's reads
+  bool plans_only(int l) const;  // whether layer l's select_layer launches nothing
   bool observed() const;  // whether a policy observing the prefill needs its log-sum-exp
   PagedKv view(int layer, int64_t len) const;
   // Each scratch buffer of a forward call of `rows` rows (a decode batch's, with `batch`), with
@@ -479,46 +490,69 @@ void GpuSequence::finish_layer(const GpuLayer& L, int rows, Project project, cud
   post_norm_add(x_.ptr, branch_.ptr, rows, s.hidden, L.post_ff_norm, eps, st);
 }
 
-void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st) {
+int GpuSequence::window(int l) const { return spec_.sliding(l) ? spec_.sliding_window : 0; }
+
+bool GpuSequence::governed(int l) const { return l >= opts_.dense_layers && !window(l); }
+
+bool GpuSequence::plans_only(int l) const { return !window(l) && (!governed(l) || policy_->plans_only()); }
+
+StepRead GpuSequence::select_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st) {
   const ModelSpec& s = spec_;
   const int64_t len = start + 1;
-  const size_t kv_token_bytes = size_t(s.kv_heads) * s.head_dim * 2 * sizeof(uint16_t);
-  // A policy governs full-attention layers; a sliding-window layer reads its window, counted
-  // in the bytes but not in the budget (as the CPU engine).
-  const int window = s.sliding(l) ? s.sliding_window : 0;
-  const bool governed = l >= opts_.dense_layers && !window;
-  if (window) {
-    const int count = int(std::min<int64_t>(window, len));
+  StepRead read;
+  // A sliding-window layer reads its window, counted in the bytes but not in the budget (as
+  // the CPU engine); a policy governs the full-attention layers past the dense ones.
+  if (const int w = window(l)) {
+    const int count = int(std::min<int64_t>(w, len));
     window_lists(window_indices_.ptr, s.kv_heads, start, count, st);
-    const int splits = plan_->tokens(plan_->token_splits(count, s.kv_heads), false);
-    check(decode_attention_tokens(call, {window_indices_.ptr, count, count, false}, splits, {}, st), "window decode attention");
-    stats_.kv_bytes_read += double(count) * kv_token_bytes;
-    return;
+    read.kind = StepRead::Tokens;
+    read.tokens = {window_indices_.ptr, count, count, false};
+    read.tokens_read = count;
+    return read;
   }
-  StepRead read = governed ? policy_->select(l, start, prompt_end_, call, st) : StepRead{};
+  if (governed(l)) read = policy_->select(l, start, prompt_end_, call, st);
   if (read.kind == StepRead::Dense) {
     read.pages = {dense_indptr_.ptr, dense_indices_.ptr};
     read.listed = int((len - 1) / kGpuPage) + 1;
     read.tokens_read = len;
   }
-  if (read.kind == StepRead::Tokens) {
+  read.pages.longest = read.listed;
+  return read;
+}
+
+PageLaunch GpuSequence::page_launch(const StepRead& read) const {
+  const bool per_head = read.pages.per_head;
+  return plan_->pages(plan_->page_splits(read.listed, per_head ? spec_.heads : spec_.kv_heads), read.listed, per_head);
+}
+
+void GpuSequence::attend(const AttentionCall& call, const StepRead& read, cudaStream_t st) {
+  if (read.kind == StepRead::Quest) {
+    check(quest_step(read.quest, st), "quest step");
+  } else if (read.kind == StepRead::Tokens) {
     const bool per_head = read.tokens.per_head;
-    const int splits = plan_->tokens(plan_->token_splits(read.tokens.count, per_head ? s.heads : s.kv_heads), per_head);
+    const int splits = plan_->tokens(plan_->token_splits(read.tokens.count, per_head ? spec_.heads : spec_.kv_heads), per_head);
     check(decode_attention_tokens(call, read.tokens, splits, read.report, st), "decode attention");
-  } else if (read.kind != StepRead::PolicyAttended) {
-    const bool per_head = read.pages.per_head;
-    read.pages.longest = read.listed;
-    const PageLaunch launch = plan_->pages(plan_->page_splits(read.listed, per_head ? s.heads : s.kv_heads), read.listed, per_head);
-    check(decode_attention(call, read.pages, launch, st), "decode attention");
+  } else {
+    check(decode_attention(call, read.pages, page_launch(read), st), "decode attention");
   }
-  if (governed) {
-    if (record_) record_layer(download_read(read, s.heads, s.kv_heads, len, st), {}, start);
+}
+
+void GpuSequence::end_layer(int l, const StepRead& read, int64_t start, cudaStream_t st) {
+  const ModelSpec& s = spec_;
+  if (governed(l)) {
+    if (record_) record_layer(download_read(read, s.heads, s.kv_heads, start + 1, st), {}, start);
     policy_->observe_decode(l, st);
     stats_.tokens_read += double(read.tokens_read) * s.kv_heads;
     stats_.policy_samples += s.kv_heads;
     stats_.meta_bytes_read += read.meta_bytes;
   }
-  stats_.kv_bytes_read += double(read.tokens_read) * kv_token_bytes;
+  stats_.kv_bytes_read += double(read.tokens_read) * s.kv_heads * s.head_dim * 2 * sizeof(uint16_t);
+}
+
+void GpuSequence::decode_layer(int l, const AttentionCall& call, int64_t start, cudaStream_t st) {
+  const StepRead read = select_layer(l, call, start, st);
+  attend(call, read, st);
+  end_layer(l, read, start, st);
 }
 
 // A decode step as an NVTX range, so that a profiler can take its kernels alone (tools/gpu-run.sh's
@@ -553,12 +587,11 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     const AttentionCall call{{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, att_.ptr, attn_cap}, &*plan_};
     const bool local_rope = s.has_local_rope && s.sliding(l);
     rope_store(qkv_.ptr, n, s.heads, start, local_rope ? trig_local_.ptr : trig_.ptr, q16_.ptr, call.kv, st);
-    const int window = s.sliding(l) ? s.sliding_window : 0;
     if (decode) {
       decode_layer(l, call, start, st);
-    } else if (window) {
+    } else if (const int w = window(l)) {
       if (bounds_) check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
-      window_prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, nullptr, attn_cap}, window, st);
+      window_prefill_attention({q16_.ptr, call.kv, s.heads, n, start, scale, att_.ptr, nullptr, attn_cap}, w, st);
     } else {
       if (bounds_) check(page_minmax(call.kv, int(start / opts_.page_size), int((len - 1) / opts_.page_size), len, st), "page min/max");
       const bool observe = l >= opts_.dense_layers && observed();
@@ -596,6 +629,64 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
   length_ = len;
 }
 
+void GpuSequence::attend_batch(int l, const std::vector<GpuSequence*>& lanes, const std::vector<PagedKv>& views, cudaStream_t st) {
+  const ModelSpec& s = spec_;
+  const int B = int(lanes.size());
+  const size_t qd = size_t(s.heads) * s.head_dim;
+  const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
+  std::vector<StepRead> reads(B);
+  std::vector<bool> on_st(B, false), on_lane(B, false);
+  std::vector<QuestStep> quest;
+  std::vector<DecodeArgs> args;
+  std::vector<PageLists> lists;
+  std::vector<PageLaunch> launches;
+  check(cudaEventRecord(forked_, st), "batch fork");
+  try {
+    for (int b = 0; b < B; ++b) {
+      GpuSequence& g = *lanes[b];
+      const AttentionCall call{{q16_.ptr + size_t(b) * qd, views[b], s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0},
+                                att_.ptr + size_t(b) * qd, attn_cap},
+                               &*g.plan_};
+      const bool planned = g.plans_only(l);
+      if (planned) {
+        StepRead& r = reads[b] = g.select_layer(l, call, g.length_, st);
+        if (r.kind == StepRead::Quest && !r.quest.launch.fused) {
+          quest.push_back(r.quest);
+          on_st[b] = true;
+        } else if (r.kind == StepRead::Dense || r.kind == StepRead::Pages) {
+          args.push_back(call);
+          lists.push_back(r.pages);
+          launches.push_back(g.page_launch(r));
+          on_st[b] = true;
+        }
+        if (on_st[b]) continue;
+      }
+      const cudaStream_t lane = g.stream_;
+      if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
+      if (planned) {
+        g.attend(call, reads[b], lane);
+        g.end_layer(l, reads[b], g.length_, lane);
+      } else {
+        g.decode_layer(l, call, g.length_, lane);
+      }
+      if (lane != st) {
+        check(cudaEventRecord(g.joined_, lane), "batch join");
+        on_lane[b] = true;
+      }
+    }
+    check(quest_step(quest.data(), int(quest.size()), st), "quest step");
+    check(decode_attention(args.data(), lists.data(), launches.data(), int(args.size()), st), "decode attention");
+    for (int b = 0; b < B; ++b)
+      if (on_st[b]) lanes[b]->end_layer(l, reads[b], lanes[b]->length_, st);
+    for (int b = 0; b < B; ++b)
+      if (on_lane[b]) check(cudaStreamWaitEvent(st, lanes[b]->joined_, 0), "batch join");
+  } catch (...) {
+    // What the lanes have queued still reads this batch's buffers: let it finish first.
+    for (GpuSequence* g : lanes) cudaStreamSynchronize(g->stream_);
+    throw;
+  }
+}
+
 void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) {
   if (seqs.size() == 1) return forward(tokens, 1, true, false, *logits[0]);
   const Stopwatch issue;
@@ -627,7 +718,6 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
   ensure_rows(B, true);
   cudaStream_t st = stream_;
   const WeightType wt = m_->type();
-  const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
   embed_tokens(tokens, B, st);
   for (int b = 0; b < B; ++b) {
     GpuSequence& g = *lanes[b];
@@ -649,40 +739,20 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
     const GpuLayer& L = m_->layer(l);
     rows_linear(normed(x_.ptr), L.qkv, L.qkv4, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, B, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
-    // Every row's RoPE and KV write in one launch (kRopeLanes rows at a time); then each
-    // sequence's selection and attention on its own stream, so that the batch's few-block
-    // launches run side by side; its rows of qkv_, q16_ and att_ are its alone.
+    // Every row's RoPE and KV write in one launch (kLanes rows at a time), then the lanes' attention.
     const float* trig = s.has_local_rope && s.sliding(l) ? trig_local_.ptr : trig_.ptr;
     std::vector<PagedKv> views(B);
     for (int b = 0; b < B; ++b) views[b] = lanes[b]->view(l, lanes[b]->length_ + 1);
-    for (int b0 = 0; b0 < B; b0 += kRopeLanes) {
+    for (int b0 = 0; b0 < B; b0 += kLanes) {
       RopeLanes rope;
-      rope.rows = std::min(kRopeLanes, B - b0);
+      rope.rows = std::min(kLanes, B - b0);
       for (int i = 0; i < rope.rows; ++i) {
         rope.kv[i] = views[b0 + i];
         rope.pos[i] = lanes[b0 + i]->length_;
       }
       rope_store_lanes(qkv_.ptr + size_t(b0) * width, s.heads, rope, trig + size_t(b0) * s.head_dim, q16_.ptr + size_t(b0) * qd, st);
     }
-    check(cudaEventRecord(forked_, st), "batch fork");
-    try {
-      for (int b = 0; b < B; ++b) {
-        GpuSequence& g = *lanes[b];
-        const cudaStream_t lane = g.stream_;
-        if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
-        const AttentionCall call{{q16_.ptr + size_t(b) * qd, views[b], s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0},
-                                  att_.ptr + size_t(b) * qd, attn_cap},
-                                 &*g.plan_};
-        g.decode_layer(l, call, g.length_, lane);
-        if (lane != st) check(cudaEventRecord(g.joined_, lane), "batch join");
-      }
-      for (GpuSequence* g : lanes)
-        if (g->stream_ != st) check(cudaStreamWaitEvent(st, g->joined_, 0), "batch join");
-    } catch (...) {
-      // What the lanes have queued still reads this batch's buffers: let it finish first.
-      for (GpuSequence* g : lanes) cudaStreamSynchronize(g->stream_);
-      throw;
-    }
+    attend_batch(l, lanes, views, st);
     finish_layer(L, B, rows_linear, st);
   }
   for (int r = 0; r < B; r += kLogitRows) {

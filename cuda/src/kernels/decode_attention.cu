@@ -9,7 +9,21 @@
 namespace quest {
 namespace {
 
-// One block per (list, split); a list's G query heads share KV head l * G / group (group: query
+// What one sequence of a launch reads and writes; a launch's lanes are in a table that the
+// blocks index by blockIdx.z (lse: the merge's log-sum-exp per query head, where wanted).
+struct AttentionLane {
+  const void* q = nullptr;
+  PagedKv kv;
+  PageLists lists;
+  SplitScratch sc;
+  float* out = nullptr;
+  float* lse = nullptr;
+};
+struct AttentionLanes {
+  AttentionLane lane[kLanes];
+};
+
+// One block per (list, split, lane); a list's G query heads share KV head l * G / group (group: query
 // heads per KV head). Each warp takes whole pages; within a page, LT lanes hold one token's
 // head_dim as 16-byte vectors (token_lanes), so a warp covers 32 / LT tokens per step, and the
 // page's K and V are all loaded before any is used (bytes in flight hide the latency). With AHEAD the next
@@ -17,16 +31,25 @@ namespace {
 // worth it where a warp has few pages, each waiting on its two lookups, but its registers cost
 // long lists a block a SM (dense at 32K: 213 against 184 us, docs/quest-step.md).
 //
+// With LANES the lane is blockIdx.z's, else the table's first: its fields then stay operands of
+// the instructions, where an index costs 5-17 registers and some shapes a block a SM (ptxas).
+// A lane of fewer splits than the launch's leaves the blocks past them idle.
 // With CLUSTER (and sc.splits == kClusterSplits) a list's splits form a cluster that merges on
 // chip into `out`; otherwise each split goes to the scratch for merge_splits. The cluster
 // kernel is held to five blocks a SM, so that a cluster a list fits for 32 lists (at 117
 // registers only 28 did); the others keep the compiler's own choice (0: an explicit 1 took
 // more registers and cost GQA a block a SM; docs/quest-step.md). CAP: scores soft-capped at `cap`.
-template <int D, int G, typename T, bool AHEAD, bool CLUSTER, bool CAP>
-__global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(const T* __restrict__ q, PagedKv kv, PageLists lists,
-                                                              float scale, SplitScratch sc, int group, float* __restrict__ out, float cap) {
+template <int D, int G, typename T, bool AHEAD, bool CLUSTER, bool CAP, bool LANES>
+__global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(const __grid_constant__ AttentionLanes lanes, float scale,
+                                                                                               int group, float cap) {
   constexpr int LT = token_lanes<D>(), TPW = 32 / LT;
+  const AttentionLane& my = lanes.lane[LANES ? blockIdx.z : 0];
+  const PagedKv& kv = my.kv;
+  const PageLists& lists = my.lists;
+  const SplitScratch& sc = my.sc;
+  const T* __restrict__ q = static_cast<const T*>(my.q);
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
+  if (!CLUSTER && split >= sc.splits) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   if constexpr (CLUSTER) {
     start_cluster_merge<D, G>();
@@ -57,7 +80,7 @@ __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(c
 
   if constexpr (CLUSTER) {
     cluster_wait();
-    finish_cluster<D, G, TPW>(m, sum, acc, l, warp, slot, sub, out);
+    finish_cluster<D, G, TPW>(m, sum, acc, l, warp, slot, sub, my.out);
   } else {
     finish_block<D, G, TPW>(m, sum, acc, l, split, warp, slot, sub, sc);
   }
@@ -108,14 +131,18 @@ constexpr int kMergeBatch = 32;  // splits whose outputs a thread loads at once
 
 int merge_threads(int head_dim) { return std::max(128, head_dim); }
 
-// One block per query head: the splits' outputs weighted by their share of the softmax mass.
+// One block per (query head, lane): the splits' outputs weighted by their share of the softmax mass.
 // A thread's outputs of up to kMergeBatch splits are loaded before the weights are known, so
 // the usual split counts cost one round trip to L2; the weights are found once, by all
 // threads together. A thread a channel: the block has max(128, head_dim) threads (merge_threads).
-__global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ out, float* __restrict__ lse_out) {
+__global__ void merge_splits(const __grid_constant__ AttentionLanes lanes, int head_dim) {
   extern __shared__ float weight[];  // [splits]
   __shared__ float partial[32];
   wait_for_previous();
+  const AttentionLane& my = lanes.lane[blockIdx.y];
+  const SplitScratch& sc = my.sc;
+  float* __restrict__ out = my.out;
+  float* __restrict__ lse_out = my.lse;
   const int h = blockIdx.x, j = threadIdx.x;
   const float* o = sc.o + (size_t)h * sc.splits * head_dim + j;
   float batch[kMergeBatch];
@@ -142,40 +169,79 @@ __global__ void merge_splits(SplitScratch sc, int head_dim, float* __restrict__ 
   out[(size_t)h * head_dim + j] = total > 0.0f ? acc / total : 0.0f;
 }
 
-}  // namespace
-
-cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const PageLaunch& plan, cudaStream_t stream) {
-  const PagedKv& kv = a.kv;
-  const int heads = a.heads;
-  if (!supported(kv, heads)) return cudaErrorInvalidValue;
-  const int group = heads / kv.kv_heads, G = lists.per_head ? 1 : group;
-  SplitScratch sc = a.scratch;
-  sc.splits = plan.splits;
+// The lanes pick[0..n) (at most kLanes, of one launch kind): one launch of decode_partial over
+// the most splits of any, then, unless merged on chip, one of merge_splits. Soft-capped lanes
+// (Gemma 2), for which no lane-indexed instance is built, a launch each.
+cudaError_t attend_lanes(const DecodeArgs* a, const PageLists* lists, const PageLaunch* plans, const int* pick, int n, cudaStream_t stream) {
+  if (n > 1 && a[pick[0]].softcap > 0) {
+    for (int i = 0; i < n; ++i)
+      if (const cudaError_t err = attend_lanes(a, lists, plans, pick + i, 1, stream); err != cudaSuccess) return err;
+    return cudaSuccess;
+  }
+  const DecodeArgs& first = a[pick[0]];
+  const PageLaunch& kind = plans[pick[0]];
+  const PagedKv& kv = first.kv;
+  const int heads = first.heads, group = heads / kv.kv_heads, G = lists[pick[0]].per_head ? 1 : group;
+  AttentionLanes table;
+  int splits = 1;
+  for (int i = 0; i < n; ++i) {
+    const int k = pick[i];
+    table.lane[i] = {a[k].q, a[k].kv, lists[k], {a[k].scratch.o, a[k].scratch.lse, plans[k].splits}, a[k].out, nullptr};
+    splits = std::max(splits, plans[k].splits);
+  }
   bool merged = false;
   cudaError_t err = with_instance(kv, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    return with_cap(a.softcap, [&](auto capped) -> cudaError_t {
-      constexpr bool kCap = decltype(capped)::value;
+    auto run = [&](auto capped, auto lanes) -> cudaError_t {
+      constexpr bool kCap = decltype(capped)::value, kByLane = decltype(lanes)::value;
       auto go = [&](auto kernel, unsigned cluster) {
-        return launch_in_clusters(cluster, kernel, dim3(heads / G, sc.splits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv, lists,
-                                  a.scale, sc, group, a.out, a.softcap);
+        return launch_in_clusters(cluster, kernel, dim3(heads / G, splits, n), kWarps * 32, 0, stream, table, first.scale, group, first.softcap);
       };
       if constexpr (kG == 1) {  // within five blocks' registers a SM without spilling
-        if (plan.cluster) {
+        if (kind.cluster) {
           merged = true;
-          constexpr auto kernel = decode_partial<kD, kG, T, true, true, kCap>;
+          constexpr auto kernel = decode_partial<kD, kG, T, true, true, kCap, kByLane>;
           clusters_at_once<kernel>();  // allows this instance its cluster size (the plan asked for the uncapped one)
           return go(kernel, kClusterSplits);
         }
       }
-      if (plan.ahead) return go(decode_partial<kD, kG, T, true, false, kCap>, 1);
-      return go(decode_partial<kD, kG, T, false, false, kCap>, 1);
-    });
+      if (kind.ahead) return go(decode_partial<kD, kG, T, true, false, kCap, kByLane>, 1);
+      return go(decode_partial<kD, kG, T, false, false, kCap, kByLane>, 1);
+    };
+    if (n > 1) return run(std::false_type{}, std::true_type{});
+    return with_cap(first.softcap, [&](auto capped) { return run(capped, std::false_type{}); });
   });
   if (err != cudaSuccess || merged) return err;
-  return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out,
-                static_cast<float*>(nullptr));
+  return launch(merge_splits, dim3(heads, n), merge_threads(kv.head_dim), splits * sizeof(float), stream, table, kv.head_dim);
+}
+
+}  // namespace
+
+cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const PageLaunch& plan, cudaStream_t stream) {
+  return decode_attention(&a, &lists, &plan, 1, stream);
+}
+
+cudaError_t decode_attention(const DecodeArgs* a, const PageLists* lists, const PageLaunch* plans, int n, cudaStream_t stream) {
+  for (int i = 0; i < n; ++i) {
+    const PagedKv &kv = a[i].kv, &kv0 = a[0].kv;
+    if (!supported(kv, a[i].heads) || plans[i].splits < 1 || kv.type != kv0.type || kv.head_dim != kv0.head_dim ||
+        kv.kv_heads != kv0.kv_heads || a[i].heads != a[0].heads || a[i].scale != a[0].scale || a[i].softcap != a[0].softcap ||
+        lists[i].per_head != lists[0].per_head || (plans[i].cluster && plans[i].splits != kClusterSplits))
+      return cudaErrorInvalidValue;
+  }
+  // By launch kind (neither, a look-ahead, a cluster), kLanes at a time.
+  for (int kind = 0; kind < 3; ++kind) {
+    int pick[kLanes], m = 0;
+    for (int i = 0; i <= n; ++i) {
+      if (i < n && (plans[i].cluster ? 2 : plans[i].ahead ? 1 : 0) == kind) pick[m++] = i;
+      if (m == kLanes || (i == n && m > 0)) {
+        if (const cudaError_t err = attend_lanes(a, lists, plans, pick, m, stream); err != cudaSuccess) return err;
+        m = 0;
+      }
+    }
+  }
+  return cudaSuccess;
 }
 
 cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists, int splits, const LogitsReport& report,
@@ -195,7 +261,9 @@ cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists
     });
   });
   if (err != cudaSuccess) return err;
-  return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, sc, kv.head_dim, a.out, report.lse);
+  AttentionLanes table;
+  table.lane[0] = {a.q, kv, {}, sc, a.out, report.lse};
+  return launch(merge_splits, heads, merge_threads(kv.head_dim), sc.splits * sizeof(float), stream, table, kv.head_dim);
 }
 
 DecodeFit decode_fit(HalfType type, int head_dim, int G) {
@@ -203,10 +271,10 @@ DecodeFit decode_fit(HalfType type, int head_dim, int G) {
   with_instance(type, head_dim, G, [&](auto t, auto d, auto g) {
     using T = decltype(t);
     constexpr int kD = decltype(d)::value, kG = decltype(g)::value;
-    fit.ahead = blocks_at_once<decode_partial<kD, kG, T, true, false, false>>();
-    fit.plain = blocks_at_once<decode_partial<kD, kG, T, false, false, false>>();
+    fit.ahead = blocks_at_once<decode_partial<kD, kG, T, true, false, false, false>>();
+    fit.plain = blocks_at_once<decode_partial<kD, kG, T, false, false, false, false>>();
     fit.tokens = blocks_at_once<token_partial<kD, kG, T, false>>();
-    if constexpr (kG == 1) fit.cluster_lists = clusters_at_once<decode_partial<kD, kG, T, true, true, false>>();
+    if constexpr (kG == 1) fit.cluster_lists = clusters_at_once<decode_partial<kD, kG, T, true, true, false, false>>();
     return cudaSuccess;
   });
   return fit;

@@ -28,6 +28,12 @@ struct DecodeArgs {
 // splits; the scratch then goes unused.
 cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const PageLaunch& plan, cudaStream_t stream);
 
+// The same for n sequences at once (a decode batch's lanes): sequence i's arguments, lists and
+// launch as it would take them alone, so that its output has the same bits; one launch of
+// each kernel for the lanes of each launch kind (looking ahead or not, merged on chip or not),
+// kLanes at a time. The lanes share the cache's type and shape, heads, scale, soft cap and per_head.
+cudaError_t decode_attention(const DecodeArgs* a, const PageLists* lists, const PageLaunch* plans, int n, cudaStream_t stream);
+
 // The same over token lists in `splits` splits (of chunks of 16 entries), with the report's
 // outputs filled where given.
 cudaError_t decode_attention_tokens(const DecodeArgs& a, const TokenLists& lists, int splits, const LogitsReport& report,

@@ -26,11 +26,10 @@ void rope_store(const float* qkv, int rows, int heads, int64_t start, const floa
 
 // A decode batch's rows: row r is a token of its own sequence, at position pos[r] of its own
 // cache kv[r] (all of one type and shape).
-constexpr int kRopeLanes = 16;  // rows one launch takes
 struct RopeLanes {
-  int rows = 0;
-  PagedKv kv[kRopeLanes];
-  int64_t pos[kRopeLanes] = {};
+  int rows = 0;  // at most kLanes
+  PagedKv kv[kLanes];
+  int64_t pos[kLanes] = {};
 };
 
 // rope_store of each row as a one-row call on its own sequence (qkv, trig and q_out a row each, in

@@ -13,6 +13,7 @@
 namespace quest {
 
 constexpr int kGpuPage = 16;  // the K/V storage page the GPU kernels are built for
+constexpr int kLanes = 16;    // sequences (a decode batch's lanes) one launch of a decode step's kernels serves at most
 
 // The key bounds are [chunk][kv head][head_dim][kBoundChunk pages]: a channel's bounds over a
 // chunk are one 128-byte line, so Quest's estimate reads only the maximum's line where the

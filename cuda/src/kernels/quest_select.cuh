@@ -19,6 +19,21 @@ cudaError_t quest_estimate(const void* q, const PagedKv& kv, int heads, bool per
 // each (fewer when fewer pages exist). `indptr` gets lists + 1 entries.
 cudaError_t quest_topk(const float* scores, const PagedKv& kv, int pages, int lists, int* indptr, int* indices, cudaStream_t stream);
 
+// One sequence of a batched selection: its queries and cache, and where its scores and lists go.
+struct QuestLane {
+  const void* q = nullptr;
+  PagedKv kv;
+  float* scores = nullptr;
+  int pages = 0;  // Quest pages a list reads, the current one included
+  int* indptr = nullptr;
+  int* indices = nullptr;
+};
+
+// quest_estimate then quest_topk for n sequences at once (a decode batch's lanes, of one cache
+// shape): one launch of each kernel for up to kLanes of them, each sequence's scores and lists
+// those of the calls on it alone.
+cudaError_t quest_select(const QuestLane* lanes, int n, int heads, bool per_head, cudaStream_t stream);
+
 // The lists have min(pages, meta_full() + 1) entries each, as quest_topk writes them.
 inline int listed_pages(const PagedKv& kv, int pages) { return std::min(pages, kv.meta_full() + 1); }
 

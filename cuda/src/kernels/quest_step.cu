@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/decode_attention.cuh"
 #include "kernels/quest_bounds.cuh"
@@ -141,6 +142,23 @@ __global__ void __launch_bounds__(kWarps * 32, 5) quest_step_kernel(const T* __r
 #endif
 }
 
+// The fused kernel over one sequence's lists (G = 1).
+cudaError_t fused_step(const QuestStep& p, cudaStream_t stream) {
+  const DecodeArgs& a = p.a;
+  const PagedKv& kv = a.kv;
+  const int heads = a.heads, group = heads / kv.kv_heads;
+  if (!p.per_head && group != 1) return cudaErrorInvalidValue;
+  return with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
+    using T = decltype(t);
+    return with_cap(a.softcap, [&](auto capped) {
+      constexpr auto kernel = quest_step_kernel<decltype(d)::value, T, decltype(capped)::value>;
+      clusters_at_once<kernel>();  // allows this instance its cluster size (the plan asked for the uncapped one)
+      return launch_in_clusters(kClusterSplits, kernel, dim3(heads, kClusterSplits), kWarps * 32, 0, stream, static_cast<const T*>(a.q), kv,
+                                p.pages, a.scale, group, p.indptr, p.indices, a.out, a.softcap);
+    });
+  });
+}
+
 }  // namespace
 
 bool quest_step_fits(const PagedKv& kv, int pages) {
@@ -155,28 +173,37 @@ int quest_step_clusters(HalfType type, int head_dim) {
   return with_type_and_dim(type, head_dim, [](auto t, auto d) { return clusters_at_once<quest_step_kernel<decltype(d)::value, decltype(t), false>>(); });
 }
 
-cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) {
-  const DecodeArgs& a = p.a;
-  const PagedKv& kv = a.kv;
-  const int heads = a.heads;
-  if (!supported(kv, heads) || kv.meta_page != kGpuPage || p.pages < 1) return cudaErrorInvalidValue;
-  const int group = heads / kv.kv_heads, G = p.per_head ? 1 : group, lists = heads / G;
-  if (p.launch.fused) {
-    if (G != 1) return cudaErrorInvalidValue;
-    return with_type_and_dim(kv.type, kv.head_dim, [&](auto t, auto d) -> cudaError_t {
-      using T = decltype(t);
-      return with_cap(a.softcap, [&](auto capped) {
-        constexpr auto kernel = quest_step_kernel<decltype(d)::value, T, decltype(capped)::value>;
-        clusters_at_once<kernel>();  // allows this instance its cluster size (the plan asked for the uncapped one)
-        return launch_in_clusters(kClusterSplits, kernel, dim3(lists, kClusterSplits), kWarps * 32, 0, stream, static_cast<const T*>(a.q),
-                                  kv, p.pages, a.scale, group, p.indptr, p.indices, a.out, a.softcap);
-      });
-    });
+cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) { return quest_step(&p, 1, stream); }
+
+cudaError_t quest_step(const QuestStep* steps, int n, cudaStream_t stream) {
+  // Lists of a KV head's query heads, then of one query head: one selection and attention each.
+  for (const bool per_head : {false, true}) {
+    std::vector<QuestLane> lanes;
+    std::vector<DecodeArgs> args;
+    std::vector<PageLists> lists;
+    std::vector<PageLaunch> plans;
+    for (int i = 0; i < n; ++i) {
+      const QuestStep& p = steps[i];
+      const DecodeArgs& a = p.a;
+      const PagedKv& kv = a.kv;
+      if (!supported(kv, a.heads) || kv.meta_page != kGpuPage || p.pages < 1) return cudaErrorInvalidValue;
+      if (p.per_head != per_head) continue;
+      if (p.launch.fused) {
+        if (const cudaError_t err = fused_step(p, stream); err != cudaSuccess) return err;
+        continue;
+      }
+      lanes.push_back({a.q, kv, p.scores, p.pages, p.indptr, p.indices});
+      args.push_back(a);
+      lists.push_back({p.indptr, p.indices, per_head, listed_pages(kv, p.pages)});
+      plans.push_back(p.launch.attention);
+    }
+    if (lanes.empty()) continue;
+    const int m = int(lanes.size());
+    cudaError_t err = quest_select(lanes.data(), m, args[0].heads, per_head, stream);
+    if (err == cudaSuccess) err = decode_attention(args.data(), lists.data(), plans.data(), m, stream);
+    if (err != cudaSuccess) return err;
   }
-  cudaError_t err = quest_estimate(a.q, kv, heads, p.per_head, p.scores, stream);
-  if (err == cudaSuccess) err = quest_topk(p.scores, kv, p.pages, lists, p.indptr, p.indices, stream);
-  if (err != cudaSuccess) return err;
-  return decode_attention(a, {p.indptr, p.indices, p.per_head, listed_pages(kv, p.pages)}, p.launch.attention, stream);
+  return cudaSuccess;
 }
 
 }  // namespace quest

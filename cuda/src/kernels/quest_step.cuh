@@ -23,6 +23,11 @@ struct QuestStep {
 };
 cudaError_t quest_step(const QuestStep& p, cudaStream_t stream);
 
+// The same for n sequences at once (a decode batch's lanes, of one cache shape): each fused
+// step a launch of its own; the others' estimates, top-ks and attentions one launch a kind
+// (quest_select, decode_attention), each sequence's values those of its step alone.
+cudaError_t quest_step(const QuestStep* steps, int n, cudaStream_t stream);
+
 // Whether the fused kernel serves lists of one query head of `pages` pages on the cache as it
 // is now: up to 2,048 full pages and 128 entries (budget 2048 at page 16). On Hopper only,
 // where quest_step_clusters of its clusters fit at once (0 elsewhere).
