@@ -6,7 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { gitState } from '../src/report/metadata.js';
-import { quest, repo, tempDirs } from './helpers.js';
+import { quest, repo, setEnv, tempDirs } from './helpers.js';
 
 const tempDir = tempDirs();
 const baselines = path.join(repo, 'results', 'baseline');
@@ -201,15 +201,13 @@ describe('provenance', () => {
     const file = path.join(dir, 'git-state.json');
     const recorded = { gitSha: 'c'.repeat(40), gitDirty: false, gitDiffSha256: null, gitChanges: [] };
     writeFileSync(file, JSON.stringify(recorded));
-    const before = process.env.QUEST_GIT_STATE;
-    process.env.QUEST_GIT_STATE = file;
+    const restore = setEnv('QUEST_GIT_STATE', file);
     try {
       expect(await gitState()).toEqual(recorded);
       writeFileSync(file, '{"gitSha": 1}');
       await expect(gitState()).rejects.toThrow(`QUEST_GIT_STATE ${file}: not a git state written by tools/gpu-bundle.sh`);
     } finally {
-      if (before === undefined) delete process.env.QUEST_GIT_STATE;
-      else process.env.QUEST_GIT_STATE = before;
+      restore();
     }
   });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { randint, rng, taskSeed } from '../src/tasks/rng.js';
-import { DERIVED_BF16, DERIVED_FP16, enginePair, fixtures, gpuTests, nearTie, partedMargins, relDiff, repo, tokensServed } from './helpers.js';
+import { DERIVED_BF16, DERIVED_FP16, enginePair, fixtures, gpuTests, nearTie, partedMargins, relDiff, repo, setEnv, tokensServed } from './helpers.js';
 
 const gpu = gpuTests('GPU model tests');
 
@@ -98,14 +98,12 @@ describe.skipIf(!gpu).each(cases)('%s on the GPU', (name) => {
   // QUEST_GEMM=own picks it for a model loaded while it is set.
   it('matches the CPU engine over chunked prefills on the own GEMM (QUEST_GEMM=own)', async () => {
     await both();
-    const before = process.env.QUEST_GEMM;
-    process.env.QUEST_GEMM = 'own';
+    const restore = setEnv('QUEST_GEMM', 'own');
     let own: NativeModel;
     try {
       own = await loadModel(folder.spec, dir, 'cuda');
     } finally {
-      if (before === undefined) delete process.env.QUEST_GEMM;
-      else process.env.QUEST_GEMM = before;
+      restore();
     }
     const prompt = randomTokens(2500, vocab);
     const [a, b] = [cpu.createSequence(opts('dense')), own.createSequence(opts('dense'))];

@@ -89,6 +89,17 @@ afterAll(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** Sets the environment variable `name` (unsets it for undefined); returns what puts its old value back. */
+export function setEnv(name: string, value: string | undefined): () => void {
+  const before = process.env[name];
+  const put = (v: string | undefined) => {
+    if (v === undefined) delete process.env[name];
+    else process.env[name] = v;
+  };
+  put(value);
+  return () => put(before);
+}
+
 /** A writable copy of a model folder. */
 export function copyModel(src: string): string {
   const dir = path.join(tempDir(), path.basename(src));

@@ -12,12 +12,12 @@
 // atomics, whose order is not fixed; a top-k near tie in the last bit could then fall apart
 // differently in two runs of the same cell. A failure of those three alone, with every other
 // policy exact, points there.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type NativeModel, type NativeSequence, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { policyNames } from '../src/run/policies.js';
 import { randint, rng } from '../src/tasks/rng.js';
-import { defaultModel, gpuTests, quest, recordsWithoutTimings as records, shareCell, tempDirs } from './helpers.js';
+import { defaultModel, gpuTests, quest, recordsWithoutTimings as records, setEnv, shareCell, tempDirs } from './helpers.js';
 
 const gpu = gpuTests('GPU shared-prefill tests');
 const tempDir = tempDirs();
@@ -80,37 +80,50 @@ async function sharedAsAlone(budgets: number[], denseLayers: number) {
   for (const s of shared) s.close();
 }
 
-describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
-  it('every cell of a shared prefill decodes exactly as the same cell alone, under every policy at two budgets', async () => {
-    await sharedAsAlone(BUDGETS, 0);
-  });
+// QUEST_DECODE_LANES, read as each sequence is made: unset, each lane of a decode batch attends
+// on its own stream; 1, the dense and Quest lanes share one launch a kind. Either way every
+// cell keeps its bits.
+for (const lanes of [undefined, '1']) {
+  describe.skipIf(!gpu)(`shared prefill and batched decode (GPU), QUEST_DECODE_LANES=${lanes ?? 'unset'}`, () => {
+    let restore = () => {};
+    beforeAll(() => {
+      restore = setEnv('QUEST_DECODE_LANES', lanes);
+    });
+    afterAll(() => restore());
 
-  // 20 cells, more rows than one launch of the decode step's kernels takes (kLanes), each reading its first two layers whole.
-  it('cells that read their first layers whole, more of them than one launch takes, decode exactly as each alone', async () => {
-    await sharedAsAlone([64, 128, 256], 2);
-  });
+    it('every cell of a shared prefill decodes exactly as the same cell alone, under every policy at two budgets', async () => {
+      await sharedAsAlone(BUDGETS, 0);
+    });
 
-  it('a batch of unrelated sequences (other lengths, other families, more rows than one GEMV launch takes) decodes as each alone', async () => {
-    const model = await getModel();
-    const make = async (n: number, policy: string) => {
-      const s = model.createSequence(cell(policy, 64));
-      await s.prefill(context.subarray(0, n));
-      return s;
-    };
-    const cases: [number, string][] = [[400, 'quest'], [517, 'h2o'], [640, 'dense'], [703, 'streaming'], [1003, 'tova'], [1003, 'quest']];
-    const batch = await Promise.all(cases.map(([n, p]) => make(n, p)));
-    const nll = await model.nllBatch(batch, question);
-    const tokens = await model.generateBatch(batch, 8, noStop);
-    for (const [i, [n, p]] of cases.entries()) {
-      const alone = await make(n, p);
-      expect(Array.from(nll[i]), `${p}@${n}`).toEqual(Array.from(await alone.nll(question)));
-      expect(Array.from(tokens[i]), `${p}@${n}`).toEqual(Array.from(await alone.generate(8, noStop)));
-      expect(counts(batch[i]), `${p}@${n}`).toEqual(counts(alone));
-      alone.close();
-    }
-    for (const s of batch) s.close();
-  });
+    // 20 cells, more rows than one launch of the decode step's kernels takes (kLanes), each reading its first two layers whole.
+    it('cells that read their first layers whole, more of them than one launch takes, decode exactly as each alone', async () => {
+      await sharedAsAlone([64, 128, 256], 2);
+    });
 
+    it('a batch of unrelated sequences (other lengths, other families, more rows than one GEMV launch takes) decodes as each alone', async () => {
+      const model = await getModel();
+      const make = async (n: number, policy: string) => {
+        const s = model.createSequence(cell(policy, 64));
+        await s.prefill(context.subarray(0, n));
+        return s;
+      };
+      const cases: [number, string][] = [[400, 'quest'], [517, 'h2o'], [640, 'dense'], [703, 'streaming'], [1003, 'tova'], [1003, 'quest']];
+      const batch = await Promise.all(cases.map(([n, p]) => make(n, p)));
+      const nll = await model.nllBatch(batch, question);
+      const tokens = await model.generateBatch(batch, 8, noStop);
+      for (const [i, [n, p]] of cases.entries()) {
+        const alone = await make(n, p);
+        expect(Array.from(nll[i]), `${p}@${n}`).toEqual(Array.from(await alone.nll(question)));
+        expect(Array.from(tokens[i]), `${p}@${n}`).toEqual(Array.from(await alone.generate(8, noStop)));
+        expect(counts(batch[i]), `${p}@${n}`).toEqual(counts(alone));
+        alone.close();
+      }
+      for (const s of batch) s.close();
+    });
+  });
+}
+
+describe.skipIf(!gpu)('shared prefill (GPU): memory and settings', () => {
   it("cells hold the context's pages once: each costs only its own pages and key bounds", async () => {
     const model = await getModel();
     const K = 4;
@@ -140,6 +153,16 @@ describe.skipIf(!gpu)('shared prefill and batched decode (GPU)', () => {
     for (const s of seqs.slice(1)) s.close();
     expect(held(seqs[0])).toMatchObject({ ownPages: held(seqs[0]).pages, familyPages: held(seqs[0]).pages });
     seqs[0].close();
+  });
+
+  it('refuses a QUEST_DECODE_LANES it does not take, by name, when a sequence is made', async () => {
+    const model = await getModel();
+    const restore = setEnv('QUEST_DECODE_LANES', 'yes');
+    try {
+      expect(() => model.createSequence(cell('quest', 64))).toThrow(/QUEST_DECODE_LANES=yes: expected 0 or 1/);
+    } finally {
+      restore();
+    }
   });
 });
 

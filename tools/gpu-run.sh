@@ -56,6 +56,9 @@
 #               prepare REV, carried): the batch rows (llama-3-8b at 32K, batch 1, 4 and 8, dense
 #               and Quest 2048, with the host's issue time) and the 13-cell sweep, each build
 #               twice, alternately; after build
+#   lanes       QUEST_DECODE_LANES unset against 1, in one binary, alternately, twice: the batch
+#               rows (llama-3-8b at 32K, batch 1, 4 and 8, dense and Quest 2048) and the 13-cell
+#               sweep; after build (and a QUEST_REQUIRE_GPU=1 test/share-gpu.test.ts first)
 #   linear      quest bench-linear of llama-2-7b-awq and llama-3-8b at batch 1, 4 and 8 (each
 #               layer's GEMV alone, and the step's 32 layers back to back) into $r/linear/NAME
 #               (copy each to results/linear-<card>-<date>/ from a clean tree)
@@ -142,6 +145,12 @@ for step in ${@:-build fixture torch bench sweep niah}; do
         --decode-steps 16 --repeats 1 --device cuda --output-path "$r/ab-batch" | grep -E "^== ab|^\| llama"
       timeout 240 $ab node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
         --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$r/ab-sweep" | grep -E "^== ab|^\| llama" ;;
+    lanes) for i in 1 2; do for v in 0 1; do
+        QUEST_DECODE_LANES=$v timeout 100 node bin/quest.js bench-latency --model llama-3-8b --lengths 32768 --batch 1,4,8 --policies dense,quest \
+          --budgets 2048 --decode-steps 16 --repeats 1 --device cuda --output-path "$r/lanes-batch-$v-$i" | sed "s/^/lanes=$v $i /" | grep -E "\| llama"
+        QUEST_DECODE_LANES=$v timeout 60 node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
+          --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$r/lanes-sweep-$v-$i" | sed "s/^/lanes=$v $i /" | grep -E "\| llama"
+      done; done ;;
     linear) for m in llama-2-7b-awq llama-3-8b; do
         timeout 60 node bin/quest.js bench-linear --model $m --batch 1,4,8 --output-path "$r/linear/$m"
       done ;;

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -45,6 +47,16 @@ size_t free_gpu_bytes() {
   return free;
 }
 
+// QUEST_DECODE_LANES=1: a decode batch runs the lanes whose selection launches nothing in one
+// launch a kind (attend_batch); off by default until it has run on a card. Read when a
+// sequence is made; a value but 0 or 1 throws, naming it.
+bool decode_lanes() {
+  const char* env = std::getenv("QUEST_DECODE_LANES");
+  if (!env || !*env || std::strcmp(env, "0") == 0) return false;
+  if (std::strcmp(env, "1") == 0) return true;
+  throw std::runtime_error(std::string("QUEST_DECODE_LANES=") + env + ": expected 0 or 1");
+}
+
 // Tokens a prefill makes room for beyond its prompt, so that decode steps rarely reallocate.
 constexpr int64_t kDecodeRoom = 512;
 // Rows whose logits one LM head call writes (a prefill's all-logits chunk goes in pieces):
@@ -67,9 +79,9 @@ class GpuSequence final : public Decoder {
   // embedding, RoPE and KV writes and LM head in one launch each, and its attention (attend_batch).
   void forward_batch(const std::vector<Decoder*>& seqs, const int32_t* tokens, const std::vector<std::vector<float>*>& logits) override;
   // Layer l's attention of a decode batch's lanes (their caches in views), each lane's values
-  // those of its step alone: the lanes whose selection launches nothing (dense reads, Quest's
-  // steps but the fused ones) in one launch a kind on st; each other lane's selection and
-  // attention on its own stream, so that their few-block launches run side by side.
+  // those of its step alone: with lanes_, the lanes whose selection launches nothing (dense
+  // reads, Quest's steps but the fused ones) in one launch a kind on st; each other lane's
+  // selection and attention on its own stream, so that their few-block launches run side by side.
   void attend_batch(int l, const std::vector<GpuSequence*>& lanes, const std::vector<PagedKv>& views, cudaStream_t st);
 
  private:
@@ -139,6 +151,7 @@ class GpuSequence final : public Decoder {
   int64_t length_ = 0, capacity_ = 0;  // tokens cached, tokens the cache holds
   std::optional<DecodePlan> plan_;  // made once the sequence's device is current
   HalfType kv_type_ = HalfType::F16;
+  bool lanes_ = false;  // decode_lanes(), for the batches this sequence leads
   std::shared_ptr<KvPool> pool_;  // K and V, shared with the family of a shared prefill
   std::vector<int> table_;        // logical page -> physical page of pool_
   bool bounds_ = false;  // whether it keeps key bounds: its policy reads them, or it prefills for cells whose policies do
@@ -162,7 +175,7 @@ class GpuSequence final : public Decoder {
 GpuSequence::GpuSequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts)
     : Decoder(model->spec(), opts.record_selections), m_(std::move(model)), opts_(opts),
       policy_(make_gpu_policy(opts, spec_.layers, spec_.heads, spec_.kv_heads, spec_.head_dim)), observers_{policy_.get()},
-      kv_type_(opts.kv_dtype == KvDtype::BF16 ? HalfType::BF16 : HalfType::F16) {
+      kv_type_(opts.kv_dtype == KvDtype::BF16 ? HalfType::BF16 : HalfType::F16), lanes_(decode_lanes()) {
   check(cudaSetDevice(m_->device()), "cudaSetDevice");
   const ModelSpec& s = spec_;
   pool_ = std::make_shared<KvPool>(s.layers, size_t(s.kv_heads) * kGpuPage * s.head_dim);
@@ -647,7 +660,7 @@ void GpuSequence::attend_batch(int l, const std::vector<GpuSequence*>& lanes, co
       const AttentionCall call{{q16_.ptr + size_t(b) * qd, views[b], s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0},
                                 att_.ptr + size_t(b) * qd, attn_cap},
                                &*g.plan_};
-      const bool planned = g.plans_only(l);
+      const bool planned = lanes_ && g.plans_only(l);
       if (planned) {
         StepRead& r = reads[b] = g.select_layer(l, call, g.length_, st);
         if (r.kind == StepRead::Quest && !r.quest.launch.fused) {

@@ -31,9 +31,9 @@ struct AttentionLanes {
 // worth it where a warp has few pages, each waiting on its two lookups, but its registers cost
 // long lists a block a SM (dense at 32K: 213 against 184 us, docs/quest-step.md).
 //
-// With LANES the lane is blockIdx.z's, else the table's first: its fields then stay operands of
-// the instructions, where an index costs 5-17 registers and some shapes a block a SM (ptxas).
-// A lane of fewer splits than the launch's leaves the blocks past them idle.
+// With LANES the lane is blockIdx.z's, and a lane of fewer splits than the launch's leaves the
+// blocks past them idle; else the lane is the table's only one, whose fields then stay operands
+// of the instructions, where an index costs 5-17 registers and some shapes a block a SM (ptxas).
 // With CLUSTER (and sc.splits == kClusterSplits) a list's splits form a cluster that merges on
 // chip into `out`; otherwise each split goes to the scratch for merge_splits. The cluster
 // kernel is held to five blocks a SM, so that a cluster a list fits for 32 lists (at 117
@@ -49,7 +49,8 @@ __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(c
   const SplitScratch& sc = my.sc;
   const T* __restrict__ q = static_cast<const T*>(my.q);
   const int l = blockIdx.x, split = blockIdx.y, g = l * G / group;
-  if (!CLUSTER && split >= sc.splits) return;
+  if constexpr (LANES && !CLUSTER)
+    if (split >= sc.splits) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane % LT, slot = lane / LT;
   if constexpr (CLUSTER) {
     start_cluster_merge<D, G>();
