@@ -30,6 +30,8 @@ const random = (n: number) => Int32Array.from({ length: n }, () => randint(next,
 const PAGE = 16;
 const context = random(1003);
 const question = random(9);
+// A longer prompt for batches of unrelated sequences: up to three chunks of 64 Quest pages.
+const longer = random(3000);
 const noStop = new Int32Array(0);
 // Two budgets below the context, where every sparse policy selects.
 const BUDGETS = [64, 256];
@@ -100,19 +102,29 @@ for (const lanes of [undefined, '1']) {
       await sharedAsAlone([64, 128, 256], 2);
     });
 
+    // The last four record nothing, so that no copy to the host orders the streams for them; the
+    // per-query-head Quest ones read 160 and 144 pages a list, more than the fused step takes, so
+    // that with QUEST_DECODE_LANES=1 two lanes of one query head a list share a launch.
     it('a batch of unrelated sequences (other lengths, other families, more rows than one GEMV launch takes) decodes as each alone', async () => {
       const model = await getModel();
-      const make = async (n: number, policy: string) => {
-        const s = model.createSequence(cell(policy, 64));
-        await s.prefill(context.subarray(0, n));
+      type Case = [number, string, Partial<NativeSequenceOptions>?];
+      const quiet = { recordSelections: false };
+      const make = async ([n, policy, extra]: Case) => {
+        const s = model.createSequence({ ...cell(policy, 64), ...extra });
+        await s.prefill(longer.subarray(0, n));
         return s;
       };
-      const cases: [number, string][] = [[400, 'quest'], [517, 'h2o'], [640, 'dense'], [703, 'streaming'], [1003, 'tova'], [1003, 'quest']];
-      const batch = await Promise.all(cases.map(([n, p]) => make(n, p)));
+      const cases: Case[] = [
+        [400, 'quest'], [517, 'h2o'], [640, 'dense'], [703, 'streaming'], [1003, 'tova'], [1003, 'quest'],
+        [2500, 'quest', quiet], [1900, 'dense', quiet],
+        [3000, 'quest', { ...quiet, budget: 2560, questGqa: 'per-query-head' }], [2800, 'quest', { ...quiet, budget: 2304, questGqa: 'per-query-head' }],
+      ];
+      const batch = await Promise.all(cases.map(make));
       const nll = await model.nllBatch(batch, question);
       const tokens = await model.generateBatch(batch, 8, noStop);
-      for (const [i, [n, p]] of cases.entries()) {
-        const alone = await make(n, p);
+      for (const [i, c] of cases.entries()) {
+        const [n, p] = c;
+        const alone = await make(c);
         expect(Array.from(nll[i]), `${p}@${n}`).toEqual(Array.from(await alone.nll(question)));
         expect(Array.from(tokens[i]), `${p}@${n}`).toEqual(Array.from(await alone.generate(8, noStop)));
         expect(counts(batch[i]), `${p}@${n}`).toEqual(counts(alone));

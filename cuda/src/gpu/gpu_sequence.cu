@@ -647,8 +647,29 @@ void GpuSequence::attend_batch(int l, const std::vector<GpuSequence*>& lanes, co
   const int B = int(lanes.size());
   const size_t qd = size_t(s.heads) * s.head_dim;
   const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
+  auto call_of = [&](int b) {
+    GpuSequence& g = *lanes[b];
+    return AttentionCall{{q16_.ptr + size_t(b) * qd, views[b], s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd, attn_cap},
+                         &*g.plan_};
+  };
   std::vector<StepRead> reads(B);
-  std::vector<bool> on_st(B, false), on_lane(B, false);
+  std::vector<bool> planned(B, false), together(B, false), on_lane(B, false);
+  // Lane b's layer on its own stream (the leader's is st), its read already planned or not.
+  auto alone = [&](int b) {
+    GpuSequence& g = *lanes[b];
+    const cudaStream_t lane = g.stream_;
+    if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
+    if (planned[b]) {
+      g.attend(call_of(b), reads[b], lane);
+      g.end_layer(l, reads[b], g.length_, lane);
+    } else {
+      g.decode_layer(l, call_of(b), g.length_, lane);
+    }
+    if (lane != st) {
+      check(cudaEventRecord(g.joined_, lane), "batch join");
+      on_lane[b] = true;
+    }
+  };
   std::vector<QuestStep> quest;
   std::vector<DecodeArgs> args;
   std::vector<PageLists> lists;
@@ -657,40 +678,29 @@ void GpuSequence::attend_batch(int l, const std::vector<GpuSequence*>& lanes, co
   try {
     for (int b = 0; b < B; ++b) {
       GpuSequence& g = *lanes[b];
-      const AttentionCall call{{q16_.ptr + size_t(b) * qd, views[b], s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0},
-                                att_.ptr + size_t(b) * qd, attn_cap},
-                               &*g.plan_};
-      const bool planned = lanes_ && g.plans_only(l);
-      if (planned) {
-        StepRead& r = reads[b] = g.select_layer(l, call, g.length_, st);
+      planned[b] = lanes_ && g.plans_only(l);
+      if (planned[b]) {
+        const AttentionCall call = call_of(b);
+        const StepRead& r = reads[b] = g.select_layer(l, call, g.length_, st);
         if (r.kind == StepRead::Quest && !r.quest.launch.fused) {
           quest.push_back(r.quest);
-          on_st[b] = true;
+          together[b] = true;
         } else if (r.kind == StepRead::Dense || r.kind == StepRead::Pages) {
           args.push_back(call);
           lists.push_back(r.pages);
           launches.push_back(g.page_launch(r));
-          on_st[b] = true;
+          together[b] = true;
         }
-        if (on_st[b]) continue;
       }
-      const cudaStream_t lane = g.stream_;
-      if (lane != st) check(cudaStreamWaitEvent(lane, forked_, 0), "batch fork");
-      if (planned) {
-        g.attend(call, reads[b], lane);
-        g.end_layer(l, reads[b], g.length_, lane);
-      } else {
-        g.decode_layer(l, call, g.length_, lane);
-      }
-      if (lane != st) {
-        check(cudaEventRecord(g.joined_, lane), "batch join");
-        on_lane[b] = true;
-      }
+      // A lane on st (the leader's) goes after the launches it would otherwise hold up.
+      if (!together[b] && g.stream_ != st) alone(b);
     }
     check(quest_step(quest.data(), int(quest.size()), st), "quest step");
     check(decode_attention(args.data(), lists.data(), launches.data(), int(args.size()), st), "decode attention");
     for (int b = 0; b < B; ++b)
-      if (on_st[b]) lanes[b]->end_layer(l, reads[b], lanes[b]->length_, st);
+      if (together[b]) lanes[b]->end_layer(l, reads[b], lanes[b]->length_, st);
+    for (int b = 0; b < B; ++b)
+      if (!together[b] && lanes[b]->stream_ == st) alone(b);
     for (int b = 0; b < B; ++b)
       if (on_lane[b]) check(cudaStreamWaitEvent(st, lanes[b]->joined_, 0), "batch join");
   } catch (...) {

@@ -22,6 +22,7 @@ struct AttentionLane {
 struct AttentionLanes {
   AttentionLane lane[kLanes];
 };
+static_assert(sizeof(AttentionLanes) + 64 <= 4096, "a launch's table and other arguments within the 4 KiB of kernel parameters");
 
 // One block per (list, split, lane); a list's G query heads share KV head l * G / group (group: query
 // heads per KV head). Each warp takes whole pages; within a page, LT lanes hold one token's
@@ -228,14 +229,15 @@ cudaError_t decode_attention(const DecodeArgs* a, const PageLists* lists, const 
     const PagedKv &kv = a[i].kv, &kv0 = a[0].kv;
     if (!supported(kv, a[i].heads) || plans[i].splits < 1 || kv.type != kv0.type || kv.head_dim != kv0.head_dim ||
         kv.kv_heads != kv0.kv_heads || a[i].heads != a[0].heads || a[i].scale != a[0].scale || a[i].softcap != a[0].softcap ||
-        lists[i].per_head != lists[0].per_head || (plans[i].cluster && plans[i].splits != kClusterSplits))
+        (plans[i].cluster && plans[i].splits != kClusterSplits))
       return cudaErrorInvalidValue;
   }
-  // By launch kind (neither, a look-ahead, a cluster), kLanes at a time.
-  for (int kind = 0; kind < 3; ++kind) {
+  // By launch kind (neither, a look-ahead, a cluster) and list kind (a KV head's, a query head's), kLanes at a time.
+  auto kind_of = [&](int i) { return (plans[i].cluster ? 2 : plans[i].ahead ? 1 : 0) + (lists[i].per_head ? 3 : 0); };
+  for (int kind = 0; kind < 6; ++kind) {
     int pick[kLanes], m = 0;
     for (int i = 0; i <= n; ++i) {
-      if (i < n && (plans[i].cluster ? 2 : plans[i].ahead ? 1 : 0) == kind) pick[m++] = i;
+      if (i < n && kind_of(i) == kind) pick[m++] = i;
       if (m == kLanes || (i == n && m > 0)) {
         if (const cudaError_t err = attend_lanes(a, lists, plans, pick, m, stream); err != cudaSuccess) return err;
         m = 0;

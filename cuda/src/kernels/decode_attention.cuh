@@ -30,8 +30,8 @@ cudaError_t decode_attention(const DecodeArgs& a, const PageLists& lists, const 
 
 // The same for n sequences at once (a decode batch's lanes): sequence i's arguments, lists and
 // launch as it would take them alone, so that its output has the same bits; one launch of
-// each kernel for the lanes of each launch kind (looking ahead or not, merged on chip or not),
-// kLanes at a time. The lanes share the cache's type and shape, heads, scale, soft cap and per_head.
+// each kernel for the lanes of each launch kind (looking ahead or not, merged on chip or not)
+// and list kind (per_head or not), kLanes at a time. The lanes share the cache's type and shape, heads, scale and soft cap.
 cudaError_t decode_attention(const DecodeArgs* a, const PageLists* lists, const PageLaunch* plans, int n, cudaStream_t stream);
 
 // The same over token lists in `splits` splits (of chunks of 16 entries), with the report's

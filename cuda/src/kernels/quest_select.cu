@@ -11,6 +11,7 @@ namespace {
 struct QuestLanes {
   QuestLane lane[kLanes];
 };
+static_assert(sizeof(QuestLanes) + 64 <= 4096, "a launch's table and other arguments within the 4 KiB of kernel parameters");
 
 // A block a (list, chunk of kBoundChunk pages, lane); a list's G query heads share KV head l * G / group.
 template <int D, int G, typename T>
@@ -107,33 +108,37 @@ cudaError_t estimate_lanes(const QuestLane* lanes, int n, int heads, bool per_he
   });
 }
 
-// The top-k of lanes[0..n) (at most kLanes) over `lists` lists each: the keys in registers
-// where every lane's pages fit them (one launch), else each lane in turn.
+// The top-k of lanes[0..n) (at most kLanes) over `lists` lists each: one launch for the lanes
+// whose pages the keys in registers hold (KPT a thread, the fewest that serve them all), and
+// for each other lane the selection steps' top-k, which reads its scores from memory on every
+// pass, then the lists' ends.
 cudaError_t topk_lanes(const QuestLane* lanes, int n, int lists, cudaStream_t stream) {
-  QuestLanes table;
-  int most = 0;
-  for (int i = 0; i < n; ++i) {
+  constexpr int kMostKeys = kTopkThreads * 64;
+  for (int i = 0; i < n; ++i)
     if (lanes[i].pages < 1 || lists < 1) return cudaErrorInvalidValue;
-    table.lane[i] = lanes[i];
-    most = std::max(most, lanes[i].kv.meta_full());
-  }
-  // Keys per thread: 8 up to 2048 pages (32K tokens at page 16), 32 up to 8192, 64 up to 16384.
-  const dim3 grid(lists, n);
-  if (most <= kTopkThreads * 8) return launch(topk_kernel<8>, grid, kTopkThreads, 0, stream, table);
-  if (most <= kTopkThreads * 32) return launch(topk_kernel<32>, grid, kTopkThreads, 0, stream, table);
-  if (most <= kTopkThreads * 64) return launch(topk_kernel<64>, grid, kTopkThreads, 0, stream, table);
-  // More pages than registers hold: the selection steps' top-k, which reads its scores from
-  // memory on every pass, then the lists' ends.
+  QuestLanes table;
+  int m = 0, most = 0;
   for (int i = 0; i < n; ++i) {
     const QuestLane& l = lanes[i];
-    const int full = l.kv.meta_full(), k = std::min(l.pages - 1, full);
+    const int full = l.kv.meta_full();
+    if (full <= kMostKeys) {
+      table.lane[m++] = l;
+      most = std::max(most, full);
+      continue;
+    }
+    const int k = std::min(l.pages - 1, full);
     if (k > 0)
       if (const cudaError_t err = top_k_indices(l.scores, full, full, k, lists, l.indices, k + 1, stream); err != cudaSuccess) return err;
     if (const cudaError_t err = launch(list_ends_kernel, (lists + 256) / 256, 256, 0, stream, lists, k, full, l.indptr, l.indices);
         err != cudaSuccess)
       return err;
   }
-  return cudaSuccess;
+  if (m == 0) return cudaSuccess;
+  // Keys per thread: 8 up to 2048 pages (32K tokens at page 16), 32 up to 8192, 64 up to 16384.
+  const dim3 grid(lists, m);
+  if (most <= kTopkThreads * 8) return launch(topk_kernel<8>, grid, kTopkThreads, 0, stream, table);
+  if (most <= kTopkThreads * 32) return launch(topk_kernel<32>, grid, kTopkThreads, 0, stream, table);
+  return launch(topk_kernel<64>, grid, kTopkThreads, 0, stream, table);
 }
 
 }  // namespace

@@ -159,6 +159,11 @@ cudaError_t fused_step(const QuestStep& p, cudaStream_t stream) {
   });
 }
 
+// Whether the step's cache and lists are ones quest_step serves; its selection's lane; its lists.
+bool serves(const QuestStep& p) { return supported(p.a.kv, p.a.heads) && p.a.kv.meta_page == kGpuPage && p.pages >= 1; }
+QuestLane lane_of(const QuestStep& p) { return {p.a.q, p.a.kv, p.scores, p.pages, p.indptr, p.indices}; }
+PageLists lists_of(const QuestStep& p) { return {p.indptr, p.indices, p.per_head, listed_pages(p.a.kv, p.pages)}; }
+
 }  // namespace
 
 bool quest_step_fits(const PagedKv& kv, int pages) {
@@ -173,9 +178,17 @@ int quest_step_clusters(HalfType type, int head_dim) {
   return with_type_and_dim(type, head_dim, [](auto t, auto d) { return clusters_at_once<quest_step_kernel<decltype(d)::value, decltype(t), false>>(); });
 }
 
-cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) { return quest_step(&p, 1, stream); }
+cudaError_t quest_step(const QuestStep& p, cudaStream_t stream) {
+  if (!serves(p)) return cudaErrorInvalidValue;
+  if (p.launch.fused) return fused_step(p, stream);
+  const QuestLane lane = lane_of(p);
+  const cudaError_t err = quest_select(&lane, 1, p.a.heads, p.per_head, stream);
+  return err != cudaSuccess ? err : decode_attention(p.a, lists_of(p), p.launch.attention, stream);
+}
 
 cudaError_t quest_step(const QuestStep* steps, int n, cudaStream_t stream) {
+  for (int i = 0; i < n; ++i)
+    if (!serves(steps[i]) || steps[i].a.heads != steps[0].a.heads) return cudaErrorInvalidValue;
   // Lists of a KV head's query heads, then of one query head: one selection and attention each.
   for (const bool per_head : {false, true}) {
     std::vector<QuestLane> lanes;
@@ -184,17 +197,14 @@ cudaError_t quest_step(const QuestStep* steps, int n, cudaStream_t stream) {
     std::vector<PageLaunch> plans;
     for (int i = 0; i < n; ++i) {
       const QuestStep& p = steps[i];
-      const DecodeArgs& a = p.a;
-      const PagedKv& kv = a.kv;
-      if (!supported(kv, a.heads) || kv.meta_page != kGpuPage || p.pages < 1) return cudaErrorInvalidValue;
       if (p.per_head != per_head) continue;
       if (p.launch.fused) {
         if (const cudaError_t err = fused_step(p, stream); err != cudaSuccess) return err;
         continue;
       }
-      lanes.push_back({a.q, kv, p.scores, p.pages, p.indptr, p.indices});
-      args.push_back(a);
-      lists.push_back({p.indptr, p.indices, per_head, listed_pages(kv, p.pages)});
+      lanes.push_back(lane_of(p));
+      args.push_back(p.a);
+      lists.push_back(lists_of(p));
       plans.push_back(p.launch.attention);
     }
     if (lanes.empty()) continue;
