@@ -14,7 +14,8 @@
 #   sweep       passkey of the shipped model at 4K-32K, 5 depths
 #   niah        RULER niah_single_1/2/3 of the shipped model at 8K
 #   passkey32k  passkey at 32K alone
-#   gputest     the GPU test files (kernels and the whole model against the CPU engine)
+#   gputest     the GPU test files (kernels and the whole model against the CPU engine, and a
+#               shared prefill's and a decode batch's cells against each alone)
 #   fulltest    the whole test suite (the LongBench Chinese-scoring tests fail here: the bundle
 #               leaves their tokenizer package out)
 #               Both test steps set QUEST_REQUIRE_GPU=1: a GPU test fails here instead of
@@ -58,7 +59,7 @@
 #               twice, alternately; after build
 #   lanes       QUEST_DECODE_LANES unset against 1, in one binary, alternately, twice: the batch
 #               rows (llama-3-8b at 32K, batch 1, 4 and 8, dense and Quest 2048) and the 13-cell
-#               sweep; after build (and a QUEST_REQUIRE_GPU=1 test/share-gpu.test.ts first)
+#               sweep; after build and gputest
 #   linear      quest bench-linear of llama-2-7b-awq and llama-3-8b at batch 1, 4 and 8 (each
 #               layer's GEMV alone, and the step's 32 layers back to back) into $r/linear/NAME
 #               (copy each to results/linear-<card>-<date>/ from a clean tree)
@@ -111,7 +112,7 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     sweep) timeout 200 $tiny --tasks passkey --lengths 4096,8192,16384,32768 --depths 0,25,50,75,100 --output-path "$r/passkey-sweep" ;;
     niah) timeout 80 $tiny --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/niah-8k" ;;
     passkey32k) timeout 330 $tiny --tasks passkey --lengths 32768 --depths 0,25,50,75,100 --output-path "$r/passkey-32k" ;;
-    gputest) QUEST_REQUIRE_GPU=1 timeout 200 node node_modules/vitest/vitest.mjs run test/gpu-model.test.ts test/cuda.test.ts ;;
+    gputest) QUEST_REQUIRE_GPU=1 timeout 300 node node_modules/vitest/vitest.mjs run test/gpu-model.test.ts test/cuda.test.ts test/share-gpu.test.ts ;;
     fulltest) QUEST_REQUIRE_GPU=1 timeout 300 node node_modules/vitest/vitest.mjs run ;;
     latency) timeout 300 node bin/quest.js bench-latency --model llama-2-7b --lengths "${LAT_LENGTHS:-4096,32768}" --policies "${LAT_POLICIES:-dense,quest}" \
       --budgets 2048 --decode-steps 32 --repeats "${LAT_REPEATS:-2}" --device cuda --output-path "$r/bench-latency-7b" ;;
