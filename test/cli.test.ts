@@ -173,6 +173,12 @@ describe('quest env', () => {
     // Which GEMM and attention kernel a prefill runs, wherever the CUDA backend is built.
     if (native().backendInfo().cuda.compiled) expect(r.stdout).toMatch(/prefill gemm: +(cuBLASLt|own tensor-core GEMM \()/);
   });
+
+  it.skipIf(!native().backendInfo().cuda.compiled)("says how a decode batch's attention launches, and names a bad QUEST_DECODE_LANES", async () => {
+    expect((await quest(['env'])).stdout).toMatch(/decode batch: +each sequence's attention on its own stream/);
+    expect((await quest(['env'], { QUEST_DECODE_LANES: '1' })).stdout).toMatch(/decode batch: +the dense and Quest sequences' attention in one launch a kind a layer/);
+    expect((await quest(['env'], { QUEST_DECODE_LANES: 'yes' })).stdout).toMatch(/decode batch: +QUEST_DECODE_LANES=yes: expected 0 or 1/);
+  });
 });
 
 describe('the GPU tests', () => {

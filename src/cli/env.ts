@@ -13,7 +13,9 @@ export function envCommand(program: Command): void {
         `backends built: ${c.built.join(', ')}`,
         `cuda:           ${cuda.compiled ? `compiled for sm_${cuda.architectures.split(',').join(', sm_')}; the forward pass with every policy, page size and Quest rule (fp16 or bf16 KV cache)` : 'not compiled'}`,
         `gpu:            ${cuda.devices > 0 ? `${cuda.devices} x ${cuda.deviceName} (${cuda.memoryGiB.toFixed(0)} GiB, compute capability ${cuda.computeCapability})` : cuda.compiled ? noGpu(c.info, nvidiaDriver()) : 'not looked for (no CUDA in this build)'}`,
-        ...(cuda.compiled ? [`prefill gemm:   ${cuda.gemm}`, `prefill attn:   ${cuda.prefillAttention}`] : []),
+        ...(cuda.compiled
+          ? [`prefill gemm:   ${cuda.gemm}`, `prefill attn:   ${cuda.prefillAttention}`, `decode batch:   ${cuda.decodeBatch}`]
+          : []),
         `cpu threads:    ${c.info.cpuThreads} (QUEST_THREADS overrides)`,
         `runs will use:  ${c.use} (${c.reason})`,
         `node:           ${process.version}`,

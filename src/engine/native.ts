@@ -260,6 +260,8 @@ export interface NativeCudaStatus {
   gemm: string;
   /** Which kernel runs a prefill's attention (empty without CUDA). */
   prefillAttention: string;
+  /** How a decode batch's attention launches (empty without CUDA). */
+  decodeBatch: string;
 }
 
 export interface NativeBackendInfo {

@@ -840,6 +840,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   c.Set("error", cs.error);
   c.Set("gemm", cs.gemm);
   c.Set("prefillAttention", cs.prefill_attention);
+  c.Set("decodeBatch", cs.decode_batch);
   o.Set("cuda", c);
   Napi::Object shapes = Napi::Object::New(env);
   auto ints = [&](const auto& values) {

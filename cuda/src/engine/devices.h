@@ -15,6 +15,7 @@ struct CudaStatus {
   std::string error;  // why no device can be used, when none can
   std::string gemm;               // which GEMM runs a prefill's linear layers, and why
   std::string prefill_attention;  // which kernel runs a prefill's attention
+  std::string decode_batch;       // how a decode batch's attention launches
 };
 
 CudaStatus cuda_status();

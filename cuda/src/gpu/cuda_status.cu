@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "engine/devices.h"
+#include "gpu/gpu_engine.h"
 #include "kernels/gemm_lt.cuh"
 #include "kernels/prefill_attention.cuh"
 
@@ -17,7 +18,7 @@ CudaStatus cuda_status() {
   s.compiled = true;
   s.architectures = QUEST_CUDA_ARCHS;
   // Each switch's line; a bad QUEST_GEMM or QUEST_PREFILL_ATTENTION is shown here instead, and
-  // refused when a model loads (GpuModel).
+  // refused when a model loads (GpuModel), a bad QUEST_DECODE_LANES when a sequence is made.
   auto line = [](auto choose) -> std::string {
     try {
       return choose();
@@ -27,6 +28,7 @@ CudaStatus cuda_status() {
   };
   s.prefill_attention = line([] { return prefill_attention_path(); });
   s.gemm = line([] { return gemm_choice().why; });
+  s.decode_batch = line([] { return decode_batch_path(); });
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {

@@ -25,5 +25,7 @@ void gpu_prefill_shared(const std::vector<Decoder*>& cells, const int32_t* token
 size_t gpu_weight_bytes(const GpuModel& model);
 // Device-to-device copy bandwidth of `device` (GB/s, bytes read plus written), timed now.
 double gpu_copy_gbps(int device);
+// How a decode batch's attention launches (QUEST_DECODE_LANES); throws on a bad value, naming it.
+std::string decode_batch_path();
 
 }  // namespace quest

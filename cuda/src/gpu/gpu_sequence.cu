@@ -804,6 +804,11 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
 
 }  // namespace
 
+std::string decode_batch_path() {
+  return decode_lanes() ? "the dense and Quest sequences' attention in one launch a kind a layer, the others' each on its own stream (QUEST_DECODE_LANES=1)"
+                        : "each sequence's attention on its own stream (QUEST_DECODE_LANES=1: the dense and Quest ones' in one launch a kind)";
+}
+
 std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts) {
   return std::make_unique<GpuSequence>(std::move(model), opts);
 }
