@@ -13,7 +13,7 @@
 // differently in two runs of the same cell. A failure of those three alone, with every other
 // policy exact, points there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type NativeModel, type NativeSequence, type NativeSequenceOptions } from '../src/engine/index.js';
+import { loadModel, native, type NativeModel, type NativeSequence, type NativeSequenceOptions } from '../src/engine/index.js';
 import { openModelFolder } from '../src/model/index.js';
 import { policyNames } from '../src/run/policies.js';
 import { randint, rng } from '../src/tasks/rng.js';
@@ -94,6 +94,8 @@ for (const lanes of [undefined, '1']) {
     afterAll(() => restore());
 
     it('every cell of a shared prefill decodes exactly as the same cell alone, under every policy at two budgets', async () => {
+      // The engine reads the setting as this describe sets it.
+      expect(native().backendInfo().cuda.decodeBatch).toMatch(lanes ? /in one launch a kind a layer/ : /each sequence's attention on its own stream/);
       await sharedAsAlone(BUDGETS, 0);
     });
 
