@@ -82,10 +82,10 @@ async function sharedAsAlone(budgets: number[], denseLayers: number) {
   for (const s of shared) s.close();
 }
 
-// QUEST_DECODE_LANES, read as each sequence is made: unset, each lane of a decode batch attends
-// on its own stream; 1, the dense and Quest lanes share one launch a kind. Either way every
-// cell keeps its bits.
-for (const lanes of [undefined, '1']) {
+// QUEST_DECODE_LANES, read as each sequence is made: unset, the dense and Quest lanes of a
+// decode batch share one launch a kind; 0, each lane attends on its own stream. Either way
+// every cell keeps its bits.
+for (const lanes of [undefined, '0']) {
   describe.skipIf(!gpu)(`shared prefill and batched decode (GPU), QUEST_DECODE_LANES=${lanes ?? 'unset'}`, () => {
     let restore = () => {};
     beforeAll(() => {
@@ -95,7 +95,7 @@ for (const lanes of [undefined, '1']) {
 
     it('every cell of a shared prefill decodes exactly as the same cell alone, under every policy at two budgets', async () => {
       // The engine reads the setting as this describe sets it.
-      expect(native().backendInfo().cuda.decodeBatch).toMatch(lanes ? /in one launch a kind a layer/ : /each sequence's attention on its own stream/);
+      expect(native().backendInfo().cuda.decodeBatch).toMatch(lanes ? /each sequence's attention on its own stream/ : /in one launch a kind a layer/);
       await sharedAsAlone(BUDGETS, 0);
     });
 
@@ -106,7 +106,7 @@ for (const lanes of [undefined, '1']) {
 
     // The last four record nothing, so that no copy to the host orders the streams for them; the
     // per-query-head Quest ones read 160 and 144 pages a list, more than the fused step takes, so
-    // that with QUEST_DECODE_LANES=1 two lanes of one query head a list share a launch.
+    // that with the lanes joined two lanes of one query head a list share a launch.
     it('a batch of unrelated sequences (other lengths, other families, more rows than one GEMV launch takes) decodes as each alone', async () => {
       const model = await getModel();
       type Case = [number, string, Partial<NativeSequenceOptions>?];

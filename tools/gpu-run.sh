@@ -57,7 +57,7 @@
 #               prepare REV, carried): the batch rows (llama-3-8b at 32K, batch 1, 4 and 8, dense
 #               and Quest 2048, with the host's issue time) and the 13-cell sweep, each build
 #               twice, alternately; after build
-#   lanes       QUEST_DECODE_LANES unset against 1, in one binary, alternately, twice: the batch
+#   lanes       QUEST_DECODE_LANES=0 against unset (1), in one binary, alternately, twice: the batch
 #               rows (llama-3-8b at 32K, batch 1, 4 and 8, dense and Quest 2048) and the 13-cell
 #               sweep; after build and gputest
 #   linear      quest bench-linear of llama-2-7b-awq and llama-3-8b at batch 1, 4 and 8 (each

@@ -47,13 +47,13 @@ size_t free_gpu_bytes() {
   return free;
 }
 
-// QUEST_DECODE_LANES=1: a decode batch runs the lanes whose selection launches nothing in one
-// launch a kind (attend_batch); off by default until it has run on a card. Read when a
+// A decode batch runs the lanes whose selection launches nothing in one launch a kind
+// (attend_batch); QUEST_DECODE_LANES=0 runs each on its own stream, to compare. Read when a
 // sequence is made; a value but 0 or 1 throws, naming it.
 bool decode_lanes() {
   const char* env = std::getenv("QUEST_DECODE_LANES");
-  if (!env || !*env || std::strcmp(env, "0") == 0) return false;
-  if (std::strcmp(env, "1") == 0) return true;
+  if (!env || !*env || std::strcmp(env, "1") == 0) return true;
+  if (std::strcmp(env, "0") == 0) return false;
   throw std::runtime_error(std::string("QUEST_DECODE_LANES=") + env + ": expected 0 or 1");
 }
 
@@ -805,8 +805,8 @@ void GpuSequence::forward_batch(const std::vector<Decoder*>& seqs, const int32_t
 }  // namespace
 
 std::string decode_batch_path() {
-  return decode_lanes() ? "the dense and Quest sequences' attention in one launch a kind a layer, the others' each on its own stream (QUEST_DECODE_LANES=1)"
-                        : "each sequence's attention on its own stream (QUEST_DECODE_LANES=1: the dense and Quest ones' in one launch a kind)";
+  return decode_lanes() ? "the dense and Quest sequences' attention in one launch a kind a layer, the others' each on its own stream"
+                        : "each sequence's attention on its own stream (QUEST_DECODE_LANES=0)";
 }
 
 std::unique_ptr<Decoder> make_gpu_sequence(std::shared_ptr<GpuModel> model, const PolicyOptions& opts) {
