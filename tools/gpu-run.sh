@@ -57,6 +57,8 @@
 #               prepare REV, carried): the batch rows (llama-3-8b at 32K, batch 1, 4 and 8, dense
 #               and Quest 2048, with the host's issue time) and the 13-cell sweep, each build
 #               twice, alternately; after build
+#   abprefill   an A-B of H2O's prefill (llama-2-7b at 32K, dense beside it) against the addon of
+#               ab-before/, each build twice, alternately; after build
 #   lanes       QUEST_DECODE_LANES=0 against unset (1), in one binary, alternately, twice: the batch
 #               rows (llama-3-8b at 32K, batch 1, 4 and 8, dense and Quest 2048) and the 13-cell
 #               sweep; after build and gputest
@@ -146,6 +148,8 @@ for step in ${@:-build fixture torch bench sweep niah}; do
         --decode-steps 16 --repeats 1 --device cuda --output-path "$r/ab-batch" | grep -E "^== ab|^\| llama"
       timeout 240 $ab node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
         --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$r/ab-sweep" | grep -E "^== ab|^\| llama" ;;
+    abprefill) timeout 240 bash tools/ab-addon.sh run node bin/quest.js bench-latency --model llama-2-7b --lengths 32768 --policies dense,h2o \
+        --budgets 2048 --decode-steps 2 --repeats 1 --device cuda --output-path "$r/ab-prefill" | grep -E "^== ab|^\| llama" ;;
     lanes) for i in 1 2; do for v in 0 1; do
         QUEST_DECODE_LANES=$v timeout 100 node bin/quest.js bench-latency --model llama-3-8b --lengths 32768 --batch 1,4,8 --policies dense,quest \
           --budgets 2048 --decode-steps 16 --repeats 1 --device cuda --output-path "$r/lanes-batch-$v-$i" | sed "s/^/lanes=$v $i /" | grep -E "\| llama"
