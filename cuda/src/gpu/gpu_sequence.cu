@@ -122,6 +122,8 @@ class GpuSequence final : public Decoder {
   bool governed(int l) const;    // whether the policy selects layer l's reads
   bool plans_only(int l) const;  // whether layer l's select_layer launches nothing
   bool observed() const;  // whether a policy observing the prefill needs its log-sum-exp
+  // A layer's attention of queries q over the cache kv into out, with this sequence's split scratch and plan.
+  AttentionCall attention_call(const void* q, const PagedKv& kv, float* out) const;
   PagedKv view(int layer, int64_t len) const;
   // Each scratch buffer of a forward call of `rows` rows (a decode batch's, with `batch`), with
   // its elements (0: not needed), given to f: ensure_rows sizes them and scratch_growth counts
@@ -503,6 +505,11 @@ void GpuSequence::finish_layer(const GpuLayer& L, int rows, Project project, cud
   post_norm_add(x_.ptr, branch_.ptr, rows, s.hidden, L.post_ff_norm, eps, st);
 }
 
+AttentionCall GpuSequence::attention_call(const void* q, const PagedKv& kv, float* out) const {
+  const ModelSpec& s = spec_;
+  return AttentionCall{{q, kv, s.heads, float(s.attention_scale()), {split_o_.ptr, split_lse_.ptr, 0}, out, float(s.attn_softcap)}, &*plan_};
+}
+
 int GpuSequence::window(int l) const { return spec_.sliding(l) ? spec_.sliding_window : 0; }
 
 bool GpuSequence::governed(int l) const { return l >= opts_.dense_layers && !window(l); }
@@ -597,7 +604,7 @@ void GpuSequence::forward(const int32_t* tokens, int64_t n64, bool decode, bool 
     const GpuLayer& L = m_->layer(l);
     linear_layer(normed(x_.ptr), n, L.qkv, L.qkv4, qkv_.ptr, false);
     if (L.q_norm) head_rmsnorm(qkv_.ptr, n, s.heads, s.kv_heads, s.head_dim, L.q_norm, L.k_norm, float(s.rms_eps), st);
-    const AttentionCall call{{q16_.ptr, view(l, len), s.heads, scale, {split_o_.ptr, split_lse_.ptr, 0}, att_.ptr, attn_cap}, &*plan_};
+    const AttentionCall call = attention_call(q16_.ptr, view(l, len), att_.ptr);
     const bool local_rope = s.has_local_rope && s.sliding(l);
     rope_store(qkv_.ptr, n, s.heads, start, local_rope ? trig_local_.ptr : trig_.ptr, q16_.ptr, call.kv, st);
     if (decode) {
@@ -646,12 +653,7 @@ void GpuSequence::attend_batch(int l, const std::vector<GpuSequence*>& lanes, co
   const ModelSpec& s = spec_;
   const int B = int(lanes.size());
   const size_t qd = size_t(s.heads) * s.head_dim;
-  const float scale = s.attention_scale(), attn_cap = float(s.attn_softcap);
-  auto call_of = [&](int b) {
-    GpuSequence& g = *lanes[b];
-    return AttentionCall{{q16_.ptr + size_t(b) * qd, views[b], s.heads, scale, {g.split_o_.ptr, g.split_lse_.ptr, 0}, att_.ptr + size_t(b) * qd, attn_cap},
-                         &*g.plan_};
-  };
+  auto call_of = [&](int b) { return lanes[b]->attention_call(q16_.ptr + size_t(b) * qd, views[b], att_.ptr + size_t(b) * qd); };
   std::vector<StepRead> reads(B);
   std::vector<bool> planned(B, false), together(B, false), on_lane(B, false);
   // Lane b's layer on its own stream (the leader's is st), its read already planned or not.
