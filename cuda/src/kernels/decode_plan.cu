@@ -13,9 +13,11 @@
 namespace quest {
 namespace {
 
-// The split count that gives about four blocks per SM, with at least two pages a split.
+// The split count that gives about four blocks per SM, with a page for each of a block's
+// warps: a split of fewer leaves warps idle, and a batch's lanes (a Quest list of 128 pages
+// over 8 lists took 64 splits) need more waves of blocks.
 int splits_for(int pages, int lists, int sms) {
-  return std::max(1, std::min((4 * sms + lists - 1) / lists, std::max(1, pages / 2)));
+  return std::max(1, std::min((4 * sms + lists - 1) / lists, std::max(1, pages / kWarps)));
 }
 
 // No more splits for `lists` lists than one wave of `wave` blocks holds: a block left for a
