@@ -14,7 +14,9 @@
 #          tools/ab-addon.sh build           REV's addon alone (tools/gpu-run.sh's build step
 #                                            runs it beside the tree's own build)
 #   attention and run after the tree's own build, as often as needed (ab-before/ stays; REV's
-#   build again is incremental); this tree's addon is put back however `run` ends, but for a kill -9.
+#   build again is incremental, but only where ab-before/ is not carried again: a carried path
+#   replaces the one on the machine, its build with it); this tree's addon is put back however
+#   `run` ends, but for a kill -9.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() { echo "usage: tools/ab-addon.sh prepare REV | build | attention | run CMD..." >&2; exit 2; }

@@ -43,7 +43,10 @@
 #               (default: llama-3-8b at 4K, a decode batch of 4, dense and Quest), the launches
 #               inside the NVTX range $PROFILE_RANGE ("decode step/": the engine's decode steps;
 #               empty: all) whose names match $PROFILE_KERNELS (ncu's --kernel-name, default
-#               all), at most $PROFILE_COUNT (400) after skipping $PROFILE_SKIP (0)
+#               all), at most $PROFILE_COUNT (400) after skipping $PROFILE_SKIP (0); with
+#               $PROFILE_SECTIONS (ncu section names, e.g. "SpeedOfLight Occupancy WarpStateStats
+#               LaunchStats ComputeWorkloadAnalysis MemoryWorkloadAnalysis") those sections of
+#               each such launch instead, as text, into run/ncu-sections.txt
 #   eval70      quest eval (passkey, dense and Quest 2048, one sample) on a random-weight
 #               Meta-Llama-3-70B-shaped AWQ folder (tools/make-random-model.py, about 40 GB in
 #               /tmp) at 32K, 110,592 and 126,976 tokens in one run (one load; its 131,072
@@ -130,10 +133,16 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     gpuniah) timeout 100 $gpu --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/gpu-niah-8k" ;;
     profile) cmd=${PROFILE_CMD:-node bin/quest.js bench-latency --model llama-3-8b --lengths 4096 --batch 4 --policies dense,quest --budgets 2048 --decode-steps 4 --repeats 1 --device cuda}
       range=${PROFILE_RANGE-decode step/}
-      timeout 400 ncu --clock-control none --metrics gpu__time_duration.sum --csv ${range:+--nvtx --nvtx-include "$range"} --kernel-name "${PROFILE_KERNELS:-regex:.}" \
-        --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd > "$r/ncu.csv" 2> "$r/ncu.err" ||
-        { echo "profile: ncu failed (run/ncu.err):"; tail -5 "$r/ncu.err"; }
-      python3 tools/kernel-times.py "$r/ncu.csv" | tee "$r/kernel-times.md" ;;
+      if [ -n "${PROFILE_SECTIONS:-}" ]; then
+        timeout 400 ncu --clock-control none $(printf -- '--section %s ' $PROFILE_SECTIONS) ${range:+--nvtx --nvtx-include "$range"} \
+          --kernel-name "${PROFILE_KERNELS:-regex:.}" --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd \
+          > "$r/ncu-sections.txt" 2>&1 || { echo "profile: ncu failed (run/ncu-sections.txt):"; tail -5 "$r/ncu-sections.txt"; }
+      else
+        timeout 400 ncu --clock-control none --metrics gpu__time_duration.sum --csv ${range:+--nvtx --nvtx-include "$range"} --kernel-name "${PROFILE_KERNELS:-regex:.}" \
+          --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd > "$r/ncu.csv" 2> "$r/ncu.err" ||
+          { echo "profile: ncu failed (run/ncu.err):"; tail -5 "$r/ncu.err"; }
+        python3 tools/kernel-times.py "$r/ncu.csv" | tee "$r/kernel-times.md"
+      fi ;;
     eval70) [ -f /tmp/r70/config.json ] || python3 tools/make-random-model.py /tmp/r70
       timeout 540 node bin/quest.js eval --model /tmp/r70 --device cuda --tasks passkey --lengths 32768,110592,126976 --depths 50 --samples 1 \
         --policies dense,quest --budgets 2048 --output-path "$r/eval70" ;;
