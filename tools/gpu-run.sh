@@ -91,6 +91,9 @@ train_args=${TRAIN_ARGS:---lr 5e-4 --focus niah_single_3=0.5 --curriculum 0:4096
 ruler_name=${RULER_NAME:-quest-tiny-r8}
 ruler_args=${RULER_ARGS:---by-task --teacher models/quest-tiny --lm-rows 16 --lm-share 0 --context-weight 0 --lr 5e-4 --curriculum 0:4096,0.4:16384,0.85:32768 --minutes 5.5}
 gpu="node bin/quest.js eval --model models/quest-tiny --device cuda --samples ${SAMPLES:-20}"
+# The published decode commands (README, results/), which the A-B and lanes steps rerun.
+batch="node bin/quest.js bench-latency --model llama-3-8b --lengths 32768 --batch 1,4,8 --policies dense,quest --budgets 2048 --decode-steps 16 --repeats 1 --device cuda"
+sweep="node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda"
 log device; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 for step in ${@:-build fixture torch bench sweep niah}; do
   log "$step"
@@ -133,13 +136,13 @@ for step in ${@:-build fixture torch bench sweep niah}; do
     gpuniah) timeout 100 $gpu --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8192 --output-path "$r/gpu-niah-8k" ;;
     profile) cmd=${PROFILE_CMD:-node bin/quest.js bench-latency --model llama-3-8b --lengths 4096 --batch 4 --policies dense,quest --budgets 2048 --decode-steps 4 --repeats 1 --device cuda}
       range=${PROFILE_RANGE-decode step/}
+      pick=(--clock-control none ${range:+--nvtx --nvtx-include "$range"} --kernel-name "${PROFILE_KERNELS:-regex:.}"
+        --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}")
       if [ -n "${PROFILE_SECTIONS:-}" ]; then
-        timeout 400 ncu --clock-control none $(printf -- '--section %s ' $PROFILE_SECTIONS) ${range:+--nvtx --nvtx-include "$range"} \
-          --kernel-name "${PROFILE_KERNELS:-regex:.}" --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd \
-          > "$r/ncu-sections.txt" 2>&1 || { echo "profile: ncu failed (run/ncu-sections.txt):"; tail -5 "$r/ncu-sections.txt"; }
+        timeout 400 ncu "${pick[@]}" $(printf -- '--section %s ' $PROFILE_SECTIONS) $cmd > "$r/ncu-sections.txt" 2>&1 ||
+          { echo "profile: ncu failed (run/ncu-sections.txt):"; tail -5 "$r/ncu-sections.txt"; }
       else
-        timeout 400 ncu --clock-control none --metrics gpu__time_duration.sum --csv ${range:+--nvtx --nvtx-include "$range"} --kernel-name "${PROFILE_KERNELS:-regex:.}" \
-          --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}" $cmd > "$r/ncu.csv" 2> "$r/ncu.err" ||
+        timeout 400 ncu "${pick[@]}" --metrics gpu__time_duration.sum --csv $cmd > "$r/ncu.csv" 2> "$r/ncu.err" ||
           { echo "profile: ncu failed (run/ncu.err):"; tail -5 "$r/ncu.err"; }
         python3 tools/kernel-times.py "$r/ncu.csv" | tee "$r/kernel-times.md"
       fi ;;
@@ -147,23 +150,18 @@ for step in ${@:-build fixture torch bench sweep niah}; do
       timeout 540 node bin/quest.js eval --model /tmp/r70 --device cuda --tasks passkey --lengths 32768,110592,126976 --depths 50 --samples 1 \
         --policies dense,quest --budgets 2048 --output-path "$r/eval70" ;;
     decode) d=$r/decode lat="node bin/quest.js bench-latency --policies dense,quest --budgets 2048 --device cuda"
-      timeout 150 node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
-        --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$d/bench-eval-llama-2-7b"
-      timeout 120 $lat --model llama-3-8b --lengths 32768 --batch 1,4,8 --decode-steps 16 --repeats 1 --output-path "$d/batch-llama-3-8b"
+      timeout 150 $sweep --output-path "$d/bench-eval-llama-2-7b"
+      timeout 120 $batch --output-path "$d/batch-llama-3-8b"
       timeout 120 $lat --model llama-2-7b-awq --lengths 4096,32768 --decode-steps 32 --repeats 5 --output-path "$d/llama-2-7b-awq"
       timeout 150 $lat --model llama-3-70b-awq --lengths 32768 --decode-steps 16 --repeats 1 --output-path "$d/llama-3-70b-awq" ;;
     abdecode) ab="bash tools/ab-addon.sh run"
-      timeout 420 $ab node bin/quest.js bench-latency --model llama-3-8b --lengths 32768 --batch 1,4,8 --policies dense,quest --budgets 2048 \
-        --decode-steps 16 --repeats 1 --device cuda --output-path "$r/ab-batch" | grep -E "^== ab|^\| llama"
-      timeout 240 $ab node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
-        --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$r/ab-sweep" | grep -E "^== ab|^\| llama" ;;
+      timeout 420 $ab $batch --output-path "$r/ab-batch" | grep -E "^== ab|^\| llama"
+      timeout 240 $ab $sweep --output-path "$r/ab-sweep" | grep -E "^== ab|^\| llama" ;;
     abprefill) timeout 240 bash tools/ab-addon.sh run node bin/quest.js bench-latency --model llama-2-7b --lengths 32768 --policies dense,h2o \
         --budgets 2048 --decode-steps 2 --repeats 1 --device cuda --output-path "$r/ab-prefill" | grep -E "^== ab|^\| llama" ;;
     lanes) for i in 1 2; do for v in 0 1; do
-        QUEST_DECODE_LANES=$v timeout 100 node bin/quest.js bench-latency --model llama-3-8b --lengths 32768 --batch 1,4,8 --policies dense,quest \
-          --budgets 2048 --decode-steps 16 --repeats 1 --device cuda --output-path "$r/lanes-batch-$v-$i" | sed "s/^/lanes=$v $i /" | grep -E "\| llama"
-        QUEST_DECODE_LANES=$v timeout 60 node bin/quest.js bench-eval --model llama-2-7b --lengths 32768 --policies dense,quest,h2o,streaming \
-          --budgets 256,512,1024,2048 --decode-steps 64 --repeats 1 --device cuda --output-path "$r/lanes-sweep-$v-$i" | sed "s/^/lanes=$v $i /" | grep -E "\| llama"
+        QUEST_DECODE_LANES=$v timeout 100 $batch --output-path "$r/lanes-batch-$v-$i" | sed "s/^/lanes=$v $i /" | grep -E "\| llama"
+        QUEST_DECODE_LANES=$v timeout 60 $sweep --output-path "$r/lanes-sweep-$v-$i" | sed "s/^/lanes=$v $i /" | grep -E "\| llama"
       done; done ;;
     linear) for m in llama-2-7b-awq llama-3-8b; do
         timeout 60 node bin/quest.js bench-linear --model $m --batch 1,4,8 --output-path "$r/linear/$m"
