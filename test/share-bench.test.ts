@@ -39,6 +39,10 @@ describe('bench-latency --batch and bench-eval', () => {
     for (const k of ['sharedS', 'singleS', 'denseS']) expect(row[k]).toBeGreaterThan(0);
     expect(row.singleOverShared).toBeCloseTo(row.singleS / row.sharedS, 9);
     expect(row.sharedOverDense).toBeCloseTo(row.sharedS / row.denseS, 9);
+    // One repeat: the two phases are the whole, shared and for the dense cell.
+    for (const k of ['sharedPrefillS', 'sharedDecodeS', 'densePrefillS', 'denseDecodeS']) expect(row[k]).toBeGreaterThan(0);
+    expect(row.sharedPrefillS + row.sharedDecodeS).toBeCloseTo(row.sharedS, 9);
+    expect(row.densePrefillS + row.denseDecodeS).toBeCloseTo(row.denseS, 9);
     const check = await quest(['check', '--baseline', dir, '--current', dir]);
     expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     // A sweep without a dense cell has no dense time to compare with.
@@ -46,7 +50,7 @@ describe('bench-latency --batch and bench-eval', () => {
     const r2 = await quest(['bench-eval', '--model', 'tiny', '--device', 'cpu', '--lengths', '256', '--policies', 'quest,h2o', '--budgets', '32',
       '--decode-steps', '2', '--repeats', '1', '--output-path', noDense]);
     expect(r2.exitCode, r2.stderr).toBe(0);
-    expect(rows(noDense)[0]).toMatchObject({ cells: 2, denseS: null, sharedOverDense: null });
+    expect(rows(noDense)[0]).toMatchObject({ cells: 2, denseS: null, sharedOverDense: null, densePrefillS: null, denseDecodeS: null });
     const published = tempDir();
     cpSync(dir, path.join(published, 'sweep'), { recursive: true });
     const index = await quest(['results', '--from', published]);

@@ -31,11 +31,18 @@ export interface SweepRow {
   singleS: number;
   /** The dense cell alone, within the one-at-a-time sweep. */
   denseS: number | null;
+  /** Where the shared sweep's seconds go: its one prefill (and the cells' forks), its batched decode. */
+  sharedPrefillS: number;
+  sharedDecodeS: number;
+  /** The same two of the dense cell alone. */
+  densePrefillS: number | null;
+  denseDecodeS: number | null;
   singleOverShared: number;
   sharedOverDense: number | null;
 }
 
-const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
+// Rows published before a column existed lack its field.
+const f = (v: number | null | undefined, d: number) => (v == null ? '-' : v.toFixed(d));
 
 export const SWEEP_COLUMNS: Column<SweepRow>[] = [
   { title: 'model', value: (r) => r.model },
@@ -46,44 +53,49 @@ export const SWEEP_COLUMNS: Column<SweepRow>[] = [
   { title: 'shared s/sample', value: (r) => f(r.sharedS, 3) },
   { title: 'one at a time s/sample', value: (r) => f(r.singleS, 3) },
   { title: 'dense cell alone s', value: (r) => f(r.denseS, 3) },
+  { title: 'shared prefill / decode s', value: (r) => `${f(r.sharedPrefillS, 3)} / ${f(r.sharedDecodeS, 3)}` },
+  { title: 'dense prefill / decode s', value: (r) => `${f(r.densePrefillS, 3)} / ${f(r.denseDecodeS, 3)}` },
   { title: 'one at a time / shared', value: (r) => f(r.singleOverShared, 2) },
   { title: 'shared / dense alone', value: (r) => f(r.sharedOverDense, 2) },
 ];
 
-/** Seconds that `work` takes. */
-async function seconds(work: () => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  await work();
-  return (performance.now() - t0) / 1000;
+/** A sweep's (or a cell's) seconds: its prefill, its decode. */
+interface Phases {
+  prefill: number;
+  decode: number;
 }
+
+const now = () => performance.now() / 1000;
 
 /** The sweep as quest eval runs it by default: one prefill, every cell decoded in one batch. */
-async function shared(model: NativeModel, cfg: BenchConfig, points: PolicyPoint<number>[], context: Int32Array): Promise<number> {
-  return seconds(async () => {
-    const seqs = await model.prefillShared(context, points.map((p) => sequenceOptions(cfg, p)));
-    try {
-      await model.generateBatch(seqs, cfg.decodeSteps, new Int32Array(0));
-    } finally {
-      for (const s of seqs) s.close();
-    }
-  });
+async function shared(model: NativeModel, cfg: BenchConfig, points: PolicyPoint<number>[], context: Int32Array): Promise<Phases> {
+  const t0 = now();
+  const seqs = await model.prefillShared(context, points.map((p) => sequenceOptions(cfg, p)));
+  const t1 = now();
+  try {
+    await model.generateBatch(seqs, cfg.decodeSteps, new Int32Array(0));
+  } finally {
+    for (const s of seqs) s.close();
+  }
+  return { prefill: t1 - t0, decode: now() - t1 };
 }
 
-/** The sweep one cell at a time (quest eval --cells single): each cell's seconds. */
-async function single(model: NativeModel, cfg: BenchConfig, points: PolicyPoint<number>[], context: Int32Array): Promise<number[]> {
-  const out: number[] = [];
-  for (const p of points)
-    out.push(
-      await seconds(async () => {
-        const seq = model.createSequence(sequenceOptions(cfg, p));
-        try {
-          await seq.prefill(context);
-          await seq.generate(cfg.decodeSteps, new Int32Array(0));
-        } finally {
-          seq.close();
-        }
-      }),
-    );
+/** The sweep one cell at a time (quest eval --cells single): each cell's phases. */
+async function single(model: NativeModel, cfg: BenchConfig, points: PolicyPoint<number>[], context: Int32Array): Promise<Phases[]> {
+  const out: Phases[] = [];
+  for (const p of points) {
+    const t0 = now();
+    const seq = model.createSequence(sequenceOptions(cfg, p));
+    let t1 = t0;
+    try {
+      await seq.prefill(context);
+      t1 = now();
+      await seq.generate(cfg.decodeSteps, new Int32Array(0));
+    } finally {
+      seq.close();
+    }
+    out.push({ prefill: t1 - t0, decode: now() - t1 });
+  }
   return out;
 }
 
@@ -111,18 +123,20 @@ export async function runBenchEval(cfg: BenchConfig, argv: string[], progress: B
     const rows: SweepRow[] = [];
     for (const length of cfg.lengths) {
       const context = Int32Array.from({ length }, () => randint(next, 0, spec.vocabSize - 1));
-      const sharedS: number[] = [];
+      const sharedRuns: Phases[] = [];
       const singleS: number[] = [];
-      const denseS: number[] = [];
+      const denseRuns: Phases[] = [];
       for (let r = 0; r < cfg.repeats; r++) {
-        sharedS.push(await shared(model, cfg, points, context));
+        sharedRuns.push(await shared(model, cfg, points, context));
         const each = await single(model, cfg, points, context);
-        singleS.push(each.reduce((a, b) => a + b, 0));
-        if (dense >= 0) denseS.push(each[dense]);
+        singleS.push(each.reduce((a, c) => a + c.prefill + c.decode, 0));
+        if (dense >= 0) denseRuns.push(each[dense]);
       }
-      const s = median(sharedS);
+      // Medians of each measure on its own, so the two phases need not add up to the whole.
+      const of = (runs: Phases[], pick: (x: Phases) => number) => median(runs.map(pick));
+      const s = of(sharedRuns, (x) => x.prefill + x.decode);
       const one = median(singleS);
-      const d = denseS.length ? median(denseS) : null;
+      const d = denseRuns.length ? of(denseRuns, (x) => x.prefill + x.decode) : null;
       const row: SweepRow = {
         model: name,
         backend: backend.use,
@@ -133,6 +147,10 @@ export async function runBenchEval(cfg: BenchConfig, argv: string[], progress: B
         sharedS: s,
         singleS: one,
         denseS: d,
+        sharedPrefillS: of(sharedRuns, (x) => x.prefill),
+        sharedDecodeS: of(sharedRuns, (x) => x.decode),
+        densePrefillS: d === null ? null : of(denseRuns, (x) => x.prefill),
+        denseDecodeS: d === null ? null : of(denseRuns, (x) => x.decode),
         singleOverShared: one / s,
         sharedOverDense: d === null ? null : s / d,
       };
