@@ -26,11 +26,11 @@ static_assert(sizeof(AttentionLanes) + 64 <= 4096, "a launch's table and other a
 
 // One block per (list, split, lane); a list's G query heads share KV head l * G / group (group: query
 // heads per KV head). Each warp takes whole pages; within a page, LT lanes hold one token's
-// head_dim as 16-byte vectors (token_lanes), so a warp covers 32 / LT tokens per step. With AHEAD
-// (short lists, a few pages a warp) a page's K and V are all loaded before any is used and the
-// next page's list entry and physical page looked up while they are in flight, as without it at
-// head_dim 64; otherwise (long lists) a page goes in four steps, each step's loads in flight
-// while the one before is folded in.
+// head_dim as 16-byte vectors (token_lanes), so a warp covers 32 / LT tokens per step, and the
+// page's K and V are all loaded before any is used (bytes in flight hide the latency). With AHEAD the next
+// page's list entry and physical page are looked up while this page's K and V are in flight:
+// worth it where a warp has few pages, each waiting on its two lookups, but its registers cost
+// long lists a block a SM (dense at 32K: 213 against 184 us, docs/quest-step.md).
 //
 // With LANES the lane is blockIdx.z's, and a lane of fewer splits than the launch's leaves the
 // blocks past them idle; else the lane is the table's only one, whose fields then stay operands
@@ -65,57 +65,19 @@ __global__ void __launch_bounds__(kWarps * 32, CLUSTER ? 5 : 0) decode_partial(c
   float qv[G][8], m[G], sum[G], acc[G][8];
   start_state<D, G, T>(q, l, sub, scale, qv, m, sum, acc);
 
-  if constexpr (AHEAD || PageTokens<D>::iters < 8) {  // head_dim 64: four iterations a page, which steps would not save
-    int next = 0, next_phys = 0;
-    if (AHEAD && p0 + warp < p1) {
-      next = lists.indices[p0 + warp];
-      next_phys = kv.page_table[next];
-    }
-    for (int pi = p0 + warp; pi < p1; pi += kWarps) {
-      const int logical = AHEAD ? next : lists.indices[pi];
-      attend_page<D, G, T, CAP>(kv, g, logical, AHEAD ? next_phys : kv.page_table[logical], sub, slot, qv, m, sum, acc, cap, [&] {
-        if (AHEAD && pi + kWarps < p1) {
-          next = lists.indices[pi + kWarps];
-          next_phys = kv.page_table[next];
-        }
-      });
-    }
-  } else {
-    // A page in four steps through two buffers: each step's loads are issued before the step
-    // before it is folded in, the next page's first step before this page's last, its page
-    // table entry and the list entry after it a page ahead; so a warp of many pages (a long
-    // list's split) never waits for a whole page, and holds half of a page's registers. The
-    // same tokens in the same order as a page at a time.
-    constexpr int ITER = PageTokens<D>::iters, STEP = ITER / 4, STEPS = 4;
-    static_assert(STEP * STEPS == ITER, "whole steps; an even count, so that a page starts in the first buffer");
-    uint4 k0[STEP], v0[STEP], k1[STEP], v1[STEP];
-    int pi = p0 + warp;
-    if (pi < p1) {
-      int logical = lists.indices[pi], phys = kv.page_table[logical];
-      int next = pi + kWarps < p1 ? lists.indices[pi + kWarps] : 0;
-      load_tokens<D, T>(kv, g, phys, sub, slot, 0, k0, v0);
-      for (; pi < p1; pi += kWarps) {
-        const bool more = pi + kWarps < p1;
-        const int next_phys = more ? kv.page_table[next] : 0;
-        const int after = pi + 2 * kWarps < p1 ? lists.indices[pi + 2 * kWarps] : 0;
-        const int len = page_len(kv, logical);
-        auto step = [&](int s, const uint4 (&kf)[STEP], const uint4 (&vf)[STEP], uint4 (&kn)[STEP], uint4 (&vn)[STEP]) {
-          if (s + 1 < STEPS)
-            load_tokens<D, T>(kv, g, phys, sub, slot, (s + 1) * STEP, kn, vn);
-          else if (more)
-            load_tokens<D, T>(kv, g, next_phys, sub, slot, 0, kn, vn);
-          fold_tokens<D, G, T, CAP>(qv, kf, vf, s * STEP, len, slot, m, sum, acc, cap);
-        };
-#pragma unroll
-        for (int s = 0; s < STEPS; s += 2) {
-          step(s, k0, v0, k1, v1);
-          step(s + 1, k1, v1, k0, v0);
-        }
-        logical = next;
-        phys = next_phys;
-        next = after;
+  int next = 0, next_phys = 0;
+  if (AHEAD && p0 + warp < p1) {
+    next = lists.indices[p0 + warp];
+    next_phys = kv.page_table[next];
+  }
+  for (int pi = p0 + warp; pi < p1; pi += kWarps) {
+    const int logical = AHEAD ? next : lists.indices[pi];
+    attend_page<D, G, T, CAP>(kv, g, logical, AHEAD ? next_phys : kv.page_table[logical], sub, slot, qv, m, sum, acc, cap, [&] {
+      if (AHEAD && pi + kWarps < p1) {
+        next = lists.indices[pi + kWarps];
+        next_phys = kv.page_table[next];
       }
-    }
+    });
   }
 
   if constexpr (CLUSTER) {

@@ -90,50 +90,27 @@ __device__ inline void attend(const float (&qv)[G][8], const uint4& kr, const ui
   }
 }
 
-// A page's tokens as a lane sees them: iteration `it` holds token it * TPW + slot.
-template <int D>
-struct PageTokens {
-  static constexpr int lanes = token_lanes<D>(), per_warp = 32 / lanes, iters = kGpuPage / per_warp;
-};
-
-// The lane's K and V pieces of iterations [first, first + N) of physical page `phys` of KV head g.
-template <int D, typename T, int N>
-__device__ inline void load_tokens(const PagedKv& kv, int g, int phys, int sub, int slot, int first, uint4 (&kr)[N], uint4 (&vr)[N]) {
-  const size_t base = ((size_t)phys * kv.kv_heads + g) * kGpuPage * D + sub * 8;
-#pragma unroll
-  for (int i = 0; i < N; ++i) {
-    const int t = (first + i) * PageTokens<D>::per_warp + slot;
-    kr[i] = vr[i] = make_uint4(0, 0, 0, 0);
-    if (!lane_holds<D>(sub)) continue;
-    kr[i] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + base + (size_t)t * D);
-    vr[i] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + base + (size_t)t * D);
-  }
-}
-
-// Folds the loaded iterations [first, first + N) of a page of `len` tokens into the state.
-template <int D, int G, typename T, bool CAP, int N>
-__device__ inline void fold_tokens(const float (&qv)[G][8], const uint4 (&kr)[N], const uint4 (&vr)[N], int first, int len, int slot,
-                                   float (&m)[G], float (&sum)[G], float (&acc)[G][8], float cap) {
-#pragma unroll
-  for (int i = 0; i < N; ++i)
-    attend<G, PageTokens<D>::lanes, T, CAP>(qv, kr[i], vr[i], (first + i) * PageTokens<D>::per_warp + slot < len, m, sum, acc, nullptr, 0, cap);
-}
-
-// The tokens of page `logical` (the unused slots of the newest page hold nothing to read).
-__device__ inline int page_len(const PagedKv& kv, int logical) { return logical == kv.current_page ? kv.current_len : kGpuPage; }
-
 // Folds page `logical` (physical page `phys`) of KV head g into the state: every K and V
 // piece of the lane's tokens is loaded, then between() runs (work that need not wait for
-// them), then they are used.
+// them), then they are used; the unused slots of the newest page hold nothing to read.
 template <int D, int G, typename T, bool CAP, typename Between>
 __device__ inline void attend_page(const PagedKv& kv, int g, int logical, int phys, int sub, int slot, const float (&qv)[G][8], float (&m)[G],
                                    float (&sum)[G], float (&acc)[G][8], float cap, Between between) {
-  constexpr int ITER = PageTokens<D>::iters;
-  const int len = page_len(kv, logical);
+  constexpr int LT = token_lanes<D>(), TPW = 32 / LT, ITER = kGpuPage / TPW;
+  const int len = logical == kv.current_page ? kv.current_len : kGpuPage;
+  const size_t base = ((size_t)phys * kv.kv_heads + g) * kGpuPage * D + sub * 8;
   uint4 kr[ITER], vr[ITER];
-  load_tokens<D, T>(kv, g, phys, sub, slot, 0, kr, vr);
+#pragma unroll
+  for (int it = 0; it < ITER; ++it) {
+    const int t = it * TPW + slot;
+    kr[it] = vr[it] = make_uint4(0, 0, 0, 0);
+    if (!lane_holds<D>(sub)) continue;
+    kr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.k) + base + (size_t)t * D);
+    vr[it] = *reinterpret_cast<const uint4*>(static_cast<const T*>(kv.v) + base + (size_t)t * D);
+  }
   between();
-  fold_tokens<D, G, T, CAP>(qv, kr, vr, 0, len, slot, m, sum, acc, cap);
+#pragma unroll
+  for (int it = 0; it < ITER; ++it) attend<G, LT, T, CAP>(qv, kr[it], vr[it], it * TPW + slot < len, m, sum, acc, nullptr, 0, cap);
 }
 
 // Merges a block's (warp, slot) softmax states per query head through shared memory and hands
