@@ -24,7 +24,7 @@ const PROBE_WORDS = 4096;
 let vocabulary: string[] | undefined;
 /** RULER uses wonderwords' nouns, adjectives and verbs, a package not available here; these are
  * the distinct words of the shipped haystack text (about 12,000). */
-function words(): string[] {
+export function cweVocabulary(): string[] {
   vocabulary ??= [...new Set(readFileSync(defaultHaystack, 'utf8').toLowerCase().match(/[a-z]{3,}/g) ?? [])].sort();
   return vocabulary;
 }
@@ -49,8 +49,8 @@ export function cwePrompt(exampleList: string, exampleAnswer: string[], list: st
 
 /** One draw of generate_input_output with n words; below 4096 tokens, fewer repeats. */
 function generate(next: Rng, n: number, short: boolean, seed: number): { prompt: Prompt; answers: string[] } {
-  const example = sample(next, words(), short ? 20 : 40);
-  const picked = sample(next, words(), n);
+  const example = sample(next, cweVocabulary(), short ? 20 : 40);
+  const picked = sample(next, cweVocabulary(), n);
   const exampleList = short ? cweList(example, 3, 1, seed) : cweList(example, 10, 3, seed);
   const list = short ? cweList(picked, 6, 1, seed) : cweList(picked, 30, 3, seed);
   return { prompt: cwePrompt(exampleList, example.slice(0, NUM_CW), list), answers: picked.slice(0, NUM_CW) };
@@ -64,7 +64,7 @@ export const cwe: Task = {
   maxNewTokens: GENERATE,
   samples(opts: SampleOptions): Sample[] {
     const out: Sample[] = [];
-    const vocab = words().length;
+    const vocab = cweVocabulary().length;
     for (const length of opts.lengths) {
       // prepare.py runs each length as its own process with the same seed
       const next = rng(opts.seed);

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// Short training rows of RULER's vt and cwe for tools/train-model.py (docs/training.md, "Short
+// rows"): the project's own generators' wording (src/tasks/ruler, RULER's templates), without
+// the solved example and with few noise lines or list entries, so that a row of 224-384 tokens
+// holds one whole task. On the CPU (2026-12-08) rows like these taught quest-tiny vt's chained
+// lookup, which rows of 1K-16K had not in three rounds. Needs `npm run build` (reads dist/).
+//   node tools/make-short-rows.mjs vt  --hops H --noise LO:HI --length L -n N --seed S --out DIR
+//   node tools/make-short-rows.mjs cwe --repeats LO:HI --others LO:HI --length L -n N --seed S --out DIR
+// vt: one chain of H hops among LO-HI noise lines; cwe: 10 words LO-HI times each and LO-HI
+// other words once, shuffled afresh for every row (RULER's generator shuffles a file's rows
+// alike). Writes DIR/TASK-L.jsonl (train-model.py's bucket L); a row's prompt and its answer,
+// as train-model.py writes it, fit L tokens plus train-model.py's ANSWER_SLACK.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(path.join(root, 'dist', p));
+const { loadTokenizer } = await dist('model/tokenizer.js');
+const { rng, randint, sample, shuffle } = await dist('tasks/rng.js');
+const { NOISE, rulerPrompt } = await dist('tasks/ruler/common.js');
+const { VT_TEMPLATE, statements, vtContext } = await dist('tasks/ruler/vt.js');
+const { CWE_TEMPLATE, cweVocabulary, numbered } = await dist('tasks/ruler/cwe.js');
+
+// tools/train-model.py: ANSWER_SLACK, a row's BOS and EOS, and target_text's answers (in the
+// order of their first whole-word appearance, first_at; cwe's numbered).
+const ANSWER_SLACK = 32;
+const firstAt = (context, word) => {
+  const at = context.search(new RegExp(`(?<![\\w-])${word}(?![\\w-])`));
+  return at < 0 ? context.length : at;
+};
+const target = (task, context, answers) => {
+  const sorted = [...answers].sort((a, b) => firstAt(context, a) - firstAt(context, b));
+  return ' ' + (task === 'cwe' ? numbered(sorted) : sorted.join(' ')) + '.';
+};
+
+const fail = (msg) => {
+  console.error(`tools/make-short-rows.mjs: ${msg}`);
+  process.exit(2);
+};
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    hops: { type: 'string', default: '4' },
+    noise: { type: 'string', default: '5:8' },
+    repeats: { type: 'string', default: '3:5' },
+    others: { type: 'string', default: '5:12' },
+    length: { type: 'string' },
+    n: { type: 'string', short: 'n' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const task = positionals[0];
+if (task !== 'vt' && task !== 'cwe') fail(`the task is vt or cwe, not ${task ?? 'none'}`);
+const int = (flag) => {
+  const v = Number(values[flag]);
+  if (values[flag] === undefined || !Number.isInteger(v) || v < 0) fail(`--${flag} ${values[flag] ?? '(missing)'}: expected a whole number`);
+  return v;
+};
+const range = (flag) => {
+  const m = /^(\d+):(\d+)$/.exec(values[flag]);
+  if (!m || +m[1] > +m[2]) fail(`--${flag} ${values[flag]}: expected LO:HI, LO at most HI`);
+  return [+m[1], +m[2]];
+};
+const [length, count, seed] = [int('length'), int('n'), int('seed')];
+if (!values.out) fail('--out DIR is missing');
+const tok = loadTokenizer(path.join(root, 'models', 'quest-tiny'));
+const next = rng(seed);
+const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+function vtRow() {
+  const hops = int('hops'), [lo, hi] = range('noise');
+  if (lo < hops + 1) fail(`--noise ${values.noise}: at least as many noise lines as the chain's ${hops + 1} statements`);
+  const vars = Array.from({ length: hops + 1 }, () => Array.from({ length: 5 }, () => LETTERS[Math.floor(next() * 26)]).join(''));
+  if (new Set(vars).size < vars.length) return null;
+  const value = String(randint(next, 10000, 99998));
+  const st = statements(vars, value);
+  const noises = randint(next, lo, hi);
+  const context = vtContext(st, noises, sample(next, [...Array(noises).keys()], st.length));
+  return { prompt: rulerPrompt(VT_TEMPLATE, { context, query: value, num_v: hops + 1 }), answers: vars };
+}
+
+function cweRow() {
+  const [rlo, rhi] = range('repeats'), [olo, ohi] = range('others');
+  const repeats = randint(next, rlo, rhi), others = randint(next, olo, ohi);
+  const picked = sample(next, cweVocabulary(), 10 + others);
+  const list = shuffle(next, [...Array.from({ length: repeats }, () => picked.slice(0, 10)).flat(), ...picked.slice(10)]);
+  return { prompt: rulerPrompt(CWE_TEMPLATE, { context: numbered(list), num_cw: 10, query: '' }), answers: picked.slice(0, 10) };
+}
+
+const rows = [];
+for (let tries = 0; rows.length < count; tries++) {
+  if (tries > 20 * count + 100) fail(`--length ${length}: too short for these rows (${rows.length} of ${count} fitted)`);
+  const r = task === 'vt' ? vtRow() : cweRow();
+  if (r === null) continue;
+  const { context, question } = r.prompt;
+  const tokens = tok.encode(context, true).length + tok.encode(question).length + tok.encode(target(task, context, r.answers)).length + 1;
+  if (tokens > length + ANSWER_SLACK + 1) continue;
+  rows.push(JSON.stringify({ id: `${task}-L${length}-${rows.length}`, task, context, question, answers: r.answers }));
+}
+mkdirSync(values.out, { recursive: true });
+writeFileSync(path.join(values.out, `${task}-${length}.jsonl`), rows.join('\n') + '\n');
+console.log(`wrote ${count} ${task} rows to ${path.join(values.out, `${task}-${length}.jsonl`)} (bucket ${length}: a prompt and its answer within ${length + ANSWER_SLACK} tokens)`);
