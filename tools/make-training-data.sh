@@ -7,11 +7,12 @@
 #                                      UUID needles (niah_single_3) at 512-32K tokens and a
 #                                      smaller refresher of the other tasks; made where it is
 #                                      used (the GPU machine's cores), $JOBS at a time
-#   tools/make-training-data.sh ruler  round 10 (seeds 6000+) into .data/train-ruler/, packed into
+#   tools/make-training-data.sh ruler  round 11 (seeds 6000+) into .data/train-ruler/, packed into
 #                                      .gpu/train-ruler.tar.xz: RULER's 11 synthetic tasks and
 #                                      passkey at 1K-16K (vt, cwe, fwe ten times as many at 1K-2K;
 #                                      rounds 8-9's set is this script at 944c54d^), the single
-#                                      needles also at 32K
+#                                      needles also at 32K, and short vt and cwe rows
+#                                      (tools/make-short-rows.mjs; round 10's set is this script at 40902f6)
 #                                      (docs/training.md says why these); `ruler smoke`: 16
 #                                      samples a task at 1K and 2K into .data/train-ruler-smoke/
 # Needs .data/kjv-train.txt (tools/make-texts.py).
@@ -83,6 +84,12 @@ if [ "${1:-}" = ruler ]; then
   # Passkey and the single needles keep their 32K (the model's longest) in training.
   [ "${2:-}" = smoke ] || for t in passkey niah_single_1 niah_single_2 niah_single_3; do add $t 32768 4 10; done
   run_parts
+  # Round 11: short rows, where vt's chained lookup and cwe's count were learned on the CPU (docs/training.md, "Short rows").
+  [ "${2:-}" = smoke ] || {
+    node tools/make-short-rows.mjs vt --hops 1 --noise 2:5 --length 224 -n 30000 --seed 8501 --out "$out"
+    node tools/make-short-rows.mjs vt --hops 4 --noise 5:8 --length 384 -n 20000 --seed 8502 --out "$out"
+    node tools/make-short-rows.mjs cwe --repeats 3:5 --others 5:12 --length 320 -n 20000 --seed 8503 --out "$out"
+  }
   [ "${2:-}" = smoke ] || { mkdir -p .gpu && tar -C .data -cf - train-ruler | xz -T"$(nproc)" -6 > .gpu/train-ruler.tar.xz && ls -la .gpu/train-ruler.tar.xz; }
   exit 0
 fi
