@@ -72,6 +72,7 @@ describe('tools/make-short-rows.mjs', () => {
       [['vt', '--noise', '5-8', '--length', '320', '-n', '1', '--seed', '1', '--out', out], /--noise 5-8: expected LO:HI/],
       [['vt', '--hops', '4', '--noise', '2:3', '--length', '320', '-n', '1', '--seed', '1', '--out', out], /--noise 2:3: at least as many noise lines/],
       [['vt', '--length', '100', '-n', '2', '--seed', '1', '--out', out], /--length 100: too short for these rows/],
+      [['cwe', '--repeats', '1:3', '--length', '320', '-n', '1', '--seed', '1', '--out', out], /--repeats 1:3: the ten words at least twice/],
     ];
     for (const [args, msg] of cases) {
       const r = await tool(args);

@@ -70,9 +70,12 @@ const tok = loadTokenizer(path.join(root, 'models', 'quest-tiny'));
 const next = rng(seed);
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
+const hops = int('hops'), [lo, hi] = range('noise'), [rlo, rhi] = range('repeats'), [olo, ohi] = range('others');
+if (task === 'vt' && hops < 1) fail(`--hops ${hops}: at least one`);
+if (task === 'vt' && lo < hops + 1) fail(`--noise ${values.noise}: at least as many noise lines as the chain's ${hops + 1} statements`);
+if (task === 'cwe' && rlo < 2) fail(`--repeats ${values.repeats}: the ten words at least twice each, more often than the others`);
+
 function vtRow() {
-  const hops = int('hops'), [lo, hi] = range('noise');
-  if (lo < hops + 1) fail(`--noise ${values.noise}: at least as many noise lines as the chain's ${hops + 1} statements`);
   const vars = Array.from({ length: hops + 1 }, () => Array.from({ length: 5 }, () => LETTERS[Math.floor(next() * 26)]).join(''));
   if (new Set(vars).size < vars.length) return null;
   const value = String(randint(next, 10000, 99998));
@@ -83,7 +86,6 @@ function vtRow() {
 }
 
 function cweRow() {
-  const [rlo, rhi] = range('repeats'), [olo, ohi] = range('others');
   const repeats = randint(next, rlo, rhi), others = randint(next, olo, ohi);
   const picked = sample(next, cweVocabulary(), 10 + others);
   const list = shuffle(next, [...Array.from({ length: repeats }, () => picked.slice(0, 10)).flat(), ...picked.slice(10)]);
