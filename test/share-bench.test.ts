@@ -39,10 +39,7 @@ describe('bench-latency --batch and bench-eval', () => {
     for (const k of ['sharedS', 'singleS', 'denseS']) expect(row[k]).toBeGreaterThan(0);
     expect(row.singleOverShared).toBeCloseTo(row.singleS / row.sharedS, 9);
     expect(row.sharedOverDense).toBeCloseTo(row.sharedS / row.denseS, 9);
-    // One repeat: the two phases are the whole, shared and for the dense cell.
     for (const k of ['sharedPrefillS', 'sharedDecodeS', 'densePrefillS', 'denseDecodeS']) expect(row[k]).toBeGreaterThan(0);
-    expect(row.sharedPrefillS + row.sharedDecodeS).toBeCloseTo(row.sharedS, 9);
-    expect(row.densePrefillS + row.denseDecodeS).toBeCloseTo(row.denseS, 9);
     const check = await quest(['check', '--baseline', dir, '--current', dir]);
     expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     // A sweep without a dense cell has no dense time to compare with.

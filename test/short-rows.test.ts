@@ -18,12 +18,12 @@ const rows = (file: string) =>
 describe('tools/make-short-rows.mjs', () => {
   it('writes vt rows whose answers are the chain from the asked value, among the asked number of noise lines', async () => {
     const out = tempDir();
-    const r = await tool(['vt', '--hops', '3', '--noise', '4:6', '--length', '320', '-n', '30', '--seed', '7', '--out', out]);
+    const r = await tool(['vt', '--hops', '3', '--noise', '4:5', '--length', '384', '-n', '30', '--seed', '7', '--out', out]);
     expect(r.exitCode, r.stderr).toBe(0);
-    const got = rows(path.join(out, 'vt-320.jsonl'));
+    const got = rows(path.join(out, 'vt-384.jsonl'));
     expect(got).toHaveLength(30);
     for (const [i, s] of got.entries()) {
-      expect(s).toMatchObject({ id: `vt-L320-${i}`, task: 'vt' });
+      expect(s).toMatchObject({ id: `vt-L384-${i}`, task: 'vt' });
       const value = /assigned the value (\d+) in the text above/.exec(s.question)?.[1];
       expect(s.question).toContain(`4 variables are assigned the value ${value}`);
       const lines = s.context.trim().split('\n').slice(1).filter((l: string) => l.length > 0);
@@ -38,14 +38,14 @@ describe('tools/make-short-rows.mjs', () => {
       expect(chain).toEqual(s.answers);
       const noise = lines.filter((x: string) => !x.startsWith('VAR '));
       expect(noise.length).toBeGreaterThanOrEqual(4);
-      expect(noise.length).toBeLessThanOrEqual(6);
+      expect(noise.length).toBeLessThanOrEqual(5);
       expect(new Set(noise).size).toBe(1);
     }
   });
 
   it('writes cwe rows whose answers are the ten words repeated in the list', async () => {
     const out = tempDir();
-    const r = await tool(['cwe', '--repeats', '3:4', '--others', '5:9', '--length', '320', '-n', '30', '--seed', '8', '--out', out]);
+    const r = await tool(['cwe', '--repeats', '2:3', '--others', '5:9', '--length', '320', '-n', '30', '--seed', '8', '--out', out]);
     expect(r.exitCode, r.stderr).toBe(0);
     for (const s of rows(path.join(out, 'cwe-320.jsonl'))) {
       const items = [...s.context.matchAll(/(\d+)\. ([a-z]+)/g)];
@@ -56,7 +56,7 @@ describe('tools/make-short-rows.mjs', () => {
       expect(repeated.map(([w]) => w).sort()).toEqual([...s.answers].sort());
       const times = new Set(repeated.map(([, c]) => c));
       expect(times.size).toBe(1);
-      expect([3, 4]).toContain([...times][0]);
+      expect([2, 3]).toContain([...times][0]);
       const once = counts.size - 10;
       expect(once).toBeGreaterThanOrEqual(5);
       expect(once).toBeLessThanOrEqual(9);
@@ -73,6 +73,9 @@ describe('tools/make-short-rows.mjs', () => {
       [['vt', '--hops', '4', '--noise', '2:3', '--length', '320', '-n', '1', '--seed', '1', '--out', out], /--noise 2:3: at least as many noise lines/],
       [['vt', '--length', '100', '-n', '2', '--seed', '1', '--out', out], /--length 100: too short for these rows/],
       [['cwe', '--repeats', '1:3', '--length', '320', '-n', '1', '--seed', '1', '--out', out], /--repeats 1:3: the ten words at least twice/],
+      [['vt', '--hops', '1', '--noise', '2:5', '--length', '224', '-n', '200', '--seed', '1', '--out', out], /--noise 2:5: at --length 224 no row of 5 fitted/],
+      [['vt', '--hop', '1', '--length', '224', '-n', '1', '--seed', '1', '--out', out], /Unknown option '--hop'/],
+      [['vt', '--length', '224', '-n', '0', '--seed', '1', '--out', out], /-n 0: at least one row/],
     ];
     for (const [args, msg] of cases) {
       const r = await tool(args);

@@ -31,7 +31,7 @@ export interface SweepRow {
   singleS: number;
   /** The dense cell alone, within the one-at-a-time sweep. */
   denseS: number | null;
-  /** Where the shared sweep's seconds go: its one prefill (and the cells' forks), its batched decode. */
+  /** Where the shared sweep's seconds go: its one prefill (and the cells' forks), its batched decode (and the cells' release). */
   sharedPrefillS: number;
   sharedDecodeS: number;
   /** The same two of the dense cell alone. */
