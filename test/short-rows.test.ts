@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { repo, tempDirs } from './helpers.js';
+import { loadTokenizer } from '../src/model/tokenizer.js';
+import { defaultModel, repo, tempDirs } from './helpers.js';
 
 const tempDir = tempDirs();
 const tool = (args: string[]) => execa('node', [path.join(repo, 'tools', 'make-short-rows.mjs'), ...args], { reject: false });
@@ -18,12 +19,13 @@ const rows = (file: string) =>
 describe('tools/make-short-rows.mjs', () => {
   it('writes vt rows whose answers are the chain from the asked value, among the asked number of noise lines', async () => {
     const out = tempDir();
-    const r = await tool(['vt', '--hops', '3', '--noise', '4:5', '--length', '384', '-n', '30', '--seed', '7', '--out', out]);
+    const r = await tool(['vt', '--hops', '3', '--noise', '4:5', '--length', '320', '-n', '30', '--seed', '7', '--out', out]);
     expect(r.exitCode, r.stderr).toBe(0);
-    const got = rows(path.join(out, 'vt-384.jsonl'));
+    const got = rows(path.join(out, 'vt-320.jsonl'));
+    const tok = loadTokenizer(defaultModel);
     expect(got).toHaveLength(30);
     for (const [i, s] of got.entries()) {
-      expect(s).toMatchObject({ id: `vt-L384-${i}`, task: 'vt' });
+      expect(s).toMatchObject({ id: `vt-L320-${i}`, task: 'vt' });
       const value = /assigned the value (\d+) in the text above/.exec(s.question)?.[1];
       expect(s.question).toContain(`4 variables are assigned the value ${value}`);
       const lines = s.context.trim().split('\n').slice(1).filter((l: string) => l.length > 0);
@@ -40,6 +42,11 @@ describe('tools/make-short-rows.mjs', () => {
       expect(noise.length).toBeGreaterThanOrEqual(4);
       expect(noise.length).toBeLessThanOrEqual(5);
       expect(new Set(noise).size).toBe(1);
+      // As train-model.py lays the row out: BOS, context, question, the names in the chain's
+      // (the text's) order and a full stop, EOS; within the bucket and its 32 tokens of answer slack
+      // (at 320 some draws of five noise lines do not fit: the tool must have left them out).
+      const row = tok.encode(s.context, true).length + tok.encode(s.question).length + tok.encode(` ${chain.join(' ')}.`).length + 1;
+      expect(row).toBeLessThanOrEqual(320 + 32 + 1);
     }
   });
 
@@ -76,6 +83,7 @@ describe('tools/make-short-rows.mjs', () => {
       [['vt', '--hops', '1', '--noise', '2:5', '--length', '224', '-n', '200', '--seed', '1', '--out', out], /--noise 2:5: at --length 224 no row of 5 fitted/],
       [['vt', '--hop', '1', '--length', '224', '-n', '1', '--seed', '1', '--out', out], /Unknown option '--hop'/],
       [['vt', '--length', '224', '-n', '0', '--seed', '1', '--out', out], /-n 0: at least one row/],
+      [['vt', '--hops', '1', '--noise', '2:2', '--length', '224', '-n', '2', '--seed', '1', '--out', path.join(repo, 'package.json')], /--out .*package\.json: cannot write/],
     ];
     for (const [args, msg] of cases) {
       const r = await tool(args);

@@ -46,7 +46,8 @@
 #               all), at most $PROFILE_COUNT (400) after skipping $PROFILE_SKIP (0); with
 #               $PROFILE_SECTIONS (ncu section names, e.g. "SpeedOfLight Occupancy WarpStateStats
 #               LaunchStats ComputeWorkloadAnalysis MemoryWorkloadAnalysis") those sections of
-#               each such launch instead, as text, into run/ncu-sections.txt
+#               each such launch instead, as text with each section's tables (WarpStateStats: every
+#               stall reason), into run/ncu-sections.txt
 #   eval70      quest eval (passkey, dense and Quest 2048, one sample) on a random-weight
 #               Meta-Llama-3-70B-shaped AWQ folder (tools/make-random-model.py, about 40 GB in
 #               /tmp) at 32K, 110,592 and 126,976 tokens in one run (one load; its 131,072
@@ -139,7 +140,7 @@ for step in ${@:-build fixture torch bench sweep niah}; do
       pick=(--clock-control none ${range:+--nvtx --nvtx-include "$range"} --kernel-name "${PROFILE_KERNELS:-regex:.}"
         --launch-skip "${PROFILE_SKIP:-0}" --launch-count "${PROFILE_COUNT:-400}")
       if [ -n "${PROFILE_SECTIONS:-}" ]; then
-        timeout 400 ncu "${pick[@]}" $(printf -- '--section %s ' $PROFILE_SECTIONS) $cmd > "$r/ncu-sections.txt" 2>&1 ||
+        timeout 400 ncu "${pick[@]}" $(printf -- '--section %s ' $PROFILE_SECTIONS) --print-details all $cmd > "$r/ncu-sections.txt" 2>&1 ||
           { echo "profile: ncu failed (run/ncu-sections.txt):"; tail -5 "$r/ncu-sections.txt"; }
       else
         timeout 400 ncu "${pick[@]}" --metrics gpu__time_duration.sum --csv $cmd > "$r/ncu.csv" 2> "$r/ncu.err" ||

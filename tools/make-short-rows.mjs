@@ -10,7 +10,8 @@
 // vt: one chain of H hops among LO-HI noise lines; cwe: 10 words LO-HI times each and LO-HI
 // other words once, shuffled afresh for every row (RULER's generator shuffles a file's rows
 // alike). Writes DIR/TASK-L.jsonl (train-model.py's bucket L); a row's prompt and its answer,
-// as train-model.py writes it, fit L tokens plus train-model.py's ANSWER_SLACK.
+// as train-model.py writes it, fit L tokens plus train-model.py's ANSWER_SLACK, counted in
+// models/quest-tiny's tokens (the tokenizer the rounds train with).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,8 +123,12 @@ for (let tries = 0; rows.length < count; tries++) {
 }
 for (const [k, v] of Object.entries(seen))
   if (v.drawnTop && v.most < tops[k]) fail(`--${k} ${values[k]}: at --length ${length} no row of ${tops[k]} fitted (at most ${v.most}); lower it or raise --length`);
-mkdirSync(values.out, { recursive: true });
 const file = path.join(values.out, `${task}-${length}.jsonl`);
-writeFileSync(file, rows.join('\n') + '\n');
+try {
+  mkdirSync(values.out, { recursive: true });
+  writeFileSync(file, rows.join('\n') + '\n');
+} catch (err) {
+  fail(`--out ${values.out}: cannot write ${file} (${err.message})`);
+}
 const ranges = Object.entries(seen).map(([k, v]) => `${k} ${v.least}-${v.most}`).join(', ');
 console.log(`wrote ${count} ${task} rows to ${file} (${ranges}; a prompt and its answer within ${length + ANSWER_SLACK} tokens)`);
